@@ -1,0 +1,154 @@
+/* internal.h - the state of the Raft core, shared by its source files.
+ *
+ * Nothing here is visible to users of raft.h. Naming follows the paper's
+ * Figure 2 where it can (currentTerm -> term, votedFor -> vote, ...).
+ */
+#ifndef RAFT_INTERNAL_H
+#define RAFT_INTERNAL_H
+
+#include "log.h"
+#include "raft.h"
+
+#define RAFT_MAX_INFLIGHT 64
+
+/* Replication state of one follower, kept by the leader (etcd design.md):
+ * PROBE sends one AppendEntries at a time until the follower's log is found
+ * to match; REPLICATE streams up to max_inflight_msgs batches optimistically. */
+enum progress_state { PROGRESS_PROBE, PROGRESS_REPLICATE };
+
+struct progress {
+    raft_id id;
+    raft_index match;         /* highest index known to be replicated */
+    raft_index next;          /* next index to send */
+    enum progress_state state;
+    bool probe_sent;          /* PROBE: a probe is outstanding */
+    bool recent_active;       /* heard from since the last quorum check */
+    uint64_t acked_seq;       /* highest heartbeat round acknowledged */
+    raft_index match_at_tick; /* match at the previous heartbeat (stall check) */
+    /* inflight window: last index of each unacknowledged batch, a ring */
+    raft_index inflight[RAFT_MAX_INFLIGHT];
+    unsigned inflight_start, inflight_count;
+    /* elections */
+    bool vote_responded, vote_granted;
+};
+
+/* A ReadIndex request waiting for its heartbeat round to be acknowledged. */
+struct pending_read {
+    uint64_t id;
+    raft_index index;
+    uint64_t seq;
+};
+
+/* A message in the outbox; APPEND entries are attached in raft_ready(). */
+struct outbox {
+    struct raft_msg *msgs;
+    size_t n, cap;
+};
+
+struct raft {
+    struct raft_config cfg;
+    raft_time now;
+
+    /* Persistent state (Figure 2) and what storage has acknowledged. */
+    raft_term term;
+    raft_id vote;
+    struct raft_log log;
+    raft_index stable;         /* entries <= stable are durable */
+    raft_index unstable_from;  /* first index not yet handed to storage */
+    raft_term saved_term;      /* hard state last handed to storage */
+    raft_id saved_vote;
+
+    /* Volatile state. */
+    enum raft_role role;
+    raft_id leader;
+    raft_index commit;
+    raft_index applied;
+
+    /* Timers (absolute times on the caller's clock). */
+    raft_time election_deadline;
+    raft_time heartbeat_deadline;
+    raft_time quorum_deadline;
+    raft_time last_leader_contact; /* for leader stickiness (diss. 4.2.3) */
+    bool heard_leader;
+
+    /* Leader state: one progress per member, self included. */
+    struct progress prs[RAFT_MAX_MEMBERS];
+    unsigned n_prs;
+    bool broadcast_pending; /* send new entries to followers in raft_ready */
+    uint64_t seq;           /* heartbeat round, for ReadIndex */
+    bool heartbeat_pending; /* ReadIndex asked for a round in raft_ready */
+
+    /* ReadIndex. */
+    struct pending_read *pending_reads;
+    size_t n_pending_reads, cap_pending_reads;
+    struct raft_read *reads;
+    size_t n_reads, cap_reads;
+
+    /* Leadership transfer. */
+    raft_id transfer_target;
+    raft_time transfer_deadline;
+    bool transfer_sent;     /* TimeoutNow already sent */
+
+    /* Output not yet handed out or not yet advanced past. */
+    struct outbox out;
+    struct raft_note *notes;
+    size_t n_notes, cap_notes;
+    bool in_ready;           /* between raft_ready and raft_advance */
+    raft_index ready_last;   /* last entry index handed out in ready */
+    raft_index ready_applied;
+};
+
+/* raft.c */
+unsigned raft_quorum(const struct raft *r);
+struct progress *raft_progress(struct raft *r, raft_id id);
+struct raft_msg *raft_send(struct raft *r, enum raft_msg_type type, raft_id to);
+struct raft_note *raft_note(struct raft *r, enum raft_note_type type,
+                            raft_id peer, raft_index index, const char *reason);
+/* reason: why a leader steps down (NULL: it saw a higher term). */
+void raft_become_follower(struct raft *r, raft_term term, raft_id leader,
+                          const char *reason);
+void raft_become_candidate(struct raft *r, bool transfer);
+void raft_become_precandidate(struct raft *r);
+void raft_become_leader(struct raft *r);
+void raft_reset_election_timer(struct raft *r);
+void raft_set_leader(struct raft *r, raft_id leader);
+
+/* election.c */
+void election_tick(struct raft *r);
+void election_start(struct raft *r, bool transfer);
+void election_recv_vote(struct raft *r, const struct raft_msg *m);
+void election_recv_vote_resp(struct raft *r, const struct raft_msg *m);
+void election_check_quorum(struct raft *r);
+bool election_log_up_to_date(const struct raft *r, raft_index last_index,
+                             raft_term last_term);
+
+/* replication.c */
+void replication_tick(struct raft *r);
+void replication_send_append(struct raft *r, struct progress *pr);
+void replication_broadcast(struct raft *r);
+void replication_heartbeat(struct raft *r);
+void replication_recv_append(struct raft *r, const struct raft_msg *m);
+void replication_recv_append_resp(struct raft *r, const struct raft_msg *m);
+void replication_maybe_commit(struct raft *r);
+int replication_append_local(struct raft *r, uint8_t type, const void *data,
+                             size_t len, raft_index *index);
+
+/* progress.c */
+void progress_reset(struct progress *pr, raft_index last_index);
+void progress_become_probe(struct progress *pr);
+void progress_become_replicate(struct progress *pr);
+bool progress_inflight_full(const struct progress *pr, unsigned max);
+void progress_inflight_add(struct progress *pr, raft_index last);
+void progress_inflight_free_to(struct progress *pr, raft_index index);
+
+/* readindex.c */
+void readindex_on_ack(struct raft *r);
+void readindex_fail_all(struct raft *r);
+
+/* transfer.c */
+void transfer_tick(struct raft *r);
+void transfer_on_progress(struct raft *r, struct progress *pr);
+void transfer_recv_timeout_now(struct raft *r, const struct raft_msg *m);
+void transfer_end(struct raft *r, enum raft_note_type how);
+
+#endif

@@ -1,0 +1,559 @@
+/* raft.c - construction, role changes, message dispatch and the
+ * ready/advance hand-off of the Raft core (see raft.h).
+ *
+ * Role changes follow the paper's Figure 2 "Rules for Servers" and Figure 4
+ * (follower -> candidate -> leader), with the pre-candidate role of the
+ * dissertation's 9.6 in front of the candidate.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *raft_strerror(int err)
+{
+    switch (err) {
+    case 0:
+        return "success";
+#define RAFT_ERR_CASE(name, value, text) \
+    case name:                           \
+        return text;
+        RAFT_ERRORS(RAFT_ERR_CASE)
+#undef RAFT_ERR_CASE
+    }
+    return "unknown error";
+}
+
+const char *raft_role_name(enum raft_role role)
+{
+    switch (role) {
+    case RAFT_FOLLOWER:
+        return "Follower";
+    case RAFT_PRECANDIDATE:
+        return "PreCandidate";
+    case RAFT_CANDIDATE:
+        return "Candidate";
+    case RAFT_LEADER:
+        return "Leader";
+    }
+    return "Unknown";
+}
+
+const char *raft_note_name(enum raft_note_type type)
+{
+    static const char *const names[] = {
+        [RAFT_NOTE_ELECTION_TIMEOUT] = "election_timeout",
+        [RAFT_NOTE_PREVOTE_STARTED] = "prevote_started",
+        [RAFT_NOTE_PREVOTE_FAILED] = "prevote_failed",
+        [RAFT_NOTE_ELECTION_STARTED] = "election_started",
+        [RAFT_NOTE_VOTE_GRANTED] = "vote_granted",
+        [RAFT_NOTE_VOTE_DENIED] = "vote_denied",
+        [RAFT_NOTE_VOTE_RECEIVED] = "vote_received",
+        [RAFT_NOTE_BECAME_LEADER] = "became_leader",
+        [RAFT_NOTE_BECAME_FOLLOWER] = "became_follower",
+        [RAFT_NOTE_BECAME_CANDIDATE] = "became_candidate",
+        [RAFT_NOTE_LEADER_CHANGED] = "leader_changed",
+        [RAFT_NOTE_STEPPED_DOWN] = "stepped_down",
+        [RAFT_NOTE_TERM_CHANGED] = "term_changed",
+        [RAFT_NOTE_TRANSFER_STARTED] = "transfer_started",
+        [RAFT_NOTE_TRANSFER_DONE] = "leadership_transferred",
+        [RAFT_NOTE_TRANSFER_ABORTED] = "transfer_aborted",
+        [RAFT_NOTE_LOG_TRUNCATED] = "log_truncated",
+        [RAFT_NOTE_CATCHING_UP] = "catching_up",
+        [RAFT_NOTE_FOLLOWER_CAUGHT_UP] = "follower_caught_up",
+        [RAFT_NOTE_COMMIT_ADVANCED] = "commit_advanced",
+    };
+    if ((unsigned)type < sizeof(names) / sizeof(names[0]) && names[type])
+        return names[type];
+    return "unknown";
+}
+
+void raft_config_defaults(struct raft_config *cfg)
+{
+    cfg->heartbeat_ms = 100;
+    cfg->election_timeout_min_ms = 1000;
+    cfg->election_timeout_max_ms = 2000;
+    cfg->prevote = true;
+    cfg->check_quorum = true;
+    cfg->max_entries_per_msg = 64;
+    cfg->max_bytes_per_msg = 1024 * 1024;
+    cfg->max_inflight_msgs = 8;
+}
+
+static const char *config_problem(const struct raft_config *cfg)
+{
+    if (cfg->id == RAFT_NONE)
+        return "node id must be >= 1";
+    if (cfg->n_members < 1 || cfg->n_members > RAFT_MAX_MEMBERS)
+        return "member count out of range";
+    bool self = false;
+    for (unsigned i = 0; i < cfg->n_members; i++) {
+        if (cfg->members[i] == RAFT_NONE)
+            return "member id must be >= 1";
+        for (unsigned j = 0; j < i; j++)
+            if (cfg->members[j] == cfg->members[i])
+                return "duplicate member id";
+        self |= cfg->members[i] == cfg->id;
+    }
+    if (!self)
+        return "node id is not among the members";
+    if (cfg->heartbeat_ms == 0 ||
+        cfg->heartbeat_ms >= cfg->election_timeout_min_ms)
+        return "heartbeat must be positive and below the election timeout";
+    if (cfg->election_timeout_max_ms < cfg->election_timeout_min_ms)
+        return "election timeout range is reversed";
+    if (!cfg->random)
+        return "no random number source";
+    if (cfg->max_entries_per_msg == 0 || cfg->max_inflight_msgs == 0 ||
+        cfg->max_inflight_msgs > RAFT_MAX_INFLIGHT)
+        return "batching/pipelining bounds out of range";
+    return NULL;
+}
+
+struct raft *raft_new(const struct raft_config *cfg, const char **err)
+{
+    const char *problem = config_problem(cfg);
+    if (problem) {
+        if (err)
+            *err = problem;
+        return NULL;
+    }
+    struct raft *r = calloc(1, sizeof(*r));
+    if (!r) {
+        if (err)
+            *err = raft_strerror(RAFT_ENOMEM);
+        return NULL;
+    }
+    r->cfg = *cfg;
+    log_init(&r->log);
+    r->unstable_from = 1;
+    r->role = RAFT_FOLLOWER;
+    r->n_prs = cfg->n_members;
+    for (unsigned i = 0; i < cfg->n_members; i++)
+        r->prs[i].id = cfg->members[i];
+    return r;
+}
+
+void raft_free(struct raft *r)
+{
+    if (!r)
+        return;
+    log_free(&r->log);
+    free(r->out.msgs);
+    free(r->notes);
+    free(r->pending_reads);
+    free(r->reads);
+    free(r);
+}
+
+int raft_restore(struct raft *r, const struct raft_hard_state *hs,
+                 raft_index first_index, raft_term prev_term,
+                 const struct raft_entry *entries, size_t n)
+{
+    if (first_index < 1)
+        return RAFT_EINVAL;
+    log_reset(&r->log, first_index, prev_term);
+    for (size_t i = 0; i < n; i++) {
+        int rv = log_append(&r->log, &entries[i]);
+        if (rv)
+            return rv;
+    }
+    r->term = r->saved_term = hs->term;
+    r->vote = r->saved_vote = hs->vote;
+    r->stable = log_last_index(&r->log);
+    r->unstable_from = r->stable + 1;
+    r->applied = first_index - 1;
+    r->commit = hs->commit;
+    if (r->commit > r->stable)
+        r->commit = r->stable;
+    if (r->commit < r->applied)
+        r->commit = r->applied;
+    return 0;
+}
+
+void raft_start(struct raft *r, raft_time now)
+{
+    r->now = now;
+    r->role = RAFT_FOLLOWER;
+    raft_reset_election_timer(r);
+}
+
+unsigned raft_quorum(const struct raft *r)
+{
+    return r->n_prs / 2 + 1;
+}
+
+struct progress *raft_progress(struct raft *r, raft_id id)
+{
+    for (unsigned i = 0; i < r->n_prs; i++)
+        if (r->prs[i].id == id)
+            return &r->prs[i];
+    return NULL;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : 16;
+    while (c < need)
+        c *= 2;
+    void *q = realloc(*p, c * size);
+    if (!q)
+        return RAFT_ENOMEM;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+/* Queue a message; returns NULL only when out of memory, in which case the
+ * message is lost, which Raft tolerates like any lost packet. */
+struct raft_msg *raft_send(struct raft *r, enum raft_msg_type type, raft_id to)
+{
+    if (grow((void **)&r->out.msgs, &r->out.cap, r->out.n + 1,
+             sizeof(struct raft_msg)))
+        return NULL;
+    struct raft_msg *m = &r->out.msgs[r->out.n++];
+    memset(m, 0, sizeof(*m));
+    m->type = type;
+    m->from = r->cfg.id;
+    m->to = to;
+    m->term = r->term;
+    return m;
+}
+
+struct raft_note *raft_note(struct raft *r, enum raft_note_type type,
+                            raft_id peer, raft_index index, const char *reason)
+{
+    if (grow((void **)&r->notes, &r->cap_notes, r->n_notes + 1,
+             sizeof(struct raft_note)))
+        return NULL;
+    struct raft_note *n = &r->notes[r->n_notes++];
+    *n = (struct raft_note){
+        .type = type,
+        .term = r->term,
+        .role = r->role,
+        .leader = r->leader,
+        .peer = peer,
+        .index = index,
+        .reason = reason,
+    };
+    return n;
+}
+
+void raft_reset_election_timer(struct raft *r)
+{
+    unsigned lo = r->cfg.election_timeout_min_ms;
+    unsigned span = r->cfg.election_timeout_max_ms - lo;
+    uint64_t rnd = span ? r->cfg.random(r->cfg.random_arg) % span : 0;
+    r->election_deadline = r->now + lo + rnd;
+}
+
+void raft_set_leader(struct raft *r, raft_id leader)
+{
+    if (r->leader == leader)
+        return;
+    r->leader = leader;
+    raft_note(r, RAFT_NOTE_LEADER_CHANGED, leader, 0, NULL);
+}
+
+static void set_term(struct raft *r, raft_term term)
+{
+    if (term <= r->term)
+        return;
+    r->term = term;
+    r->vote = RAFT_NONE;
+    raft_note(r, RAFT_NOTE_TERM_CHANGED, 0, 0, NULL);
+}
+
+/* Figure 2: "If RPC request or response contains term T > currentTerm: set
+ * currentTerm = T, convert to follower". leader may be RAFT_NONE. */
+void raft_become_follower(struct raft *r, raft_term term, raft_id leader,
+                          const char *reason)
+{
+    enum raft_role was = r->role;
+    set_term(r, term);
+    if (was == RAFT_LEADER) {
+        if (r->transfer_target)
+            transfer_end(r, leader == r->transfer_target
+                                ? RAFT_NOTE_TRANSFER_DONE
+                                : RAFT_NOTE_TRANSFER_ABORTED);
+        readindex_fail_all(r);
+    }
+    r->role = RAFT_FOLLOWER;
+    raft_set_leader(r, leader);
+    raft_reset_election_timer(r);
+    if (was == RAFT_LEADER)
+        raft_note(r, RAFT_NOTE_STEPPED_DOWN, leader, 0,
+                  reason ? reason : "saw a higher term");
+    if (was != RAFT_FOLLOWER)
+        raft_note(r, RAFT_NOTE_BECAME_FOLLOWER, leader, 0, NULL);
+}
+
+void raft_become_precandidate(struct raft *r)
+{
+    r->role = RAFT_PRECANDIDATE;
+    raft_set_leader(r, RAFT_NONE);
+    raft_reset_election_timer(r);
+    for (unsigned i = 0; i < r->n_prs; i++)
+        r->prs[i].vote_responded = r->prs[i].vote_granted = false;
+}
+
+void raft_become_candidate(struct raft *r, bool transfer)
+{
+    (void)transfer;
+    set_term(r, r->term + 1);
+    r->vote = r->cfg.id;
+    r->role = RAFT_CANDIDATE;
+    raft_set_leader(r, RAFT_NONE);
+    raft_reset_election_timer(r);
+    for (unsigned i = 0; i < r->n_prs; i++)
+        r->prs[i].vote_responded = r->prs[i].vote_granted = false;
+    raft_note(r, RAFT_NOTE_BECAME_CANDIDATE, 0, 0, NULL);
+}
+
+void raft_become_leader(struct raft *r)
+{
+    r->role = RAFT_LEADER;
+    raft_set_leader(r, r->cfg.id);
+    r->seq = 0;
+    r->heartbeat_pending = false;
+    r->transfer_target = RAFT_NONE;
+    for (unsigned i = 0; i < r->n_prs; i++) {
+        progress_reset(&r->prs[i], log_last_index(&r->log));
+        r->prs[i].recent_active = r->prs[i].id == r->cfg.id;
+    }
+    r->quorum_deadline = r->now + r->cfg.election_timeout_min_ms;
+    r->heartbeat_deadline = r->now + r->cfg.heartbeat_ms;
+    raft_note(r, RAFT_NOTE_BECAME_LEADER, 0, 0, NULL);
+    /* A no-op entry of the new term lets the leader commit (paper 5.4.2)
+     * and learn its commit index for ReadIndex (paper 8, diss. 6.4). */
+    replication_append_local(r, RAFT_ENTRY_NOOP, NULL, 0, NULL);
+    /* Tell the followers at once rather than at the first heartbeat. */
+    replication_broadcast(r);
+}
+
+void raft_tick(struct raft *r, raft_time now)
+{
+    if (now > r->now)
+        r->now = now;
+    if (r->role == RAFT_LEADER) {
+        replication_tick(r);
+        if (r->role == RAFT_LEADER)
+            transfer_tick(r);
+    } else {
+        election_tick(r);
+    }
+}
+
+raft_time raft_deadline(const struct raft *r)
+{
+    if (r->role != RAFT_LEADER)
+        return r->election_deadline;
+    raft_time t = r->heartbeat_deadline;
+    if (r->cfg.check_quorum && r->quorum_deadline < t)
+        t = r->quorum_deadline;
+    if (r->transfer_target && r->transfer_deadline < t)
+        t = r->transfer_deadline;
+    return t;
+}
+
+static bool msg_valid(const struct raft *r, const struct raft_msg *m)
+{
+    if (m->to != r->cfg.id || m->from == r->cfg.id)
+        return false;
+    if (!raft_progress((struct raft *)r, m->from))
+        return false;
+    if (m->type == RAFT_MSG_APPEND) {
+        if (m->n_entries && !m->entries)
+            return false;
+        if (m->prev_index + m->n_entries < m->prev_index)
+            return false; /* overflow */
+        for (size_t i = 0; i < m->n_entries; i++)
+            if (m->entries[i].len && !m->entries[i].data)
+                return false;
+    }
+    return m->type >= RAFT_MSG_VOTE && m->type <= RAFT_MSG_TIMEOUT_NOW;
+}
+
+int raft_receive(struct raft *r, raft_time now, const struct raft_msg *m)
+{
+    if (now > r->now)
+        r->now = now;
+    if (!msg_valid(r, m))
+        return RAFT_EINVAL;
+
+    /* Votes handle terms themselves: pre-votes must not change our term,
+     * and leader stickiness may ignore a higher term (diss. 4.2.3). */
+    if (m->type == RAFT_MSG_VOTE) {
+        election_recv_vote(r, m);
+        return 0;
+    }
+    if (m->type == RAFT_MSG_VOTE_RESP) {
+        election_recv_vote_resp(r, m);
+        return 0;
+    }
+
+    if (m->term > r->term) {
+        raft_id leader = m->type == RAFT_MSG_APPEND ? m->from : RAFT_NONE;
+        raft_become_follower(r, m->term, leader, NULL);
+    }
+    switch (m->type) {
+    case RAFT_MSG_APPEND:
+        replication_recv_append(r, m);
+        break;
+    case RAFT_MSG_APPEND_RESP:
+        replication_recv_append_resp(r, m);
+        break;
+    case RAFT_MSG_TIMEOUT_NOW:
+        transfer_recv_timeout_now(r, m);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+int raft_propose(struct raft *r, raft_time now, const void *data, size_t len,
+                 raft_index *index)
+{
+    if (now > r->now)
+        r->now = now;
+    if (r->role != RAFT_LEADER)
+        return RAFT_ENOTLEADER;
+    if (r->transfer_target)
+        return RAFT_ETRANSFER;
+    if (len > UINT32_MAX || len > r->cfg.max_bytes_per_msg)
+        return RAFT_ETOOBIG;
+    int rv = replication_append_local(r, RAFT_ENTRY_NORMAL, data, len, index);
+    if (rv)
+        return rv;
+    r->broadcast_pending = true;
+    return 0;
+}
+
+void raft_report_unreachable(struct raft *r, raft_id id)
+{
+    struct progress *pr = raft_progress(r, id);
+    if (r->role != RAFT_LEADER || !pr || id == r->cfg.id)
+        return;
+    if (pr->state == PROGRESS_REPLICATE)
+        progress_become_probe(pr);
+}
+
+bool raft_has_ready(const struct raft *r)
+{
+    return r->out.n || r->n_notes || r->n_reads || r->broadcast_pending ||
+           r->heartbeat_pending || r->term != r->saved_term ||
+           r->vote != r->saved_vote ||
+           log_last_index(&r->log) >= r->unstable_from ||
+           r->commit > r->applied;
+}
+
+void raft_ready(struct raft *r, struct raft_ready *rd)
+{
+    memset(rd, 0, sizeof(*rd));
+    if (r->role == RAFT_LEADER && r->broadcast_pending)
+        replication_broadcast(r);
+    if (r->role == RAFT_LEADER && r->heartbeat_pending)
+        replication_heartbeat(r);
+    r->broadcast_pending = r->heartbeat_pending = false;
+
+    rd->hard_state.term = r->term;
+    rd->hard_state.vote = r->vote;
+    rd->hard_state.commit = r->commit;
+    rd->hard_state_changed =
+        r->term != r->saved_term || r->vote != r->saved_vote;
+
+    raft_index last = log_last_index(&r->log);
+    if (last >= r->unstable_from) {
+        rd->entries_first = r->unstable_from;
+        rd->n_entries = last - r->unstable_from + 1;
+        rd->entries = log_get(&r->log, r->unstable_from);
+    }
+    r->ready_last = last;
+
+    /* Attach entries to APPEND messages now that the log is settled; drop
+     * appends made stale by a role or term change since they were queued. */
+    size_t kept = 0;
+    for (size_t i = 0; i < r->out.n; i++) {
+        struct raft_msg *m = &r->out.msgs[i];
+        if (m->type == RAFT_MSG_APPEND) {
+            if (r->role != RAFT_LEADER || m->term != r->term)
+                continue;
+            m->entries = m->n_entries
+                             ? (struct raft_entry *)log_get(&r->log,
+                                                            m->prev_index + 1)
+                             : NULL;
+        }
+        r->out.msgs[kept++] = *m;
+    }
+    r->out.n = kept;
+    rd->n_msgs = r->out.n;
+    rd->msgs = r->out.msgs;
+
+    raft_index upto = r->commit < last ? r->commit : last;
+    if (upto > r->applied) {
+        rd->committed_first = r->applied + 1;
+        rd->n_committed = upto - r->applied;
+        rd->committed = log_get(&r->log, r->applied + 1);
+    }
+    r->ready_applied = upto > r->applied ? upto : r->applied;
+
+    rd->n_reads = r->n_reads;
+    rd->reads = r->reads;
+    rd->n_notes = r->n_notes;
+    rd->notes = r->notes;
+    r->in_ready = true;
+}
+
+void raft_advance(struct raft *r, const struct raft_ready *rd)
+{
+    r->saved_term = rd->hard_state.term;
+    r->saved_vote = rd->hard_state.vote;
+    if (rd->n_entries) {
+        r->stable = r->ready_last;
+        r->unstable_from = r->ready_last + 1;
+    }
+    r->applied = r->ready_applied;
+    r->out.n = 0;
+    r->n_notes = 0;
+    r->n_reads = 0;
+    r->in_ready = false;
+    if (r->role == RAFT_LEADER) {
+        struct progress *self = raft_progress(r, r->cfg.id);
+        self->match = r->stable;
+        self->next = r->stable + 1;
+        replication_maybe_commit(r);
+    }
+}
+
+raft_id raft_self(const struct raft *r) { return r->cfg.id; }
+enum raft_role raft_role(const struct raft *r) { return r->role; }
+raft_term raft_current_term(const struct raft *r) { return r->term; }
+raft_id raft_voted_for(const struct raft *r) { return r->vote; }
+raft_id raft_leader(const struct raft *r) { return r->leader; }
+raft_index raft_commit_index(const struct raft *r) { return r->commit; }
+raft_index raft_applied_index(const struct raft *r) { return r->applied; }
+raft_index raft_last_index(const struct raft *r) { return log_last_index(&r->log); }
+raft_term raft_last_term(const struct raft *r) { return log_last_term(&r->log); }
+raft_index raft_first_index(const struct raft *r) { return r->log.first; }
+bool raft_transferring(const struct raft *r) { return r->transfer_target != RAFT_NONE; }
+
+raft_term raft_term_at(const struct raft *r, raft_index index)
+{
+    return log_term_at(&r->log, index);
+}
+
+const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index)
+{
+    return log_get(&r->log, index);
+}
+
+raft_index raft_match_index(const struct raft *r, raft_id id)
+{
+    if (r->role != RAFT_LEADER)
+        return 0;
+    struct progress *pr = raft_progress((struct raft *)r, id);
+    return pr ? pr->match : 0;
+}

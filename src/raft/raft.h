@@ -1,0 +1,274 @@
+/* raft.h - the Raft consensus core of raftd, as a pure state machine.
+ *
+ * The core owns no sockets, files, clocks, threads or global state and never
+ * calls random(): the caller hands in the current time (a monotonic
+ * millisecond counter of its choice) with every call, supplies a random
+ * number generator through raft_config, delivers received messages, and asks
+ * for a "ready" batch of work to do:
+ *
+ *     raft_ready(r, &rd);      what the core wants done, in this order:
+ *       1. persist rd.hard_state (if rd.hard_state_changed) and rd.entries
+ *          (discarding any stored entries at or after rd.entries_first);
+ *       2. send rd.msgs (only after step 1 is durable);
+ *       3. apply rd.committed to the state machine, in order;
+ *       4. serve rd.reads once the applied index reaches each read's index;
+ *       5. raft_advance(r, &rd).
+ *
+ * This is the contract of etcd's raft RawNode (Ready/Advance) and of
+ * cowsql/raft's raft_step; it is what lets raft-sim run the very same code
+ * against a simulated network and clock.
+ *
+ * Algorithm: Raft paper (Ongaro & Ousterhout 2014) Figure 2 and section 5;
+ * Ongaro's dissertation (2014) for pre-vote (9.6), check-quorum and leader
+ * stickiness (6.2, 4.2.3), leadership transfer (3.10) and ReadIndex (6.4).
+ */
+#ifndef RAFT_H
+#define RAFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef uint64_t raft_id;    /* node id; members have ids >= 1 */
+typedef uint64_t raft_term;
+typedef uint64_t raft_index; /* log index; the first entry has index 1 */
+typedef uint64_t raft_time;  /* milliseconds on the caller's monotonic clock */
+
+#define RAFT_NONE ((raft_id)0)
+#define RAFT_MAX_MEMBERS 16
+
+/* Error codes returned by the API (negative, 0 is success). */
+#define RAFT_ERRORS(X)                                                   \
+    X(RAFT_ENOMEM, -1, "out of memory")                                  \
+    X(RAFT_EINVAL, -2, "invalid argument")                               \
+    X(RAFT_ENOTLEADER, -3, "this node is not the leader")                \
+    X(RAFT_ETRANSFER, -4, "leadership transfer in progress")             \
+    X(RAFT_ETOOBIG, -5, "entry too large")                               \
+    X(RAFT_ENOTREADY, -6, "leader has not yet committed in its term")
+enum {
+#define RAFT_ERR_ENUM(name, value, text) name = value,
+    RAFT_ERRORS(RAFT_ERR_ENUM)
+#undef RAFT_ERR_ENUM
+};
+const char *raft_strerror(int err);
+
+enum raft_role {
+    RAFT_FOLLOWER,
+    RAFT_PRECANDIDATE, /* pre-vote phase: asks for votes without a new term */
+    RAFT_CANDIDATE,
+    RAFT_LEADER,
+};
+const char *raft_role_name(enum raft_role role); /* "Follower", ... */
+
+enum raft_entry_type {
+    RAFT_ENTRY_NORMAL = 0, /* client command, opaque to the core */
+    RAFT_ENTRY_NOOP = 1,   /* appended by a new leader (paper 8, diss. 6.4) */
+};
+
+struct raft_entry {
+    raft_term term;
+    uint8_t type;   /* enum raft_entry_type */
+    uint32_t len;
+    uint8_t *data;  /* owned by whoever owns the entry; may be NULL if len 0 */
+};
+
+enum raft_msg_type {
+    RAFT_MSG_VOTE = 1,        /* RequestVote (or pre-vote) */
+    RAFT_MSG_VOTE_RESP,       /* its answer */
+    RAFT_MSG_APPEND,          /* AppendEntries; heartbeats carry no entries */
+    RAFT_MSG_APPEND_RESP,     /* its answer */
+    RAFT_MSG_TIMEOUT_NOW,     /* leadership transfer: start an election now */
+};
+
+/* One message. Requests (VOTE, APPEND, TIMEOUT_NOW) expect at most one
+ * response from the receiver. Fields not used by a type are zero. */
+struct raft_msg {
+    enum raft_msg_type type;
+    raft_id from, to;
+    raft_term term;      /* sender's term (for pre-vote: the term it would use) */
+
+    /* VOTE */
+    raft_index last_index; /* candidate's last log index */
+    raft_term last_term;   /* candidate's last log term */
+    bool prevote;          /* VOTE and VOTE_RESP: pre-vote round */
+    bool transfer;         /* VOTE: election caused by leadership transfer */
+    /* VOTE_RESP */
+    bool granted;
+
+    /* APPEND */
+    raft_index prev_index;       /* APPEND_RESP: echoes the request's */
+    raft_term prev_term;
+    raft_index commit;           /* leader's commit index */
+    size_t n_entries;
+    struct raft_entry *entries;  /* borrowed from the sender's log */
+    uint64_t seq;                /* APPEND/APPEND_RESP: heartbeat round, for
+                                    ReadIndex and check-quorum */
+    /* APPEND_RESP */
+    bool success;
+    raft_index match_index; /* success: last index known to match */
+    raft_index hint_index;  /* reject: first index of hint_term in the
+                               follower's log, or its last index + 1 */
+    raft_term hint_term;    /* reject: term of the follower's entry at
+                               prev_index, 0 if it has none */
+};
+
+/* What must be durable: the paper's persistent state besides the log. */
+struct raft_hard_state {
+    raft_term term;
+    raft_id vote;       /* RAFT_NONE if not voted in this term */
+    raft_index commit;  /* not required for safety; saves re-applying */
+};
+
+/* Things that happened, for logging/tracing (the journal's RAFT_EVENT). */
+enum raft_note_type {
+    RAFT_NOTE_ELECTION_TIMEOUT,   /* follower/candidate timer fired */
+    RAFT_NOTE_PREVOTE_STARTED,
+    RAFT_NOTE_PREVOTE_FAILED,     /* pre-vote round got no quorum in time */
+    RAFT_NOTE_ELECTION_STARTED,   /* term incremented, voted for self */
+    RAFT_NOTE_VOTE_GRANTED,       /* we granted peer our (pre-)vote */
+    RAFT_NOTE_VOTE_DENIED,        /* we denied peer; reason in .reason */
+    RAFT_NOTE_VOTE_RECEIVED,      /* peer granted us its (pre-)vote */
+    RAFT_NOTE_BECAME_LEADER,
+    RAFT_NOTE_BECAME_FOLLOWER,
+    RAFT_NOTE_BECAME_CANDIDATE,
+    RAFT_NOTE_LEADER_CHANGED,     /* .leader is the new leader (or NONE) */
+    RAFT_NOTE_STEPPED_DOWN,       /* leader lost quorum or saw higher term */
+    RAFT_NOTE_TERM_CHANGED,
+    RAFT_NOTE_TRANSFER_STARTED,   /* leader hands off to .peer */
+    RAFT_NOTE_TRANSFER_DONE,      /* leadership went to .peer */
+    RAFT_NOTE_TRANSFER_ABORTED,
+    RAFT_NOTE_LOG_TRUNCATED,      /* conflicting suffix from .index removed */
+    RAFT_NOTE_CATCHING_UP,        /* leader probing/catching up .peer */
+    RAFT_NOTE_FOLLOWER_CAUGHT_UP, /* .peer reached leader's last index */
+    RAFT_NOTE_COMMIT_ADVANCED,    /* not emitted for every entry: see core */
+};
+const char *raft_note_name(enum raft_note_type type); /* "became_leader", ... */
+
+struct raft_note {
+    enum raft_note_type type;
+    raft_term term;       /* our term after the event */
+    enum raft_role role;  /* our role after the event */
+    raft_id leader;       /* known leader after the event, or RAFT_NONE */
+    raft_id peer;         /* the other node involved, if any */
+    raft_index index;     /* log index involved, if any */
+    bool prevote;         /* vote notes: was it a pre-vote */
+    const char *reason;   /* static string, may be NULL */
+};
+
+/* A confirmed ReadIndex request: serve it once applied >= index. */
+struct raft_read {
+    uint64_t id;
+    raft_index index;
+};
+
+struct raft_config {
+    raft_id id;                        /* this node */
+    raft_id members[RAFT_MAX_MEMBERS]; /* all voters, including id */
+    unsigned n_members;
+    unsigned heartbeat_ms;             /* leader sends AppendEntries this often */
+    unsigned election_timeout_min_ms;  /* timeout drawn uniformly from */
+    unsigned election_timeout_max_ms;  /*   [min, max) on every reset */
+    bool prevote;                      /* dissertation 9.6 (default on) */
+    bool check_quorum;                 /* dissertation 6.2 (default on) */
+    unsigned max_entries_per_msg;      /* batching bound (default 64) */
+    size_t max_bytes_per_msg;          /* batching bound (default 1 MiB) */
+    unsigned max_inflight_msgs;        /* pipelining bound per follower (default 8) */
+    /* Randomness comes from outside: returns uniformly random 64 bits. */
+    uint64_t (*random)(void *arg);
+    void *random_arg;
+};
+/* Fill in defaults for everything but id, members and random. */
+void raft_config_defaults(struct raft_config *cfg);
+
+struct raft; /* opaque */
+
+/* Create a core for cfg. Returns NULL on bad config (sets *err) or no memory. */
+struct raft *raft_new(const struct raft_config *cfg, const char **err);
+void raft_free(struct raft *r);
+
+/* Restore state loaded from disk, before the first raft_start(). Entries
+ * are copied; they are the log from index first_index on. The log before
+ * first_index (compacted, a later feature) is summarised by prev_term. */
+int raft_restore(struct raft *r, const struct raft_hard_state *hs,
+                 raft_index first_index, raft_term prev_term,
+                 const struct raft_entry *entries, size_t n);
+
+/* Start as a follower at time now (arms the election timer). */
+void raft_start(struct raft *r, raft_time now);
+
+/* Advance time: fires election/heartbeat/check-quorum timers due by now. */
+void raft_tick(struct raft *r, raft_time now);
+/* The time at which raft_tick next has something to do. */
+raft_time raft_deadline(const struct raft *r);
+
+/* Deliver a message received from a peer. Unknown senders and malformed
+ * messages are ignored (returns RAFT_EINVAL), never trusted. */
+int raft_receive(struct raft *r, raft_time now, const struct raft_msg *m);
+
+/* Leader only: append a client command. *index gets its log index. Returns
+ * RAFT_ENOTLEADER (see raft_leader()), RAFT_ETRANSFER, or 0. */
+int raft_propose(struct raft *r, raft_time now, const void *data, size_t len,
+                 raft_index *index);
+
+/* Leader only: linearizable read (dissertation 6.4). The read with this id
+ * appears in a later ready's reads once leadership is confirmed. */
+int raft_read_index(struct raft *r, raft_time now, uint64_t id);
+
+/* Leader only: hand leadership to target (RAFT_NONE: the most up-to-date
+ * follower). Proposals are refused until it ends or is aborted after one
+ * election timeout. */
+int raft_transfer_leadership(struct raft *r, raft_time now, raft_id target);
+
+/* The transport could not deliver to id: stop streaming to it and probe. */
+void raft_report_unreachable(struct raft *r, raft_id id);
+
+/* Work for the caller; see the top of this file. Pointers stay valid until
+ * raft_advance(). hard_state_changed is set when term or vote changed;
+ * hard_state.commit is informational and need not be synced on its own.
+ * A read with index 0 failed (leadership was lost): retry elsewhere. */
+struct raft_ready {
+    bool hard_state_changed;
+    struct raft_hard_state hard_state;
+
+    raft_index entries_first; /* index of entries[0]; storage must drop any
+                                 stored entry >= entries_first first */
+    size_t n_entries;
+    const struct raft_entry *entries;
+
+    size_t n_msgs;
+    const struct raft_msg *msgs;
+
+    raft_index committed_first; /* index of committed[0] */
+    size_t n_committed;
+    const struct raft_entry *committed;
+
+    size_t n_reads;
+    const struct raft_read *reads;
+
+    size_t n_notes;
+    const struct raft_note *notes;
+};
+bool raft_has_ready(const struct raft *r);
+void raft_ready(struct raft *r, struct raft_ready *rd);
+void raft_advance(struct raft *r, const struct raft_ready *rd);
+
+/* Read-only accessors. */
+raft_id raft_self(const struct raft *r);
+enum raft_role raft_role(const struct raft *r);
+raft_term raft_current_term(const struct raft *r);
+raft_id raft_voted_for(const struct raft *r);
+raft_id raft_leader(const struct raft *r);
+raft_index raft_commit_index(const struct raft *r);
+raft_index raft_applied_index(const struct raft *r);
+raft_index raft_last_index(const struct raft *r);
+raft_term raft_last_term(const struct raft *r);
+raft_index raft_first_index(const struct raft *r);
+/* Term of the entry at index, or 0 if it is not in the log. */
+raft_term raft_term_at(const struct raft *r, raft_index index);
+/* The entry at index (borrowed), or NULL. */
+const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index);
+/* Leader only: replication progress of a member (0 if unknown). */
+raft_index raft_match_index(const struct raft *r, raft_id id);
+bool raft_transferring(const struct raft *r);
+
+#endif

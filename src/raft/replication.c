@@ -1,0 +1,301 @@
+/* replication.c - log replication (paper 5.3), the commit rule (5.4.2) and
+ * heartbeats.
+ *
+ * The leader sends each follower batches of entries from its nextIndex:
+ * one at a time while probing for the point where the logs match, then up
+ * to max_inflight_msgs batches in flight (pipelining). A follower rejects an
+ * AppendEntries whose previous entry it does not have and returns a hint
+ * (the term at prevLogIndex and the first index of that term, or its log
+ * length), so the leader skips a whole conflicting term per round trip
+ * instead of one entry (paper 5.3, "the protocol can be optimized").
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+int replication_append_local(struct raft *r, uint8_t type, const void *data,
+                             size_t len, raft_index *index)
+{
+    struct raft_entry e = {
+        .term = r->term,
+        .type = type,
+        .len = (uint32_t)len,
+        .data = (uint8_t *)data,
+    };
+    int rv = log_append(&r->log, &e);
+    if (rv)
+        return rv;
+    if (index)
+        *index = log_last_index(&r->log);
+    return 0;
+}
+
+/* How many entries after prev fit in one message. */
+static size_t batch_size(const struct raft *r, raft_index prev)
+{
+    raft_index last = log_last_index(&r->log);
+    size_t n = 0, bytes = 0;
+    for (raft_index i = prev + 1; i <= last; i++) {
+        if (n == r->cfg.max_entries_per_msg)
+            break;
+        bytes += log_get(&r->log, i)->len;
+        if (n > 0 && bytes > r->cfg.max_bytes_per_msg)
+            break;
+        n++;
+    }
+    return n;
+}
+
+static struct raft_msg *queue_append(struct raft *r, struct progress *pr,
+                                     raft_index prev, size_t n)
+{
+    struct raft_msg *m = raft_send(r, RAFT_MSG_APPEND, pr->id);
+    if (!m)
+        return NULL;
+    m->prev_index = prev;
+    m->prev_term = log_term_at(&r->log, prev);
+    m->commit = r->commit;
+    m->n_entries = n; /* entries are attached in raft_ready() */
+    m->seq = r->seq;
+    return m;
+}
+
+/* Send what the follower's progress state allows: one probe, or batches
+ * until the inflight window is full or the log is exhausted. */
+static void send_batches(struct raft *r, struct progress *pr)
+{
+    for (;;) {
+        if (pr->state == PROGRESS_PROBE && pr->probe_sent)
+            return;
+        if (pr->state == PROGRESS_REPLICATE &&
+            progress_inflight_full(pr, r->cfg.max_inflight_msgs))
+            return;
+        raft_index prev = pr->next - 1;
+        size_t n = batch_size(r, prev);
+        if (n == 0 && pr->state == PROGRESS_REPLICATE)
+            return;
+        if (!queue_append(r, pr, prev, n))
+            return;
+        if (pr->state == PROGRESS_PROBE) {
+            pr->probe_sent = true;
+            return;
+        }
+        pr->next = prev + n + 1;
+        progress_inflight_add(pr, prev + n);
+    }
+}
+
+void replication_send_append(struct raft *r, struct progress *pr)
+{
+    if (pr->id != r->cfg.id)
+        send_batches(r, pr);
+}
+
+void replication_broadcast(struct raft *r)
+{
+    for (unsigned i = 0; i < r->n_prs; i++)
+        replication_send_append(r, &r->prs[i]);
+}
+
+/* A heartbeat is an AppendEntries without entries whose consistency check
+ * is at the follower's known match index, so it always succeeds on a
+ * healthy follower, even when batches in flight arrive out of order. */
+static void send_heartbeat(struct raft *r, struct progress *pr)
+{
+    queue_append(r, pr, pr->match, 0);
+}
+
+/* Start a new heartbeat round (r->seq) to every follower. */
+void replication_heartbeat(struct raft *r)
+{
+    r->seq++;
+    for (unsigned i = 0; i < r->n_prs; i++) {
+        struct progress *pr = &r->prs[i];
+        if (pr->id == r->cfg.id)
+            continue;
+        if (pr->state == PROGRESS_PROBE) {
+            pr->probe_sent = false; /* one probe per heartbeat interval */
+            send_batches(r, pr);
+        } else {
+            send_heartbeat(r, pr);
+            send_batches(r, pr);
+        }
+    }
+}
+
+void replication_tick(struct raft *r)
+{
+    election_check_quorum(r);
+    if (r->role != RAFT_LEADER || r->now < r->heartbeat_deadline)
+        return;
+    r->heartbeat_deadline = r->now + r->cfg.heartbeat_ms;
+    /* A pipelined follower that acknowledged nothing for a whole interval
+     * lost a batch (or its answer): go back to probing from match. */
+    for (unsigned i = 0; i < r->n_prs; i++) {
+        struct progress *pr = &r->prs[i];
+        if (pr->id != r->cfg.id && pr->state == PROGRESS_REPLICATE &&
+            pr->inflight_count && pr->match == pr->match_at_tick)
+            progress_become_probe(pr);
+        pr->match_at_tick = pr->match;
+    }
+    replication_heartbeat(r);
+}
+
+static int cmp_index_desc(const void *a, const void *b)
+{
+    raft_index x = *(const raft_index *)a, y = *(const raft_index *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Paper 5.4.2: commit the highest index stored on a majority, but only if
+ * that entry is from the current term (Figure 8). The leader's own entries
+ * count only once durable (r->stable). */
+void replication_maybe_commit(struct raft *r)
+{
+    raft_index match[RAFT_MAX_MEMBERS];
+    for (unsigned i = 0; i < r->n_prs; i++)
+        match[i] = r->prs[i].id == r->cfg.id ? r->stable : r->prs[i].match;
+    qsort(match, r->n_prs, sizeof(match[0]), cmp_index_desc);
+    raft_index n = match[raft_quorum(r) - 1];
+    if (n > r->commit && log_term_at(&r->log, n) == r->term)
+        r->commit = n;
+}
+
+static void reply_append(struct raft *r, const struct raft_msg *m,
+                         bool success, raft_index match)
+{
+    struct raft_msg *resp = raft_send(r, RAFT_MSG_APPEND_RESP, m->from);
+    if (!resp)
+        return;
+    resp->success = success;
+    resp->prev_index = m->prev_index;
+    resp->seq = m->seq;
+    resp->match_index = match;
+    if (success)
+        return;
+    raft_index last = log_last_index(&r->log);
+    if (m->prev_index > last) {
+        resp->hint_term = 0;
+        resp->hint_index = last + 1;
+    } else {
+        resp->hint_term = log_term_at(&r->log, m->prev_index);
+        resp->hint_index = log_first_of_term(&r->log, m->prev_index);
+    }
+}
+
+/* Drop our entries from index on (they conflict with the leader's). */
+static void truncate_suffix(struct raft *r, raft_index index)
+{
+    raft_note(r, RAFT_NOTE_LOG_TRUNCATED, r->leader, index, NULL);
+    log_truncate_from(&r->log, index);
+    if (r->stable >= index)
+        r->stable = index - 1;
+    if (r->unstable_from > index)
+        r->unstable_from = index;
+}
+
+void replication_recv_append(struct raft *r, const struct raft_msg *m)
+{
+    if (m->term < r->term) {
+        reply_append(r, m, false, 0); /* tells a stale leader our term */
+        return;
+    }
+    if (r->role == RAFT_LEADER)
+        return; /* two leaders in one term: impossible, ignore */
+    if (r->role != RAFT_FOLLOWER)
+        raft_become_follower(r, m->term, m->from, NULL);
+    raft_set_leader(r, m->from);
+    r->last_leader_contact = r->now;
+    r->heard_leader = true;
+    raft_reset_election_timer(r);
+
+    raft_index prev = m->prev_index;
+    if (prev > log_last_index(&r->log) ||
+        log_term_at(&r->log, prev) != m->prev_term) {
+        reply_append(r, m, false, 0);
+        return;
+    }
+    /* Figure 2, AppendEntries rules 3 and 4: skip entries we already have,
+     * truncate at the first conflict, append the rest. */
+    raft_index last_new = prev;
+    for (size_t i = 0; i < m->n_entries; i++) {
+        raft_index idx = prev + 1 + i;
+        const struct raft_entry *e = &m->entries[i];
+        if (idx <= log_last_index(&r->log)) {
+            if (log_term_at(&r->log, idx) == e->term) {
+                last_new = idx;
+                continue;
+            }
+            if (idx <= r->commit)
+                return; /* would erase a committed entry: not a real leader */
+            truncate_suffix(r, idx);
+        }
+        if (log_append(&r->log, e) != 0)
+            break; /* out of memory: acknowledge what we have */
+        last_new = idx;
+    }
+    /* Rule 5: commitIndex = min(leaderCommit, index of last new entry). */
+    raft_index commit = m->commit < last_new ? m->commit : last_new;
+    if (commit > r->commit)
+        r->commit = commit;
+    reply_append(r, m, true, last_new);
+}
+
+static void handle_reject(struct raft *r, struct progress *pr,
+                          const struct raft_msg *m)
+{
+    if (pr->state == PROGRESS_REPLICATE && m->prev_index <= pr->match)
+        return; /* stale */
+    if (pr->state == PROGRESS_PROBE && m->prev_index + 1 != pr->next)
+        return; /* answer to an older probe */
+    raft_index next = m->hint_index;
+    if (m->hint_term) {
+        raft_index li = log_last_of_term(&r->log, m->prev_index, m->hint_term);
+        if (li)
+            next = li + 1;
+    }
+    if (next > m->prev_index)
+        next = m->prev_index;
+    if (next <= pr->match)
+        next = pr->match + 1;
+    if (next < 1)
+        next = 1;
+    if (pr->state == PROGRESS_REPLICATE)
+        raft_note(r, RAFT_NOTE_CATCHING_UP, pr->id, next, NULL);
+    progress_become_probe(pr);
+    pr->next = next;
+    send_batches(r, pr);
+}
+
+void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
+{
+    if (r->role != RAFT_LEADER || m->term != r->term)
+        return;
+    struct progress *pr = raft_progress(r, m->from);
+    pr->recent_active = true;
+    if (m->seq > pr->acked_seq && m->seq <= r->seq) {
+        pr->acked_seq = m->seq;
+        readindex_on_ack(r);
+    }
+    if (!m->success) {
+        handle_reject(r, pr, m);
+        return;
+    }
+    if (m->match_index > log_last_index(&r->log))
+        return; /* nonsense */
+    bool was_probe = pr->state == PROGRESS_PROBE;
+    if (m->match_index > pr->match) {
+        pr->match = m->match_index;
+        progress_inflight_free_to(pr, pr->match);
+        if (pr->next <= pr->match)
+            pr->next = pr->match + 1;
+        replication_maybe_commit(r);
+    }
+    if (was_probe) {
+        progress_become_replicate(pr);
+        if (pr->match == log_last_index(&r->log))
+            raft_note(r, RAFT_NOTE_FOLLOWER_CAUGHT_UP, pr->id, pr->match, NULL);
+    }
+    transfer_on_progress(r, pr);
+    send_batches(r, pr);
+}

@@ -1,0 +1,76 @@
+/* transfer.c - leadership transfer (dissertation 3.10).
+ *
+ * The leader stops accepting proposals, brings the target's log up to date,
+ * then sends it TimeoutNow; the target starts an election at once, skipping
+ * pre-vote, and its vote requests carry a transfer flag so that followers do
+ * not refuse them for having heard from the old leader recently. The
+ * transfer is aborted if it has not finished within an election timeout.
+ */
+#include "internal.h"
+
+static void send_timeout_now(struct raft *r)
+{
+    if (r->transfer_sent)
+        return;
+    if (raft_send(r, RAFT_MSG_TIMEOUT_NOW, r->transfer_target))
+        r->transfer_sent = true;
+}
+
+int raft_transfer_leadership(struct raft *r, raft_time now, raft_id target)
+{
+    if (now > r->now)
+        r->now = now;
+    if (r->role != RAFT_LEADER)
+        return RAFT_ENOTLEADER;
+    if (r->transfer_target)
+        return RAFT_ETRANSFER;
+    if (target == RAFT_NONE) {
+        raft_index best = 0;
+        for (unsigned i = 0; i < r->n_prs; i++) {
+            const struct progress *pr = &r->prs[i];
+            if (pr->id != r->cfg.id && (target == RAFT_NONE || pr->match > best)) {
+                target = pr->id;
+                best = pr->match;
+            }
+        }
+    }
+    struct progress *pr = raft_progress(r, target);
+    if (!pr || target == r->cfg.id)
+        return RAFT_EINVAL;
+    r->transfer_target = target;
+    r->transfer_sent = false;
+    r->transfer_deadline = r->now + r->cfg.election_timeout_min_ms;
+    raft_note(r, RAFT_NOTE_TRANSFER_STARTED, target, pr->match, NULL);
+    transfer_on_progress(r, pr);
+    if (!r->transfer_sent)
+        replication_send_append(r, pr);
+    return 0;
+}
+
+void transfer_on_progress(struct raft *r, struct progress *pr)
+{
+    if (r->transfer_target == pr->id &&
+        pr->match == log_last_index(&r->log))
+        send_timeout_now(r);
+}
+
+void transfer_tick(struct raft *r)
+{
+    if (r->transfer_target && r->now >= r->transfer_deadline)
+        transfer_end(r, RAFT_NOTE_TRANSFER_ABORTED);
+}
+
+void transfer_end(struct raft *r, enum raft_note_type how)
+{
+    raft_id target = r->transfer_target;
+    r->transfer_target = RAFT_NONE;
+    r->transfer_sent = false;
+    raft_note(r, how, target, 0, NULL);
+}
+
+void transfer_recv_timeout_now(struct raft *r, const struct raft_msg *m)
+{
+    if (m->term < r->term || r->role == RAFT_LEADER)
+        return;
+    election_start(r, true);
+}

@@ -1,0 +1,1043 @@
+/* test_raft.c - unit tests of the Raft core, one rule per test, driven with
+ * injected time, randomness and messages. A tiny in-memory network (struct
+ * net) moves messages between cores for the multi-node scenarios. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../src/raft/raft.h"
+#include "test.h"
+
+/* ---- injected randomness: a queue of values, then a fixed xorshift
+ * sequence (state 0 means: zeros, for fully scripted single-node tests) ---- */
+struct rnd {
+    uint64_t v[16];
+    unsigned n, i;
+    uint64_t state;
+};
+static uint64_t rnd_next(void *arg)
+{
+    struct rnd *q = arg;
+    if (q->i < q->n)
+        return q->v[q->i++];
+    if (!q->state)
+        return 0;
+    q->state ^= q->state << 13;
+    q->state ^= q->state >> 7;
+    q->state ^= q->state << 17;
+    return q->state;
+}
+
+/* ---- a cluster of cores on a perfect, manually pumped network ---- */
+#define MAXN 5
+#define MAXQ 4096
+struct qmsg {
+    struct raft_msg m;
+};
+struct net {
+    unsigned n;
+    struct raft *r[MAXN + 1]; /* by id, 1-based */
+    struct rnd rnd[MAXN + 1];
+    struct raft_hard_state hs[MAXN + 1];
+    raft_index applied[MAXN + 1];
+    bool cut[MAXN + 1][MAXN + 1]; /* cut[a][b]: a's messages to b are lost */
+    struct raft_msg q[MAXQ];
+    unsigned nq;
+    raft_time now;
+    unsigned sent[6];             /* per message type */
+};
+
+static struct raft_config make_cfg(unsigned n, raft_id id, struct rnd *rnd)
+{
+    struct raft_config cfg = {0};
+    raft_config_defaults(&cfg);
+    cfg.id = id;
+    cfg.n_members = n;
+    for (unsigned i = 0; i < n; i++)
+        cfg.members[i] = i + 1;
+    cfg.heartbeat_ms = 100;
+    cfg.election_timeout_min_ms = 1000;
+    cfg.election_timeout_max_ms = 2000;
+    cfg.random = rnd_next;
+    cfg.random_arg = rnd;
+    return cfg;
+}
+
+static void copy_msg(struct raft_msg *dst, const struct raft_msg *src)
+{
+    *dst = *src;
+    if (src->n_entries) {
+        dst->entries = calloc(src->n_entries, sizeof(struct raft_entry));
+        for (size_t i = 0; i < src->n_entries; i++) {
+            dst->entries[i] = src->entries[i];
+            if (src->entries[i].len) {
+                dst->entries[i].data = malloc(src->entries[i].len);
+                memcpy(dst->entries[i].data, src->entries[i].data,
+                       src->entries[i].len);
+            }
+        }
+    }
+}
+
+static void free_msg(struct raft_msg *m)
+{
+    for (size_t i = 0; i < m->n_entries; i++)
+        free(m->entries[i].data);
+    free(m->entries);
+}
+
+/* Process one node's ready: "persist", queue messages, "apply". */
+static void net_ready(struct net *net, raft_id id)
+{
+    struct raft *r = net->r[id];
+    while (raft_has_ready(r)) {
+        struct raft_ready rd;
+        raft_ready(r, &rd);
+        if (rd.hard_state_changed)
+            net->hs[id] = rd.hard_state;
+        for (size_t i = 0; i < rd.n_msgs; i++) {
+            net->sent[rd.msgs[i].type]++;
+            if (net->cut[id][rd.msgs[i].to] || net->nq == MAXQ)
+                continue;
+            copy_msg(&net->q[net->nq++], &rd.msgs[i]);
+        }
+        if (rd.n_committed)
+            net->applied[id] = rd.committed_first + rd.n_committed - 1;
+        raft_advance(r, &rd);
+    }
+}
+
+static struct net *net_new(unsigned n)
+{
+    struct net *net = calloc(1, sizeof(*net));
+    net->n = n;
+    for (raft_id id = 1; id <= n; id++) {
+        net->rnd[id].state = 0x9e3779b97f4a7c15ull * id;
+        struct raft_config cfg = make_cfg(n, id, &net->rnd[id]);
+        net->r[id] = raft_new(&cfg, NULL);
+        raft_start(net->r[id], 0);
+    }
+    return net;
+}
+
+/* Redraw every node's election timer (after scripting net->rnd). */
+static void net_restart(struct net *net)
+{
+    for (raft_id id = 1; id <= net->n; id++)
+        raft_start(net->r[id], net->now);
+}
+
+static void net_free(struct net *net)
+{
+    for (unsigned i = 0; i < net->nq; i++)
+        free_msg(&net->q[i]);
+    for (raft_id id = 1; id <= net->n; id++)
+        raft_free(net->r[id]);
+    free(net);
+}
+
+/* Deliver queued messages (and the messages they cause) until quiet. */
+static void net_pump(struct net *net)
+{
+    for (raft_id id = 1; id <= net->n; id++)
+        if (net->r[id])
+            net_ready(net, id);
+    for (int rounds = 0; net->nq && rounds < 10000; rounds++) {
+        struct raft_msg m = net->q[0];
+        memmove(&net->q[0], &net->q[1], (net->nq - 1) * sizeof(net->q[0]));
+        net->nq--;
+        if (net->r[m.to] && !net->cut[m.from][m.to]) {
+            raft_receive(net->r[m.to], net->now, &m);
+            net_ready(net, m.to);
+        }
+        free_msg(&m);
+    }
+}
+
+/* Advance the clock to t, ticking every node at each of its deadlines. */
+static void net_run_until(struct net *net, raft_time t)
+{
+    for (int guard = 0; guard < 100000; guard++) {
+        raft_time next = t;
+        for (raft_id id = 1; id <= net->n; id++)
+            if (net->r[id] && raft_deadline(net->r[id]) < next)
+                next = raft_deadline(net->r[id]);
+        if (next > t || next < net->now)
+            next = next < net->now ? net->now : t;
+        net->now = next;
+        for (raft_id id = 1; id <= net->n; id++)
+            if (net->r[id])
+                raft_tick(net->r[id], net->now);
+        net_pump(net);
+        if (net->now >= t)
+            return;
+    }
+}
+
+static void isolate(struct net *net, raft_id id, bool on)
+{
+    for (raft_id j = 1; j <= net->n; j++)
+        net->cut[id][j] = net->cut[j][id] = on;
+}
+
+/* The unique leader with the highest term among live nodes, or NONE. */
+static raft_id leader_of(struct net *net)
+{
+    raft_id found = RAFT_NONE;
+    raft_term best = 0;
+    for (raft_id id = 1; id <= net->n; id++)
+        if (net->r[id] && raft_role(net->r[id]) == RAFT_LEADER &&
+            raft_current_term(net->r[id]) >= best) {
+            found = id;
+            best = raft_current_term(net->r[id]);
+        }
+    return found;
+}
+
+static int propose(struct net *net, raft_id id, const char *s)
+{
+    raft_index idx;
+    int rv = raft_propose(net->r[id], net->now, s, strlen(s), &idx);
+    net_pump(net);
+    return rv;
+}
+
+/* ---- single-node helpers for handcrafted message tests ---- */
+struct one {
+    struct raft *r;
+    struct rnd rnd;
+    struct raft_ready rd;
+    struct raft_msg out[64];
+    unsigned nout;
+    struct raft_note notes[64];
+    unsigned nnotes;
+    bool hs_changed;
+    struct raft_hard_state hs;
+};
+
+static void one_init(struct one *o, unsigned n, raft_id id)
+{
+    memset(o, 0, sizeof(*o));
+    struct raft_config cfg = make_cfg(n, id, &o->rnd);
+    o->r = raft_new(&cfg, NULL);
+    raft_start(o->r, 0);
+}
+
+/* Drain ready into o->out / o->notes (entry pointers are not kept). */
+static void one_drain(struct one *o)
+{
+    o->nout = o->nnotes = 0;
+    o->hs_changed = false;
+    while (raft_has_ready(o->r)) {
+        raft_ready(o->r, &o->rd);
+        if (o->rd.hard_state_changed) {
+            o->hs_changed = true;
+            o->hs = o->rd.hard_state;
+        }
+        for (size_t i = 0; i < o->rd.n_msgs && o->nout < 64; i++) {
+            o->out[o->nout] = o->rd.msgs[i];
+            o->out[o->nout].entries = NULL;
+            o->nout++;
+        }
+        for (size_t i = 0; i < o->rd.n_notes && o->nnotes < 64; i++)
+            o->notes[o->nnotes++] = o->rd.notes[i];
+        raft_advance(o->r, &o->rd);
+    }
+}
+
+static bool has_note(const struct one *o, enum raft_note_type t)
+{
+    for (unsigned i = 0; i < o->nnotes; i++)
+        if (o->notes[i].type == t)
+            return true;
+    return false;
+}
+
+static const struct raft_msg *find_msg(const struct one *o,
+                                       enum raft_msg_type t, raft_id to)
+{
+    for (unsigned i = 0; i < o->nout; i++)
+        if (o->out[i].type == t && o->out[i].to == to)
+            return &o->out[i];
+    return NULL;
+}
+
+static struct raft_msg vote_req(raft_id from, raft_id to, raft_term term,
+                                raft_index li, raft_term lt, bool prevote)
+{
+    return (struct raft_msg){.type = RAFT_MSG_VOTE, .from = from, .to = to,
+                             .term = term, .last_index = li, .last_term = lt,
+                             .prevote = prevote};
+}
+
+static struct raft_msg vote_resp(raft_id from, raft_id to, raft_term term,
+                                 bool granted, bool prevote)
+{
+    return (struct raft_msg){.type = RAFT_MSG_VOTE_RESP, .from = from,
+                             .to = to, .term = term, .granted = granted,
+                             .prevote = prevote};
+}
+
+/* Make node o (id 1 of 3) leader in term 1 by handing it votes. */
+static void one_make_leader(struct one *o)
+{
+    raft_tick(o->r, 2000);
+    one_drain(o);
+    struct raft_msg m = vote_resp(2, 1, 1, true, true);
+    raft_receive(o->r, 2000, &m);
+    one_drain(o);
+    m = vote_resp(2, 1, 1, true, false);
+    raft_receive(o->r, 2000, &m);
+    one_drain(o);
+}
+
+/* ================= election rules ================= */
+
+TEST(election_timeout_starts_prevote_without_new_term)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    raft_tick(o.r, 999);
+    one_drain(&o);
+    CHECK_EQ_U(o.nout, 0);
+    raft_tick(o.r, 2000);
+    one_drain(&o);
+    CHECK(has_note(&o, RAFT_NOTE_ELECTION_TIMEOUT));
+    CHECK(has_note(&o, RAFT_NOTE_PREVOTE_STARTED));
+    CHECK_EQ_U(raft_role(o.r), RAFT_PRECANDIDATE);
+    CHECK_EQ_U(raft_current_term(o.r), 0);
+    const struct raft_msg *m = find_msg(&o, RAFT_MSG_VOTE, 2);
+    CHECK(m && m->prevote && m->term == 1);
+    CHECK(find_msg(&o, RAFT_MSG_VOTE, 3) != NULL);
+    CHECK(!o.hs_changed);
+    raft_free(o.r);
+}
+
+TEST(election_timeout_is_redrawn_on_every_reset)
+{
+    struct one o;
+    memset(&o, 0, sizeof(o));
+    o.rnd.v[0] = 250;  /* first timeout: 1000 + 250 */
+    o.rnd.v[1] = 1700; /* after it fires: 1000 + 700 */
+    o.rnd.n = 2;
+    struct raft_config cfg = make_cfg(3, 1, &o.rnd);
+    o.r = raft_new(&cfg, NULL);
+    raft_start(o.r, 0);
+    CHECK_EQ_U(raft_deadline(o.r), 1250);
+    raft_tick(o.r, 1249);
+    one_drain(&o);
+    CHECK_EQ_U(raft_role(o.r), RAFT_FOLLOWER);
+    raft_tick(o.r, 1250);
+    one_drain(&o);
+    CHECK_EQ_U(raft_role(o.r), RAFT_PRECANDIDATE);
+    CHECK_EQ_U(raft_deadline(o.r), 1250 + 1700);
+    raft_free(o.r);
+}
+
+TEST(prevote_majority_starts_real_election)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    raft_tick(o.r, 2000);
+    one_drain(&o);
+    struct raft_msg m = vote_resp(2, 1, 1, true, true);
+    raft_receive(o.r, 2000, &m);
+    one_drain(&o);
+    CHECK_EQ_U(raft_role(o.r), RAFT_CANDIDATE);
+    CHECK_EQ_U(raft_current_term(o.r), 1);
+    CHECK_EQ_U(raft_voted_for(o.r), 1);
+    CHECK(o.hs_changed && o.hs.term == 1 && o.hs.vote == 1);
+    const struct raft_msg *v = find_msg(&o, RAFT_MSG_VOTE, 3);
+    CHECK(v && !v->prevote && v->term == 1);
+    CHECK(has_note(&o, RAFT_NOTE_ELECTION_STARTED));
+    raft_free(o.r);
+}
+
+TEST(candidate_with_majority_becomes_leader_and_appends_noop)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    one_make_leader(&o);
+    CHECK_EQ_U(raft_role(o.r), RAFT_LEADER);
+    CHECK_EQ_U(raft_leader(o.r), 1);
+    CHECK_EQ_U(raft_last_index(o.r), 1);
+    CHECK_EQ_U(raft_entry_at(o.r, 1)->type, RAFT_ENTRY_NOOP);
+    CHECK(find_msg(&o, RAFT_MSG_APPEND, 2) != NULL);
+    CHECK(find_msg(&o, RAFT_MSG_APPEND, 3) != NULL);
+    CHECK(has_note(&o, RAFT_NOTE_BECAME_LEADER));
+    raft_free(o.r);
+}
+
+TEST(one_vote_per_term)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_msg m = vote_req(2, 1, 5, 0, 0, false);
+    raft_receive(o.r, 10, &m);
+    one_drain(&o);
+    const struct raft_msg *r = find_msg(&o, RAFT_MSG_VOTE_RESP, 2);
+    CHECK(r && r->granted && r->term == 5);
+    CHECK(o.hs_changed && o.hs.vote == 2 && o.hs.term == 5);
+    m = vote_req(3, 1, 5, 0, 0, false);
+    raft_receive(o.r, 20, &m);
+    one_drain(&o);
+    r = find_msg(&o, RAFT_MSG_VOTE_RESP, 3);
+    CHECK(r && !r->granted);
+    CHECK(has_note(&o, RAFT_NOTE_VOTE_DENIED));
+    /* the same candidate asking again (a retransmission) is granted again */
+    m = vote_req(2, 1, 5, 0, 0, false);
+    raft_receive(o.r, 30, &m);
+    one_drain(&o);
+    r = find_msg(&o, RAFT_MSG_VOTE_RESP, 2);
+    CHECK(r && r->granted);
+    CHECK_EQ_U(raft_voted_for(o.r), 2);
+    raft_free(o.r);
+}
+
+TEST(vote_denied_to_candidate_with_stale_log)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_entry e[2] = {{.term = 2}, {.term = 3}};
+    struct raft_hard_state hs = {.term = 3};
+    raft_restore(o.r, &hs, 1, 0, e, 2);
+    /* lower last term, longer log: denied */
+    struct raft_msg m = vote_req(2, 1, 4, 9, 2, false);
+    raft_receive(o.r, 10, &m);
+    one_drain(&o);
+    CHECK(!find_msg(&o, RAFT_MSG_VOTE_RESP, 2)->granted);
+    CHECK_EQ_U(raft_current_term(o.r), 4); /* term still adopted */
+    /* same last term, shorter log: denied */
+    m = vote_req(3, 1, 5, 1, 3, false);
+    raft_receive(o.r, 20, &m);
+    one_drain(&o);
+    CHECK(!find_msg(&o, RAFT_MSG_VOTE_RESP, 3)->granted);
+    /* same last term, same length: granted */
+    m = vote_req(3, 1, 6, 2, 3, false);
+    raft_receive(o.r, 30, &m);
+    one_drain(&o);
+    CHECK(find_msg(&o, RAFT_MSG_VOTE_RESP, 3)->granted);
+    raft_free(o.r);
+}
+
+TEST(leader_steps_down_on_higher_term)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    one_make_leader(&o);
+    struct raft_msg m = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1,
+                         .term = 7};
+    raft_receive(o.r, 2100, &m);
+    one_drain(&o);
+    CHECK_EQ_U(raft_role(o.r), RAFT_FOLLOWER);
+    CHECK_EQ_U(raft_current_term(o.r), 7);
+    CHECK_EQ_U(raft_voted_for(o.r), RAFT_NONE);
+    CHECK(has_note(&o, RAFT_NOTE_STEPPED_DOWN));
+    CHECK(o.hs_changed && o.hs.term == 7);
+    raft_free(o.r);
+}
+
+TEST(candidate_retries_after_timeout)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    raft_tick(o.r, 2000);
+    one_drain(&o);
+    struct raft_msg m = vote_resp(2, 1, 1, true, true);
+    raft_receive(o.r, 2000, &m);
+    one_drain(&o);
+    CHECK_EQ_U(raft_current_term(o.r), 1);
+    /* nobody answers: next timeout starts a new pre-vote then term 2 */
+    raft_tick(o.r, raft_deadline(o.r));
+    one_drain(&o);
+    CHECK_EQ_U(raft_role(o.r), RAFT_PRECANDIDATE);
+    m = vote_resp(3, 1, 2, true, true);
+    raft_receive(o.r, raft_deadline(o.r) - 1, &m);
+    one_drain(&o);
+    CHECK_EQ_U(raft_role(o.r), RAFT_CANDIDATE);
+    CHECK_EQ_U(raft_current_term(o.r), 2);
+    raft_free(o.r);
+}
+
+TEST(prevote_does_not_change_voter_state)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_msg m = vote_req(2, 1, 9, 0, 0, true);
+    raft_receive(o.r, 10, &m);
+    one_drain(&o);
+    const struct raft_msg *r = find_msg(&o, RAFT_MSG_VOTE_RESP, 2);
+    CHECK(r && r->granted && r->prevote && r->term == 9);
+    CHECK_EQ_U(raft_current_term(o.r), 0);
+    CHECK_EQ_U(raft_voted_for(o.r), RAFT_NONE);
+    CHECK(!o.hs_changed);
+    raft_free(o.r);
+}
+
+TEST(follower_in_leader_lease_ignores_higher_term_votes)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_msg hb = {.type = RAFT_MSG_APPEND, .from = 2, .to = 1,
+                          .term = 3};
+    raft_receive(o.r, 100, &hb);
+    one_drain(&o);
+    CHECK_EQ_U(raft_leader(o.r), 2);
+    struct raft_msg m = vote_req(3, 1, 4, 10, 3, false);
+    raft_receive(o.r, 500, &m);
+    one_drain(&o);
+    CHECK(!find_msg(&o, RAFT_MSG_VOTE_RESP, 3)->granted);
+    CHECK_EQ_U(raft_current_term(o.r), 3);
+    /* after the lease (min election timeout) expires it votes */
+    raft_receive(o.r, 1200, &m);
+    one_drain(&o);
+    CHECK(find_msg(&o, RAFT_MSG_VOTE_RESP, 3)->granted);
+    CHECK_EQ_U(raft_current_term(o.r), 4);
+    /* a transfer election bypasses the lease */
+    raft_receive(o.r, 1300, &hb); /* stale-term heartbeat: no lease */
+    struct raft_msg hb5 = hb;
+    hb5.term = 5;
+    raft_receive(o.r, 1300, &hb5);
+    m = vote_req(3, 1, 6, 10, 3, false);
+    m.transfer = true;
+    raft_receive(o.r, 1310, &m);
+    one_drain(&o);
+    CHECK(find_msg(&o, RAFT_MSG_VOTE_RESP, 3)->granted);
+    raft_free(o.r);
+}
+
+TEST(check_quorum_leader_steps_down_alone)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    one_make_leader(&o);
+    raft_tick(o.r, 2000 + 999);
+    one_drain(&o);
+    CHECK_EQ_U(raft_role(o.r), RAFT_LEADER);
+    raft_tick(o.r, 2000 + 1000);
+    one_drain(&o);
+    CHECK_EQ_U(raft_role(o.r), RAFT_FOLLOWER);
+    CHECK(has_note(&o, RAFT_NOTE_STEPPED_DOWN));
+    CHECK_EQ_U(raft_leader(o.r), RAFT_NONE);
+    raft_free(o.r);
+}
+
+TEST(check_quorum_leader_stays_with_majority)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    one_make_leader(&o);
+    for (raft_time t = 2100; t <= 5000; t += 100) {
+        raft_tick(o.r, t);
+        one_drain(&o);
+        struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .from = 2,
+                               .to = 1, .term = 1, .success = true,
+                               .match_index = 1};
+        raft_receive(o.r, t, &ack);
+        one_drain(&o);
+    }
+    CHECK_EQ_U(raft_role(o.r), RAFT_LEADER);
+    raft_free(o.r);
+}
+
+TEST(hard_state_is_reported_with_the_vote_it_guards)
+{
+    /* the grant goes out in the same ready that carries the new vote, so a
+     * caller that persists before sending never forgets a vote */
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_msg m = vote_req(2, 1, 1, 0, 0, false);
+    raft_receive(o.r, 10, &m);
+    CHECK(raft_has_ready(o.r));
+    struct raft_ready rd;
+    raft_ready(o.r, &rd);
+    CHECK(rd.hard_state_changed);
+    CHECK_EQ_U(rd.hard_state.vote, 2);
+    CHECK_EQ_U(rd.n_msgs, 1);
+    CHECK(rd.msgs[0].granted);
+    raft_advance(o.r, &rd);
+    CHECK(!raft_has_ready(o.r));
+    raft_free(o.r);
+}
+
+TEST(stale_term_messages_are_rejected_with_our_term)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_msg m = vote_req(2, 1, 5, 0, 0, false);
+    raft_receive(o.r, 10, &m);
+    one_drain(&o);
+    struct raft_msg ae = {.type = RAFT_MSG_APPEND, .from = 3, .to = 1,
+                          .term = 4};
+    raft_receive(o.r, 20, &ae);
+    one_drain(&o);
+    const struct raft_msg *r = find_msg(&o, RAFT_MSG_APPEND_RESP, 3);
+    CHECK(r && !r->success && r->term == 5);
+    CHECK_EQ_U(raft_leader(o.r), RAFT_NONE);
+    raft_free(o.r);
+}
+
+TEST(invalid_messages_are_ignored)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_msg m = vote_req(9, 1, 5, 0, 0, false); /* not a member */
+    CHECK(raft_receive(o.r, 10, &m) == RAFT_EINVAL);
+    m = vote_req(2, 3, 5, 0, 0, false); /* not for us */
+    CHECK(raft_receive(o.r, 10, &m) == RAFT_EINVAL);
+    struct raft_msg ae = {.type = RAFT_MSG_APPEND, .from = 2, .to = 1,
+                          .term = 1, .n_entries = 3, .entries = NULL};
+    CHECK(raft_receive(o.r, 10, &ae) == RAFT_EINVAL);
+    struct raft_msg bad = {.type = 99, .from = 2, .to = 1, .term = 1};
+    CHECK(raft_receive(o.r, 10, &bad) == RAFT_EINVAL);
+    one_drain(&o);
+    CHECK_EQ_U(raft_current_term(o.r), 0);
+    raft_free(o.r);
+}
+
+/* ================= clusters ================= */
+
+TEST(three_nodes_elect_one_leader)
+{
+    struct net *net = net_new(3);
+    net->rnd[1].v[0] = 100; net->rnd[1].n = 1; /* node 1 times out first */
+    net->rnd[2].v[0] = 900; net->rnd[2].n = 1;
+    net->rnd[3].v[0] = 950; net->rnd[3].n = 1;
+    net_restart(net);
+    net_run_until(net, 1200);
+    CHECK_EQ_U(leader_of(net), 1);
+    unsigned leaders = 0;
+    for (raft_id id = 1; id <= 3; id++) {
+        leaders += raft_role(net->r[id]) == RAFT_LEADER;
+        CHECK_EQ_U(raft_current_term(net->r[id]), 1);
+        CHECK_EQ_U(raft_leader(net->r[id]), 1);
+    }
+    CHECK_EQ_U(leaders, 1);
+    net_free(net);
+}
+
+TEST(single_node_elects_itself_and_commits)
+{
+    struct net *net = net_new(1);
+    net_run_until(net, 2100);
+    CHECK_EQ_U(raft_role(net->r[1]), RAFT_LEADER);
+    CHECK_EQ_U(propose(net, 1, "x"), 0);
+    CHECK_EQ_U(raft_commit_index(net->r[1]), 2);
+    CHECK_EQ_U(net->applied[1], 2);
+    net_free(net);
+}
+
+TEST(isolated_node_rejoins_without_disrupting_leader)
+{
+    struct net *net = net_new(3);
+    net_run_until(net, 2500);
+    raft_id l = leader_of(net);
+    CHECK(l != RAFT_NONE);
+    raft_term t = raft_current_term(net->r[l]);
+    raft_id victim = l == 3 ? 2 : 3;
+    isolate(net, victim, true);
+    net_run_until(net, 20000); /* many election timeouts alone */
+    CHECK_EQ_U(raft_current_term(net->r[victim]), t); /* pre-vote: no bump */
+    isolate(net, victim, false);
+    net_run_until(net, 23000);
+    CHECK_EQ_U(leader_of(net), l);
+    CHECK_EQ_U(raft_current_term(net->r[l]), t);
+    CHECK_EQ_U(raft_leader(net->r[victim]), l);
+    net_free(net);
+}
+
+TEST(without_prevote_isolated_node_inflates_term)
+{
+    /* the control experiment for the test above */
+    struct net *net = calloc(1, sizeof(*net));
+    net->n = 3;
+    for (raft_id id = 1; id <= 3; id++) {
+        net->rnd[id].state = 0x9e3779b97f4a7c15ull * id;
+        struct raft_config cfg = make_cfg(3, id, &net->rnd[id]);
+        cfg.prevote = false;
+        net->r[id] = raft_new(&cfg, NULL);
+        raft_start(net->r[id], 0);
+    }
+    net_run_until(net, 2500);
+    raft_id l = leader_of(net);
+    raft_term t = raft_current_term(net->r[l]);
+    raft_id victim = l == 3 ? 2 : 3;
+    isolate(net, victim, true);
+    net_run_until(net, 20000);
+    CHECK(raft_current_term(net->r[victim]) > t);
+    net_free(net);
+}
+
+TEST(minority_never_elects_leader)
+{
+    struct net *net = net_new(5);
+    isolate(net, 1, true);
+    isolate(net, 2, true);
+    isolate(net, 3, true);
+    /* 4 and 5 can talk to each other only */
+    net->cut[4][5] = net->cut[5][4] = false;
+    net_run_until(net, 30000);
+    for (raft_id id = 1; id <= 5; id++)
+        CHECK(raft_role(net->r[id]) != RAFT_LEADER);
+    net_free(net);
+}
+
+TEST(new_leader_after_leader_isolated)
+{
+    struct net *net = net_new(3);
+    net_run_until(net, 2500);
+    raft_id old = leader_of(net);
+    raft_term t = raft_current_term(net->r[old]);
+    isolate(net, old, true);
+    net_run_until(net, 8000);
+    CHECK(raft_role(net->r[old]) != RAFT_LEADER); /* check-quorum */
+    raft_id nl = RAFT_NONE;
+    for (raft_id id = 1; id <= 3; id++)
+        if (id != old && raft_role(net->r[id]) == RAFT_LEADER)
+            nl = id;
+    CHECK(nl != RAFT_NONE);
+    CHECK(raft_current_term(net->r[nl]) > t);
+    isolate(net, old, false);
+    net_run_until(net, 10000);
+    CHECK_EQ_U(raft_leader(net->r[old]), nl);
+    net_free(net);
+}
+
+/* ================= replication rules ================= */
+
+TEST(replication_commits_on_majority_and_applies_everywhere)
+{
+    struct net *net = net_new(3);
+    net_run_until(net, 2500);
+    raft_id l = leader_of(net);
+    CHECK_EQ_U(propose(net, l, "a"), 0);
+    CHECK_EQ_U(propose(net, l, "b"), 0);
+    CHECK_EQ_U(raft_commit_index(net->r[l]), 3);
+    net_run_until(net, 2700); /* heartbeat carries the commit index */
+    for (raft_id id = 1; id <= 3; id++) {
+        CHECK_EQ_U(raft_last_index(net->r[id]), 3);
+        CHECK_EQ_U(net->applied[id], 3);
+        CHECK(memcmp(raft_entry_at(net->r[id], 3)->data, "b", 1) == 0);
+    }
+    net_free(net);
+}
+
+TEST(follower_rejects_append_without_matching_prev_and_hints)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_entry e[3] = {{.term = 1}, {.term = 2}, {.term = 2}};
+    struct raft_hard_state hs = {.term = 2};
+    raft_restore(o.r, &hs, 1, 0, e, 3);
+    /* prev beyond our log: hint is our length + 1 */
+    struct raft_msg ae = {.type = RAFT_MSG_APPEND, .from = 2, .to = 1,
+                          .term = 3, .prev_index = 7, .prev_term = 3};
+    raft_receive(o.r, 10, &ae);
+    one_drain(&o);
+    const struct raft_msg *r = find_msg(&o, RAFT_MSG_APPEND_RESP, 2);
+    CHECK(r && !r->success);
+    CHECK_EQ_U(r->hint_term, 0);
+    CHECK_EQ_U(r->hint_index, 4);
+    /* prev term mismatch: hint is the term there and its first index */
+    ae.prev_index = 3;
+    ae.prev_term = 3;
+    raft_receive(o.r, 20, &ae);
+    one_drain(&o);
+    r = find_msg(&o, RAFT_MSG_APPEND_RESP, 2);
+    CHECK(r && !r->success);
+    CHECK_EQ_U(r->hint_term, 2);
+    CHECK_EQ_U(r->hint_index, 2);
+    CHECK_EQ_U(r->prev_index, 3);
+    raft_free(o.r);
+}
+
+TEST(follower_truncates_conflicting_suffix_only)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_entry e[3] = {{.term = 1}, {.term = 2}, {.term = 2}};
+    struct raft_hard_state hs = {.term = 2};
+    raft_restore(o.r, &hs, 1, 0, e, 3);
+    struct raft_entry ne[2] = {{.term = 2}, {.term = 3}};
+    struct raft_msg ae = {.type = RAFT_MSG_APPEND, .from = 2, .to = 1,
+                          .term = 3, .prev_index = 1, .prev_term = 1,
+                          .n_entries = 2, .entries = ne};
+    raft_receive(o.r, 10, &ae);
+    /* the ready asks storage to rewrite from index 3 */
+    struct raft_ready rd;
+    raft_ready(o.r, &rd);
+    CHECK_EQ_U(rd.entries_first, 3);
+    CHECK_EQ_U(rd.n_entries, 1);
+    raft_advance(o.r, &rd);
+    CHECK_EQ_U(raft_last_index(o.r), 3);
+    CHECK_EQ_U(raft_term_at(o.r, 2), 2);
+    CHECK_EQ_U(raft_term_at(o.r, 3), 3);
+    /* a stale, shorter AppendEntries does not truncate matching entries */
+    ae.n_entries = 1;
+    raft_receive(o.r, 20, &ae);
+    one_drain(&o);
+    CHECK_EQ_U(raft_last_index(o.r), 3);
+    CHECK(!has_note(&o, RAFT_NOTE_LOG_TRUNCATED));
+    const struct raft_msg *r = find_msg(&o, RAFT_MSG_APPEND_RESP, 2);
+    CHECK(r && r->success && r->match_index == 2);
+    raft_free(o.r);
+}
+
+TEST(follower_commit_is_bounded_by_last_new_entry)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_entry e[3] = {{.term = 1}, {.term = 1}, {.term = 1}};
+    struct raft_hard_state hs = {.term = 1};
+    raft_restore(o.r, &hs, 1, 0, e, 3);
+    /* leader commit 10, but only index 1 is known to match */
+    struct raft_msg ae = {.type = RAFT_MSG_APPEND, .from = 2, .to = 1,
+                          .term = 2, .prev_index = 1, .prev_term = 1,
+                          .commit = 10};
+    raft_receive(o.r, 10, &ae);
+    one_drain(&o);
+    CHECK_EQ_U(raft_commit_index(o.r), 1);
+    raft_free(o.r);
+}
+
+TEST(figure8_old_term_entry_not_committed_by_counting)
+{
+    /* Leader in term 4 holds an entry of term 2 at index 2 that is now on
+     * a majority; it must not commit it until an entry of term 4 is. */
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_entry e[2] = {{.term = 1}, {.term = 2}};
+    struct raft_hard_state hs = {.term = 3, .commit = 1};
+    raft_restore(o.r, &hs, 1, 0, e, 2);
+    raft_tick(o.r, 2000);
+    one_drain(&o);
+    struct raft_msg m = vote_resp(2, 1, 4, true, true);
+    raft_receive(o.r, 2000, &m);
+    one_drain(&o);
+    m = vote_resp(2, 1, 4, true, false);
+    raft_receive(o.r, 2000, &m);
+    one_drain(&o);
+    CHECK_EQ_U(raft_role(o.r), RAFT_LEADER);
+    CHECK_EQ_U(raft_last_index(o.r), 3); /* the no-op of term 4 */
+    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1,
+                           .term = 4, .success = true, .match_index = 2};
+    raft_receive(o.r, 2010, &ack);
+    one_drain(&o);
+    CHECK_EQ_U(raft_commit_index(o.r), 1);
+    ack.match_index = 3;
+    raft_receive(o.r, 2020, &ack);
+    one_drain(&o);
+    CHECK_EQ_U(raft_commit_index(o.r), 3);
+    raft_free(o.r);
+}
+
+TEST(leader_counts_itself_only_once_durable)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    one_make_leader(&o);
+    raft_index idx;
+    CHECK_EQ_U(raft_propose(o.r, 2001, "v", 1, &idx), 0);
+    /* a follower acks before the leader's own write is done */
+    struct raft_ready rd;
+    raft_ready(o.r, &rd);
+    CHECK_EQ_U(rd.n_entries, 1);
+    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1,
+                           .term = 1, .success = true, .match_index = idx};
+    /* (must not call in between ready and advance: simulate after) */
+    raft_advance(o.r, &rd);
+    raft_receive(o.r, 2002, &ack);
+    one_drain(&o);
+    CHECK_EQ_U(raft_commit_index(o.r), idx);
+    raft_free(o.r);
+}
+
+TEST(non_leader_refuses_proposals)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    raft_index idx;
+    CHECK(raft_propose(o.r, 1, "x", 1, &idx) == RAFT_ENOTLEADER);
+    raft_free(o.r);
+}
+
+TEST(fast_backoff_over_many_conflicting_entries)
+{
+    /* Leader 1 (term 5) and follower 2 diverge after index 1 with 50
+     * entries each; backing off takes a few round trips, not 50. */
+    struct net *net = net_new(3);
+    struct raft_entry le[51], fe[51];
+    le[0] = fe[0] = (struct raft_entry){.term = 1};
+    for (int i = 1; i < 51; i++) {
+        le[i] = (struct raft_entry){.term = 4};
+        fe[i] = (struct raft_entry){.term = 2 + (i > 25)};
+    }
+    struct raft_hard_state hs = {.term = 4};
+    raft_restore(net->r[1], &hs, 1, 0, le, 51);
+    raft_restore(net->r[2], &hs, 1, 0, fe, 51);
+    raft_restore(net->r[3], &hs, 1, 0, le, 51);
+    net->rnd[1].v[0] = 0; net->rnd[1].n = 1;
+    net->rnd[2].v[0] = 999; net->rnd[2].n = 1;
+    net->rnd[3].v[0] = 999; net->rnd[3].n = 1;
+    net_restart(net);
+    net_run_until(net, 1500);
+    CHECK_EQ_U(leader_of(net), 1);
+    CHECK_EQ_U(raft_term_at(net->r[2], 30), 4);
+    CHECK_EQ_U(raft_last_index(net->r[2]), 52);
+    /* appends: 2 initial + a handful of probes, far fewer than 50 */
+    CHECK(net->sent[RAFT_MSG_APPEND] < 15);
+    net_free(net);
+}
+
+TEST(lagging_follower_catches_up_with_batches)
+{
+    struct net *net = net_new(3);
+    net_run_until(net, 2500);
+    raft_id l = leader_of(net);
+    raft_id f = l == 3 ? 2 : 3;
+    isolate(net, f, true);
+    net->cut[l][f] = net->cut[f][l] = true;
+    for (int i = 0; i < 300; i++)
+        CHECK_EQ_U(propose(net, l, "payload"), 0);
+    CHECK_EQ_U(raft_commit_index(net->r[l]), raft_last_index(net->r[l]));
+    isolate(net, f, false);
+    net_run_until(net, 3000);
+    CHECK_EQ_U(raft_last_index(net->r[f]), raft_last_index(net->r[l]));
+    CHECK_EQ_U(net->applied[f], raft_last_index(net->r[l]));
+    net_free(net);
+}
+
+TEST(no_commit_without_majority)
+{
+    struct net *net = net_new(5);
+    net_run_until(net, 2500);
+    raft_id l = leader_of(net);
+    raft_index before = raft_commit_index(net->r[l]);
+    int cut = 0;
+    for (raft_id id = 1; id <= 5 && cut < 3; id++)
+        if (id != l) {
+            isolate(net, id, true);
+            cut++;
+        }
+    propose(net, l, "lost");
+    net_run_until(net, 2900);
+    CHECK_EQ_U(raft_commit_index(net->r[l]), before);
+    net_free(net);
+}
+
+/* ================= ReadIndex and transfer ================= */
+
+TEST(read_index_waits_for_majority_heartbeat)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    one_make_leader(&o);
+    CHECK(raft_read_index(o.r, 2001, 42) == RAFT_ENOTREADY);
+    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1,
+                           .term = 1, .success = true, .match_index = 1};
+    raft_receive(o.r, 2002, &ack);
+    one_drain(&o);
+    CHECK_EQ_U(raft_commit_index(o.r), 1);
+    CHECK_EQ_U(raft_read_index(o.r, 2003, 42), 0);
+    struct raft_ready rd;
+    raft_ready(o.r, &rd);
+    CHECK_EQ_U(rd.n_reads, 0);
+    uint64_t seq = 0;
+    for (size_t i = 0; i < rd.n_msgs; i++)
+        if (rd.msgs[i].type == RAFT_MSG_APPEND && rd.msgs[i].to == 3)
+            seq = rd.msgs[i].seq;
+    raft_advance(o.r, &rd);
+    CHECK(seq > 0);
+    /* an ack of an older round does not confirm it */
+    ack.from = 3;
+    ack.seq = seq - 1;
+    raft_receive(o.r, 2004, &ack);
+    raft_ready(o.r, &rd);
+    CHECK_EQ_U(rd.n_reads, 0);
+    raft_advance(o.r, &rd);
+    ack.seq = seq;
+    raft_receive(o.r, 2005, &ack);
+    raft_ready(o.r, &rd);
+    CHECK_EQ_U(rd.n_reads, 1);
+    CHECK_EQ_U(rd.reads[0].id, 42);
+    CHECK_EQ_U(rd.reads[0].index, 1);
+    raft_advance(o.r, &rd);
+    raft_free(o.r);
+}
+
+TEST(read_index_fails_when_leadership_lost)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    one_make_leader(&o);
+    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1,
+                           .term = 1, .success = true, .match_index = 1};
+    raft_receive(o.r, 2002, &ack);
+    one_drain(&o);
+    CHECK_EQ_U(raft_read_index(o.r, 2003, 7), 0);
+    struct raft_msg up = {.type = RAFT_MSG_APPEND, .from = 2, .to = 1,
+                          .term = 9};
+    raft_receive(o.r, 2004, &up);
+    struct raft_ready rd;
+    raft_ready(o.r, &rd);
+    CHECK_EQ_U(rd.n_reads, 1);
+    CHECK_EQ_U(rd.reads[0].index, 0);
+    raft_advance(o.r, &rd);
+    raft_free(o.r);
+}
+
+TEST(leadership_transfer_hands_over_without_waiting_for_timeout)
+{
+    struct net *net = net_new(3);
+    net_run_until(net, 2500);
+    raft_id l = leader_of(net);
+    propose(net, l, "x");
+    raft_id target = l == 1 ? 2 : 1;
+    raft_term t = raft_current_term(net->r[l]);
+    CHECK_EQ_U(raft_transfer_leadership(net->r[l], net->now, target), 0);
+    CHECK(raft_propose(net->r[l], net->now, "y", 1, NULL) == RAFT_ETRANSFER);
+    net_pump(net);
+    /* no time passed: the new leader was elected by TimeoutNow */
+    CHECK_EQ_U(leader_of(net), target);
+    CHECK_EQ_U(raft_current_term(net->r[target]), t + 1);
+    CHECK_EQ_U(raft_role(net->r[l]), RAFT_FOLLOWER);
+    net_free(net);
+}
+
+int main(void)
+{
+    RUN(election_timeout_starts_prevote_without_new_term);
+    RUN(election_timeout_is_redrawn_on_every_reset);
+    RUN(prevote_majority_starts_real_election);
+    RUN(candidate_with_majority_becomes_leader_and_appends_noop);
+    RUN(one_vote_per_term);
+    RUN(vote_denied_to_candidate_with_stale_log);
+    RUN(leader_steps_down_on_higher_term);
+    RUN(candidate_retries_after_timeout);
+    RUN(prevote_does_not_change_voter_state);
+    RUN(follower_in_leader_lease_ignores_higher_term_votes);
+    RUN(check_quorum_leader_steps_down_alone);
+    RUN(check_quorum_leader_stays_with_majority);
+    RUN(hard_state_is_reported_with_the_vote_it_guards);
+    RUN(stale_term_messages_are_rejected_with_our_term);
+    RUN(invalid_messages_are_ignored);
+    RUN(three_nodes_elect_one_leader);
+    RUN(single_node_elects_itself_and_commits);
+    RUN(isolated_node_rejoins_without_disrupting_leader);
+    RUN(without_prevote_isolated_node_inflates_term);
+    RUN(minority_never_elects_leader);
+    RUN(new_leader_after_leader_isolated);
+    RUN(replication_commits_on_majority_and_applies_everywhere);
+    RUN(follower_rejects_append_without_matching_prev_and_hints);
+    RUN(follower_truncates_conflicting_suffix_only);
+    RUN(follower_commit_is_bounded_by_last_new_entry);
+    RUN(figure8_old_term_entry_not_committed_by_counting);
+    RUN(leader_counts_itself_only_once_durable);
+    RUN(non_leader_refuses_proposals);
+    RUN(fast_backoff_over_many_conflicting_entries);
+    RUN(lagging_follower_catches_up_with_batches);
+    RUN(no_commit_without_majority);
+    RUN(read_index_waits_for_majority_heartbeat);
+    RUN(read_index_fails_when_leadership_lost);
+    RUN(leadership_transfer_hands_over_without_waiting_for_timeout);
+    return test_summary();
+}
