@@ -1,0 +1,104 @@
+/* config.h - raftd's configuration file (/etc/raftd.conf, libconfig syntax).
+ *
+ * Usage (main.c):
+ *
+ *     struct raftd_config cfg;
+ *     char err[512];
+ *     config_defaults(&cfg);
+ *     if (config_load(&cfg, path, err, sizeof err) < 0)   -> print err, exit 78
+ *     apply --id / --data-dir (config_set_data_dir)
+ *     if (config_resolve(&cfg, err, sizeof err) < 0)      -> print err, exit 78
+ *     ...
+ *     config_free(&cfg);
+ *
+ * Every string in struct raftd_config is malloc'd and owned by it, so never
+ * assign a borrowed pointer (such as optarg) to one of them: use
+ * config_set_data_dir() or free + strdup.  config_free() frees them all.
+ *
+ * The settings and their defaults are documented in raftd.conf(5) and in
+ * etc/raftd.conf.
+ */
+#ifndef RAFTD_CONFIG_H
+#define RAFTD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../raft/raft.h"
+
+#define RAFTD_DEFAULT_CONFIG "/etc/raftd.conf"
+#define RAFTD_DEFAULT_DATA_DIR "/var/lib/raftd"
+
+struct raftd_member {
+    raft_id id;
+    char *url;     /* "http://host:port", normalised: no trailing slash, so
+                      peers are reached at url + "/raft/request_vote" */
+    char *host;    /* host part of url, without [] for IPv6 literals */
+    uint16_t port;
+    int line;      /* line of this member in the file (0 if unknown) */
+};
+
+struct raftd_config {
+    char *path;                 /* file loaded, NULL if none */
+    raft_id id;                 /* 0 until set by the file, --id or
+                                   config_resolve() */
+    char *listen_host;          /* from listen = "host:port"; if absent, */
+    uint16_t listen_port;       /*   the own member URL's host and port */
+    char *data_dir;             /* default "/var/lib/raftd" */
+    struct raftd_member members[RAFT_MAX_MEMBERS];
+    unsigned n_members;
+    unsigned heartbeat_ms;            /* default 100 */
+    unsigned election_timeout_min_ms; /* default 1000 */
+    unsigned election_timeout_max_ms; /* default 2000 */
+    unsigned rpc_timeout_ms;          /* default election_timeout_min_ms / 2
+                                         (500 with the defaults) */
+    bool prevote;                     /* default true */
+    bool check_quorum;                /* default true */
+    int log_level;                    /* LOG_ERR..LOG_DEBUG, default LOG_INFO */
+    size_t max_request_bytes;         /* default 8 MiB */
+
+    /* Where each setting came from, for "file:line:" messages (0: not in
+     * the file).  Private to config.c. */
+    struct {
+        int id, listen, data_dir, members, heartbeat_ms,
+            election_timeout_min_ms, election_timeout_max_ms,
+            rpc_timeout_ms, max_request_bytes;
+        bool rpc_timeout_set;
+    } src;
+};
+
+/* Fill cfg with the defaults (no id, no members, no listen address).
+ * Allocates data_dir: release with config_free(). */
+void config_defaults(struct raftd_config *cfg);
+
+/* Parse the file at path into cfg (which config_defaults() prepared).
+ * Unknown settings, wrong types and malformed values are errors.  On error
+ * returns -1 and err holds "<file>:<line>: <what is wrong and what to do>"
+ * ("<file>: ..." when there is no line, e.g. the file cannot be read). */
+int config_load(struct raftd_config *cfg, const char *path, char *err,
+                size_t errlen);
+
+/* After command-line overrides: find this node and check the whole
+ * configuration.  If id is 0, the node is the one member whose URL host is
+ * an address of this machine (and whose port is the "listen" port, if
+ * "listen" is set); exactly one must match.  Fills listen_host/listen_port
+ * from the own member URL when "listen" was not given.  Returns 0, or -1
+ * with a message in err like config_load(). */
+int config_resolve(struct raftd_config *cfg, char *err, size_t errlen);
+
+/* Replace data_dir with a copy of dir.  Returns 0 or -1 (out of memory). */
+int config_set_data_dir(struct raftd_config *cfg, const char *dir);
+
+/* Lookup helpers. */
+const struct raftd_member *config_member(const struct raftd_config *cfg,
+                                         raft_id id);
+const char *config_log_level_name(int level); /* "info", ... */
+/* Parse a log level name ("error", "warning", "notice", "info", "debug");
+ * returns the syslog priority or -1. */
+int config_parse_log_level(const char *name);
+
+/* Free everything cfg owns and reset it to zeroes. */
+void config_free(struct raftd_config *cfg);
+
+#endif
