@@ -16,10 +16,10 @@
 bool election_log_up_to_date(const struct raft *r, raft_index last_index,
                              raft_term last_term)
 {
-    raft_term my_term = log_last_term(&r->log);
+    raft_term my_term = raftlog_last_term(&r->log);
     if (last_term != my_term)
         return last_term > my_term;
-    return last_index >= log_last_index(&r->log);
+    return last_index >= raftlog_last_index(&r->log);
 }
 
 static void request_votes(struct raft *r, bool prevote, bool transfer)
@@ -36,8 +36,8 @@ static void request_votes(struct raft *r, bool prevote, bool transfer)
         m->term = prevote ? r->term + 1 : r->term;
         m->prevote = prevote;
         m->transfer = transfer;
-        m->last_index = log_last_index(&r->log);
-        m->last_term = log_last_term(&r->log);
+        m->last_index = raftlog_last_index(&r->log);
+        m->last_term = raftlog_last_term(&r->log);
     }
 }
 

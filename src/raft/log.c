@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void log_init(struct raft_log *l)
+void raftlog_init(struct raft_log *l)
 {
     memset(l, 0, sizeof(*l));
     l->first = 1;
@@ -16,48 +16,48 @@ static void entry_free_data(struct raft_entry *e)
     e->data = NULL;
 }
 
-void log_free(struct raft_log *l)
+void raftlog_free(struct raft_log *l)
 {
     for (size_t i = 0; i < l->n; i++)
         entry_free_data(&l->entries[i]);
     free(l->entries);
-    log_init(l);
+    raftlog_init(l);
 }
 
-void log_reset(struct raft_log *l, raft_index first, raft_term prev_term)
+void raftlog_reset(struct raft_log *l, raft_index first, raft_term prev_term)
 {
-    log_free(l);
+    raftlog_free(l);
     l->first = first;
     l->prev_term = prev_term;
 }
 
-raft_index log_last_index(const struct raft_log *l)
+raft_index raftlog_last_index(const struct raft_log *l)
 {
     return l->first + l->n - 1;
 }
 
-raft_term log_last_term(const struct raft_log *l)
+raft_term raftlog_last_term(const struct raft_log *l)
 {
     return l->n ? l->entries[l->n - 1].term : l->prev_term;
 }
 
-raft_term log_term_at(const struct raft_log *l, raft_index i)
+raft_term raftlog_term_at(const struct raft_log *l, raft_index i)
 {
     if (i + 1 == l->first)
         return l->prev_term;
-    if (i < l->first || i > log_last_index(l))
+    if (i < l->first || i > raftlog_last_index(l))
         return 0;
     return l->entries[i - l->first].term;
 }
 
-const struct raft_entry *log_get(const struct raft_log *l, raft_index i)
+const struct raft_entry *raftlog_get(const struct raft_log *l, raft_index i)
 {
-    if (i < l->first || i > log_last_index(l))
+    if (i < l->first || i > raftlog_last_index(l))
         return NULL;
     return &l->entries[i - l->first];
 }
 
-int log_append(struct raft_log *l, const struct raft_entry *e)
+int raftlog_append(struct raft_log *l, const struct raft_entry *e)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
@@ -79,29 +79,29 @@ int log_append(struct raft_log *l, const struct raft_entry *e)
     return 0;
 }
 
-void log_truncate_from(struct raft_log *l, raft_index i)
+void raftlog_truncate_from(struct raft_log *l, raft_index i)
 {
     if (i < l->first)
         i = l->first;
-    while (l->n > 0 && log_last_index(l) >= i)
+    while (l->n > 0 && raftlog_last_index(l) >= i)
         entry_free_data(&l->entries[--l->n]);
 }
 
-raft_index log_first_of_term(const struct raft_log *l, raft_index i)
+raft_index raftlog_first_of_term(const struct raft_log *l, raft_index i)
 {
-    raft_term t = log_term_at(l, i);
-    while (i > l->first && log_term_at(l, i - 1) == t)
+    raft_term t = raftlog_term_at(l, i);
+    while (i > l->first && raftlog_term_at(l, i - 1) == t)
         i--;
     return i;
 }
 
-raft_index log_last_of_term(const struct raft_log *l, raft_index i,
+raft_index raftlog_last_of_term(const struct raft_log *l, raft_index i,
                             raft_term term)
 {
-    if (i > log_last_index(l))
-        i = log_last_index(l);
+    if (i > raftlog_last_index(l))
+        i = raftlog_last_index(l);
     for (; i >= l->first && i > 0; i--) {
-        raft_term t = log_term_at(l, i);
+        raft_term t = raftlog_term_at(l, i);
         if (t == term)
             return i;
         if (t < term)

@@ -16,22 +16,22 @@ struct raft_log {
     size_t n, cap;
 };
 
-void log_init(struct raft_log *l);
-void log_free(struct raft_log *l);
+void raftlog_init(struct raft_log *l);
+void raftlog_free(struct raft_log *l);
 /* Forget everything; the log restarts after (first - 1, prev_term). */
-void log_reset(struct raft_log *l, raft_index first, raft_term prev_term);
-raft_index log_last_index(const struct raft_log *l);
-raft_term log_last_term(const struct raft_log *l);
+void raftlog_reset(struct raft_log *l, raft_index first, raft_term prev_term);
+raft_index raftlog_last_index(const struct raft_log *l);
+raft_term raftlog_last_term(const struct raft_log *l);
 /* Term of entry i; prev_term for first - 1; 0 if i is not in the log. */
-raft_term log_term_at(const struct raft_log *l, raft_index i);
-const struct raft_entry *log_get(const struct raft_log *l, raft_index i);
+raft_term raftlog_term_at(const struct raft_log *l, raft_index i);
+const struct raft_entry *raftlog_get(const struct raft_log *l, raft_index i);
 /* Append a copy of e (data copied). Returns 0 or RAFT_ENOMEM. */
-int log_append(struct raft_log *l, const struct raft_entry *e);
+int raftlog_append(struct raft_log *l, const struct raft_entry *e);
 /* Drop entries with index >= i. */
-void log_truncate_from(struct raft_log *l, raft_index i);
+void raftlog_truncate_from(struct raft_log *l, raft_index i);
 /* First index in the log whose term equals that of entry i, scanning back. */
-raft_index log_first_of_term(const struct raft_log *l, raft_index i);
+raft_index raftlog_first_of_term(const struct raft_log *l, raft_index i);
 /* Last index <= i whose term is term, or 0 if none. */
-raft_index log_last_of_term(const struct raft_log *l, raft_index i, raft_term term);
+raft_index raftlog_last_of_term(const struct raft_log *l, raft_index i, raft_term term);
 
 #endif

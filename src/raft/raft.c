@@ -125,7 +125,7 @@ struct raft *raft_new(const struct raft_config *cfg, const char **err)
         return NULL;
     }
     r->cfg = *cfg;
-    log_init(&r->log);
+    raftlog_init(&r->log);
     r->unstable_from = 1;
     r->role = RAFT_FOLLOWER;
     r->n_prs = cfg->n_members;
@@ -138,7 +138,7 @@ void raft_free(struct raft *r)
 {
     if (!r)
         return;
-    log_free(&r->log);
+    raftlog_free(&r->log);
     free(r->out.msgs);
     free(r->notes);
     free(r->pending_reads);
@@ -152,15 +152,15 @@ int raft_restore(struct raft *r, const struct raft_hard_state *hs,
 {
     if (first_index < 1)
         return RAFT_EINVAL;
-    log_reset(&r->log, first_index, prev_term);
+    raftlog_reset(&r->log, first_index, prev_term);
     for (size_t i = 0; i < n; i++) {
-        int rv = log_append(&r->log, &entries[i]);
+        int rv = raftlog_append(&r->log, &entries[i]);
         if (rv)
             return rv;
     }
     r->term = r->saved_term = hs->term;
     r->vote = r->saved_vote = hs->vote;
-    r->stable = log_last_index(&r->log);
+    r->stable = raftlog_last_index(&r->log);
     r->unstable_from = r->stable + 1;
     r->applied = first_index - 1;
     r->commit = hs->commit;
@@ -320,7 +320,7 @@ void raft_become_leader(struct raft *r)
     r->heartbeat_pending = false;
     r->transfer_target = RAFT_NONE;
     for (unsigned i = 0; i < r->n_prs; i++) {
-        progress_reset(&r->prs[i], log_last_index(&r->log));
+        progress_reset(&r->prs[i], raftlog_last_index(&r->log));
         r->prs[i].recent_active = r->prs[i].id == r->cfg.id;
     }
     r->quorum_deadline = r->now + r->cfg.election_timeout_min_ms;
@@ -446,7 +446,7 @@ bool raft_has_ready(const struct raft *r)
     return r->out.n || r->n_notes || r->n_reads || r->broadcast_pending ||
            r->heartbeat_pending || r->term != r->saved_term ||
            r->vote != r->saved_vote ||
-           log_last_index(&r->log) >= r->unstable_from ||
+           raftlog_last_index(&r->log) >= r->unstable_from ||
            r->commit > r->applied;
 }
 
@@ -465,11 +465,11 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
     rd->hard_state_changed =
         r->term != r->saved_term || r->vote != r->saved_vote;
 
-    raft_index last = log_last_index(&r->log);
+    raft_index last = raftlog_last_index(&r->log);
     if (last >= r->unstable_from) {
         rd->entries_first = r->unstable_from;
         rd->n_entries = last - r->unstable_from + 1;
-        rd->entries = log_get(&r->log, r->unstable_from);
+        rd->entries = raftlog_get(&r->log, r->unstable_from);
     }
     r->ready_last = last;
 
@@ -482,7 +482,7 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
             if (r->role != RAFT_LEADER || m->term != r->term)
                 continue;
             m->entries = m->n_entries
-                             ? (struct raft_entry *)log_get(&r->log,
+                             ? (struct raft_entry *)raftlog_get(&r->log,
                                                             m->prev_index + 1)
                              : NULL;
         }
@@ -496,7 +496,7 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
     if (upto > r->applied) {
         rd->committed_first = r->applied + 1;
         rd->n_committed = upto - r->applied;
-        rd->committed = log_get(&r->log, r->applied + 1);
+        rd->committed = raftlog_get(&r->log, r->applied + 1);
     }
     r->ready_applied = upto > r->applied ? upto : r->applied;
 
@@ -535,19 +535,19 @@ raft_id raft_voted_for(const struct raft *r) { return r->vote; }
 raft_id raft_leader(const struct raft *r) { return r->leader; }
 raft_index raft_commit_index(const struct raft *r) { return r->commit; }
 raft_index raft_applied_index(const struct raft *r) { return r->applied; }
-raft_index raft_last_index(const struct raft *r) { return log_last_index(&r->log); }
-raft_term raft_last_term(const struct raft *r) { return log_last_term(&r->log); }
+raft_index raft_last_index(const struct raft *r) { return raftlog_last_index(&r->log); }
+raft_term raft_last_term(const struct raft *r) { return raftlog_last_term(&r->log); }
 raft_index raft_first_index(const struct raft *r) { return r->log.first; }
 bool raft_transferring(const struct raft *r) { return r->transfer_target != RAFT_NONE; }
 
 raft_term raft_term_at(const struct raft *r, raft_index index)
 {
-    return log_term_at(&r->log, index);
+    return raftlog_term_at(&r->log, index);
 }
 
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index)
 {
-    return log_get(&r->log, index);
+    return raftlog_get(&r->log, index);
 }
 
 raft_index raft_match_index(const struct raft *r, raft_id id)

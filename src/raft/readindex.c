@@ -31,7 +31,7 @@ int raft_read_index(struct raft *r, raft_time now, uint64_t id)
         r->now = now;
     if (r->role != RAFT_LEADER)
         return RAFT_ENOTLEADER;
-    if (log_term_at(&r->log, r->commit) != r->term)
+    if (raftlog_term_at(&r->log, r->commit) != r->term)
         return RAFT_ENOTREADY;
     if (r->n_prs == 1)
         return push_read(r, id, r->commit);

@@ -22,23 +22,23 @@ int replication_append_local(struct raft *r, uint8_t type, const void *data,
         .len = (uint32_t)len,
         .data = (uint8_t *)data,
     };
-    int rv = log_append(&r->log, &e);
+    int rv = raftlog_append(&r->log, &e);
     if (rv)
         return rv;
     if (index)
-        *index = log_last_index(&r->log);
+        *index = raftlog_last_index(&r->log);
     return 0;
 }
 
 /* How many entries after prev fit in one message. */
 static size_t batch_size(const struct raft *r, raft_index prev)
 {
-    raft_index last = log_last_index(&r->log);
+    raft_index last = raftlog_last_index(&r->log);
     size_t n = 0, bytes = 0;
     for (raft_index i = prev + 1; i <= last; i++) {
         if (n == r->cfg.max_entries_per_msg)
             break;
-        bytes += log_get(&r->log, i)->len;
+        bytes += raftlog_get(&r->log, i)->len;
         if (n > 0 && bytes > r->cfg.max_bytes_per_msg)
             break;
         n++;
@@ -53,7 +53,7 @@ static struct raft_msg *queue_append(struct raft *r, struct progress *pr,
     if (!m)
         return NULL;
     m->prev_index = prev;
-    m->prev_term = log_term_at(&r->log, prev);
+    m->prev_term = raftlog_term_at(&r->log, prev);
     m->commit = r->commit;
     m->n_entries = n; /* entries are attached in raft_ready() */
     m->seq = r->seq;
@@ -157,7 +157,7 @@ void replication_maybe_commit(struct raft *r)
         match[i] = r->prs[i].id == r->cfg.id ? r->stable : r->prs[i].match;
     qsort(match, r->n_prs, sizeof(match[0]), cmp_index_desc);
     raft_index n = match[raft_quorum(r) - 1];
-    if (n > r->commit && log_term_at(&r->log, n) == r->term)
+    if (n > r->commit && raftlog_term_at(&r->log, n) == r->term)
         r->commit = n;
 }
 
@@ -173,13 +173,13 @@ static void reply_append(struct raft *r, const struct raft_msg *m,
     resp->match_index = match;
     if (success)
         return;
-    raft_index last = log_last_index(&r->log);
+    raft_index last = raftlog_last_index(&r->log);
     if (m->prev_index > last) {
         resp->hint_term = 0;
         resp->hint_index = last + 1;
     } else {
-        resp->hint_term = log_term_at(&r->log, m->prev_index);
-        resp->hint_index = log_first_of_term(&r->log, m->prev_index);
+        resp->hint_term = raftlog_term_at(&r->log, m->prev_index);
+        resp->hint_index = raftlog_first_of_term(&r->log, m->prev_index);
     }
 }
 
@@ -187,7 +187,7 @@ static void reply_append(struct raft *r, const struct raft_msg *m,
 static void truncate_suffix(struct raft *r, raft_index index)
 {
     raft_note(r, RAFT_NOTE_LOG_TRUNCATED, r->leader, index, NULL);
-    log_truncate_from(&r->log, index);
+    raftlog_truncate_from(&r->log, index);
     if (r->stable >= index)
         r->stable = index - 1;
     if (r->unstable_from > index)
@@ -210,8 +210,8 @@ void replication_recv_append(struct raft *r, const struct raft_msg *m)
     raft_reset_election_timer(r);
 
     raft_index prev = m->prev_index;
-    if (prev > log_last_index(&r->log) ||
-        log_term_at(&r->log, prev) != m->prev_term) {
+    if (prev > raftlog_last_index(&r->log) ||
+        raftlog_term_at(&r->log, prev) != m->prev_term) {
         reply_append(r, m, false, 0);
         return;
     }
@@ -221,8 +221,8 @@ void replication_recv_append(struct raft *r, const struct raft_msg *m)
     for (size_t i = 0; i < m->n_entries; i++) {
         raft_index idx = prev + 1 + i;
         const struct raft_entry *e = &m->entries[i];
-        if (idx <= log_last_index(&r->log)) {
-            if (log_term_at(&r->log, idx) == e->term) {
+        if (idx <= raftlog_last_index(&r->log)) {
+            if (raftlog_term_at(&r->log, idx) == e->term) {
                 last_new = idx;
                 continue;
             }
@@ -230,7 +230,7 @@ void replication_recv_append(struct raft *r, const struct raft_msg *m)
                 return; /* would erase a committed entry: not a real leader */
             truncate_suffix(r, idx);
         }
-        if (log_append(&r->log, e) != 0)
+        if (raftlog_append(&r->log, e) != 0)
             break; /* out of memory: acknowledge what we have */
         last_new = idx;
     }
@@ -250,7 +250,7 @@ static void handle_reject(struct raft *r, struct progress *pr,
         return; /* answer to an older probe */
     raft_index next = m->hint_index;
     if (m->hint_term) {
-        raft_index li = log_last_of_term(&r->log, m->prev_index, m->hint_term);
+        raft_index li = raftlog_last_of_term(&r->log, m->prev_index, m->hint_term);
         if (li)
             next = li + 1;
     }
@@ -281,7 +281,7 @@ void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
         handle_reject(r, pr, m);
         return;
     }
-    if (m->match_index > log_last_index(&r->log))
+    if (m->match_index > raftlog_last_index(&r->log))
         return; /* nonsense */
     bool was_probe = pr->state == PROGRESS_PROBE;
     if (m->match_index > pr->match) {
@@ -293,7 +293,7 @@ void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
     }
     if (was_probe) {
         progress_become_replicate(pr);
-        if (pr->match == log_last_index(&r->log))
+        if (pr->match == raftlog_last_index(&r->log))
             raft_note(r, RAFT_NOTE_FOLLOWER_CAUGHT_UP, pr->id, pr->match, NULL);
     }
     transfer_on_progress(r, pr);

@@ -50,7 +50,7 @@ int raft_transfer_leadership(struct raft *r, raft_time now, raft_id target)
 void transfer_on_progress(struct raft *r, struct progress *pr)
 {
     if (r->transfer_target == pr->id &&
-        pr->match == log_last_index(&r->log))
+        pr->match == raftlog_last_index(&r->log))
         send_timeout_now(r);
 }
 

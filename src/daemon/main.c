@@ -1,0 +1,191 @@
+/* main.c - raftd: command line, configuration, signals, the event loop. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "logging.h"
+#include "node.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: raftd [OPTION]...\n"
+            "Run one node of a Raft cluster, configured by a file.\n"
+            "\n"
+            "  -c, --config FILE    configuration file (default %s)\n"
+            "  -i, --id N           this node's member id (overrides the file)\n"
+            "  -d, --data-dir DIR   data directory (overrides the file)\n"
+            "  -t, --check-config   check the configuration and exit:\n"
+            "                       0 if valid, 78 (EX_CONFIG) if not\n"
+            "  -V, --version        print the version and exit\n"
+            "  -h, --help           print this help and exit\n"
+            "\n"
+            "See raftd(8) and raftd.conf(5).\n",
+            RAFTD_DEFAULT_CONFIG);
+}
+
+struct options {
+    const char *config;
+    const char *data_dir;
+    unsigned long long id;
+    bool check;
+};
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"id", required_argument, NULL, 'i'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"check-config", no_argument, NULL, 't'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    int c;
+    char *end;
+    while ((c = getopt_long(argc, argv, "c:i:d:tVh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            o->config = optarg;
+            break;
+        case 'i':
+            o->id = strtoull(optarg, &end, 10);
+            if (*end || o->id == 0 || optarg[0] == '-') {
+                fprintf(stderr, "raftd: --id needs a member id (an integer >= 1), not '%s'\n",
+                        optarg);
+                return EX_USAGE;
+            }
+            break;
+        case 'd':
+            o->data_dir = optarg;
+            break;
+        case 't':
+            o->check = true;
+            break;
+        case 'V':
+            printf("raftd %s\n", PACKAGE_VERSION);
+            exit(0);
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return EX_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "raftd: unexpected argument '%s' (settings go in the config file)\n",
+                argv[optind]);
+        return EX_USAGE;
+    }
+    return 0;
+}
+
+static int load_config(const struct options *o, struct raftd_config *cfg)
+{
+    char err[1024];
+    config_defaults(cfg);
+    if (config_load(cfg, o->config, err, sizeof(err)) < 0)
+        goto bad;
+    if (o->id)
+        cfg->id = o->id;
+    if (o->data_dir && config_set_data_dir(cfg, o->data_dir) < 0) {
+        snprintf(err, sizeof(err), "out of memory");
+        goto bad;
+    }
+    if (config_resolve(cfg, err, sizeof(err)) < 0)
+        goto bad;
+    return 0;
+bad:
+    fprintf(stderr, "%s\n", err);
+    if (!o->check && log_to_journal())
+        log_msg(LOG_ERR, "%s", err);
+    return EX_CONFIG;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si,
+                     void *arg)
+{
+    (void)s;
+    struct node *n = arg;
+    log_msg(LOG_NOTICE, "received %s, stopping", strsignal((int)si->ssi_signo));
+    sd_notify(0, "STOPPING=1");
+    node_shutdown(n);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {.config = RAFTD_DEFAULT_CONFIG};
+    int rv = parse_args(argc, argv, &o);
+    if (rv)
+        return rv;
+    log_init(0, LOG_INFO);
+
+    struct raftd_config cfg;
+    rv = load_config(&o, &cfg);
+    if (rv) {
+        config_free(&cfg);
+        return rv;
+    }
+    if (o.check) {
+        printf("%s: ok (node %llu of %u members, listening on %s:%u)\n",
+               cfg.path, (unsigned long long)cfg.id, cfg.n_members,
+               cfg.listen_host, cfg.listen_port);
+        config_free(&cfg);
+        return 0;
+    }
+    log_init(cfg.id, cfg.log_level);
+    signal(SIGPIPE, SIG_IGN);
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+
+    sd_event *ev = NULL;
+    if (sd_event_default(&ev) < 0) {
+        fprintf(stderr, "raftd: cannot create the event loop\n");
+        config_free(&cfg);
+        return EX_OSERR;
+    }
+    char err[1024];
+    struct node *n = node_new(ev, &cfg, err, sizeof(err));
+    if (!n) {
+        log_msg(LOG_ERR, "cannot start: %s", err);
+        if (log_to_journal())
+            fprintf(stderr, "raftd: cannot start: %s\n", err);
+        sd_notifyf(0, "STATUS=cannot start: %s", err);
+        sd_event_unref(ev);
+        config_free(&cfg);
+        return EX_UNAVAILABLE;
+    }
+    sd_event_add_signal(ev, NULL, SIGTERM, on_signal, n);
+    sd_event_add_signal(ev, NULL, SIGINT, on_signal, n);
+
+    log_msg(LOG_NOTICE, "node %llu listening on %s:%u with %u members",
+            (unsigned long long)cfg.id, cfg.listen_host, cfg.listen_port,
+            cfg.n_members);
+    char status[128];
+    node_status_line(n, status, sizeof(status));
+    sd_notifyf(0, "READY=1\nSTATUS=%s", status);
+
+    rv = sd_event_loop(ev);
+    log_msg(LOG_NOTICE, "stopped");
+    node_free(n);
+    sd_event_unref(ev);
+    config_free(&cfg);
+    return rv < 0 ? EX_SOFTWARE : rv;
+}

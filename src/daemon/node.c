@@ -1,0 +1,689 @@
+/* node.c - drives the Raft core (src/raft) with real time, real storage and
+ * HTTP, all on one sd-event loop.
+ *
+ * After every input to the core (a timer, a received RPC or its answer) the
+ * node drains the core's ready batches in the order raft.h prescribes:
+ * write hard state and entries, fdatasync once (so everything that arrived
+ * together shares one sync: group commit), then send messages, apply
+ * committed entries, log what happened, and advance. A message that answers
+ * the RPC being handled becomes that HTTP request's response; every other
+ * message is a POST to the peer.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "node.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sysexits.h>
+#include <time.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "../raft/raft.h"
+#include "http_client.h"
+#include "http_server.h"
+#include "logging.h"
+#include "rpc.h"
+#include "storage.h"
+
+/* Outstanding RPCs per peer beyond which new messages are dropped (Raft
+ * tolerates loss); keeps a dead peer from piling up connections. */
+#define MAX_PENDING_PER_PEER 64
+
+struct peer {
+    raft_id id;
+    const char *url;
+    unsigned pending;
+    bool unreachable; /* last RPC failed; logged once per outage */
+};
+
+/* The RPC being handled: the core's answer to it becomes its response. */
+struct incoming {
+    struct http_request *req;
+    raft_id from;
+    enum raft_msg_type resp_type;
+    bool answered;
+};
+
+struct node {
+    sd_event *ev;
+    const struct raftd_config *cfg;
+    struct raft *raft;
+    struct storage *storage;
+    struct http_server *http;
+    struct http_client *client;
+    sd_event_source *timer;
+    struct peer peers[RAFT_MAX_MEMBERS];
+    unsigned n_peers;
+    uint64_t rng;
+    struct incoming *incoming;
+    bool processing;
+    bool stopping;
+    sd_event_source *stop_timer;
+    bool stop_grace;        /* stop_timer is the short final grace period */
+    char last_status[128];
+    uint64_t applied_entries;
+};
+
+struct rpc_call {
+    struct node *node;
+    struct peer *peer;
+    enum raft_msg_type type;
+};
+
+/* ---- time and randomness, the core's only view of the world ---- */
+
+static raft_time now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (raft_time)ts.tv_sec * 1000u + (raft_time)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t node_random(void *arg)
+{
+    /* splitmix64, seeded from getrandom() */
+    struct node *n = arg;
+    uint64_t z = (n->rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static struct peer *find_peer(struct node *n, raft_id id)
+{
+    for (unsigned i = 0; i < n->n_peers; i++)
+        if (n->peers[i].id == id)
+            return &n->peers[i];
+    return NULL;
+}
+
+/* The three states of the seed's /status: a pre-candidate is still a
+ * follower (it has not started a term). */
+static const char *state_name(enum raft_role role)
+{
+    return role == RAFT_PRECANDIDATE ? raft_role_name(RAFT_FOLLOWER)
+                                     : raft_role_name(role);
+}
+
+void node_status_line(const struct node *n, char *buf, size_t len)
+{
+    enum raft_role role = raft_role(n->raft);
+    raft_term term = raft_current_term(n->raft);
+    raft_id leader = raft_leader(n->raft);
+    if (role == RAFT_LEADER)
+        snprintf(buf, len, "Leader, term %" PRIu64, term);
+    else if (role == RAFT_CANDIDATE)
+        snprintf(buf, len, "Candidate, term %" PRIu64, term);
+    else if (leader != RAFT_NONE)
+        snprintf(buf, len, "Follower of node %" PRIu64 ", term %" PRIu64,
+                 leader, term);
+    else
+        snprintf(buf, len, "Follower, no leader, term %" PRIu64, term);
+}
+
+static void update_notify_status(struct node *n)
+{
+    char line[128];
+    node_status_line(n, line, sizeof(line));
+    if (strcmp(line, n->last_status) == 0)
+        return;
+    memcpy(n->last_status, line, sizeof(line));
+    sd_notifyf(0, "STATUS=%s", line);
+}
+
+/* ---- logging the core's notes ---- */
+
+static void log_note(struct node *n, const struct raft_note *note)
+{
+    const char *pv = note->prevote ? "pre-vote" : "vote";
+    char text[160];
+    int prio = LOG_INFO;
+    switch (note->type) {
+    case RAFT_NOTE_ELECTION_TIMEOUT:
+        snprintf(text, sizeof(text), "no leader heard from in time");
+        break;
+    case RAFT_NOTE_PREVOTE_STARTED:
+        snprintf(text, sizeof(text), "asking for pre-votes for term %" PRIu64,
+                 note->term + 1);
+        break;
+    case RAFT_NOTE_PREVOTE_FAILED:
+        snprintf(text, sizeof(text), "pre-vote failed: %s",
+                 note->reason ? note->reason : "no majority");
+        break;
+    case RAFT_NOTE_ELECTION_STARTED:
+        prio = LOG_NOTICE;
+        snprintf(text, sizeof(text), "starting election for term %" PRIu64 "%s%s",
+                 note->term, note->reason ? ": " : "",
+                 note->reason ? note->reason : "");
+        break;
+    case RAFT_NOTE_VOTE_GRANTED:
+        snprintf(text, sizeof(text), "granted %s to node %" PRIu64, pv, note->peer);
+        break;
+    case RAFT_NOTE_VOTE_DENIED:
+        snprintf(text, sizeof(text), "denied %s to node %" PRIu64 ": %s", pv,
+                 note->peer, note->reason ? note->reason : "");
+        break;
+    case RAFT_NOTE_VOTE_RECEIVED:
+        snprintf(text, sizeof(text), "received %s from node %" PRIu64, pv, note->peer);
+        break;
+    case RAFT_NOTE_BECAME_LEADER:
+        prio = LOG_NOTICE;
+        snprintf(text, sizeof(text), "became leader for term %" PRIu64, note->term);
+        break;
+    case RAFT_NOTE_BECAME_FOLLOWER:
+        snprintf(text, sizeof(text), "became follower in term %" PRIu64, note->term);
+        break;
+    case RAFT_NOTE_BECAME_CANDIDATE:
+        snprintf(text, sizeof(text), "became candidate for term %" PRIu64, note->term);
+        break;
+    case RAFT_NOTE_LEADER_CHANGED:
+        prio = LOG_NOTICE;
+        if (note->leader == RAFT_NONE)
+            snprintf(text, sizeof(text), "leader unknown");
+        else if (note->leader == raft_self(n->raft))
+            snprintf(text, sizeof(text), "this node is the leader");
+        else
+            snprintf(text, sizeof(text), "leader is node %" PRIu64, note->leader);
+        break;
+    case RAFT_NOTE_STEPPED_DOWN:
+        prio = LOG_NOTICE;
+        snprintf(text, sizeof(text), "stepped down as leader: %s",
+                 note->reason ? note->reason : "");
+        break;
+    case RAFT_NOTE_TERM_CHANGED:
+        prio = LOG_DEBUG;
+        snprintf(text, sizeof(text), "term is now %" PRIu64, note->term);
+        break;
+    case RAFT_NOTE_TRANSFER_STARTED:
+        prio = LOG_NOTICE;
+        snprintf(text, sizeof(text), "handing leadership to node %" PRIu64, note->peer);
+        break;
+    case RAFT_NOTE_TRANSFER_DONE:
+        prio = LOG_NOTICE;
+        snprintf(text, sizeof(text), "leadership transferred to node %" PRIu64, note->peer);
+        break;
+    case RAFT_NOTE_TRANSFER_ABORTED:
+        prio = LOG_WARNING;
+        snprintf(text, sizeof(text), "leadership transfer to node %" PRIu64 " aborted",
+                 note->peer);
+        break;
+    case RAFT_NOTE_LOG_TRUNCATED:
+        prio = LOG_NOTICE;
+        snprintf(text, sizeof(text),
+                 "removed conflicting log entries from index %" PRIu64, note->index);
+        break;
+    case RAFT_NOTE_CATCHING_UP:
+        snprintf(text, sizeof(text), "catching up node %" PRIu64 " from index %" PRIu64,
+                 note->peer, note->index);
+        break;
+    case RAFT_NOTE_FOLLOWER_CAUGHT_UP:
+        prio = LOG_DEBUG;
+        snprintf(text, sizeof(text), "node %" PRIu64 " is up to date at index %" PRIu64,
+                 note->peer, note->index);
+        break;
+    default:
+        prio = LOG_DEBUG;
+        snprintf(text, sizeof(text), "%s", raft_note_name(note->type));
+        break;
+    }
+    struct log_raft f = {
+        .event = raft_note_name(note->type),
+        .term = note->term,
+        .state = state_name(note->role),
+        .leader = note->leader,
+        .peer = note->peer,
+        .index = note->index,
+    };
+    log_raft(prio, &f, "%s", text);
+}
+
+/* ---- sending ---- */
+
+static void process(struct node *n);
+
+static void on_rpc_done(void *arg, long status, const char *body, size_t len,
+                        const char *err)
+{
+    struct rpc_call *call = arg;
+    struct node *n = call->node;
+    struct peer *p = call->peer;
+    p->pending--;
+    if (status == 0 || status >= 300) {
+        if (!p->unreachable && n->raft)
+            log_msg(LOG_WARNING, "node %" PRIu64 " (%s) is unreachable: %s",
+                    p->id, p->url, err ? err : "bad answer");
+        p->unreachable = true;
+        if (n->raft && call->type == RAFT_MSG_APPEND)
+            raft_report_unreachable(n->raft, p->id);
+        if (status >= 300)
+            log_msg(LOG_DEBUG, "node %" PRIu64 " answered %ld: %.200s", p->id,
+                    status, body);
+        free(call);
+        return;
+    }
+    if (p->unreachable)
+        log_msg(LOG_INFO, "node %" PRIu64 " (%s) is reachable again", p->id, p->url);
+    p->unreachable = false;
+    enum raft_msg_type resp_type = rpc_response_type(call->type);
+    free(call);
+    if (status != 200 || !resp_type || !n->raft)
+        return; /* 204: nothing to say */
+    struct raft_msg m;
+    char err2[160];
+    if (rpc_decode(resp_type, body, len, &m, err2, sizeof(err2)) < 0) {
+        log_msg(LOG_WARNING, "node %" PRIu64 " sent a bad answer: %s", p->id, err2);
+        return;
+    }
+    if (raft_receive(n->raft, now_ms(), &m) < 0)
+        log_msg(LOG_DEBUG, "ignored an invalid answer from node %" PRIu64, p->id);
+    process(n);
+}
+
+static void send_request(struct node *n, const struct raft_msg *m)
+{
+    struct peer *p = find_peer(n, m->to);
+    const char *path = rpc_path(m->type);
+    if (!p || !path)
+        return;
+    if (p->pending >= MAX_PENDING_PER_PEER)
+        return; /* dropped, like a lost packet */
+    size_t len;
+    char *body = rpc_encode(m, &len);
+    struct rpc_call *call = malloc(sizeof(*call));
+    char url[512];
+    snprintf(url, sizeof(url), "%s%s", p->url, path);
+    if (body && call) {
+        *call = (struct rpc_call){.node = n, .peer = p, .type = m->type};
+        if (http_client_request(n->client, "POST", url, "application/json",
+                                body, len, n->cfg->rpc_timeout_ms,
+                                on_rpc_done, call) == 0) {
+            p->pending++;
+            call = NULL;
+        }
+    }
+    free(call);
+    free(body);
+}
+
+static void send_message(struct node *n, const struct raft_msg *m)
+{
+    struct incoming *in = n->incoming;
+    if (in && !in->answered && m->to == in->from && m->type == in->resp_type) {
+        size_t len;
+        char *body = rpc_encode(m, &len);
+        if (body)
+            http_respond(in->req, 200, "application/json", body, len);
+        else
+            http_respond_error(in->req, 500, "out of memory");
+        in->answered = true;
+        free(body);
+        return;
+    }
+    if (rpc_path(m->type))
+        send_request(n, m);
+}
+
+/* ---- the ready loop ---- */
+
+static void fatal_storage(struct node *n, const char *err)
+{
+    log_msg(LOG_ERR, "storage failure, stopping to protect the data: %s", err);
+    sd_notifyf(0, "STATUS=storage failure: %s", err);
+    sd_event_exit(n->ev, EX_IOERR);
+}
+
+static bool persist(struct node *n, const struct raft_ready *rd)
+{
+    char err[512];
+    if (rd->hard_state_changed &&
+        storage_save_hard_state(n->storage, &rd->hard_state, err, sizeof(err)) < 0)
+        goto fail;
+    if (rd->n_entries &&
+        storage_append(n->storage, rd->entries_first, rd->entries,
+                       rd->n_entries, err, sizeof(err)) < 0)
+        goto fail;
+    if ((rd->hard_state_changed || rd->n_entries) &&
+        storage_sync(n->storage, err, sizeof(err)) < 0)
+        goto fail;
+    return true;
+fail:
+    fatal_storage(n, err);
+    return false;
+}
+
+static void rearm_timer(struct node *n)
+{
+    raft_time deadline = raft_deadline(n->raft);
+    raft_time now = now_ms();
+    uint64_t usec;
+    sd_event_now(n->ev, CLOCK_MONOTONIC, &usec);
+    uint64_t wait_ms = deadline > now ? deadline - now : 0;
+    sd_event_source_set_time(n->timer, usec + wait_ms * 1000);
+    sd_event_source_set_enabled(n->timer, SD_EVENT_ONESHOT);
+}
+
+static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *arg);
+
+/* Exit the loop shortly, so that answers already queued (such as our vote
+ * for the node that takes over) still reach the wire. */
+static void finish_stop(struct node *n)
+{
+    uint64_t usec;
+    if (n->stop_timer && n->stop_grace)
+        return;
+    n->stop_grace = true;
+    sd_event_source_unref(n->stop_timer);
+    n->stop_timer = NULL;
+    sd_event_now(n->ev, CLOCK_MONOTONIC, &usec);
+    if (sd_event_add_time(n->ev, &n->stop_timer, CLOCK_MONOTONIC,
+                          usec + 50 * 1000, 1000, on_stop_timeout, n) < 0)
+        sd_event_exit(n->ev, 0);
+}
+
+static void process(struct node *n)
+{
+    if (n->processing || !n->raft)
+        return;
+    n->processing = true;
+    for (int rounds = 0; raft_has_ready(n->raft) && rounds < 1000; rounds++) {
+        struct raft_ready rd;
+        raft_ready(n->raft, &rd);
+        if (!persist(n, &rd)) {
+            raft_advance(n->raft, &rd);
+            break;
+        }
+        for (size_t i = 0; i < rd.n_msgs; i++)
+            send_message(n, &rd.msgs[i]);
+        n->applied_entries += rd.n_committed;
+        for (size_t i = 0; i < rd.n_notes; i++)
+            log_note(n, &rd.notes[i]);
+        raft_advance(n->raft, &rd);
+    }
+    n->processing = false;
+    update_notify_status(n);
+    rearm_timer(n);
+    if (n->stopping && raft_role(n->raft) != RAFT_LEADER)
+        finish_stop(n);
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *arg)
+{
+    (void)s;
+    (void)usec;
+    struct node *n = arg;
+    raft_tick(n->raft, now_ms());
+    process(n);
+    return 0;
+}
+
+/* ---- HTTP: peer RPCs and /status ---- */
+
+static void respond_json(struct http_request *req, unsigned status, cJSON *obj)
+{
+    char *s = obj ? cJSON_PrintUnformatted(obj) : NULL;
+    if (s)
+        http_respond(req, status, "application/json", s, strlen(s));
+    else
+        http_respond_error(req, 500, "out of memory");
+    free(s);
+    cJSON_Delete(obj);
+}
+
+static cJSON *id_or_null(raft_id id)
+{
+    return id == RAFT_NONE ? cJSON_CreateNull() : cJSON_CreateNumber((double)id);
+}
+
+static void handle_status(struct node *n, struct http_request *req)
+{
+    struct raft *r = n->raft;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "id", (double)raft_self(r));
+    cJSON_AddStringToObject(o, "state", state_name(raft_role(r)));
+    cJSON_AddNumberToObject(o, "term", (double)raft_current_term(r));
+    cJSON_AddItemToObject(o, "voted_for", id_or_null(raft_voted_for(r)));
+    cJSON_AddItemToObject(o, "leader_id", id_or_null(raft_leader(r)));
+    cJSON_AddBoolToObject(o, "prevote_in_progress",
+                          raft_role(r) == RAFT_PRECANDIDATE);
+    cJSON_AddNumberToObject(o, "commit_index", (double)raft_commit_index(r));
+    cJSON_AddNumberToObject(o, "applied_index", (double)raft_applied_index(r));
+    cJSON_AddNumberToObject(o, "last_log_index", (double)raft_last_index(r));
+    cJSON_AddNumberToObject(o, "last_log_term", (double)raft_last_term(r));
+    cJSON *members = cJSON_AddArrayToObject(o, "members");
+    for (unsigned i = 0; i < n->cfg->n_members; i++) {
+        const struct raftd_member *m = &n->cfg->members[i];
+        cJSON *jm = cJSON_CreateObject();
+        cJSON_AddNumberToObject(jm, "id", (double)m->id);
+        cJSON_AddStringToObject(jm, "url", m->url);
+        if (raft_role(r) == RAFT_LEADER)
+            cJSON_AddNumberToObject(jm, "match_index",
+                                    (double)raft_match_index(r, m->id));
+        struct peer *p = find_peer(n, m->id);
+        if (p)
+            cJSON_AddBoolToObject(jm, "reachable", !p->unreachable);
+        cJSON_AddItemToArray(members, jm);
+    }
+    struct storage_stats st;
+    storage_stats(n->storage, &st);
+    cJSON *js = cJSON_AddObjectToObject(o, "storage");
+    cJSON_AddNumberToObject(js, "syncs", (double)st.syncs);
+    cJSON_AddNumberToObject(js, "sync_avg_us",
+                            st.syncs ? (double)(st.sync_us_total / st.syncs) : 0);
+    cJSON_AddNumberToObject(js, "sync_max_us", (double)st.sync_us_max);
+    respond_json(req, 200, o);
+}
+
+static void handle_rpc(struct node *n, struct http_request *req,
+                       enum raft_msg_type type)
+{
+    size_t len;
+    const char *body = http_request_body(req, &len);
+    struct raft_msg m;
+    char err[200];
+    if (rpc_decode(type, body, len, &m, err, sizeof(err)) < 0) {
+        http_respond_error(req, 400, err);
+        return;
+    }
+    if (m.to != raft_self(n->raft)) {
+        snprintf(err, sizeof(err),
+                 "this is node %" PRIu64 ", not node %" PRIu64
+                 ": the members lists in the nodes' configs disagree",
+                 raft_self(n->raft), m.to);
+        rpc_msg_free(&m);
+        http_respond_error(req, 409, err);
+        return;
+    }
+    if (!find_peer(n, m.from)) {
+        snprintf(err, sizeof(err), "node %" PRIu64 " is not a member of this cluster",
+                 m.from);
+        rpc_msg_free(&m);
+        http_respond_error(req, 403, err);
+        return;
+    }
+    struct incoming in = {.req = req, .from = m.from,
+                          .resp_type = rpc_response_type(type)};
+    n->incoming = &in;
+    int rv = raft_receive(n->raft, now_ms(), &m);
+    rpc_msg_free(&m);
+    process(n);
+    n->incoming = NULL;
+    if (in.answered)
+        return;
+    if (rv < 0)
+        http_respond_error(req, 400, "invalid message");
+    else
+        http_respond(req, 204, NULL, NULL, 0);
+}
+
+static void handle_request(struct http_request *req, void *arg)
+{
+    struct node *n = arg;
+    const char *method = http_request_method(req);
+    const char *path = http_request_path(req);
+    enum raft_msg_type type = rpc_type_for_path(path);
+    bool is_status = strcmp(path, "/status") == 0;
+    if (!type && !is_status) {
+        http_respond_error(req, 404, "no such resource");
+        return;
+    }
+    const char *want = type ? "POST" : "GET";
+    if (strcmp(method, want) != 0 && !(is_status && !strcmp(method, "HEAD"))) {
+        http_response_header(req, "Allow", type ? "POST" : "GET, HEAD");
+        http_respond_error(req, 405, type ? "use POST" : "use GET");
+        return;
+    }
+    if (is_status)
+        handle_status(n, req);
+    else
+        handle_rpc(n, req, type);
+}
+
+/* ---- lifecycle ---- */
+
+static int restore(struct node *n, struct storage_loaded *l, char *err,
+                   size_t errlen)
+{
+    int rv = raft_restore(n->raft, &l->hs, l->first_index, 0, l->entries,
+                          l->n_entries);
+    if (rv < 0) {
+        snprintf(err, errlen, "cannot restore state: %s", raft_strerror(rv));
+        return -1;
+    }
+    if (l->repaired[0])
+        log_msg(LOG_WARNING, "%s", l->repaired);
+    log_raft(LOG_INFO,
+             &(struct log_raft){.event = "recovered", .term = l->hs.term,
+                                .index = raft_last_index(n->raft)},
+             "recovered from %s: term %" PRIu64 ", voted for %" PRIu64
+             ", log %" PRIu64 "..%" PRIu64,
+             n->cfg->data_dir, l->hs.term, l->hs.vote, l->first_index,
+             raft_last_index(n->raft));
+    return 0;
+}
+
+struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
+                      size_t errlen)
+{
+    struct node *n = calloc(1, sizeof(*n));
+    if (!n) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    n->ev = sd_event_ref(ev);
+    n->cfg = cfg;
+    if (getrandom(&n->rng, sizeof(n->rng), 0) != sizeof(n->rng))
+        n->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+
+    struct raft_config rc;
+    memset(&rc, 0, sizeof(rc));
+    raft_config_defaults(&rc);
+    rc.id = cfg->id;
+    rc.n_members = cfg->n_members;
+    for (unsigned i = 0; i < cfg->n_members; i++) {
+        rc.members[i] = cfg->members[i].id;
+        if (cfg->members[i].id != cfg->id)
+            n->peers[n->n_peers++] = (struct peer){
+                .id = cfg->members[i].id, .url = cfg->members[i].url};
+    }
+    rc.heartbeat_ms = cfg->heartbeat_ms;
+    rc.election_timeout_min_ms = cfg->election_timeout_min_ms;
+    rc.election_timeout_max_ms = cfg->election_timeout_max_ms;
+    rc.prevote = cfg->prevote;
+    rc.check_quorum = cfg->check_quorum;
+    rc.random = node_random;
+    rc.random_arg = n;
+    const char *why = NULL;
+    n->raft = raft_new(&rc, &why);
+    if (!n->raft) {
+        snprintf(err, errlen, "invalid Raft configuration: %s", why);
+        goto error;
+    }
+
+    struct storage_loaded loaded;
+    if (storage_open(&n->storage, cfg->data_dir, &loaded, err, errlen) < 0)
+        goto error;
+    int rv = restore(n, &loaded, err, errlen);
+    storage_loaded_free(&loaded);
+    if (rv < 0)
+        goto error;
+
+    n->client = http_client_new(ev);
+    if (!n->client) {
+        snprintf(err, errlen, "cannot start the HTTP client");
+        goto error;
+    }
+    n->http = http_server_new(ev, cfg->listen_host, cfg->listen_port,
+                              cfg->max_request_bytes, handle_request, n, err,
+                              errlen);
+    if (!n->http)
+        goto error;
+    if (sd_event_add_time(ev, &n->timer, CLOCK_MONOTONIC, 0, 1000, on_timer, n) < 0) {
+        snprintf(err, errlen, "cannot create a timer");
+        goto error;
+    }
+    raft_start(n->raft, now_ms());
+    process(n);
+    return n;
+error:
+    node_free(n);
+    return NULL;
+}
+
+void node_free(struct node *n)
+{
+    if (!n)
+        return;
+    struct raft *r = n->raft;
+    n->raft = NULL; /* callbacks fired by the frees below see no core */
+    http_server_free(n->http);
+    http_client_free(n->client);
+    sd_event_source_unref(n->timer);
+    sd_event_source_unref(n->stop_timer);
+    storage_close(n->storage);
+    raft_free(r);
+    sd_event_unref(n->ev);
+    free(n);
+}
+
+static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *arg)
+{
+    (void)s;
+    (void)usec;
+    struct node *n = arg;
+    if (!n->stop_grace)
+        log_msg(LOG_WARNING,
+                "leadership transfer did not finish in time; stopping anyway");
+    sd_event_exit(n->ev, 0);
+    return 0;
+}
+
+void node_shutdown(struct node *n)
+{
+    if (n->stopping)
+        return;
+    n->stopping = true;
+    if (raft_role(n->raft) != RAFT_LEADER || n->n_peers == 0) {
+        sd_event_exit(n->ev, 0);
+        return;
+    }
+    int rv = raft_transfer_leadership(n->raft, now_ms(), RAFT_NONE);
+    if (rv < 0) {
+        log_msg(LOG_WARNING, "cannot hand over leadership: %s", raft_strerror(rv));
+        sd_event_exit(n->ev, 0);
+        return;
+    }
+    uint64_t usec;
+    sd_event_now(n->ev, CLOCK_MONOTONIC, &usec);
+    sd_event_add_time(n->ev, &n->stop_timer, CLOCK_MONOTONIC,
+                      usec + (uint64_t)n->cfg->election_timeout_min_ms * 1000,
+                      1000, on_stop_timeout, n);
+    process(n);
+}

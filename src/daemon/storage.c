@@ -1,0 +1,730 @@
+/* storage.c - the data directory: metadata files and the segmented
+ * write-ahead log (format: doc/storage.md).
+ *
+ * The hard state alternates between meta1 and meta2 (canonical/raft's
+ * docs/disk-format.rst), each a single checksummed block with a version
+ * counter, so a torn write leaves the other file intact and no rename is
+ * needed. Entries go to append-only segment files wal-<first index>, each
+ * record length-prefixed and CRC-32C checksummed like etcd's WAL. On open,
+ * a damaged last record is a crash in the middle of a write and is cut off;
+ * damage anywhere else is refused with the file and offset.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "storage.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define META_MAGIC "RAFTDMT1"
+#define META_SIZE 40 /* magic 8, version 8, term 8, vote 8, crc 4, pad 4 */
+#define WAL_MAGIC "RAFTDWL1"
+#define WAL_HEADER 16 /* magic 8, first index 8 */
+#define REC_HEADER 8  /* payload length 4, crc 4 */
+#define REC_FIXED 17  /* index 8, term 8, type 1 */
+#ifndef SEGMENT_MAX /* overridable so tests can exercise rollover cheaply */
+#define SEGMENT_MAX (64u << 20)
+#endif
+#define MAX_RECORD (256u << 20)
+
+struct segment {
+    raft_index first;
+    int fd;
+    uint64_t size;
+};
+
+struct location {
+    uint32_t seg;
+    uint64_t off;
+};
+
+struct storage {
+    char *dir;
+    int dir_fd, lock_fd;
+    int meta_fd[2];
+    uint64_t meta_version;
+    bool meta_dirty[2], dir_dirty;
+    struct segment *segs;
+    size_t n_segs;
+    bool *seg_dirty;
+    struct location *loc; /* loc[i - first_index] for each stored entry */
+    size_t n_loc, cap_loc;
+    raft_index first_index;
+    struct storage_stats stats;
+};
+
+/* ---- CRC-32C, table driven (polynomial 0x82F63B78) ---- */
+static uint32_t crc_table[256];
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
+{
+    if (!crc_table[1])
+        crc_init();
+    const uint8_t *p = buf;
+    crc = ~crc;
+    while (len--)
+        crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+/* ---- little-endian helpers ---- */
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+static uint32_t get32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int read_file(int fd, uint8_t **buf, size_t *len)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -1;
+    *len = (size_t)st.st_size;
+    *buf = malloc(*len ? *len : 1);
+    if (!*buf)
+        return -1;
+    size_t got = 0;
+    while (got < *len) {
+        ssize_t n = pread(fd, *buf + got, *len - got, (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            free(*buf);
+            return -1;
+        }
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+/* ---- metadata ---- */
+
+static void meta_encode(uint8_t *b, uint64_t version,
+                        const struct raft_hard_state *hs)
+{
+    memset(b, 0, META_SIZE);
+    memcpy(b, META_MAGIC, 8);
+    put64(b + 8, version);
+    put64(b + 16, hs->term);
+    put64(b + 24, hs->vote);
+    put32(b + 32, crc32c(0, b, 32));
+}
+
+/* 1 if valid (fills version, hs), 0 if empty/absent, -1 if damaged. */
+static int meta_decode(const uint8_t *b, size_t len, uint64_t *version,
+                       struct raft_hard_state *hs)
+{
+    if (len == 0)
+        return 0;
+    if (len < META_SIZE || memcmp(b, META_MAGIC, 8) ||
+        get32(b + 32) != crc32c(0, b, 32))
+        return -1;
+    *version = get64(b + 8);
+    hs->term = get64(b + 16);
+    hs->vote = get64(b + 24);
+    return 1;
+}
+
+static int meta_load(struct storage *s, struct raft_hard_state *hs, char *err,
+                     size_t errlen)
+{
+    int state[2];
+    uint64_t version[2] = {0, 0};
+    struct raft_hard_state h[2] = {{0}, {0}};
+    for (int i = 0; i < 2; i++) {
+        const char *name = i ? "meta2" : "meta1";
+        s->meta_fd[i] = openat(s->dir_fd, name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (s->meta_fd[i] < 0)
+            return fail(err, errlen, "%s/%s: cannot open: %s", s->dir, name,
+                        strerror(errno));
+        uint8_t *buf;
+        size_t len;
+        if (read_file(s->meta_fd[i], &buf, &len) < 0)
+            return fail(err, errlen, "%s/%s: cannot read: %s", s->dir, name,
+                        strerror(errno));
+        state[i] = meta_decode(buf, len, &version[i], &h[i]);
+        free(buf);
+    }
+    if (state[0] < 0 && state[1] < 0)
+        return fail(err, errlen,
+                    "%s/meta1 and meta2 are both damaged: the node's term and "
+                    "vote are lost; refusing to start (restore them from a "
+                    "backup, or remove the data directory to rejoin as a new, "
+                    "empty node)", s->dir);
+    int best = -1;
+    for (int i = 0; i < 2; i++)
+        if (state[i] > 0 && (best < 0 || version[i] > version[best]))
+            best = i;
+    if (best >= 0) {
+        *hs = h[best];
+        s->meta_version = version[best];
+    }
+    s->dir_dirty = true; /* the files may have just been created */
+    return 0;
+}
+
+int storage_save_hard_state(struct storage *s, const struct raft_hard_state *hs,
+                            char *err, size_t errlen)
+{
+    uint8_t b[META_SIZE];
+    s->meta_version++;
+    int i = (int)(s->meta_version % 2);
+    meta_encode(b, s->meta_version, hs);
+    if (pwrite(s->meta_fd[i], b, META_SIZE, 0) != META_SIZE)
+        return fail(err, errlen, "%s/meta%d: write failed: %s", s->dir, i + 1,
+                    strerror(errno));
+    s->meta_dirty[i] = true;
+    s->stats.bytes_written += META_SIZE;
+    return 0;
+}
+
+/* ---- segments ---- */
+
+static int add_segment(struct storage *s, raft_index first, int fd,
+                       uint64_t size)
+{
+    struct segment *p = realloc(s->segs, (s->n_segs + 1) * sizeof(*p));
+    if (!p)
+        return -1;
+    s->segs = p;
+    bool *d = realloc(s->seg_dirty, (s->n_segs + 1) * sizeof(*d));
+    if (!d)
+        return -1;
+    s->seg_dirty = d;
+    s->segs[s->n_segs] = (struct segment){.first = first, .fd = fd, .size = size};
+    s->seg_dirty[s->n_segs] = false;
+    s->n_segs++;
+    return 0;
+}
+
+static int push_loc(struct storage *s, uint32_t seg, uint64_t off)
+{
+    if (s->n_loc == s->cap_loc) {
+        size_t cap = s->cap_loc ? s->cap_loc * 2 : 1024;
+        struct location *p = realloc(s->loc, cap * sizeof(*p));
+        if (!p)
+            return -1;
+        s->loc = p;
+        s->cap_loc = cap;
+    }
+    s->loc[s->n_loc++] = (struct location){.seg = seg, .off = off};
+    return 0;
+}
+
+static raft_index last_index(const struct storage *s)
+{
+    return s->first_index + s->n_loc - 1;
+}
+
+static int seg_name(char *buf, size_t len, raft_index first)
+{
+    return snprintf(buf, len, "wal-%020" PRIu64, first);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int append_loaded(struct storage_loaded *l, size_t *cap,
+                         const struct raft_entry *e)
+{
+    if (l->n_entries == *cap) {
+        size_t c = *cap ? *cap * 2 : 1024;
+        struct raft_entry *p = realloc(l->entries, c * sizeof(*p));
+        if (!p)
+            return -1;
+        l->entries = p;
+        *cap = c;
+    }
+    l->entries[l->n_entries++] = *e;
+    return 0;
+}
+
+/* Cut the last segment at off (a torn write) and say so in l->repaired. */
+static int repair_tail(struct storage *s, struct segment *seg, uint64_t off,
+                       const char *what, struct storage_loaded *l, char *err,
+                       size_t errlen)
+{
+    char name[64];
+    seg_name(name, sizeof(name), seg->first);
+    if (ftruncate(seg->fd, (off_t)off) < 0 || fdatasync(seg->fd) < 0)
+        return fail(err, errlen, "%s/%s: cannot truncate torn record: %s",
+                    s->dir, name, strerror(errno));
+    snprintf(l->repaired, sizeof(l->repaired),
+             "%s/%s: %s at offset %" PRIu64
+             " (a crash in the middle of a write); truncated the log there",
+             s->dir, name, what, off);
+    seg->size = off;
+    return 0;
+}
+
+/* Parse one segment's records into l. last: it is the final segment, where
+ * damage in the last record is a torn write rather than corruption. */
+static int load_segment(struct storage *s, uint32_t k, bool last,
+                        struct storage_loaded *l, size_t *cap, char *err,
+                        size_t errlen)
+{
+    struct segment *seg = &s->segs[k];
+    char name[64];
+    seg_name(name, sizeof(name), seg->first);
+    uint8_t *buf;
+    size_t len;
+    if (read_file(seg->fd, &buf, &len) < 0)
+        return fail(err, errlen, "%s/%s: cannot read: %s", s->dir, name,
+                    strerror(errno));
+    int rv = 0;
+    if (len < WAL_HEADER || memcmp(buf, WAL_MAGIC, 8) ||
+        get64(buf + 8) != seg->first) {
+        if (last && len < WAL_HEADER && k > 0) {
+            rv = repair_tail(s, seg, 0, "incomplete segment header", l, err, errlen);
+            free(buf);
+            return rv;
+        }
+        free(buf);
+        return fail(err, errlen,
+                    "%s/%s: not a raftd log segment (bad header); refusing to "
+                    "start: move the file away if it does not belong here",
+                    s->dir, name);
+    }
+    raft_index expect = seg->first;
+    uint64_t off = WAL_HEADER;
+    while (off < len) {
+        const char *damage = NULL;
+        uint32_t plen = 0;
+        if (len - off < REC_HEADER) {
+            damage = "incomplete record header";
+        } else {
+            plen = get32(buf + off);
+            if (plen < REC_FIXED || plen > MAX_RECORD)
+                damage = plen == 0 ? "zeroed record" : "impossible record length";
+            else if (len - off - REC_HEADER < plen)
+                damage = "record cut short";
+            else if (get32(buf + off + 4) != crc32c(0, buf + off + REC_HEADER, plen))
+                damage = "checksum mismatch";
+        }
+        /* where the damaged record ends: only a record that reaches the end
+         * of the file can be a torn write */
+        uint64_t rec_end = damage && plen >= REC_FIXED && plen <= MAX_RECORD
+                               ? off + REC_HEADER + plen
+                               : len;
+        if (damage) {
+            /* Torn only if nothing follows the damaged record. */
+            bool torn = last && rec_end >= len &&
+                        strcmp(damage, "impossible record length") != 0;
+            if (torn && strcmp(damage, "zeroed record") == 0)
+                for (uint64_t i = off; i < len; i++)
+                    if (buf[i]) {
+                        torn = false;
+                        break;
+                    }
+            if (torn) {
+                rv = repair_tail(s, seg, off, damage, l, err, errlen);
+                break;
+            }
+            rv = fail(err, errlen,
+                      "%s/%s: %s at offset %" PRIu64
+                      ", before the end of the log: the log is corrupt and "
+                      "raftd will not serve possibly wrong data. Stop this "
+                      "node, move its data directory aside and start it "
+                      "empty so the leader re-replicates (safe while the "
+                      "other members hold a majority)",
+                      s->dir, name, damage, off);
+            break;
+        }
+        const uint8_t *p = buf + off + REC_HEADER;
+        struct raft_entry e = {.term = get64(p + 8), .type = p[16],
+                               .len = plen - REC_FIXED};
+        if (get64(p) != expect) {
+            rv = fail(err, errlen,
+                      "%s/%s: record at offset %" PRIu64 " has index %" PRIu64
+                      ", expected %" PRIu64 ": the log is corrupt",
+                      s->dir, name, off, get64(p), expect);
+            break;
+        }
+        if (l->n_entries && e.term < l->entries[l->n_entries - 1].term) {
+            rv = fail(err, errlen,
+                      "%s/%s: record at offset %" PRIu64
+                      " has a term lower than its predecessor: the log is corrupt",
+                      s->dir, name, off);
+            break;
+        }
+        if (e.len) {
+            e.data = malloc(e.len);
+            if (!e.data) {
+                rv = fail(err, errlen, "out of memory loading the log");
+                break;
+            }
+            memcpy(e.data, p + REC_FIXED, e.len);
+        }
+        if (append_loaded(l, cap, &e) < 0 || push_loc(s, k, off) < 0) {
+            free(e.data);
+            rv = fail(err, errlen, "out of memory loading the log");
+            break;
+        }
+        expect++;
+        off += REC_HEADER + plen;
+    }
+    if (rv == 0 && k + 1 < s->n_segs && s->segs[k + 1].first != expect)
+        rv = fail(err, errlen,
+                  "%s/%s ends at index %" PRIu64 " but the next segment starts "
+                  "at %" PRIu64 ": the log has a gap and is corrupt",
+                  s->dir, name, expect - 1, s->segs[k + 1].first);
+    free(buf);
+    return rv;
+}
+
+static int load_segments(struct storage *s, struct storage_loaded *l,
+                         char *err, size_t errlen)
+{
+    DIR *d = fdopendir(dup(s->dir_fd));
+    if (!d)
+        return fail(err, errlen, "%s: cannot list: %s", s->dir, strerror(errno));
+    uint64_t *firsts = NULL;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        char *end;
+        if (strncmp(de->d_name, "wal-", 4))
+            continue;
+        uint64_t first = strtoull(de->d_name + 4, &end, 10);
+        if (*end || strlen(de->d_name) != 24 || first == 0)
+            continue;
+        uint64_t *p = realloc(firsts, (n + 1) * sizeof(*p));
+        if (!p) {
+            free(firsts);
+            closedir(d);
+            return fail(err, errlen, "out of memory");
+        }
+        firsts = p;
+        firsts[n++] = first;
+    }
+    closedir(d);
+    if (n)
+        qsort(firsts, n, sizeof(*firsts), cmp_u64);
+    for (size_t i = 0; i < n; i++) {
+        char name[64];
+        seg_name(name, sizeof(name), firsts[i]);
+        int fd = openat(s->dir_fd, name, O_RDWR | O_CLOEXEC);
+        if (fd < 0 || add_segment(s, firsts[i], fd, 0) < 0) {
+            free(firsts);
+            return fail(err, errlen, "%s/%s: cannot open: %s", s->dir, name,
+                        strerror(errno));
+        }
+    }
+    free(firsts);
+    s->first_index = s->n_segs ? s->segs[0].first : 1;
+    l->first_index = s->first_index;
+    size_t cap = 0;
+    for (uint32_t k = 0; k < s->n_segs; k++) {
+        if (load_segment(s, k, k + 1 == s->n_segs, l, &cap, err, errlen) < 0)
+            return -1;
+        struct stat st;
+        if (fstat(s->segs[k].fd, &st) == 0)
+            s->segs[k].size = (uint64_t)st.st_size;
+    }
+    return 0;
+}
+
+int storage_open(struct storage **out, const char *dir,
+                 struct storage_loaded *loaded, char *err, size_t errlen)
+{
+    memset(loaded, 0, sizeof(*loaded));
+    loaded->first_index = 1;
+    struct storage *s = calloc(1, sizeof(*s));
+    if (!s)
+        return fail(err, errlen, "out of memory");
+    s->dir = strdup(dir);
+    s->dir_fd = s->lock_fd = s->meta_fd[0] = s->meta_fd[1] = -1;
+    s->first_index = 1;
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        fail(err, errlen, "cannot create data directory %s: %s (create it, "
+             "or set data_dir in the config to a writable directory)", dir,
+             strerror(errno));
+        goto error;
+    }
+    s->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->dir_fd < 0) {
+        fail(err, errlen, "cannot open data directory %s: %s", dir,
+             strerror(errno));
+        goto error;
+    }
+    s->lock_fd = openat(s->dir_fd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (s->lock_fd < 0) {
+        fail(err, errlen, "%s/LOCK: cannot create: %s (is data_dir writable "
+             "by the user raftd runs as?)", dir, strerror(errno));
+        goto error;
+    }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        fail(err, errlen, "%s is in use by another raftd process: each node "
+             "needs its own data_dir", dir);
+        goto error;
+    }
+    if (meta_load(s, &loaded->hs, err, errlen) < 0 ||
+        load_segments(s, loaded, err, errlen) < 0)
+        goto error;
+    if (storage_sync(s, err, errlen) < 0)
+        goto error;
+    *out = s;
+    return 0;
+error:
+    storage_loaded_free(loaded);
+    storage_close(s);
+    return -1;
+}
+
+void storage_loaded_free(struct storage_loaded *l)
+{
+    for (size_t i = 0; i < l->n_entries; i++)
+        free(l->entries[i].data);
+    free(l->entries);
+    l->entries = NULL;
+    l->n_entries = 0;
+}
+
+void storage_close(struct storage *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n_segs; i++)
+        close(s->segs[i].fd);
+    for (int i = 0; i < 2; i++)
+        if (s->meta_fd[i] >= 0)
+            close(s->meta_fd[i]);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
+    if (s->dir_fd >= 0)
+        close(s->dir_fd);
+    free(s->segs);
+    free(s->seg_dirty);
+    free(s->loc);
+    free(s->dir);
+    free(s);
+}
+
+/* Drop stored entries >= index. */
+static int truncate_from(struct storage *s, raft_index index, char *err,
+                         size_t errlen)
+{
+    if (index > last_index(s))
+        return 0;
+    if (index < s->first_index)
+        index = s->first_index;
+    struct location at = s->loc[index - s->first_index];
+    while (s->n_segs > at.seg + 1) {
+        struct segment *seg = &s->segs[s->n_segs - 1];
+        char name[64];
+        seg_name(name, sizeof(name), seg->first);
+        close(seg->fd);
+        if (unlinkat(s->dir_fd, name, 0) < 0)
+            return fail(err, errlen, "%s/%s: cannot remove: %s", s->dir, name,
+                        strerror(errno));
+        s->n_segs--;
+        s->dir_dirty = true;
+    }
+    struct segment *seg = &s->segs[at.seg];
+    if (ftruncate(seg->fd, (off_t)at.off) < 0)
+        return fail(err, errlen, "%s: cannot truncate log segment: %s", s->dir,
+                    strerror(errno));
+    seg->size = at.off;
+    s->seg_dirty[at.seg] = true;
+    s->n_loc = index - s->first_index;
+    return 0;
+}
+
+static int open_segment(struct storage *s, raft_index first, char *err,
+                        size_t errlen)
+{
+    char name[64];
+    seg_name(name, sizeof(name), first);
+    int fd = openat(s->dir_fd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return fail(err, errlen, "%s/%s: cannot create: %s", s->dir, name,
+                    strerror(errno));
+    uint8_t h[WAL_HEADER];
+    memcpy(h, WAL_MAGIC, 8);
+    put64(h + 8, first);
+    if (write_all(fd, h, sizeof(h)) < 0 || add_segment(s, first, fd, WAL_HEADER) < 0) {
+        close(fd);
+        return fail(err, errlen, "%s/%s: cannot write: %s", s->dir, name,
+                    strerror(errno));
+    }
+    s->seg_dirty[s->n_segs - 1] = true;
+    s->dir_dirty = true;
+    if (s->n_loc == 0)
+        s->first_index = first;
+    return 0;
+}
+
+int storage_append(struct storage *s, raft_index first,
+                   const struct raft_entry *entries, size_t n, char *err,
+                   size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    if (truncate_from(s, first, err, errlen) < 0)
+        return -1;
+    if (s->n_loc && first != last_index(s) + 1)
+        return fail(err, errlen, "internal error: log append at %" PRIu64
+                    " leaves a gap after %" PRIu64, first, last_index(s));
+    size_t i = 0;
+    while (i < n) {
+        if (s->n_segs == 0 || s->segs[s->n_segs - 1].size >= SEGMENT_MAX)
+            if (open_segment(s, first + i, err, errlen) < 0)
+                return -1;
+        uint32_t k = (uint32_t)(s->n_segs - 1);
+        struct segment *seg = &s->segs[k];
+        /* Encode as many records as fit this segment into one buffer. */
+        size_t bytes = 0, j = i;
+        while (j < n && (j == i || seg->size + bytes < SEGMENT_MAX)) {
+            bytes += REC_HEADER + REC_FIXED + entries[j].len;
+            j++;
+        }
+        uint8_t *buf = malloc(bytes);
+        if (!buf)
+            return fail(err, errlen, "out of memory writing the log");
+        uint8_t *p = buf;
+        for (size_t x = i; x < j; x++) {
+            const struct raft_entry *e = &entries[x];
+            uint32_t plen = REC_FIXED + e->len;
+            put32(p, plen);
+            put64(p + REC_HEADER, first + x);
+            put64(p + REC_HEADER + 8, e->term);
+            p[REC_HEADER + 16] = e->type;
+            if (e->len)
+                memcpy(p + REC_HEADER + REC_FIXED, e->data, e->len);
+            put32(p + 4, crc32c(0, p + REC_HEADER, plen));
+            if (push_loc(s, k, seg->size + (uint64_t)(p - buf)) < 0) {
+                free(buf);
+                return fail(err, errlen, "out of memory writing the log");
+            }
+            p += REC_HEADER + plen;
+        }
+        int rv = write_all(seg->fd, buf, bytes);
+        free(buf);
+        if (rv < 0)
+            return fail(err, errlen, "%s: writing the log failed: %s (disk "
+                        "full?)", s->dir, strerror(errno));
+        seg->size += bytes;
+        s->seg_dirty[k] = true;
+        s->stats.bytes_written += bytes;
+        i = j;
+    }
+    return 0;
+}
+
+int storage_sync(struct storage *s, char *err, size_t errlen)
+{
+    uint64_t t0 = now_us();
+    bool synced = false;
+    for (size_t k = 0; k < s->n_segs; k++)
+        if (s->seg_dirty[k]) {
+            if (fdatasync(s->segs[k].fd) < 0)
+                return fail(err, errlen, "%s: fdatasync of the log failed: %s",
+                            s->dir, strerror(errno));
+            s->seg_dirty[k] = false;
+            synced = true;
+        }
+    for (int i = 0; i < 2; i++)
+        if (s->meta_dirty[i]) {
+            if (fdatasync(s->meta_fd[i]) < 0)
+                return fail(err, errlen, "%s/meta%d: fdatasync failed: %s",
+                            s->dir, i + 1, strerror(errno));
+            s->meta_dirty[i] = false;
+            synced = true;
+        }
+    if (s->dir_dirty) {
+        if (fsync(s->dir_fd) < 0)
+            return fail(err, errlen, "%s: fsync of the directory failed: %s",
+                        s->dir, strerror(errno));
+        s->dir_dirty = false;
+        synced = true;
+    }
+    if (synced) {
+        uint64_t dt = now_us() - t0;
+        s->stats.syncs++;
+        s->stats.sync_us_total += dt;
+        if (dt > s->stats.sync_us_max)
+            s->stats.sync_us_max = dt;
+    }
+    return 0;
+}
+
+void storage_stats(const struct storage *s, struct storage_stats *st)
+{
+    *st = s->stats;
+}

@@ -1,0 +1,63 @@
+/* storage.h - raftd's durable state in its data directory: the hard state
+ * (term, vote) and the write-ahead log of entries. The format is described
+ * in doc/storage.md.
+ *
+ * The caller (node.c) follows the core's ready contract: storage_append()
+ * and storage_save_hard_state() for everything in a ready, then one
+ * storage_sync() before any message of that ready is sent, so proposals
+ * that arrive together share one fdatasync (group commit).
+ */
+#ifndef RAFTD_STORAGE_H
+#define RAFTD_STORAGE_H
+
+#include <stddef.h>
+
+#include "../raft/raft.h"
+
+struct storage;
+
+/* What storage_open() recovered. Entries and their data are malloc'd and
+ * owned by the caller (storage_loaded_free). */
+struct storage_loaded {
+    struct raft_hard_state hs;
+    raft_index first_index;
+    struct raft_entry *entries;
+    size_t n_entries;
+    /* set when a torn last record was cut off: a message for the log */
+    char repaired[256];
+};
+void storage_loaded_free(struct storage_loaded *l);
+
+/* Open (creating it if needed) and lock the data directory, and recover its
+ * state. On failure returns -1 and err says which file, which offset and
+ * what to do. Refuses corruption anywhere but in the last record. */
+int storage_open(struct storage **out, const char *dir,
+                 struct storage_loaded *loaded, char *err, size_t errlen);
+void storage_close(struct storage *s);
+
+/* Make entries [first, first + n) the log's tail, discarding any stored
+ * entry at or after first. Buffered: durable after storage_sync(). */
+int storage_append(struct storage *s, raft_index first,
+                   const struct raft_entry *entries, size_t n, char *err,
+                   size_t errlen);
+
+/* Write the hard state (term, vote). Durable after storage_sync(). */
+int storage_save_hard_state(struct storage *s, const struct raft_hard_state *hs,
+                            char *err, size_t errlen);
+
+/* fdatasync everything written since the last sync. */
+int storage_sync(struct storage *s, char *err, size_t errlen);
+
+/* Statistics for /status and benchmarks. */
+struct storage_stats {
+    unsigned long long syncs;
+    unsigned long long sync_us_total;
+    unsigned long long sync_us_max;
+    unsigned long long bytes_written;
+};
+void storage_stats(const struct storage *s, struct storage_stats *st);
+
+/* CRC-32C (Castagnoli) of buf, continuing from crc (0 to start). */
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
+
+#endif
