@@ -593,6 +593,15 @@ int config_load(struct raftd_config *cfg, const char *path, char *err,
                              " or pass --config FILE)" : "");
         return -1;
     }
+    int lines = 0, c, prev = '\n';
+    while ((c = getc(f)) != EOF) {
+        if (c == '\n')
+            lines++;
+        prev = c;
+    }
+    if (prev != '\n')
+        lines++;
+    cfg->src.last_line = lines > 0 ? lines : 1;
     fclose(f);
 
     config_t lc;
@@ -804,7 +813,7 @@ static int find_self(struct raftd_config *cfg, char *err, size_t errlen)
     }
 
     const char *file = cfg->path ? cfg->path : "(config)";
-    int line = cfg->src.members;
+    int line = cfg->src.members > 0 ? cfg->src.members : cfg->src.last_line;
     if (n_match == 0) {
         char mine[512];
         size_t mp = 0;
@@ -840,6 +849,10 @@ static int find_self(struct raftd_config *cfg, char *err, size_t errlen)
 
 /* ---- resolve + validate ------------------------------------------------ */
 
+/* Errors about the file name a line; when the setting at fault is absent
+ * (or came from the command line), the end of the file. */
+#define LINE(l) ((l) > 0 ? (l) : cfg->src.last_line)
+
 int config_resolve(struct raftd_config *cfg, char *err, size_t errlen)
 {
     const char *file = cfg->path ? cfg->path : "(config)";
@@ -847,13 +860,13 @@ int config_resolve(struct raftd_config *cfg, char *err, size_t errlen)
     if (err && errlen)
         err[0] = '\0';
     if (!cfg->data_dir || !cfg->data_dir[0]) {
-        seterr(err, errlen, file, cfg->src.data_dir,
+        seterr(err, errlen, file, LINE(cfg->src.data_dir),
                "data_dir is not set (e.g. data_dir = \"%s\";)",
                RAFTD_DEFAULT_DATA_DIR);
         return -1;
     }
     if (cfg->n_members == 0) {
-        seterr(err, errlen, file, cfg->src.members,
+        seterr(err, errlen, file, LINE(cfg->src.members),
                "no members are configured; list every node of the cluster, "
                "e.g. members = ( { id = 1; url = \"http://192.0.2.1:7001\"; "
                "}, { id = 2; url = \"http://192.0.2.2:7001\"; }, { id = 3; "
@@ -861,7 +874,7 @@ int config_resolve(struct raftd_config *cfg, char *err, size_t errlen)
         return -1;
     }
     if (cfg->n_members > RAFT_MAX_MEMBERS) {
-        seterr(err, errlen, file, cfg->src.members,
+        seterr(err, errlen, file, LINE(cfg->src.members),
                "%u members configured; at most %d are supported",
                cfg->n_members, RAFT_MAX_MEMBERS);
         return -1;
@@ -869,7 +882,7 @@ int config_resolve(struct raftd_config *cfg, char *err, size_t errlen)
     for (unsigned i = 0; i < cfg->n_members; i++) {
         const struct raftd_member *m = &cfg->members[i];
         if (m->id < 1 || !m->url || !m->host || m->port == 0) {
-            seterr(err, errlen, file, m->line,
+            seterr(err, errlen, file, LINE(m->line),
                    "member %u is incomplete: it needs an id >= 1 and a url "
                    "\"http://host:port\"", i + 1);
             return -1;
@@ -877,14 +890,14 @@ int config_resolve(struct raftd_config *cfg, char *err, size_t errlen)
         for (unsigned j = 0; j < i; j++) {
             const struct raftd_member *o = &cfg->members[j];
             if (o->id == m->id) {
-                seterr(err, errlen, file, m->line,
+                seterr(err, errlen, file, LINE(m->line),
                        "member id %" PRIu64 " is used twice (also on line "
                        "%d); every member needs its own id", m->id,
                        o->line);
                 return -1;
             }
             if (o->port == m->port && strcasecmp(o->host, m->host) == 0) {
-                seterr(err, errlen, file, m->line,
+                seterr(err, errlen, file, LINE(m->line),
                        "members %" PRIu64 " and %" PRIu64 " have the same "
                        "address %s; every member needs its own host:port",
                        o->id, m->id, m->url);
@@ -895,13 +908,13 @@ int config_resolve(struct raftd_config *cfg, char *err, size_t errlen)
 
     if (cfg->heartbeat_ms < 1 || cfg->election_timeout_min_ms < 1 ||
         cfg->rpc_timeout_ms < 1) {
-        seterr(err, errlen, file, 0, "timeouts must be at least 1 ms");
+        seterr(err, errlen, file, LINE(0), "timeouts must be at least 1 ms");
         return -1;
     }
     if (cfg->heartbeat_ms >= cfg->election_timeout_min_ms) {
         int line = cfg->src.heartbeat_ms ? cfg->src.heartbeat_ms
                                          : cfg->src.election_timeout_min_ms;
-        seterr(err, errlen, file, line,
+        seterr(err, errlen, file, LINE(line),
                "heartbeat_ms (%u) must be less than election_timeout_min_ms "
                "(%u), or followers time out between heartbeats; keep it "
                "several times smaller (defaults: 100 and 1000)",
@@ -912,7 +925,7 @@ int config_resolve(struct raftd_config *cfg, char *err, size_t errlen)
         int line = cfg->src.election_timeout_max_ms
                        ? cfg->src.election_timeout_max_ms
                        : cfg->src.election_timeout_min_ms;
-        seterr(err, errlen, file, line,
+        seterr(err, errlen, file, LINE(line),
                "election_timeout_max_ms (%u) must be greater than "
                "election_timeout_min_ms (%u): the timeout is drawn at random "
                "between them so that nodes do not all time out together "
@@ -921,19 +934,19 @@ int config_resolve(struct raftd_config *cfg, char *err, size_t errlen)
         return -1;
     }
     if (cfg->rpc_timeout_ms > cfg->election_timeout_min_ms) {
-        seterr(err, errlen, file, cfg->src.rpc_timeout_ms,
+        seterr(err, errlen, file, LINE(cfg->src.rpc_timeout_ms),
                "rpc_timeout_ms (%u) must not exceed election_timeout_min_ms "
                "(%u), so that a slow peer cannot hold up an election",
                cfg->rpc_timeout_ms, cfg->election_timeout_min_ms);
         return -1;
     }
     if (cfg->max_request_bytes < 1024) {
-        seterr(err, errlen, file, cfg->src.max_request_bytes,
+        seterr(err, errlen, file, LINE(cfg->src.max_request_bytes),
                "max_request_bytes must be at least 1024");
         return -1;
     }
     if (cfg->log_level < LOG_ERR || cfg->log_level > LOG_DEBUG) {
-        seterr(err, errlen, file, 0, "log_level is out of range");
+        seterr(err, errlen, file, LINE(0), "log_level is out of range");
         return -1;
     }
 
@@ -949,7 +962,8 @@ int config_resolve(struct raftd_config *cfg, char *err, size_t errlen)
         for (unsigned i = 0; i < cfg->n_members; i++)
             append(ids, sizeof ids, &ip, "%s%" PRIu64, i ? ", " : "",
                    cfg->members[i].id);
-        seterr(err, errlen, file, cfg->src.id ? cfg->src.id : cfg->src.members,
+        seterr(err, errlen, file,
+               LINE(cfg->src.id ? cfg->src.id : cfg->src.members),
                "this node's id %" PRIu64 " is not among the members (ids %s); "
                "fix 'id' (or --id) or add the node to 'members'", cfg->id,
                ids);
@@ -958,7 +972,7 @@ int config_resolve(struct raftd_config *cfg, char *err, size_t errlen)
     if (!cfg->listen_host) {
         cfg->listen_host = strdup(self->host);
         if (!cfg->listen_host) {
-            seterr(err, errlen, file, 0, "out of memory");
+            seterr(err, errlen, file, LINE(0), "out of memory");
             return -1;
         }
         cfg->listen_port = self->port;

@@ -64,6 +64,8 @@ struct raftd_config {
         int id, listen, data_dir, members, heartbeat_ms,
             election_timeout_min_ms, election_timeout_max_ms,
             rpc_timeout_ms, max_request_bytes;
+        int last_line;          /* lines in the file: where a missing
+                                   setting would go */
         bool rpc_timeout_set;
     } src;
 };

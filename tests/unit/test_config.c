@@ -355,7 +355,8 @@ TEST(bad_urls)
 
 TEST(bad_members)
 {
-    expect_error("id = 1;\n", 0, "no members are configured");
+    /* a missing setting is reported at the end of the file */
+    expect_error("id = 1;\n\n# no members\n", 3, "no members are configured");
     expect_error("id = 1;\nmembers = ();\n", 2, "no members are configured");
     expect_error("members = (\n { url = \"http://a:1\"; } );\n", 2,
                  "member 1 has no 'id'");
