@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+/* CODE_FILE/CODE_LINE would always point here, not at the caller. */
+#define SD_JOURNAL_SUPPRESS_LOCATION 1
 #include <systemd/sd-journal.h>
 
 static struct {
