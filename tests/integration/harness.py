@@ -11,6 +11,12 @@ Standard library only (Debian 12's /usr/bin/python3, 3.11).
     c.close()                   # SIGTERM (then SIGKILL) our nodes; see
                                 # ClusterTestCase for the checks done then
 
+For later issues (replication, the etcd v2 keys API): c.request(i, "PUT",
+"/v2/keys/foo", form={"value": "bar"}) returns a Response (.status,
+.headers, .json()); c.kill_all() / c.stop_all() / c.start_all() for
+whole-cluster crashes and restarts; capture_rpc(path) and FakePeer learn the
+daemon's own message shapes; Cluster(extra_config=...) adds settings.
+
 Environment:
     RAFTD                      the daemon binary (default ../../src/raftd
                                from this directory, then ./src/raftd)
@@ -57,6 +63,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -370,6 +377,19 @@ def config_text(node_id, listen, data_dir, members, heartbeat_ms=HEARTBEAT_MS,
     return "\n".join(lines) + "\n"
 
 
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # lower-case names
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return "<Response %d %r>" % (self.status, self.body[:200])
+
+
 class Node:
     def __init__(self, cluster, node_id, host, port):
         self.cluster = cluster
@@ -522,6 +542,9 @@ class Cluster:
 
         def ok():
             if nd.proc.poll() is not None:
+                nd.expect_exit = True  # reported here, not again at teardown
+                nd.exits.append((nd.proc.pid, "died at startup",
+                                 nd.proc.returncode))
                 raise AssertionError(
                     "node %d exited with status %s during startup; log:\n%s"
                     % (i, nd.proc.returncode, self.tail(i)))
@@ -574,6 +597,17 @@ class Cluster:
                                  % (i, timeout))
         return rc
 
+    def kill_all(self):
+        """SIGKILL every running node (a whole-cluster crash)."""
+        for i in self.ids():
+            if self.nodes[i].running():
+                self.kill(i)
+
+    def stop_all(self):
+        """SIGTERM every running node; returns {id: exit status}."""
+        return {i: self.stop(i) for i in self.ids()
+                if self.nodes[i].running()}
+
     def restart(self, i, wait=True, env=None):
         if self.nodes[i].running():
             self.stop(i)
@@ -617,6 +651,26 @@ class Cluster:
         nd = self.nodes[i]
         return http_request(nd.host, nd.port, method, path, body, headers,
                             timeout)
+
+    def request(self, i, method, path, body=None, form=None, params=None,
+                headers=None, timeout=HTTP_TIMEOUT):
+        """A client request to node i (for the etcd v2 keys API and friends
+        in later issues): form= is sent url-encoded, body= as JSON if not
+        bytes/str; params= becomes the query string. Returns a Response."""
+        hdrs = dict(headers or {})
+        if params:
+            path += ("&" if "?" in path else "?") + \
+                urllib.parse.urlencode(params)
+        if form is not None:
+            body = urllib.parse.urlencode(form).encode()
+            hdrs.setdefault("Content-Type",
+                            "application/x-www-form-urlencoded")
+        elif body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body).encode()
+        elif isinstance(body, str):
+            body = body.encode()
+        code, rh, data = self.http(i, method, path, body, hdrs, timeout)
+        return Response(code, rh, data)
 
     def status(self, i, timeout=HTTP_TIMEOUT):
         """GET /status of node i as a dict, or None if it did not answer
