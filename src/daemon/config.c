@@ -250,6 +250,7 @@ void config_defaults(struct raftd_config *cfg)
     cfg->election_timeout_min_ms = 1000;
     cfg->election_timeout_max_ms = 2000;
     cfg->rpc_timeout_ms = 500;
+    cfg->request_timeout_ms = 5000;
     cfg->prevote = true;
     cfg->check_quorum = true;
     cfg->log_level = LOG_INFO;
@@ -414,7 +415,7 @@ static int load_members(struct loader *L, const config_setting_t *s)
 static const char *const known[] = {
     "id", "listen", "data_dir", "members", "heartbeat_ms",
     "election_timeout_min_ms", "election_timeout_max_ms", "rpc_timeout_ms",
-    "prevote", "check_quorum", "log_level", "max_request_bytes",
+    "request_timeout_ms", "prevote", "check_quorum", "log_level", "max_request_bytes",
 };
 static const struct {
     const char *alias, *name;
@@ -541,6 +542,10 @@ static int load_setting(struct loader *L, const config_setting_t *s)
         cfg->rpc_timeout_ms = (unsigned)v;
         cfg->src.rpc_timeout_ms = line;
         cfg->src.rpc_timeout_set = true;
+    } else if (strcmp(name, "request_timeout_ms") == 0) {
+        if (get_int(L, s, name, 1, 3600000, "milliseconds", 5000, &v) < 0)
+            return -1;
+        cfg->request_timeout_ms = (unsigned)v;
     } else if (strcmp(name, "prevote") == 0) {
         return get_bool(L, s, name, &cfg->prevote);
     } else if (strcmp(name, "check_quorum") == 0) {

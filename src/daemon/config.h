@@ -53,6 +53,9 @@ struct raftd_config {
     unsigned election_timeout_max_ms; /* default 2000 */
     unsigned rpc_timeout_ms;          /* default election_timeout_min_ms / 2
                                          (500 with the defaults) */
+    unsigned request_timeout_ms;      /* default 5000: a client write not
+                                         committed by then is answered
+                                         "outcome unknown" */
     bool prevote;                     /* default true */
     bool check_quorum;                /* default true */
     int log_level;                    /* LOG_ERR..LOG_DEBUG, default LOG_INFO */

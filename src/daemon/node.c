@@ -30,47 +30,11 @@
 #include "http_client.h"
 #include "http_server.h"
 #include "logging.h"
+#include "keys_api.h"
+#include "kv.h"
+#include "node_internal.h"
 #include "rpc.h"
 #include "storage.h"
-
-/* Outstanding RPCs per peer beyond which new messages are dropped (Raft
- * tolerates loss); keeps a dead peer from piling up connections. */
-#define MAX_PENDING_PER_PEER 64
-
-struct peer {
-    raft_id id;
-    const char *url;
-    unsigned pending;
-    bool unreachable; /* last RPC failed; logged once per outage */
-};
-
-/* The RPC being handled: the core's answer to it becomes its response. */
-struct incoming {
-    struct http_request *req;
-    raft_id from;
-    enum raft_msg_type resp_type;
-    bool answered;
-};
-
-struct node {
-    sd_event *ev;
-    const struct raftd_config *cfg;
-    struct raft *raft;
-    struct storage *storage;
-    struct http_server *http;
-    struct http_client *client;
-    sd_event_source *timer;
-    struct peer peers[RAFT_MAX_MEMBERS];
-    unsigned n_peers;
-    uint64_t rng;
-    struct incoming *incoming;
-    bool processing;
-    bool stopping;
-    sd_event_source *stop_timer;
-    bool stop_grace;        /* stop_timer is the short final grace period */
-    char last_status[128];
-    uint64_t applied_entries;
-};
 
 struct rpc_call {
     struct node *node;
@@ -80,7 +44,7 @@ struct rpc_call {
 
 /* ---- time and randomness, the core's only view of the world ---- */
 
-static raft_time now_ms(void)
+raft_time node_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -97,7 +61,7 @@ static uint64_t node_random(void *arg)
     return z ^ (z >> 31);
 }
 
-static struct peer *find_peer(struct node *n, raft_id id)
+struct peer *node_find_peer(struct node *n, raft_id id)
 {
     for (unsigned i = 0; i < n->n_peers; i++)
         if (n->peers[i].id == id)
@@ -247,7 +211,7 @@ static void log_note(struct node *n, const struct raft_note *note)
 
 /* ---- sending ---- */
 
-static void process(struct node *n);
+
 
 static void on_rpc_done(void *arg, long status, const char *body, size_t len,
                         const char *err)
@@ -257,11 +221,11 @@ static void on_rpc_done(void *arg, long status, const char *body, size_t len,
     struct peer *p = call->peer;
     p->pending--;
     if (status == 0 || status >= 300) {
-        if (!p->unreachable && n->raft)
+        if (!p->unreachable && !n->closing)
             log_msg(LOG_WARNING, "node %" PRIu64 " (%s) is unreachable: %s",
                     p->id, p->url, err ? err : "bad answer");
         p->unreachable = true;
-        if (n->raft && call->type == RAFT_MSG_APPEND)
+        if (!n->closing && call->type == RAFT_MSG_APPEND)
             raft_report_unreachable(n->raft, p->id);
         if (status >= 300)
             log_msg(LOG_DEBUG, "node %" PRIu64 " answered %ld: %.200s", p->id,
@@ -274,7 +238,7 @@ static void on_rpc_done(void *arg, long status, const char *body, size_t len,
     p->unreachable = false;
     enum raft_msg_type resp_type = rpc_response_type(call->type);
     free(call);
-    if (status != 200 || !resp_type || !n->raft)
+    if (status != 200 || !resp_type || n->closing)
         return; /* 204: nothing to say */
     struct raft_msg m;
     char err2[160];
@@ -282,14 +246,14 @@ static void on_rpc_done(void *arg, long status, const char *body, size_t len,
         log_msg(LOG_WARNING, "node %" PRIu64 " sent a bad answer: %s", p->id, err2);
         return;
     }
-    if (raft_receive(n->raft, now_ms(), &m) < 0)
+    if (raft_receive(n->raft, node_now_ms(), &m) < 0)
         log_msg(LOG_DEBUG, "ignored an invalid answer from node %" PRIu64, p->id);
-    process(n);
+    node_process(n);
 }
 
 static void send_request(struct node *n, const struct raft_msg *m)
 {
-    struct peer *p = find_peer(n, m->to);
+    struct peer *p = node_find_peer(n, m->to);
     const char *path = rpc_path(m->type);
     if (!p || !path)
         return;
@@ -359,10 +323,25 @@ fail:
     return false;
 }
 
+/* Apply a committed entry to the key-value store; a proposal waiting for
+ * it gets the store's answer. */
+static void apply_entry(struct node *n, raft_index index,
+                        const struct raft_entry *e)
+{
+    if (e->type != RAFT_ENTRY_NORMAL) {
+        ops_on_applied(n, index, e->term, NULL);
+        return;
+    }
+    struct kv_result res;
+    kv_apply(n->kv, e->data, e->len, &res);
+    ops_on_applied(n, index, e->term, &res);
+    free(res.body);
+}
+
 static void rearm_timer(struct node *n)
 {
     raft_time deadline = raft_deadline(n->raft);
-    raft_time now = now_ms();
+    raft_time now = node_now_ms();
     uint64_t usec;
     sd_event_now(n->ev, CLOCK_MONOTONIC, &usec);
     uint64_t wait_ms = deadline > now ? deadline - now : 0;
@@ -388,24 +367,39 @@ static void finish_stop(struct node *n)
         sd_event_exit(n->ev, 0);
 }
 
-static void process(struct node *n)
+/* Hand one ready batch to storage, the network, the store and the log. */
+static bool handle_ready(struct node *n)
 {
-    if (n->processing || !n->raft)
+    struct raft_ready rd;
+    raft_ready(n->raft, &rd);
+    if (!persist(n, &rd))
+        return false; /* never advance past what is not durable */
+    for (size_t i = 0; i < rd.n_msgs; i++)
+        send_message(n, &rd.msgs[i]);
+    for (size_t i = 0; i < rd.n_committed; i++)
+        apply_entry(n, rd.committed_first + i, &rd.committed[i]);
+    for (size_t i = 0; i < rd.n_notes; i++)
+        log_note(n, &rd.notes[i]);
+    ops_on_reads(n, rd.reads, rd.n_reads);
+    raft_advance(n->raft, &rd);
+    return true;
+}
+
+void node_process(struct node *n)
+{
+    if (n->processing || n->closing || n->failed)
         return;
     n->processing = true;
-    for (int rounds = 0; raft_has_ready(n->raft) && rounds < 1000; rounds++) {
-        struct raft_ready rd;
-        raft_ready(n->raft, &rd);
-        if (!persist(n, &rd)) {
-            raft_advance(n->raft, &rd);
+    for (int rounds = 0; rounds < 1000; rounds++) {
+        if (!raft_has_ready(n->raft)) {
+            ops_on_progress(n); /* may propose or read: then go again */
+            if (!raft_has_ready(n->raft))
+                break;
+        }
+        if (!handle_ready(n)) {
+            n->failed = true;
             break;
         }
-        for (size_t i = 0; i < rd.n_msgs; i++)
-            send_message(n, &rd.msgs[i]);
-        n->applied_entries += rd.n_committed;
-        for (size_t i = 0; i < rd.n_notes; i++)
-            log_note(n, &rd.notes[i]);
-        raft_advance(n->raft, &rd);
     }
     n->processing = false;
     update_notify_status(n);
@@ -419,8 +413,8 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *arg)
     (void)s;
     (void)usec;
     struct node *n = arg;
-    raft_tick(n->raft, now_ms());
-    process(n);
+    raft_tick(n->raft, node_now_ms());
+    node_process(n);
     return 0;
 }
 
@@ -466,7 +460,7 @@ static void handle_status(struct node *n, struct http_request *req)
         if (raft_role(r) == RAFT_LEADER)
             cJSON_AddNumberToObject(jm, "match_index",
                                     (double)raft_match_index(r, m->id));
-        struct peer *p = find_peer(n, m->id);
+        struct peer *p = node_find_peer(n, m->id);
         if (p)
             cJSON_AddBoolToObject(jm, "reachable", !p->unreachable);
         cJSON_AddItemToArray(members, jm);
@@ -501,7 +495,7 @@ static void handle_rpc(struct node *n, struct http_request *req,
         http_respond_error(req, 409, err);
         return;
     }
-    if (!find_peer(n, m.from)) {
+    if (!node_find_peer(n, m.from)) {
         snprintf(err, sizeof(err), "node %" PRIu64 " is not a member of this cluster",
                  m.from);
         rpc_msg_free(&m);
@@ -511,9 +505,9 @@ static void handle_rpc(struct node *n, struct http_request *req,
     struct incoming in = {.req = req, .from = m.from,
                           .resp_type = rpc_response_type(type)};
     n->incoming = &in;
-    int rv = raft_receive(n->raft, now_ms(), &m);
+    int rv = raft_receive(n->raft, node_now_ms(), &m);
     rpc_msg_free(&m);
-    process(n);
+    node_process(n);
     n->incoming = NULL;
     if (in.answered)
         return;
@@ -523,11 +517,30 @@ static void handle_rpc(struct node *n, struct http_request *req,
         http_respond(req, 204, NULL, NULL, 0);
 }
 
+static bool handle_forwarded(struct node *n, struct http_request *req,
+                             const char *path)
+{
+    bool propose = strcmp(path, "/raft/propose") == 0;
+    if (!propose && strcmp(path, "/raft/read_index") != 0)
+        return false;
+    if (strcmp(http_request_method(req), "POST") != 0) {
+        http_response_header(req, "Allow", "POST");
+        http_respond_error(req, 405, "use POST");
+    } else if (propose) {
+        ops_handle_propose(n, req);
+    } else {
+        ops_handle_read_index(n, req);
+    }
+    return true;
+}
+
 static void handle_request(struct http_request *req, void *arg)
 {
     struct node *n = arg;
     const char *method = http_request_method(req);
     const char *path = http_request_path(req);
+    if (handle_forwarded(n, req, path) || keys_api_handle(n, req))
+        return;
     enum raft_msg_type type = rpc_type_for_path(path);
     bool is_status = strcmp(path, "/status") == 0;
     if (!type && !is_status) {
@@ -615,6 +628,11 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
     if (rv < 0)
         goto error;
 
+    n->kv = kv_new();
+    if (!n->kv || ops_init(n) < 0) {
+        snprintf(err, errlen, "out of memory");
+        goto error;
+    }
     n->client = http_client_new(ev);
     if (!n->client) {
         snprintf(err, errlen, "cannot start the HTTP client");
@@ -629,8 +647,8 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
         snprintf(err, errlen, "cannot create a timer");
         goto error;
     }
-    raft_start(n->raft, now_ms());
-    process(n);
+    raft_start(n->raft, node_now_ms());
+    node_process(n);
     return n;
 error:
     node_free(n);
@@ -641,14 +659,16 @@ void node_free(struct node *n)
 {
     if (!n)
         return;
-    struct raft *r = n->raft;
-    n->raft = NULL; /* callbacks fired by the frees below see no core */
+    n->closing = true;           /* callbacks fired below do nothing more */
+    http_client_free(n->client); /* no forward in flight after this */
+    if (n->ops_kick)
+        ops_free(n);             /* waiting clients hear we are stopping */
     http_server_free(n->http);
-    http_client_free(n->client);
+    kv_free(n->kv);
     sd_event_source_unref(n->timer);
     sd_event_source_unref(n->stop_timer);
     storage_close(n->storage);
-    raft_free(r);
+    raft_free(n->raft);
     sd_event_unref(n->ev);
     free(n);
 }
@@ -674,7 +694,7 @@ void node_shutdown(struct node *n)
         sd_event_exit(n->ev, 0);
         return;
     }
-    int rv = raft_transfer_leadership(n->raft, now_ms(), RAFT_NONE);
+    int rv = raft_transfer_leadership(n->raft, node_now_ms(), RAFT_NONE);
     if (rv < 0) {
         log_msg(LOG_WARNING, "cannot hand over leadership: %s", raft_strerror(rv));
         sd_event_exit(n->ev, 0);
@@ -685,5 +705,13 @@ void node_shutdown(struct node *n)
     sd_event_add_time(n->ev, &n->stop_timer, CLOCK_MONOTONIC,
                       usec + (uint64_t)n->cfg->election_timeout_min_ms * 1000,
                       1000, on_stop_timeout, n);
-    process(n);
+    node_process(n);
 }
+
+struct kv *node_kv(struct node *n) { return n->kv; }
+const struct raftd_config *node_config(const struct node *n) { return n->cfg; }
+raft_id node_id(const struct node *n) { return raft_self(n->raft); }
+raft_id node_leader(const struct node *n) { return raft_leader(n->raft); }
+raft_term node_term(const struct node *n) { return raft_current_term(n->raft); }
+raft_index node_commit_index(const struct node *n) { return raft_commit_index(n->raft); }
+raft_index node_applied_index(const struct node *n) { return raft_applied_index(n->raft); }

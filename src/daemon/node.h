@@ -9,6 +9,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "../raft/raft.h"
 #include "config.h"
 
 struct node;
@@ -27,5 +28,48 @@ void node_shutdown(struct node *n);
 
 /* The text for sd_notify's STATUS=, e.g. "Follower of node 2, term 7". */
 void node_status_line(const struct node *n, char *buf, size_t len);
+
+/* ---- client operations (ops.c) ----
+ * A proposal is replicated through the leader (forwarded there if this
+ * node is not it) and answered with the state machine's result once
+ * applied here. A read barrier completes once this node has applied
+ * everything committed before it started (ReadIndex, dissertation 6.4), so
+ * a read of the local state after it is linearizable. Callbacks always come
+ * later from the loop, never from inside the call that started the op. */
+enum node_error {
+    NODE_OK = 0,
+    NODE_ENOLEADER,  /* no leader known in time: retry later */
+    NODE_ETIMEOUT,   /* no answer in time: the write may or may not apply */
+    NODE_ELOST,      /* leadership changed and the write was not committed */
+    NODE_EUNKNOWN,   /* the leader became unreachable: outcome unknown */
+    NODE_ETOOBIG,    /* command too large */
+    NODE_ESTOPPING,  /* this node is shutting down */
+};
+struct node_outcome {
+    enum node_error error;
+    const char *message;     /* human-readable, for errors */
+    unsigned status;         /* proposals: the state machine's HTTP status */
+    const char *body;        /*   and answer (valid during the callback) */
+    size_t len;
+    uint64_t etcd_index;     /*   store index after it (X-Etcd-Index) */
+    raft_index raft_index;   /* log index of the write, or the read index */
+    raft_term raft_term;
+};
+typedef void (*node_done_fn)(void *arg, const struct node_outcome *o);
+struct node_op;
+struct node_op *node_propose(struct node *n, const void *cmd, size_t len,
+                             node_done_fn fn, void *arg);
+struct node_op *node_read_barrier(struct node *n, node_done_fn fn, void *arg);
+/* The client went away: fn will not be called. */
+void node_op_cancel(struct node *n, struct node_op *op);
+
+/* Accessors for the HTTP API. */
+struct kv *node_kv(struct node *n);
+const struct raftd_config *node_config(const struct node *n);
+raft_id node_id(const struct node *n);
+raft_id node_leader(const struct node *n);
+raft_term node_term(const struct node *n);
+raft_index node_commit_index(const struct node *n);
+raft_index node_applied_index(const struct node *n);
 
 #endif

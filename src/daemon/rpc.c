@@ -237,7 +237,7 @@ static int get_u64(const cJSON *obj, const char *name, uint64_t *out,
         return -1;
     }
     double d = v->valuedouble;
-    if (!cJSON_IsNumber(v) || !(d >= 0) || d > MAX_SAFE_INT || floor(d) != d) {
+    if (!cJSON_IsNumber(v) || !(d >= 0) || d >= MAX_SAFE_INT || floor(d) != d) {
         snprintf(err, errlen,
                  "field \"%s\" must be an integer between 0 and 2^53", name);
         return -1;

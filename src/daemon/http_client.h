@@ -1,0 +1,48 @@
+/* http_client.h - raftd's HTTP client: the libcurl multi-socket API on sd-event.
+ *
+ * curl's sockets are sd-event IO sources (CURLMOPT_SOCKETFUNCTION) and its
+ * timer is one sd-event CLOCK_MONOTONIC timer (CURLMOPT_TIMERFUNCTION).
+ * Connections are kept alive in the multi handle's connection cache and
+ * reused for later requests to the same host. No proxies (environment
+ * variables are ignored), no "Expect: 100-continue", TCP_NODELAY, no
+ * redirects, http only.
+ *
+ * Callbacks are always called from the event loop, never from inside
+ * http_client_request(). A callback may start new requests, free its own
+ * state, or even call http_client_free().
+ */
+#ifndef RAFTD_HTTP_CLIENT_H
+#define RAFTD_HTTP_CLIENT_H
+
+#include <stddef.h>
+
+#include <systemd/sd-event.h>
+
+/* Responses larger than this fail with an error. */
+#define HTTP_CLIENT_MAX_RESPONSE ((size_t)64 << 20)
+
+struct http_client;
+
+struct http_client *http_client_new(sd_event *ev);
+/* Cancels pending requests; their callbacks are called (before this
+ * returns) with status 0 and err "cancelled". */
+void http_client_free(struct http_client *c);
+
+/* status is the HTTP status, or 0 with err set on a transport error/timeout
+ * ("timed out after 500 ms", "connection refused", ...); err is NULL on
+ * success. body is NUL-terminated (never NULL; "" when empty). body and err
+ * are valid only during the call. */
+typedef void (*http_client_cb)(void *arg, long status, const char *body, size_t len, const char *err);
+
+/* Returns 0, or -1 if the request could not be started (cb not called).
+ * method: "GET", "POST", "PUT", ...; content_type may be NULL; body (len
+ * bytes) is copied and sent if body != NULL (POST with body NULL sends an
+ * empty body). timeout_ms 0 means no timeout (not recommended). */
+int http_client_request(struct http_client *c, const char *method, const char *url,
+                        const char *content_type, const char *body, size_t len,
+                        unsigned timeout_ms, http_client_cb cb, void *arg);
+
+/* Requests started and not yet finished. */
+unsigned http_client_pending(const struct http_client *c);
+
+#endif

@@ -1,0 +1,91 @@
+/* http_server.h - raftd's HTTP server: libmicrohttpd driven by sd-event.
+ *
+ * libmicrohttpd runs without threads of its own (MHD_USE_EPOLL, external
+ * polling): its epoll fd is an sd-event IO source and a one-shot sd-event
+ * timer is re-armed from MHD_get_timeout() after every MHD_run(). Everything
+ * here happens on the thread that runs the sd-event loop; nothing is locked.
+ *
+ * A request is handed to the handler once its whole body has arrived. The
+ * handler answers with http_respond() right away, or returns without
+ * answering: the connection is then suspended (MHD_suspend_connection) until
+ * http_respond() is called later from the loop (long polls, requests that
+ * wait for a Raft commit). While a request is suspended its socket is watched
+ * for the client going away; http_request_on_abort() learns about that.
+ *
+ * Lifetime of a struct http_request, from the handler's point of view: it is
+ * valid from the handler call until http_respond() returns, or until its
+ * on_abort callback has been called. After either, do not touch it.
+ *
+ * Not allowed: calling http_server_free() from inside the handler or an
+ * on_abort callback of the same server.
+ */
+#ifndef RAFTD_HTTP_SERVER_H
+#define RAFTD_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+struct http_server;
+struct http_request; /* one in-flight request; valid until http_respond() or close */
+
+typedef void (*http_handler_fn)(struct http_request *req, void *arg);
+
+/* Limits; zero fields mean the default. */
+struct http_server_limits {
+    unsigned conn_limit;     /* simultaneous connections (default 1024) */
+    unsigned conn_timeout_s; /* idle/slow connection timeout in seconds
+                                (default 60); suspended requests never time
+                                out */
+};
+#define HTTP_SERVER_DEFAULT_CONN_LIMIT 1024u
+#define HTTP_SERVER_DEFAULT_CONN_TIMEOUT_S 60u
+
+/* Listen on host:port (host may be "0.0.0.0", "::", a name or an IP; NULL
+ * or "" means all addresses; port 0 = ephemeral). Bodies over max_body bytes
+ * get 413 with a JSON error body without calling the handler. On failure
+ * returns NULL and writes a clear message to err, e.g.
+ * "cannot listen on 127.0.0.1:7001: Address already in use". */
+struct http_server *http_server_new(sd_event *ev, const char *host, uint16_t port, size_t max_body,
+                                    http_handler_fn handler, void *arg, char *err, size_t errlen);
+/* The same with explicit limits (limits may be NULL). */
+struct http_server *http_server_new_ex(sd_event *ev, const char *host, uint16_t port, size_t max_body,
+                                       const struct http_server_limits *limits,
+                                       http_handler_fn handler, void *arg, char *err, size_t errlen);
+uint16_t http_server_port(const struct http_server *s); /* actual bound port */
+/* Closes everything. Requests the handler has seen but not answered are
+ * dropped: their on_abort callbacks are called first. */
+void http_server_free(struct http_server *s);
+
+/* Counters, for /status and tests. */
+uint64_t http_server_connections_accepted(const struct http_server *s); /* since start */
+unsigned http_server_connections_open(const struct http_server *s);
+unsigned http_server_requests_pending(const struct http_server *s); /* handled, not yet answered */
+
+const char *http_request_method(const struct http_request *r);
+const char *http_request_path(const struct http_request *r); /* without query string, %-decoded */
+/* Decoded value, NULL if absent; "" for ?key */
+const char *http_request_query(const struct http_request *r, const char *key);
+const char *http_request_header(const struct http_request *r, const char *name); /* case-insensitive */
+/* Full body, NUL-terminated copy ("" if none); *len (if len != NULL) gets its length. */
+const char *http_request_body(const struct http_request *r, size_t *len);
+/* "ip:port" of the client ("[ip]:port" for IPv6). */
+const char *http_request_peer(const struct http_request *r);
+
+/* Add a response header; call before http_respond(). */
+void http_response_header(struct http_request *r, const char *name, const char *value);
+/* Send the response (body copied; content_type may be NULL). May be called
+ * inside the handler or any time later from the loop; if the handler returns
+ * without responding, the connection is suspended until http_respond is
+ * called. r is gone when this returns. */
+void http_respond(struct http_request *r, unsigned status, const char *content_type, const char *body,
+                  size_t len);
+/* Called if the client goes away before a response was sent (for long
+ * polls), or the server is freed; after it fires, r is gone. */
+void http_request_on_abort(struct http_request *r, void (*fn)(struct http_request *r, void *arg),
+                           void *arg);
+/* convenience: a JSON error body {"error": msg} with the status */
+void http_respond_error(struct http_request *r, unsigned status, const char *msg);
+
+#endif

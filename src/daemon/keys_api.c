@@ -1,0 +1,563 @@
+/* keys_api.c - the etcd v2 client API on top of the node (see keys_api.h).
+ *
+ *   GET    /v2/keys/k[?recursive&sorted&quorum&wait&waitIndex]
+ *   PUT    /v2/keys/k  value=v [dir prevValue prevIndex prevExist]
+ *   POST   /v2/keys/d  value=v               (in-order key)
+ *   DELETE /v2/keys/k  [dir recursive prevValue prevIndex]
+ *   GET    /v2/members, /v2/members/leader, /health, /version
+ *
+ * Writes become log entries (the store's command encoding, kv_encode) and
+ * are answered with the store's result once applied here; any node accepts
+ * them (ops.c forwards to the leader). A plain GET reads this node's
+ * applied state, as etcd v2 does; quorum=true first passes a ReadIndex
+ * barrier, so the read is linearizable. Parameters come from the form body
+ * or the query string (the body wins, as in etcd's Go server).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "keys_api.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv.h"
+
+#define KEYS_PREFIX "/v2/keys"
+#define ETCD_VERSION "3.4.0"
+
+/* etcd v2 error codes used here (etcd's error/error.go) */
+enum {
+    ECODE_VALUE_REQUIRED = 200,
+    ECODE_PREV_VALUE_REQUIRED = 201,
+    ECODE_TTL_NAN = 202,
+    ECODE_INDEX_NAN = 203,
+    ECODE_INVALID_FIELD = 209,
+    ECODE_INVALID_FORM = 210,
+    ECODE_RAFT_INTERNAL = 300,
+    ECODE_LEADER_ELECT = 301,
+};
+
+/* ---- responses ---- */
+
+static void set_headers(struct node *n, struct http_request *req,
+                        uint64_t etcd_index, raft_index raft_idx,
+                        raft_term term)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%" PRIu64, etcd_index);
+    http_response_header(req, "X-Etcd-Index", buf);
+    snprintf(buf, sizeof(buf), "%" PRIu64,
+             raft_idx ? raft_idx : node_applied_index(n));
+    http_response_header(req, "X-Raft-Index", buf);
+    snprintf(buf, sizeof(buf), "%" PRIu64, term ? term : node_term(n));
+    http_response_header(req, "X-Raft-Term", buf);
+}
+
+static void respond_json(struct http_request *req, unsigned status, cJSON *obj)
+{
+    char *s = obj ? cJSON_PrintUnformatted(obj) : NULL;
+    if (s)
+        http_respond(req, status, "application/json", s, strlen(s));
+    else
+        http_respond_error(req, 500, "out of memory");
+    free(s);
+    cJSON_Delete(obj);
+}
+
+/* An etcd-style error: {"errorCode","message","cause","index"}. */
+static void respond_etcd_error(struct node *n, struct http_request *req,
+                               unsigned status, int code, const char *message,
+                               const char *cause)
+{
+    uint64_t index = kv_index(node_kv(n));
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "errorCode", code);
+    cJSON_AddStringToObject(o, "message", message);
+    cJSON_AddStringToObject(o, "cause", cause ? cause : "");
+    cJSON_AddNumberToObject(o, "index", (double)index);
+    set_headers(n, req, index, 0, 0);
+    respond_json(req, status, o);
+}
+
+static void respond_result(struct node *n, struct http_request *req,
+                           const struct kv_result *res, raft_index raft_idx,
+                           raft_term term)
+{
+    set_headers(n, req, res->index, raft_idx, term);
+    http_respond(req, res->status, "application/json", res->body, res->len);
+}
+
+static void respond_node_error(struct node *n, struct http_request *req,
+                               const struct node_outcome *o)
+{
+    unsigned status = 503;
+    if (o->error == NODE_ETIMEOUT || o->error == NODE_EUNKNOWN)
+        status = 504;
+    else if (o->error == NODE_ETOOBIG)
+        status = 413;
+    int code = o->error == NODE_ENOLEADER ? ECODE_LEADER_ELECT
+                                          : ECODE_RAFT_INTERNAL;
+    respond_etcd_error(n, req, status, code,
+                       code == ECODE_LEADER_ELECT ? "During Leader Election"
+                                                  : "Raft Internal Error",
+                       o->message);
+}
+
+/* ---- parameters: form body first, then the query string ---- */
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Decode application/x-www-form-urlencoded text [s, s+len) (malloc'd). */
+static char *form_decode(const char *s, size_t len)
+{
+    char *out = malloc(len + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '+') {
+            *o++ = ' ';
+        } else if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 &&
+                   hexval(s[i + 2]) >= 0) {
+            *o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else {
+            *o++ = s[i];
+        }
+    }
+    *o = 0;
+    return out;
+}
+
+struct params {
+    struct node *n;
+    struct http_request *req;
+    const char *body;
+    size_t body_len;
+    char *owned[16];
+    unsigned n_owned;
+};
+
+/* The value of name, or NULL if absent ("" for a bare name). */
+static const char *param(struct params *p, const char *name)
+{
+    size_t nl = strlen(name);
+    const char *s = p->body, *end = p->body + p->body_len;
+    while (s && s < end) {
+        const char *amp = memchr(s, '&', (size_t)(end - s));
+        const char *e = amp ? amp : end;
+        const char *eq = memchr(s, '=', (size_t)(e - s));
+        const char *ke = eq ? eq : e;
+        char *k = form_decode(s, (size_t)(ke - s));
+        bool match = k && strlen(k) == nl && memcmp(k, name, nl) == 0;
+        free(k);
+        if (match && p->n_owned < 16) {
+            char *v = eq ? form_decode(eq + 1, (size_t)(e - eq - 1)) : strdup("");
+            if (v)
+                p->owned[p->n_owned++] = v;
+            return v;
+        }
+        s = amp ? amp + 1 : end;
+    }
+    return http_request_query(p->req, name);
+}
+
+static void params_free(struct params *p)
+{
+    for (unsigned i = 0; i < p->n_owned; i++)
+        free(p->owned[i]);
+}
+
+/* etcd's boolean parameters: "true"/"false" (absent = default). */
+static int bool_param(struct params *p, const char *name, bool *out, bool dflt)
+{
+    const char *v = param(p, name);
+    *out = dflt;
+    if (!v || !*v)
+        return 0;
+    if (strcmp(v, "true") == 0)
+        *out = true;
+    else if (strcmp(v, "false") == 0)
+        *out = false;
+    else
+        return -1;
+    return 0;
+}
+
+/* ---- writes ---- */
+
+struct pending {
+    struct node *n;
+    struct http_request *req;
+    struct node_op *op;
+    char *key;
+    bool recursive, sorted;
+};
+
+static void pending_free(struct pending *pd)
+{
+    free(pd->key);
+    free(pd);
+}
+
+static void on_abort(struct http_request *req, void *arg)
+{
+    (void)req;
+    struct pending *pd = arg;
+    node_op_cancel(pd->n, pd->op);
+    pending_free(pd);
+}
+
+static void on_write_done(void *arg, const struct node_outcome *o)
+{
+    struct pending *pd = arg;
+    if (o->error != NODE_OK) {
+        respond_node_error(pd->n, pd->req, o);
+    } else {
+        struct kv_result res = {.status = o->status, .body = (char *)o->body,
+                                .len = o->len, .index = o->etcd_index};
+        respond_result(pd->n, pd->req, &res, o->raft_index, o->raft_term);
+    }
+    pending_free(pd);
+}
+
+static void propose(struct node *n, struct http_request *req,
+                    const struct kv_cmd *cmd)
+{
+    size_t len;
+    char *buf = kv_encode(cmd, &len);
+    struct pending *pd = calloc(1, sizeof(*pd));
+    if (!buf || !pd) {
+        free(buf);
+        free(pd);
+        http_respond_error(req, 500, "out of memory");
+        return;
+    }
+    pd->n = n;
+    pd->req = req;
+    pd->op = node_propose(n, buf, len, on_write_done, pd);
+    free(buf);
+    if (!pd->op) {
+        free(pd);
+        http_respond_error(req, 500, "out of memory");
+        return;
+    }
+    http_request_on_abort(req, on_abort, pd);
+}
+
+/* Validate the write parameters shared by PUT, POST and DELETE. */
+static int common_write_params(struct params *p, struct kv_cmd *cmd)
+{
+    struct node *n = p->n;
+    const char *pv = param(p, "prevValue");
+    const char *pi = param(p, "prevIndex");
+    const char *ttl = param(p, "ttl");
+    if (pv && !*pv) {
+        respond_etcd_error(n, p->req, 400, ECODE_PREV_VALUE_REQUIRED,
+                           "PrevValue is Required in POST form", "compareAndSwap");
+        return -1;
+    }
+    cmd->prev_value = pv;
+    if (pi && *pi) {
+        char *end;
+        unsigned long long v = strtoull(pi, &end, 10);
+        if (*end || pi[0] == '-' || v == 0) {
+            respond_etcd_error(n, p->req, 400, ECODE_INDEX_NAN,
+                               "The given index in POST form is not a number",
+                               "compareAndSwap");
+            return -1;
+        }
+        cmd->prev_index = v;
+    }
+    if (ttl && *ttl && strcmp(ttl, "0") != 0) {
+        respond_etcd_error(n, p->req, 400, ECODE_INVALID_FIELD, "Invalid field",
+                           "ttl: raftd does not support TTLs (see raftd(8))");
+        return -1;
+    }
+    const char *refresh = param(p, "refresh");
+    if (refresh && strcmp(refresh, "true") == 0) {
+        respond_etcd_error(n, p->req, 400, ECODE_INVALID_FIELD, "Invalid field",
+                           "refresh: raftd does not support TTLs");
+        return -1;
+    }
+    return 0;
+}
+
+static void handle_put(struct params *p, const char *key, bool post)
+{
+    struct kv_cmd cmd = {.op = post ? KV_CREATE_IN_ORDER : KV_SET,
+                         .key = key, .prev_exist = -1};
+    bool prev_exist;
+    const char *pe = param(p, "prevExist");
+    if (bool_param(p, "dir", &cmd.dir, false) < 0 ||
+        bool_param(p, "prevExist", &prev_exist, false) < 0) {
+        respond_etcd_error(p->n, p->req, 400, ECODE_INVALID_FIELD,
+                           "Invalid field", "dir and prevExist take true or false");
+        return;
+    }
+    if (pe && *pe)
+        cmd.prev_exist = prev_exist;
+    if (common_write_params(p, &cmd) < 0)
+        return;
+    cmd.value = param(p, "value");
+    if (cmd.dir && cmd.value && *cmd.value) {
+        respond_etcd_error(p->n, p->req, 400, ECODE_INVALID_FIELD,
+                           "Invalid field", "a directory cannot have a value");
+        return;
+    }
+    if (!cmd.dir && !cmd.value && !post)
+        cmd.value = ""; /* etcd: PUT without value sets an empty value */
+    propose(p->n, p->req, &cmd);
+}
+
+static void handle_delete(struct params *p, const char *key)
+{
+    struct kv_cmd cmd = {.op = KV_DELETE, .key = key, .prev_exist = -1};
+    if (bool_param(p, "dir", &cmd.dir, false) < 0 ||
+        bool_param(p, "recursive", &cmd.recursive, false) < 0) {
+        respond_etcd_error(p->n, p->req, 400, ECODE_INVALID_FIELD,
+                           "Invalid field", "dir and recursive take true or false");
+        return;
+    }
+    if (common_write_params(p, &cmd) < 0)
+        return;
+    propose(p->n, p->req, &cmd);
+}
+
+/* ---- reads ---- */
+
+static void read_now(struct node *n, struct http_request *req, const char *key,
+                     bool recursive, bool sorted)
+{
+    struct kv_result res;
+    kv_get(node_kv(n), key, recursive, sorted, &res);
+    respond_result(n, req, &res, 0, 0);
+    free(res.body);
+}
+
+static void on_barrier_done(void *arg, const struct node_outcome *o)
+{
+    struct pending *pd = arg;
+    if (o->error != NODE_OK)
+        respond_node_error(pd->n, pd->req, o);
+    else
+        read_now(pd->n, pd->req, pd->key, pd->recursive, pd->sorted);
+    pending_free(pd);
+}
+
+struct watcher {
+    struct node *n;
+    struct http_request *req;
+    struct kv_watch *w;
+};
+
+static void on_watch_event(void *arg, const struct kv_result *ev)
+{
+    struct watcher *wt = arg;
+    respond_result(wt->n, wt->req, ev, 0, 0);
+    free(wt);
+}
+
+static void on_watch_abort(struct http_request *req, void *arg)
+{
+    (void)req;
+    struct watcher *wt = arg;
+    kv_watch_cancel(node_kv(wt->n), wt->w);
+    free(wt);
+}
+
+static void handle_watch(struct params *p, const char *key, bool recursive)
+{
+    uint64_t wait_index = 0;
+    const char *wi = param(p, "waitIndex");
+    if (wi && *wi) {
+        char *end;
+        wait_index = strtoull(wi, &end, 10);
+        if (*end || wi[0] == '-') {
+            respond_etcd_error(p->n, p->req, 400, ECODE_INDEX_NAN,
+                               "The given index in POST form is not a number",
+                               "waitIndex");
+            return;
+        }
+    }
+    struct watcher *wt = calloc(1, sizeof(*wt));
+    if (!wt) {
+        http_respond_error(p->req, 500, "out of memory");
+        return;
+    }
+    wt->n = p->n;
+    wt->req = p->req;
+    struct kv_result res;
+    wt->w = kv_watch(node_kv(p->n), key, recursive, wait_index, on_watch_event,
+                     wt, &res);
+    if (!wt->w) {
+        respond_result(p->n, p->req, &res, 0, 0);
+        free(res.body);
+        free(wt);
+        return;
+    }
+    http_request_on_abort(p->req, on_watch_abort, wt);
+}
+
+static void handle_get(struct params *p, const char *key)
+{
+    bool recursive, sorted, quorum, wait;
+    if (bool_param(p, "recursive", &recursive, false) < 0 ||
+        bool_param(p, "sorted", &sorted, false) < 0 ||
+        bool_param(p, "quorum", &quorum, false) < 0 ||
+        bool_param(p, "wait", &wait, false) < 0) {
+        respond_etcd_error(p->n, p->req, 400, ECODE_INVALID_FIELD,
+                           "Invalid field",
+                           "recursive, sorted, quorum and wait take true or false");
+        return;
+    }
+    if (wait) {
+        handle_watch(p, key, recursive);
+        return;
+    }
+    if (!quorum) {
+        read_now(p->n, p->req, key, recursive, sorted);
+        return;
+    }
+    struct pending *pd = calloc(1, sizeof(*pd));
+    if (pd)
+        pd->key = strdup(key);
+    if (!pd || !pd->key) {
+        if (pd)
+            pending_free(pd);
+        http_respond_error(p->req, 500, "out of memory");
+        return;
+    }
+    pd->n = p->n;
+    pd->req = p->req;
+    pd->recursive = recursive;
+    pd->sorted = sorted;
+    pd->op = node_read_barrier(p->n, on_barrier_done, pd);
+    if (!pd->op) {
+        pending_free(pd);
+        http_respond_error(p->req, 500, "out of memory");
+        return;
+    }
+    http_request_on_abort(p->req, on_abort, pd);
+}
+
+static void handle_keys(struct node *n, struct http_request *req,
+                        const char *key)
+{
+    struct params p = {.n = n, .req = req};
+    const char *method = http_request_method(req);
+    if (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0 ||
+        strcmp(method, "DELETE") == 0)
+        p.body = http_request_body(req, &p.body_len);
+    if (!*key)
+        key = "/";
+    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+        handle_get(&p, key);
+    else if (strcmp(method, "PUT") == 0)
+        handle_put(&p, key, false);
+    else if (strcmp(method, "POST") == 0)
+        handle_put(&p, key, true);
+    else if (strcmp(method, "DELETE") == 0)
+        handle_delete(&p, key);
+    else {
+        http_response_header(req, "Allow", "GET, HEAD, PUT, POST, DELETE");
+        respond_etcd_error(n, req, 405, ECODE_INVALID_FORM, "Method Not Allowed",
+                           method);
+    }
+    params_free(&p);
+}
+
+/* ---- cluster information ---- */
+
+static cJSON *member_json(const struct raftd_member *m)
+{
+    char id[32], name[32];
+    snprintf(id, sizeof(id), "%" PRIx64, m->id);
+    snprintf(name, sizeof(name), "node%" PRIu64, m->id);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddStringToObject(o, "name", name);
+    cJSON *peer = cJSON_AddArrayToObject(o, "peerURLs");
+    cJSON_AddItemToArray(peer, cJSON_CreateString(m->url));
+    cJSON *client = cJSON_AddArrayToObject(o, "clientURLs");
+    cJSON_AddItemToArray(client, cJSON_CreateString(m->url));
+    return o;
+}
+
+static void handle_members(struct node *n, struct http_request *req,
+                           bool leader_only)
+{
+    const struct raftd_config *cfg = node_config(n);
+    if (leader_only) {
+        const struct raftd_member *m = config_member(cfg, node_leader(n));
+        if (!m) {
+            http_respond(req, 503, "application/json",
+                         "{\"message\":\"During election\"}", 30);
+            return;
+        }
+        respond_json(req, 200, member_json(m));
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, "members");
+    for (unsigned i = 0; i < cfg->n_members; i++)
+        cJSON_AddItemToArray(arr, member_json(&cfg->members[i]));
+    respond_json(req, 200, o);
+}
+
+static void handle_health(struct node *n, struct http_request *req)
+{
+    bool ok = node_leader(n) != RAFT_NONE;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "health", ok ? "true" : "false");
+    cJSON_AddStringToObject(o, "reason", ok ? "" : "no leader");
+    respond_json(req, ok ? 200 : 503, o);
+}
+
+static void handle_version(struct http_request *req)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "etcdserver", ETCD_VERSION);
+    cJSON_AddStringToObject(o, "etcdcluster", ETCD_VERSION);
+    cJSON_AddStringToObject(o, "raftd", PACKAGE_VERSION);
+    respond_json(req, 200, o);
+}
+
+bool keys_api_handle(struct node *n, struct http_request *req)
+{
+    const char *path = http_request_path(req);
+    const char *method = http_request_method(req);
+    size_t pl = strlen(KEYS_PREFIX);
+    if (strncmp(path, KEYS_PREFIX, pl) == 0 &&
+        (path[pl] == 0 || path[pl] == '/')) {
+        handle_keys(n, req, path + pl);
+        return true;
+    }
+    bool members = strcmp(path, "/v2/members") == 0;
+    bool leader = strcmp(path, "/v2/members/leader") == 0;
+    bool health = strcmp(path, "/health") == 0;
+    bool version = strcmp(path, "/version") == 0;
+    if (!members && !leader && !health && !version)
+        return false;
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        http_response_header(req, "Allow", "GET, HEAD");
+        http_respond_error(req, 405, "use GET");
+    } else if (members || leader) {
+        handle_members(n, req, leader);
+    } else if (health) {
+        handle_health(n, req);
+    } else {
+        handle_version(req);
+    }
+    return true;
+}

@@ -1,0 +1,16 @@
+/* keys_api.h - the client HTTP API: the etcd v2 keys API subset that
+ * etcdctl (ETCDCTL_API=2) uses, plus /v2/members, /health and /version.
+ * Semantics are documented in raftd(8) and doc/kv.md.
+ */
+#ifndef RAFTD_KEYS_API_H
+#define RAFTD_KEYS_API_H
+
+#include <stdbool.h>
+
+#include "http_server.h"
+#include "node.h"
+
+/* Handle req if its path belongs to the client API; false otherwise. */
+bool keys_api_handle(struct node *n, struct http_request *req);
+
+#endif

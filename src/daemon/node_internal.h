@@ -1,0 +1,82 @@
+/* node_internal.h - the state of a node, shared by node.c (the Raft
+ * driver) and ops.c (client operations: proposals and linearizable reads,
+ * forwarded to the leader when this node is not it). Not for other files.
+ */
+#ifndef RAFTD_NODE_INTERNAL_H
+#define RAFTD_NODE_INTERNAL_H
+
+#include <stdbool.h>
+
+#include <systemd/sd-event.h>
+
+#include "../raft/raft.h"
+#include "config.h"
+#include "http_client.h"
+#include "http_server.h"
+#include "kv.h"
+#include "node.h"
+#include "storage.h"
+
+/* Outstanding RPCs per peer beyond which new messages are dropped (Raft
+ * tolerates loss); keeps a dead peer from piling up connections. */
+#define MAX_PENDING_PER_PEER 64
+
+struct peer {
+    raft_id id;
+    const char *url;
+    unsigned pending;
+    bool unreachable; /* last RPC failed; logged once per outage */
+};
+
+/* The RPC being handled: the core's answer to it becomes its response. */
+struct incoming {
+    struct http_request *req;
+    raft_id from;
+    enum raft_msg_type resp_type;
+    bool answered;
+};
+
+struct node {
+    sd_event *ev;
+    const struct raftd_config *cfg;
+    struct raft *raft;
+    struct storage *storage;
+    struct http_server *http;
+    struct http_client *client;
+    sd_event_source *timer;
+    struct peer peers[RAFT_MAX_MEMBERS];
+    unsigned n_peers;
+    uint64_t rng;
+    struct incoming *incoming;
+    bool processing;
+    bool closing;           /* node_free() is running */
+    bool failed;            /* storage failed: the core is frozen */
+    bool stopping;
+    sd_event_source *stop_timer;
+    bool stop_grace;        /* stop_timer is the short final grace period */
+    char last_status[128];
+    struct kv *kv;
+    /* client operations (ops.c) */
+    struct node_op *ops;
+    size_t n_ops;
+    uint64_t next_read_id;
+    sd_event_source *ops_kick;  /* deferred: run finished ops' callbacks */
+    sd_event_source *ops_timer; /* deadlines and retries */
+};
+
+/* node.c */
+raft_time node_now_ms(void);
+void node_process(struct node *n);
+struct peer *node_find_peer(struct node *n, raft_id id);
+
+/* ops.c */
+void ops_on_applied(struct node *n, raft_index index, raft_term term,
+                    const struct kv_result *res);
+void ops_on_reads(struct node *n, const struct raft_read *reads, size_t n_reads);
+void ops_on_progress(struct node *n);   /* after every ready loop */
+void ops_handle_propose(struct node *n, struct http_request *req);
+void ops_handle_read_index(struct node *n, struct http_request *req);
+int ops_init(struct node *n);
+void ops_free(struct node *n);          /* shutting down */
+
+#endif

@@ -1,0 +1,574 @@
+/* ops.c - client operations: proposals and linearizable read barriers,
+ * from any node (see node.h).
+ *
+ * On the leader a proposal goes into the log and waits until its index is
+ * applied: if the entry applied there has the proposal's term, it is the
+ * proposal (Log Matching) and the state machine's answer is returned; if the
+ * term differs, the proposal was overwritten and never committed. A read
+ * barrier on the leader is a ReadIndex (dissertation 6.4); on a follower it
+ * asks the leader for a read index and waits until it has applied that far
+ * (a follower read, also 6.4).
+ *
+ * A follower forwards proposals to the leader's /raft/propose, whose answer
+ * is "<status> <etcd index> <raft index> <raft term>\n<body>", and read
+ * barriers to /raft/read_index, answered {"read_index": N}. Ops that find
+ * no leader wait for one for up to an election timeout; every op ends by
+ * the configured request timeout at the latest.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "logging.h"
+#include "node_internal.h"
+
+enum op_kind { OP_PROPOSE, OP_READ };
+enum op_state {
+    ST_WAIT_LEADER,  /* no usable leader yet (or retry after retry_at) */
+    ST_FORWARDED,    /* HTTP request to the leader in flight */
+    ST_PROPOSED,     /* in our log at (index, term), we are/were leader */
+    ST_READ_PENDING, /* ReadIndex read_id waiting for its heartbeat round */
+    ST_WAIT_APPLIED, /* read barrier: waiting for applied >= index */
+    ST_DONE,         /* outcome stored, callback pending */
+};
+
+struct node_op {
+    struct node_op *prev, *next;
+    struct node *owner;
+    enum op_kind kind;
+    enum op_state state;
+    bool forwarded_here; /* came from a follower: never forward again */
+    bool index_only;     /* forwarded read: done when the index is known */
+    bool in_flight;      /* an HTTP forward is outstanding */
+    bool cancelled;
+    void *cmd;
+    size_t len;
+    raft_index index;
+    raft_term term;
+    uint64_t read_id;
+    raft_time deadline, leader_deadline, retry_at;
+    node_done_fn fn;
+    void *arg;
+    struct node_outcome out;
+    char *out_body;
+};
+
+static const char *const error_text[] = {
+    [NODE_OK] = "ok",
+    [NODE_ENOLEADER] = "no leader: the cluster has no leader this node can reach (is a majority of members up?)",
+    [NODE_ETIMEOUT] = "request timed out: the write may or may not have been applied",
+    [NODE_ELOST] = "leadership changed before the write committed: it was not applied, retry it",
+    [NODE_EUNKNOWN] = "lost contact with the leader: the write may or may not have been applied",
+    [NODE_ETOOBIG] = "request too large",
+    [NODE_ESTOPPING] = "this node is shutting down",
+};
+
+/* Internal error codes on the forwarding RPCs. */
+static const char *const error_code[] = {
+    [NODE_OK] = "ok",
+    [NODE_ENOLEADER] = "no_leader",
+    [NODE_ETIMEOUT] = "timeout",
+    [NODE_ELOST] = "lost",
+    [NODE_EUNKNOWN] = "unknown",
+    [NODE_ETOOBIG] = "too_big",
+    [NODE_ESTOPPING] = "stopping",
+};
+
+static struct node_op *op_new(struct node *n, enum op_kind kind,
+                              node_done_fn fn, void *arg)
+{
+    struct node_op *op = calloc(1, sizeof(*op));
+    if (!op)
+        return NULL;
+    raft_time now = node_now_ms();
+    op->owner = n;
+    op->kind = kind;
+    op->fn = fn;
+    op->arg = arg;
+    op->deadline = now + n->cfg->request_timeout_ms;
+    op->leader_deadline = now + n->cfg->election_timeout_max_ms;
+    op->next = n->ops;
+    if (n->ops)
+        n->ops->prev = op;
+    n->ops = op;
+    n->n_ops++;
+    return op;
+}
+
+static void op_free(struct node *n, struct node_op *op)
+{
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        n->ops = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    n->n_ops--;
+    free(op->cmd);
+    free(op->out_body);
+    free(op);
+}
+
+/* Record the outcome; the callback runs from the deferred sweep. */
+static void op_finish(struct node *n, struct node_op *op, enum node_error e,
+                      const char *message)
+{
+    if (op->state == ST_DONE)
+        return;
+    op->state = ST_DONE;
+    op->out.error = e;
+    op->out.message = message ? message : error_text[e];
+    sd_event_source_set_enabled(n->ops_kick, SD_EVENT_ONESHOT);
+}
+
+static void op_finish_ok(struct node *n, struct node_op *op,
+                         unsigned status, const char *body, size_t len,
+                         uint64_t etcd_index)
+{
+    free(op->out_body);
+    op->out_body = NULL;
+    if (len) {
+        op->out_body = malloc(len + 1);
+        if (!op->out_body) {
+            op_finish(n, op, NODE_EUNKNOWN, "out of memory");
+            return;
+        }
+        memcpy(op->out_body, body, len);
+        op->out_body[len] = 0;
+    }
+    op->out.status = status;
+    op->out.body = op->out_body ? op->out_body : "";
+    op->out.len = len;
+    op->out.etcd_index = etcd_index;
+    op_finish(n, op, NODE_OK, NULL);
+}
+
+/* ---- forwarding to the leader ---- */
+
+static void forward_done(void *arg, long status, const char *body, size_t len,
+                         const char *err);
+
+struct forward {
+    struct node *n;
+    struct node_op *op;
+};
+
+static void forward(struct node *n, struct node_op *op, raft_id leader)
+{
+    const struct raftd_member *m = config_member(n->cfg, leader);
+    struct forward *f = malloc(sizeof(*f));
+    char url[512];
+    if (!m || !f) {
+        free(f);
+        op->retry_at = node_now_ms() + n->cfg->heartbeat_ms;
+        return;
+    }
+    snprintf(url, sizeof(url), "%s%s", m->url,
+             op->kind == OP_PROPOSE ? "/raft/propose" : "/raft/read_index");
+    *f = (struct forward){.n = n, .op = op};
+    raft_time now = node_now_ms();
+    unsigned timeout = op->deadline > now ? (unsigned)(op->deadline - now) : 1;
+    if (http_client_request(n->client, "POST", url, "application/octet-stream",
+                            op->kind == OP_PROPOSE ? op->cmd : "",
+                            op->kind == OP_PROPOSE ? op->len : 0, timeout,
+                            forward_done, f) < 0) {
+        free(f);
+        op->retry_at = now + n->cfg->heartbeat_ms;
+        return;
+    }
+    op->state = ST_FORWARDED;
+    op->in_flight = true;
+}
+
+static enum node_error code_to_error(const char *code)
+{
+    for (size_t i = 0; i < sizeof(error_code) / sizeof(error_code[0]); i++)
+        if (code && strcmp(code, error_code[i]) == 0)
+            return (enum node_error)i;
+    return NODE_EUNKNOWN;
+}
+
+static void retry_later(struct node *n, struct node_op *op)
+{
+    op->state = ST_WAIT_LEADER;
+    op->retry_at = node_now_ms() + n->cfg->heartbeat_ms;
+}
+
+static void forward_answer(struct node *n, struct node_op *op, long status,
+                           const char *body, size_t len, const char *err)
+{
+    if (status == 0) {
+        /* Refused connections never reached the leader; anything else
+         * (a timeout, a reset) might have. Reads are always safe to retry. */
+        if (op->kind == OP_READ || (err && strstr(err, "refused")))
+            retry_later(n, op);
+        else
+            op_finish(n, op, NODE_EUNKNOWN, NULL);
+        return;
+    }
+    if (status != 200) {
+        cJSON *j = cJSON_ParseWithLength(body, len);
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "code");
+        const char *c = cJSON_IsString(code) ? code->valuestring : NULL;
+        bool not_leader = c && strcmp(c, "not_leader") == 0;
+        enum node_error e = code_to_error(c);
+        cJSON_Delete(j);
+        if (not_leader || op->kind == OP_READ || e == NODE_ENOLEADER ||
+            e == NODE_ESTOPPING)
+            retry_later(n, op);
+        else
+            op_finish(n, op, e, NULL);
+        return;
+    }
+    if (op->kind == OP_READ) {
+        cJSON *j = cJSON_ParseWithLength(body, len);
+        const cJSON *ri = cJSON_GetObjectItemCaseSensitive(j, "read_index");
+        if (cJSON_IsNumber(ri) && ri->valuedouble >= 0) {
+            op->state = ST_WAIT_APPLIED;
+            op->index = (raft_index)ri->valuedouble;
+        } else {
+            retry_later(n, op);
+        }
+        cJSON_Delete(j);
+        return;
+    }
+    unsigned st;
+    uint64_t etcd_index, raft_idx, raft_term;
+    const char *nl = memchr(body, '\n', len);
+    if (!nl || sscanf(body, "%u %" SCNu64 " %" SCNu64 " %" SCNu64, &st,
+                      &etcd_index, &raft_idx, &raft_term) != 4) {
+        op_finish(n, op, NODE_EUNKNOWN, "the leader sent a malformed answer");
+        return;
+    }
+    op->out.raft_index = raft_idx;
+    op->out.raft_term = raft_term;
+    op_finish_ok(n, op, st, nl + 1, len - (size_t)(nl + 1 - body), etcd_index);
+}
+
+static void forward_done(void *arg, long status, const char *body, size_t len,
+                         const char *err)
+{
+    struct forward *f = arg;
+    struct node *n = f->n;
+    struct node_op *op = f->op;
+    free(f);
+    op->in_flight = false;
+    if (op->cancelled) {
+        op_free(n, op);
+        return;
+    }
+    if (n->closing) { /* node_free() cancels the client */
+        op_finish(n, op, NODE_ESTOPPING, NULL);
+        return;
+    }
+    forward_answer(n, op, status, body, len, err);
+    node_process(n);
+}
+
+/* ---- dispatch ---- */
+
+/* Try to get op going: on the leader directly, else forward. */
+static void dispatch(struct node *n, struct node_op *op)
+{
+    raft_time now = node_now_ms();
+    if (op->state != ST_WAIT_LEADER || now < op->retry_at)
+        return;
+    if (n->stopping) {
+        op_finish(n, op, NODE_ESTOPPING, NULL);
+        return;
+    }
+    struct raft *r = n->raft;
+    if (raft_role(r) == RAFT_LEADER) {
+        int rv;
+        if (op->kind == OP_PROPOSE) {
+            rv = raft_propose(r, now, op->cmd, op->len, &op->index);
+            if (rv == 0) {
+                op->term = raft_current_term(r);
+                op->state = ST_PROPOSED;
+            } else if (rv == RAFT_ETOOBIG) {
+                op_finish(n, op, NODE_ETOOBIG, NULL);
+            } else if (rv == RAFT_ENOMEM) {
+                op_finish(n, op, NODE_EUNKNOWN, "out of memory");
+            } /* RAFT_ETRANSFER: wait for the new leader */
+        } else {
+            op->read_id = ++n->next_read_id;
+            rv = raft_read_index(r, now, op->read_id);
+            if (rv == 0)
+                op->state = ST_READ_PENDING;
+            /* RAFT_ENOTREADY: the new leader's no-op commits shortly */
+        }
+        return;
+    }
+    if (op->forwarded_here) {
+        op_finish(n, op, NODE_ENOLEADER, "not_leader");
+        return;
+    }
+    raft_id leader = raft_leader(r);
+    if (leader != RAFT_NONE && leader != raft_self(r))
+        forward(n, op, leader);
+}
+
+static void check_deadline(struct node *n, struct node_op *op, raft_time now)
+{
+    if (op->state == ST_DONE || op->in_flight)
+        return;
+    bool no_leader = op->state == ST_WAIT_LEADER &&
+                     raft_leader(n->raft) == RAFT_NONE;
+    if (no_leader && now >= op->leader_deadline)
+        op_finish(n, op, NODE_ENOLEADER, NULL);
+    else if (now >= op->deadline)
+        op_finish(n, op, op->state == ST_WAIT_LEADER ? NODE_ENOLEADER
+                                                     : NODE_ETIMEOUT, NULL);
+}
+
+void ops_on_progress(struct node *n)
+{
+    raft_time now = node_now_ms();
+    raft_index applied = raft_applied_index(n->raft);
+    for (struct node_op *op = n->ops, *next; op; op = next) {
+        next = op->next;
+        if (op->cancelled)
+            continue;
+        if (op->state == ST_WAIT_APPLIED && applied >= op->index) {
+            op->out.raft_index = op->index;
+            op->out.raft_term = raft_current_term(n->raft);
+            op_finish(n, op, NODE_OK, NULL);
+            continue;
+        }
+        dispatch(n, op);
+        check_deadline(n, op, now);
+    }
+    bool waiting = n->n_ops > 0;
+    if (waiting) {
+        uint64_t usec;
+        sd_event_now(n->ev, CLOCK_MONOTONIC, &usec);
+        sd_event_source_set_time(n->ops_timer,
+                                 usec + (uint64_t)n->cfg->heartbeat_ms * 1000);
+    }
+    sd_event_source_set_enabled(n->ops_timer,
+                                waiting ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
+}
+
+void ops_on_applied(struct node *n, raft_index index, raft_term term,
+                    const struct kv_result *res)
+{
+    for (struct node_op *op = n->ops; op; op = op->next) {
+        if (op->state != ST_PROPOSED || op->index != index)
+            continue;
+        op->out.raft_index = index;
+        op->out.raft_term = op->term;
+        if (op->term != term)
+            op_finish(n, op, NODE_ELOST, NULL);
+        else if (res)
+            op_finish_ok(n, op, res->status, res->body, res->len, res->index);
+        else
+            op_finish(n, op, NODE_EUNKNOWN, "entry applied without a result");
+    }
+}
+
+void ops_on_reads(struct node *n, const struct raft_read *reads, size_t n_reads)
+{
+    for (size_t i = 0; i < n_reads; i++)
+        for (struct node_op *op = n->ops; op; op = op->next) {
+            if (op->state != ST_READ_PENDING || op->read_id != reads[i].id)
+                continue;
+            if (reads[i].index == 0) {
+                op->state = ST_WAIT_LEADER; /* leadership lost: again */
+            } else if (op->index_only) {
+                op->out.raft_index = reads[i].index;
+                op_finish(n, op, NODE_OK, NULL);
+            } else {
+                op->state = ST_WAIT_APPLIED;
+                op->index = reads[i].index;
+            }
+        }
+}
+
+/* Deferred: call the callbacks of finished ops. */
+static int on_kick(sd_event_source *s, void *arg)
+{
+    (void)s;
+    struct node *n = arg;
+    for (struct node_op *op = n->ops, *next; op; op = next) {
+        next = op->next;
+        if (op->state != ST_DONE || op->in_flight)
+            continue;
+        if (!op->cancelled && op->fn)
+            op->fn(op->arg, &op->out);
+        op_free(n, op);
+    }
+    return 0;
+}
+
+static int on_ops_timer(sd_event_source *s, uint64_t usec, void *arg)
+{
+    (void)s;
+    (void)usec;
+    node_process(arg);
+    return 0;
+}
+
+int ops_init(struct node *n)
+{
+    if (sd_event_add_defer(n->ev, &n->ops_kick, on_kick, n) < 0 ||
+        sd_event_add_time(n->ev, &n->ops_timer, CLOCK_MONOTONIC, 0, 1000,
+                          on_ops_timer, n) < 0)
+        return -1;
+    sd_event_source_set_enabled(n->ops_kick, SD_EVENT_OFF);
+    sd_event_source_set_enabled(n->ops_timer, SD_EVENT_OFF);
+    return 0;
+}
+
+/* Shutting down (after the HTTP client is gone, so nothing is in flight):
+ * every op still waiting learns so. */
+void ops_free(struct node *n)
+{
+    while (n->ops) {
+        struct node_op *op = n->ops;
+        if (op->state != ST_DONE) {
+            op->out.error = NODE_ESTOPPING;
+            op->out.message = error_text[NODE_ESTOPPING];
+        }
+        if (!op->cancelled && op->fn)
+            op->fn(op->arg, &op->out);
+        op_free(n, op);
+    }
+    sd_event_source_unref(n->ops_kick);
+    sd_event_source_unref(n->ops_timer);
+    n->ops_kick = n->ops_timer = NULL;
+}
+
+/* ---- public API ---- */
+
+struct node_op *node_propose(struct node *n, const void *cmd, size_t len,
+                             node_done_fn fn, void *arg)
+{
+    struct node_op *op = op_new(n, OP_PROPOSE, fn, arg);
+    if (!op)
+        return NULL;
+    op->cmd = malloc(len ? len : 1);
+    if (!op->cmd) {
+        op_finish(n, op, NODE_EUNKNOWN, "out of memory");
+        return op;
+    }
+    memcpy(op->cmd, cmd, len);
+    op->len = len;
+    dispatch(n, op);
+    node_process(n);
+    return op;
+}
+
+struct node_op *node_read_barrier(struct node *n, node_done_fn fn, void *arg)
+{
+    struct node_op *op = op_new(n, OP_READ, fn, arg);
+    if (!op)
+        return NULL;
+    dispatch(n, op);
+    node_process(n);
+    return op;
+}
+
+void node_op_cancel(struct node *n, struct node_op *op)
+{
+    /* A write already in the log stays there; nobody hears of its fate.
+     * An op with an HTTP forward in flight is freed by its callback. */
+    op->cancelled = true;
+    op->fn = NULL;
+    if (!op->in_flight) {
+        op->state = ST_DONE;
+        sd_event_source_set_enabled(n->ops_kick, SD_EVENT_ONESHOT);
+    }
+}
+
+/* ---- the leader's side of forwarding ---- */
+
+static void answer_forwarded(void *arg, const struct node_outcome *o)
+{
+    struct http_request *req = arg;
+    if (o->error == NODE_OK && o->body) {
+        char head[96];
+        int h = snprintf(head, sizeof(head), "%u %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+                         o->status, o->etcd_index, o->raft_index, o->raft_term);
+        char *buf = malloc((size_t)h + o->len);
+        if (!buf) {
+            http_respond_error(req, 500, "out of memory");
+            return;
+        }
+        memcpy(buf, head, (size_t)h);
+        memcpy(buf + h, o->body, o->len);
+        http_respond(req, 200, "text/plain", buf, (size_t)h + o->len);
+        free(buf);
+        return;
+    }
+    if (o->error == NODE_OK) { /* read index */
+        char json[64];
+        int l = snprintf(json, sizeof(json), "{\"read_index\":%" PRIu64 "}", o->raft_index);
+        http_respond(req, 200, "application/json", json, (size_t)l);
+        return;
+    }
+    bool not_leader = o->message && strcmp(o->message, "not_leader") == 0;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "error", not_leader ? "this node is not the leader"
+                                                   : o->message);
+    cJSON_AddStringToObject(j, "code", not_leader ? "not_leader" : error_code[o->error]);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (s)
+        http_respond(req, 503, "application/json", s, strlen(s));
+    else
+        http_respond_error(req, 503, "unavailable");
+    free(s);
+}
+
+static void on_forward_abort(struct http_request *req, void *arg)
+{
+    (void)req;
+    struct node_op *op = arg;
+    node_op_cancel(op->owner, op);
+}
+
+static void start_forwarded(struct http_request *req, struct node_op *op)
+{
+    if (!op) {
+        http_respond_error(req, 500, "out of memory");
+        return;
+    }
+    http_request_on_abort(req, on_forward_abort, op);
+}
+
+void ops_handle_propose(struct node *n, struct http_request *req)
+{
+    size_t len;
+    const char *body = http_request_body(req, &len);
+    struct node_op *op = op_new(n, OP_PROPOSE, answer_forwarded, req);
+    if (op) {
+        op->forwarded_here = true;
+        op->cmd = malloc(len ? len : 1);
+        if (op->cmd) {
+            memcpy(op->cmd, body, len);
+            op->len = len;
+            dispatch(n, op);
+        } else {
+            op_finish(n, op, NODE_EUNKNOWN, "out of memory");
+        }
+    }
+    start_forwarded(req, op);
+    node_process(n);
+}
+
+void ops_handle_read_index(struct node *n, struct http_request *req)
+{
+    struct node_op *op = op_new(n, OP_READ, answer_forwarded, req);
+    if (op) {
+        op->forwarded_here = true;
+        op->index_only = true;
+        dispatch(n, op);
+    }
+    start_forwarded(req, op);
+    node_process(n);
+}
