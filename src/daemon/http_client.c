@@ -61,6 +61,7 @@ struct http_client {
     unsigned n_xfers;
     unsigned busy;  /* dispatch frames on the stack */
     bool closing;   /* http_client_free() called */
+    char source[80]; /* CURLOPT_INTERFACE ("host!<ip>"), "" for any */
 };
 
 /* ---- lists -------------------------------------------------------------- */
@@ -404,6 +405,8 @@ int http_client_request(struct http_client *c, const char *method, const char *u
     SET(CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     SET(CURLOPT_PROXY, "");
     SET(CURLOPT_TCP_NODELAY, 1L);
+    if (c->source[0])
+        SET(CURLOPT_INTERFACE, c->source);
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_CLIENT_MAX_RESPONSE);
     SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
@@ -460,4 +463,18 @@ int http_client_request(struct http_client *c, const char *method, const char *u
 fail:
     xfer_free(x);
     return -1;
+}
+
+int http_client_set_source(struct http_client *c, const char *ip)
+{
+    if (!ip || !*ip) {
+        c->source[0] = 0;
+        return 0;
+    }
+    int n = snprintf(c->source, sizeof(c->source), "host!%s", ip);
+    if (n < 0 || (size_t)n >= sizeof(c->source)) {
+        c->source[0] = 0;
+        return -1;
+    }
+    return 0;
 }

@@ -42,6 +42,11 @@ int http_client_request(struct http_client *c, const char *method, const char *u
                         const char *content_type, const char *body, size_t len,
                         unsigned timeout_ms, http_client_cb cb, void *arg);
 
+/* Send from this local IP address (a literal; NULL or "" for any). Peers
+ * then see each node's own address, and firewall rules (the tests'
+ * partitions) can tell nodes on one machine apart. -1 if too long. */
+int http_client_set_source(struct http_client *c, const char *ip);
+
 /* Requests started and not yet finished. */
 unsigned http_client_pending(const struct http_client *c);
 

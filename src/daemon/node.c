@@ -14,6 +14,7 @@
 #endif
 #include "node.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -582,6 +583,20 @@ static int restore(struct node *n, struct storage_loaded *l, char *err,
     return 0;
 }
 
+/* An IP literal other than the wildcard: outgoing RPCs then leave from the
+ * address the node listens on. */
+static bool is_specific_ip(const char *host)
+{
+    struct in6_addr a6;
+    struct in_addr a4;
+    if (!host)
+        return false;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return a4.s_addr != htonl(INADDR_ANY);
+    return inet_pton(AF_INET6, host, &a6) == 1 &&
+           !IN6_IS_ADDR_UNSPECIFIED(&a6);
+}
+
 struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
                       size_t errlen)
 {
@@ -638,6 +653,8 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
         snprintf(err, errlen, "cannot start the HTTP client");
         goto error;
     }
+    if (is_specific_ip(cfg->listen_host))
+        http_client_set_source(n->client, cfg->listen_host);
     n->http = http_server_new(ev, cfg->listen_host, cfg->listen_port,
                               cfg->max_request_bytes, handle_request, n, err,
                               errlen);
