@@ -25,6 +25,7 @@ struct progress {
     bool recent_active;       /* heard from since the last quorum check */
     uint64_t acked_seq;       /* highest heartbeat round acknowledged */
     raft_index match_at_tick; /* match at the previous heartbeat (stall check) */
+    raft_index commit_told;   /* highest commit index this follower was sent */
     /* inflight window: last index of each unacknowledged batch, a ring */
     raft_index inflight[RAFT_MAX_INFLIGHT];
     unsigned inflight_start, inflight_count;
@@ -127,6 +128,7 @@ void replication_tick(struct raft *r);
 void replication_send_append(struct raft *r, struct progress *pr);
 void replication_broadcast(struct raft *r);
 void replication_heartbeat(struct raft *r);
+void replication_send_commit(struct raft *r);
 void replication_recv_append(struct raft *r, const struct raft_msg *m);
 void replication_recv_append_resp(struct raft *r, const struct raft_msg *m);
 void replication_maybe_commit(struct raft *r);

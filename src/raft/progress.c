@@ -11,6 +11,7 @@ void progress_reset(struct progress *pr, raft_index last_index)
     pr->next = last_index + 1;
     pr->match_at_tick = 0;
     pr->acked_seq = 0;
+    pr->commit_told = 0;
     progress_become_probe(pr);
 }
 

@@ -457,6 +457,8 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
         replication_broadcast(r);
     if (r->role == RAFT_LEADER && r->heartbeat_pending)
         replication_heartbeat(r);
+    if (r->role == RAFT_LEADER)
+        replication_send_commit(r);
     r->broadcast_pending = r->heartbeat_pending = false;
 
     rd->hard_state.term = r->term;

@@ -57,6 +57,10 @@ static struct raft_msg *queue_append(struct raft *r, struct progress *pr,
     m->commit = r->commit;
     m->n_entries = n; /* entries are attached in raft_ready() */
     m->seq = r->seq;
+    /* what the follower may commit from this message (Figure 2, rule 5) */
+    raft_index told = r->commit < prev + n ? r->commit : prev + n;
+    if (told > pr->commit_told)
+        pr->commit_told = told;
     return m;
 }
 
@@ -120,6 +124,19 @@ void replication_heartbeat(struct raft *r)
             send_heartbeat(r, pr);
             send_batches(r, pr);
         }
+    }
+}
+
+/* Tell followers about a commit index they have not been sent yet, so
+ * their state machines (and plain reads on them) do not lag a heartbeat. */
+void replication_send_commit(struct raft *r)
+{
+    for (unsigned i = 0; i < r->n_prs; i++) {
+        struct progress *pr = &r->prs[i];
+        raft_index can = r->commit < pr->match ? r->commit : pr->match;
+        if (pr->id != r->cfg.id && pr->state == PROGRESS_REPLICATE &&
+            can > pr->commit_told)
+            send_heartbeat(r, pr);
     }
 }
 
@@ -290,6 +307,7 @@ void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
         if (pr->next <= pr->match)
             pr->next = pr->match + 1;
         replication_maybe_commit(r);
+        r->broadcast_pending = true; /* it may now be told the commit */
     }
     if (was_probe) {
         progress_become_replicate(pr);

@@ -721,6 +721,25 @@ TEST(replication_commits_on_majority_and_applies_everywhere)
     net_free(net);
 }
 
+TEST(followers_learn_commit_without_waiting_for_heartbeat)
+{
+    struct net *net = net_new(3);
+    net_run_until(net, 2500);
+    raft_id l = leader_of(net);
+    raft_time t = net->now;
+    CHECK_EQ_U(propose(net, l, "a"), 0);
+    CHECK_EQ_U(net->now, t); /* no time passed: no heartbeat fired */
+    for (raft_id id = 1; id <= 3; id++) {
+        CHECK_EQ_U(raft_commit_index(net->r[id]), raft_commit_index(net->r[l]));
+        CHECK_EQ_U(net->applied[id], raft_last_index(net->r[l]));
+    }
+    /* and no endless chatter: the network goes quiet */
+    unsigned sent = net->sent[RAFT_MSG_APPEND];
+    net_pump(net);
+    CHECK_EQ_U(net->sent[RAFT_MSG_APPEND], sent);
+    net_free(net);
+}
+
 TEST(follower_rejects_append_without_matching_prev_and_hints)
 {
     struct one o;
@@ -1027,6 +1046,7 @@ int main(void)
     RUN(minority_never_elects_leader);
     RUN(new_leader_after_leader_isolated);
     RUN(replication_commits_on_majority_and_applies_everywhere);
+    RUN(followers_learn_commit_without_waiting_for_heartbeat);
     RUN(follower_rejects_append_without_matching_prev_and_hints);
     RUN(follower_truncates_conflicting_suffix_only);
     RUN(follower_commit_is_bounded_by_last_new_entry);
