@@ -1,0 +1,1883 @@
+/* kv.c - the etcd v2 store as a deterministic state machine (see kv.h and
+ * doc/kv.md).
+ *
+ * Layout:
+ *  - the tree: every node has a name, a parent and a circular list of
+ *    children in creation order; one hash table maps (parent, name) to the
+ *    child, so a lookup costs O(1) per path component however large a
+ *    directory is. Full keys are not stored; they are rebuilt while
+ *    walking. Every traversal is iterative, so any depth is fine.
+ *  - JSON out is written by hand in etcd's field order and with Go's
+ *    encoding/json escaping (<, >, & as \u003c..., invalid UTF-8 as \ufffd),
+ *    so bodies are byte-for-byte what etcd sends.
+ *  - commands in are parsed by a small strict JSON parser of our own (no
+ *    allocation failure can turn into a "malformed command" on one node only).
+ *  - the event history is a ring of the last KV_HISTORY events (their JSON),
+ *    and watches sit in a hash table keyed by watched key.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "kv.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------ */
+/* Memory                                                                   */
+
+static void oom(void)
+{
+    fputs("raftd: kv: out of memory\n", stderr);
+    abort();
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+static char *xmemdup(const char *s, size_t n)
+{
+    char *p = xmalloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Growable byte buffer, always NUL-terminated once used                    */
+
+struct buf {
+    char *p;
+    size_t len, cap;
+};
+
+static void buf_reserve(struct buf *b, size_t extra)
+{
+    if (extra > SIZE_MAX / 2 - b->len)
+        oom();
+    if (b->len + extra + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    b->p = xrealloc(b->p, cap);
+    b->cap = cap;
+}
+
+static void buf_add(struct buf *b, const void *s, size_t n)
+{
+    buf_reserve(b, n);
+    if (n)
+        memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void buf_adds(struct buf *b, const char *s)
+{
+    buf_add(b, s, strlen(s));
+}
+
+static void buf_addc(struct buf *b, char c)
+{
+    buf_reserve(b, 1);
+    b->p[b->len++] = c;
+    b->p[b->len] = '\0';
+}
+
+static void buf_u64(struct buf *b, uint64_t v)
+{
+    char t[24];
+    int n = snprintf(t, sizeof t, "%" PRIu64, v);
+    buf_add(b, t, (size_t)n);
+}
+
+static void buf_truncate(struct buf *b, size_t len)
+{
+    b->len = len;
+    if (b->p)
+        b->p[len] = '\0';
+}
+
+/* Hand the bytes over to a result (always a valid, NUL-terminated string). */
+static char *buf_take(struct buf *b, size_t *len)
+{
+    if (!b->p) {
+        buf_reserve(b, 0);
+        b->p[0] = '\0';
+    }
+    char *p = b->p;
+    *len = b->len;
+    b->p = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+/* ------------------------------------------------------------------------ */
+/* JSON strings                                                             */
+
+static const char hexdig[] = "0123456789abcdef";
+
+/* Length of the valid UTF-8 sequence at s (as Go's utf8.DecodeRune accepts
+ * it: no overlongs, no surrogates, <= U+10FFFF), or 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+    } else
+        return 0;
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return len;
+}
+
+/* A JSON string as Go's encoding/json writes it (what etcd answers). */
+static void buf_jstr(struct buf *b, const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0, start = 0;
+    buf_reserve(b, n + 2);
+    buf_addc(b, '"');
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' &&
+                c != '&') {
+                i++;
+                continue;
+            }
+            buf_add(b, s + start, i - start);
+            buf_addc(b, '\\');
+            switch (c) {
+            case '"':
+            case '\\':
+                buf_addc(b, (char)c);
+                break;
+            case '\n':
+                buf_addc(b, 'n');
+                break;
+            case '\r':
+                buf_addc(b, 'r');
+                break;
+            case '\t':
+                buf_addc(b, 't');
+                break;
+            default:
+                buf_adds(b, "u00");
+                buf_addc(b, hexdig[c >> 4]);
+                buf_addc(b, hexdig[c & 15]);
+            }
+            start = ++i;
+            continue;
+        }
+        size_t l = utf8_seq(s + i, n - i);
+        if (l == 0) {
+            buf_add(b, s + start, i - start);
+            buf_adds(b, "\\ufffd");
+            start = ++i;
+            continue;
+        }
+        if (l == 3 && c == 0xe2 && s[i + 1] == 0x80 &&
+            (s[i + 2] == 0xa8 || s[i + 2] == 0xa9)) { /* U+2028, U+2029 */
+            buf_add(b, s + start, i - start);
+            buf_adds(b, "\\u202");
+            buf_addc(b, hexdig[s[i + 2] & 15]);
+            i += 3;
+            start = i;
+            continue;
+        }
+        i += l;
+    }
+    buf_add(b, s + start, n - start);
+    buf_addc(b, '"');
+}
+
+/* A JSON string for the command log: only what JSON requires is escaped,
+ * other bytes go through untouched, so any C string round-trips exactly. */
+static void buf_jstr_raw(struct buf *b, const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    buf_addc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') {
+            buf_addc(b, '\\');
+            buf_addc(b, (char)*s);
+        } else if (*s < 0x20) {
+            buf_adds(b, "\\u00");
+            buf_addc(b, hexdig[*s >> 4]);
+            buf_addc(b, hexdig[*s & 15]);
+        } else
+            buf_addc(b, (char)*s);
+    }
+    buf_addc(b, '"');
+}
+
+/* ------------------------------------------------------------------------ */
+/* Keys                                                                     */
+
+/* path.Clean("/" + key): one slash between components, no "." components,
+ * ".." removes the component before it (none at the root), no trailing
+ * slash. Result is malloc'd. */
+static char *path_clean(const char *key, size_t *outlen)
+{
+    size_t n = strlen(key), len = 1, i = 0;
+    char *out = xmalloc(n + 2);
+    out[0] = '/';
+    while (i < n) {
+        while (i < n && key[i] == '/')
+            i++;
+        size_t s = i;
+        while (i < n && key[i] != '/')
+            i++;
+        size_t cl = i - s;
+        if (cl == 0 || (cl == 1 && key[s] == '.'))
+            continue;
+        if (cl == 2 && key[s] == '.' && key[s + 1] == '.') {
+            while (len > 1 && out[len - 1] != '/')
+                len--;
+            if (len > 1)
+                len--;
+            continue;
+        }
+        if (len > 1)
+            out[len++] = '/';
+        memcpy(out + len, key + s, cl);
+        len += cl;
+    }
+    out[len] = '\0';
+    *outlen = len;
+    return out;
+}
+
+/* etcd's isHidden(watchPath, keyPath): is key hidden from a watcher at w,
+ * i.e. does a component of key below w start with '_'? */
+static bool is_hidden(size_t wlen, const char *key, size_t klen)
+{
+    if (wlen > klen)
+        return false;
+    for (size_t i = wlen; i < klen; i++)
+        if (key[i] == '_' && (i == 0 || key[i - 1] == '/'))
+            return true;
+    return false;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hashing and an open-addressing table of pointers                         */
+
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+static uint64_t fnv_add(uint64_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= FNV_PRIME;
+    }
+    return h;
+}
+
+struct hslot {
+    uint64_t h;
+    void *p; /* NULL: empty */
+};
+
+struct htab {
+    struct hslot *s;
+    size_t cap, n; /* cap: 0 or a power of two */
+};
+
+typedef bool (*ht_eq_fn)(const void *elem, const void *key);
+
+static void *ht_find(const struct htab *t, uint64_t h, ht_eq_fn eq,
+                     const void *key)
+{
+    if (!t->cap)
+        return NULL;
+    size_t mask = t->cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        if (!t->s[i].p)
+            return NULL;
+        if (t->s[i].h == h && eq(t->s[i].p, key))
+            return t->s[i].p;
+    }
+}
+
+static void ht_put(struct hslot *s, size_t cap, uint64_t h, void *p)
+{
+    size_t mask = cap - 1, i = h & mask;
+    while (s[i].p)
+        i = (i + 1) & mask;
+    s[i].h = h;
+    s[i].p = p;
+}
+
+static void ht_insert(struct htab *t, uint64_t h, void *p)
+{
+    if ((t->n + 1) * 10 > t->cap * 7) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        if (cap > SIZE_MAX / sizeof(struct hslot) / 2)
+            oom();
+        struct hslot *s = xcalloc(cap, sizeof *s);
+        for (size_t i = 0; i < t->cap; i++)
+            if (t->s[i].p)
+                ht_put(s, cap, t->s[i].h, t->s[i].p);
+        free(t->s);
+        t->s = s;
+        t->cap = cap;
+    }
+    ht_put(t->s, t->cap, h, p);
+    t->n++;
+}
+
+/* Remove p (stored under hash h) with backward-shift deletion. */
+static void ht_remove(struct htab *t, uint64_t h, const void *p)
+{
+    if (!t->cap)
+        return;
+    size_t mask = t->cap - 1, i = h & mask;
+    while (t->s[i].p != p) {
+        if (!t->s[i].p)
+            return; /* not there */
+        i = (i + 1) & mask;
+    }
+    t->n--;
+    for (size_t j = i;;) {
+        j = (j + 1) & mask;
+        if (!t->s[j].p)
+            break;
+        size_t k = t->s[j].h & mask; /* home slot of the entry at j */
+        bool movable = (j > i) ? (k <= i || k > j) : (k <= i && k > j);
+        if (movable) {
+            t->s[i] = t->s[j];
+            i = j;
+        }
+    }
+    t->s[i].p = NULL;
+    t->s[i].h = 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The store                                                                */
+
+struct node {
+    struct node *parent;
+    struct node *next, *prev; /* siblings: circular, creation order */
+    struct node *kids;        /* first child (dir) */
+    size_t nkids;
+    char *value;              /* file: NUL-terminated; dir: NULL */
+    size_t value_len;
+    uint64_t created, modified;
+    bool dir;
+    size_t name_len;
+    char name[];
+};
+
+struct event {
+    uint64_t index;
+    char *key;
+    size_t key_len;
+    bool dir_delete; /* a delete whose prevNode is a directory */
+    char *body;
+    size_t len;
+};
+
+/* The watches waiting on one key, in registration order. */
+struct wlist {
+    struct kv_watch *head, *tail;
+    size_t len;
+    char key[];
+};
+
+enum wstate { W_WAITING, W_FIRING, W_CANCELLED };
+
+struct kv_watch {
+    struct wlist *list;           /* while waiting */
+    struct kv_watch *prev, *next; /* in list; next: in the firing queue */
+    const struct event *ev;       /* while firing */
+    uint64_t since;
+    kv_watch_fn fn;
+    void *arg;
+    bool recursive;
+    enum wstate state;
+};
+
+struct kv {
+    struct node *root;
+    uint64_t index;
+    uint64_t seed;
+    struct htab nodes; /* (parent, name) -> node */
+    size_t nfiles, ndirs;
+
+    struct event hist[KV_HISTORY];
+    size_t hist_start, hist_n;
+
+    struct htab watches; /* key -> struct wlist */
+    size_t nwatch;
+    struct kv_watch *fire_head, *fire_tail;
+    bool in_callbacks;
+};
+
+/* ---- nodes ---- */
+
+struct child_key {
+    const struct node *parent;
+    const char *name;
+    size_t len;
+};
+
+static uint64_t child_hash(const struct kv *kv, const struct node *parent,
+                           const char *name, size_t len)
+{
+    uint64_t h = FNV_OFFSET ^ kv->seed ^ mix64((uint64_t)(uintptr_t)parent);
+    return mix64(fnv_add(h, name, len));
+}
+
+static bool child_eq(const void *elem, const void *key)
+{
+    const struct node *n = elem;
+    const struct child_key *k = key;
+    return n->parent == k->parent && n->name_len == k->len &&
+           memcmp(n->name, k->name, k->len) == 0;
+}
+
+static struct node *child_find(const struct kv *kv, const struct node *dir,
+                               const char *name, size_t len)
+{
+    struct child_key k = {dir, name, len};
+    return ht_find(&kv->nodes, child_hash(kv, dir, name, len), child_eq, &k);
+}
+
+static struct node *node_alloc(const char *name, size_t len)
+{
+    struct node *n = xcalloc(1, sizeof *n + len + 1);
+    memcpy(n->name, name, len);
+    n->name_len = len;
+    return n;
+}
+
+static struct node *node_add(struct kv *kv, struct node *parent,
+                             const char *name, size_t len, bool dir,
+                             const char *value, uint64_t idx)
+{
+    struct node *n = node_alloc(name, len);
+    n->parent = parent;
+    n->dir = dir;
+    n->created = n->modified = idx;
+    if (dir)
+        kv->ndirs++;
+    else {
+        n->value_len = strlen(value);
+        n->value = xmemdup(value, n->value_len);
+        kv->nfiles++;
+    }
+    struct node *first = parent->kids;
+    if (!first) {
+        parent->kids = n->next = n->prev = n;
+    } else { /* append: before the first, i.e. at the end */
+        n->next = first;
+        n->prev = first->prev;
+        first->prev->next = n;
+        first->prev = n;
+    }
+    parent->nkids++;
+    ht_insert(&kv->nodes, child_hash(kv, parent, name, len), n);
+    return n;
+}
+
+/* Unlink a childless node from its parent and the table, and free it. */
+static void node_remove(struct kv *kv, struct node *n)
+{
+    struct node *p = n->parent;
+    ht_remove(&kv->nodes, child_hash(kv, p, n->name, n->name_len), n);
+    if (n->next == n)
+        p->kids = NULL;
+    else {
+        n->prev->next = n->next;
+        n->next->prev = n->prev;
+        if (p->kids == n)
+            p->kids = n->next;
+    }
+    p->nkids--;
+    if (n->dir)
+        kv->ndirs--;
+    else
+        kv->nfiles--;
+    free(n->value);
+    free(n);
+}
+
+/* Free a whole subtree without touching the table (kv_free). Iterative:
+ * detach the first child and descend; free a childless node and go up. */
+static void tree_free(struct node *top)
+{
+    struct node *n = top;
+    for (;;) {
+        while (n->kids) {
+            struct node *k = n->kids;
+            if (k->next == k)
+                n->kids = NULL;
+            else {
+                k->prev->next = k->next;
+                k->next->prev = k->prev;
+                n->kids = k->next;
+            }
+            n = k;
+        }
+        struct node *p = n->parent;
+        bool last = n == top;
+        free(n->value);
+        free(n);
+        if (last)
+            return;
+        n = p;
+    }
+}
+
+/* Walk a normalized path (etcd's internalGet / walk). */
+enum walk_status { WALK_FOUND, WALK_MISSING, WALK_NOTDIR };
+
+struct walk {
+    enum walk_status st;
+    struct node *n; /* FOUND: the node; MISSING: deepest existing directory;
+                       NOTDIR: the file in the way */
+    size_t at;      /* MISSING: start of the first missing component;
+                       NOTDIR: length of the file's key */
+    size_t end;     /* MISSING: end of the first missing component */
+};
+
+static void walk(const struct kv *kv, const char *p, size_t len,
+                 struct walk *w)
+{
+    struct node *cur = kv->root;
+    size_t pos = 1;
+    memset(w, 0, sizeof *w);
+    if (len <= 1) {
+        w->st = WALK_FOUND;
+        w->n = cur;
+        return;
+    }
+    for (;;) {
+        size_t e = pos;
+        while (e < len && p[e] != '/')
+            e++;
+        if (!cur->dir) {
+            w->st = WALK_NOTDIR;
+            w->n = cur;
+            w->at = pos - 1;
+            return;
+        }
+        struct node *c = child_find(kv, cur, p + pos, e - pos);
+        if (!c) {
+            w->st = WALK_MISSING;
+            w->n = cur;
+            w->at = pos;
+            w->end = e;
+            return;
+        }
+        cur = c;
+        if (e >= len) {
+            w->st = WALK_FOUND;
+            w->n = cur;
+            return;
+        }
+        pos = e + 1;
+    }
+}
+
+/* Create the missing components of p from a MISSING walk: directories, and
+ * the last one as asked. Returns the last node. */
+static struct node *create_path(struct kv *kv, const char *p, size_t len,
+                                const struct walk *w, bool dir,
+                                const char *value, uint64_t idx)
+{
+    struct node *cur = w->n;
+    size_t pos = w->at;
+    for (;;) {
+        size_t e = pos;
+        while (e < len && p[e] != '/')
+            e++;
+        bool last = e >= len;
+        cur = node_add(kv, cur, p + pos, e - pos, last ? dir : true,
+                       value, idx);
+        if (last)
+            return cur;
+        pos = e + 1;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+
+static const struct {
+    unsigned code;
+    const char *msg;
+} ecodes[] = {
+    {100, "Key not found"},
+    {101, "Compare failed"},
+    {102, "Not a file"},
+    {103, "Reached the max number of peers in the cluster"},
+    {104, "Not a directory"},
+    {105, "Key already exists"},
+    {106, "The prefix of given key is a keyword in etcd"},
+    {107, "Root is read only"},
+    {108, "Directory not empty"},
+    {109, "Peer address has existed"},
+    {110, "The request requires user authentication"},
+    {200, "Value is Required in POST form"},
+    {201, "PrevValue is Required in POST form"},
+    {202, "The given TTL in POST form is not a number"},
+    {203, "The given index in POST form is not a number"},
+    {204, "Value or TTL is required in POST form"},
+    {205, "The given timeout in POST form is not a number"},
+    {206, "Name is required in POST form"},
+    {207, "Index or value is required"},
+    {208, "Index and value cannot both be specified"},
+    {209, "Invalid field"},
+    {210, "Invalid POST form"},
+    {211, "Value provided on refresh"},
+    {212, "A TTL must be provided on refresh"},
+    {300, "Raft Internal Error"},
+    {301, "During Leader Election"},
+    {400, "watcher is cleared due to etcd recovery"},
+    {401, "The event in requested index is outdated and cleared"},
+    {402, "Standby Internal Error"},
+    {403, "Invalid active size"},
+    {404, "Standby remove delay"},
+    {500, "Client Internal Error"},
+};
+
+static unsigned ecode_status(unsigned code)
+{
+    switch (code) {
+    case 100:
+        return 404;
+    case 101:
+    case 105:
+        return 412;
+    case 102:
+    case 108:
+        return 403;
+    case 110:
+        return 401;
+    case 300:
+    case 301:
+        return 500;
+    default:
+        return 400;
+    }
+}
+
+static void error_n(unsigned code, const char *cause, size_t cause_len,
+                    uint64_t index, struct kv_result *res)
+{
+    const char *msg = "";
+    for (size_t i = 0; i < sizeof ecodes / sizeof ecodes[0]; i++)
+        if (ecodes[i].code == code)
+            msg = ecodes[i].msg;
+    struct buf b = {0};
+    buf_adds(&b, "{\"errorCode\":");
+    buf_u64(&b, code);
+    buf_adds(&b, ",\"message\":");
+    buf_jstr(&b, msg, strlen(msg));
+    if (cause && cause_len) {
+        buf_adds(&b, ",\"cause\":");
+        buf_jstr(&b, cause, cause_len);
+    }
+    buf_adds(&b, ",\"index\":");
+    buf_u64(&b, index);
+    buf_adds(&b, "}\n");
+    res->status = ecode_status(code);
+    res->error_code = code;
+    res->index = index;
+    res->body = buf_take(&b, &res->len);
+}
+
+void kv_error(unsigned code, const char *cause, uint64_t index,
+              struct kv_result *res)
+{
+    error_n(code, cause, cause ? strlen(cause) : 0, index, res);
+}
+
+void kv_result_free(struct kv_result *res)
+{
+    if (!res)
+        return;
+    free(res->body);
+    memset(res, 0, sizeof *res);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Node JSON (etcd's NodeExtern field order: key, value, dir, nodes,        */
+/* modifiedIndex, createdIndex; empty ones omitted)                         */
+
+static void emit_node(struct buf *b, const char *key, size_t klen,
+                      const char *value, size_t vlen, bool dir,
+                      uint64_t modified, uint64_t created)
+{
+    buf_adds(b, "{\"key\":");
+    buf_jstr(b, key, klen);
+    if (value) {
+        buf_adds(b, ",\"value\":");
+        buf_jstr(b, value, vlen);
+    }
+    if (dir)
+        buf_adds(b, ",\"dir\":true");
+    buf_adds(b, ",\"modifiedIndex\":");
+    buf_u64(b, modified);
+    buf_adds(b, ",\"createdIndex\":");
+    buf_u64(b, created);
+    buf_addc(b, '}');
+}
+
+/* A node without children (etcd's Repr(false)): key from path. */
+static void emit_leaf(struct buf *b, const struct node *n, const char *key,
+                      size_t klen)
+{
+    emit_node(b, key, klen, n->dir ? NULL : n->value, n->value_len, n->dir,
+              n->modified, n->created);
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    const struct node *x = *(const struct node *const *)a;
+    const struct node *y = *(const struct node *const *)b;
+    size_t m = x->name_len < y->name_len ? x->name_len : y->name_len;
+    int c = memcmp(x->name, y->name, m);
+    if (c)
+        return c;
+    return (x->name_len > y->name_len) - (x->name_len < y->name_len);
+}
+
+/* Children of d shown in listings (not hidden), in order. */
+static struct node **visible_kids(const struct node *d, bool sorted,
+                                  size_t *count)
+{
+    size_t n = 0;
+    struct node **v = NULL;
+    if (d->nkids) {
+        v = xmalloc(d->nkids * sizeof *v);
+        struct node *k = d->kids;
+        do {
+            if (k->name[0] != '_')
+                v[n++] = k;
+            k = k->next;
+        } while (k != d->kids);
+        if (sorted && n > 1)
+            qsort(v, n, sizeof *v, cmp_name);
+    }
+    *count = n;
+    return v;
+}
+
+struct frame {
+    const struct node *dir;
+    struct node **kids;
+    size_t n, i;
+    size_t plen; /* length of dir's key in the path buffer */
+};
+
+static void open_dir(struct buf *b, struct frame *f, const struct node *d,
+                     const struct buf *path, bool sorted)
+{
+    f->dir = d;
+    f->i = 0;
+    f->plen = path->len;
+    f->kids = visible_kids(d, sorted, &f->n);
+    buf_addc(b, '{');
+    if (d->parent) {
+        buf_adds(b, "\"key\":");
+        buf_jstr(b, path->p, path->len);
+        buf_addc(b, ',');
+    }
+    buf_adds(b, "\"dir\":true");
+    if (f->n)
+        buf_adds(b, ",\"nodes\":[");
+}
+
+static void close_dir(struct buf *b, struct frame *f)
+{
+    if (f->n)
+        buf_addc(b, ']');
+    if (f->dir->parent) { /* the root has no indexes (0, omitted) */
+        buf_adds(b, ",\"modifiedIndex\":");
+        buf_u64(b, f->dir->modified);
+        buf_adds(b, ",\"createdIndex\":");
+        buf_u64(b, f->dir->created);
+    }
+    buf_addc(b, '}');
+    free(f->kids);
+}
+
+/* A directory with its children (recursive: the whole subtree), as etcd's
+ * loadInternalNode. path holds d's key on entry; it is clobbered. */
+static void emit_dir(struct buf *b, const struct node *d, struct buf *path,
+                     bool recursive, bool sorted)
+{
+    size_t nf = 1, cap = 8;
+    struct frame *fr = xmalloc(cap * sizeof *fr);
+    open_dir(b, &fr[0], d, path, sorted);
+    while (nf) {
+        struct frame *f = &fr[nf - 1];
+        if (f->i == f->n) {
+            close_dir(b, f);
+            nf--;
+            continue;
+        }
+        const struct node *c = f->kids[f->i];
+        if (f->i++)
+            buf_addc(b, ',');
+        buf_truncate(path, f->plen);
+        if (f->plen > 1)
+            buf_addc(path, '/');
+        buf_add(path, c->name, c->name_len);
+        if (c->dir && recursive) {
+            if (nf == cap) {
+                cap *= 2;
+                fr = xrealloc(fr, cap * sizeof *fr);
+            }
+            open_dir(b, &fr[nf++], c, path, sorted);
+        } else
+            emit_leaf(b, c, path->p, path->len);
+    }
+    free(fr);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Events, history, watches                                                 */
+
+static struct event *hist_at(struct kv *kv, size_t i)
+{
+    return &kv->hist[(kv->hist_start + i) % KV_HISTORY];
+}
+
+static struct event *hist_push(struct kv *kv)
+{
+    struct event *e;
+    if (kv->hist_n == KV_HISTORY) {
+        e = &kv->hist[kv->hist_start];
+        free(e->key);
+        free(e->body);
+        kv->hist_start = (kv->hist_start + 1) % KV_HISTORY;
+    } else {
+        e = hist_at(kv, kv->hist_n);
+        kv->hist_n++;
+    }
+    memset(e, 0, sizeof *e);
+    return e;
+}
+
+/* etcd's EventHistory.scan match. */
+static bool event_matches(const struct event *e, const char *key, size_t klen,
+                          bool recursive)
+{
+    if (e->key_len == klen && memcmp(e->key, key, klen) == 0)
+        return true;
+    if (recursive) {
+        if (klen == 1)
+            return true; /* everything is below the root */
+        if (e->key_len > klen && memcmp(e->key, key, klen) == 0 &&
+            e->key[klen] == '/')
+            return true;
+    }
+    if (e->dir_delete && klen > e->key_len &&
+        memcmp(key, e->key, e->key_len) == 0 && key[e->key_len] == '/')
+        return true;
+    return false;
+}
+
+static uint64_t key_hash(const struct kv *kv, const char *key, size_t len)
+{
+    return mix64(fnv_add(FNV_OFFSET ^ kv->seed, key, len));
+}
+
+struct wl_key {
+    const char *key;
+    size_t len;
+};
+
+static bool wl_eq(const void *elem, const void *key)
+{
+    const struct wlist *l = elem;
+    const struct wl_key *k = key;
+    return l->len == k->len && memcmp(l->key, k->key, k->len) == 0;
+}
+
+static struct wlist *wl_find(const struct kv *kv, uint64_t h, const char *key,
+                             size_t len)
+{
+    struct wl_key k = {key, len};
+    return ht_find(&kv->watches, h, wl_eq, &k);
+}
+
+/* Take w off its list (dropping an emptied list). */
+static void watch_unlink(struct kv *kv, struct kv_watch *w)
+{
+    struct wlist *l = w->list;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        l->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        l->tail = w->prev;
+    w->prev = w->next = NULL;
+    w->list = NULL;
+    kv->nwatch--;
+    if (!l->head) {
+        ht_remove(&kv->watches, key_hash(kv, l->key, l->len), l);
+        free(l);
+    }
+}
+
+/* etcd's notifyWatchers for the watchers at path (the event's key or an
+ * ancestor of it, or, with deleted, a node removed by the event). */
+static void notify_at(struct kv *kv, const struct event *ev, uint64_t h,
+                      const char *path, size_t plen, bool deleted)
+{
+    struct wlist *l = wl_find(kv, h, path, plen);
+    if (!l)
+        return;
+    bool original = plen == ev->key_len; /* path is a prefix of the key */
+    if (!original && !deleted && is_hidden(plen, ev->key, ev->key_len))
+        return;
+    struct kv_watch *w = l->head, *next;
+    for (; w; w = next) {
+        next = w->next;
+        if (!(w->recursive || original || deleted) || ev->index < w->since)
+            continue;
+        watch_unlink(kv, w); /* may free l, but then next is NULL */
+        w->state = W_FIRING;
+        w->ev = ev;
+        if (kv->fire_tail)
+            kv->fire_tail->next = w;
+        else
+            kv->fire_head = w;
+        kv->fire_tail = w;
+    }
+}
+
+/* Notify watchers at every prefix of the event's key: "/", "/a", "/a/b". */
+static void notify_prefixes(struct kv *kv, const struct event *ev)
+{
+    if (!kv->nwatch)
+        return;
+    const char *k = ev->key;
+    size_t n = ev->key_len;
+    uint64_t h = FNV_OFFSET ^ kv->seed;
+    h = fnv_add(h, k, 1);
+    notify_at(kv, ev, mix64(h), k, 1, false);
+    size_t i = 1;
+    while (i < n && kv->nwatch) {
+        size_t e = i + 1;
+        while (e < n && k[e] != '/')
+            e++;
+        h = fnv_add(h, k + i, e - i);
+        notify_at(kv, ev, mix64(h), k, e, false);
+        i = e;
+    }
+}
+
+static void run_callbacks(struct kv *kv)
+{
+    kv->in_callbacks = true;
+    while (kv->fire_head) {
+        struct kv_watch *w = kv->fire_head;
+        kv->fire_head = w->next;
+        if (!kv->fire_head)
+            kv->fire_tail = NULL;
+        if (w->state == W_FIRING) {
+            struct kv_result r = {200, 0, w->ev->body, w->ev->len,
+                                  w->ev->index};
+            w->fn(w->arg, &r);
+        }
+        free(w);
+    }
+    kv->in_callbacks = false;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Operations (etcd's store.go). Each either fails without changing        */
+/* anything, or bumps the index, records an event and answers with it.     */
+
+struct op {
+    struct kv *kv;
+    const char *path;
+    size_t plen;
+    struct kv_result *res;
+    struct buf b; /* the event body */
+};
+
+static void op_error(struct op *o, unsigned code, size_t cause_len)
+{
+    error_n(code, o->path, cause_len, o->kv->index, o->res);
+}
+
+static void op_root_error(struct op *o)
+{
+    error_n(KV_E_ROOT_RONLY, "/", 1, o->kv->index, o->res);
+}
+
+static void event_begin(struct op *o, const char *action)
+{
+    buf_adds(&o->b, "{\"action\":\"");
+    buf_adds(&o->b, action);
+    buf_adds(&o->b, "\",\"node\":");
+}
+
+static void event_prev(struct op *o, const struct node *prev)
+{
+    buf_adds(&o->b, ",\"prevNode\":");
+    emit_leaf(&o->b, prev, o->path, o->plen);
+}
+
+/* Finish the event at the (already bumped) index: history, answer. */
+static struct event *event_commit(struct op *o, unsigned status,
+                                  bool dir_delete)
+{
+    struct kv *kv = o->kv;
+    buf_adds(&o->b, "}\n");
+    struct event *e = hist_push(kv);
+    e->index = kv->index;
+    e->key = xmemdup(o->path, o->plen);
+    e->key_len = o->plen;
+    e->dir_delete = dir_delete;
+    e->body = buf_take(&o->b, &e->len);
+    o->res->status = status;
+    o->res->error_code = 0;
+    o->res->index = kv->index;
+    o->res->body = xmemdup(e->body, e->len);
+    o->res->len = e->len;
+    return e;
+}
+
+/* Compare for compareAndSwap/compareAndDelete; on mismatch answers 101 with
+ * etcd's cause "[prevValue != value] [prevIndex != modifiedIndex]". */
+static bool compare(struct op *o, const struct node *n, const char *pv,
+                    uint64_t pi)
+{
+    bool vok = !pv || strcmp(pv, n->value) == 0;
+    bool iok = !pi || pi == n->modified;
+    if (vok && iok)
+        return true;
+    struct buf c = {0};
+    if (!vok) {
+        buf_addc(&c, '[');
+        buf_adds(&c, pv);
+        buf_adds(&c, " != ");
+        buf_adds(&c, n->value);
+        buf_addc(&c, ']');
+    }
+    if (!iok) {
+        if (!vok)
+            buf_addc(&c, ' ');
+        buf_addc(&c, '[');
+        buf_u64(&c, pi);
+        buf_adds(&c, " != ");
+        buf_u64(&c, n->modified);
+        buf_addc(&c, ']');
+    }
+    error_n(KV_E_TEST_FAILED, c.p, c.len, o->kv->index, o->res);
+    free(c.p);
+    return false;
+}
+
+/* set, create, and POST (create in order; o->path already has the name). */
+static void op_create(struct op *o, const char *action, bool replace,
+                      bool dir, const char *value)
+{
+    struct kv *kv = o->kv;
+    struct walk w;
+    walk(kv, o->path, o->plen, &w);
+    if (o->plen == 1) { /* (the walk of "/" cannot meet a file) */
+        op_root_error(o);
+        return;
+    }
+    if (w.st == WALK_NOTDIR) {
+        op_error(o, KV_E_NOT_DIR, w.at);
+        return;
+    }
+    struct node *prev = w.st == WALK_FOUND ? w.n : NULL;
+    if (prev && !replace) {
+        op_error(o, KV_E_NODE_EXIST, o->plen);
+        return;
+    }
+    if (prev && prev->dir) {
+        op_error(o, KV_E_NOT_FILE, o->plen);
+        return;
+    }
+
+    uint64_t idx = kv->index + 1;
+    if (!value)
+        value = "";
+    event_begin(o, action);
+    emit_node(&o->b, o->path, o->plen, dir ? NULL : value, strlen(value),
+              dir, idx, idx);
+    if (prev) {
+        event_prev(o, prev);
+        /* etcd replaces the node: a new createdIndex too */
+        free(prev->value);
+        prev->value = NULL;
+        prev->value_len = 0;
+        if (dir) {
+            prev->dir = true;
+            kv->nfiles--;
+            kv->ndirs++;
+        } else {
+            prev->value_len = strlen(value);
+            prev->value = xmemdup(value, prev->value_len);
+        }
+        prev->created = prev->modified = idx;
+    } else
+        create_path(kv, o->path, o->plen, &w, dir, value, idx);
+    kv->index = idx;
+    notify_prefixes(kv, event_commit(o, prev ? 200 : 201, false));
+}
+
+/* Find an existing node for update/CAS/delete/CAD (etcd's internalGet). */
+static struct node *op_get(struct op *o)
+{
+    struct walk w;
+    walk(o->kv, o->path, o->plen, &w);
+    if (w.st == WALK_NOTDIR) {
+        op_error(o, KV_E_NOT_DIR, w.at);
+        return NULL;
+    }
+    if (w.st == WALK_MISSING) {
+        op_error(o, KV_E_KEY_NOT_FOUND, w.end);
+        return NULL;
+    }
+    return w.n;
+}
+
+/* update and compareAndSwap */
+static void op_update(struct op *o, bool cas, const char *value,
+                      const char *pv, uint64_t pi)
+{
+    struct kv *kv = o->kv;
+    if (o->plen == 1) {
+        op_root_error(o);
+        return;
+    }
+    struct node *n = op_get(o);
+    if (!n)
+        return;
+    if (n->dir) {
+        op_error(o, KV_E_NOT_FILE, o->plen);
+        return;
+    }
+    if (cas && !compare(o, n, pv, pi))
+        return;
+    uint64_t idx = kv->index + 1;
+    if (!value)
+        value = "";
+    event_begin(o, cas ? "compareAndSwap" : "update");
+    emit_node(&o->b, o->path, o->plen, value, strlen(value), false, idx,
+              n->created);
+    event_prev(o, n);
+    free(n->value);
+    n->value_len = strlen(value);
+    n->value = xmemdup(value, n->value_len);
+    n->modified = idx;
+    kv->index = idx;
+    notify_prefixes(kv, event_commit(o, 200, false));
+}
+
+/* Remove n and everything below it, notifying the watchers at each removed
+ * key (etcd's Remove callback), children before parents. */
+static void remove_subtree(struct kv *kv, struct node *top,
+                           const struct event *ev)
+{
+    if (!kv->nwatch) {
+        struct node *n = top;
+        for (;;) {
+            while (n->kids)
+                n = n->kids;
+            struct node *p = n->parent;
+            bool last = n == top;
+            node_remove(kv, n);
+            if (last)
+                return;
+            n = p;
+        }
+    }
+    /* With watchers: keep the key of the current node and the hash state of
+     * each level's key, so every removed key is looked up in O(name). */
+    struct buf path = {0};
+    size_t depth = 0, cap = 16;
+    uint64_t *hs = xmalloc(cap * sizeof *hs);
+    buf_add(&path, ev->key, ev->key_len);
+    hs[0] = fnv_add(FNV_OFFSET ^ kv->seed, ev->key, ev->key_len);
+    struct node *n = top;
+    for (;;) {
+        while (n->kids) {
+            n = n->kids;
+            if (++depth == cap) {
+                cap *= 2;
+                hs = xrealloc(hs, cap * sizeof *hs);
+            }
+            buf_addc(&path, '/');
+            buf_add(&path, n->name, n->name_len);
+            hs[depth] = fnv_add(fnv_add(hs[depth - 1], "/", 1), n->name,
+                                n->name_len);
+        }
+        if (kv->nwatch)
+            notify_at(kv, ev, mix64(hs[depth]), path.p, path.len, true);
+        struct node *p = n->parent;
+        bool last = n == top;
+        size_t nl = n->name_len;
+        node_remove(kv, n);
+        if (last)
+            break;
+        buf_truncate(&path, path.len - nl - 1);
+        depth--;
+        n = p;
+    }
+    free(path.p);
+    free(hs);
+}
+
+/* delete and compareAndDelete */
+static void op_delete(struct op *o, bool cad, bool dir, bool recursive,
+                      const char *pv, uint64_t pi)
+{
+    struct kv *kv = o->kv;
+    if (!cad && o->plen == 1) {
+        op_root_error(o);
+        return;
+    }
+    struct node *n = op_get(o);
+    if (!n)
+        return;
+    if (recursive)
+        dir = true;
+    if (n->dir) {
+        if (cad || !dir) {
+            op_error(o, KV_E_NOT_FILE, o->plen);
+            return;
+        }
+        if (n->nkids && !recursive) {
+            op_error(o, KV_E_DIR_NOT_EMPTY, o->plen);
+            return;
+        }
+    }
+    if (cad && !compare(o, n, pv, pi))
+        return;
+    uint64_t idx = kv->index + 1;
+    event_begin(o, cad ? "compareAndDelete" : "delete");
+    emit_node(&o->b, o->path, o->plen, NULL, 0, n->dir, idx, n->created);
+    event_prev(o, n);
+    kv->index = idx;
+    struct event *ev = event_commit(o, 200, n->dir);
+    remove_subtree(kv, n, ev);
+    notify_prefixes(kv, ev);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Commands: encoding and strict decoding                                   */
+
+static const char *op_name(enum kv_op op)
+{
+    switch (op) {
+    case KV_SET:
+        return "set";
+    case KV_CREATE_IN_ORDER:
+        return "post";
+    case KV_DELETE:
+        return "delete";
+    }
+    return NULL;
+}
+
+char *kv_encode(const struct kv_cmd *cmd, size_t *len)
+{
+    if (!cmd || !cmd->key || !op_name(cmd->op))
+        return NULL;
+    struct buf b = {0};
+    buf_adds(&b, "{\"op\":\"");
+    buf_adds(&b, op_name(cmd->op));
+    buf_adds(&b, "\",\"key\":");
+    buf_jstr_raw(&b, cmd->key);
+    if (cmd->value) {
+        buf_adds(&b, ",\"value\":");
+        buf_jstr_raw(&b, cmd->value);
+    }
+    if (cmd->dir)
+        buf_adds(&b, ",\"dir\":true");
+    if (cmd->prev_value) {
+        buf_adds(&b, ",\"prevValue\":");
+        buf_jstr_raw(&b, cmd->prev_value);
+    }
+    if (cmd->prev_index) {
+        buf_adds(&b, ",\"prevIndex\":\"");
+        buf_u64(&b, cmd->prev_index);
+        buf_addc(&b, '"');
+    }
+    if (cmd->prev_exist >= 0)
+        buf_adds(&b, cmd->prev_exist ? ",\"prevExist\":true"
+                                     : ",\"prevExist\":false");
+    if (cmd->recursive)
+        buf_adds(&b, ",\"recursive\":true");
+    buf_addc(&b, '}');
+    size_t n;
+    char *p = buf_take(&b, &n);
+    if (len)
+        *len = n;
+    return p;
+}
+
+struct dcmd {
+    enum kv_op op;
+    struct buf key, value, prev_value;
+    bool has_value, has_prev_value;
+    bool dir, recursive;
+    int prev_exist;
+    uint64_t prev_index;
+};
+
+struct jp {
+    const unsigned char *s;
+    size_t n, i;
+};
+
+static void jp_ws(struct jp *p)
+{
+    while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' ||
+                           p->s[p->i] == '\n' || p->s[p->i] == '\r'))
+        p->i++;
+}
+
+static bool jp_lit(struct jp *p, const char *lit)
+{
+    size_t l = strlen(lit);
+    if (p->n - p->i < l || memcmp(p->s + p->i, lit, l) != 0)
+        return false;
+    p->i += l;
+    return true;
+}
+
+static int jp_hex4(struct jp *p, unsigned *v)
+{
+    if (p->n - p->i < 4)
+        return -1;
+    *v = 0;
+    for (int k = 0; k < 4; k++) {
+        unsigned char c = p->s[p->i++];
+        unsigned d;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            d = c - 'A' + 10;
+        else
+            return -1;
+        *v = *v * 16 + d;
+    }
+    return 0;
+}
+
+static void utf8_put(struct buf *b, unsigned cp)
+{
+    if (cp < 0x80)
+        buf_addc(b, (char)cp);
+    else if (cp < 0x800) {
+        buf_addc(b, (char)(0xc0 | (cp >> 6)));
+        buf_addc(b, (char)(0x80 | (cp & 0x3f)));
+    } else if (cp < 0x10000) {
+        buf_addc(b, (char)(0xe0 | (cp >> 12)));
+        buf_addc(b, (char)(0x80 | ((cp >> 6) & 0x3f)));
+        buf_addc(b, (char)(0x80 | (cp & 0x3f)));
+    } else {
+        buf_addc(b, (char)(0xf0 | (cp >> 18)));
+        buf_addc(b, (char)(0x80 | ((cp >> 12) & 0x3f)));
+        buf_addc(b, (char)(0x80 | ((cp >> 6) & 0x3f)));
+        buf_addc(b, (char)(0x80 | (cp & 0x3f)));
+    }
+}
+
+/* A JSON string into out (which must be empty). No NULs: \u0000 and raw
+ * control characters are rejected; other bytes are kept as they are. */
+static int jp_string(struct jp *p, struct buf *out)
+{
+    buf_reserve(out, 0);
+    out->p[0] = '\0';
+    if (p->i >= p->n || p->s[p->i] != '"')
+        return -1;
+    p->i++;
+    for (;;) {
+        if (p->i >= p->n)
+            return -1;
+        unsigned char c = p->s[p->i++];
+        if (c == '"')
+            return 0;
+        if (c < 0x20)
+            return -1;
+        if (c != '\\') {
+            buf_addc(out, (char)c);
+            continue;
+        }
+        if (p->i >= p->n)
+            return -1;
+        c = p->s[p->i++];
+        unsigned cp, lo;
+        switch (c) {
+        case '"':
+        case '\\':
+        case '/':
+            buf_addc(out, (char)c);
+            break;
+        case 'b':
+            buf_addc(out, '\b');
+            break;
+        case 'f':
+            buf_addc(out, '\f');
+            break;
+        case 'n':
+            buf_addc(out, '\n');
+            break;
+        case 'r':
+            buf_addc(out, '\r');
+            break;
+        case 't':
+            buf_addc(out, '\t');
+            break;
+        case 'u':
+            if (jp_hex4(p, &cp) < 0 || cp == 0)
+                return -1;
+            if (cp >= 0xdc00 && cp <= 0xdfff)
+                return -1;
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                if (!jp_lit(p, "\\u") || jp_hex4(p, &lo) < 0 ||
+                    lo < 0xdc00 || lo > 0xdfff)
+                    return -1;
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            }
+            utf8_put(out, cp);
+            break;
+        default:
+            return -1;
+        }
+    }
+}
+
+static int jp_bool(struct jp *p, bool *v)
+{
+    if (jp_lit(p, "true"))
+        *v = true;
+    else if (jp_lit(p, "false"))
+        *v = false;
+    else
+        return -1;
+    return 0;
+}
+
+static int parse_u64(const char *s, size_t n, uint64_t *v)
+{
+    if (n == 0 || n > 20)
+        return -1;
+    *v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (*v > (UINT64_MAX - d) / 10)
+            return -1;
+        *v = *v * 10 + d;
+    }
+    return 0;
+}
+
+enum {
+    F_OP = 1, F_KEY = 2, F_VALUE = 4, F_DIR = 8, F_PREV_VALUE = 16,
+    F_PREV_INDEX = 32, F_PREV_EXIST = 64, F_RECURSIVE = 128,
+};
+
+/* Decode a command; on error returns -1 with *why set. */
+static int decode(const void *data, size_t len, struct dcmd *c,
+                  const char **why)
+{
+    struct jp p = {data, len, 0};
+    struct buf name = {0}, tmp = {0};
+    unsigned seen = 0;
+    int rc = -1;
+    memset(c, 0, sizeof *c);
+    c->prev_exist = -1;
+    *why = "malformed command";
+    if (!data)
+        goto out;
+    jp_ws(&p);
+    if (p.i >= p.n || p.s[p.i++] != '{')
+        goto out;
+    jp_ws(&p);
+    if (p.i < p.n && p.s[p.i] == '}')
+        p.i++;
+    else {
+        for (;;) {
+            buf_truncate(&name, 0);
+            if (jp_string(&p, &name) < 0)
+                goto out;
+            jp_ws(&p);
+            if (p.i >= p.n || p.s[p.i++] != ':')
+                goto out;
+            jp_ws(&p);
+            const char *f = name.p;
+            unsigned bit;
+            int r;
+            bool bv;
+            if (!strcmp(f, "op")) {
+                bit = F_OP;
+                buf_truncate(&tmp, 0);
+                r = jp_string(&p, &tmp);
+                if (r == 0) {
+                    if (!strcmp(tmp.p, "set"))
+                        c->op = KV_SET;
+                    else if (!strcmp(tmp.p, "post"))
+                        c->op = KV_CREATE_IN_ORDER;
+                    else if (!strcmp(tmp.p, "delete"))
+                        c->op = KV_DELETE;
+                    else {
+                        *why = "unknown op in command";
+                        goto out;
+                    }
+                }
+            } else if (!strcmp(f, "key")) {
+                bit = F_KEY;
+                r = jp_string(&p, &c->key);
+            } else if (!strcmp(f, "value")) {
+                bit = F_VALUE;
+                r = jp_string(&p, &c->value);
+                c->has_value = true;
+            } else if (!strcmp(f, "prevValue")) {
+                bit = F_PREV_VALUE;
+                r = jp_string(&p, &c->prev_value);
+                c->has_prev_value = true;
+            } else if (!strcmp(f, "prevIndex")) {
+                bit = F_PREV_INDEX;
+                buf_truncate(&tmp, 0);
+                r = jp_string(&p, &tmp);
+                if (r == 0)
+                    r = parse_u64(tmp.p, tmp.len, &c->prev_index);
+            } else if (!strcmp(f, "dir")) {
+                bit = F_DIR;
+                r = jp_bool(&p, &c->dir);
+            } else if (!strcmp(f, "recursive")) {
+                bit = F_RECURSIVE;
+                r = jp_bool(&p, &c->recursive);
+            } else if (!strcmp(f, "prevExist")) {
+                bit = F_PREV_EXIST;
+                bv = false;
+                r = jp_bool(&p, &bv);
+                c->prev_exist = bv ? 1 : 0;
+            } else {
+                *why = "unknown field in command";
+                goto out;
+            }
+            if (r < 0 || (seen & bit)) {
+                *why = r < 0 ? "bad field in command"
+                             : "duplicate field in command";
+                goto out;
+            }
+            seen |= bit;
+            jp_ws(&p);
+            if (p.i >= p.n)
+                goto out;
+            char sep = (char)p.s[p.i++];
+            if (sep == '}')
+                break;
+            if (sep != ',')
+                goto out;
+            jp_ws(&p);
+        }
+    }
+    jp_ws(&p);
+    if (p.i != p.n)
+        goto out;
+    if ((seen & (F_OP | F_KEY)) != (F_OP | F_KEY)) {
+        *why = "command without op or key";
+        goto out;
+    }
+    rc = 0;
+out:
+    free(name.p);
+    free(tmp.p);
+    if (rc < 0) {
+        free(c->key.p);
+        free(c->value.p);
+        free(c->prev_value.p);
+        memset(c, 0, sizeof *c);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Public API                                                               */
+
+struct kv *kv_new(void)
+{
+    struct kv *kv = xcalloc(1, sizeof *kv);
+    kv->root = node_alloc("", 0);
+    kv->root->dir = true;
+    /* The table layout is never observable, so its seed need not be the
+     * same on every node; the address varies with ASLR, which makes keys
+     * built to collide hard to find. */
+    static const char anchor;
+    kv->seed = mix64((uint64_t)(uintptr_t)kv ^
+                     ((uint64_t)(uintptr_t)&anchor << 17));
+    return kv;
+}
+
+void kv_free(struct kv *kv)
+{
+    if (!kv)
+        return;
+    tree_free(kv->root);
+    free(kv->nodes.s);
+    for (size_t i = 0; i < kv->hist_n; i++) {
+        free(hist_at(kv, i)->key);
+        free(hist_at(kv, i)->body);
+    }
+    for (size_t i = 0; i < kv->watches.cap; i++) {
+        struct wlist *l = kv->watches.s[i].p;
+        if (!l)
+            continue;
+        for (struct kv_watch *w = l->head, *next; w; w = next) {
+            next = w->next;
+            free(w);
+        }
+        free(l);
+    }
+    free(kv->watches.s);
+    free(kv);
+}
+
+uint64_t kv_index(const struct kv *kv)
+{
+    return kv->index;
+}
+
+size_t kv_count(const struct kv *kv)
+{
+    return kv->nfiles;
+}
+
+size_t kv_watch_count(const struct kv *kv)
+{
+    return kv->nwatch;
+}
+
+void kv_apply(struct kv *kv, const void *data, size_t len,
+              struct kv_result *res)
+{
+    struct dcmd c;
+    const char *why;
+    if (kv->in_callbacks) {
+        fputs("raftd: kv: kv_apply called from a watch callback\n", stderr);
+        abort();
+    }
+    memset(res, 0, sizeof *res);
+    if (decode(data, len, &c, &why) < 0) {
+        kv_error(KV_E_INVALID_FIELD, why, kv->index, res);
+        return;
+    }
+    struct op o = {.kv = kv, .res = res};
+    char *path = path_clean(c.key.p, &o.plen);
+    const char *value = c.has_value ? c.value.p : NULL;
+    const char *pv = c.has_prev_value ? c.prev_value.p : NULL;
+    bool cond = pv || c.prev_index;
+    o.path = path;
+    switch (c.op) {
+    case KV_SET:
+        if (c.prev_exist == 1)
+            op_update(&o, cond, value, pv, c.prev_index);
+        else if (c.prev_exist == 0)
+            op_create(&o, "create", false, c.dir, value);
+        else if (cond)
+            op_update(&o, true, value, pv, c.prev_index);
+        else
+            op_create(&o, "set", true, c.dir, value);
+        break;
+    case KV_CREATE_IN_ORDER: {
+        char name[24];
+        snprintf(name, sizeof name, "%020" PRIu64, kv->index + 1);
+        struct buf b = {0};
+        buf_add(&b, path, o.plen);
+        if (o.plen > 1)
+            buf_addc(&b, '/');
+        buf_adds(&b, name);
+        free(path);
+        path = buf_take(&b, &o.plen);
+        o.path = path;
+        op_create(&o, "create", false, c.dir, value);
+        break;
+    }
+    case KV_DELETE:
+        op_delete(&o, cond, c.dir, c.recursive, pv, c.prev_index);
+        break;
+    }
+    free(o.b.p);
+    free(path);
+    free(c.key.p);
+    free(c.value.p);
+    free(c.prev_value.p);
+    run_callbacks(kv);
+}
+
+void kv_get(struct kv *kv, const char *key, bool recursive, bool sorted,
+            struct kv_result *res)
+{
+    struct buf path = {0}, b = {0};
+    size_t plen;
+    char *p = path_clean(key ? key : "", &plen);
+    struct walk w;
+    memset(res, 0, sizeof *res);
+    walk(kv, p, plen, &w);
+    if (w.st != WALK_FOUND) {
+        if (w.st == WALK_NOTDIR)
+            error_n(KV_E_NOT_DIR, p, w.at, kv->index, res);
+        else
+            error_n(KV_E_KEY_NOT_FOUND, p, w.end, kv->index, res);
+        free(p);
+        return;
+    }
+    buf_adds(&b, "{\"action\":\"get\",\"node\":");
+    if (w.n->dir) {
+        buf_add(&path, p, plen);
+        emit_dir(&b, w.n, &path, recursive, sorted);
+    } else
+        emit_leaf(&b, w.n, p, plen);
+    buf_adds(&b, "}\n");
+    res->status = 200;
+    res->index = kv->index;
+    res->body = buf_take(&b, &res->len);
+    free(path.p);
+    free(p);
+}
+
+struct kv_watch *kv_watch(struct kv *kv, const char *key, bool recursive,
+                          uint64_t wait_index, kv_watch_fn fn, void *arg,
+                          struct kv_result *res)
+{
+    size_t plen;
+    memset(res, 0, sizeof *res);
+    if (!fn) {
+        kv_error(KV_E_INVALID_FIELD, "watch without a callback", kv->index,
+                 res);
+        return NULL;
+    }
+    char *p = path_clean(key ? key : "", &plen);
+    uint64_t since = wait_index ? wait_index : kv->index + 1;
+    if (kv->hist_n) {
+        uint64_t start = hist_at(kv, 0)->index;
+        uint64_t last = hist_at(kv, kv->hist_n - 1)->index;
+        if (since < start) {
+            char cause[96];
+            snprintf(cause, sizeof cause,
+                     "the requested history has been cleared [%" PRIu64
+                     "/%" PRIu64 "]",
+                     start, since);
+            kv_error(KV_E_EVENT_INDEX_CLEARED, cause, kv->index, res);
+            free(p);
+            return NULL;
+        }
+        if (since <= last) {
+            for (size_t i = (size_t)(since - start); i < kv->hist_n; i++) {
+                const struct event *e = hist_at(kv, i);
+                if (event_matches(e, p, plen, recursive)) {
+                    res->status = 200;
+                    res->index = kv->index;
+                    res->body = xmemdup(e->body, e->len);
+                    res->len = e->len;
+                    free(p);
+                    return NULL;
+                }
+            }
+        }
+    }
+    uint64_t h = key_hash(kv, p, plen);
+    struct wlist *l = wl_find(kv, h, p, plen);
+    if (!l) {
+        l = xcalloc(1, sizeof *l + plen + 1);
+        memcpy(l->key, p, plen);
+        l->len = plen;
+        ht_insert(&kv->watches, h, l);
+    }
+    free(p);
+    struct kv_watch *w = xcalloc(1, sizeof *w);
+    w->list = l;
+    w->since = since;
+    w->fn = fn;
+    w->arg = arg;
+    w->recursive = recursive;
+    w->state = W_WAITING;
+    w->prev = l->tail;
+    if (l->tail)
+        l->tail->next = w;
+    else
+        l->head = w;
+    l->tail = w;
+    kv->nwatch++;
+    return w;
+}
+
+void kv_watch_cancel(struct kv *kv, struct kv_watch *w)
+{
+    if (!w)
+        return;
+    if (w->state == W_WAITING) {
+        watch_unlink(kv, w);
+        free(w);
+    } else if (w->state == W_FIRING)
+        w->state = W_CANCELLED; /* run_callbacks() frees it */
+}

@@ -1,0 +1,1365 @@
+/* test_kv.c - unit tests of the etcd v2 key-value state machine
+ * (src/daemon/kv.c): every operation and error, index arithmetic, listings,
+ * watches, determinism, garbage commands and JSON escaping. Result bodies
+ * are parsed with cJSON and their fields checked. */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../src/daemon/kv.h"
+#include "test.h"
+
+/* ---- the last result, parsed ---- */
+static struct {
+    unsigned status, ecode;
+    uint64_t index;
+    char *body;
+    size_t len;
+    cJSON *j;
+} last;
+
+static void take(struct kv_result *r)
+{
+    cJSON_Delete(last.j);
+    free(last.body);
+    last.status = r->status;
+    last.ecode = r->error_code;
+    last.index = r->index;
+    last.body = r->body;
+    last.len = r->len;
+    r->body = NULL;
+    last.j = last.body ? cJSON_ParseWithLength(last.body, last.len) : NULL;
+    CHECK(last.j != NULL);
+    CHECK(last.body && last.len > 0 && last.body[last.len - 1] == '\n');
+    CHECK(last.body && strlen(last.body) == last.len);
+}
+
+static void last_clear(void)
+{
+    cJSON_Delete(last.j);
+    free(last.body);
+    memset(&last, 0, sizeof last);
+}
+
+/* Field of the last body by a dotted path; numbers index arrays. */
+static const cJSON *jget(const char *path)
+{
+    const cJSON *j = last.j;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *tok = strtok(buf, "."); tok && j; tok = strtok(NULL, ".")) {
+        if (cJSON_IsArray(j) && tok[0] >= '0' && tok[0] <= '9')
+            j = cJSON_GetArrayItem(j, atoi(tok));
+        else
+            j = cJSON_GetObjectItemCaseSensitive(j, tok);
+    }
+    return j;
+}
+
+static const char *jstr(const char *path)
+{
+    const cJSON *j = jget(path);
+    return cJSON_IsString(j) ? j->valuestring : NULL;
+}
+
+static uint64_t jnum(const char *path)
+{
+    const cJSON *j = jget(path);
+    return cJSON_IsNumber(j) ? (uint64_t)j->valuedouble : UINT64_MAX;
+}
+
+static bool jhas(const char *path)
+{
+    return jget(path) != NULL;
+}
+
+static bool jtrue(const char *path)
+{
+    return cJSON_IsTrue(jget(path));
+}
+
+static int jcount(const char *path)
+{
+    const cJSON *j = jget(path);
+    return cJSON_IsArray(j) ? cJSON_GetArraySize(j) : -1;
+}
+
+static bool streq(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+/* ---- commands ---- */
+static void run(struct kv *kv, enum kv_op op, const char *key,
+                const char *value, bool dir, const char *pv, uint64_t pi,
+                int pe, bool rec)
+{
+    struct kv_cmd c = {op, key, value, dir, pv, pi, pe, rec};
+    size_t n;
+    char *e = kv_encode(&c, &n);
+    CHECK(e != NULL);
+    struct kv_result r;
+    kv_apply(kv, e, n, &r);
+    free(e);
+    take(&r);
+}
+
+static void set(struct kv *kv, const char *k, const char *v)
+{
+    run(kv, KV_SET, k, v, false, NULL, 0, -1, false);
+}
+static void mkdir_(struct kv *kv, const char *k, int pe)
+{
+    run(kv, KV_SET, k, NULL, true, NULL, 0, pe, false);
+}
+static void create(struct kv *kv, const char *k, const char *v)
+{
+    run(kv, KV_SET, k, v, false, NULL, 0, 0, false);
+}
+static void update(struct kv *kv, const char *k, const char *v)
+{
+    run(kv, KV_SET, k, v, false, NULL, 0, 1, false);
+}
+static void cas(struct kv *kv, const char *k, const char *v, const char *pv,
+                uint64_t pi)
+{
+    run(kv, KV_SET, k, v, false, pv, pi, -1, false);
+}
+static void del(struct kv *kv, const char *k, bool dir, bool rec)
+{
+    run(kv, KV_DELETE, k, NULL, dir, NULL, 0, -1, rec);
+}
+static void cad(struct kv *kv, const char *k, const char *pv, uint64_t pi)
+{
+    run(kv, KV_DELETE, k, NULL, false, pv, pi, -1, false);
+}
+static void post(struct kv *kv, const char *k, const char *v)
+{
+    run(kv, KV_CREATE_IN_ORDER, k, v, false, NULL, 0, -1, false);
+}
+static void get(struct kv *kv, const char *k, bool rec, bool sorted)
+{
+    struct kv_result r;
+    kv_get(kv, k, rec, sorted, &r);
+    take(&r);
+}
+
+static void apply_raw(struct kv *kv, const void *p, size_t n)
+{
+    struct kv_result r;
+    kv_apply(kv, p, n, &r);
+    take(&r);
+}
+
+/* Expect the last result to be etcd error code with cause at index. */
+#define CHECK_ERR(code, st, cause, idx)                                     \
+    do {                                                                    \
+        CHECK_EQ_U(last.status, st);                                        \
+        CHECK_EQ_U(last.ecode, code);                                       \
+        CHECK_EQ_U(jnum("errorCode"), code);                                \
+        CHECK_EQ_U(jnum("index"), idx);                                     \
+        CHECK_EQ_U(last.index, idx);                                        \
+        CHECK(jstr("message") != NULL);                                     \
+        if (cause)                                                          \
+            CHECK(streq(jstr("cause"), cause));                             \
+    } while (0)
+
+/* ---- watch callbacks ---- */
+struct cap {
+    int calls;
+    unsigned status;
+    uint64_t index;
+    char *body;
+};
+
+static void on_event(void *arg, const struct kv_result *ev)
+{
+    struct cap *c = arg;
+    c->calls++;
+    c->status = ev->status;
+    c->index = ev->index;
+    free(c->body);
+    c->body = malloc(ev->len + 1);
+    memcpy(c->body, ev->body, ev->len);
+    c->body[ev->len] = '\0';
+}
+
+/* Parse a captured event into last (for jget). */
+static void take_cap(struct cap *c)
+{
+    struct kv_result r = {c->status, 0, c->body, c->body ? strlen(c->body) : 0,
+                          c->index};
+    c->body = NULL;
+    take(&r);
+}
+
+/* ======================================================================== */
+
+TEST(set_creates_then_replaces)
+{
+    struct kv *kv = kv_new();
+    CHECK_EQ_U(kv_index(kv), 0);
+    set(kv, "/k", "v");
+    CHECK_EQ_U(last.status, 201);
+    CHECK_EQ_U(last.ecode, 0);
+    CHECK_EQ_U(last.index, 1);
+    CHECK(streq(last.body, "{\"action\":\"set\",\"node\":{\"key\":\"/k\","
+                           "\"value\":\"v\",\"modifiedIndex\":1,"
+                           "\"createdIndex\":1}}\n"));
+    set(kv, "/k", "w");
+    CHECK_EQ_U(last.status, 200);
+    CHECK(streq(jstr("action"), "set"));
+    CHECK(streq(jstr("node.value"), "w"));
+    CHECK_EQ_U(jnum("node.modifiedIndex"), 2);
+    CHECK_EQ_U(jnum("node.createdIndex"), 2); /* etcd: set makes a new node */
+    CHECK(streq(jstr("prevNode.key"), "/k"));
+    CHECK(streq(jstr("prevNode.value"), "v"));
+    CHECK_EQ_U(jnum("prevNode.modifiedIndex"), 1);
+    CHECK_EQ_U(jnum("prevNode.createdIndex"), 1);
+    CHECK_EQ_U(kv_index(kv), 2);
+    CHECK_EQ_U(kv_count(kv), 1);
+    set(kv, "/empty", NULL); /* no value: "" */
+    CHECK_EQ_U(last.status, 201);
+    CHECK(streq(jstr("node.value"), ""));
+    get(kv, "/k", false, false);
+    CHECK_EQ_U(last.status, 200);
+    CHECK(streq(last.body, "{\"action\":\"get\",\"node\":{\"key\":\"/k\","
+                           "\"value\":\"w\",\"modifiedIndex\":2,"
+                           "\"createdIndex\":2}}\n"));
+    CHECK_EQ_U(last.index, 3);
+    kv_free(kv);
+}
+
+TEST(key_normalization)
+{
+    struct kv *kv = kv_new();
+    set(kv, "a//b/", "1");
+    CHECK(streq(jstr("node.key"), "/a/b"));
+    const char *forms[] = {"/a/b", "a/b", "//a///b//", "/a/./c/../b",
+                           "/../a/b", "/x/../../a/b/."};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        get(kv, forms[i], false, false);
+        CHECK_EQ_U(last.status, 200);
+        CHECK(streq(jstr("node.key"), "/a/b"));
+    }
+    set(kv, "/", "x");
+    CHECK_ERR(107, 400, "/", 1);
+    set(kv, "", "x");
+    CHECK_ERR(107, 400, "/", 1);
+    set(kv, "/a/..", "x");
+    CHECK_ERR(107, 400, "/", 1);
+    create(kv, "/", "x");
+    CHECK_ERR(107, 400, "/", 1);
+    update(kv, "/", "x");
+    CHECK_ERR(107, 400, "/", 1);
+    cas(kv, "/", "x", "y", 0);
+    CHECK_ERR(107, 400, "/", 1);
+    mkdir_(kv, "/", -1);
+    CHECK_ERR(107, 400, "/", 1);
+    CHECK_EQ_U(kv_index(kv), 1);
+    kv_free(kv);
+}
+
+TEST(implicit_directories)
+{
+    struct kv *kv = kv_new();
+    set(kv, "/a/b/c", "1");
+    CHECK_EQ_U(last.status, 201);
+    get(kv, "/a", false, false);
+    CHECK(jtrue("node.dir"));
+    CHECK(streq(jstr("node.key"), "/a"));
+    CHECK_EQ_U(jnum("node.createdIndex"), 1);
+    CHECK_EQ_U(jnum("node.modifiedIndex"), 1);
+    CHECK_EQ_U(jcount("node.nodes"), 1);
+    CHECK(streq(jstr("node.nodes.0.key"), "/a/b"));
+    CHECK(jtrue("node.nodes.0.dir"));
+    CHECK(!jhas("node.nodes.0.nodes")); /* not recursive */
+    CHECK(!jhas("node.value"));
+    get(kv, "/a/b/c", false, false);
+    CHECK(streq(jstr("node.value"), "1"));
+    /* a second key under the same dirs creates nothing but itself */
+    set(kv, "/a/b/d", "2");
+    get(kv, "/a/b", false, true);
+    CHECK_EQ_U(jcount("node.nodes"), 2);
+    CHECK_EQ_U(jnum("node.createdIndex"), 1);
+    CHECK_EQ_U(kv_count(kv), 2);
+    kv_free(kv);
+}
+
+TEST(set_errors)
+{
+    struct kv *kv = kv_new();
+    set(kv, "/a/b/c", "1");
+    set(kv, "/a", "x");
+    CHECK_ERR(102, 403, "/a", 1);
+    set(kv, "/a/b/c/d", "x");
+    CHECK_ERR(104, 400, "/a/b/c", 1);
+    set(kv, "/a/b/c/d/e/f", "x");
+    CHECK_ERR(104, 400, "/a/b/c", 1);
+    CHECK(streq(last.body, "{\"errorCode\":104,\"message\":\"Not a "
+                           "directory\",\"cause\":\"/a/b/c\",\"index\":1}\n"));
+    mkdir_(kv, "/a/b/c/d", -1);
+    CHECK_ERR(104, 400, "/a/b/c", 1);
+    CHECK_EQ_U(kv_index(kv), 1);
+    get(kv, "/a/b/c/d", false, false);
+    CHECK_ERR(104, 400, "/a/b/c", 1);
+    kv_free(kv);
+}
+
+TEST(mkdir_and_dir_flag)
+{
+    struct kv *kv = kv_new();
+    mkdir_(kv, "/d", -1);
+    CHECK_EQ_U(last.status, 201);
+    CHECK(streq(last.body, "{\"action\":\"set\",\"node\":{\"key\":\"/d\","
+                           "\"dir\":true,\"modifiedIndex\":1,"
+                           "\"createdIndex\":1}}\n"));
+    mkdir_(kv, "/d", -1); /* over an existing dir: Not a file, as etcd */
+    CHECK_ERR(102, 403, "/d", 1);
+    mkdir_(kv, "/d", 0); /* etcdctl mkdir */
+    CHECK_ERR(105, 412, "/d", 1);
+    mkdir_(kv, "/e", 0);
+    CHECK_EQ_U(last.status, 201);
+    CHECK(streq(jstr("action"), "create"));
+    CHECK(jtrue("node.dir"));
+    get(kv, "/e", false, false);
+    CHECK(jtrue("node.dir"));
+    CHECK(!jhas("node.nodes")); /* an empty dir has no "nodes" */
+    CHECK_EQ_U(jnum("node.createdIndex"), 2);
+    /* a dir over a file replaces it */
+    set(kv, "/f", "v");
+    run(kv, KV_SET, "/f", "ignored", true, NULL, 0, -1, false);
+    CHECK_EQ_U(last.status, 200);
+    CHECK(jtrue("node.dir"));
+    CHECK(!jhas("node.value"));
+    CHECK(streq(jstr("prevNode.value"), "v"));
+    CHECK_EQ_U(kv_count(kv), 0);
+    get(kv, "/f", false, false);
+    CHECK(jtrue("node.dir"));
+    set(kv, "/f/x", "1");
+    CHECK_EQ_U(last.status, 201);
+    kv_free(kv);
+}
+
+TEST(create_prev_exist_false)
+{
+    struct kv *kv = kv_new();
+    create(kv, "/c", "1");
+    CHECK_EQ_U(last.status, 201);
+    CHECK(streq(jstr("action"), "create"));
+    CHECK(!jhas("prevNode"));
+    create(kv, "/c", "2");
+    CHECK_ERR(105, 412, "/c", 1);
+    CHECK(streq(jstr("message"), "Key already exists"));
+    create(kv, "/c/x", "2");
+    CHECK_ERR(104, 400, "/c", 1);
+    /* prevValue is ignored by create, as in etcd */
+    run(kv, KV_SET, "/n", "v", false, "whatever", 7, 0, false);
+    CHECK_EQ_U(last.status, 201);
+    CHECK(streq(jstr("action"), "create"));
+    CHECK_EQ_U(kv_index(kv), 2);
+    kv_free(kv);
+}
+
+TEST(update_prev_exist_true)
+{
+    struct kv *kv = kv_new();
+    update(kv, "/u", "1");
+    CHECK_ERR(100, 404, "/u", 0);
+    CHECK(streq(last.body, "{\"errorCode\":100,\"message\":\"Key not "
+                           "found\",\"cause\":\"/u\",\"index\":0}\n"));
+    set(kv, "/u", "1");
+    set(kv, "/other", "x");
+    update(kv, "/u", "2");
+    CHECK_EQ_U(last.status, 200);
+    CHECK(streq(jstr("action"), "update"));
+    CHECK(streq(jstr("node.value"), "2"));
+    CHECK_EQ_U(jnum("node.modifiedIndex"), 3);
+    CHECK_EQ_U(jnum("node.createdIndex"), 1); /* update keeps it */
+    CHECK(streq(jstr("prevNode.value"), "1"));
+    mkdir_(kv, "/d", -1);
+    update(kv, "/d", "x");
+    CHECK_ERR(102, 403, "/d", 4);
+    mkdir_(kv, "/d", 1);
+    CHECK_ERR(102, 403, "/d", 4);
+    update(kv, "/u/x", "1");
+    CHECK_ERR(104, 400, "/u", 4);
+    kv_free(kv);
+}
+
+TEST(compare_and_swap)
+{
+    struct kv *kv = kv_new();
+    cas(kv, "/k", "new", "old", 0);
+    CHECK_ERR(100, 404, "/k", 0);
+    set(kv, "/k", "old");    /* 1 */
+    set(kv, "/other", "x");  /* 2 */
+    cas(kv, "/k", "new", "nope", 0);
+    CHECK_ERR(101, 412, "[nope != old]", 2);
+    CHECK(streq(jstr("message"), "Compare failed"));
+    cas(kv, "/k", "new", NULL, 5);
+    CHECK_ERR(101, 412, "[5 != 1]", 2);
+    cas(kv, "/k", "new", "nope", 5);
+    CHECK_ERR(101, 412, "[nope != old] [5 != 1]", 2);
+    cas(kv, "/k", "new", "old", 5);
+    CHECK_ERR(101, 412, "[5 != 1]", 2);
+    cas(kv, "/k", "new", "nope", 1);
+    CHECK_ERR(101, 412, "[nope != old]", 2);
+    CHECK_EQ_U(kv_index(kv), 2);
+    cas(kv, "/k", "new", "old", 1);
+    CHECK_EQ_U(last.status, 200);
+    CHECK(streq(jstr("action"), "compareAndSwap"));
+    CHECK(streq(jstr("node.value"), "new"));
+    CHECK_EQ_U(jnum("node.modifiedIndex"), 3);
+    CHECK_EQ_U(jnum("node.createdIndex"), 1);
+    CHECK(streq(jstr("prevNode.value"), "old"));
+    CHECK_EQ_U(last.index, 3);
+    cas(kv, "/k", "newer", NULL, 3);
+    CHECK_EQ_U(last.status, 200);
+    /* prevExist=true with a condition is compareAndSwap too */
+    run(kv, KV_SET, "/k", "v5", false, "newer", 0, 1, false);
+    CHECK_EQ_U(last.status, 200);
+    CHECK(streq(jstr("action"), "compareAndSwap"));
+    run(kv, KV_SET, "/k", "v6", false, "bad", 0, 1, false);
+    CHECK_ERR(101, 412, "[bad != v5]", 5);
+    /* empty prevValue compares literally */
+    set(kv, "/e", "");
+    cas(kv, "/e", "x", "", 0);
+    CHECK_EQ_U(last.status, 200);
+    mkdir_(kv, "/d", -1);
+    cas(kv, "/d", "x", "y", 0);
+    CHECK_ERR(102, 403, "/d", 8);
+    cas(kv, "/k/sub", "x", "y", 0);
+    CHECK_ERR(104, 400, "/k", 8);
+    kv_free(kv);
+}
+
+TEST(delete_files_and_dirs)
+{
+    struct kv *kv = kv_new();
+    del(kv, "/nope", false, false);
+    CHECK_ERR(100, 404, "/nope", 0);
+    set(kv, "/k", "v");          /* 1 */
+    set(kv, "/d/x", "1");        /* 2 */
+    set(kv, "/d/e/y", "2");      /* 3 */
+    mkdir_(kv, "/empty", -1);    /* 4 */
+    CHECK_EQ_U(kv_count(kv), 3);
+    del(kv, "/k", false, false);
+    CHECK_EQ_U(last.status, 200);
+    CHECK(streq(last.body,
+                "{\"action\":\"delete\",\"node\":{\"key\":\"/k\","
+                "\"modifiedIndex\":5,\"createdIndex\":1},\"prevNode\":{"
+                "\"key\":\"/k\",\"value\":\"v\",\"modifiedIndex\":1,"
+                "\"createdIndex\":1}}\n"));
+    CHECK_EQ_U(last.index, 5);
+    get(kv, "/k", false, false);
+    CHECK_ERR(100, 404, "/k", 5);
+    del(kv, "/d", false, false);
+    CHECK_ERR(102, 403, "/d", 5);
+    del(kv, "/d", true, false);
+    CHECK_ERR(108, 403, "/d", 5);
+    CHECK(streq(jstr("message"), "Directory not empty"));
+    del(kv, "/empty", true, false);
+    CHECK_EQ_U(last.status, 200);
+    CHECK(jtrue("node.dir"));
+    CHECK_EQ_U(jnum("node.modifiedIndex"), 6);
+    CHECK_EQ_U(jnum("node.createdIndex"), 4);
+    CHECK(jtrue("prevNode.dir"));
+    CHECK(!jhas("prevNode.nodes"));
+    del(kv, "/d", false, true); /* recursive implies dir */
+    CHECK_EQ_U(last.status, 200);
+    CHECK(streq(jstr("action"), "delete"));
+    CHECK(jtrue("node.dir"));
+    CHECK_EQ_U(jnum("node.createdIndex"), 2);
+    CHECK_EQ_U(kv_count(kv), 0);
+    get(kv, "/d/e/y", false, false);
+    CHECK_ERR(100, 404, "/d", 7);
+    get(kv, "/", true, true);
+    CHECK(!jhas("node.nodes"));
+    /* dir=true on a file deletes it */
+    set(kv, "/f", "1");
+    del(kv, "/f", true, false);
+    CHECK_EQ_U(last.status, 200);
+    CHECK(!jhas("node.dir"));
+    /* the root */
+    del(kv, "/", true, true);
+    CHECK_ERR(107, 400, "/", 9);
+    del(kv, "", false, false);
+    CHECK_ERR(107, 400, "/", 9);
+    del(kv, "/f/x", false, false);
+    CHECK_ERR(100, 404, "/f", 9);
+    set(kv, "/g", "1");
+    del(kv, "/g/x", false, false);
+    CHECK_ERR(104, 400, "/g", 10);
+    CHECK_EQ_U(kv_index(kv), 10);
+    kv_free(kv);
+}
+
+TEST(compare_and_delete)
+{
+    struct kv *kv = kv_new();
+    cad(kv, "/k", "v", 0);
+    CHECK_ERR(100, 404, "/k", 0);
+    set(kv, "/k", "v");
+    cad(kv, "/k", "w", 0);
+    CHECK_ERR(101, 412, "[w != v]", 1);
+    cad(kv, "/k", NULL, 9);
+    CHECK_ERR(101, 412, "[9 != 1]", 1);
+    cad(kv, "/k", "v", 1);
+    CHECK_EQ_U(last.status, 200);
+    CHECK(streq(jstr("action"), "compareAndDelete"));
+    CHECK(streq(jstr("node.key"), "/k"));
+    CHECK(!jhas("node.value"));
+    CHECK_EQ_U(jnum("node.modifiedIndex"), 2);
+    CHECK(streq(jstr("prevNode.value"), "v"));
+    mkdir_(kv, "/d", -1);
+    cad(kv, "/d", "x", 0);
+    CHECK_ERR(102, 403, "/d", 3);
+    cad(kv, "/", "x", 0); /* etcd: the root is a dir -> Not a file */
+    CHECK_ERR(102, 403, "/", 3);
+    CHECK_EQ_U(kv_index(kv), 3);
+    kv_free(kv);
+}
+
+TEST(post_in_order)
+{
+    struct kv *kv = kv_new();
+    post(kv, "/q", "a");
+    CHECK_EQ_U(last.status, 201);
+    CHECK(streq(jstr("action"), "create"));
+    CHECK(streq(jstr("node.key"), "/q/00000000000000000001"));
+    CHECK(streq(jstr("node.value"), "a"));
+    set(kv, "/x", "1");
+    post(kv, "/q/", "b");
+    CHECK(streq(jstr("node.key"), "/q/00000000000000000003"));
+    run(kv, KV_CREATE_IN_ORDER, "/q", NULL, true, NULL, 0, -1, false);
+    CHECK(streq(jstr("node.key"), "/q/00000000000000000004"));
+    CHECK(jtrue("node.dir"));
+    get(kv, "/q", false, true);
+    CHECK_EQ_U(jcount("node.nodes"), 3);
+    CHECK(streq(jstr("node.nodes.0.value"), "a"));
+    CHECK(streq(jstr("node.nodes.1.value"), "b"));
+    post(kv, "/x", "c");
+    CHECK_ERR(104, 400, "/x", 4);
+    post(kv, "/", "r");
+    CHECK(streq(jstr("node.key"), "/00000000000000000005"));
+    kv_free(kv);
+}
+
+TEST(listing)
+{
+    struct kv *kv = kv_new();
+    get(kv, "/", false, false);
+    CHECK(streq(last.body, "{\"action\":\"get\",\"node\":{\"dir\":true}}\n"));
+    set(kv, "/m", "1");
+    set(kv, "/b/z", "2");
+    set(kv, "/b/a/deep", "3");
+    set(kv, "/_hidden", "4");
+    set(kv, "/b/_h", "5");
+    set(kv, "/a", "6");
+    get(kv, "/", false, true);
+    CHECK(!jhas("node.key"));
+    CHECK(!jhas("node.modifiedIndex"));
+    CHECK(!jhas("node.createdIndex"));
+    CHECK(jtrue("node.dir"));
+    CHECK_EQ_U(jcount("node.nodes"), 3);
+    CHECK(streq(jstr("node.nodes.0.key"), "/a"));
+    CHECK(streq(jstr("node.nodes.1.key"), "/b"));
+    CHECK(streq(jstr("node.nodes.2.key"), "/m"));
+    CHECK(!jhas("node.nodes.1.nodes"));
+    /* unsorted: creation order */
+    get(kv, "/", false, false);
+    CHECK(streq(jstr("node.nodes.0.key"), "/m"));
+    CHECK(streq(jstr("node.nodes.1.key"), "/b"));
+    CHECK(streq(jstr("node.nodes.2.key"), "/a"));
+    get(kv, "/", true, true);
+    CHECK(streq(jstr("node.nodes.1.key"), "/b"));
+    CHECK_EQ_U(jcount("node.nodes.1.nodes"), 2);
+    CHECK(streq(jstr("node.nodes.1.nodes.0.key"), "/b/a"));
+    CHECK(jtrue("node.nodes.1.nodes.0.dir"));
+    CHECK(streq(jstr("node.nodes.1.nodes.0.nodes.0.key"), "/b/a/deep"));
+    CHECK(streq(jstr("node.nodes.1.nodes.0.nodes.0.value"), "3"));
+    CHECK(streq(jstr("node.nodes.1.nodes.1.key"), "/b/z"));
+    CHECK_EQ_U(jnum("node.nodes.1.createdIndex"), 2);
+    /* exact recursive shape of a subtree */
+    get(kv, "/b", true, true);
+    CHECK(streq(last.body,
+                "{\"action\":\"get\",\"node\":{\"key\":\"/b\",\"dir\":true,"
+                "\"nodes\":[{\"key\":\"/b/a\",\"dir\":true,\"nodes\":[{"
+                "\"key\":\"/b/a/deep\",\"value\":\"3\",\"modifiedIndex\":3,"
+                "\"createdIndex\":3}],\"modifiedIndex\":3,\"createdIndex\":3},"
+                "{\"key\":\"/b/z\",\"value\":\"2\",\"modifiedIndex\":2,"
+                "\"createdIndex\":2}],\"modifiedIndex\":2,\"createdIndex\":2}}"
+                "\n"));
+    /* hidden keys are readable directly */
+    get(kv, "/_hidden", false, false);
+    CHECK(streq(jstr("node.value"), "4"));
+    get(kv, "/nope/x/y", false, false);
+    CHECK_ERR(100, 404, "/nope", 6);
+    get(kv, "/b/nope/y", true, false);
+    CHECK_ERR(100, 404, "/b/nope", 6);
+    get(kv, "/m/x", false, false);
+    CHECK_ERR(104, 400, "/m", 6);
+    kv_free(kv);
+}
+
+TEST(index_arithmetic)
+{
+    struct kv *kv = kv_new();
+    uint64_t want = 0;
+    for (int round = 0; round < 3; round++) {
+        set(kv, "/a", "1");
+        want++;
+        create(kv, "/a", "1"); /* 105 */
+        update(kv, "/zz", "1"); /* 100 */
+        cas(kv, "/a", "2", "nope", 0); /* 101 */
+        del(kv, "/", true, true); /* 107 */
+        mkdir_(kv, "/dd", -1);
+        want++;
+        del(kv, "/dd", false, false); /* 102 */
+        set(kv, "/dd/x", "1");
+        want++;
+        del(kv, "/dd", true, false); /* 108 */
+        CHECK_EQ_U(kv_index(kv), want);
+        CHECK_EQ_U(jnum("index"), want);
+        del(kv, "/dd", true, true);
+        want++;
+        CHECK_EQ_U(last.index, want);
+        CHECK_EQ_U(jnum("node.modifiedIndex"), want);
+        apply_raw(kv, "junk", 4);
+        CHECK_EQ_U(last.index, want);
+    }
+    CHECK_EQ_U(kv_index(kv), 12);
+    kv_free(kv);
+}
+
+TEST(watch_from_history)
+{
+    struct kv *kv = kv_new();
+    struct cap c = {0};
+    struct kv_result r;
+    set(kv, "/w", "1");     /* 1 */
+    set(kv, "/x/y", "2");   /* 2 */
+    set(kv, "/w", "3");     /* 3 */
+    set(kv, "/x/z", "4");   /* 4 */
+    CHECK(kv_watch(kv, "/w", false, 1, on_event, &c, &r) == NULL);
+    take(&r);
+    CHECK_EQ_U(last.status, 200);
+    CHECK_EQ_U(last.index, 4); /* the current index */
+    CHECK_EQ_U(jnum("node.modifiedIndex"), 1);
+    CHECK(streq(jstr("action"), "set"));
+    CHECK(kv_watch(kv, "/w", false, 2, on_event, &c, &r) == NULL);
+    take(&r);
+    CHECK_EQ_U(jnum("node.modifiedIndex"), 3);
+    CHECK(streq(jstr("prevNode.value"), "1"));
+    /* recursive: the earliest event at or below the key */
+    CHECK(kv_watch(kv, "/x", true, 1, on_event, &c, &r) == NULL);
+    take(&r);
+    CHECK(streq(jstr("node.key"), "/x/y"));
+    CHECK(kv_watch(kv, "x", true, 3, on_event, &c, &r) == NULL);
+    take(&r);
+    CHECK(streq(jstr("node.key"), "/x/z"));
+    CHECK(kv_watch(kv, "/", true, 2, on_event, &c, &r) == NULL);
+    take(&r);
+    CHECK(streq(jstr("node.key"), "/x/y"));
+    /* not recursive: children do not count */
+    struct kv_watch *w = kv_watch(kv, "/x", false, 1, on_event, &c, &r);
+    CHECK(w != NULL);
+    CHECK_EQ_U(r.status, 0);
+    CHECK(r.body == NULL);
+    CHECK_EQ_U(kv_watch_count(kv), 1);
+    kv_watch_cancel(kv, w);
+    /* nothing matching after waitIndex: waits */
+    w = kv_watch(kv, "/w", false, 4, on_event, &c, &r);
+    CHECK(w != NULL);
+    set(kv, "/w", "5");
+    CHECK_EQ_U(c.calls, 1);
+    CHECK_EQ_U(c.index, 5);
+    CHECK_EQ_U(kv_watch_count(kv), 0);
+    take_cap(&c);
+    CHECK(streq(jstr("node.value"), "5"));
+    kv_free(kv);
+    free(c.body);
+}
+
+TEST(watch_waits_then_fires)
+{
+    struct kv *kv = kv_new();
+    struct cap c = {0};
+    struct kv_result r;
+    set(kv, "/w", "0");
+    struct kv_watch *w = kv_watch(kv, "/w", false, 0, on_event, &c, &r);
+    CHECK(w != NULL);
+    set(kv, "/other", "1");
+    set(kv, "/w/../other", "1");
+    CHECK_EQ_U(c.calls, 0);
+    update(kv, "/w", "new");
+    CHECK_EQ_U(c.calls, 1);
+    CHECK_EQ_U(c.status, 200);
+    CHECK_EQ_U(c.index, 4);
+    /* the event is the modification's answer */
+    char *answer = strdup(last.body);
+    take_cap(&c);
+    CHECK(streq(last.body, answer));
+    free(answer);
+    CHECK(streq(jstr("action"), "update"));
+    CHECK(streq(jstr("prevNode.value"), "0"));
+    /* one-shot */
+    set(kv, "/w", "again");
+    CHECK_EQ_U(c.calls, 1);
+    CHECK_EQ_U(kv_watch_count(kv), 0);
+    /* a failed command fires nothing */
+    w = kv_watch(kv, "/w", false, 0, on_event, &c, &r);
+    create(kv, "/w", "x");
+    CHECK_EQ_U(c.calls, 1);
+    del(kv, "/w", false, false);
+    CHECK_EQ_U(c.calls, 2);
+    take_cap(&c);
+    CHECK(streq(jstr("action"), "delete"));
+    /* several watchers on one key all fire, in registration order */
+    struct cap c2 = {0}, c3 = {0};
+    kv_watch(kv, "/k", false, 0, on_event, &c2, &r);
+    kv_watch(kv, "/k", true, 0, on_event, &c3, &r);
+    CHECK_EQ_U(kv_watch_count(kv), 2);
+    set(kv, "/k", "1");
+    CHECK_EQ_U(c2.calls, 1);
+    CHECK_EQ_U(c3.calls, 1);
+    CHECK_EQ_U(kv_watch_count(kv), 0);
+    kv_free(kv);
+    free(c.body);
+    free(c2.body);
+    free(c3.body);
+}
+
+TEST(watch_recursive_and_hidden)
+{
+    struct kv *kv = kv_new();
+    struct cap c = {0}, root = {0}, hid = {0}, plain = {0};
+    struct kv_result r;
+    kv_watch(kv, "/d", true, 0, on_event, &c, &r);
+    kv_watch(kv, "/d", false, 0, on_event, &plain, &r);
+    kv_watch(kv, "/", true, 0, on_event, &root, &r);
+    kv_watch(kv, "/_h", false, 0, on_event, &hid, &r);
+    set(kv, "/_h", "x"); /* hidden from "/" recursive, not from its own */
+    CHECK_EQ_U(root.calls, 0);
+    CHECK_EQ_U(hid.calls, 1);
+    set(kv, "/d/_x/y", "1"); /* hidden below /d */
+    CHECK_EQ_U(c.calls, 0);
+    CHECK_EQ_U(root.calls, 0);
+    set(kv, "/d/x/y", "1");
+    CHECK_EQ_U(c.calls, 1);
+    CHECK_EQ_U(root.calls, 1);
+    CHECK_EQ_U(plain.calls, 0); /* a child of /d is not /d */
+    take_cap(&c);
+    CHECK(streq(jstr("node.key"), "/d/x/y"));
+    CHECK_EQ_U(kv_watch_count(kv), 1);
+    /* /dd is not below /d */
+    kv_watch(kv, "/d", true, 0, on_event, &c, &r);
+    set(kv, "/dd", "1");
+    CHECK_EQ_U(c.calls, 1);
+    kv_free(kv); /* frees the waiting watches without calling them */
+    CHECK_EQ_U(c.calls, 1);
+    CHECK_EQ_U(plain.calls, 0);
+    free(c.body);
+    free(root.body);
+    free(hid.body);
+    free(plain.body);
+}
+
+TEST(watch_parent_delete)
+{
+    struct kv *kv = kv_new();
+    struct cap c = {0}, missing = {0}, other = {0};
+    struct kv_result r;
+    set(kv, "/d/x", "1");    /* 1 */
+    set(kv, "/d/e/f", "2");  /* 2 */
+    set(kv, "/dx", "3");     /* 3 */
+    kv_watch(kv, "/d/e/f", false, 0, on_event, &c, &r);
+    kv_watch(kv, "/dx", false, 0, on_event, &other, &r);
+    kv_watch(kv, "/d/nothing", false, 0, on_event, &missing, &r);
+    del(kv, "/d", false, true); /* 4 */
+    CHECK_EQ_U(c.calls, 1);
+    CHECK_EQ_U(c.index, 4);
+    take_cap(&c);
+    CHECK(streq(jstr("action"), "delete"));
+    CHECK(streq(jstr("node.key"), "/d"));
+    CHECK(jtrue("node.dir"));
+    CHECK_EQ_U(other.calls, 0);
+    CHECK_EQ_U(missing.calls, 0); /* etcd only tells keys that existed */
+    /* from history: a deleted directory above the key matches */
+    CHECK(kv_watch(kv, "/d/x", false, 4, on_event, &c, &r) == NULL);
+    take(&r);
+    CHECK(streq(jstr("node.key"), "/d"));
+    CHECK(kv_watch(kv, "/d/anything/below", false, 3, on_event, &c, &r) ==
+          NULL);
+    take(&r);
+    CHECK(streq(jstr("node.key"), "/d"));
+    /* ... but not a key that merely starts with the same characters */
+    struct kv_watch *w = kv_watch(kv, "/dx", false, 4, on_event, &c, &r);
+    CHECK(w != NULL);
+    kv_watch_cancel(kv, w);
+    /* compareAndDelete tells the key's watchers */
+    set(kv, "/k", "v");
+    struct cap k = {0};
+    kv_watch(kv, "/k", false, 0, on_event, &k, &r);
+    cad(kv, "/k", "v", 0);
+    CHECK_EQ_U(k.calls, 1);
+    take_cap(&k);
+    CHECK(streq(jstr("action"), "compareAndDelete"));
+    kv_free(kv);
+    free(c.body);
+    free(missing.body);
+    free(other.body);
+    free(k.body);
+}
+
+TEST(watch_history_cleared)
+{
+    struct kv *kv = kv_new();
+    struct cap c = {0};
+    struct kv_result r;
+    char key[32];
+    for (int i = 1; i <= KV_HISTORY + 5; i++) {
+        snprintf(key, sizeof key, "/k%d", i % 7);
+        set(kv, key, "v");
+    }
+    CHECK_EQ_U(kv_index(kv), KV_HISTORY + 5);
+    CHECK(kv_watch(kv, "/k1", false, 1, on_event, &c, &r) == NULL);
+    take(&r);
+    CHECK_ERR(401, 400, "the requested history has been cleared [6/1]",
+              KV_HISTORY + 5);
+    CHECK(streq(jstr("message"),
+                "The event in requested index is outdated and cleared"));
+    CHECK(kv_watch(kv, "/k1", false, 5, on_event, &c, &r) == NULL);
+    take(&r);
+    CHECK_EQ_U(last.ecode, 401);
+    /* the oldest kept event is still answered */
+    CHECK(kv_watch(kv, "/", true, 6, on_event, &c, &r) == NULL);
+    take(&r);
+    CHECK_EQ_U(last.status, 200);
+    CHECK_EQ_U(jnum("node.modifiedIndex"), 6);
+    CHECK(kv_watch(kv, "/k1", false, 6, on_event, &c, &r) == NULL);
+    take(&r);
+    CHECK_EQ_U(jnum("node.modifiedIndex"), 8); /* 8 % 7 == 1 */
+    CHECK_EQ_U(c.calls, 0);
+    kv_free(kv);
+}
+
+TEST(watch_future_index)
+{
+    struct kv *kv = kv_new();
+    struct cap c = {0};
+    struct kv_result r;
+    set(kv, "/a", "1");
+    struct kv_watch *w = kv_watch(kv, "/a", false, 4, on_event, &c, &r);
+    CHECK(w != NULL);
+    set(kv, "/a", "2"); /* 2 */
+    set(kv, "/a", "3"); /* 3 */
+    CHECK_EQ_U(c.calls, 0);
+    set(kv, "/a", "4"); /* 4 */
+    CHECK_EQ_U(c.calls, 1);
+    CHECK_EQ_U(c.index, 4);
+    kv_free(kv);
+    free(c.body);
+}
+
+/* A callback that cancels another watch and registers a new one. */
+struct meddler {
+    struct kv *kv;
+    struct kv_watch *victim;
+    struct cap *fresh;
+    int calls;
+};
+
+static void meddle(void *arg, const struct kv_result *ev)
+{
+    struct meddler *m = arg;
+    struct kv_result r, g;
+    m->calls++;
+    (void)ev;
+    kv_watch_cancel(m->kv, m->victim);
+    /* a new watch from inside a callback does not see this event */
+    CHECK(kv_watch(m->kv, "/c", false, 0, on_event, m->fresh, &r) != NULL);
+    kv_get(m->kv, "/c", false, false, &g);
+    CHECK_EQ_U(g.status, 200);
+    kv_result_free(&g);
+}
+
+TEST(watch_cancel)
+{
+    struct kv *kv = kv_new();
+    struct cap c = {0}, victim = {0}, fresh = {0};
+    struct kv_result r;
+    struct kv_watch *w = kv_watch(kv, "/c", false, 0, on_event, &c, &r);
+    CHECK_EQ_U(kv_watch_count(kv), 1);
+    kv_watch_cancel(kv, w);
+    kv_watch_cancel(kv, NULL);
+    CHECK_EQ_U(kv_watch_count(kv), 0);
+    set(kv, "/c", "1");
+    CHECK_EQ_U(c.calls, 0);
+    /* cancel from a callback, of a watch already due in the same round */
+    struct meddler m = {kv, NULL, &fresh, 0};
+    kv_watch(kv, "/c", false, 0, meddle, &m, &r);
+    m.victim = kv_watch(kv, "/c", false, 0, on_event, &victim, &r);
+    /* and of one still waiting elsewhere: keeps the rest intact */
+    struct kv_watch *keep = kv_watch(kv, "/c", true, 0, on_event, &c, &r);
+    CHECK(keep != NULL);
+    set(kv, "/c", "2");
+    CHECK_EQ_U(m.calls, 1);
+    CHECK_EQ_U(victim.calls, 0);
+    CHECK_EQ_U(c.calls, 1);
+    CHECK_EQ_U(fresh.calls, 0);
+    CHECK_EQ_U(kv_watch_count(kv), 1);
+    set(kv, "/c", "3");
+    CHECK_EQ_U(fresh.calls, 1);
+    CHECK_EQ_U(fresh.index, 3);
+    CHECK_EQ_U(kv_watch_count(kv), 0);
+    /* cancel a waiting watch whose list has others */
+    struct kv_watch *a = kv_watch(kv, "/z", false, 0, on_event, &c, &r);
+    struct kv_watch *b = kv_watch(kv, "/z", false, 0, on_event, &c, &r);
+    struct kv_watch *d = kv_watch(kv, "/z", false, 0, on_event, &c, &r);
+    kv_watch_cancel(kv, b);
+    kv_watch_cancel(kv, a);
+    set(kv, "/z", "1");
+    CHECK_EQ_U(c.calls, 2);
+    (void)d;
+    /* no callback: refused */
+    CHECK(kv_watch(kv, "/z", false, 0, NULL, NULL, &r) == NULL);
+    take(&r);
+    CHECK_EQ_U(last.status, 400);
+    kv_free(kv);
+    free(c.body);
+    free(victim.body);
+    free(fresh.body);
+}
+
+/* ---- determinism ---- */
+static uint64_t rng_state = 88172645463325252ULL;
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static void random_cmd(struct kv_cmd *c, char *keybuf, char *valbuf,
+                       char *pvbuf)
+{
+    static const char *keys[] = {"/a", "/a/b", "/a/b/c", "/b", "/b/x",
+                                 "/q", "/_h", "/a/_h/z", "c/d/", "/a/../b/y"};
+    static const char *vals[] = {"", "1", "2", "x\"y", "line\nfeed", "<&>",
+                                 "caf\xc3\xa9", "\xff"};
+    memset(c, 0, sizeof *c);
+    strcpy(keybuf, keys[rnd() % 10]);
+    strcpy(valbuf, vals[rnd() % 8]);
+    strcpy(pvbuf, vals[rnd() % 8]);
+    c->key = keybuf;
+    c->prev_exist = -1;
+    switch (rnd() % 10) {
+    case 0:
+    case 1:
+    case 2:
+        c->op = KV_SET;
+        c->value = valbuf;
+        break;
+    case 3:
+        c->op = KV_SET;
+        c->dir = true;
+        c->prev_exist = (int)(rnd() % 3) - 1;
+        break;
+    case 4:
+        c->op = KV_SET;
+        c->value = valbuf;
+        c->prev_exist = (int)(rnd() % 2);
+        break;
+    case 5:
+        c->op = KV_SET;
+        c->value = valbuf;
+        c->prev_value = rnd() % 2 ? pvbuf : NULL;
+        c->prev_index = rnd() % 3 ? rnd() % 40 : 0;
+        break;
+    case 6:
+        c->op = KV_CREATE_IN_ORDER;
+        c->value = valbuf;
+        break;
+    case 7:
+    case 8:
+        c->op = KV_DELETE;
+        c->dir = rnd() % 2;
+        c->recursive = rnd() % 2;
+        break;
+    default:
+        c->op = KV_DELETE;
+        c->prev_value = pvbuf;
+        c->prev_index = rnd() % 2 ? rnd() % 40 : 0;
+    }
+}
+
+TEST(determinism)
+{
+    struct kv *a = kv_new(), *b = kv_new();
+    char k[64], v[64], pv[64];
+    int ok = 0, failed = 0;
+    for (int i = 0; i < 3000; i++) {
+        struct kv_cmd c;
+        random_cmd(&c, k, v, pv);
+        size_t n;
+        char *e = kv_encode(&c, &n);
+        struct kv_result ra, rb;
+        kv_apply(a, e, n, &ra);
+        kv_apply(b, e, n, &rb);
+        CHECK_EQ_U(ra.status, rb.status);
+        CHECK_EQ_U(ra.index, rb.index);
+        CHECK(ra.len == rb.len && memcmp(ra.body, rb.body, ra.len) == 0);
+        cJSON *j = cJSON_ParseWithLength(ra.body, ra.len);
+        CHECK(j != NULL);
+        cJSON_Delete(j);
+        if (ra.error_code)
+            failed++;
+        else
+            ok++;
+        kv_result_free(&ra);
+        kv_result_free(&rb);
+        free(e);
+    }
+    CHECK(ok > 300 && failed > 300);
+    CHECK_EQ_U(kv_index(a), ok);
+    CHECK_EQ_U(kv_index(a), kv_index(b));
+    CHECK_EQ_U(kv_count(a), kv_count(b));
+    for (int mode = 0; mode < 4; mode++) {
+        struct kv_result ra, rb;
+        kv_get(a, "/", mode & 1, mode & 2, &ra);
+        kv_get(b, "/", mode & 1, mode & 2, &rb);
+        CHECK(ra.len == rb.len && memcmp(ra.body, rb.body, ra.len) == 0);
+        kv_result_free(&ra);
+        kv_result_free(&rb);
+    }
+    kv_free(a);
+    kv_free(b);
+}
+
+/* ---- garbage ---- */
+static void expect_rejected(struct kv *kv, const void *p, size_t n,
+                            const char *before_listing)
+{
+    uint64_t idx = kv_index(kv);
+    apply_raw(kv, p, n);
+    CHECK_EQ_U(last.status, 400);
+    CHECK_EQ_U(last.ecode, 209);
+    CHECK_EQ_U(jnum("errorCode"), 209);
+    CHECK_EQ_U(kv_index(kv), idx);
+    CHECK_EQ_U(last.index, idx);
+    get(kv, "/", true, true);
+    CHECK(streq(last.body, before_listing));
+}
+
+TEST(garbage_commands)
+{
+    struct kv *kv = kv_new();
+    set(kv, "/a/b", "1");
+    get(kv, "/", true, true);
+    char *before = strdup(last.body);
+    static const char *bad[] = {
+        "",
+        " ",
+        "{}",
+        "[]",
+        "null",
+        "\"set\"",
+        "{\"op\":\"set\"}",
+        "{\"key\":\"/x\"}",
+        "{\"op\":\"frob\",\"key\":\"/x\"}",
+        "{\"op\":1,\"key\":\"/x\"}",
+        "{\"op\":\"set\",\"key\":7}",
+        "{\"op\":\"set\",\"key\":null}",
+        "{\"op\":\"set\",\"key\":\"/x\",\"value\":5}",
+        "{\"op\":\"set\",\"key\":\"/x\",\"dir\":\"true\"}",
+        "{\"op\":\"set\",\"key\":\"/x\",\"dir\":1}",
+        "{\"op\":\"set\",\"key\":\"/x\",\"prevExist\":null}",
+        "{\"op\":\"set\",\"key\":\"/x\",\"prevIndex\":5}",
+        "{\"op\":\"set\",\"key\":\"/x\",\"prevIndex\":\"-5\"}",
+        "{\"op\":\"set\",\"key\":\"/x\",\"prevIndex\":\"5x\"}",
+        "{\"op\":\"set\",\"key\":\"/x\",\"prevIndex\":\"\"}",
+        "{\"op\":\"set\",\"key\":\"/x\",\"prevIndex\":\"18446744073709551616\"}",
+        "{\"op\":\"set\",\"key\":\"/x\",\"ttl\":5}",
+        "{\"op\":\"set\",\"key\":\"/x\",\"key\":\"/y\"}",
+        "{\"op\":\"set\",\"key\":\"/x\"} trailing",
+        "{\"op\":\"set\",\"key\":\"/x\"}}",
+        "{\"op\":\"set\",\"key\":\"/x\",}",
+        "{\"op\":\"set\" \"key\":\"/x\"}",
+        "{\"op\":\"set\",\"key\":\"/x\\u0000y\"}",
+        "{\"op\":\"set\",\"key\":\"/x\\q\"}",
+        "{\"op\":\"set\",\"key\":\"/x\\ud800\"}",
+        "{\"op\":\"set\",\"key\":\"/x\\udc00\"}",
+        "{\"op\":\"set\",\"key\":\"/x\\u12\"}",
+        "{\"op\":\"set\",\"key\":\"/x\nnewline\"}",
+        "{\"op\":\"set\",\"key\":\"/x\",\"value\":\"unterminated}",
+        "{\"op\":\"set\",\"key\":\"/x\",\"recursive\":tru}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_rejected(kv, bad[i], strlen(bad[i]), before);
+    expect_rejected(kv, NULL, 0, before);
+    /* an embedded NUL */
+    static const char nul1[] = "{\"op\":\"set\",\"key\":\"/x\"}\0";
+    static const char nul2[] = "{\"op\":\"set\",\"key\":\"/\0x\"}";
+    expect_rejected(kv, nul1, sizeof nul1 - 1, before);
+    expect_rejected(kv, nul2, sizeof nul2 - 1, before);
+    /* every proper prefix of a valid command */
+    struct kv_cmd c = {KV_SET, "/p/q", "v\"al", true, "pv", 12, 1, true};
+    size_t n;
+    char *e = kv_encode(&c, &n);
+    for (size_t i = 0; i < n; i++)
+        expect_rejected(kv, e, i, before);
+    free(e);
+    /* random bytes, and random mutations of a valid command */
+    unsigned char junk[96];
+    for (int round = 0; round < 2000; round++) {
+        size_t len = rnd() % sizeof junk;
+        for (size_t i = 0; i < len; i++)
+            junk[i] = (unsigned char)rnd();
+        if (round % 2) { /* start from a valid command, flip bytes */
+            static const char base[] = "{\"op\":\"delete\",\"key\":\"/a\"}";
+            len = sizeof base - 1;
+            memcpy(junk, base, len);
+            junk[rnd() % len] = (unsigned char)rnd();
+            junk[rnd() % len] = (unsigned char)rnd();
+        }
+        uint64_t idx = kv_index(kv);
+        struct kv_result r;
+        kv_apply(kv, junk, len, &r);
+        CHECK(r.body != NULL);
+        cJSON *j = cJSON_ParseWithLength(r.body, r.len);
+        CHECK(j != NULL);
+        cJSON_Delete(j);
+        if (r.error_code == 209)
+            CHECK_EQ_U(kv_index(kv), idx);
+        kv_result_free(&r);
+    }
+    /* accepted spellings: whitespace, escapes, any field order */
+    static const char spelled[] =
+        " {\n\"key\" : \"\\/a\\/c\" , \"value\":\"\\u00e9\\ud83c\\udf89"
+        "\\n\",\"op\":\"set\" } ";
+    apply_raw(kv, spelled, sizeof spelled - 1);
+    CHECK_EQ_U(last.status, 201);
+    CHECK(streq(jstr("node.key"), "/a/c"));
+    CHECK(streq(jstr("node.value"), "\xc3\xa9\xf0\x9f\x8e\x89\n"));
+    free(before);
+    kv_free(kv);
+}
+
+TEST(json_escaping)
+{
+    struct kv *kv = kv_new();
+    const char *v = "q\"uo\\te\n\t\r\x01<a href='x'>&amp;</a> caf\xc3\xa9 "
+                    "\xe2\x9c\x93 \xf0\x9f\x8e\x89 \x7f";
+    set(kv, "/odd", v);
+    CHECK_EQ_U(last.status, 201);
+    CHECK(streq(jstr("node.value"), v));
+    CHECK(strstr(last.body, "q\\\"uo\\\\te\\n\\t\\r\\u0001\\u003ca href='x'"
+                            "\\u003e\\u0026amp;\\u003c/a\\u003e caf\xc3\xa9 ") !=
+          NULL);
+    get(kv, "/odd", false, false);
+    CHECK(streq(jstr("node.value"), v));
+    /* invalid UTF-8 becomes U+FFFD, as Go's encoder does; U+2028 escaped */
+    set(kv, "/bad", "a\xff" "b\xe2\x82" "c\xed\xa0\x80" "d\xe2\x80\xa8");
+    CHECK(strstr(last.body, "\"a\\ufffdb\\ufffd\\ufffdc\\ufffd\\ufffd"
+                            "\\ufffdd\\u2028\"") != NULL);
+    CHECK(last.j != NULL);
+    /* odd keys */
+    set(kv, "/k\"ey/\xc3\xa9\\", "1");
+    CHECK(streq(jstr("node.key"), "/k\"ey/\xc3\xa9\\"));
+    get(kv, "/k\"ey", false, false);
+    CHECK(streq(jstr("node.nodes.0.key"), "/k\"ey/\xc3\xa9\\"));
+    /* the command log keeps every byte exactly */
+    char all[256];
+    for (int i = 1; i < 256; i++)
+        all[i - 1] = (char)i;
+    all[255] = '\0';
+    set(kv, "/all", all);
+    CHECK_EQ_U(last.status, 201);
+    struct kv_cmd c = {KV_SET, "/all", "x", false, all, 0, -1, false};
+    size_t n;
+    char *e = kv_encode(&c, &n);
+    apply_raw(kv, e, n);
+    free(e);
+    CHECK_EQ_U(last.status, 200); /* prevValue matched byte for byte */
+    CHECK(streq(jstr("action"), "compareAndSwap"));
+    /* error causes are escaped too */
+    cas(kv, "/odd", "x", "<\"", 0);
+    CHECK_EQ_U(last.ecode, 101);
+    CHECK(strstr(last.body, "[\\u003c\\\" != q\\\"uo") != NULL);
+    kv_free(kv);
+}
+
+TEST(encode_format)
+{
+    struct kv_cmd c = {KV_SET, "/a", "1", false, NULL, 0, 0, false};
+    size_t n;
+    char *e = kv_encode(&c, &n);
+    CHECK(streq(e, "{\"op\":\"set\",\"key\":\"/a\",\"value\":\"1\","
+                   "\"prevExist\":false}"));
+    CHECK_EQ_U(n, strlen(e));
+    free(e);
+    struct kv_cmd d = {KV_DELETE, "/d", NULL, true, "p\"v", UINT64_MAX, 1,
+                       true};
+    e = kv_encode(&d, &n);
+    CHECK(streq(e, "{\"op\":\"delete\",\"key\":\"/d\",\"dir\":true,"
+                   "\"prevValue\":\"p\\\"v\",\"prevIndex\":"
+                   "\"18446744073709551615\",\"prevExist\":true,"
+                   "\"recursive\":true}"));
+    free(e);
+    struct kv_cmd p = {KV_CREATE_IN_ORDER, "/q", NULL, false, NULL, 0, -1,
+                       false};
+    e = kv_encode(&p, &n);
+    CHECK(streq(e, "{\"op\":\"post\",\"key\":\"/q\"}"));
+    free(e);
+    struct kv_cmd bad = {KV_SET, NULL, NULL, false, NULL, 0, -1, false};
+    CHECK(kv_encode(&bad, &n) == NULL);
+    bad.key = "/x";
+    bad.op = (enum kv_op)42;
+    CHECK(kv_encode(&bad, &n) == NULL);
+    /* a huge prevIndex survives the log and compares (and prints) exactly */
+    struct kv *kv = kv_new();
+    set(kv, "/a", "1");
+    cas(kv, "/a", "2", NULL, UINT64_MAX);
+    CHECK_ERR(101, 412, "[18446744073709551615 != 1]", 1);
+    kv_free(kv);
+}
+
+TEST(error_helper)
+{
+    struct kv_result r;
+    kv_error(209, "prevIndex", 7, &r);
+    take(&r);
+    CHECK(streq(last.body, "{\"errorCode\":209,\"message\":\"Invalid field\","
+                           "\"cause\":\"prevIndex\",\"index\":7}\n"));
+    CHECK_EQ_U(last.status, 400);
+    kv_error(300, NULL, 0, &r);
+    take(&r);
+    CHECK_EQ_U(last.status, 500);
+    CHECK(!jhas("cause"));
+    CHECK(streq(jstr("message"), "Raft Internal Error"));
+    kv_error(210, "", 3, &r);
+    take(&r);
+    CHECK(!jhas("cause"));
+    CHECK(streq(jstr("message"), "Invalid POST form"));
+    kv_error(110, "x", 3, &r);
+    take(&r);
+    CHECK_EQ_U(last.status, 401);
+    kv_error(201, NULL, 3, &r);
+    take(&r);
+    CHECK(streq(jstr("message"), "PrevValue is Required in POST form"));
+    kv_result_free(&r);
+    kv_result_free(NULL);
+}
+
+TEST(scale_and_depth)
+{
+    struct kv *kv = kv_new();
+    char key[64], val[32];
+    enum { N = 100000 };
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "/big/k%016llx",
+                 (unsigned long long)(rnd() & 0xffffffffffffULL));
+        snprintf(val, sizeof val, "%d", i);
+        struct kv_cmd c = {KV_SET, key, val, false, NULL, 0, -1, false};
+        size_t n;
+        char *e = kv_encode(&c, &n);
+        struct kv_result r;
+        kv_apply(kv, e, n, &r);
+        CHECK(r.status == 201 || r.status == 200);
+        kv_result_free(&r);
+        free(e);
+    }
+    CHECK(kv_count(kv) > N - 10);
+    get(kv, "/big", false, true);
+    CHECK(jcount("node.nodes") == (int)kv_count(kv));
+    /* sorted */
+    const char *k0 = jstr("node.nodes.0.key"), *k1 = jstr("node.nodes.1.key");
+    CHECK(k0 && k1 && strcmp(k0, k1) < 0);
+    /* delete a few one by one, then the rest at once */
+    char victims[100][64];
+    for (int i = 0; i < 100; i++) {
+        char path[32];
+        snprintf(path, sizeof path, "node.nodes.%d.key", i * 7);
+        const char *k = jstr(path);
+        snprintf(victims[i], sizeof victims[i], "%s", k ? k : "");
+    }
+    size_t before = kv_count(kv);
+    for (int i = 0; i < 100; i++) {
+        del(kv, victims[i], false, false);
+        CHECK_EQ_U(last.status, 200);
+    }
+    CHECK_EQ_U(kv_count(kv), before - 100);
+    struct cap c = {0};
+    struct kv_result r;
+    kv_watch(kv, "/big", true, 0, on_event, &c, &r);
+    del(kv, "/big", true, true);
+    CHECK_EQ_U(last.status, 200);
+    CHECK_EQ_U(kv_count(kv), 0);
+    CHECK_EQ_U(c.calls, 1);
+    free(c.body);
+    c.body = NULL;
+    c.calls = 0;
+    /* a path 20000 directories deep: no recursion anywhere */
+    enum { D = 20000 };
+    char *deep = malloc(2 * D + 1);
+    for (int i = 0; i < D; i++) {
+        deep[2 * i] = '/';
+        deep[2 * i + 1] = (char)('a' + i % 26);
+    }
+    deep[2 * D] = '\0';
+    set(kv, deep, "bottom");
+    CHECK_EQ_U(last.status, 201);
+    get(kv, deep, false, false);
+    CHECK(streq(jstr("node.value"), "bottom"));
+    /* too deep for cJSON's nesting limit: check the raw text */
+    kv_get(kv, "/", true, true, &r);
+    CHECK_EQ_U(r.status, 200);
+    CHECK(r.len > 20 * (size_t)D && r.body[r.len - 1] == '\n');
+    CHECK(strstr(r.body, "\"value\":\"bottom\"") != NULL);
+    kv_result_free(&r);
+    kv_watch(kv, deep, false, 0, on_event, &c, &r);
+    kv_watch(kv, "/a/b/c", true, 0, on_event, &c, &r);
+    del(kv, "/a", false, true);
+    CHECK_EQ_U(last.status, 200);
+    CHECK_EQ_U(c.calls, 2);
+    CHECK_EQ_U(kv_count(kv), 0);
+    set(kv, deep, "again");
+    kv_free(kv); /* frees the deep tree iteratively */
+    free(deep);
+    free(c.body);
+}
+
+int main(void)
+{
+    RUN(set_creates_then_replaces);
+    RUN(key_normalization);
+    RUN(implicit_directories);
+    RUN(set_errors);
+    RUN(mkdir_and_dir_flag);
+    RUN(create_prev_exist_false);
+    RUN(update_prev_exist_true);
+    RUN(compare_and_swap);
+    RUN(delete_files_and_dirs);
+    RUN(compare_and_delete);
+    RUN(post_in_order);
+    RUN(listing);
+    RUN(index_arithmetic);
+    RUN(watch_from_history);
+    RUN(watch_waits_then_fires);
+    RUN(watch_recursive_and_hidden);
+    RUN(watch_parent_delete);
+    RUN(watch_history_cleared);
+    RUN(watch_future_index);
+    RUN(watch_cancel);
+    RUN(determinism);
+    RUN(garbage_commands);
+    RUN(json_escaping);
+    RUN(encode_format);
+    RUN(error_helper);
+    RUN(scale_and_depth);
+    last_clear();
+    return test_summary();
+}
