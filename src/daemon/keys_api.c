@@ -459,6 +459,11 @@ static void handle_keys(struct node *n, struct http_request *req,
     if (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0 ||
         strcmp(method, "DELETE") == 0)
         p.body = http_request_body(req, &p.body_len);
+    if (p.body && (memchr(p.body, 0, p.body_len) || strstr(p.body, "%00"))) {
+        respond_etcd_error(n, req, 400, ECODE_INVALID_FORM, "Invalid POST form",
+                           "keys and values cannot contain NUL bytes");
+        return;
+    }
     if (!*key)
         key = "/";
     if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
