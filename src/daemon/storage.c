@@ -131,11 +131,13 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
+/* Write at off: the fds of reopened or truncated segments do not have their
+ * file position at the end of the data. */
+static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 {
     const uint8_t *p = buf;
     while (len) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -143,6 +145,7 @@ static int write_all(int fd, const void *buf, size_t len)
         }
         p += n;
         len -= (size_t)n;
+        off += (uint64_t)n;
     }
     return 0;
 }
@@ -350,10 +353,23 @@ static int load_segment(struct storage *s, uint32_t k, bool last,
     int rv = 0;
     if (len < WAL_HEADER || memcmp(buf, WAL_MAGIC, 8) ||
         get64(buf + 8) != seg->first) {
-        if (last && len < WAL_HEADER && k > 0) {
-            rv = repair_tail(s, seg, 0, "incomplete segment header", l, err, errlen);
+        uint8_t h[WAL_HEADER];
+        memcpy(h, WAL_MAGIC, 8);
+        put64(h + 8, seg->first);
+        if (last && len < WAL_HEADER && memcmp(buf, h, len) == 0) {
+            /* created just before a crash, so none of its records was ever
+             * synced: complete the header (a segment holds one even when
+             * empty, or later appends would land where it belongs) */
             free(buf);
-            return rv;
+            if (pwrite_all(seg->fd, h, WAL_HEADER, 0) < 0 ||
+                fdatasync(seg->fd) < 0)
+                return fail(err, errlen, "%s/%s: cannot repair header: %s",
+                            s->dir, name, strerror(errno));
+            snprintf(l->repaired, sizeof(l->repaired),
+                     "%s/%s: incomplete segment header (a crash right after "
+                     "creating it); rewrote the header", s->dir, name);
+            seg->size = WAL_HEADER;
+            return 0;
         }
         free(buf);
         return fail(err, errlen,
@@ -476,6 +492,17 @@ static int load_segments(struct storage *s, struct storage_loaded *l,
     closedir(d);
     if (n)
         qsort(firsts, n, sizeof(*firsts), cmp_u64);
+    /* There are no snapshots (yet), so the log starts at index 1: a first
+     * segment that starts later means segments were lost. */
+    if (n && firsts[0] != 1) {
+        char name[64];
+        seg_name(name, sizeof(name), firsts[0]);
+        free(firsts);
+        return fail(err, errlen,
+                    "%s/%s is the first log segment but the log starts at "
+                    "index 1: the segments before it are missing and the log "
+                    "is corrupt", s->dir, name);
+    }
     for (size_t i = 0; i < n; i++) {
         char name[64];
         seg_name(name, sizeof(name), firsts[i]);
@@ -589,15 +616,26 @@ static int truncate_from(struct storage *s, raft_index index, char *err,
         struct segment *seg = &s->segs[s->n_segs - 1];
         char name[64];
         seg_name(name, sizeof(name), seg->first);
-        close(seg->fd);
         if (unlinkat(s->dir_fd, name, 0) < 0)
             return fail(err, errlen, "%s/%s: cannot remove: %s", s->dir, name,
                         strerror(errno));
+        close(seg->fd);
         s->n_segs--;
         s->dir_dirty = true;
     }
+    /* Make the removals and the cut durable before new records are written
+     * where the old ones were: otherwise a crash could leave a shortened
+     * segment followed by removed ones (a gap), or new records followed by
+     * the rest of old ones, and the node would refuse to start. Conflicting
+     * suffixes are rare, so the extra syncs cost little. */
+    if (s->dir_dirty) {
+        if (fsync(s->dir_fd) < 0)
+            return fail(err, errlen, "%s: fsync of the directory failed: %s",
+                        s->dir, strerror(errno));
+        s->dir_dirty = false;
+    }
     struct segment *seg = &s->segs[at.seg];
-    if (ftruncate(seg->fd, (off_t)at.off) < 0)
+    if (ftruncate(seg->fd, (off_t)at.off) < 0 || fdatasync(seg->fd) < 0)
         return fail(err, errlen, "%s: cannot truncate log segment: %s", s->dir,
                     strerror(errno));
     seg->size = at.off;
@@ -618,7 +656,7 @@ static int open_segment(struct storage *s, raft_index first, char *err,
     uint8_t h[WAL_HEADER];
     memcpy(h, WAL_MAGIC, 8);
     put64(h + 8, first);
-    if (write_all(fd, h, sizeof(h)) < 0 || add_segment(s, first, fd, WAL_HEADER) < 0) {
+    if (pwrite_all(fd, h, sizeof(h), 0) < 0 || add_segment(s, first, fd, WAL_HEADER) < 0) {
         close(fd);
         return fail(err, errlen, "%s/%s: cannot write: %s", s->dir, name,
                     strerror(errno));
@@ -643,9 +681,20 @@ int storage_append(struct storage *s, raft_index first,
                     " leaves a gap after %" PRIu64, first, last_index(s));
     size_t i = 0;
     while (i < n) {
-        if (s->n_segs == 0 || s->segs[s->n_segs - 1].size >= SEGMENT_MAX)
+        if (s->n_segs == 0 || s->segs[s->n_segs - 1].size >= SEGMENT_MAX) {
+            /* Sync the full segment first, so that after a crash a later
+             * segment never follows an incomplete one (which would be
+             * refused as corruption). Once per SEGMENT_MAX bytes. */
+            size_t p = s->n_segs - 1;
+            if (s->n_segs && s->seg_dirty[p]) {
+                if (fdatasync(s->segs[p].fd) < 0)
+                    return fail(err, errlen, "%s: fdatasync of the log "
+                                "failed: %s", s->dir, strerror(errno));
+                s->seg_dirty[p] = false;
+            }
             if (open_segment(s, first + i, err, errlen) < 0)
                 return -1;
+        }
         uint32_t k = (uint32_t)(s->n_segs - 1);
         struct segment *seg = &s->segs[k];
         /* Encode as many records as fit this segment into one buffer. */
@@ -674,7 +723,7 @@ int storage_append(struct storage *s, raft_index first,
             }
             p += REC_HEADER + plen;
         }
-        int rv = write_all(seg->fd, buf, bytes);
+        int rv = pwrite_all(seg->fd, buf, bytes, seg->size);
         free(buf);
         if (rv < 0)
             return fail(err, errlen, "%s: writing the log failed: %s (disk "
