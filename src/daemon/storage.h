@@ -36,7 +36,8 @@ int storage_open(struct storage **out, const char *dir,
 void storage_close(struct storage *s);
 
 /* Make entries [first, first + n) the log's tail, discarding any stored
- * entry at or after first. Buffered: durable after storage_sync(). */
+ * entry at or after first (n must be >= 1; with n == 0 nothing changes).
+ * Buffered: durable after storage_sync(). */
 int storage_append(struct storage *s, raft_index first,
                    const struct raft_entry *entries, size_t n, char *err,
                    size_t errlen);
