@@ -1,0 +1,570 @@
+/* check.c - the safety checker of raft-sim.
+ *
+ * Every property is checked incrementally, as the event that could break it
+ * happens, so a violation is reported at the first event that shows it:
+ *
+ *   Election Safety       at most one leader per term, over the whole run
+ *   Leader Append-Only    a leader never rewrites or drops its own entries
+ *   Log Matching          an (index, term) pair always has the same history:
+ *                         every entry any node ever held is registered with
+ *                         a hash of its whole prefix
+ *   Leader Completeness   a leader of term T holds every entry known to be
+ *                         committed by a term below T
+ *   State Machine Safety  nodes agree on the committed log, and every
+ *                         applied entry is the committed one at its index
+ *   Monotonicity          term and commit index never go backwards while a
+ *                         node runs; applied advances one entry at a time
+ *                         (it restarts from 0 after a crash and must then
+ *                         re-apply exactly the same entries)
+ *   Durability            the committed log is on the disks of a majority,
+ *                         so no crash pattern can lose it
+ *   Electability          (Leader Completeness, ahead of time) no node that
+ *                         lacks the committed log could win an election:
+ *                         fewer than a majority have disk logs no more up
+ *                         to date than its log. Correct Raft guarantees it
+ *                         (holders of the last committed entry, a majority,
+ *                         all have strictly more up-to-date logs); a bad
+ *                         commit rule (Figure 8) breaks it at the commit.
+ *   Replication progress  a leader's matchIndex for a follower in its term
+ *                         is true: the follower's log agrees with the
+ *                         leader's up to it (it acknowledged those entries
+ *                         and nothing in that term may take them back)
+ *   Linearizable reads    a ReadIndex read covers every entry known to be
+ *                         committed when it was requested
+ *   Ready contract        the core's log is what its readies announced
+ *
+ * "Known committed" means some node reported it in its commit index; the
+ * committed log is built from those reports. Liveness lives in sim.c.
+ */
+#include "simint.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) {
+        fprintf(stderr, "raft-sim: out of memory\n");
+        exit(2);
+    }
+    return q;
+}
+
+void violation(struct sim *s, const char *property, const char *fmt, ...)
+{
+    if (s->res->violated)
+        return;
+    s->res->violated = 1;
+    snprintf(s->res->property, sizeof(s->res->property), "%s", property);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->res->detail, sizeof(s->res->detail), fmt, ap);
+    va_end(ap);
+    s->res->at_ms = s->now;
+    s->res->at_event = s->events;
+    SAY(s, 0, 0, "VIOLATION of %s: %s", property, s->res->detail);
+}
+
+/* ---- logs ---------------------------------------------------------------- */
+
+uint64_t entry_hash(const struct raft_entry *e)
+{
+    return hash_bytes(mix64(e->term * 31 + e->type), e->data, e->len);
+}
+
+void slog_truncate(struct slog *l, raft_index from)
+{
+    if (from < 1)
+        from = 1;
+    while (l->n >= from) {
+        free(l->e[l->n - 1].data);
+        l->n--;
+    }
+}
+
+static struct slog_entry *slog_grow(struct slog *l)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->e = xrealloc(l->e, l->cap * sizeof(*l->e));
+    }
+    return &l->e[l->n++];
+}
+
+void slog_append(struct slog *l, const struct raft_entry *e, bool keep_data)
+{
+    uint64_t prev = l->n ? l->e[l->n - 1].chain : 0x5eedull;
+    struct slog_entry *x = slog_grow(l);
+    x->term = e->term;
+    x->type = e->type;
+    x->len = e->len;
+    x->data = NULL;
+    if (keep_data && e->len) {
+        x->data = xrealloc(NULL, e->len);
+        memcpy(x->data, e->data, e->len);
+    }
+    x->ehash = entry_hash(e);
+    x->chain = mix64(prev ^ x->ehash);
+}
+
+void slog_free(struct slog *l)
+{
+    slog_truncate(l, 1);
+    free(l->e);
+    memset(l, 0, sizeof(*l));
+}
+
+void check_init(struct sim *s)
+{
+    s->lm_cap = 1024;
+    s->lm = calloc(s->lm_cap, sizeof(*s->lm));
+    if (!s->lm) {
+        fprintf(stderr, "raft-sim: out of memory\n");
+        exit(2);
+    }
+}
+
+void check_free(struct sim *s)
+{
+    free(s->leader_of);
+    slog_free(&s->committed);
+    free(s->stairs);
+    free(s->lm);
+}
+
+/* ---- Log Matching: (index, term) -> chain, for every entry ever held --- */
+
+static size_t lm_home(const struct sim *s, uint64_t i, uint64_t t)
+{
+    return (size_t)mix64(i * 0x9e3779b97f4a7c15ull ^ t) & (s->lm_cap - 1);
+}
+
+static void lm_grow(struct sim *s)
+{
+    size_t old_cap = s->lm_cap;
+    struct lm_slot *old = s->lm;
+    s->lm_cap *= 2;
+    s->lm = calloc(s->lm_cap, sizeof(*s->lm));
+    if (!s->lm) {
+        fprintf(stderr, "raft-sim: out of memory\n");
+        exit(2);
+    }
+    for (size_t k = 0; k < old_cap; k++) {
+        if (!old[k].key_i)
+            continue;
+        size_t j = lm_home(s, old[k].key_i, old[k].key_t);
+        while (s->lm[j].key_i)
+            j = (j + 1) & (s->lm_cap - 1);
+        s->lm[j] = old[k];
+    }
+    free(old);
+}
+
+static void lm_check(struct sim *s, struct node *n, raft_index i,
+                     const struct slog_entry *e)
+{
+    size_t j = lm_home(s, i, e->term);
+    while (s->lm[j].key_i) {
+        if (s->lm[j].key_i == i && s->lm[j].key_t == e->term) {
+            if (s->lm[j].chain != e->chain)
+                violation(s, "Log Matching", "%s holds entry %" PRIu64
+                          " of term %" PRIu64 " after a different history "
+                          "than another node's entry %" PRIu64 "/%" PRIu64
+                          " (the logs differ at or before it)",
+                          node_name(n->id), i, e->term, i, e->term);
+            return;
+        }
+        j = (j + 1) & (s->lm_cap - 1);
+    }
+    s->lm[j].key_i = i;
+    s->lm[j].key_t = e->term;
+    s->lm[j].chain = e->chain;
+    if (++s->lm_n * 2 > s->lm_cap)
+        lm_grow(s);
+}
+
+/* ---- the ready's entries ------------------------------------------------- */
+
+void check_ready_entries(struct sim *s, struct node *n,
+                         const struct raft_ready *rd)
+{
+    if (rd->n_entries) {
+        raft_index f = rd->entries_first;
+        if (f < 1 || f > n->mirror.n + 1) {
+            violation(s, "Ready contract", "%s: ready entries start at %" PRIu64
+                      " but the log it announced so far ends at %zu",
+                      node_name(n->id), f, n->mirror.n);
+            return;
+        }
+        if (n->lead_term && raft_role(n->r) == RAFT_LEADER &&
+            raft_current_term(n->r) == n->lead_term && f <= n->mirror.n) {
+            violation(s, "Leader Append-Only", "%s, leader of term %" PRIu64
+                      ", rewrites its log from index %" PRIu64
+                      " (it had entries up to %zu)", node_name(n->id),
+                      n->lead_term, f, n->mirror.n);
+            return;
+        }
+        slog_truncate(&n->mirror, f);
+        s->electable_dirty = true;
+        for (size_t k = 0; k < rd->n_entries; k++) {
+            slog_append(&n->mirror, &rd->entries[k], false);
+            lm_check(s, n, n->mirror.n, &n->mirror.e[n->mirror.n - 1]);
+        }
+    }
+    raft_index last = raft_last_index(n->r);
+    raft_term lt = raft_last_term(n->r);
+    if (last != n->mirror.n ||
+        (last && lt != n->mirror.e[last - 1].term))
+        violation(s, "Ready contract", "%s: the core's log ends at %" PRIu64
+                  "/%" PRIu64 " but its readies announced a log ending at %zu",
+                  node_name(n->id), last, lt, n->mirror.n);
+}
+
+/* ---- Leader Completeness -------------------------------------------------- */
+
+/* Highest index known committed by a node whose term was below t. */
+static raft_index committed_below(const struct sim *s, raft_term t)
+{
+    raft_index c = 0;
+    for (size_t i = 0; i < s->n_stairs; i++)
+        if (s->stairs[i].t < t && s->stairs[i].c > c)
+            c = s->stairs[i].c;
+    return c;
+}
+
+static void check_leader_complete(struct sim *s, struct node *n)
+{
+    raft_index c = committed_below(s, n->lead_term);
+    if (!c)
+        return;
+    if (n->mirror.n < c || n->mirror.e[c - 1].chain != s->committed.e[c - 1].chain)
+        violation(s, "Leader Completeness", "%s leads term %" PRIu64
+                  " but lacks committed entry %" PRIu64 " (term %" PRIu64
+                  ", committed before term %" PRIu64 "); its log ends at %zu",
+                  node_name(n->id), n->lead_term, c,
+                  s->committed.e[c - 1].term, n->lead_term, n->mirror.n);
+}
+
+/* Record "c committed, seen in term t"; true if it says something new. */
+static bool stairs_add(struct sim *s, raft_index c, raft_term t)
+{
+    for (size_t i = 0; i < s->n_stairs; i++)
+        if (s->stairs[i].c >= c && s->stairs[i].t <= t)
+            return false;
+    size_t kept = 0;
+    for (size_t i = 0; i < s->n_stairs; i++)
+        if (!(s->stairs[i].c <= c && s->stairs[i].t >= t))
+            s->stairs[kept++] = s->stairs[i];
+    s->n_stairs = kept;
+    if (s->n_stairs == s->cap_stairs) {
+        s->cap_stairs = s->cap_stairs ? s->cap_stairs * 2 : 16;
+        s->stairs = xrealloc(s->stairs, s->cap_stairs * sizeof(*s->stairs));
+    }
+    s->stairs[s->n_stairs++] = (struct stair){c, t};
+    return true;
+}
+
+/* ---- commit reports --------------------------------------------------------- */
+
+static void commit_report(struct sim *s, struct node *n, raft_index commit,
+                          raft_term term)
+{
+    raft_index c = commit < n->mirror.n ? commit : n->mirror.n;
+    if (!c)
+        return;
+    struct slog *C = &s->committed;
+    if (c <= C->n) {
+        if (n->mirror.e[c - 1].chain != C->e[c - 1].chain) {
+            violation(s, "State Machine Safety", "%s considers entry %" PRIu64
+                      " (term %" PRIu64 ") committed, but the committed log "
+                      "has term %" PRIu64 " there (or differs before it)",
+                      node_name(n->id), c, n->mirror.e[c - 1].term,
+                      C->e[c - 1].term);
+            return;
+        }
+    } else {
+        if (C->n && n->mirror.e[C->n - 1].chain != C->e[C->n - 1].chain) {
+            violation(s, "State Machine Safety", "%s commits up to %" PRIu64
+                      " on a log that differs from the committed log at or "
+                      "before entry %zu", node_name(n->id), c, C->n);
+            return;
+        }
+        while (C->n < c) {
+            struct slog_entry x = n->mirror.e[C->n];
+            x.data = NULL;
+            *slog_grow(C) = x;
+        }
+        s->durability_dirty = true;
+        s->electable_dirty = true;
+        if (c > s->max_commit)
+            s->max_commit = c;
+    }
+    if (stairs_add(s, c, term)) {
+        for (unsigned id = 1; id <= s->n && !s->res->violated; id++) {
+            struct node *m = &s->nodes[id];
+            if (m->up && m->lead_term > term)
+                check_leader_complete(s, m);
+        }
+    }
+}
+
+static void say_commit(struct sim *s, struct node *n, raft_index from,
+                       raft_index to)
+{
+    if (!s->out->fmt)
+        return;
+    if (n->role != RAFT_LEADER) {
+        say(s, 1, n->id, "learns commit index %" PRIu64, to);
+        return;
+    }
+    char who[96];
+    size_t len = 0;
+    unsigned cnt = 0;
+    who[0] = 0;
+    for (unsigned id = 1; id <= s->n; id++)
+        if (raft_match_index(n->r, id) >= to) {
+            cnt++;
+            len += (size_t)snprintf(who + len, sizeof(who) - len, "%s%s",
+                                    len ? " " : "", node_name(id));
+            if (len >= sizeof(who))
+                len = sizeof(who) - 1;
+        }
+    if (from + 1 == to)
+        say(s, 0, n->id, "commits entry %" PRIu64 " (stored on %s: %u of %u)",
+            to, who, cnt, s->n);
+    else
+        say(s, 0, n->id, "commits entries %" PRIu64 "..%" PRIu64
+            " (stored on %s: %u of %u)", from + 1, to, who, cnt, s->n);
+}
+
+void check_observe(struct sim *s, struct node *n)
+{
+    if (!n->up || s->res->violated)
+        return;
+    struct raft *r = n->r;
+    raft_term term = raft_current_term(r);
+    if (term < n->term) {
+        violation(s, "Monotonicity", "%s's term went back from %" PRIu64
+                  " to %" PRIu64, node_name(n->id), n->term, term);
+        return;
+    }
+    n->term = term;
+    n->role = raft_role(r);
+    n->leader = raft_leader(r);
+    if (n->role == RAFT_LEADER) {
+        if (n->lead_term != term) {
+            n->lead_term = term;
+            if (term >= s->cap_leader_of) {
+                size_t cap = s->cap_leader_of ? s->cap_leader_of : 64;
+                while (cap <= term)
+                    cap *= 2;
+                s->leader_of = xrealloc(s->leader_of, cap * sizeof(raft_id));
+                memset(s->leader_of + s->cap_leader_of, 0,
+                       (cap - s->cap_leader_of) * sizeof(raft_id));
+                s->cap_leader_of = cap;
+            }
+            if (s->leader_of[term] && s->leader_of[term] != n->id) {
+                violation(s, "Election Safety", "two leaders in term %" PRIu64
+                          ": %s and %s", term, node_name(s->leader_of[term]),
+                          node_name(n->id));
+                return;
+            }
+            s->leader_of[term] = n->id;
+            s->res->st.leaders++;
+            dig(s, 0x1ead00ull ^ (term << 8) ^ n->id);
+            check_leader_complete(s, n);
+        }
+    } else {
+        n->lead_term = 0;
+    }
+    raft_index commit = raft_commit_index(r);
+    if (commit < n->commit) {
+        violation(s, "Monotonicity", "%s's commit index went back from %" PRIu64
+                  " to %" PRIu64, node_name(n->id), n->commit, commit);
+        return;
+    }
+    if (commit > n->commit) {
+        raft_index old = n->commit;
+        n->commit = commit;
+        commit_report(s, n, commit, term);
+        say_commit(s, n, old, commit);
+    }
+}
+
+void check_apply(struct sim *s, struct node *n, raft_index i,
+                 const struct raft_entry *e)
+{
+    if (i != n->applied + 1) {
+        violation(s, "Monotonicity", "%s applies entry %" PRIu64
+                  " right after entry %" PRIu64, node_name(n->id), i, n->applied);
+        return;
+    }
+    uint64_t h = entry_hash(e);
+    const struct slog *C = &s->committed;
+    if (i > C->n) {
+        violation(s, "State Machine Safety", "%s applies entry %" PRIu64
+                  " (term %" PRIu64 ") that no node reported committed",
+                  node_name(n->id), i, e->term);
+        return;
+    }
+    if (C->e[i - 1].term != e->term || C->e[i - 1].ehash != h) {
+        violation(s, "State Machine Safety", "%s applies entry %" PRIu64
+                  " of term %" PRIu64 " but the entry committed at %" PRIu64
+                  " has term %" PRIu64, node_name(n->id), i, e->term, i,
+                  C->e[i - 1].term);
+        return;
+    }
+    n->applied = i;
+    n->sm_hash = mix64(n->sm_hash ^ h);
+}
+
+void check_read(struct sim *s, struct node *n, uint64_t id, raft_index index)
+{
+    size_t k;
+    for (k = 0; k < s->n_rreqs; k++)
+        if (s->rreqs[k].id == id)
+            break;
+    raft_index must = 0;
+    if (k < s->n_rreqs) {
+        must = s->rreqs[k].must_cover;
+        s->rreqs[k] = s->rreqs[--s->n_rreqs];
+    }
+    dig(s, 0x4eadull ^ id ^ (index << 20));
+    if (index == 0) {
+        s->res->st.reads_failed++;
+        SAY(s, 0, n->id, "read #%" PRIu64 " failed: leadership lost", id);
+        return;
+    }
+    if (index < must) {
+        violation(s, "Linearizable reads", "%s confirmed read #%" PRIu64
+                  " at index %" PRIu64 ", but entry %" PRIu64 " was already "
+                  "known committed when the read was requested",
+                  node_name(n->id), id, index, must);
+        return;
+    }
+    SAY(s, 0, n->id, "read #%" PRIu64 " confirmed by a majority: served once "
+        "entry %" PRIu64 " is applied", id, index);
+    if (n->n_reads == n->cap_reads) {
+        n->cap_reads = n->cap_reads ? n->cap_reads * 2 : 8;
+        n->reads = xrealloc(n->reads, n->cap_reads * sizeof(*n->reads));
+    }
+    n->reads[n->n_reads].id = id;
+    n->reads[n->n_reads].index = index;
+    n->n_reads++;
+}
+
+void check_durability(struct sim *s)
+{
+    s->durability_dirty = false;
+    const struct slog *C = &s->committed;
+    raft_index c = C->n;
+    if (!c)
+        return;
+    unsigned have = 0;
+    char who[64];
+    size_t len = 0;
+    who[0] = 0;
+    for (unsigned id = 1; id <= s->n; id++) {
+        struct node *n = &s->nodes[id];
+        size_t lim = n->disk.n < c ? n->disk.n : c;
+        if (n->lcp > lim)
+            n->lcp = lim;
+        while (n->lcp < lim && n->disk.e[n->lcp].chain == C->e[n->lcp].chain)
+            n->lcp++;
+        if (n->lcp >= c) {
+            have++;
+            len += (size_t)snprintf(who + len, sizeof(who) - len, " %s",
+                                    node_name(id));
+            if (len >= sizeof(who))
+                len = sizeof(who) - 1;
+        }
+    }
+    if (have < s->n / 2 + 1)
+        violation(s, "Durability", "committed entry %" PRIu64 " (term %" PRIu64
+                  ") is on the disks of only %u of %u nodes (%s ); losing "
+                  "the others' memory loses it", c, C->e[c - 1].term, have,
+                  s->n, have ? who : " none");
+}
+
+static bool log_newer(raft_term ta, raft_index ia, raft_term tb, raft_index ib)
+{
+    return ta > tb || (ta == tb && ia >= ib);
+}
+
+void check_electable(struct sim *s)
+{
+    s->electable_dirty = false;
+    const struct slog *C = &s->committed;
+    raft_index c = C->n;
+    if (!c)
+        return;
+    uint64_t chain = C->e[c - 1].chain;
+    for (unsigned x = 1; x <= s->n; x++) {
+        const struct node *nx = &s->nodes[x];
+        const struct slog *lx = nx->up ? &nx->mirror : &nx->disk;
+        if (lx->n >= c && lx->e[c - 1].chain == chain)
+            continue;
+        raft_term tx = lx->n ? lx->e[lx->n - 1].term : 0;
+        unsigned votes = 0;
+        char who[64];
+        size_t len = 0;
+        who[0] = 0;
+        for (unsigned v = 1; v <= s->n; v++) {
+            const struct slog *lv = &s->nodes[v].disk;
+            raft_term tv = lv->n ? lv->e[lv->n - 1].term : 0;
+            if (v == x || log_newer(tx, lx->n, tv, lv->n)) {
+                votes++;
+                len += (size_t)snprintf(who + len, sizeof(who) - len, " %s",
+                                        node_name(v));
+                if (len >= sizeof(who))
+                    len = sizeof(who) - 1;
+            }
+        }
+        if (votes >= s->n / 2 + 1) {
+            violation(s, "Leader Completeness", "committed entry %" PRIu64
+                      " (term %" PRIu64 ") is not safe: %s lacks it (its log "
+                      "ends at %zu/term %" PRIu64 ") yet could be elected by"
+                      "%s, whose logs are no more up to date", c,
+                      C->e[c - 1].term, node_name(x), lx->n, tx, who);
+            return;
+        }
+    }
+}
+
+void check_progress(struct sim *s)
+{
+    for (unsigned l = 1; l <= s->n; l++) {
+        struct node *nl = &s->nodes[l];
+        if (!nl->up || nl->role != RAFT_LEADER)
+            continue;
+        raft_term t = raft_current_term(nl->r);
+        for (unsigned f = 1; f <= s->n; f++) {
+            struct node *nf = &s->nodes[f];
+            if (f == l || !nf->up || raft_current_term(nf->r) != t)
+                continue;
+            raft_index m = raft_match_index(nl->r, f);
+            if (!m)
+                continue;
+            if (m > nl->mirror.n || m > nf->mirror.n ||
+                nf->mirror.e[m - 1].chain != nl->mirror.e[m - 1].chain) {
+                violation(s, "Replication progress", "%s, leader of term %" PRIu64
+                          ", counts %s as holding its log up to %" PRIu64
+                          ", but %s's log (ending at %zu) differs there",
+                          node_name(l), t, node_name(f), m, node_name(f),
+                          nf->mirror.n);
+                return;
+            }
+        }
+    }
+}
+
+void check_restart(struct sim *s, struct node *n)
+{
+    if (raft_last_index(n->r) != n->disk.n)
+        violation(s, "Ready contract", "%s restored %zu entries but its log "
+                  "ends at %" PRIu64, node_name(n->id), n->disk.n,
+                  raft_last_index(n->r));
+}

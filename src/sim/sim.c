@@ -1,0 +1,1619 @@
+/* sim.c - the event loop of raft-sim: nodes, network, disk, faults, clients.
+ *
+ * The simulator plays the daemon's part for every core (src/daemon/node.c):
+ * it feeds time, messages and client requests in, and drains raft_ready()
+ * in the contract's order: persist hard state and entries, then send the
+ * messages, then apply committed entries, then raft_advance(). With a disk
+ * latency the node is blocked while its write is in flight (the daemon
+ * fsyncs on its single event loop), so nothing leaves before it is durable.
+ *
+ * Time is a virtual millisecond counter; events sit in a binary heap ordered
+ * by (time, insertion number), so a run is a pure function of its seed.
+ */
+#include "simint.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers                                                            */
+/* ------------------------------------------------------------------------ */
+
+const char *node_name(raft_id id)
+{
+    static char buf[8][24];
+    static unsigned k;
+    char *b = buf[k++ % 8];
+    if (id == 0)
+        snprintf(b, 24, "--");
+    else
+        snprintf(b, 24, "n%u", (unsigned)id);
+    return b;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) {
+        fprintf(stderr, "raft-sim: out of memory\n");
+        exit(2);
+    }
+    return q;
+}
+
+static uint64_t core_random(void *arg)
+{
+    return rng_next(arg);
+}
+
+/* A node's clock: its own offset and rate (a daemon's CLOCK_MONOTONIC). */
+uint64_t node_clock(const struct node *n, uint64_t t)
+{
+    int64_t skew = (int64_t)t * n->drift_ppm / 1000000;
+    return (uint64_t)(n->clock_offset + (int64_t)t + skew);
+}
+
+/* The first virtual time at which node n's clock reads at least c. */
+static uint64_t virtual_time_for(const struct sim *s, const struct node *n,
+                                 uint64_t c)
+{
+    if (c <= node_clock(n, s->now))
+        return s->now;
+    int64_t d = (int64_t)c - n->clock_offset;
+    uint64_t t = (uint64_t)(d * 1000000 / (1000000 + n->drift_ppm));
+    if (t < s->now)
+        t = s->now;
+    while (node_clock(n, t) < c)
+        t++;
+    while (t > s->now && node_clock(n, t - 1) >= c)
+        t--;
+    return t;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Event heap                                                               */
+/* ------------------------------------------------------------------------ */
+
+static bool ev_less(const struct event *a, const struct event *b)
+{
+    return a->t < b->t || (a->t == b->t && a->seq < b->seq);
+}
+
+static void schedule(struct sim *s, uint64_t t, int type, raft_id node,
+                     uint32_t a, uint64_t gen, struct raft_msg *msg)
+{
+    if (s->nheap == s->capheap) {
+        s->capheap = s->capheap ? s->capheap * 2 : 256;
+        s->heap = xrealloc(s->heap, s->capheap * sizeof(*s->heap));
+    }
+    struct event ev = {.t = t, .seq = s->seq++, .type = (uint8_t)type,
+                       .node = (uint8_t)node, .a = a, .gen = gen, .msg = msg};
+    size_t i = s->nheap++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!ev_less(&ev, &s->heap[p]))
+            break;
+        s->heap[i] = s->heap[p];
+        i = p;
+    }
+    s->heap[i] = ev;
+}
+
+static struct event heap_pop(struct sim *s)
+{
+    struct event top = s->heap[0];
+    struct event last = s->heap[--s->nheap];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= s->nheap)
+            break;
+        if (c + 1 < s->nheap && ev_less(&s->heap[c + 1], &s->heap[c]))
+            c++;
+        if (!ev_less(&s->heap[c], &last))
+            break;
+        s->heap[i] = s->heap[c];
+        i = c;
+    }
+    if (s->nheap)
+        s->heap[i] = last;
+    return top;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Messages                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* A deep copy in one allocation: the message, its entries, their data. */
+static struct raft_msg *msg_copy(const struct raft_msg *m)
+{
+    size_t size = sizeof(*m) + m->n_entries * sizeof(struct raft_entry);
+    for (size_t i = 0; i < m->n_entries; i++)
+        size += m->entries[i].len;
+    char *p = xrealloc(NULL, size);
+    struct raft_msg *c = (struct raft_msg *)p;
+    *c = *m;
+    c->entries = NULL;
+    if (m->n_entries) {
+        c->entries = (struct raft_entry *)(p + sizeof(*m));
+        char *d = (char *)(c->entries + m->n_entries);
+        for (size_t i = 0; i < m->n_entries; i++) {
+            c->entries[i] = m->entries[i];
+            c->entries[i].data = NULL;
+            if (m->entries[i].len) {
+                memcpy(d, m->entries[i].data, m->entries[i].len);
+                c->entries[i].data = (uint8_t *)d;
+                d += m->entries[i].len;
+            }
+        }
+    }
+    return c;
+}
+
+static void dig_msg(struct sim *s, const struct raft_msg *m)
+{
+    dig(s, ((uint64_t)m->type << 56) ^ (m->from << 48) ^ (m->to << 40) ^
+               m->term);
+    dig(s, m->prev_index ^ (m->prev_term << 20) ^ (m->commit << 40) ^
+               ((uint64_t)m->n_entries << 52));
+    dig(s, m->last_index ^ (m->last_term << 24) ^ ((uint64_t)m->prevote << 60) ^
+               ((uint64_t)m->granted << 61) ^ ((uint64_t)m->success << 62) ^
+               (m->match_index << 32) ^ m->seq);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Nodes: core lifecycle and the ready loop                                 */
+/* ------------------------------------------------------------------------ */
+
+static void make_core(struct sim *s, struct node *n)
+{
+    struct raft_config rc;
+    memset(&rc, 0, sizeof(rc));
+    raft_config_defaults(&rc);
+    rc.id = n->id;
+    rc.n_members = s->n;
+    for (unsigned i = 0; i < s->n; i++)
+        rc.members[i] = i + 1;
+    rc.heartbeat_ms = s->cfg->heartbeat_ms;
+    rc.election_timeout_min_ms = s->cfg->election_min_ms;
+    rc.election_timeout_max_ms = s->cfg->election_max_ms;
+    rc.prevote = s->cfg->prevote;
+    rc.check_quorum = s->cfg->check_quorum;
+    rc.max_entries_per_msg = s->cfg->max_entries;
+    rc.max_inflight_msgs = s->cfg->max_inflight;
+    rc.max_bytes_per_msg = s->cfg->max_bytes;
+    rc.random = core_random;
+    rc.random_arg = &n->rng;
+    const char *err = NULL;
+    n->r = raft_new(&rc, &err);
+    if (!n->r) {
+        fprintf(stderr, "raft-sim: raft_new: %s\n", err ? err : "failed");
+        exit(2);
+    }
+}
+
+static void inbox_push(struct node *n, struct input in)
+{
+    if (n->inbox_n == n->inbox_cap) {
+        size_t cap = n->inbox_cap ? n->inbox_cap * 2 : 16;
+        struct input *q = xrealloc(NULL, cap * sizeof(*q));
+        for (size_t i = 0; i < n->inbox_n; i++)
+            q[i] = n->inbox[(n->inbox_head + i) % n->inbox_cap];
+        free(n->inbox);
+        n->inbox = q;
+        n->inbox_cap = cap;
+        n->inbox_head = 0;
+    }
+    n->inbox[(n->inbox_head + n->inbox_n++) % n->inbox_cap] = in;
+}
+
+static struct input inbox_pop(struct node *n)
+{
+    struct input in = n->inbox[n->inbox_head];
+    n->inbox_head = (n->inbox_head + 1) % n->inbox_cap;
+    n->inbox_n--;
+    return in;
+}
+
+static void inbox_clear(struct node *n)
+{
+    while (n->inbox_n)
+        free(inbox_pop(n).msg);
+}
+
+static void client_propose(struct sim *s, struct node *n, uint64_t cid,
+                           bool may_retry);
+static void client_read(struct sim *s, struct node *n, uint64_t rid,
+                        bool may_retry);
+
+/* The write of ready rd reached the disk. */
+static void persist(struct sim *s, struct node *n, const struct raft_ready *rd)
+{
+    if (rd->hard_state_changed) {
+        n->hs.term = rd->hard_state.term;
+        n->hs.vote = rd->hard_state.vote;
+    }
+    n->hs.commit = rd->hard_state.commit; /* rides along with any write */
+    if (rd->n_entries) {
+        slog_truncate(&n->disk, rd->entries_first);
+        if (n->lcp >= rd->entries_first)
+            n->lcp = rd->entries_first - 1;
+        for (size_t i = 0; i < rd->n_entries; i++)
+            slog_append(&n->disk, &rd->entries[i], true);
+    }
+    s->res->st.writes++;
+    s->durability_dirty = true;
+}
+
+static void rearm(struct sim *s, struct node *n)
+{
+    if (!n->up || n->paused)
+        return;
+    uint64_t t = virtual_time_for(s, n, raft_deadline(n->r));
+    if (n->timer_armed && n->timer_at == t)
+        return;
+    n->timer_gen++;
+    n->timer_armed = true;
+    n->timer_at = t;
+    schedule(s, t, EV_TICK, n->id, 0, n->timer_gen, NULL);
+}
+
+static void send_msg(struct sim *s, struct node *n, const struct raft_msg *m,
+                     raft_id *unreach, unsigned *n_unreach)
+{
+    char buf[160];
+    struct sim_stats *st = &s->res->st;
+    st->msgs_sent++;
+    dig_msg(s, m);
+    raft_id to = m->to;
+    if (to < 1 || to > s->n) {
+        violation(s, "API contract", "%s sent a message to unknown node %" PRIu64,
+                  node_name(n->id), to);
+        return;
+    }
+    if (s->cut[n->id][to] || !s->nodes[to].up) {
+        bool cut = s->cut[n->id][to];
+        if (cut) {
+            st->msgs_lost++;
+            s->sec.lost++;
+        }
+        SAY(s, 2, n->id, "sends %s %s%s", node_name(to),
+            msg_describe(m, buf, sizeof(buf)),
+            cut ? " (lost: partition)" : " (its node is down)");
+        if (rng_chance(&s->net, s->cfg->unreachable) && *n_unreach < SIM_MAX_NODES)
+            unreach[(*n_unreach)++] = to;
+        if (cut)
+            return;
+    }
+    if (rng_chance(&s->net, s->loss)) {
+        st->msgs_lost++;
+        s->sec.lost++;
+        SAY(s, 2, n->id, "sends %s %s (lost)", node_name(to),
+            msg_describe(m, buf, sizeof(buf)));
+        return;
+    }
+    unsigned copies = 1 + rng_chance(&s->net, s->dup);
+    if (copies > 1)
+        st->msgs_dup++;
+    if (s->nodes[to].up)
+        SAY(s, 2, n->id, "sends %s %s%s", node_name(to),
+            msg_describe(m, buf, sizeof(buf)), copies > 1 ? " (duplicated)" : "");
+    for (unsigned c = 0; c < copies; c++) {
+        uint64_t lat = rng_between(&s->net, s->lat_min, s->lat_max);
+        if (rng_chance(&s->net, s->reorder))
+            lat += rng_between(&s->net, 0, s->cfg->reorder_max);
+        schedule(s, s->now + lat, EV_DELIVER, to, 0, 0, msg_copy(m));
+    }
+}
+
+static void serve_reads(struct sim *s, struct node *n)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n->n_reads; i++) {
+        if (n->applied >= n->reads[i].index) {
+            s->res->st.reads_ok++;
+            SAY(s, 1, n->id, "serves read #%" PRIu64 " (applied %" PRIu64
+                " >= read index %" PRIu64 ")", n->reads[i].id, n->applied,
+                n->reads[i].index);
+        } else {
+            n->reads[kept++] = n->reads[i];
+        }
+    }
+    n->n_reads = kept;
+}
+
+static void apply_committed(struct sim *s, struct node *n,
+                            const struct raft_ready *rd)
+{
+    if (!rd->n_committed)
+        return;
+    raft_index first = rd->committed_first;
+    for (size_t k = 0; k < rd->n_committed && !s->res->violated; k++)
+        check_apply(s, n, first + k, &rd->committed[k]);
+    raft_index last = first + rd->n_committed - 1;
+    dig(s, 0xa991ull ^ (n->id << 40) ^ last);
+    if (first == last)
+        SAY(s, 1, n->id, "applies entry %" PRIu64, first);
+    else
+        SAY(s, 1, n->id, "applies entries %" PRIu64 "..%" PRIu64, first, last);
+}
+
+/* Steps 2-5 of the ready contract, once the write (if any) is durable. */
+static void finish_ready(struct sim *s, struct node *n, struct raft_ready *rd)
+{
+    raft_id unreach[SIM_MAX_NODES];
+    unsigned n_unreach = 0;
+    for (size_t i = 0; i < rd->n_msgs; i++)
+        send_msg(s, n, &rd->msgs[i], unreach, &n_unreach);
+    apply_committed(s, n, rd);
+    for (size_t i = 0; i < rd->n_reads; i++)
+        check_read(s, n, rd->reads[i].id, rd->reads[i].index);
+    raft_advance(n->r, rd);
+    for (unsigned i = 0; i < n_unreach; i++)
+        raft_report_unreachable(n->r, unreach[i]);
+    serve_reads(s, n);
+    check_observe(s, n);
+}
+
+/* A targeted fault: reboot a node just after it granted a vote, while the
+ * election is still running (catches votes that do not survive a crash). */
+static void vote_nemesis(struct sim *s, struct node *n, const struct raft_ready *rd)
+{
+    for (size_t i = 0; i < rd->n_notes; i++)
+        if (rd->notes[i].type == RAFT_NOTE_VOTE_GRANTED && !rd->notes[i].prevote &&
+            rng_chance(&s->fault, s->cfg->vote_crash)) {
+            schedule(s, s->now + rng_between(&s->fault, 0, 5), EV_REBOOT, n->id,
+                     n->incarnation, 0, NULL);
+            return;
+        }
+}
+
+static void process_ready(struct sim *s, struct node *n)
+{
+    unsigned guard = 0;
+    while (n->up && !n->writing && !s->res->violated && raft_has_ready(n->r)) {
+        if (++guard > 10000) {
+            violation(s, "Progress", "%s: raft_has_ready() stays true after "
+                      "10000 ready/advance rounds", node_name(n->id));
+            return;
+        }
+        struct raft_ready *rd = &n->rd;
+        raft_ready(n->r, rd);
+        check_ready_entries(s, n, rd);
+        trace_notes(s, n, rd);
+        if (s->cfg->vote_crash > 0 && !s->quiet)
+            vote_nemesis(s, n, rd);
+        check_observe(s, n);
+        bool need_write = rd->hard_state_changed || rd->n_entries;
+        if (need_write && s->cfg->disk_max > 0) {
+            n->writing = true;
+            n->write_durable = false;
+            uint64_t d = rng_between(&s->disk, s->cfg->disk_min, s->cfg->disk_max);
+            schedule(s, s->now + d, EV_WRITE_DONE, n->id, 0, n->write_gen, NULL);
+            return;
+        }
+        if (need_write)
+            persist(s, n, rd);
+        finish_ready(s, n, rd);
+    }
+}
+
+static void settle(struct sim *s, struct node *n)
+{
+    process_ready(s, n);
+    if (n->up)
+        rearm(s, n);
+}
+
+static void deliver_now(struct sim *s, struct node *n, struct raft_msg *m)
+{
+    char buf[160];
+    trace_count_delivery(s, m);
+    s->res->st.msgs_delivered++;
+    if (m->type == RAFT_MSG_APPEND) {
+        n->heard_from = m->from;
+        n->heard_at = s->now;
+    }
+    SAY(s, 2, n->id, "got from %s: %s", node_name(m->from),
+        msg_describe(m, buf, sizeof(buf)));
+    int rv = raft_receive(n->r, node_clock(n, s->now), m);
+    if (rv != 0)
+        violation(s, "API contract", "raft_receive rejected a well-formed "
+                  "message from %s: %s", node_name(m->from), raft_strerror(rv));
+    settle(s, n);
+}
+
+static void tick_now(struct sim *s, struct node *n)
+{
+    n->tick_pending = false;
+    raft_tick(n->r, node_clock(n, s->now));
+    settle(s, n);
+}
+
+/* Run the inputs that queued up while the node was blocked or paused. */
+static void drain(struct sim *s, struct node *n)
+{
+    while (n->up && !n->paused && !n->writing && !s->res->violated) {
+        if (n->inbox_n) {
+            struct input in = inbox_pop(n);
+            if (in.kind == IN_MSG) {
+                deliver_now(s, n, in.msg);
+                free(in.msg);
+            } else if (in.kind == IN_PROPOSE) {
+                client_propose(s, n, in.id, in.may_retry);
+            } else {
+                client_read(s, n, in.id, in.may_retry);
+            }
+        } else if (n->tick_pending) {
+            tick_now(s, n);
+        } else {
+            break;
+        }
+    }
+    if (n->up)
+        rearm(s, n);
+}
+
+static void complete_write(struct sim *s, struct node *n)
+{
+    n->writing = false;
+    n->write_durable = false;
+    finish_ready(s, n, &n->rd);
+    settle(s, n);
+    drain(s, n);
+}
+
+static void node_start(struct sim *s, struct node *n)
+{
+    make_core(s, n);
+    n->up = true;
+    n->paused = false;
+    n->incarnation++;
+    raft_start(n->r, node_clock(n, s->now));
+    check_observe(s, n);
+    settle(s, n);
+}
+
+static void node_restart(struct sim *s, struct node *n)
+{
+    if (n->up)
+        return;
+    make_core(s, n);
+    size_t cnt = n->disk.n;
+    struct raft_entry *ents = xrealloc(NULL, (cnt ? cnt : 1) * sizeof(*ents));
+    for (size_t i = 0; i < cnt; i++)
+        ents[i] = (struct raft_entry){.term = n->disk.e[i].term,
+                                      .type = n->disk.e[i].type,
+                                      .len = n->disk.e[i].len,
+                                      .data = n->disk.e[i].data};
+    int rv = raft_restore(n->r, &n->hs, 1, 0, ents, cnt);
+    free(ents);
+    if (rv)
+        violation(s, "API contract", "raft_restore failed: %s", raft_strerror(rv));
+    /* The mirror restarts from what the disk holds. */
+    slog_truncate(&n->mirror, 1);
+    for (size_t i = 0; i < cnt; i++) {
+        struct raft_entry e = {.term = n->disk.e[i].term,
+                               .type = n->disk.e[i].type,
+                               .len = n->disk.e[i].len,
+                               .data = n->disk.e[i].data};
+        slog_append(&n->mirror, &e, false);
+    }
+    n->up = true;
+    n->paused = false;
+    n->incarnation++;
+    n->applied = 0;
+    n->sm_hash = 0;
+    n->term = 0;
+    n->commit = 0;
+    n->lead_term = 0;
+    n->leader = RAFT_NONE;
+    n->role = RAFT_FOLLOWER;
+    n->votes = 0;
+    n->heard_from = RAFT_NONE;
+    n->timer_armed = false;
+    raft_start(n->r, node_clock(n, s->now));
+    s->res->st.restarts++;
+    s->electable_dirty = true;
+    dig(s, 0x5e57a27ull ^ n->id ^ ((uint64_t)cnt << 8) ^ (n->hs.term << 32));
+    SAY(s, 0, n->id, "RESTARTS from its disk: term %" PRIu64 ", voted for %s, "
+        "log 1..%zu, commit %" PRIu64 "; starts as a follower",
+        n->hs.term, n->hs.vote ? node_name(n->hs.vote) : "nobody", cnt,
+        raft_commit_index(n->r));
+    check_restart(s, n);
+    check_observe(s, n);
+    settle(s, n);
+}
+
+static void node_crash(struct sim *s, struct node *n)
+{
+    if (!n->up)
+        return;
+    const char *lost = "";
+    if (n->writing && !n->write_durable) {
+        if (rng_chance(&s->disk, s->cfg->torn)) {
+            /* The disk got part of the write: hard state or not, and a
+             * prefix of the entries (a WAL with checksums keeps a prefix). */
+            struct raft_ready *rd = &n->rd;
+            if (rd->hard_state_changed && rng_chance(&s->disk, 0.5)) {
+                n->hs.term = rd->hard_state.term;
+                n->hs.vote = rd->hard_state.vote;
+            }
+            if (rd->n_entries) {
+                size_t k = rng_between(&s->disk, 0, rd->n_entries);
+                slog_truncate(&n->disk, rd->entries_first);
+                if (n->lcp >= rd->entries_first)
+                    n->lcp = rd->entries_first - 1;
+                for (size_t i = 0; i < k; i++)
+                    slog_append(&n->disk, &rd->entries[i], true);
+            }
+            s->res->st.torn_writes++;
+            s->durability_dirty = true;
+            lost = "; its write in progress was torn";
+        } else {
+            lost = "; its write in progress is lost";
+        }
+    }
+    bool was_leader = raft_role(n->r) == RAFT_LEADER;
+    SAY(s, 0, n->id, "*** CRASHES ***%s%s; its disk keeps term %" PRIu64
+        ", vote %s, log 1..%zu", was_leader ? " (it was the leader)" : "", lost,
+        n->hs.term, n->hs.vote ? node_name(n->hs.vote) : "none", n->disk.n);
+    dig(s, 0xc2a5ull ^ n->id);
+    raft_free(n->r);
+    n->r = NULL;
+    n->up = false;
+    n->paused = false;
+    n->writing = false;
+    n->write_durable = false;
+    n->write_gen++;
+    n->timer_gen++;
+    n->timer_armed = false;
+    n->tick_pending = false;
+    n->n_reads = 0;
+    n->lead_term = 0;
+    n->role = RAFT_FOLLOWER;
+    inbox_clear(n);
+    s->res->st.crashes++;
+    s->electable_dirty = true;
+}
+
+static void node_pause(struct sim *s, struct node *n, uint64_t duration)
+{
+    if (!n->up || n->paused)
+        return;
+    n->paused = true;
+    n->paused_at = s->now;
+    n->pause_gen++;
+    s->res->st.pauses++;
+    dig(s, 0x9a05eull ^ n->id);
+    if (duration) {
+        schedule(s, s->now + duration, EV_RESUME, n->id, 0, n->pause_gen, NULL);
+        SAY(s, 0, n->id, "PAUSED for %.3fs (frozen: no timers, no messages "
+            "handled%s)", duration / 1000.0,
+            raft_role(n->r) == RAFT_LEADER ? "; it is the leader" : "");
+    } else {
+        SAY(s, 0, n->id, "PAUSED (frozen: no timers, no messages handled)");
+    }
+}
+
+static void node_resume(struct sim *s, struct node *n)
+{
+    if (!n->up || !n->paused)
+        return;
+    n->paused = false;
+    dig(s, 0x2e5ull ^ n->id);
+    SAY(s, 0, n->id, "resumes after %.3fs: its clock jumped ahead; %zu "
+        "inputs were waiting", (s->now - n->paused_at) / 1000.0, n->inbox_n);
+    if (n->writing && n->write_durable) {
+        complete_write(s, n);
+        return;
+    }
+    if (n->writing)
+        return; /* WRITE_DONE will continue */
+    /* A frozen process sees its timers and its sockets at once: pick. */
+    if (rng_chance(&s->fault, 0.5))
+        tick_now(s, n);
+    n->tick_pending = true;
+    drain(s, n);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Network partitions                                                       */
+/* ------------------------------------------------------------------------ */
+
+static void heal_all(struct sim *s, bool announce)
+{
+    bool any = false;
+    for (unsigned a = 1; a <= s->n; a++)
+        for (unsigned b = 1; b <= s->n; b++) {
+            any |= s->cut[a][b];
+            s->cut[a][b] = false;
+        }
+    s->partitioned = false;
+    if (any && announce)
+        SAY(s, 0, 0, "network healed: every link works again");
+    dig(s, 0x4ea1ull);
+}
+
+/* Cut every link between nodes of different groups (group[id]). */
+static void apply_groups(struct sim *s, const unsigned *group)
+{
+    char buf[200];
+    size_t len = 0;
+    buf[0] = 0;
+    unsigned maxg = 0;
+    for (unsigned id = 1; id <= s->n; id++)
+        if (group[id] > maxg)
+            maxg = group[id];
+    for (unsigned g = 0; g <= maxg; g++) {
+        bool first = true;
+        for (unsigned id = 1; id <= s->n; id++) {
+            if (group[id] != g)
+                continue;
+            len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s",
+                                    first ? (len ? " | {" : "{") : " ",
+                                    node_name(id));
+            first = false;
+            if (len >= sizeof(buf))
+                len = sizeof(buf) - 1;
+        }
+        if (!first)
+            len += (size_t)snprintf(buf + len, sizeof(buf) - len, "}");
+        if (len >= sizeof(buf))
+            len = sizeof(buf) - 1;
+    }
+    for (unsigned a = 1; a <= s->n; a++)
+        for (unsigned b = 1; b <= s->n; b++)
+            s->cut[a][b] = group[a] != group[b];
+    s->partitioned = true;
+    s->res->st.partitions++;
+    SAY(s, 0, 0, "network PARTITION %s: messages between groups are lost", buf);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Clients                                                                  */
+/* ------------------------------------------------------------------------ */
+
+raft_id current_leader(struct sim *s)
+{
+    raft_id best = RAFT_NONE;
+    raft_term bt = 0;
+    for (unsigned id = 1; id <= s->n; id++) {
+        struct node *n = &s->nodes[id];
+        if (n->up && raft_role(n->r) == RAFT_LEADER &&
+            (best == RAFT_NONE || raft_current_term(n->r) > bt)) {
+            best = id;
+            bt = raft_current_term(n->r);
+        }
+    }
+    return best;
+}
+
+static bool available(const struct node *n)
+{
+    return n->up && !n->paused && !n->writing;
+}
+
+static void client_propose(struct sim *s, struct node *n, uint64_t cid,
+                           bool may_retry)
+{
+    struct sim_stats *st = &s->res->st;
+    char data[32];
+    int len = snprintf(data, sizeof(data), "c%" PRIu64, cid);
+    if (n->up && (n->paused || n->writing) && n->inbox_n < 4096) {
+        /* The request waits in the socket backlog of a blocked daemon. */
+        inbox_push(n, (struct input){.id = cid, .kind = IN_PROPOSE,
+                                     .may_retry = may_retry});
+        SAY(s, 1, n->id, "client command \"%s\" waits (node %s)", data,
+            n->paused ? "paused" : "busy writing");
+        dig(s, 0x1ull ^ cid);
+        return;
+    }
+    st->proposals++;
+    if (!available(n)) {
+        st->proposals_unavailable++;
+        SAY(s, 0, n->id, "client command \"%s\" gets no answer (node down)", data);
+        dig(s, 0x1ull ^ cid);
+        return;
+    }
+    raft_index idx = 0;
+    int rv = raft_propose(n->r, node_clock(n, s->now), data, (size_t)len, &idx);
+    dig(s, 0x2ull ^ cid ^ ((uint64_t)(rv + 100) << 40) ^ (idx << 8));
+    if (rv == 0) {
+        st->proposals_ok++;
+        SAY(s, 0, n->id, "client command \"%s\" -> appended as entry %" PRIu64
+            " (term %" PRIu64 ")", data, idx, raft_current_term(n->r));
+        settle(s, n);
+        return;
+    }
+    st->proposals_refused++;
+    raft_id hint = raft_leader(n->r);
+    bool retry = may_retry && rv == RAFT_ENOTLEADER && hint && hint != n->id &&
+                 hint <= s->n;
+    SAY(s, 0, n->id,
+        "client command \"%s\" refused: %s%s%s", data, raft_strerror(rv),
+        retry ? "; client retries at " : "", retry ? node_name(hint) : "");
+    if (retry)
+        schedule(s, s->now + rng_between(&s->work, 1, 5), EV_RETRY, hint,
+                 (uint32_t)cid, 0, NULL);
+    settle(s, n);
+}
+
+static void client_read(struct sim *s, struct node *n, uint64_t rid,
+                        bool may_retry)
+{
+    struct sim_stats *st = &s->res->st;
+    if (n->up && (n->paused || n->writing) && n->inbox_n < 4096) {
+        inbox_push(n, (struct input){.id = rid, .kind = IN_READ,
+                                     .may_retry = may_retry});
+        dig(s, 0x5ull ^ rid);
+        return;
+    }
+    st->reads++;
+    if (!available(n)) {
+        st->reads_refused++;
+        return;
+    }
+    int rv = raft_read_index(n->r, node_clock(n, s->now), rid);
+    dig(s, 0x3ull ^ rid ^ ((uint64_t)(rv + 100) << 40));
+    if (rv == 0) {
+        if (s->n_rreqs == s->cap_rreqs) {
+            s->cap_rreqs = s->cap_rreqs ? s->cap_rreqs * 2 : 16;
+            s->rreqs = xrealloc(s->rreqs, s->cap_rreqs * sizeof(*s->rreqs));
+        }
+        s->rreqs[s->n_rreqs++] = (struct read_req){rid, s->max_commit};
+        SAY(s, 0, n->id, "client read #%" PRIu64 ": read index %" PRIu64
+            ", confirming leadership with a heartbeat round", rid,
+            raft_commit_index(n->r));
+        settle(s, n);
+        return;
+    }
+    st->reads_refused++;
+    raft_id hint = raft_leader(n->r);
+    SAY(s, 0, n->id, "client read #%" PRIu64 " refused: %s", rid,
+        raft_strerror(rv));
+    if (may_retry && rv == RAFT_ENOTLEADER && hint && hint != n->id && hint <= s->n)
+        schedule(s, s->now + rng_between(&s->work, 1, 5), EV_RETRY, hint,
+                 (uint32_t)rid, 1, NULL);
+    settle(s, n);
+}
+
+static void do_transfer(struct sim *s, raft_id target)
+{
+    raft_id l = current_leader(s);
+    if (!l || !available(&s->nodes[l])) {
+        SAY(s, 1, 0, "leadership transfer skipped: no available leader");
+        return;
+    }
+    struct node *n = &s->nodes[l];
+    s->res->st.transfers++;
+    int rv = raft_transfer_leadership(n->r, node_clock(n, s->now), target);
+    dig(s, 0x4ull ^ target ^ ((uint64_t)(rv + 100) << 40));
+    SAY(s, 0, l, "operator asks it to hand leadership to %s%s%s",
+        target ? node_name(target) : "the most up-to-date follower",
+        rv ? ": " : "", rv ? raft_strerror(rv) : "");
+    settle(s, n);
+}
+
+static uint64_t interval(struct rng *g, double per_second)
+{
+    double mean = 1000.0 / per_second;
+    uint64_t hi = (uint64_t)(2 * mean);
+    return rng_between(g, 1, hi < 2 ? 2 : hi);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Random faults                                                            */
+/* ------------------------------------------------------------------------ */
+
+static raft_id pick_node(struct sim *s, bool want_up, double leader_bias)
+{
+    raft_id l = current_leader(s);
+    if (l && rng_chance(&s->fault, leader_bias))
+        return l;
+    raft_id cands[SIM_MAX_NODES];
+    unsigned k = 0;
+    for (unsigned id = 1; id <= s->n; id++)
+        if (!want_up || (s->nodes[id].up && !s->nodes[id].paused))
+            cands[k++] = id;
+    if (!k)
+        return RAFT_NONE;
+    return cands[rng_below(&s->fault, k)];
+}
+
+static void random_partition(struct sim *s)
+{
+    unsigned group[SIM_MAX_NODES + 1] = {0};
+    unsigned kind = (unsigned)rng_below(&s->fault, 5);
+    heal_all(s, false);
+    if (kind == 0) { /* isolate one node (often the leader) */
+        raft_id x = pick_node(s, false, 0.5);
+        for (unsigned id = 1; id <= s->n; id++)
+            group[id] = id == x;
+        apply_groups(s, group);
+    } else if (kind == 1) { /* random split into two groups */
+        for (unsigned id = 1; id <= s->n; id++)
+            group[id] = (unsigned)rng_below(&s->fault, 2);
+        apply_groups(s, group);
+    } else if (kind == 2) { /* three groups */
+        for (unsigned id = 1; id <= s->n; id++)
+            group[id] = (unsigned)rng_below(&s->fault, 3);
+        apply_groups(s, group);
+    } else if (kind == 3) { /* one-way cuts */
+        unsigned cuts = (unsigned)rng_between(&s->fault, 1, s->n);
+        char buf[200];
+        size_t len = 0;
+        buf[0] = 0;
+        for (unsigned i = 0; i < cuts; i++) {
+            raft_id a = (raft_id)rng_between(&s->fault, 1, s->n);
+            raft_id b = (raft_id)rng_between(&s->fault, 1, s->n);
+            if (a == b)
+                continue;
+            s->cut[a][b] = true;
+            if (len < sizeof(buf) - 16)
+                len += (size_t)snprintf(buf + len, sizeof(buf) - len, " %s->%s",
+                                        node_name(a), node_name(b));
+        }
+        s->partitioned = true;
+        s->res->st.partitions++;
+        SAY(s, 0, 0, "network: one-way link cuts:%s", buf);
+    } else { /* a bridge: two halves that only one node connects */
+        raft_id bridge = (raft_id)rng_between(&s->fault, 1, s->n);
+        for (unsigned id = 1; id <= s->n; id++)
+            group[id] = (unsigned)rng_below(&s->fault, 2);
+        for (unsigned a = 1; a <= s->n; a++)
+            for (unsigned b = 1; b <= s->n; b++)
+                s->cut[a][b] = a != bridge && b != bridge && group[a] != group[b];
+        s->partitioned = true;
+        s->res->st.partitions++;
+        SAY(s, 0, 0, "network: two halves joined only through %s",
+            node_name(bridge));
+    }
+    s->partition_gen++;
+    dig(s, 0x9a27ull ^ s->partition_gen);
+    schedule(s, s->now + rng_between(&s->fault, s->cfg->part_min, s->cfg->part_max),
+             EV_HEAL, 0, 0, s->partition_gen, NULL);
+}
+
+static void random_fault(struct sim *s)
+{
+    const struct sim_config *c = s->cfg;
+    double total = c->w_partition + c->w_crash + c->w_pause;
+    if (total <= 0)
+        return;
+    double x = rng_unit(&s->fault) * total;
+    if (x < c->w_partition) {
+        random_partition(s);
+    } else if (x < c->w_partition + c->w_crash) {
+        raft_id id = pick_node(s, true, 0.5);
+        if (!id)
+            return;
+        struct node *n = &s->nodes[id];
+        node_crash(s, n);
+        schedule(s, s->now + rng_between(&s->fault, c->down_min, c->down_max),
+                 EV_RESTART, id, n->incarnation, 0, NULL);
+    } else {
+        raft_id id = pick_node(s, true, 0.5);
+        if (!id)
+            return;
+        node_pause(s, &s->nodes[id],
+                   rng_between(&s->fault, c->pause_min, c->pause_max));
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Scenario items                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* Resolve a reference to node ids; returns how many. */
+static unsigned resolve(struct sim *s, const struct sc_ref *ref, raft_id *out)
+{
+    unsigned k = 0;
+    switch (ref->kind) {
+    case T_NODE:
+        if (ref->id >= 1 && ref->id <= s->n)
+            out[k++] = ref->id;
+        break;
+    case T_LEADER: {
+        raft_id l = current_leader(s);
+        if (l)
+            out[k++] = l;
+        break;
+    }
+    case T_FOLLOWER: {
+        raft_id l = current_leader(s), c[SIM_MAX_NODES];
+        unsigned m = 0;
+        for (unsigned id = 1; id <= s->n; id++)
+            if (id != l && s->nodes[id].up)
+                c[m++] = id;
+        if (m)
+            out[k++] = c[rng_below(&s->fault, m)];
+        break;
+    }
+    case T_RANDOM:
+        out[k++] = (raft_id)rng_between(&s->fault, 1, s->n);
+        break;
+    case T_ALL:
+        for (unsigned id = 1; id <= s->n; id++)
+            out[k++] = id;
+        break;
+    default:
+        break;
+    }
+    return k;
+}
+
+static void run_item(struct sim *s, const struct sc_item *it)
+{
+    raft_id ids[SIM_MAX_NODES * SC_MAX_REFS];
+    unsigned k = 0;
+    if (it->action == SC_NOTE)
+        SAY(s, 0, 0, "== %s ==", it->text);
+    else
+        SAY(s, 0, 0, "scenario: %s", it->text);
+    dig(s, 0x5c0ull ^ it->action);
+    if (it->action != SC_PARTITION && it->action != SC_CUT &&
+        it->action != SC_HEAL)
+        for (unsigned i = 0; i < it->n_refs; i++)
+            k += resolve(s, &it->refs[i], ids + k);
+    bool needs_node = it->action == SC_CRASH || it->action == SC_RESTART ||
+                      it->action == SC_PAUSE || it->action == SC_RESUME ||
+                      it->action == SC_ISOLATE;
+    if (needs_node && k == 0) {
+        SAY(s, 0, 0, "  (no such node right now: skipped)");
+        return;
+    }
+    switch (it->action) {
+    case SC_CRASH:
+        for (unsigned i = 0; i < k; i++)
+            node_crash(s, &s->nodes[ids[i]]);
+        break;
+    case SC_RESTART:
+        for (unsigned i = 0; i < k; i++)
+            node_restart(s, &s->nodes[ids[i]]);
+        break;
+    case SC_PAUSE:
+        for (unsigned i = 0; i < k; i++)
+            node_pause(s, &s->nodes[ids[i]], it->duration);
+        break;
+    case SC_RESUME:
+        for (unsigned i = 0; i < k; i++)
+            node_resume(s, &s->nodes[ids[i]]);
+        break;
+    case SC_ISOLATE: {
+        unsigned group[SIM_MAX_NODES + 1] = {0};
+        for (unsigned i = 0; i < k; i++)
+            group[ids[i]] = i + 1;
+        apply_groups(s, group);
+        break;
+    }
+    case SC_PARTITION: {
+        unsigned group[SIM_MAX_NODES + 1];
+        bool listed[SIM_MAX_NODES + 1] = {0};
+        unsigned maxg = 0, rest_group = UINT32_MAX;
+        for (unsigned id = 0; id <= SIM_MAX_NODES; id++)
+            group[id] = UINT32_MAX;
+        for (unsigned i = 0; i < it->n_refs; i++) {
+            if (it->group[i] > maxg)
+                maxg = it->group[i];
+            if (it->refs[i].kind == T_REST) {
+                rest_group = it->group[i];
+                continue;
+            }
+            raft_id r1[SIM_MAX_NODES];
+            unsigned m = resolve(s, &it->refs[i], r1);
+            for (unsigned j = 0; j < m; j++) {
+                group[r1[j]] = it->group[i];
+                listed[r1[j]] = true;
+            }
+        }
+        if (rest_group == UINT32_MAX)
+            rest_group = maxg + 1;
+        for (unsigned id = 1; id <= s->n; id++)
+            if (!listed[id])
+                group[id] = rest_group;
+        apply_groups(s, group);
+        break;
+    }
+    case SC_CUT: {
+        for (unsigned i = 0; i + 1 < it->n_refs; i += 2) {
+            raft_id a[SIM_MAX_NODES], b[SIM_MAX_NODES];
+            unsigned ma = resolve(s, &it->refs[i], a);
+            unsigned mb = resolve(s, &it->refs[i + 1], b);
+            for (unsigned x = 0; x < ma; x++)
+                for (unsigned y = 0; y < mb; y++) {
+                    if (a[x] == b[y])
+                        continue;
+                    s->cut[a[x]][b[y]] = true;
+                    if (it->both_ways[i / 2])
+                        s->cut[b[y]][a[x]] = true;
+                    SAY(s, 0, 0, "link %s %s %s cut", node_name(a[x]),
+                        it->both_ways[i / 2] ? "<->" : "->", node_name(b[y]));
+                }
+        }
+        s->partitioned = true;
+        break;
+    }
+    case SC_HEAL:
+        if (it->n_refs == 0) {
+            heal_all(s, true);
+        } else {
+            for (unsigned i = 0; i + 1 < it->n_refs; i += 2) {
+                raft_id a[SIM_MAX_NODES], b[SIM_MAX_NODES];
+                unsigned ma = resolve(s, &it->refs[i], a);
+                unsigned mb = resolve(s, &it->refs[i + 1], b);
+                for (unsigned x = 0; x < ma; x++)
+                    for (unsigned y = 0; y < mb; y++) {
+                        s->cut[a[x]][b[y]] = false;
+                        if (it->both_ways[i / 2])
+                            s->cut[b[y]][a[x]] = false;
+                    }
+            }
+            SAY(s, 0, 0, "links healed");
+        }
+        break;
+    case SC_PROPOSE: {
+        raft_id target = k ? ids[0] : current_leader(s);
+        if (!target)
+            target = (raft_id)rng_between(&s->fault, 1, s->n);
+        for (unsigned i = 0; i < it->lo; i++)
+            client_propose(s, &s->nodes[target], ++s->client_seq, true);
+        break;
+    }
+    case SC_READ: {
+        raft_id target = k ? ids[0] : current_leader(s);
+        if (!target)
+            target = (raft_id)rng_between(&s->fault, 1, s->n);
+        client_read(s, &s->nodes[target], ++s->read_seq, true);
+        break;
+    }
+    case SC_TRANSFER:
+        do_transfer(s, k ? ids[0] : RAFT_NONE);
+        break;
+    case SC_LOSS:
+        s->loss = it->value;
+        break;
+    case SC_DUP:
+        s->dup = it->value;
+        break;
+    case SC_REORDER:
+        s->reorder = it->value;
+        break;
+    case SC_LATENCY:
+        s->lat_min = it->lo;
+        s->lat_max = it->hi;
+        break;
+    case SC_NOTE:
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The liveness phase                                                       */
+/* ------------------------------------------------------------------------ */
+
+static void begin_quiet(struct sim *s)
+{
+    s->quiet = true;
+    s->quiet_start = s->now;
+    SAY(s, 0, 0, "--- end of the fault phase: network healed, every node up; "
+        "liveness check: a leader must commit a proposal within %.1fs ---",
+        s->cfg->liveness_ms / 1000.0);
+    heal_all(s, false);
+    s->loss = s->dup = s->reorder = 0;
+    s->lat_min = s->cfg->lat_min;
+    s->lat_max = s->cfg->lat_max;
+    for (unsigned id = 1; id <= s->n && !s->res->violated; id++) {
+        struct node *n = &s->nodes[id];
+        if (!n->up)
+            node_restart(s, n);
+        else if (n->paused)
+            node_resume(s, n);
+    }
+    schedule(s, s->now, EV_PROBE, 0, 0, 0, NULL);
+    schedule(s, s->now + s->cfg->liveness_ms, EV_DEADLINE, 0, 0, 0, NULL);
+}
+
+static void probe(struct sim *s)
+{
+    if (s->probe_committed || s->done)
+        return;
+    raft_id l = current_leader(s);
+    if (l && available(&s->nodes[l])) {
+        struct node *n = &s->nodes[l];
+        raft_term t = raft_current_term(n->r);
+        if (s->probe_node != l || s->probe_term != t) {
+            char data[32];
+            int len = snprintf(data, sizeof(data), "probe%" PRIu64, ++s->probe_seq);
+            raft_index idx;
+            int rv = raft_propose(n->r, node_clock(n, s->now), data, (size_t)len, &idx);
+            dig(s, 0x9e0bull ^ ((uint64_t)(rv + 100) << 8));
+            if (rv == 0) {
+                s->probe_node = l;
+                s->probe_term = t;
+                s->probe_index = idx;
+                SAY(s, 0, l, "liveness probe \"%s\" -> entry %" PRIu64
+                    " (term %" PRIu64 ")", data, idx, t);
+            }
+            settle(s, n);
+        }
+    }
+    schedule(s, s->now + 100, EV_PROBE, 0, 0, 0, NULL);
+}
+
+static void liveness_progress(struct sim *s)
+{
+    if (!s->quiet || s->done || s->res->violated || !s->probe_index)
+        return;
+    if (!s->probe_committed) {
+        if (s->committed.n >= s->probe_index &&
+            s->committed.e[s->probe_index - 1].term == s->probe_term) {
+            s->probe_committed = true;
+            s->probe_committed_at = s->now;
+            SAY(s, 0, 0, "liveness: probe entry %" PRIu64 " committed %.3fs "
+                "after the faults stopped", s->probe_index,
+                (s->now - s->quiet_start) / 1000.0);
+            schedule(s, s->now + s->cfg->catchup_ms, EV_DEADLINE, 0, 1, 0, NULL);
+        } else {
+            return;
+        }
+    }
+    for (unsigned id = 1; id <= s->n; id++)
+        if (!s->nodes[id].up || s->nodes[id].applied < s->probe_index)
+            return;
+    s->done = true;
+    s->res->st.liveness_ms = s->now - s->quiet_start;
+    SAY(s, 0, 0, "liveness: every node applied the probe entry %.3fs after "
+        "the faults stopped", (s->now - s->quiet_start) / 1000.0);
+}
+
+static void deadline(struct sim *s, uint32_t which)
+{
+    if (s->done)
+        return;
+    char buf[256];
+    size_t len = 0;
+    buf[0] = 0;
+    for (unsigned id = 1; id <= s->n && len < sizeof(buf) - 64; id++) {
+        struct node *n = &s->nodes[id];
+        if (!n->up)
+            len += (size_t)snprintf(buf + len, sizeof(buf) - len, " %s:down",
+                                    node_name(id));
+        else
+            len += (size_t)snprintf(buf + len, sizeof(buf) - len,
+                                    " %s:%s/t%" PRIu64 "/commit %" PRIu64
+                                    "/applied %" PRIu64, node_name(id),
+                                    raft_role_name(raft_role(n->r)),
+                                    raft_current_term(n->r),
+                                    raft_commit_index(n->r), n->applied);
+    }
+    if (which == 0 && !s->probe_committed)
+        violation(s, "Liveness", "no leader committed a proposal within %.1fs "
+                  "of a healthy network (nodes:%s)", s->cfg->liveness_ms / 1000.0,
+                  buf);
+    else if (which == 1)
+        violation(s, "Liveness", "probe entry %" PRIu64 " was committed but not "
+                  "every node applied it within %.1fs (nodes:%s)",
+                  s->probe_index, s->cfg->catchup_ms / 1000.0, buf);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The loop                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static void handle(struct sim *s, struct event *ev)
+{
+    struct node *n = ev->node ? &s->nodes[ev->node] : NULL;
+    const struct sim_config *c = s->cfg;
+    switch (ev->type) {
+    case EV_DELIVER: {
+        struct raft_msg *m = ev->msg;
+        if (s->cut[m->from][m->to]) {
+            char buf[160];
+            s->res->st.msgs_lost++;
+            s->sec.lost++;
+            SAY(s, 2, m->to, "lost on the way from %s: %s", node_name(m->from),
+                msg_describe(m, buf, sizeof(buf)));
+            dig(s, 0x10ull ^ m->to);
+            free(m);
+        } else if (!n->up) {
+            s->res->st.msgs_lost++;
+            dig(s, 0x11ull ^ m->to);
+            free(m);
+        } else if (n->paused || n->writing) {
+            dig(s, 0x12ull ^ m->to);
+            if (n->inbox_n < 4096)
+                inbox_push(n, (struct input){.msg = m, .kind = IN_MSG});
+            else
+                free(m);
+        } else {
+            dig(s, 0x13ull ^ m->to);
+            deliver_now(s, n, m);
+            free(m);
+        }
+        break;
+    }
+    case EV_TICK:
+        if (!n->up || ev->gen != n->timer_gen)
+            return;
+        n->timer_armed = false;
+        if (n->paused)
+            return;
+        dig(s, 0x20ull ^ n->id);
+        if (n->writing) {
+            n->tick_pending = true;
+            return;
+        }
+        tick_now(s, n);
+        break;
+    case EV_WRITE_DONE:
+        if (!n->up || ev->gen != n->write_gen || !n->writing)
+            return;
+        dig(s, 0x30ull ^ n->id);
+        persist(s, n, &n->rd);
+        n->write_durable = true;
+        if (!n->paused)
+            complete_write(s, n);
+        break;
+    case EV_PROPOSE:
+        if (s->quiet)
+            return;
+        schedule(s, s->now + interval(&s->work, c->proposals), EV_PROPOSE, 0, 0, 0, NULL);
+        client_propose(s, &s->nodes[rng_between(&s->work, 1, s->n)],
+                       ++s->client_seq, true);
+        break;
+    case EV_RETRY:
+        if (ev->gen == 0)
+            client_propose(s, n, ev->a, false);
+        else
+            client_read(s, n, ev->a, false);
+        break;
+    case EV_READ:
+        if (s->quiet)
+            return;
+        schedule(s, s->now + interval(&s->work, c->reads), EV_READ, 0, 0, 0, NULL);
+        client_read(s, &s->nodes[rng_between(&s->work, 1, s->n)], ++s->read_seq,
+                    true);
+        break;
+    case EV_TRANSFER:
+        if (s->quiet)
+            return;
+        schedule(s, s->now + interval(&s->work, c->transfers), EV_TRANSFER, 0, 0, 0,
+                 NULL);
+        do_transfer(s, rng_chance(&s->work, 0.5)
+                           ? RAFT_NONE
+                           : (raft_id)rng_between(&s->work, 1, s->n));
+        break;
+    case EV_FAULT:
+        if (s->quiet)
+            return;
+        schedule(s, s->now + interval(&s->fault, c->fault_rate), EV_FAULT, 0, 0, 0,
+                 NULL);
+        random_fault(s);
+        break;
+    case EV_HEAL:
+        if (s->quiet || ev->gen != s->partition_gen)
+            return;
+        heal_all(s, true);
+        break;
+    case EV_RESTART:
+        if (n->up || n->incarnation != ev->a)
+            return;
+        node_restart(s, n);
+        break;
+    case EV_REBOOT:
+        if (s->quiet || !n->up || n->incarnation != ev->a)
+            return;
+        SAY(s, 0, n->id, "reboots right after voting");
+        node_crash(s, n);
+        schedule(s, s->now + rng_between(&s->fault, 1, 30), EV_RESTART, n->id,
+                 n->incarnation, 0, NULL);
+        break;
+    case EV_RESUME:
+        if (!n->up || !n->paused || ev->gen != n->pause_gen)
+            return;
+        node_resume(s, n);
+        break;
+    case EV_SCRIPT:
+        if (s->quiet)
+            return;
+        run_item(s, &c->sc->items[ev->a]);
+        break;
+    case EV_QUIET:
+        begin_quiet(s);
+        break;
+    case EV_PROBE:
+        probe(s);
+        break;
+    case EV_DEADLINE:
+        deadline(s, ev->a);
+        break;
+    case EV_END:
+        s->done = true;
+        break;
+    }
+    s->events++;
+    dig(s, ((uint64_t)ev->type << 56) ^ ((uint64_t)ev->node << 48) ^ ev->t);
+}
+
+static void sim_free(struct sim *s)
+{
+    for (size_t i = 0; i < s->nheap; i++)
+        free(s->heap[i].msg);
+    free(s->heap);
+    for (unsigned id = 1; id <= s->n; id++) {
+        struct node *n = &s->nodes[id];
+        raft_free(n->r);
+        inbox_clear(n);
+        free(n->inbox);
+        slog_free(&n->disk);
+        slog_free(&n->mirror);
+        free(n->reads);
+    }
+    free(s->rreqs);
+    check_free(s);
+    trace_free(s);
+}
+
+void sim_run(const struct sim_config *cfg, uint64_t seed,
+             const struct sim_output *out, struct sim_result *res)
+{
+    struct sim *s = calloc(1, sizeof(*s));
+    if (!s) {
+        fprintf(stderr, "raft-sim: out of memory\n");
+        exit(2);
+    }
+    memset(res, 0, sizeof(*res));
+    s->cfg = cfg;
+    s->out = out;
+    s->res = res;
+    s->seed = seed;
+    s->n = cfg->nodes;
+    rng_init(&s->net, seed, STREAM_NET);
+    rng_init(&s->fault, seed, STREAM_FAULT);
+    rng_init(&s->work, seed, STREAM_WORK);
+    rng_init(&s->disk, seed, STREAM_DISK);
+    s->loss = cfg->loss;
+    s->dup = cfg->dup;
+    s->reorder = cfg->reorder;
+    s->lat_min = cfg->lat_min;
+    s->lat_max = cfg->lat_max;
+    check_init(s);
+    trace_init(s);
+    dig(s, seed);
+
+    for (unsigned id = 1; id <= s->n; id++) {
+        struct node *n = &s->nodes[id];
+        n->id = id;
+        rng_init(&n->rng, seed, STREAM_NODE + id);
+        struct rng g;
+        rng_init(&g, seed, STREAM_NODE + 50 + id);
+        n->clock_offset = cfg->clock_offsets
+                              ? (int64_t)rng_between(&g, 0, 1000000000000ull)
+                              : 0;
+        n->drift_ppm = cfg->drift_ppm
+                           ? (int)rng_between(&g, 0, 2 * (uint64_t)cfg->drift_ppm) -
+                                 cfg->drift_ppm
+                           : 0;
+    }
+    SAY(s, 0, 0, "%u nodes start as followers in term 0; nobody is leader yet",
+        s->n);
+    for (unsigned id = 1; id <= s->n; id++)
+        node_start(s, &s->nodes[id]);
+    trace_flush(s);
+
+    if (cfg->proposals > 0)
+        schedule(s, interval(&s->work, cfg->proposals), EV_PROPOSE, 0, 0, 0, NULL);
+    if (cfg->reads > 0)
+        schedule(s, interval(&s->work, cfg->reads), EV_READ, 0, 0, 0, NULL);
+    if (cfg->transfers > 0)
+        schedule(s, interval(&s->work, cfg->transfers), EV_TRANSFER, 0, 0, 0, NULL);
+    if (cfg->fault_rate > 0)
+        schedule(s, interval(&s->fault, cfg->fault_rate), EV_FAULT, 0, 0, 0, NULL);
+    if (cfg->sc)
+        for (size_t i = 0; i < cfg->sc->n; i++)
+            schedule(s, cfg->sc->items[i].at, EV_SCRIPT, 0, (uint32_t)i, 0, NULL);
+    if (cfg->liveness)
+        schedule(s, cfg->duration_ms, EV_QUIET, 0, 0, 0, NULL);
+    else
+        schedule(s, cfg->duration_ms, EV_END, 0, 0, 0, NULL);
+
+    while (s->nheap && !res->violated && !s->done) {
+        struct event ev = heap_pop(s);
+        if (ev.t > s->now) {
+            if (out->fmt)
+                trace_second(s, ev.t);
+            s->now = ev.t;
+            s->same_time_events = 0;
+        } else if (++s->same_time_events > 2000000) {
+            free(ev.msg);
+            violation(s, "Progress", "more than 2000000 events at virtual "
+                      "time %.3fs: a livelock", s->now / 1000.0);
+            break;
+        }
+        handle(s, &ev);
+        bool electable = s->electable_dirty || s->durability_dirty;
+        if (s->durability_dirty && !res->violated)
+            check_durability(s);
+        if (electable && !res->violated)
+            check_electable(s);
+        if (!res->violated)
+            check_progress(s);
+        liveness_progress(s);
+        trace_flush(s);
+        if (s->events > 100000000ull)
+            violation(s, "Progress", "runaway: more than 1e8 events");
+    }
+    trace_flush(s);
+    if (out->fmt && out->print)
+        trace_second(s, s->now);
+
+    res->sim_ms = s->now;
+    res->st.events = s->events;
+    res->st.committed = s->committed.n;
+    for (unsigned id = 1; id <= s->n; id++) {
+        struct node *n = &s->nodes[id];
+        dig(s, n->applied ^ (n->sm_hash << 1) ^ ((uint64_t)n->up << 63));
+    }
+    res->digest = s->digest;
+    if (res->violated && out->fmt)
+        trace_dump_tail(s);
+    sim_free(s);
+    free(s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Configurations                                                           */
+/* ------------------------------------------------------------------------ */
+
+void sim_config_for_seed(struct sim_config *cfg, const struct sim_config *base,
+                         unsigned set, bool random_mix, uint64_t seed)
+{
+    *cfg = *base;
+    if (!random_mix)
+        return;
+    struct rng g;
+    rng_init(&g, seed, STREAM_MIX);
+    /* Every value is drawn, set or not, so that an option does not shift
+     * the others: --seed S --faults random --nodes 5 differs from the soak
+     * run of S only in its node count. */
+    static const unsigned node_choices[] = {3, 5, 7};
+    unsigned nodes = node_choices[rng_below(&g, 3)];
+    unsigned hb = (unsigned)rng_between(&g, 30, 100);
+    unsigned emin = hb * (unsigned)rng_between(&g, 8, 15);
+    unsigned emax = emin + emin * (unsigned)rng_between(&g, 50, 150) / 100;
+    bool prevote = rng_chance(&g, 0.8), cq = rng_chance(&g, 0.8);
+    static const unsigned ents[] = {1, 2, 4, 64}, infl[] = {1, 2, 8, 16};
+    unsigned max_entries = ents[rng_below(&g, 4)];
+    unsigned max_inflight = infl[rng_below(&g, 4)];
+    size_t max_bytes = rng_chance(&g, 0.3) ? 32 : 1024 * 1024;
+    unsigned lat_min = (unsigned)rng_between(&g, 0, 5);
+    unsigned lat_max = lat_min + (unsigned)rng_between(&g, 1, 40);
+    double loss = rng_chance(&g, 0.5) ? 0 : rng_between(&g, 1, 15) / 100.0;
+    double dup = rng_chance(&g, 0.5) ? 0 : rng_between(&g, 1, 10) / 100.0;
+    double reorder = rng_chance(&g, 0.5) ? 0 : rng_between(&g, 5, 30) / 100.0;
+    unsigned reorder_max = lat_max * (unsigned)rng_between(&g, 2, 10);
+    bool disk = rng_chance(&g, 0.5);
+    unsigned disk_min = (unsigned)rng_between(&g, 0, 2);
+    unsigned disk_max = disk_min + (unsigned)rng_between(&g, 1, 15);
+    double torn = rng_chance(&g, 0.5) ? 0.5 : 0;
+    int drift = (int)rng_between(&g, 0, 2000);
+    bool offsets = rng_chance(&g, 0.5);
+    double fault_rate = rng_between(&g, 10, 100) / 100.0;
+    double wp = (double)rng_between(&g, 0, 10), wc = (double)rng_between(&g, 0, 10),
+           wz = (double)rng_between(&g, 0, 10);
+    if (wp + wc + wz == 0)
+        wp = 1;
+    unsigned part_max = (unsigned)rng_between(&g, 1000, 6000);
+    unsigned down_max = (unsigned)rng_between(&g, 500, 5000);
+    unsigned pause_max = (unsigned)rng_between(&g, 500, 4000);
+    double proposals = (double)rng_between(&g, 2, 30);
+    double reads = rng_chance(&g, 0.5) ? 0 : (double)rng_between(&g, 1, 10);
+    double transfers = rng_chance(&g, 0.5) ? 0 : rng_between(&g, 1, 30) / 100.0;
+    double vote_crash = rng_chance(&g, 0.7) ? 0 : rng_between(&g, 5, 30) / 100.0;
+    unsigned down_min = rng_chance(&g, 0.5) ? 10 : 100;
+
+    if (!(set & SET_NODES))
+        cfg->nodes = nodes;
+    if (!(set & SET_TIMING)) {
+        cfg->heartbeat_ms = hb;
+        cfg->election_min_ms = emin;
+        cfg->election_max_ms = emax;
+    }
+    if (!(set & SET_PREVOTE))
+        cfg->prevote = prevote;
+    if (!(set & SET_CQ))
+        cfg->check_quorum = cq;
+    if (!(set & SET_BATCH)) {
+        cfg->max_entries = max_entries;
+        cfg->max_inflight = max_inflight;
+        cfg->max_bytes = max_bytes;
+    }
+    if (!(set & SET_LAT)) {
+        cfg->lat_min = lat_min;
+        cfg->lat_max = lat_max;
+    }
+    if (!(set & SET_LOSS))
+        cfg->loss = loss;
+    if (!(set & SET_DUP))
+        cfg->dup = dup;
+    if (!(set & SET_REORDER)) {
+        cfg->reorder = reorder;
+        cfg->reorder_max = reorder_max;
+    }
+    if (!(set & SET_DISK)) {
+        cfg->disk_min = disk ? disk_min : 0;
+        cfg->disk_max = disk ? disk_max : 0;
+    }
+    if (!(set & SET_TORN))
+        cfg->torn = torn;
+    if (!(set & SET_CLOCKS)) {
+        cfg->drift_ppm = drift;
+        cfg->clock_offsets = offsets;
+    }
+    if (!(set & SET_FAULTS)) {
+        cfg->fault_rate = fault_rate;
+        cfg->w_partition = wp;
+        cfg->w_crash = wc;
+        cfg->w_pause = wz;
+        cfg->part_min = 300;
+        cfg->part_max = part_max;
+        cfg->down_min = down_min;
+        cfg->down_max = down_max;
+        cfg->vote_crash = vote_crash;
+        cfg->pause_min = 100;
+        cfg->pause_max = pause_max;
+    }
+    if (!(set & SET_PROPOSALS)) {
+        /* Keep the offered load well below what replication can carry
+         * (entries per message x messages in flight per round trip), or
+         * the backlog, not the algorithm, decides when the probe commits. */
+        double batch = cfg->max_bytes < 64 ? 3 : cfg->max_entries;
+        if (batch > cfg->max_entries)
+            batch = cfg->max_entries;
+        double rtt = 2.0 * cfg->lat_max + 2;
+        double capacity = batch * cfg->max_inflight * 1000.0 / rtt;
+        cfg->proposals = proposals < capacity / 4 ? proposals : capacity / 4;
+    }
+    if (!(set & SET_READS))
+        cfg->reads = reads;
+    if (!(set & SET_TRANSFERS))
+        cfg->transfers = transfers;
+    cfg->unreachable = 0.5;
+}
+
+static const char *pct(double p, char *buf, size_t len)
+{
+    snprintf(buf, len, "%g%%", p * 100);
+    return buf;
+}
+
+void sim_print_config(FILE *f, const struct sim_config *c, uint64_t seed)
+{
+    char a[16], b[16], d[16];
+    fprintf(f, "raft-sim: %u nodes, seed %" PRIu64 ", %.3fs of virtual time%s\n",
+            c->nodes, seed, c->duration_ms / 1000.0,
+            c->liveness ? " then a liveness check" : "");
+    fprintf(f, "  core: heartbeat %ums, election timeout %u-%ums, pre-vote %s, "
+            "check-quorum %s, batches of %u entries, %u in flight\n",
+            c->heartbeat_ms, c->election_min_ms, c->election_max_ms,
+            c->prevote ? "on" : "off", c->check_quorum ? "on" : "off",
+            c->max_entries, c->max_inflight);
+    fprintf(f, "  network: latency %u-%ums, loss %s, duplicates %s, reordering %s\n",
+            c->lat_min, c->lat_max, pct(c->loss, a, sizeof(a)),
+            pct(c->dup, b, sizeof(b)), pct(c->reorder, d, sizeof(d)));
+    if (c->disk_max)
+        fprintf(f, "  disk: fsync %u-%ums%s\n", c->disk_min, c->disk_max,
+                c->torn > 0 ? ", crashes may tear a write" : "");
+    else
+        fprintf(f, "  disk: synchronous writes\n");
+    if (c->fault_rate > 0)
+        fprintf(f, "  random faults: %.2f/s (weights: partition %g, crash %g, "
+                "pause %g)%s\n", c->fault_rate, c->w_partition, c->w_crash,
+                c->w_pause, c->vote_crash > 0 ? "; nodes may reboot right after voting" : "");
+    fprintf(f, "  clients: %.2f commands/s, %.2f reads/s, %.2f leadership "
+            "transfers/s\n", c->proposals, c->reads, c->transfers);
+    if (c->sc && c->sc->n)
+        fprintf(f, "  scenario: %zu scripted events\n", c->sc->n);
+}

@@ -1,0 +1,231 @@
+/* simint.h - the simulator's internal state, shared by sim.c, check.c and
+ * trace.c. Not a public interface. */
+#ifndef RAFT_SIM_INT_H
+#define RAFT_SIM_INT_H
+
+#include "sim.h"
+
+/* A log as the simulator sees it: index i is e[i - 1]. chain is a hash of
+ * the entry and of every entry before it, so two logs agree up to i exactly
+ * when their chains at i are equal. data is kept only on "disk". */
+struct slog_entry {
+    raft_term term;
+    uint8_t type;
+    uint32_t len;
+    uint8_t *data;
+    uint64_t ehash; /* this entry alone */
+    uint64_t chain; /* this entry and all before it */
+};
+struct slog {
+    struct slog_entry *e;
+    size_t n, cap;
+};
+
+/* An input that waited while its node was blocked on a write or paused:
+ * a message, or a client request sitting in the socket backlog. */
+enum input_kind { IN_MSG, IN_PROPOSE, IN_READ };
+struct input {
+    struct raft_msg *msg; /* IN_MSG: owned */
+    uint64_t id;          /* client command / read number */
+    uint8_t kind;
+    bool may_retry;
+};
+
+/* One simulated machine running raftd. */
+struct node {
+    raft_id id;
+    struct raft *r;      /* NULL while crashed */
+    bool up, paused;
+    unsigned incarnation;
+    struct rng rng;      /* the core's random numbers */
+    int64_t clock_offset;
+    int drift_ppm;
+
+    /* Disk: what survives a crash. */
+    struct raft_hard_state hs;
+    struct slog disk;
+    size_t lcp;          /* disk agrees with the committed log up to here */
+
+    /* The core's log as announced through raft_ready (checker's mirror). */
+    struct slog mirror;
+
+    /* A write in progress (fsync latency): the node is blocked on it. */
+    bool writing, write_durable;
+    struct raft_ready rd;
+    uint64_t write_gen;
+
+    /* Inputs that arrived while blocked (writing) or paused. */
+    struct input *inbox;
+    size_t inbox_head, inbox_n, inbox_cap;
+    bool tick_pending;
+    uint64_t paused_at, pause_gen;
+
+    /* The state machine: applied entries (volatile, rebuilt on restart). */
+    raft_index applied;
+    uint64_t sm_hash;
+
+    /* Observed state, for the checker and the timeline. */
+    raft_term term;
+    enum raft_role role;
+    raft_index commit;
+    raft_id leader;
+    raft_term lead_term; /* term it leads, 0 if not leader */
+    unsigned votes;      /* votes in the current (pre-)election */
+    raft_id heard_from;  /* last AppendEntries came from, and when */
+    uint64_t heard_at;
+
+    /* Timer: the pending TICK event is the one with timer_gen. */
+    uint64_t timer_gen, timer_at;
+    bool timer_armed;
+
+    /* Confirmed ReadIndex reads waiting for applied >= index. */
+    struct { uint64_t id; raft_index index; } *reads;
+    size_t n_reads, cap_reads;
+};
+
+enum ev_type {
+    EV_DELIVER, EV_TICK, EV_WRITE_DONE, EV_PROPOSE, EV_RETRY, EV_READ,
+    EV_TRANSFER, EV_FAULT, EV_HEAL, EV_RESTART, EV_RESUME, EV_SCRIPT,
+    EV_QUIET, EV_PROBE, EV_DEADLINE, EV_END, EV_REBOOT,
+};
+
+struct event {
+    uint64_t t, seq;
+    uint8_t type;
+    uint8_t node;
+    uint32_t a;
+    uint64_t gen;
+    struct raft_msg *msg; /* DELIVER: owned copy; RETRY: data in entries */
+};
+
+/* Outstanding read request: the linearizability bound at request time. */
+struct read_req {
+    uint64_t id;
+    raft_index must_cover; /* highest index any node knew committed */
+};
+
+/* Commit reports (index c was committed, seen by a node in term t), kept as
+ * a staircase: as c grows, t grows. */
+struct stair {
+    raft_index c;
+    raft_term t;
+};
+
+/* Log Matching registry slot: the history hash of (index, term). */
+struct lm_slot {
+    uint64_t key_i, key_t, chain;
+};
+
+/* One pending line of the timeline for a node (phrases with levels). */
+#define MAX_PHRASES 48
+struct line {
+    int node; /* -1: none pending */
+    unsigned n;
+    unsigned char level[MAX_PHRASES];
+    char *text[MAX_PHRASES];
+};
+
+struct sim {
+    const struct sim_config *cfg;
+    const struct sim_output *out;
+    struct sim_result *res;
+    uint64_t seed;
+    unsigned n;
+    struct node nodes[SIM_MAX_NODES + 1]; /* by id, 1-based */
+
+    uint64_t now;
+    struct event *heap;
+    size_t nheap, capheap;
+    uint64_t seq;
+    uint64_t events;
+    uint64_t same_time_events, last_time;
+
+    struct rng net, fault, work, disk;
+    bool cut[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1]; /* cut[a][b]: a -> b lost */
+    double loss, dup, reorder;
+    unsigned lat_min, lat_max;
+    uint64_t partition_gen;
+    bool partitioned;
+
+    bool quiet;            /* liveness phase: faults over */
+    uint64_t quiet_start;
+    uint64_t probe_seq;
+    raft_index probe_index; raft_term probe_term; raft_id probe_node;
+    bool probe_committed;
+    uint64_t probe_committed_at;
+    bool done;
+
+    uint64_t client_seq, read_seq;
+    struct read_req *rreqs;
+    size_t n_rreqs, cap_rreqs;
+
+    /* ---- checker state (check.c) ---- */
+    raft_id *leader_of;     /* leader_of[term] */
+    size_t cap_leader_of;
+    struct slog committed;  /* the committed log, from commit reports */
+    struct stair *stairs;
+    size_t n_stairs, cap_stairs;
+    raft_index max_commit;  /* highest index any node reported committed */
+    struct lm_slot *lm;     /* (index, term) -> chain */
+    size_t lm_cap, lm_n;
+    bool durability_dirty;
+    bool electable_dirty;
+
+    /* ---- trace (trace.c) ---- */
+    uint64_t digest;
+    struct line line;
+    char **ring;
+    unsigned ring_n, ring_pos;
+    uint64_t sec_mark;     /* next per-second summary boundary */
+    struct {
+        unsigned hb, app, app_entries, app_resp, vote, vote_resp, tnow, lost;
+    } sec;
+};
+
+/* sim.c */
+const char *node_name(raft_id id);
+raft_id current_leader(struct sim *s);
+uint64_t node_clock(const struct node *n, uint64_t t);
+
+/* check.c */
+void check_init(struct sim *s);
+void check_free(struct sim *s);
+void violation(struct sim *s, const char *property, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void slog_truncate(struct slog *l, raft_index from); /* drop >= from */
+void slog_append(struct slog *l, const struct raft_entry *e, bool keep_data);
+void slog_free(struct slog *l);
+uint64_t entry_hash(const struct raft_entry *e);
+/* A ready's entries reached the mirror of n. */
+void check_ready_entries(struct sim *s, struct node *n,
+                         const struct raft_ready *rd);
+void check_observe(struct sim *s, struct node *n);
+void check_apply(struct sim *s, struct node *n, raft_index i,
+                 const struct raft_entry *e);
+void check_read(struct sim *s, struct node *n, uint64_t id, raft_index index);
+void check_durability(struct sim *s);
+void check_electable(struct sim *s);
+void check_progress(struct sim *s);
+void check_restart(struct sim *s, struct node *n);
+
+/* trace.c */
+void trace_init(struct sim *s);
+void trace_free(struct sim *s);
+void dig(struct sim *s, uint64_t v);
+/* Add a phrase to node's line for this event (node 0: the cluster). */
+void say(struct sim *s, int level, int node, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void trace_flush(struct sim *s);
+void trace_notes(struct sim *s, struct node *n, const struct raft_ready *rd);
+const char *msg_describe(const struct raft_msg *m, char *buf, size_t len);
+void trace_second(struct sim *s, uint64_t upto);
+void trace_count_delivery(struct sim *s, const struct raft_msg *m);
+void trace_dump_tail(struct sim *s);
+
+#define SAY(s, level, node, ...)                                           \
+    do {                                                                   \
+        if ((s)->out->fmt)                                                 \
+            say((s), (level), (node), __VA_ARGS__);                        \
+    } while (0)
+
+#endif

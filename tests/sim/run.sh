@@ -1,0 +1,212 @@
+#!/bin/bash
+# tests/sim/run.sh - the simulator's tests (part of `make check`):
+#   1. soak: a few hundred seeds with random fault mixes, real core: no violation
+#   2. determinism: a seed replays to the same digest; seeds differ; the
+#      digest does not depend on output options or on the number of jobs
+#   3. teaching mode: a scripted scenario shows an election and a failover
+#   4. mutants: every tests/sim/mutants/*.sed, applied to a copy of src/raft,
+#      must be caught by the checker within the default seed budget
+# Exit status 0 if every check passed; the last line is "N passed, N failed".
+#
+# Environment: SRCDIR (source tree), BUILDDIR (where src/raft-sim is; built
+# into a temporary directory if missing), CC, SIM_SEEDS (soak seeds, default
+# 300), SIM_MUTANT_SEEDS (seed budget per mutant, default 300).
+set -u
+
+SRCDIR=${SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILDDIR=${BUILDDIR:-$SRCDIR}
+CC=${CC:-gcc}
+SEEDS=${SIM_SEEDS:-300}
+MUTANT_SEEDS=${SIM_MUTANT_SEEDS:-300}
+SIMFLAGS="-std=c11 -O2 -w"
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "PASS: $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/raft-sim-test.XXXXXX") || exit 1
+trap 'rm -rf "$TMP"' EXIT
+
+# Build raft-sim from a tree holding src/raft and src/sim (sources: $1).
+build_sim() { # build_sim TREE OUTPUT
+    $CC $SIMFLAGS -I"$1/src/raft" "$1"/src/sim/*.c "$1"/src/raft/*.c -o "$2" \
+        >"$2.log" 2>&1
+}
+
+SIM=${RAFT_SIM:-$BUILDDIR/src/raft-sim}
+if [ ! -x "$SIM" ]; then
+    SIM=$TMP/raft-sim
+    if ! build_sim "$SRCDIR" "$SIM"; then
+        cat "$SIM.log"
+        fail "build raft-sim"
+        echo "$passed passed, $failed failed"
+        exit 1
+    fi
+fi
+echo "raft-sim: $SIM"
+
+# Every run below is bounded by the simulator itself (virtual time, seed
+# counts); `timeout` guards against a hang all the same.
+run() { timeout 120 "$@"; }
+
+# ---- 1. soak with the real core ----------------------------------------
+out=$(run "$SIM" --seeds "$SEEDS" -q 2>&1)
+rc=$?
+echo "$out" | tail -1
+if [ $rc -eq 0 ] && echo "$out" | grep -q "^soak: $SEEDS seeds run, 0 violations"; then
+    pass "soak: $SEEDS seeds with random fault mixes, no violation"
+else
+    echo "$out" | tail -60
+    fail "soak: $SEEDS seeds (exit $rc)"
+fi
+
+# A few fixed configurations as well: partitions only, 9 nodes, slow disks
+# with torn writes, no pre-vote and no check-quorum.
+for args in "--nodes 9 --faults partition,crash --fault-rate 1" \
+            "--nodes 5 --faults crash,pause,vote-crash --disk 1-20 --torn 0.5 --fault-rate 1" \
+            "--nodes 3 --faults partition,pause --no-prevote --no-check-quorum --loss 10% --dup 5% --reorder 20%"; do
+    # shellcheck disable=SC2086
+    out=$(run "$SIM" --seeds 40 -q $args 2>&1)
+    rc=$?
+    if [ $rc -eq 0 ] && echo "$out" | grep -q "^soak: 40 seeds run, 0 violations"; then
+        pass "soak: 40 seeds, $args"
+    else
+        echo "$out" | tail -40
+        fail "soak: 40 seeds, $args (exit $rc)"
+    fi
+done
+
+# ---- 2. determinism ------------------------------------------------------
+digest() { "$SIM" "$@" -q 2>&1 | sed -n 's/.*digest \([0-9a-f]\{16\}\).*/\1/p' | tail -1; }
+d1=$(digest --seed 7 --faults random --duration 20s)
+d2=$(digest --seed 7 --faults random --duration 20s)
+d3=$(digest --seed 8 --faults random --duration 20s)
+if [ -n "$d1" ] && [ "$d1" = "$d2" ]; then
+    pass "determinism: seed 7 twice gives digest $d1 twice"
+else
+    fail "determinism: seed 7 gave '$d1' then '$d2'"
+fi
+if [ -n "$d3" ] && [ "$d1" != "$d3" ]; then
+    pass "determinism: seeds 7 and 8 differ ($d1, $d3)"
+else
+    fail "determinism: seeds 7 and 8 both gave '$d1'"
+fi
+d4=$("$SIM" --seed 7 --faults random --duration 20s -vv | sed -n 's/^digest \([0-9a-f]*\)$/\1/p')
+if [ "$d1" = "$d4" ]; then
+    pass "determinism: the timeline (-vv) does not change the run"
+else
+    fail "determinism: -q gave $d1, -vv gave '$d4'"
+fi
+j1=$(digest --seeds 30 -j 1)
+j2=$(digest --seeds 30 -j 2)
+if [ -n "$j1" ] && [ "$j1" = "$j2" ]; then
+    pass "determinism: soak digest independent of jobs ($j1)"
+else
+    fail "determinism: soak digest -j1 '$j1', -j2 '$j2'"
+fi
+distinct=$(for s in 1 2 3 4 5 6 7 8 9 10; do digest --seed $s --faults random --duration 5s; done | sort -u | wc -l)
+if [ "$distinct" -eq 10 ]; then
+    pass "determinism: 10 seeds, 10 distinct digests"
+else
+    fail "determinism: 10 seeds gave $distinct distinct digests"
+fi
+
+# ---- 3. teaching mode ------------------------------------------------------
+out=$(run "$SIM" --nodes 3 --seed 7 --duration 10s \
+      --scenario "3s crash leader; 6s restart all; 7s partition leader|rest; 8.5s heal" 2>&1)
+rc=$?
+echo "$out" >"$TMP/teach.txt"
+first=$(grep -m1 -n "becomes LEADER of term" "$TMP/teach.txt")
+crash=$(grep -m1 -n "CRASHES" "$TMP/teach.txt")
+crashed=$(echo "$crash" | awk '{print $3}')
+after=$(awk -v c="${crash%%:*}" 'NR > c && /becomes LEADER of term/' "$TMP/teach.txt" | head -1)
+newleader=$(echo "$after" | awk '{print $2}')
+if [ $rc -eq 0 ] && [ -n "$first" ] && grep -q "gets a vote from" "$TMP/teach.txt" &&
+   grep -q "pre-vote" "$TMP/teach.txt"; then
+    pass "teaching: an election (pre-vote, votes, a leader)"
+else
+    cat "$TMP/teach.txt"
+    fail "teaching: no election in the timeline (exit $rc)"
+fi
+if [ -n "$crash" ] && [ -n "$after" ] && [ "$newleader" != "$crashed" ] &&
+   grep -q "RESTARTS from its disk" "$TMP/teach.txt" &&
+   grep -q "network PARTITION" "$TMP/teach.txt" &&
+   grep -q "every safety property held" "$TMP/teach.txt"; then
+    pass "teaching: failover ($crashed crashed, $newleader took over), restart, partition"
+else
+    cat "$TMP/teach.txt"
+    fail "teaching: no failover after the leader crashed"
+fi
+lines=$(wc -l <"$TMP/teach.txt")
+hb=$(grep -c "heartbeat" "$TMP/teach.txt")
+if [ "$lines" -lt 200 ] && grep -q "heartbeats" "$TMP/teach.txt" && [ "$hb" -lt 30 ]; then
+    pass "teaching: heartbeats summarised ($lines lines in all)"
+else
+    fail "teaching: $lines lines, $hb mention heartbeats"
+fi
+if "$SIM" --scenario "2s explode leader" >/dev/null 2>"$TMP/err.txt"; then
+    fail "scenario: a bad action was accepted"
+elif [ $? -eq 2 ] && grep -q "unknown action" "$TMP/err.txt"; then
+    pass "scenario: a bad action is a usage error (exit 2)"
+else
+    fail "scenario: bad action: $(cat "$TMP/err.txt")"
+fi
+
+# ---- 4. mutants ----------------------------------------------------------
+# Each mutant is built in its own copy of the tree; two builds at a time.
+mutants=("$SRCDIR"/tests/sim/mutants/*.sed)
+prepare_mutant() { # prepare_mutant FILE.sed -> 0 if built
+    local m d file
+    m=$(basename "$1" .sed)
+    d=$TMP/mut/$m
+    mkdir -p "$d/src"
+    cp -r "$SRCDIR/src/raft" "$SRCDIR/src/sim" "$d/src/"
+    file=$(sed -n 's/^# file: //p' "$1")
+    if [ -z "$file" ] || [ ! -f "$d/src/raft/$file" ]; then
+        echo "no '# file:' line naming a file of src/raft" >"$d/status"
+        return
+    fi
+    sed -i -f "$1" "$d/src/raft/$file"
+    if cmp -s "$d/src/raft/$file" "$SRCDIR/src/raft/$file"; then
+        echo "the sed script no longer changes src/raft/$file" >"$d/status"
+        return
+    fi
+    if ! build_sim "$d" "$d/raft-sim"; then
+        echo "does not build: $(head -5 "$d/raft-sim.log")" >"$d/status"
+        return
+    fi
+    echo ok >"$d/status"
+}
+i=0
+for f in "${mutants[@]}"; do
+    prepare_mutant "$f" &
+    i=$((i + 1))
+    if [ $((i % 2)) -eq 0 ]; then wait; fi
+done
+wait
+for f in "${mutants[@]}"; do
+    m=$(basename "$f" .sed)
+    d=$TMP/mut/$m
+    what=$(sed -n 's/^# what: //p' "$f" | head -1)
+    status=$(cat "$d/status" 2>/dev/null)
+    if [ "$status" != ok ]; then
+        fail "mutant $m: $status"
+        continue
+    fi
+    out=$(run "$d/raft-sim" --seeds "$MUTANT_SEEDS" -q --tail 10 2>&1)
+    rc=$?
+    line=$(echo "$out" | grep -m1 "^seed [0-9]*: VIOLATION")
+    ran=$(echo "$out" | sed -n 's/^soak: \([0-9]*\) seeds run.*/\1/p')
+    if [ $rc -eq 1 ] && [ -n "$line" ] && echo "$out" | grep -q "^replay: raft-sim --seed" &&
+       echo "$out" | grep -q "the last 10 events before the violation" &&
+       ! echo "$out" | grep -q "WARNING"; then
+        pass "mutant $m caught after $ran seeds: ${line#seed }"
+    else
+        echo "$out" | tail -20
+        fail "mutant $m ($what) not caught in $MUTANT_SEEDS seeds (exit $rc)"
+    fi
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
