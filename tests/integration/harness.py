@@ -1073,3 +1073,154 @@ def capture_rpc(path="/raft/request_vote", timeout=LEADER_TIMEOUT):
             proc.wait()
         peer.close()
         shutil.rmtree(d, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# etcd v2 keys API helpers (issue 3: replication, durability and
+# linearizability tests). Functions of a Cluster c and a node id i.
+
+def keys_path(key):
+    """/v2/keys/<key> with the key percent-encoded (slashes kept)."""
+    return "/v2/keys/" + urllib.parse.quote(key.lstrip("/"), safe="/")
+
+
+def kv_put(c, i, key, value=None, timeout=HTTP_TIMEOUT, **form):
+    """PUT key=value (plus form fields such as prevValue=) through node i.
+    Returns a Response, or None if the connection failed or timed out
+    (an unknown outcome for the caller)."""
+    if value is not None:
+        form["value"] = value
+    try:
+        return c.request(i, "PUT", keys_path(key), form=form, timeout=timeout)
+    except (OSError, http.client.HTTPException):
+        return None
+
+
+def kv_get(c, i, key, quorum=False, timeout=HTTP_TIMEOUT, **params):
+    """GET key from node i (quorum=True: the linearizable ReadIndex read).
+    Returns a Response, or None on connection trouble."""
+    if quorum:
+        params["quorum"] = "true"
+    try:
+        return c.request(i, "GET", keys_path(key), params=params or None,
+                         timeout=timeout)
+    except (OSError, http.client.HTTPException):
+        return None
+
+
+def etcd_error_code(resp):
+    """The etcd errorCode of an error Response, or None."""
+    if resp is None or resp.status < 300:
+        return None
+    try:
+        j = resp.json()
+    except ValueError:
+        return None
+    return j.get("errorCode") if isinstance(j, dict) else None
+
+
+def kv_value(resp):
+    """For a GET Response: the value (str), None for "key not found"
+    (404, errorCode 100); raises AssertionError for anything else."""
+    if resp is not None and resp.status == 200:
+        return resp.json()["node"].get("value")
+    if resp is not None and resp.status == 404 and etcd_error_code(resp) == 100:
+        return None
+    raise AssertionError("not a GET answer: %r" % (resp,))
+
+
+def write_outcome(resp):
+    """Classify the answer to a write: "ok" (2xx: applied), "failed"
+    (definitely not applied: a 4xx answer of the store, "no leader" 503 /
+    errorCode 301, or the 503 saying the write was not applied) or
+    "unknown" (504, other 5xx, no answer): it may or may not be applied,
+    now or later."""
+    if resp is None:
+        return "unknown"
+    if 200 <= resp.status < 300:
+        return "ok"
+    if resp.status < 500:
+        return "failed"
+    if resp.status == 503:
+        code = etcd_error_code(resp)
+        if code == 301:
+            return "failed"
+        try:
+            cause = resp.json().get("cause", "")
+        except (ValueError, AttributeError):
+            cause = ""
+        if code == 300 and "not applied" in cause:
+            return "failed"
+    return "unknown"
+
+
+def raft_headers(resp):
+    """(X-Etcd-Index, X-Raft-Index, X-Raft-Term) as ints; AssertionError
+    if any is missing or not a number."""
+    out = []
+    for h in ("x-etcd-index", "x-raft-index", "x-raft-term"):
+        v = resp.headers.get(h)
+        if v is None or not v.isdigit():
+            raise AssertionError("header %s missing or not a number (%r) in "
+                                 "%r %r" % (h, v, resp, resp.headers))
+        out.append(int(v))
+    return tuple(out)
+
+
+def logs_converged(c, ids=None):
+    """{id: status} if every node in ids (default: live nodes) answers
+    /status with the same last_log_index, last_log_term and commit_index,
+    all applied, and one of them is the leader; else None."""
+    ids = c.live_ids() if ids is None else list(ids)
+    st = {i: c.status(i) for i in ids}
+    if not st or any(s is None for s in st.values()):
+        return None
+    keys = ("last_log_index", "last_log_term", "commit_index")
+    first = next(iter(st.values()))
+    for s in st.values():
+        if any(s.get(k) != first.get(k) for k in keys):
+            return None
+        if s.get("applied_index") != s.get("commit_index"):
+            return None
+        if s.get("commit_index") != s.get("last_log_index"):
+            return None
+    if not any(s.get("state") == "Leader" for s in st.values()):
+        return None
+    return st
+
+
+def wait_converged(c, ids=None, timeout=LEADER_TIMEOUT, interval=0.05):
+    """Wait until logs_converged(c, ids); returns the statuses."""
+    return c.wait_for(lambda: logs_converged(c, ids), timeout,
+                      interval=interval,
+                      msg="logs of %s to converge" % (ids or "live nodes"),
+                      describe=lambda: "statuses: %s" % {
+                          i: None if s is None else
+                          {k: s.get(k) for k in (
+                              "state", "term", "leader_id", "commit_index",
+                              "applied_index", "last_log_index",
+                              "last_log_term")}
+                          for i, s in c.statuses(ids).items()})
+
+
+def log_count(c, i, pattern, since_start=False):
+    """How many times pattern (a regex) occurs in node i's log."""
+    return len(re.findall(pattern, c.log_text(i, since_start)))
+
+
+def send_signal(c, i, sig):
+    """Send sig to node i without waiting (e.g. SIGTERM to time what
+    happens while it shuts down); a terminating signal is expected to end
+    it, so it is not reported as a crash. Reap it with reap()."""
+    nd = c.nodes[i]
+    if not nd.running():
+        raise RuntimeError("node %d is not running" % i)
+    if sig in (signal.SIGTERM, signal.SIGKILL, signal.SIGINT):
+        nd.expect_exit = True
+    os.kill(nd.proc.pid, sig)
+
+
+def reap(c, i, timeout=STOP_TIMEOUT, how="signal"):
+    """Wait for node i's process to exit; its exit status, or None if it
+    is still running after timeout."""
+    return c._reap(c.nodes[i], how, timeout)
