@@ -356,6 +356,52 @@ static bool body_append(struct http_request *r, const char *data, size_t n)
     return true;
 }
 
+/* Per connection: whether the request being parsed had a %-escape we refuse
+ * (%00, which would silently cut a C string short, or a malformed one). */
+struct conn_ctx {
+    bool bad_escape;
+};
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* MHD_OPTION_UNESCAPE_CALLBACK: %-decode the path and query arguments in
+ * place, as MHD would, but note escapes we refuse instead of decoding them
+ * (the request then gets 400 in on_access). */
+static size_t on_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_ctx *cc = ci ? ci->socket_context : NULL;
+    char *out = s;
+    for (const char *in = s; *in; in++) {
+        if (*in != '%') {
+            *out++ = *in;
+            continue;
+        }
+        int hi = hex_digit(in[1]), lo = hi >= 0 ? hex_digit(in[2]) : -1;
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+            if (cc)
+                cc->bad_escape = true;
+            *out++ = *in;
+            continue;
+        }
+        *out++ = (char)(hi * 16 + lo);
+        in += 2;
+    }
+    *out = 0;
+    return (size_t)(out - s);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                  const char *version, const char *upload_data, size_t *upload_data_size,
                                  void **con_cls)
@@ -386,6 +432,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         *con_cls = r;
         format_peer(r);
 
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        struct conn_ctx *cc = ci ? ci->socket_context : NULL;
+        if (cc && cc->bad_escape) {
+            cc->bad_escape = false;
+            return queue_error(r, 400, "malformed or NUL (%00) %-escape in the URL");
+        }
+
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
             char *end;
@@ -415,7 +469,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             r->body_len = r->body_cap = 0;
         }
         if (r->too_large) /* swallow a bit, then give up on the connection */
-            return r->received - s->max_body > DISCARD_MAX ? MHD_NO : MHD_YES;
+            return r->received > s->max_body &&
+                           r->received - s->max_body > DISCARD_MAX
+                       ? MHD_NO
+                       : MHD_YES;
         return body_append(r, upload_data, n) ? MHD_YES : MHD_NO;
     }
 
@@ -466,12 +523,16 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
                           enum MHD_ConnectionNotificationCode code)
 {
     struct http_server *s = cls;
-    (void)conn, (void)socket_context;
+    (void)conn;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         s->accepted++;
         s->open++;
-    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && s->open > 0) {
-        s->open--;
+        *socket_context = calloc(1, sizeof(struct conn_ctx));
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (s->open > 0)
+            s->open--;
+        free(*socket_context);
+        *socket_context = NULL;
     }
 }
 
@@ -707,6 +768,7 @@ struct http_server *http_server_new_ex(sd_event *ev, const char *host, uint16_t 
                               MHD_OPTION_CONNECTION_TIMEOUT, conn_timeout,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                               MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                              MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, s,
                               MHD_OPTION_END);
     if (!s->mhd) {
         /* MHD may or may not have closed the socket on failure. */

@@ -118,7 +118,8 @@ static int hexval(int c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Decode application/x-www-form-urlencoded text [s, s+len) (malloc'd). */
+/* Decode application/x-www-form-urlencoded text [s, s+len) (malloc'd), or
+ * NULL if it has a malformed or NUL %-escape (etcd: "Invalid POST form"). */
 static char *form_decode(const char *s, size_t len)
 {
     char *out = malloc(len + 1), *o = out;
@@ -127,9 +128,14 @@ static char *form_decode(const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '+') {
             *o++ = ' ';
-        } else if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 &&
-                   hexval(s[i + 2]) >= 0) {
-            *o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+        } else if (s[i] == '%') {
+            int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
+            int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+            if (lo < 0 || (hi | lo) == 0) {
+                free(out);
+                return NULL;
+            }
+            *o++ = (char)(hi * 16 + lo);
             i += 2;
         } else {
             *o++ = s[i];
@@ -137,6 +143,14 @@ static char *form_decode(const char *s, size_t len)
     }
     *o = 0;
     return out;
+}
+
+/* Whether a form body decodes cleanly (checked once per request). */
+static bool form_valid(const char *s, size_t len)
+{
+    char *d = form_decode(s, len);
+    free(d);
+    return d != NULL;
 }
 
 struct params {
@@ -191,6 +205,22 @@ static int bool_param(struct params *p, const char *name, bool *out, bool dflt)
         *out = false;
     else
         return -1;
+    return 0;
+}
+
+/* etcd's index parameters: decimal digits only, within 64 bits. Returns 0
+ * and *out, or -1. */
+static int parse_index(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (!*s)
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = v;
     return 0;
 }
 
@@ -269,15 +299,14 @@ static int common_write_params(struct params *p, struct kv_cmd *cmd)
     }
     cmd->prev_value = pv;
     if (pi && *pi) {
-        char *end;
-        unsigned long long v = strtoull(pi, &end, 10);
-        if (*end || pi[0] == '-' || v == 0) {
+        uint64_t v;
+        if (parse_index(pi, &v) < 0) {
             respond_etcd_error(n, p->req, 400, ECODE_INDEX_NAN,
                                "The given index in POST form is not a number",
                                "compareAndSwap");
             return -1;
         }
-        cmd->prev_index = v;
+        cmd->prev_index = v; /* 0 means absent, as in etcd */
     }
     if (ttl && *ttl && strcmp(ttl, "0") != 0) {
         respond_etcd_error(n, p->req, 400, ECODE_INVALID_FIELD, "Invalid field",
@@ -381,9 +410,7 @@ static void handle_watch(struct params *p, const char *key, bool recursive)
     uint64_t wait_index = 0;
     const char *wi = param(p, "waitIndex");
     if (wi && *wi) {
-        char *end;
-        wait_index = strtoull(wi, &end, 10);
-        if (*end || wi[0] == '-') {
+        if (parse_index(wi, &wait_index) < 0) {
             respond_etcd_error(p->n, p->req, 400, ECODE_INDEX_NAN,
                                "The given index in POST form is not a number",
                                "waitIndex");
@@ -459,9 +486,10 @@ static void handle_keys(struct node *n, struct http_request *req,
     if (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0 ||
         strcmp(method, "DELETE") == 0)
         p.body = http_request_body(req, &p.body_len);
-    if (p.body && (memchr(p.body, 0, p.body_len) || strstr(p.body, "%00"))) {
+    if (p.body && (memchr(p.body, 0, p.body_len) ||
+                   !form_valid(p.body, p.body_len))) {
         respond_etcd_error(n, req, 400, ECODE_INVALID_FORM, "Invalid POST form",
-                           "keys and values cannot contain NUL bytes");
+                           "malformed or NUL %-escape in the form body");
         return;
     }
     if (!*key)
@@ -506,8 +534,8 @@ static void handle_members(struct node *n, struct http_request *req,
     if (leader_only) {
         const struct raftd_member *m = config_member(cfg, node_leader(n));
         if (!m) {
-            http_respond(req, 503, "application/json",
-                         "{\"message\":\"During election\"}", 30);
+            static const char body[] = "{\"message\":\"During election\"}";
+            http_respond(req, 503, "application/json", body, sizeof(body) - 1);
             return;
         }
         respond_json(req, 200, member_json(m));

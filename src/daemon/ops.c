@@ -126,26 +126,31 @@ static void op_finish(struct node *n, struct node_op *op, enum node_error e,
     sd_event_source_set_enabled(n->ops_kick, SD_EVENT_ONESHOT);
 }
 
+/* Keep the state machine's answer (copied) in op->out. */
+static bool op_store_result(struct node_op *op, unsigned status,
+                            const char *body, size_t len, uint64_t etcd_index)
+{
+    free(op->out_body);
+    op->out_body = malloc(len + 1);
+    if (!op->out_body)
+        return false;
+    memcpy(op->out_body, body, len);
+    op->out_body[len] = 0;
+    op->out.status = status;
+    op->out.body = op->out_body;
+    op->out.len = len;
+    op->out.etcd_index = etcd_index;
+    return true;
+}
+
 static void op_finish_ok(struct node *n, struct node_op *op,
                          unsigned status, const char *body, size_t len,
                          uint64_t etcd_index)
 {
-    free(op->out_body);
-    op->out_body = NULL;
-    if (len) {
-        op->out_body = malloc(len + 1);
-        if (!op->out_body) {
-            op_finish(n, op, NODE_EUNKNOWN, "out of memory");
-            return;
-        }
-        memcpy(op->out_body, body, len);
-        op->out_body[len] = 0;
-    }
-    op->out.status = status;
-    op->out.body = op->out_body ? op->out_body : "";
-    op->out.len = len;
-    op->out.etcd_index = etcd_index;
-    op_finish(n, op, NODE_OK, NULL);
+    if (!op_store_result(op, status, body, len, etcd_index))
+        op_finish(n, op, NODE_EUNKNOWN, "out of memory");
+    else
+        op_finish(n, op, NODE_OK, NULL);
 }
 
 /* ---- forwarding to the leader ---- */
@@ -245,9 +250,17 @@ static void forward_answer(struct node *n, struct node_op *op, long status,
         op_finish(n, op, NODE_EUNKNOWN, "the leader sent a malformed answer");
         return;
     }
+    if (!op_store_result(op, st, nl + 1, len - (size_t)(nl + 1 - body),
+                         etcd_index)) {
+        op_finish(n, op, NODE_EUNKNOWN, "out of memory");
+        return;
+    }
     op->out.raft_index = raft_idx;
     op->out.raft_term = raft_term;
-    op_finish_ok(n, op, st, nl + 1, len - (size_t)(nl + 1 - body), etcd_index);
+    /* Answer only once this node has applied the write too, so the client
+     * reads its own write here and watches here see it (as etcd does). */
+    op->state = ST_WAIT_APPLIED;
+    op->index = raft_idx;
 }
 
 static void forward_done(void *arg, long status, const char *body, size_t len,
@@ -319,7 +332,10 @@ static void check_deadline(struct node *n, struct node_op *op, raft_time now)
         return;
     bool no_leader = op->state == ST_WAIT_LEADER &&
                      raft_leader(n->raft) == RAFT_NONE;
-    if (no_leader && now >= op->leader_deadline)
+    if (op->kind == OP_PROPOSE && op->state == ST_WAIT_APPLIED &&
+        now >= op->deadline)
+        op_finish(n, op, NODE_OK, NULL); /* committed; we just lag behind */
+    else if (no_leader && now >= op->leader_deadline)
         op_finish(n, op, NODE_ENOLEADER, NULL);
     else if (now >= op->deadline)
         op_finish(n, op, op->state == ST_WAIT_LEADER ? NODE_ENOLEADER
@@ -335,8 +351,10 @@ void ops_on_progress(struct node *n)
         if (op->cancelled)
             continue;
         if (op->state == ST_WAIT_APPLIED && applied >= op->index) {
-            op->out.raft_index = op->index;
-            op->out.raft_term = raft_current_term(n->raft);
+            if (op->kind == OP_READ) {
+                op->out.raft_index = op->index;
+                op->out.raft_term = raft_current_term(n->raft);
+            }
             op_finish(n, op, NODE_OK, NULL);
             continue;
         }

@@ -381,13 +381,18 @@ static int load_segment(struct storage *s, uint32_t k, bool last,
     uint64_t off = WAL_HEADER;
     while (off < len) {
         const char *damage = NULL;
+        bool zeroed = false, impossible = false;
         uint32_t plen = 0;
         if (len - off < REC_HEADER) {
             damage = "incomplete record header";
         } else {
             plen = get32(buf + off);
-            if (plen < REC_FIXED || plen > MAX_RECORD)
-                damage = plen == 0 ? "zeroed record" : "impossible record length";
+            zeroed = plen == 0;
+            impossible = !zeroed && (plen < REC_FIXED || plen > MAX_RECORD);
+            if (zeroed)
+                damage = "zeroed record";
+            else if (impossible)
+                damage = "impossible record length";
             else if (len - off - REC_HEADER < plen)
                 damage = "record cut short";
             else if (get32(buf + off + 4) != crc32c(0, buf + off + REC_HEADER, plen))
@@ -400,9 +405,8 @@ static int load_segment(struct storage *s, uint32_t k, bool last,
                                : len;
         if (damage) {
             /* Torn only if nothing follows the damaged record. */
-            bool torn = last && rec_end >= len &&
-                        strcmp(damage, "impossible record length") != 0;
-            if (torn && strcmp(damage, "zeroed record") == 0)
+            bool torn = last && rec_end >= len && !impossible;
+            if (torn && zeroed)
                 for (uint64_t i = off; i < len; i++)
                     if (buf[i]) {
                         torn = false;

@@ -543,13 +543,11 @@ class KeysApiTest(kvclient.SharedClusterTestCase):
             max_lag = max(max_lag, time.monotonic() - t0)
         self.assertLess(max_lag, scaled(1.0))
 
-    @unittest.expectedFailure
     def test_read_your_writes_on_the_same_follower(self):
         # etcd v2 answers a write sent to a follower only after that
         # follower applied it, so a plain GET there right after sees it.
-        # raftd relays the leader's answer before the follower applies the
-        # entry (ops.c forward_answer): KNOWN BUG, reported; remove the
-        # decorator when fixed.
+        # (raftd once relayed the leader's answer before the follower had
+        # applied the entry.)
         f = self.followers()[0]
         key = self.k("ryw")
         stale = []
@@ -688,13 +686,10 @@ class KeysApiTest(kvclient.SharedClusterTestCase):
         for i in self.c.ids():
             self.assertIsNotNone(self.c.status(i), "node %d alive" % i)
 
-    @unittest.expectedFailure
     def test_out_of_range_index_is_not_a_number(self):
         # etcd (strconv.ParseUint) answers 203 for an index beyond 2^64-1
-        # and for " 1" or "+1"; raftd's strtoull() accepts leading blanks
-        # and signs and saturates to 2^64-1 unchecked, so the CAS runs
-        # against a made-up index. KNOWN BUG, reported; remove the decorator
-        # when fixed.
+        # and for " 1" or "+1" (strtoull() would accept blanks and signs and
+        # saturate, running the CAS against a made-up index).
         f1 = self.followers()[0]
         key = self.k("big")
         self.kv.put(f1, key, value="v")
@@ -705,12 +700,9 @@ class KeysApiTest(kvclient.SharedClusterTestCase):
                 wrong.append((pi, r))
         self.assertEqual(wrong, [], "prevIndex accepted")
 
-    @unittest.expectedFailure
     def test_malformed_percent_encoding_is_invalid_form(self):
         # etcd (Go's ParseForm) answers a body with a bad %-escape with
-        # 400 errorCode 210 "Invalid POST form"; raftd stores the text
-        # literally. KNOWN incompatibility, reported; remove the decorator
-        # when fixed.
+        # 400 errorCode 210 "Invalid POST form".
         f1 = self.followers()[0]
         key = self.k("pct")
         r = self.kv.raw(f1, "PUT", kvclient.quote_key(key), b"value=%zz",
@@ -728,13 +720,11 @@ class KeysApiTest(kvclient.SharedClusterTestCase):
             self.assertEtcdError(r, 210, what="form %r" % form)
         self.assertIsNone(self.kv.value(lid, key, quorum=True))
 
-    @unittest.expectedFailure
     def test_nul_bytes_in_query_or_key_are_refused(self):
         # The same for the query string and the key in the path, which
         # MHD unescapes into C strings: raftd stores "a" for value=a%00b
         # given in the query, writes /v2/keys/k%00tail to the key "k", and a
-        # CAS with prevValue=a%00zz succeeds against "a". KNOWN BUG,
-        # reported; remove the decorator when fixed.
+        # CAS with prevValue=a%00zz would succeed against "a": refused.
         f1, f2, lid = self.nodes3()
         key = self.k("nul")
         r = self.kv.call(f1, "PUT", key, params={"value": "a\x00b"})
@@ -788,12 +778,10 @@ class NoLeaderTest(unittest.TestCase):
         r = self.kv.get(1, "/nl")
         self.assertEqual(r.status, 404, r)
 
-    @unittest.expectedFailure
     def test_members_leader_503_body_is_json(self):
         # etcd answers {"message":"During election"}; raftd sends those 29
         # bytes plus a NUL (keys_api.c handle_members passes length 30),
-        # which JSON parsers reject. KNOWN BUG, reported; remove the
-        # decorator when fixed.
+        # which JSON parsers reject (an old bug).
         r = self.kv.raw(1, "GET", "/v2/members/leader")
         self.assertEqual(r.status, 503, r)
         self.assertEqual(r.json(), {"message": "During election"})
