@@ -377,8 +377,14 @@ class LinearizabilityTest(harness.ClusterTestCase):
         self.assertGreater(reads, 100, "too few completed reads: " + summary)
         bad = [r for r in results.values() if r.ok is not True]
         if bad:
-            self.fail("history is not linearizable (%s; nemesis: %s):\n%s"
-                      % (summary, "; ".join(log),
+            path = os.path.join(c.dir, "history.txt")
+            with open(path, "w") as f:
+                f.write("# %s\n# nemesis: %s\n" % (summary, "; ".join(log)))
+                for o in sorted(ops, key=lambda o: (o.key, o.call)):
+                    f.write("%s %r\n" % (o.key, o))
+            self.fail("history is not linearizable (%s; history in %s; "
+                      "nemesis: %s):\n%s"
+                      % (summary, path, "; ".join(log),
                          "\n".join(lin.describe(r) for r in bad)))
 
     def test_plain_follower_reads_show_the_checker_has_teeth(self):
