@@ -1224,3 +1224,19 @@ def reap(c, i, timeout=STOP_TIMEOUT, how="signal"):
     """Wait for node i's process to exit; its exit status, or None if it
     is still running after timeout."""
     return c._reap(c.nodes[i], how, timeout)
+
+
+def test_failed(tc):
+    """Whether unittest test case tc has failed so far, subtests included.
+    Works during cleanups on Python 3.11, where the outcome's success flag
+    reads True inside each cleanup (ClusterTestCase._test_failed relies on
+    it; test classes can override _test_failed with this)."""
+    outcome = getattr(tc, "_outcome", None)
+    result = getattr(outcome, "result", None)
+    for lst in (getattr(result, "errors", []), getattr(result, "failures", []),
+                getattr(result, "unexpectedSuccesses", [])):
+        for item in lst:
+            t = item[0] if isinstance(item, tuple) else item
+            if t is tc or getattr(t, "test_case", None) is tc:
+                return True
+    return ClusterTestCase._test_failed(tc)

@@ -300,6 +300,10 @@ def worker(c, rec, pid, keys, stop, seed, read_mode="quorum",
 
 class LinearizabilityTest(harness.ClusterTestCase):
 
+    def _test_failed(self):
+        # keep the tempdir and print the node logs on failure (Python 3.11)
+        return harness.test_failed(self)
+
     CLIENTS = 5
     KEYS = ["lin/a", "lin/b", "lin/c"]
 

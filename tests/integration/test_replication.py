@@ -64,6 +64,10 @@ def timed_put(c, i, key, value, timeout=CLIENT_TIMEOUT):
 
 class ReplicationTest(harness.ClusterTestCase):
 
+    def _test_failed(self):
+        # keep the tempdir and print the node logs on failure (Python 3.11)
+        return harness.test_failed(self)
+
     def cluster(self, n, **kw):
         kw.setdefault("extra_config",
                       "request_timeout_ms = %d;" % REQUEST_TIMEOUT_MS)
