@@ -674,7 +674,7 @@ static void account(const struct cli *c, struct soak_totals *t, const struct rec
                r->digest);
     }
     if (!c->quiet && !c->verbosity && now_s() >= t->next_report) {
-        t->next_report = now_s() + 5;
+        t->next_report = now_s() + 15;
         printf("  ... %" PRIu64 " seeds, %.2f simulated hours, %" PRIu64
                " violations\n", t->seeds, t->sim_ms / 3.6e6, t->violations);
         fflush(stdout);
@@ -701,7 +701,7 @@ static int soak(const struct cli *c)
         fflush(stdout);
     }
     struct soak_totals t = {0};
-    t.next_report = t0 + 5;
+    t.next_report = t0 + 15;
     bool stop = false;
     if (jobs <= 1) {
         for (uint64_t k = 0; k < n && !stop; k++) {

@@ -28,17 +28,42 @@ fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/raft-sim-test.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT
 
-# Build raft-sim from a tree holding src/raft and src/sim (sources: $1).
-build_sim() { # build_sim TREE OUTPUT
-    $CC $SIMFLAGS -I"$1/src/raft" "$1"/src/sim/*.c "$1"/src/raft/*.c -o "$2" \
-        >"$2.log" 2>&1
+# The simulator and the core are compiled once into objects; a mutant
+# recompiles only the core file it changes and links with the rest.
+OBJ=$TMP/obj
+mkdir -p "$OBJ"
+compile_all() {
+    local f pids=()
+    for f in "$SRCDIR"/src/sim/*.c "$SRCDIR"/src/raft/*.c; do
+        local part=${f%/*}; part=${part##*/}
+        $CC $SIMFLAGS -I"$SRCDIR/src/raft" -c "$f" \
+            -o "$OBJ/${part}_$(basename "$f" .c).o" 2>>"$OBJ/build.log" &
+        pids+=($!)
+        if [ ${#pids[@]} -ge 2 ]; then wait "${pids[0]}" || return 1; pids=("${pids[@]:1}"); fi
+    done
+    for p in "${pids[@]}"; do wait "$p" || return 1; done
 }
+link_sim() { # link_sim OUTPUT [REPLACED_CORE_FILE.c MUTATED.o]
+    local objs=("$OBJ"/sim_*.o) o
+    for o in "$OBJ"/raft_*.o; do
+        [ "$(basename "$o")" = "raft_$(basename "${2:-none}" .c).o" ] && continue
+        objs+=("$o")
+    done
+    [ -n "${3:-}" ] && objs+=("$3")
+    $CC "${objs[@]}" -o "$1" >>"$OBJ/build.log" 2>&1
+}
+if ! compile_all; then
+    cat "$OBJ/build.log"
+    fail "compile raft-sim and the core"
+    echo "$passed passed, $failed failed"
+    exit 1
+fi
 
 SIM=${RAFT_SIM:-$BUILDDIR/src/raft-sim}
 if [ ! -x "$SIM" ]; then
     SIM=$TMP/raft-sim
-    if ! build_sim "$SRCDIR" "$SIM"; then
-        cat "$SIM.log"
+    if ! link_sim "$SIM"; then
+        cat "$OBJ/build.log"
         fail "build raft-sim"
         echo "$passed passed, $failed failed"
         exit 1
@@ -154,26 +179,27 @@ else
 fi
 
 # ---- 4. mutants ----------------------------------------------------------
-# Each mutant is built in its own copy of the tree; two builds at a time.
+# Each mutant: the core file it names, edited, compiled, linked with the
+# rest; two at a time.
 mutants=("$SRCDIR"/tests/sim/mutants/*.sed)
-prepare_mutant() { # prepare_mutant FILE.sed -> 0 if built
+prepare_mutant() { # prepare_mutant FILE.sed -> writes $d/status
     local m d file
     m=$(basename "$1" .sed)
     d=$TMP/mut/$m
-    mkdir -p "$d/src"
-    cp -r "$SRCDIR/src/raft" "$SRCDIR/src/sim" "$d/src/"
+    mkdir -p "$d"
     file=$(sed -n 's/^# file: //p' "$1")
-    if [ -z "$file" ] || [ ! -f "$d/src/raft/$file" ]; then
+    if [ -z "$file" ] || [ ! -f "$SRCDIR/src/raft/$file" ]; then
         echo "no '# file:' line naming a file of src/raft" >"$d/status"
         return
     fi
-    sed -i -f "$1" "$d/src/raft/$file"
-    if cmp -s "$d/src/raft/$file" "$SRCDIR/src/raft/$file"; then
+    sed -f "$1" "$SRCDIR/src/raft/$file" >"$d/$file"
+    if cmp -s "$d/$file" "$SRCDIR/src/raft/$file"; then
         echo "the sed script no longer changes src/raft/$file" >"$d/status"
         return
     fi
-    if ! build_sim "$d" "$d/raft-sim"; then
-        echo "does not build: $(head -5 "$d/raft-sim.log")" >"$d/status"
+    if ! $CC $SIMFLAGS -I"$SRCDIR/src/raft" -c "$d/$file" -o "$d/mutant.o" \
+            >"$d/build.log" 2>&1 || ! link_sim "$d/raft-sim" "$file" "$d/mutant.o"; then
+        echo "does not build: $(head -5 "$d/build.log")" >"$d/status"
         return
     fi
     echo ok >"$d/status"
