@@ -16,6 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import partition  # noqa: E402
 from harness import scaled  # noqa: E402
 import linearizability as lin  # noqa: E402
 from linearizability import INF, Op  # noqa: E402
@@ -389,6 +390,54 @@ class LinearizabilityTest(harness.ClusterTestCase):
             self.fail("history is not linearizable (%s; history in %s; "
                       "nemesis: %s):\n%s"
                       % (summary, path, "; ".join(log),
+                         "\n".join(lin.describe(r) for r in bad)))
+
+    def partition_leaders(self, c, p, rng, until, log):
+        """Until the deadline: cut the leader (or a random node) off from
+        the others with nft for a while, then heal."""
+        while time.monotonic() < until - 2.0:
+            time.sleep(rng.uniform(0.5, 1.5))
+            try:
+                lid, term = c.leader(timeout=scaled(5))
+            except AssertionError:
+                log.append("no leader within 5s")
+                p.heal()
+                continue
+            victim = lid if rng.random() < 0.75 else rng.choice(c.ids())
+            p.isolate([victim])
+            log.append("%.2f isolated %d (leader %d, term %d)"
+                       % (time.monotonic(), victim, lid, term))
+            time.sleep(rng.uniform(0.5, 2.0))
+            p.heal()
+            log.append("%.2f healed" % time.monotonic())
+        p.heal()
+
+    @unittest.skipUnless(LONG, "long test: set RAFTD_LONG_TESTS=1")
+    def test_quorum_reads_writes_cas_with_partitions(self):
+        """As above, with nft partitions cutting off the leader (it keeps
+        running on the minority side, so stale reads are possible if
+        ReadIndex does not confirm leadership)."""
+        seed = int(os.environ.get("RAFTD_LIN_SEED", "0") or 0) or \
+            random.SystemRandom().randrange(1, 1 << 30)
+        rng = random.Random(seed)
+        c = self.cluster(3, extra_config="request_timeout_ms = 1500;")
+        p = partition.partitioner(self, c)
+        c.leader()
+        partition.check_partitions_work(self, c, p, 1, 2)
+        log = []
+        rec = self.run_workload(
+            c, scaled(30), seed,
+            nemesis=lambda until: self.partition_leaders(c, p, rng, until,
+                                                         log))
+        results = lin.check_history(rec.ops)
+        summary = "seed %d, %d ops, stats %s" % (seed, len(rec.ops),
+                                                 sorted(rec.stats.items()))
+        sys.stderr.write("\n  linearizability with partitions: %s\n"
+                         % summary)
+        bad = [r for r in results.values() if r.ok is not True]
+        if bad:
+            self.fail("history is not linearizable (%s; nemesis: %s):\n%s"
+                      % (summary, "; ".join(log),
                          "\n".join(lin.describe(r) for r in bad)))
 
     def test_plain_follower_reads_show_the_checker_has_teeth(self):

@@ -509,8 +509,8 @@ class ReplicationTest(harness.ClusterTestCase):
         """SIGTERM on the leader (systemctl stop) hands leadership over:
         the new leader has term old+1 and is there well within an election
         timeout; the old leader logs leadership_transferred and exits 0.
-        Three times, under a light write load through the followers (the
-        load makes AppendEntries answers race with the transfer)."""
+        Five times, under a write load through every node (the load makes
+        AppendEntries answers race with the transfer)."""
         c = self.cluster(3)
         c.leader()
         put_ok(self, c, c.leader()[0], "transfer/x", "1")
@@ -528,11 +528,13 @@ class ReplicationTest(harness.ClusterTestCase):
                 outcomes[o] = outcomes.get(o, 0) + 1
                 if r is None or r.status >= 500:
                     time.sleep(0.01)
-        t = threading.Thread(target=load, daemon=True)
-        t.start()
+        loaders = [threading.Thread(target=load, daemon=True)
+                   for _ in range(2)]
+        for t in loaders:
+            t.start()
         problems = []
         try:
-            for rnd in range(3):
+            for rnd in range(5):
                 lid, term = c.leader()
                 wait_converged(c, timeout=scaled(3))
                 time.sleep(0.2)
@@ -577,7 +579,8 @@ class ReplicationTest(harness.ClusterTestCase):
                 c.start(lid)
         finally:
             stop.set()
-            t.join(CLIENT_TIMEOUT + 5)
+            for t in loaders:
+                t.join(CLIENT_TIMEOUT + 5)
         sys.stderr.write("\n  writes during the transfers: %s " % outcomes)
         self.assertEqual(kv_value(kv_get(c, c.leader()[0], "transfer/x",
                                          quorum=True)), "1")
