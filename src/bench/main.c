@@ -320,6 +320,8 @@ int main(int argc, char **argv)
         .cdf_points = 2000,
     };
     cfg.weights[OP_PUT] = 1;
+    int status = 0;
+    struct samples samples;
     bool mix_given = false;
     char *launcher = NULL, *local_dir = NULL, *watch = NULL;
     parse_levels("1,2,4,8,16,32,64", &cfg);
@@ -482,9 +484,9 @@ int main(int argc, char **argv)
                 bad = "--cdf-points: at least 16";
             break;
         case 'q': cfg.quiet = true; break;
-        case 'h': usage(stdout); return 0;
-        case 'V': printf("raftd-bench %s\n", PACKAGE_VERSION); return 0;
-        default: usage(stderr); return 64;
+        case 'h': usage(stdout); status = 0; goto done;
+        case 'V': printf("raftd-bench %s\n", PACKAGE_VERSION); status = 0; goto done;
+        default: usage(stderr); status = 64; goto done;
         }
     }
     if (!bad && optind < argc)
@@ -498,7 +500,8 @@ int main(int argc, char **argv)
         bad = "--local and --restart-cmd exclude each other";
     if (bad) {
         fprintf(stderr, "raftd-bench: %s\n", bad);
-        return 64;
+        status = 64;
+        goto done;
     }
     if (cfg.local_nodes) {
         if (!cfg.launcher) {
@@ -506,9 +509,15 @@ int main(int argc, char **argv)
             if (!launcher) {
                 fprintf(stderr, "raftd-bench: raftd-cluster not found: pass "
                                 "--launcher PATH\n");
-                return 64;
+                status = 64;
+                goto done;
             }
             cfg.launcher = launcher;
+        }
+        if (access(cfg.launcher, X_OK) < 0) {
+            fprintf(stderr, "raftd-bench: %s: %s\n", cfg.launcher, strerror(errno));
+            status = 64;
+            goto done;
         }
         if (!cfg.local_dir) {
             local_dir = malloc(strlen(cfg.out_dir) + 16);
@@ -538,8 +547,14 @@ int main(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (engine_init() < 0 || report_open(&cfg) < 0)
-        return 1;
+    if (engine_init() < 0) {
+        status = 1;
+        goto done;
+    }
+    if (report_open(&cfg) < 0) {
+        status = 1;
+        goto cleanup;
+    }
 
     if (!cfg.quiet) {
         fprintf(stderr, "raftd-bench: %s, %u-byte values, %u keys (%s), target %s, "
@@ -550,8 +565,6 @@ int main(int argc, char **argv)
                 cfg.target == TARGET_ALL ? "all" : "leader",
                 cfg.n_levels, cfg.warmup_s, cfg.duration_s, cfg.out_dir);
     }
-    int status = 0;
-    struct samples samples;
     samples_init(&samples);
     for (unsigned li = 0; li < cfg.n_levels && !bench_interrupted; li++) {
         unsigned nc = cfg.levels[li];
@@ -651,7 +664,9 @@ int main(int argc, char **argv)
         status = 1;
     }
     samples_free(&samples);
+cleanup:
     engine_cleanup();
+done:
     for (unsigned i = 0; i < cfg.n_endpoints; i++)
         free(cfg.endpoints[i]);
     free(cfg.levels);
