@@ -380,6 +380,7 @@ class LinearizabilityTest(harness.ClusterTestCase):
         reads = sum(1 for o in ops if o.kind == "read")
         self.assertGreater(acked, 100, "too few completed writes: " + summary)
         self.assertGreater(reads, 100, "too few completed reads: " + summary)
+        self.assert_checker_sees_injected_stale_read(ops)
         bad = [r for r in results.values() if r.ok is not True]
         if bad:
             path = os.path.join(c.dir, "history.txt")
@@ -391,6 +392,35 @@ class LinearizabilityTest(harness.ClusterTestCase):
                       "nemesis: %s):\n%s"
                       % (summary, path, "; ".join(log),
                          "\n".join(lin.describe(r) for r in bad)))
+
+    def assert_checker_sees_injected_stale_read(self, ops):
+        """Teeth on this very history: make one read that follows two
+        completed writes return the older one's value (a stale read);
+        the checker must now reject that key."""
+        for key in self.KEYS:
+            kops = sorted((o for o in ops if o.key == key),
+                          key=lambda o: o.call)
+            writes = [o for o in kops if o.kind != "read" and
+                      o.outcome == "ok"]
+            for w1, w2 in zip(writes, writes[1:]):
+                if w1.ret >= w2.call:
+                    continue
+                later = [o for o in kops if o.kind == "read" and
+                         o.call > w2.ret + 0.001]
+                if not later:
+                    continue
+                victim = later[0]
+                mutated = [Op(o.process, o.key, o.kind, o.call, o.ret,
+                              value=o.value, old=o.old, outcome=o.outcome)
+                           for o in kops if o is not victim]
+                mutated.append(Op(victim.process, key, "read", victim.call,
+                                  victim.ret, value=w1.value))
+                r = lin.check_key(mutated)
+                self.assertIs(r.ok, False, "the checker missed a stale read "
+                              "injected into the recorded history: %r "
+                              "after %r and %r" % (victim, w1, w2))
+                return
+        self.fail("no place to inject a stale read into the history")
 
     def partition_leaders(self, c, p, rng, until, log):
         """Until the deadline: cut the leader (or a random node) off from

@@ -587,5 +587,67 @@ class ReplicationTest(harness.ClusterTestCase):
         if problems:
             self.fail("\n".join(problems))
 
+
+class PartitionMechanicsTest(harness.ClusterTestCase):
+    """partition.py itself: its nft rules cut exactly the named links of
+    this cluster (checked with connections from the nodes' addresses, as
+    `curl --interface 127.0.0.11` would make), and the table goes away."""
+
+    def _test_failed(self):
+        return harness.test_failed(self)
+
+    def reach(self, c, src, dst):
+        """Can a connection from node src's address reach node dst?"""
+        s, d = c.node(src), c.node(dst)
+        try:
+            conn = harness.http.client.HTTPConnection(
+                d.host, d.port, timeout=0.3, source_address=(s.host, 0))
+            conn.request("GET", "/status")
+            ok = conn.getresponse().status == 200
+            conn.close()
+            return ok
+        except OSError:
+            return False
+
+    def test_rules_cut_only_the_named_links(self):
+        c = self.cluster(3)
+        p = partition.partitioner(self, c)
+        self.assertTrue(all(self.reach(c, a, b) for a in c.ids()
+                            for b in c.ids() if a != b))
+        p.cut(1, 2)
+        self.assertFalse(self.reach(c, 1, 2))
+        self.assertFalse(self.reach(c, 2, 1))
+        self.assertTrue(self.reach(c, 1, 3))
+        self.assertTrue(self.reach(c, 3, 2))
+        # test clients (from 127.0.0.1) are never cut off
+        self.assertIsNotNone(c.status(1))
+        self.assertIsNotNone(c.status(2))
+        p.heal()
+        self.assertTrue(self.reach(c, 1, 2))
+        p.cut(1, 2, oneway=True)     # TCP needs both ways: both fail
+        self.assertFalse(self.reach(c, 1, 2))
+        self.assertFalse(self.reach(c, 2, 1))
+        p.isolate([3])
+        self.assertTrue(self.reach(c, 1, 2))
+        self.assertFalse(self.reach(c, 1, 3))
+        self.assertFalse(self.reach(c, 3, 2))
+        self.assertGreater(p.dropped(), 0)
+        # another cluster on the same addresses (other port) is untouched
+        other = harness.Cluster(2, name=self.id() + "-other")
+        try:
+            if other.node(1).host == c.node(1).host:
+                self.assertTrue(self.reach(other, 1, 2))
+        finally:
+            other.close(graceful=False)
+            other.cleanup_files()
+        table = p.table
+        p.close()
+        self.assertNotIn(table, partition._nft(args=["list", "tables"]))
+        self.assertTrue(self.reach(c, 1, 3))
+        # the daemon's own peer connections leave from its address
+        c.leader()
+        partition.check_partitions_work(self, c, partition.partitioner(
+            self, c), 1, 2)
+
 if __name__ == "__main__":
     unittest.main()
