@@ -324,7 +324,7 @@ static void parse_args(int argc, char **argv, struct cli *c)
             if (!text)
                 die("out of memory");
             if (scenario_parse(text, &c->sc, err, sizeof(err)))
-                die("%s\n%s", err, scenario_help);
+                die("%s (the scenario language is in --help)", err);
             free(text);
             add_override(c, name, optarg);
             break;
@@ -562,6 +562,12 @@ static int run_one(const struct cli *c)
 {
     struct sim_config cfg;
     config_for(c, c->seed, &cfg);
+    for (size_t i = 0; i < c->sc.n; i++)
+        for (unsigned k = 0; k < c->sc.items[i].n_refs; k++)
+            if (c->sc.items[i].refs[k].kind == T_NODE &&
+                c->sc.items[i].refs[k].id > cfg.nodes)
+                die("scenario \"%s\": there is no node %u in a cluster of %u",
+                    c->sc.items[i].text, c->sc.items[i].refs[k].id, cfg.nodes);
     struct sim_result res;
     if (c->quiet) {
         struct sim_output out = {.fmt = false, .out = stdout};

@@ -234,7 +234,7 @@ static int parse_item(char *text, uint64_t prev, struct sc_item *it,
         it->action = SC_PARTITION;
         char *groups[SIM_MAX_NODES + 1];
         unsigned ng = split(buf, "|", groups, SIM_MAX_NODES + 1);
-        if (ng < 2) {
+        if (ng < 1) {
             snprintf(err, errlen, "partition needs groups like 1|2,3 in \"%s\"",
                      it->text);
             return -1;

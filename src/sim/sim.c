@@ -411,13 +411,13 @@ static void deliver_now(struct sim *s, struct node *n, struct raft_msg *m)
     char buf[160];
     trace_count_delivery(s, m);
     s->res->st.msgs_delivered++;
-    if (m->type == RAFT_MSG_APPEND) {
-        n->heard_from = m->from;
-        n->heard_at = s->now;
-    }
     SAY(s, 2, n->id, "got from %s: %s", node_name(m->from),
         msg_describe(m, buf, sizeof(buf)));
     int rv = raft_receive(n->r, node_clock(n, s->now), m);
+    if (m->type == RAFT_MSG_APPEND && raft_leader(n->r) == m->from) {
+        n->heard_from = m->from; /* for the timeline only */
+        n->heard_at = s->now;
+    }
     if (rv != 0)
         violation(s, "API contract", "raft_receive rejected a well-formed "
                   "message from %s: %s", node_name(m->from), raft_strerror(rv));

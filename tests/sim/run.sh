@@ -227,7 +227,8 @@ for f in "${mutants[@]}"; do
     if [ $rc -eq 1 ] && [ -n "$line" ] && echo "$out" | grep -q "^replay: raft-sim --seed" &&
        echo "$out" | grep -q "the last 10 events before the violation" &&
        ! echo "$out" | grep -q "WARNING"; then
-        pass "mutant $m caught after $ran seeds: ${line#seed }"
+        seed=${line#seed }
+        pass "mutant $m caught at seed ${seed%%:*} ($ran seeds run): ${seed#*: }"
     else
         echo "$out" | tail -20
         fail "mutant $m ($what) not caught in $MUTANT_SEEDS seeds (exit $rc)"
