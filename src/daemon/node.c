@@ -190,7 +190,6 @@ static void log_note(struct node *n, const struct raft_note *note)
                  note->peer, note->index);
         break;
     case RAFT_NOTE_FOLLOWER_CAUGHT_UP:
-        prio = LOG_DEBUG;
         snprintf(text, sizeof(text), "node %" PRIu64 " is up to date at index %" PRIu64,
                  note->peer, note->index);
         break;
@@ -249,7 +248,7 @@ static void on_rpc_done(void *arg, long status, const char *body, size_t len,
     }
     if (raft_receive(n->raft, node_now_ms(), &m) < 0)
         log_msg(LOG_DEBUG, "ignored an invalid answer from node %" PRIu64, p->id);
-    node_process(n);
+    node_schedule(n);
 }
 
 static void send_request(struct node *n, const struct raft_msg *m)
@@ -278,22 +277,50 @@ static void send_request(struct node *n, const struct raft_msg *m)
     free(body);
 }
 
+static void incoming_free(struct node *n, struct incoming *in)
+{
+    if (in->prev)
+        in->prev->next = in->next;
+    else
+        n->incoming = in->next;
+    if (in->next)
+        in->next->prev = in->prev;
+    free(in);
+}
+
+/* An answer goes to the held-open request it answers; requests to peers. */
 static void send_message(struct node *n, const struct raft_msg *m)
 {
-    struct incoming *in = n->incoming;
-    if (in && !in->answered && m->to == in->from && m->type == in->resp_type) {
+    if (rpc_path(m->type)) {
+        send_request(n, m);
+        return;
+    }
+    for (struct incoming *in = n->incoming; in; in = in->next) {
+        if (in->ctx != m->ctx)
+            continue;
         size_t len;
         char *body = rpc_encode(m, &len);
         if (body)
             http_respond(in->req, 200, "application/json", body, len);
         else
             http_respond_error(in->req, 500, "out of memory");
-        in->answered = true;
         free(body);
+        incoming_free(n, in);
         return;
     }
-    if (rpc_path(m->type))
-        send_request(n, m);
+    /* the peer went away meanwhile: nothing to do */
+}
+
+/* Requests the core has seen without answering (e.g. a stale message). */
+static void answer_unanswered(struct node *n)
+{
+    for (struct incoming *in = n->incoming, *next; in; in = next) {
+        next = in->next;
+        if (in->in_ready) {
+            http_respond(in->req, 204, NULL, NULL, 0);
+            incoming_free(n, in);
+        }
+    }
 }
 
 /* ---- the ready loop ---- */
@@ -368,15 +395,27 @@ static void finish_stop(struct node *n)
         sd_event_exit(n->ev, 0);
 }
 
-/* Hand one ready batch to storage, the network, the store and the log. */
+/* Hand one ready batch to storage, the network, the store and the log.
+ * A leader's AppendEntries go out before its own write (dissertation
+ * 10.2.1: it counts itself only once durable) unless the term or vote
+ * changed, which must be durable before anything carries them. */
 static bool handle_ready(struct node *n)
 {
     struct raft_ready rd;
+    for (struct incoming *in = n->incoming; in; in = in->next)
+        in->in_ready = true;
     raft_ready(n->raft, &rd);
+    bool early = !rd.hard_state_changed;
+    if (early)
+        for (size_t i = 0; i < rd.n_msgs; i++)
+            if (rd.msgs[i].type == RAFT_MSG_APPEND)
+                send_message(n, &rd.msgs[i]);
     if (!persist(n, &rd))
         return false; /* never advance past what is not durable */
     for (size_t i = 0; i < rd.n_msgs; i++)
-        send_message(n, &rd.msgs[i]);
+        if (!early || rd.msgs[i].type != RAFT_MSG_APPEND)
+            send_message(n, &rd.msgs[i]);
+    answer_unanswered(n);
     for (size_t i = 0; i < rd.n_committed; i++)
         apply_entry(n, rd.committed_first + i, &rd.committed[i]);
     for (size_t i = 0; i < rd.n_notes; i++)
@@ -384,6 +423,19 @@ static bool handle_ready(struct node *n)
     ops_on_reads(n, rd.reads, rd.n_reads);
     raft_advance(n->raft, &rd);
     return true;
+}
+
+static int on_process_defer(sd_event_source *s, void *arg)
+{
+    (void)s;
+    node_process(arg);
+    return 0;
+}
+
+void node_schedule(struct node *n)
+{
+    if (!n->closing && !n->failed)
+        sd_event_source_set_enabled(n->process_defer, SD_EVENT_ONESHOT);
 }
 
 void node_process(struct node *n)
@@ -476,6 +528,13 @@ static void handle_status(struct node *n, struct http_request *req)
     respond_json(req, 200, o);
 }
 
+static void on_incoming_abort(struct http_request *req, void *arg)
+{
+    (void)req;
+    struct incoming *in = arg;
+    incoming_free(in->node, in);
+}
+
 static void handle_rpc(struct node *n, struct http_request *req,
                        enum raft_msg_type type)
 {
@@ -503,19 +562,29 @@ static void handle_rpc(struct node *n, struct http_request *req,
         http_respond_error(req, 403, err);
         return;
     }
-    struct incoming in = {.req = req, .from = m.from,
-                          .resp_type = rpc_response_type(type)};
-    n->incoming = &in;
+    struct incoming *in = calloc(1, sizeof(*in));
+    if (!in) {
+        rpc_msg_free(&m);
+        http_respond_error(req, 500, "out of memory");
+        return;
+    }
+    m.ctx = in->ctx = ++n->next_ctx;
     int rv = raft_receive(n->raft, node_now_ms(), &m);
     rpc_msg_free(&m);
-    node_process(n);
-    n->incoming = NULL;
-    if (in.answered)
-        return;
-    if (rv < 0)
+    if (rv < 0) {
+        free(in);
         http_respond_error(req, 400, "invalid message");
-    else
-        http_respond(req, 204, NULL, NULL, 0);
+        return;
+    }
+    /* held open until the answer is durable (see handle_ready) */
+    in->node = n;
+    in->req = req;
+    in->next = n->incoming;
+    if (n->incoming)
+        n->incoming->prev = in;
+    n->incoming = in;
+    http_request_on_abort(req, on_incoming_abort, in);
+    node_schedule(n);
 }
 
 static bool handle_forwarded(struct node *n, struct http_request *req,
@@ -660,10 +729,14 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
                               errlen);
     if (!n->http)
         goto error;
-    if (sd_event_add_time(ev, &n->timer, CLOCK_MONOTONIC, 0, 1000, on_timer, n) < 0) {
-        snprintf(err, errlen, "cannot create a timer");
+    if (sd_event_add_time(ev, &n->timer, CLOCK_MONOTONIC, 0, 1000, on_timer, n) < 0 ||
+        sd_event_add_defer(ev, &n->process_defer, on_process_defer, n) < 0) {
+        snprintf(err, errlen, "cannot create event sources");
         goto error;
     }
+    /* after pending I/O of normal priority: batches what arrives together */
+    sd_event_source_set_priority(n->process_defer, SD_EVENT_PRIORITY_NORMAL + 10);
+    sd_event_source_set_enabled(n->process_defer, SD_EVENT_OFF);
     raft_start(n->raft, node_now_ms());
     node_process(n);
     return n;
@@ -683,6 +756,7 @@ void node_free(struct node *n)
     http_server_free(n->http);
     kv_free(n->kv);
     sd_event_source_unref(n->timer);
+    sd_event_source_unref(n->process_defer);
     sd_event_source_unref(n->stop_timer);
     storage_close(n->storage);
     raft_free(n->raft);

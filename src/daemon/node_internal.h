@@ -28,12 +28,14 @@ struct peer {
     bool unreachable; /* last RPC failed; logged once per outage */
 };
 
-/* The RPC being handled: the core's answer to it becomes its response. */
+/* A peer RPC held open until the core's answer to it has been made
+ * durable and can be sent (its ctx is echoed by the core in the answer). */
 struct incoming {
+    struct incoming *prev, *next;
+    struct node *node;
     struct http_request *req;
-    raft_id from;
-    enum raft_msg_type resp_type;
-    bool answered;
+    uint64_t ctx;
+    bool in_ready;   /* raft_ready() ran after it was delivered */
 };
 
 struct node {
@@ -47,7 +49,10 @@ struct node {
     struct peer peers[RAFT_MAX_MEMBERS];
     unsigned n_peers;
     uint64_t rng;
-    struct incoming *incoming;
+    struct incoming *incoming;      /* peer RPCs awaiting their answer */
+    uint64_t next_ctx;
+    sd_event_source *process_defer; /* runs node_process() once the loop
+                                       has dispatched pending I/O */
     bool processing;
     bool closing;           /* node_free() is running */
     bool failed;            /* storage failed: the core is frozen */
@@ -67,6 +72,9 @@ struct node {
 /* node.c */
 raft_time node_now_ms(void);
 void node_process(struct node *n);
+/* Ask for node_process() after the events now pending: everything that
+ * arrives together then shares one ready batch and one fdatasync. */
+void node_schedule(struct node *n);
 struct peer *node_find_peer(struct node *n, raft_id id);
 
 /* ops.c */

@@ -280,7 +280,7 @@ static void forward_done(void *arg, long status, const char *body, size_t len,
         return;
     }
     forward_answer(n, op, status, body, len, err);
-    node_process(n);
+    node_schedule(n);
 }
 
 /* ---- dispatch ---- */
@@ -477,7 +477,7 @@ struct node_op *node_propose(struct node *n, const void *cmd, size_t len,
     memcpy(op->cmd, cmd, len);
     op->len = len;
     dispatch(n, op);
-    node_process(n);
+    node_schedule(n);
     return op;
 }
 
@@ -487,7 +487,7 @@ struct node_op *node_read_barrier(struct node *n, node_done_fn fn, void *arg)
     if (!op)
         return NULL;
     dispatch(n, op);
-    node_process(n);
+    node_schedule(n);
     return op;
 }
 
@@ -576,7 +576,7 @@ void ops_handle_propose(struct node *n, struct http_request *req)
         }
     }
     start_forwarded(req, op);
-    node_process(n);
+    node_schedule(n);
 }
 
 void ops_handle_read_index(struct node *n, struct http_request *req)
@@ -588,5 +588,5 @@ void ops_handle_read_index(struct node *n, struct http_request *req)
         dispatch(n, op);
     }
     start_forwarded(req, op);
-    node_process(n);
+    node_schedule(n);
 }

@@ -107,6 +107,7 @@ static void reply_vote(struct raft *r, const struct raft_msg *m, bool granted,
         resp->term = m->prevote && granted ? m->term : r->term;
         resp->prevote = m->prevote;
         resp->granted = granted;
+        resp->ctx = m->ctx;
     }
     struct raft_note *n;
     if (granted)

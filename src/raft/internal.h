@@ -26,6 +26,9 @@ struct progress {
     uint64_t acked_seq;       /* highest heartbeat round acknowledged */
     raft_index match_at_tick; /* match at the previous heartbeat (stall check) */
     raft_index commit_told;   /* highest commit index this follower was sent */
+    raft_index lost_hint;     /* it said its log ends before match: acted on
+                                 at the next heartbeat unless it succeeds */
+    bool catching_up;         /* behind; "caught up" is noted when it ends */
     /* inflight window: last index of each unacknowledged batch, a ring */
     raft_index inflight[RAFT_MAX_INFLIGHT];
     unsigned inflight_start, inflight_count;

@@ -5,14 +5,18 @@
  */
 #include "internal.h"
 
+/* A new leader knows nothing of the follower: probe optimistically from the
+ * end of its own log and let rejections walk back (paper 5.3). */
 void progress_reset(struct progress *pr, raft_index last_index)
 {
+    progress_become_probe(pr);
     pr->match = 0;
     pr->next = last_index + 1;
     pr->match_at_tick = 0;
     pr->acked_seq = 0;
     pr->commit_told = 0;
-    progress_become_probe(pr);
+    pr->lost_hint = 0;
+    pr->catching_up = false;
 }
 
 /* Send one batch at a time, from next, until the follower answers. */

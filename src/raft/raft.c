@@ -396,6 +396,9 @@ int raft_receive(struct raft *r, raft_time now, const struct raft_msg *m)
 
     if (m->term > r->term) {
         raft_id leader = m->type == RAFT_MSG_APPEND ? m->from : RAFT_NONE;
+        /* the transfer target answering in its new term: it took over */
+        if (r->role == RAFT_LEADER && r->transfer_target == m->from)
+            transfer_end(r, RAFT_NOTE_TRANSFER_DONE);
         raft_become_follower(r, m->term, leader, NULL);
     }
     switch (m->type) {

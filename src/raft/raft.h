@@ -86,6 +86,9 @@ struct raft_msg {
     enum raft_msg_type type;
     raft_id from, to;
     raft_term term;      /* sender's term (for pre-vote: the term it would use) */
+    uint64_t ctx;        /* opaque to the core: a request's ctx is copied
+                            into its response, so a transport can match
+                            answers to the requests it is holding open */
 
     /* VOTE */
     raft_index last_index; /* candidate's last log index */

@@ -109,6 +109,29 @@ static void send_heartbeat(struct raft *r, struct progress *pr)
     queue_append(r, pr, pr->match, 0);
 }
 
+static void note_catching_up(struct raft *r, struct progress *pr)
+{
+    if (pr->catching_up)
+        return;
+    pr->catching_up = true;
+    raft_note(r, RAFT_NOTE_CATCHING_UP, pr->id, pr->next, NULL);
+}
+
+/* At a heartbeat: a follower still claiming a log shorter than its match
+ * really lost entries. Start over from where its log ends. */
+static void handle_lost_entries(struct raft *r, struct progress *pr)
+{
+    if (!pr->lost_hint)
+        return;
+    pr->match = pr->lost_hint - 1;
+    pr->lost_hint = 0;
+    if (pr->commit_told > pr->match)
+        pr->commit_told = pr->match;
+    progress_become_probe(pr);
+    pr->catching_up = false;
+    note_catching_up(r, pr);
+}
+
 /* Start a new heartbeat round (r->seq) to every follower. */
 void replication_heartbeat(struct raft *r)
 {
@@ -150,8 +173,11 @@ void replication_tick(struct raft *r)
      * lost a batch (or its answer): go back to probing from match. */
     for (unsigned i = 0; i < r->n_prs; i++) {
         struct progress *pr = &r->prs[i];
-        if (pr->id != r->cfg.id && pr->state == PROGRESS_REPLICATE &&
-            pr->inflight_count && pr->match == pr->match_at_tick)
+        if (pr->id == r->cfg.id)
+            continue;
+        handle_lost_entries(r, pr);
+        if (pr->state == PROGRESS_REPLICATE && pr->inflight_count &&
+            pr->match == pr->match_at_tick)
             progress_become_probe(pr);
         pr->match_at_tick = pr->match;
     }
@@ -185,6 +211,7 @@ static void reply_append(struct raft *r, const struct raft_msg *m,
     if (!resp)
         return;
     resp->success = success;
+    resp->ctx = m->ctx;
     resp->prev_index = m->prev_index;
     resp->seq = m->seq;
     resp->match_index = match;
@@ -261,6 +288,14 @@ void replication_recv_append(struct raft *r, const struct raft_msg *m)
 static void handle_reject(struct raft *r, struct progress *pr,
                           const struct raft_msg *m)
 {
+    /* "My log ends before what I acknowledged": it lost entries (its data
+     * directory was replaced), or this is an answer overtaken by a later
+     * success. Wait one heartbeat for a success before believing it. */
+    if (m->hint_term == 0 && m->hint_index <= pr->match) {
+        if (!pr->lost_hint || m->hint_index < pr->lost_hint)
+            pr->lost_hint = m->hint_index;
+        return;
+    }
     if (pr->state == PROGRESS_REPLICATE && m->prev_index <= pr->match)
         return; /* stale */
     if (pr->state == PROGRESS_PROBE && m->prev_index + 1 != pr->next)
@@ -277,10 +312,9 @@ static void handle_reject(struct raft *r, struct progress *pr,
         next = pr->match + 1;
     if (next < 1)
         next = 1;
-    if (pr->state == PROGRESS_REPLICATE)
-        raft_note(r, RAFT_NOTE_CATCHING_UP, pr->id, next, NULL);
     progress_become_probe(pr);
     pr->next = next;
+    note_catching_up(r, pr);
     send_batches(r, pr);
 }
 
@@ -301,6 +335,7 @@ void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
     if (m->match_index > raftlog_last_index(&r->log))
         return; /* nonsense */
     bool was_probe = pr->state == PROGRESS_PROBE;
+    pr->lost_hint = 0;
     if (m->match_index > pr->match) {
         pr->match = m->match_index;
         progress_inflight_free_to(pr, pr->match);
@@ -311,8 +346,12 @@ void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
     }
     if (was_probe) {
         progress_become_replicate(pr);
-        if (pr->match == raftlog_last_index(&r->log))
-            raft_note(r, RAFT_NOTE_FOLLOWER_CAUGHT_UP, pr->id, pr->match, NULL);
+        if (pr->match < raftlog_last_index(&r->log))
+            note_catching_up(r, pr);
+    }
+    if (pr->catching_up && pr->match == raftlog_last_index(&r->log)) {
+        pr->catching_up = false;
+        raft_note(r, RAFT_NOTE_FOLLOWER_CAUGHT_UP, pr->id, pr->match, NULL);
     }
     transfer_on_progress(r, pr);
     send_batches(r, pr);
