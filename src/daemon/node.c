@@ -35,6 +35,8 @@
 #include "kv.h"
 #include "node_internal.h"
 #include "rpc.h"
+
+static uint64_t node_random(void *arg);
 #include "storage.h"
 
 struct rpc_call {
@@ -50,6 +52,11 @@ raft_time node_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (raft_time)ts.tv_sec * 1000u + (raft_time)ts.tv_nsec / 1000000u;
+}
+
+uint64_t node_random_u64(struct node *n)
+{
+    return node_random(n);
 }
 
 static uint64_t node_random(void *arg)
@@ -360,8 +367,20 @@ static void apply_entry(struct node *n, raft_index index,
         ops_on_applied(n, index, e->term, NULL);
         return;
     }
+    uint64_t origin, id;
+    size_t hl;
     struct kv_result res;
-    kv_apply(n->kv, e->data, e->len, &res);
+    if (dedup_parse(e->data, e->len, &origin, &id, &hl) < 0) {
+        kv_apply(n->kv, e->data, e->len, &res);
+    } else {
+        const struct kv_result *first = dedup_find(n->dedup, origin, id);
+        if (first) { /* a retried request: answer as the first time */
+            ops_on_applied(n, index, e->term, first);
+            return;
+        }
+        kv_apply(n->kv, e->data + hl, e->len - hl, &res);
+        dedup_remember(n->dedup, origin, id, &res);
+    }
     ops_on_applied(n, index, e->term, &res);
     free(res.body);
 }
@@ -713,7 +732,8 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
         goto error;
 
     n->kv = kv_new();
-    if (!n->kv || ops_init(n) < 0) {
+    n->dedup = dedup_new(DEDUP_WINDOW);
+    if (!n->kv || !n->dedup || ops_init(n) < 0) {
         snprintf(err, errlen, "out of memory");
         goto error;
     }
@@ -734,8 +754,8 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
         snprintf(err, errlen, "cannot create event sources");
         goto error;
     }
-    /* after pending I/O of normal priority: batches what arrives together */
-    sd_event_source_set_priority(n->process_defer, SD_EVENT_PRIORITY_NORMAL + 10);
+    /* Same priority as the I/O sources: it runs after the events already
+     * pending (everything one epoll wake-up delivered) yet cannot starve. */
     sd_event_source_set_enabled(n->process_defer, SD_EVENT_OFF);
     raft_start(n->raft, node_now_ms());
     node_process(n);
@@ -755,6 +775,7 @@ void node_free(struct node *n)
         ops_free(n);             /* waiting clients hear we are stopping */
     http_server_free(n->http);
     kv_free(n->kv);
+    dedup_free(n->dedup);
     sd_event_source_unref(n->timer);
     sd_event_source_unref(n->process_defer);
     sd_event_source_unref(n->stop_timer);

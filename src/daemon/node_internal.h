@@ -13,6 +13,7 @@
 #include "config.h"
 #include "http_client.h"
 #include "http_server.h"
+#include "dedup.h"
 #include "kv.h"
 #include "node.h"
 #include "storage.h"
@@ -61,6 +62,7 @@ struct node {
     bool stop_grace;        /* stop_timer is the short final grace period */
     char last_status[128];
     struct kv *kv;
+    struct dedup *dedup;        /* answers to recent requests, by identity */
     /* client operations (ops.c) */
     struct node_op *ops;
     size_t n_ops;
@@ -71,6 +73,7 @@ struct node {
 
 /* node.c */
 raft_time node_now_ms(void);
+uint64_t node_random_u64(struct node *n);
 void node_process(struct node *n);
 /* Ask for node_process() after the events now pending: everything that
  * arrives together then shares one ready batch and one fdatasync. */

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "logging.h"
+#include "dedup.h"
 #include "node_internal.h"
 
 enum op_kind { OP_PROPOSE, OP_READ };
@@ -208,12 +209,11 @@ static void forward_answer(struct node *n, struct node_op *op, long status,
                            const char *body, size_t len, const char *err)
 {
     if (status == 0) {
-        /* Refused connections never reached the leader; anything else
-         * (a timeout, a reset) might have. Reads are always safe to retry. */
-        if (op->kind == OP_READ || (err && strstr(err, "refused")))
-            retry_later(n, op);
-        else
-            op_finish(n, op, NODE_EUNKNOWN, NULL);
+        /* The leader may or may not have got it (curl even retries a dead
+         * kept-alive connection by itself). Sending it again is safe: reads
+         * change nothing and a proposal keeps its identity (dedup.h). */
+        (void)err;
+        retry_later(n, op);
         return;
     }
     if (status != 200) {
@@ -224,7 +224,7 @@ static void forward_answer(struct node *n, struct node_op *op, long status,
         enum node_error e = code_to_error(c);
         cJSON_Delete(j);
         if (not_leader || op->kind == OP_READ || e == NODE_ENOLEADER ||
-            e == NODE_ESTOPPING)
+            e == NODE_ESTOPPING || e == NODE_ELOST)
             retry_later(n, op);
         else
             op_finish(n, op, e, NULL);
@@ -380,8 +380,10 @@ void ops_on_applied(struct node *n, raft_index index, raft_term term,
             continue;
         op->out.raft_index = index;
         op->out.raft_term = op->term;
-        if (op->term != term)
-            op_finish(n, op, NODE_ELOST, NULL);
+        if (op->term != term && !op->forwarded_here)
+            op->state = ST_WAIT_LEADER; /* overwritten: propose it again */
+        else if (op->term != term)
+            op_finish(n, op, NODE_ELOST, NULL); /* its origin retries */
         else if (res)
             op_finish_ok(n, op, res->status, res->body, res->len, res->index);
         else
@@ -469,13 +471,18 @@ struct node_op *node_propose(struct node *n, const void *cmd, size_t len,
     struct node_op *op = op_new(n, OP_PROPOSE, fn, arg);
     if (!op)
         return NULL;
-    op->cmd = malloc(len ? len : 1);
+    /* The request's identity goes with every copy of it (dedup.h), so
+     * sending it again after an ambiguous failure cannot apply it twice. */
+    char header[DEDUP_HEADER_MAX];
+    size_t hl = dedup_header(header, raft_self(n->raft), node_random_u64(n));
+    op->cmd = malloc(hl + len);
     if (!op->cmd) {
         op_finish(n, op, NODE_EUNKNOWN, "out of memory");
         return op;
     }
-    memcpy(op->cmd, cmd, len);
-    op->len = len;
+    memcpy(op->cmd, header, hl);
+    memcpy((char *)op->cmd + hl, cmd, len);
+    op->len = hl + len;
     dispatch(n, op);
     node_schedule(n);
     return op;

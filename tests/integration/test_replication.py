@@ -515,11 +515,15 @@ class ReplicationTest(harness.ClusterTestCase):
         c.leader()
         put_ok(self, c, c.leader()[0], "transfer/x", "1")
         stop = threading.Event()
+        paused = threading.Event()
         outcomes = {}
 
         def load():
             k = 0
             while not stop.is_set():
+                if paused.is_set():
+                    time.sleep(0.01)
+                    continue
                 k += 1
                 i = [1, 2, 3][k % 3]
                 r = kv_put(c, i, "transfer/load%d" % (k % 10), "v%d" % k,
@@ -536,7 +540,11 @@ class ReplicationTest(harness.ClusterTestCase):
         try:
             for rnd in range(5):
                 lid, term = c.leader()
+                # logs can only be equal while no write is in flight
+                paused.set()
+                time.sleep(0.05)
                 wait_converged(c, timeout=scaled(3))
+                paused.clear()
                 time.sleep(0.2)
                 others = c.followers(lid)
                 mark = len(c.log_text(lid))
