@@ -286,6 +286,8 @@ static void send_request(struct node *n, const struct raft_msg *m)
 
 static void incoming_free(struct node *n, struct incoming *in)
 {
+    if (in->parked)
+        rpc_msg_free(&in->msg);
     if (in->prev)
         in->prev->next = in->next;
     else
@@ -323,7 +325,7 @@ static void answer_unanswered(struct node *n)
 {
     for (struct incoming *in = n->incoming, *next; in; in = next) {
         next = in->next;
-        if (in->in_ready) {
+        if (in->in_ready && !in->parked) {
             http_respond(in->req, 204, NULL, NULL, 0);
             incoming_free(n, in);
         }
@@ -385,9 +387,11 @@ static void apply_entry(struct node *n, raft_index index,
     free(res.body);
 }
 
+static raft_time parked_deadline(const struct node *n, raft_time t);
+
 static void rearm_timer(struct node *n)
 {
-    raft_time deadline = raft_deadline(n->raft);
+    raft_time deadline = parked_deadline(n, raft_deadline(n->raft));
     raft_time now = node_now_ms();
     uint64_t usec;
     sd_event_now(n->ev, CLOCK_MONOTONIC, &usec);
@@ -422,7 +426,7 @@ static bool handle_ready(struct node *n)
 {
     struct raft_ready rd;
     for (struct incoming *in = n->incoming; in; in = in->next)
-        in->in_ready = true;
+        in->in_ready = !in->parked;
     raft_ready(n->raft, &rd);
     bool early = !rd.hard_state_changed;
     if (early)
@@ -444,6 +448,49 @@ static bool handle_ready(struct node *n)
     return true;
 }
 
+/* Deliver parked AppendEntries whose turn has come, lowest prev first. */
+static void deliver_parked(struct node *n)
+{
+    raft_time now = node_now_ms();
+    for (;;) {
+        struct incoming *best = NULL;
+        for (struct incoming *in = n->incoming; in; in = in->next)
+            if (in->parked && (!best || in->msg.prev_index < best->msg.prev_index))
+                best = in;
+        if (!best || (best->msg.prev_index > raft_last_index(n->raft) &&
+                      now < best->park_deadline &&
+                      best->msg.term == raft_current_term(n->raft)))
+            return;
+        best->parked = false;
+        raft_receive(n->raft, now, &best->msg);
+        rpc_msg_free(&best->msg);
+    }
+}
+
+/* Hold an AppendEntries from the current leader that skips entries we have
+ * not received yet: the batch before it is most likely still on its way. */
+static bool park_if_early(struct node *n, struct incoming *in,
+                          const struct raft_msg *m)
+{
+    if (m->type != RAFT_MSG_APPEND || m->term != raft_current_term(n->raft) ||
+        m->from != raft_leader(n->raft) ||
+        m->prev_index <= raft_last_index(n->raft))
+        return false;
+    unsigned wait = n->cfg->heartbeat_ms / 2 ? n->cfg->heartbeat_ms / 2 : 1;
+    in->parked = true;
+    in->msg = *m;
+    in->park_deadline = node_now_ms() + wait;
+    return true;
+}
+
+static raft_time parked_deadline(const struct node *n, raft_time t)
+{
+    for (const struct incoming *in = n->incoming; in; in = in->next)
+        if (in->parked && in->park_deadline < t)
+            t = in->park_deadline;
+    return t;
+}
+
 static int on_process_defer(sd_event_source *s, void *arg)
 {
     (void)s;
@@ -463,6 +510,7 @@ void node_process(struct node *n)
         return;
     n->processing = true;
     for (int rounds = 0; rounds < 1000; rounds++) {
+        deliver_parked(n);
         if (!raft_has_ready(n->raft)) {
             ops_on_progress(n); /* may propose or read: then go again */
             if (!raft_has_ready(n->raft))
@@ -588,12 +636,14 @@ static void handle_rpc(struct node *n, struct http_request *req,
         return;
     }
     m.ctx = in->ctx = ++n->next_ctx;
-    int rv = raft_receive(n->raft, node_now_ms(), &m);
-    rpc_msg_free(&m);
-    if (rv < 0) {
-        free(in);
-        http_respond_error(req, 400, "invalid message");
-        return;
+    if (!park_if_early(n, in, &m)) { /* parked: in->msg owns the entries */
+        int rv = raft_receive(n->raft, node_now_ms(), &m);
+        rpc_msg_free(&m);
+        if (rv < 0) {
+            free(in);
+            http_respond_error(req, 400, "invalid message");
+            return;
+        }
     }
     /* held open until the answer is durable (see handle_ready) */
     in->node = n;

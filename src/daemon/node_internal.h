@@ -37,6 +37,12 @@ struct incoming {
     struct http_request *req;
     uint64_t ctx;
     bool in_ready;   /* raft_ready() ran after it was delivered */
+    /* An AppendEntries that overtook an earlier one (peer RPCs travel on
+     * several connections) waits here, undelivered, until the log reaches
+     * its prev_log_index or park_deadline passes. */
+    bool parked;
+    struct raft_msg msg;
+    raft_time park_deadline;
 };
 
 struct node {
