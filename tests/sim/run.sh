@@ -10,14 +10,14 @@
 #
 # Environment: SRCDIR (source tree), BUILDDIR (where src/raft-sim is; built
 # into a temporary directory if missing), CC, SIM_SEEDS (soak seeds, default
-# 300), SIM_MUTANT_SEEDS (seed budget per mutant, default 300).
+# 300), SIM_MUTANT_SEEDS (seed budget per mutant, default 1500).
 set -u
 
 SRCDIR=${SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILDDIR=${BUILDDIR:-$SRCDIR}
 CC=${CC:-gcc}
 SEEDS=${SIM_SEEDS:-300}
-MUTANT_SEEDS=${SIM_MUTANT_SEEDS:-300}
+MUTANT_SEEDS=${SIM_MUTANT_SEEDS:-1500}
 SIMFLAGS="-std=c11 -O2 -w"
 
 passed=0
