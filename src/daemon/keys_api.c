@@ -69,19 +69,17 @@ static void respond_json(struct http_request *req, unsigned status, cJSON *obj)
     cJSON_Delete(obj);
 }
 
-/* An etcd-style error: {"errorCode","message","cause","index"}. */
+/* An etcd-style error: {"errorCode","message","cause","index"}, with the
+ * store's wording and trailing newline (kv_error). */
 static void respond_etcd_error(struct node *n, struct http_request *req,
-                               unsigned status, int code, const char *message,
-                               const char *cause)
+                               unsigned status, int code, const char *cause)
 {
     uint64_t index = kv_index(node_kv(n));
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "errorCode", code);
-    cJSON_AddStringToObject(o, "message", message);
-    cJSON_AddStringToObject(o, "cause", cause ? cause : "");
-    cJSON_AddNumberToObject(o, "index", (double)index);
+    struct kv_result res;
+    kv_error((unsigned)code, cause, index, &res);
     set_headers(n, req, index, 0, 0);
-    respond_json(req, status, o);
+    http_respond(req, status, "application/json", res.body, res.len);
+    kv_result_free(&res);
 }
 
 static void respond_result(struct node *n, struct http_request *req,
@@ -102,10 +100,7 @@ static void respond_node_error(struct node *n, struct http_request *req,
         status = 413;
     int code = o->error == NODE_ENOLEADER ? ECODE_LEADER_ELECT
                                           : ECODE_RAFT_INTERNAL;
-    respond_etcd_error(n, req, status, code,
-                       code == ECODE_LEADER_ELECT ? "During Leader Election"
-                                                  : "Raft Internal Error",
-                       o->message);
+    respond_etcd_error(n, req, status, code, o->message);
 }
 
 /* ---- parameters: form body first, then the query string ---- */
@@ -293,8 +288,7 @@ static int common_write_params(struct params *p, struct kv_cmd *cmd)
     const char *pi = param(p, "prevIndex");
     const char *ttl = param(p, "ttl");
     if (pv && !*pv) {
-        respond_etcd_error(n, p->req, 400, ECODE_PREV_VALUE_REQUIRED,
-                           "PrevValue is Required in POST form", "compareAndSwap");
+        respond_etcd_error(n, p->req, 400, ECODE_PREV_VALUE_REQUIRED, "compareAndSwap");
         return -1;
     }
     cmd->prev_value = pv;
@@ -302,20 +296,19 @@ static int common_write_params(struct params *p, struct kv_cmd *cmd)
         uint64_t v;
         if (parse_index(pi, &v) < 0) {
             respond_etcd_error(n, p->req, 400, ECODE_INDEX_NAN,
-                               "The given index in POST form is not a number",
                                "compareAndSwap");
             return -1;
         }
         cmd->prev_index = v; /* 0 means absent, as in etcd */
     }
     if (ttl && *ttl && strcmp(ttl, "0") != 0) {
-        respond_etcd_error(n, p->req, 400, ECODE_INVALID_FIELD, "Invalid field",
+        respond_etcd_error(n, p->req, 400, ECODE_INVALID_FIELD,
                            "ttl: raftd does not support TTLs (see raftd(8))");
         return -1;
     }
     const char *refresh = param(p, "refresh");
     if (refresh && strcmp(refresh, "true") == 0) {
-        respond_etcd_error(n, p->req, 400, ECODE_INVALID_FIELD, "Invalid field",
+        respond_etcd_error(n, p->req, 400, ECODE_INVALID_FIELD,
                            "refresh: raftd does not support TTLs");
         return -1;
     }
@@ -330,8 +323,7 @@ static void handle_put(struct params *p, const char *key, bool post)
     const char *pe = param(p, "prevExist");
     if (bool_param(p, "dir", &cmd.dir, false) < 0 ||
         bool_param(p, "prevExist", &prev_exist, false) < 0) {
-        respond_etcd_error(p->n, p->req, 400, ECODE_INVALID_FIELD,
-                           "Invalid field", "dir and prevExist take true or false");
+        respond_etcd_error(p->n, p->req, 400, ECODE_INVALID_FIELD, "dir and prevExist take true or false");
         return;
     }
     if (pe && *pe)
@@ -340,8 +332,7 @@ static void handle_put(struct params *p, const char *key, bool post)
         return;
     cmd.value = param(p, "value");
     if (cmd.dir && cmd.value && *cmd.value) {
-        respond_etcd_error(p->n, p->req, 400, ECODE_INVALID_FIELD,
-                           "Invalid field", "a directory cannot have a value");
+        respond_etcd_error(p->n, p->req, 400, ECODE_INVALID_FIELD, "a directory cannot have a value");
         return;
     }
     if (!cmd.dir && !cmd.value && !post)
@@ -354,8 +345,7 @@ static void handle_delete(struct params *p, const char *key)
     struct kv_cmd cmd = {.op = KV_DELETE, .key = key, .prev_exist = -1};
     if (bool_param(p, "dir", &cmd.dir, false) < 0 ||
         bool_param(p, "recursive", &cmd.recursive, false) < 0) {
-        respond_etcd_error(p->n, p->req, 400, ECODE_INVALID_FIELD,
-                           "Invalid field", "dir and recursive take true or false");
+        respond_etcd_error(p->n, p->req, 400, ECODE_INVALID_FIELD, "dir and recursive take true or false");
         return;
     }
     if (common_write_params(p, &cmd) < 0)
@@ -412,7 +402,6 @@ static void handle_watch(struct params *p, const char *key, bool recursive)
     if (wi && *wi) {
         if (parse_index(wi, &wait_index) < 0) {
             respond_etcd_error(p->n, p->req, 400, ECODE_INDEX_NAN,
-                               "The given index in POST form is not a number",
                                "waitIndex");
             return;
         }
@@ -444,7 +433,6 @@ static void handle_get(struct params *p, const char *key)
         bool_param(p, "quorum", &quorum, false) < 0 ||
         bool_param(p, "wait", &wait, false) < 0) {
         respond_etcd_error(p->n, p->req, 400, ECODE_INVALID_FIELD,
-                           "Invalid field",
                            "recursive, sorted, quorum and wait take true or false");
         return;
     }
@@ -488,7 +476,7 @@ static void handle_keys(struct node *n, struct http_request *req,
         p.body = http_request_body(req, &p.body_len);
     if (p.body && (memchr(p.body, 0, p.body_len) ||
                    !form_valid(p.body, p.body_len))) {
-        respond_etcd_error(n, req, 400, ECODE_INVALID_FORM, "Invalid POST form",
+        respond_etcd_error(n, req, 400, ECODE_INVALID_FORM,
                            "malformed or NUL %-escape in the form body");
         return;
     }
@@ -504,7 +492,7 @@ static void handle_keys(struct node *n, struct http_request *req,
         handle_delete(&p, key);
     else {
         http_response_header(req, "Allow", "GET, HEAD, PUT, POST, DELETE");
-        respond_etcd_error(n, req, 405, ECODE_INVALID_FORM, "Method Not Allowed",
+        respond_etcd_error(n, req, 405, ECODE_INVALID_FORM,
                            method);
     }
     params_free(&p);

@@ -68,6 +68,11 @@ static int parse_args(int argc, char **argv, struct options *o)
             }
             break;
         case 'd':
+            if (optarg[0] != '/') {
+                fprintf(stderr, "raftd: --data-dir needs an absolute path, not '%s'\n",
+                        optarg);
+                return EX_USAGE;
+            }
             o->data_dir = optarg;
             break;
         case 't':
@@ -119,6 +124,11 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 {
     (void)s;
     struct node *n = arg;
+    if (si->ssi_signo == SIGHUP) {
+        log_msg(LOG_NOTICE, "SIGHUP ignored: raftd reads its configuration "
+                "only at start; restart it to apply changes");
+        return 0;
+    }
     log_msg(LOG_NOTICE, "received %s, stopping", strsignal((int)si->ssi_signo));
     sd_notify(0, "STOPPING=1");
     node_shutdown(n);
@@ -153,6 +163,7 @@ int main(int argc, char **argv)
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
     sigprocmask(SIG_BLOCK, &mask, NULL);
 
     sd_event *ev = NULL;
@@ -174,6 +185,7 @@ int main(int argc, char **argv)
     }
     sd_event_add_signal(ev, NULL, SIGTERM, on_signal, n);
     sd_event_add_signal(ev, NULL, SIGINT, on_signal, n);
+    sd_event_add_signal(ev, NULL, SIGHUP, on_signal, n);
 
     log_msg(LOG_NOTICE, "node %llu listening on %s:%u with %u members",
             (unsigned long long)cfg.id, cfg.listen_host, cfg.listen_port,

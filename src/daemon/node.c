@@ -581,7 +581,7 @@ static void handle_status(struct node *n, struct http_request *req)
             cJSON_AddNumberToObject(jm, "match_index",
                                     (double)raft_match_index(r, m->id));
         struct peer *p = node_find_peer(n, m->id);
-        if (p)
+        if (p && raft_role(r) == RAFT_LEADER) /* only leaders talk to all */
             cJSON_AddBoolToObject(jm, "reachable", !p->unreachable);
         cJSON_AddItemToArray(members, jm);
     }
@@ -762,6 +762,12 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
     rc.heartbeat_ms = cfg->heartbeat_ms;
     rc.election_timeout_min_ms = cfg->election_timeout_min_ms;
     rc.election_timeout_max_ms = cfg->election_timeout_max_ms;
+    /* An AppendEntries must fit the peers' request limit: entries travel
+     * base64-encoded (4/3) in JSON; leave room for the envelope. The same
+     * bound caps a single write (413 beyond it). */
+    size_t room = cfg->max_request_bytes > 2048 ? cfg->max_request_bytes - 1024 : 1024;
+    if (room / 4 * 3 < rc.max_bytes_per_msg)
+        rc.max_bytes_per_msg = room / 4 * 3;
     rc.prevote = cfg->prevote;
     rc.check_quorum = cfg->check_quorum;
     rc.random = node_random;

@@ -46,6 +46,7 @@ struct node_op {
     bool forwarded_here; /* came from a follower: never forward again */
     bool index_only;     /* forwarded read: done when the index is known */
     bool in_flight;      /* an HTTP forward is outstanding */
+    bool sent;           /* proposed or forwarded at least once */
     bool cancelled;
     void *cmd;
     size_t len;
@@ -189,6 +190,7 @@ static void forward(struct node *n, struct node_op *op, raft_id leader)
     }
     op->state = ST_FORWARDED;
     op->in_flight = true;
+    op->sent = true;
 }
 
 static enum node_error code_to_error(const char *code)
@@ -303,6 +305,7 @@ static void dispatch(struct node *n, struct node_op *op)
             if (rv == 0) {
                 op->term = raft_current_term(r);
                 op->state = ST_PROPOSED;
+                op->sent = true;
             } else if (rv == RAFT_ETOOBIG) {
                 op_finish(n, op, NODE_ETOOBIG, NULL);
             } else if (rv == RAFT_ENOMEM) {
@@ -311,8 +314,10 @@ static void dispatch(struct node *n, struct node_op *op)
         } else {
             op->read_id = ++n->next_read_id;
             rv = raft_read_index(r, now, op->read_id);
-            if (rv == 0)
+            if (rv == 0) {
                 op->state = ST_READ_PENDING;
+                op->sent = true;
+            }
             /* RAFT_ENOTREADY: the new leader's no-op commits shortly */
         }
         return;
@@ -335,11 +340,16 @@ static void check_deadline(struct node *n, struct node_op *op, raft_time now)
     if (op->kind == OP_PROPOSE && op->state == ST_WAIT_APPLIED &&
         now >= op->deadline)
         op_finish(n, op, NODE_OK, NULL); /* committed; we just lag behind */
-    else if (no_leader && now >= op->leader_deadline)
+    else if (no_leader && (!op->sent || op->kind == OP_READ) &&
+             now >= op->leader_deadline)
         op_finish(n, op, NODE_ENOLEADER, NULL);
+    else if (now >= op->deadline && op->kind == OP_READ)
+        op_finish(n, op, op->sent ? NODE_ETIMEOUT : NODE_ENOLEADER,
+                  op->sent ? "read timed out: the leader did not confirm it "
+                             "in time, retry" : NULL);
     else if (now >= op->deadline)
-        op_finish(n, op, op->state == ST_WAIT_LEADER ? NODE_ENOLEADER
-                                                     : NODE_ETIMEOUT, NULL);
+        /* once sent anywhere, a write may have been applied */
+        op_finish(n, op, op->sent ? NODE_ETIMEOUT : NODE_ENOLEADER, NULL);
 }
 
 void ops_on_progress(struct node *n)

@@ -61,7 +61,6 @@ const char *raft_note_name(enum raft_note_type type)
         [RAFT_NOTE_LOG_TRUNCATED] = "log_truncated",
         [RAFT_NOTE_CATCHING_UP] = "catching_up",
         [RAFT_NOTE_FOLLOWER_CAUGHT_UP] = "follower_caught_up",
-        [RAFT_NOTE_COMMIT_ADVANCED] = "commit_advanced",
     };
     if ((unsigned)type < sizeof(names) / sizeof(names[0]) && names[type])
         return names[type];

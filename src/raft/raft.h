@@ -143,7 +143,6 @@ enum raft_note_type {
     RAFT_NOTE_LOG_TRUNCATED,      /* conflicting suffix from .index removed */
     RAFT_NOTE_CATCHING_UP,        /* leader probing/catching up .peer */
     RAFT_NOTE_FOLLOWER_CAUGHT_UP, /* .peer reached leader's last index */
-    RAFT_NOTE_COMMIT_ADVANCED,    /* not emitted for every entry: see core */
 };
 const char *raft_note_name(enum raft_note_type type); /* "became_leader", ... */
 

@@ -25,12 +25,21 @@ int raft_transfer_leadership(struct raft *r, raft_time now, raft_id target)
     if (r->transfer_target)
         return RAFT_ETRANSFER;
     if (target == RAFT_NONE) {
+        /* the most up-to-date follower, preferring ones heard from lately
+         * (check-quorum's recent_active) over ones that may be down */
         raft_index best = 0;
+        bool best_active = false;
         for (unsigned i = 0; i < r->n_prs; i++) {
             const struct progress *pr = &r->prs[i];
-            if (pr->id != r->cfg.id && (target == RAFT_NONE || pr->match > best)) {
+            if (pr->id == r->cfg.id)
+                continue;
+            bool better = target == RAFT_NONE ||
+                          (pr->recent_active && !best_active) ||
+                          (pr->recent_active == best_active && pr->match > best);
+            if (better) {
                 target = pr->id;
                 best = pr->match;
+                best_active = pr->recent_active;
             }
         }
     }
