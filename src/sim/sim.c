@@ -345,7 +345,9 @@ static void finish_ready(struct sim *s, struct node *n, struct raft_ready *rd)
     raft_id unreach[SIM_MAX_NODES];
     unsigned n_unreach = 0;
     for (size_t i = 0; i < rd->n_msgs; i++)
-        send_msg(s, n, &rd->msgs[i], unreach, &n_unreach);
+        if (!n->early_sent || rd->msgs[i].type != RAFT_MSG_APPEND)
+            send_msg(s, n, &rd->msgs[i], unreach, &n_unreach);
+    n->early_sent = false;
     apply_committed(s, n, rd);
     for (size_t i = 0; i < rd->n_reads; i++)
         check_read(s, n, rd->reads[i].id, rd->reads[i].index);
@@ -386,6 +388,17 @@ static void process_ready(struct sim *s, struct node *n)
             vote_nemesis(s, n, rd);
         check_observe(s, n);
         bool need_write = rd->hard_state_changed || rd->n_entries;
+        /* As raftd does (node.c handle_ready): a leader's AppendEntries go
+         * out before its own write unless the term or vote changed
+         * (dissertation 10.2.1); it counts itself only once durable. */
+        if (need_write && !rd->hard_state_changed) {
+            raft_id unreach[SIM_MAX_NODES];
+            unsigned n_unreach = 0;
+            for (size_t i = 0; i < rd->n_msgs; i++)
+                if (rd->msgs[i].type == RAFT_MSG_APPEND)
+                    send_msg(s, n, &rd->msgs[i], unreach, &n_unreach);
+            n->early_sent = true;
+        }
         if (need_write && s->cfg->disk_max > 0) {
             n->writing = true;
             n->write_durable = false;
@@ -458,6 +471,7 @@ static void drain(struct sim *s, struct node *n)
 static void complete_write(struct sim *s, struct node *n)
 {
     n->writing = false;
+    n->early_sent = false;
     n->write_durable = false;
     finish_ready(s, n, &n->rd);
     settle(s, n);
@@ -565,6 +579,7 @@ static void node_crash(struct sim *s, struct node *n)
     n->up = false;
     n->paused = false;
     n->writing = false;
+    n->early_sent = false;
     n->write_durable = false;
     n->write_gen++;
     n->timer_gen++;

@@ -51,6 +51,7 @@ struct node {
 
     /* A write in progress (fsync latency): the node is blocked on it. */
     bool writing, write_durable;
+    bool early_sent;  /* this ready's AppendEntries left before the write */
     struct raft_ready rd;
     uint64_t write_gen;
 
