@@ -1,0 +1,740 @@
+#!/bin/bash
+# tests/systemd/run.sh - raftd under a real systemd, in systemd-nspawn
+# containers booted from a cached Debian rootfs.
+#
+# What it checks, with the unit file and the paths "make install" gives:
+#   single node (one container, private network, member 127.0.0.1:7001):
+#     - "make install" installs the unit, "systemd-analyze verify" accepts it
+#     - "systemctl enable --now raftd" gets active/running, READY=1 and
+#       STATUS= come from the main PID (NotifyAccess=main), StatusText
+#       becomes "Leader, term N"
+#     - the sandbox lets it start: a dynamic non-root user, no capabilities,
+#       /var/lib/raftd a StateDirectory under /var/lib/private
+#     - JOURNAL_STREAM is detected: journalctl -u raftd RAFT_EVENT=
+#       became_leader -o json has RAFT_NODE_ID, RAFT_TERM, RAFT_STATE=Leader
+#       and nothing of raftd's went through stdout/stderr
+#     - curl /status answers; a key PUT through /v2/keys survives
+#       "systemctl restart raftd" (state kept under DynamicUser)
+#     - "systemctl stop raftd": STOPPING=1 reaches systemd, the daemon logs
+#       that it stops, ExecMainStatus=0, Result=success
+#     - a broken config: "raftd --check-config" exits 78 naming file:line;
+#       the service fails with 78, is not restarted in a loop, and says so
+#       once in the journal
+#     - a data_dir outside the StateDirectory (read-only under
+#       ProtectSystem=strict) fails with a StatusText naming it
+#   three nodes (three containers on a private bridge, 10.213.0.11-13, no
+#   address on the host side, the same config everywhere without "id"):
+#     - each node finds itself by its addresses inside the sandbox
+#       (getifaddrs over AF_NETLINK), one leader, two "Follower of node L"
+#     - a write through a follower is readable everywhere
+#     - stopping the leader elects another one with a higher term, and the
+#       old leader rejoins as a follower without disturbing it
+#
+# The Debian rootfs (debootstrap, about a minute) is cached; each container
+# boots from an overlay of it (plus a layer with "make install" of raftd),
+# so a rerun takes about 25 s, 6 of them building raftd. Containers are
+# powered off and every temporary directory removed on exit or interrupt.
+#
+# Environment:
+#   RAFTD_SYSTEMD_CACHE     cached rootfs directory
+#                           (default /var/tmp/raftd-systemd-rootfs)
+#   RAFTD_SYSTEMD_MIRROR    Debian mirror (default http://deb.debian.org/debian)
+#   RAFTD_SYSTEMD_BUILDDIR  an already configured build tree to "make
+#                           install" from, any prefix (default: a fresh
+#                           --prefix=/usr --sysconfdir=/etc build of SRCDIR
+#                           in a temporary directory, or SRCDIR itself when
+#                           it is configured in place)
+#   RAFTD_SYSTEMD_CLUSTER   0 skips the three-node part (default 1)
+#   RAFTD_SYSTEMD_KEEP      1 keeps the work directory (default 0)
+#   SRCDIR                  source tree (default: this script's ../..)
+#   CI=true                 installs debootstrap and systemd-container if
+#                           missing (apt-get)
+# Needs root, systemd-nspawn, debootstrap and network access to the mirror
+# on the first run. Exit status: 0 all passed, 1 failures, 77 skipped. The
+# last line of output is "N passed, N failed".
+
+# Single-quoted eval/bash -c/sh -c snippets expand their variables later.
+# shellcheck disable=SC2016
+set -uo pipefail
+exec < /dev/null
+
+here=$(cd "$(dirname "$0")" && pwd) || exit 99
+: "${SRCDIR:=$here/../..}"
+SRCDIR=$(cd "$SRCDIR" && pwd) || exit 99
+CACHE=${RAFTD_SYSTEMD_CACHE:-/var/tmp/raftd-systemd-rootfs}
+MIRROR=${RAFTD_SYSTEMD_MIRROR:-http://deb.debian.org/debian}
+CLUSTER=${RAFTD_SYSTEMD_CLUSTER:-1}
+KEEP=${RAFTD_SYSTEMD_KEEP:-0}
+# Packages of the cached rootfs: a bootable systemd, curl and ip for the
+# checks, man for "systemd-analyze verify" (Documentation=man:...), and
+# raftd's runtime libraries (Debian 12 names). Libraries a particular build
+# needs beyond these (e.g. libasan) are copied from the host.
+PKGS=systemd,systemd-sysv,dbus,curl,iproute2,man-db,libmicrohttpd12,libcurl4,libconfig9,libcjson1,libsystemd0
+CACHE_VERSION=1
+
+T0=$SECONDS
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok: $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+note() { echo "note: $*"; }
+info() { echo "--- $* ($((SECONDS - T0)) s)"; }
+check() { # check DESCRIPTION COMMAND...
+    local d=$1
+    shift
+    if "$@"; then ok "$d"; else fail "$d"; fi
+}
+summary_done=
+finish() { # the last line
+    echo "$passed passed, $failed failed"
+    summary_done=1
+}
+skip() {
+    echo "SKIP: $*"
+    finish
+    exit 77
+}
+# wait_for SECONDS COMMAND...: poll every 0.2 s until COMMAND succeeds.
+wait_for() {
+    local end=$((SECONDS + $1))
+    shift
+    while :; do
+        "$@" && return 0
+        [ $SECONDS -ge $end ] && return 1
+        sleep 0.2
+    done
+}
+
+# ---- prerequisites ---------------------------------------------------------
+[ "$(id -u)" -eq 0 ] || skip "needs root (systemd-nspawn, debootstrap)"
+if ! command -v systemd-nspawn >/dev/null || ! command -v debootstrap >/dev/null; then
+    if [ "${CI:-}" = true ] && command -v apt-get >/dev/null; then
+        echo "installing debootstrap and systemd-container"
+        DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q \
+            debootstrap systemd-container >/dev/null 2>&1 ||
+            skip "apt-get install debootstrap systemd-container failed"
+    fi
+fi
+for t in systemd-nspawn debootstrap nsenter flock tar python3 setsid timeout ip; do
+    command -v $t >/dev/null ||
+        skip "$t not found (apt-get install debootstrap systemd-container util-linux iproute2 python3)"
+done
+
+work=$(mktemp -d /var/tmp/raftd-systemd.XXXXXX) || exit 99
+tag=$$
+containers=()        # names of the containers we booted
+declare -A NSPAWN PID1 ROOT ASKED
+bridge=
+route_added=
+
+# ---- cleanup ---------------------------------------------------------------
+poweroff_container() { # name: ask the container's systemd to power off
+    local np=${NSPAWN[$1]:-} p1=${PID1[$1]:-}
+    [ -n "$np" ] && [ -z "${ASKED[$1]:-}" ] || return 0
+    ASKED[$1]=1
+    if kill -0 "$np" 2>/dev/null && [ -n "$p1" ] && kill -0 "$p1" 2>/dev/null; then
+        timeout 15 nsenter -t "$p1" -m -u -i -n -p -C -r -w \
+            env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+            systemctl poweroff --no-block >/dev/null 2>&1
+    fi
+}
+stop_container() { # name: poweroff, wait for nspawn, kill only it if stuck
+    local name=$1 np=${NSPAWN[$1]:-} i
+    [ -n "$np" ] || return 0
+    poweroff_container "$name"
+    for i in $(seq 1 150); do
+        kill -0 "$np" 2>/dev/null || break
+        sleep 0.2
+    done
+    if kill -0 "$np" 2>/dev/null; then
+        echo "container $name did not power off in 30 s: SIGTERM to nspawn $np"
+        kill -TERM "$np" 2>/dev/null
+        for i in $(seq 1 50); do
+            kill -0 "$np" 2>/dev/null || break
+            sleep 0.2
+        done
+        kill -0 "$np" 2>/dev/null && kill -KILL "$np" 2>/dev/null
+    fi
+    wait "$np" 2>/dev/null
+    NSPAWN[$name]=
+    rm -rf "/run/systemd/nspawn/propagate/$name" 2>/dev/null
+}
+remove_tree() { # remove a rootfs copy unless something is still mounted in it
+    local d=$1
+    [ -d "$d" ] || return 0
+    if findmnt -rn -o TARGET | grep -q "^$d/"; then
+        echo "not removing $d: something is still mounted under it"
+        return 1
+    fi
+    rm -rf --one-file-system "$d"
+}
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -z "$summary_done" ]; then
+        case $rc in
+        130|143) echo "interrupted"; failed=$((failed + 1)) ;;
+        esac
+        [ $failed -eq 0 ] && failed=1   # stopped early without saying why
+    fi
+    local c
+    for c in "${containers[@]}"; do
+        poweroff_container "$c"
+    done
+    for c in "${containers[@]}"; do
+        stop_container "$c"
+    done
+    [ -n "$bridge" ] && ip link del "$bridge" 2>/dev/null
+    [ -n "$route_added" ] && ip route del blackhole "$route_added" 2>/dev/null
+    if [ "$KEEP" = 1 ]; then
+        echo "kept $work"
+    else
+        for c in "${containers[@]}"; do
+            remove_tree "$work/$c"
+        done
+        remove_tree "$work"
+    fi
+    [ -n "$summary_done" ] || finish
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- build and install into a staging directory ------------------------------
+stage=$work/stage
+info "building raftd"
+build_log=$work/build.log
+build() {
+    if [ -n "${RAFTD_SYSTEMD_BUILDDIR:-}" ]; then
+        make -C "$RAFTD_SYSTEMD_BUILDDIR" -j2 &&
+            make -C "$RAFTD_SYSTEMD_BUILDDIR" install DESTDIR="$stage"
+    elif [ -f "$SRCDIR/config.status" ]; then
+        # configured in the source tree: a VPATH build is refused there
+        make -C "$SRCDIR" -j2 && make -C "$SRCDIR" install DESTDIR="$stage"
+    else
+        if [ ! -x "$SRCDIR/configure" ]; then
+            (cd "$SRCDIR" && autoreconf -fi) || return 1
+        fi
+        mkdir -p "$work/build" && cd "$work/build" &&
+            "$SRCDIR/configure" --prefix=/usr --sysconfdir=/etc \
+                --localstatedir=/var &&
+            make -j2 && make install DESTDIR="$stage"
+    fi
+}
+if ! (build) >"$build_log" 2>&1; then
+    tail -n 30 "$build_log"
+    fail "build and make install (log above)"
+    exit 1
+fi
+unit_src=$(find "$stage" -path '*/systemd/system/raftd.service' | head -n 1)
+if [ -n "$unit_src" ]; then
+    ok "make install installs the unit (${unit_src#"$stage"})"
+else
+    fail "make install did not install raftd.service (pkg-config systemd missing?)"
+    exit 1
+fi
+# The paths the unit runs raftd with (configure's --prefix/--sysconfdir).
+execstart=$(sed -n 's/^ExecStart=//p' "$unit_src" | head -n 1)
+raftd_bin=${execstart%% *}
+conf_path=$(sed -n 's/.*--config[= ]\([^ ]*\).*/\1/p' <<<"$execstart")
+: "${conf_path:=/etc/raftd.conf}"
+if [ ! -x "$stage$raftd_bin" ]; then
+    fail "the unit's ExecStart binary $raftd_bin is not installed"
+    exit 1
+fi
+info "installed: $raftd_bin, config $conf_path"
+
+# ---- cached rootfs ---------------------------------------------------------
+# shellcheck source=/dev/null
+suite=$(. /etc/os-release 2>/dev/null; echo "${VERSION_CODENAME:-bookworm}")
+key="v$CACHE_VERSION $suite $MIRROR $PKGS"
+mkdir -p "$CACHE" || skip "cannot create $CACHE"
+# Runs share the cached rootfs (a read-only overlay layer) under a shared
+# lock; building it takes the lock exclusively.
+exec 8>"$CACHE/.lock"
+flock -s -w 1200 8 || skip "cache $CACHE is locked by another run"
+cache_ok() {
+    [ "$(cat "$CACHE/rootfs.key" 2>/dev/null)" = "$key" ] &&
+        [ -x "$CACHE/rootfs/lib/systemd/systemd" ]
+}
+if ! cache_ok; then
+    flock -x -w 1200 8 || skip "cache $CACHE is locked by another run"
+fi
+if ! cache_ok; then
+    info "debootstrap $suite into $CACHE (first run: about a minute)"
+    rm -rf --one-file-system "$CACHE/rootfs" "$CACHE/rootfs.new" "$CACHE/rootfs.key"
+    if ! timeout 1200 debootstrap --variant=minbase --include="$PKGS" \
+            "$suite" "$CACHE/rootfs.new" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1; then
+        tail -n 15 "$CACHE/debootstrap.log"
+        rm -rf --one-file-system "$CACHE/rootfs.new"
+        skip "debootstrap $suite from $MIRROR failed (log above, $CACHE/debootstrap.log)"
+    fi
+    r=$CACHE/rootfs.new
+    # Every container gets its own machine id and hostname; no getty on the
+    # read-only console; no apt timers.
+    : >"$r/etc/machine-id"
+    for u in console-getty.service getty@.service apt-daily.timer \
+             apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer \
+             systemd-timesyncd.service; do
+        ln -sf /dev/null "$r/etc/systemd/system/$u"
+    done
+    rm -rf "$r/var/cache/apt/archives/"*.deb
+    mv "$r" "$CACHE/rootfs" && echo "$key" >"$CACHE/rootfs.key"
+else
+    info "using the cached rootfs $CACHE/rootfs"
+fi
+flock -s 8   # back to shared (a no-op when it already was)
+grep -q overlay /proc/filesystems || skip "no overlayfs in this kernel"
+
+# The raftd layer: "make install" on top of the rootfs, whose merged-/usr
+# symlinks (lib -> usr/lib, ...) it keeps.
+layer=$work/layer
+mkdir -p "$layer"
+for l in "$CACHE/rootfs"/*; do
+    [ -L "$l" ] || continue
+    cp -P "$l" "$layer/"
+    t=$(readlink "$l")
+    # tar --keep-directory-symlink keeps only symlinks to existing directories
+    case $t in /*) ;; *) mkdir -p "$layer/$t" ;; esac
+done
+tar -C "$stage" -cf - . | tar -C "$layer" -xf - --keep-directory-symlink ||
+    { fail "installing into the raftd layer"; exit 1; }
+# Libraries this build needs that the rootfs lacks (e.g. libasan of a
+# sanitizer build) come from the host, which has the same release.
+while read -r _ path; do
+    [ -e "$CACHE/rootfs$path" ] || [ -e "$layer$path" ] && continue
+    note "copying $path from the host into the raftd layer"
+    mkdir -p "$layer$(dirname "$path")"
+    cp -L "$path" "$layer$path"
+done < <(ldd "$stage$raftd_bin" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}')
+# A sanitizer build: LeakSanitizer needs ptrace, which the unit's
+# SystemCallFilter refuses; leaks are checked by make check, not here.
+if ldd "$stage$raftd_bin" | grep -q libasan; then
+    note "sanitizer build: ASAN_OPTIONS=detect_leaks=0 in a drop-in"
+    mkdir -p "$layer/etc/systemd/system/raftd.service.d"
+    printf '[Service]\nEnvironment=ASAN_OPTIONS=detect_leaks=0\n' \
+        >"$layer/etc/systemd/system/raftd.service.d/asan.conf"
+fi
+
+# ---- containers ------------------------------------------------------------
+# Each container's root is an overlay (its own upper directory over the raftd
+# layer and the cached rootfs), mounted in a private mount namespace that
+# ends with the container. ROOT[name] is the upper directory: what the
+# container wrote, and where files for it are put before it boots.
+new_root() { # name: an upper directory with its own machine id and hostname
+    local name=$1 d=$work/$1
+    mkdir -p "$d/upper/etc" "$d/work" "$d/root" || return 1
+    tr -d '-' </proc/sys/kernel/random/uuid >"$d/upper/etc/machine-id"
+    echo "$name" >"$d/upper/etc/hostname"
+    ROOT[$name]=$d/upper
+}
+# cin NAME COMMAND...: run COMMAND in container NAME (bounded: 60 s).
+cin() {
+    local name=$1
+    shift
+    nsenter -t "${PID1[$name]}" -m -u -i -n -p -C -r -w \
+        env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+        SYSTEMD_PAGER=cat SYSTEMD_COLORS=0 \
+        timeout -k 5 60 "$@"
+}
+boot() { # name nspawn-network-options...
+    local name=$1
+    shift
+    containers+=("$name")
+    local d=$work/$name
+    # shellcheck disable=SC2016
+    setsid unshare -m --propagation private sh -c '
+        mount -t overlay overlay -o "lowerdir=$1:$2,upperdir=$3/upper,workdir=$3/work" "$3/root" &&
+        shift 3 && exec systemd-nspawn "$@"' sh "$layer" "$CACHE/rootfs" "$d" \
+        -D "$d/root" --boot --register=no --keep-unit --machine="$name" \
+        --console=read-only "$@" >"$work/$name.console" 2>&1 8>&- &
+    NSPAWN[$name]=$!
+    local np=$! p=
+    for _ in $(seq 1 100); do
+        p=$(pgrep -P "$np" 2>/dev/null | head -n 1)
+        [ -n "$p" ] && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = systemd ] && break
+        kill -0 "$np" 2>/dev/null || break
+        p=
+        sleep 0.2
+    done
+    if [ -z "$p" ]; then
+        tail -n 15 "$work/$name.console"
+        return 1
+    fi
+    PID1[$name]=$p
+    # systemctl needs PID 1's private bus socket, made early in the boot.
+    wait_for 30 cin "$name" test -S /run/systemd/private
+    local st
+    st=$(cin "$name" systemctl is-system-running --wait 2>&1)
+    case $st in
+    running) ;;
+    degraded)
+        note "$name booted degraded: $(cin "$name" systemctl --failed --plain --no-legend | awk '{print $1}' | tr '\n' ' ')" ;;
+    *)
+        echo "$name: systemctl is-system-running: $st"
+        tail -n 15 "$work/$name.console"
+        return 1 ;;
+    esac
+}
+prop() { # name property: one property of raftd.service
+    cin "$1" systemctl show -P "$2" raftd
+}
+# jq-like filter over "journalctl -o json" lines on stdin:
+# jmatch FIELD=VALUE...: print the JSON of matching entries, one per line.
+jmatch() {
+    python3 -c '
+import json, sys
+want = dict(a.split("=", 1) for a in sys.argv[1:])
+for line in sys.stdin:
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    if all(e.get(k) == v for k, v in want.items()):
+        print(json.dumps(e, sort_keys=True))
+' "$@"
+}
+jget() { # jget FIELD: that field of the first JSON entry on stdin
+    python3 -c '
+import json, sys
+for line in sys.stdin:
+    print(json.loads(line).get(sys.argv[1], "")); break
+' "$1"
+}
+write_conf() { # name: config text on stdin goes to the unit's config path
+    if [ -n "${PID1[$1]:-}" ]; then
+        cin "$1" sh -c 'cat >"$1"' sh "$conf_path"
+    else
+        mkdir -p "$(dirname "${ROOT[$1]}$conf_path")" &&
+            cat >"${ROOT[$1]}$conf_path"
+    fi
+}
+
+# ==== single node ===========================================================
+info "single node: booting a container"
+n1=rsd${tag}s
+new_root "$n1" || { fail "preparing the container directory"; exit 1; }
+write_conf "$n1" <<'EOF'
+# tests/systemd: a single-node cluster
+members = ( { id = 1; url = "http://127.0.0.1:7001"; } );
+EOF
+if ! boot "$n1" --private-network; then
+    skip "systemd-nspawn --boot did not come up here (console above)"
+fi
+info "single node: booted"
+check "systemd-analyze verify raftd.service" \
+    cin "$n1" systemd-analyze verify raftd.service
+check "raftd --check-config accepts the test config" \
+    cin "$n1" "$raftd_bin" --check-config --config "$conf_path"
+
+# Debug logging of PID 1 shows every sd_notify message it gets and from whom.
+cin "$n1" systemd-analyze log-level debug
+out=$(cin "$n1" systemctl enable --now raftd 2>&1)
+check "systemctl enable --now raftd" [ $? -eq 0 ]
+[ -n "$out" ] && echo "  $out"
+is_leader() { [[ "$(prop "$n1" StatusText)" =~ ^Leader,\ term\ [0-9]+$ ]]; }
+check "active/running with StatusText \"Leader, term N\"" wait_for 15 is_leader
+echo "  $(cin "$n1" systemctl show -p ActiveState,SubState,StatusText raftd | tr '\n' ' ')"
+check "ActiveState=active SubState=running" \
+    [ "$(prop "$n1" ActiveState)/$(prop "$n1" SubState)" = active/running ]
+term1=$(prop "$n1" StatusText | sed -n 's/^Leader, term //p')
+mainpid=$(prop "$n1" MainPID)
+
+pid1_log_all() { cin "$n1" journalctl -q --no-pager -o cat _PID=1; }
+check "READY=1 from the main PID $mainpid is accepted (Type=notify, NotifyAccess=main)" \
+    grep -qE "Got notification message from PID $mainpid \(READY=1" <(pid1_log_all)
+check "STATUS= updates from the main PID" \
+    grep -qE "Got notification message from PID $mainpid \(.*STATUS=Leader, term" <(pid1_log_all)
+check "no notification was refused" \
+    eval '! pid1_log_all | grep -qE "reception only permitted|reception refused"'
+
+# Sandbox: a dynamic user, no capabilities, the state directory.
+uid=$(cin "$n1" cat "/proc/$mainpid/status" | awk '/^Uid:/ {print $2}')
+capeff=$(cin "$n1" cat "/proc/$mainpid/status" | awk '/^CapEff:/ {print $2}')
+check "runs as a dynamic non-root user (uid $uid)" \
+    bash -c '[ -n "$1" ] && [ "$1" -ge 61184 ] && [ "$1" -le 65519 ]' _ "$uid"
+check "no effective capabilities (CapEff=$capeff)" \
+    [ "$capeff" = 0000000000000000 ]
+check "/var/lib/raftd is the StateDirectory (-> private/raftd, owned by the dynamic user)" \
+    eval '[ "$(cin "$n1" readlink /var/lib/raftd)" = private/raftd ] &&
+          [ "$(cin "$n1" stat -c %u /var/lib/private/raftd)" = "$uid" ]'
+echo "  $(cin "$n1" systemd-analyze security raftd --no-pager 2>/dev/null | grep 'Overall exposure')"
+
+# Journal: structured fields, through sd_journal_send (JOURNAL_STREAM).
+jl=$(cin "$n1" journalctl -u raftd -o json --no-pager RAFT_EVENT=became_leader)
+lead=$(jmatch RAFT_EVENT=became_leader RAFT_STATE=Leader <<<"$jl" | tail -n 1)
+check "journalctl -u raftd RAFT_EVENT=became_leader has an entry with RAFT_STATE=Leader" \
+    [ -n "$lead" ]
+python3 -c '
+import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    print("  " + " ".join("%s=%s" % (k, e[k]) for k in sorted(e)
+                          if k.startswith("RAFT_") or k == "MESSAGE"))
+' <<<"$lead"
+check "  ... with RAFT_NODE_ID=1" [ "$(jget RAFT_NODE_ID <<<"$lead")" = 1 ]
+check "  ... with RAFT_TERM=$term1 (the StatusText term)" \
+    eval '[ -n "$term1" ] && [ "$(jget RAFT_TERM <<<"$lead")" = "$term1" ]'
+check "  ... with RAFT_LEADER_ID=1" [ "$(jget RAFT_LEADER_ID <<<"$lead")" = 1 ]
+check "  ... sent with sd_journal_send (_TRANSPORT=journal)" \
+    [ "$(jget _TRANSPORT <<<"$lead")" = journal ]
+all=$(cin "$n1" journalctl -u raftd -o json --no-pager "_PID=$mainpid")
+nstd=$(jmatch _TRANSPORT=stdout <<<"$all" | wc -l)
+check "nothing of raftd's went through stderr ($nstd lines): JOURNAL_STREAM detected" \
+    [ "$nstd" -eq 0 ]
+for ev in election_timeout prevote_started election_started; do
+    e=$(jmatch RAFT_EVENT=$ev <<<"$all" | head -n 1)
+    check "journal has RAFT_EVENT=$ev with RAFT_NODE_ID" \
+        eval '[ -n "$e" ] && [ "$(jget RAFT_NODE_ID <<<"$e")" = 1 ]'
+done
+noterm=$(jmatch RAFT_EVENT=election_timeout <<<"$all" | jget RAFT_TERM)
+[ -z "$noterm" ] && note "RAFT_TERM is left out of events at term 0 (e.g. the first election_timeout)"
+
+# HTTP inside the container.
+st=$(cin "$n1" curl -sf -m 5 http://127.0.0.1:7001/status)
+check "curl /status answers (Leader, term $term1)" \
+    python3 -c 'import json,sys; s=json.loads(sys.argv[1]); sys.exit(not (s["state"] == "Leader" and s["id"] == 1 and str(s["term"]) == sys.argv[2]))' "$st" "$term1"
+echo "  $st" | cut -c 1-200
+put=$(cin "$n1" curl -s -m 5 -XPUT http://127.0.0.1:7001/v2/keys/x -d value=1)
+check "curl -XPUT /v2/keys/x -d value=1" grep -q '"value":"1"' <<<"$put"
+
+# Restart: the state directory survives, under the dynamic user.
+out=$(cin "$n1" systemctl restart raftd 2>&1)
+check "systemctl restart raftd" [ $? -eq 0 ]
+mainpid2=$(prop "$n1" MainPID)
+early=$(cin "$n1" curl -s -m 5 http://127.0.0.1:7001/v2/keys/x)
+get_x() { cin "$n1" curl -s -m 5 'http://127.0.0.1:7001/v2/keys/x?quorum=true' | grep -q '"value":"1"'; }
+check "x=1 survives systemctl restart (GET ?quorum=true)" wait_for 15 get_x
+if ! grep -q '"value":"1"' <<<"$early"; then
+    note "a plain GET right after the restart (READY=1, before the election) answered: $early"
+fi
+rec=$(cin "$n1" journalctl -u raftd -o json --no-pager "_PID=$mainpid2" RAFT_EVENT=recovered | jget MESSAGE)
+check "the restarted daemon recovered its term from /var/lib/raftd ($rec)" \
+    grep -q "term $term1" <<<"$rec"
+check "leader again after the restart" wait_for 15 is_leader
+term2=$(prop "$n1" StatusText | sed -n 's/^Leader, term //p')
+check "term went up across the restart ($term1 -> $term2)" \
+    eval '[ -n "$term2" ] && [ "$term2" -gt "$term1" ]'
+
+# Stop: STOPPING=1, a clean exit.
+mainpid=$(prop "$n1" MainPID)
+out=$(cin "$n1" systemctl stop raftd 2>&1)
+check "systemctl stop raftd" [ $? -eq 0 ]
+check "STOPPING=1 from the main PID reached systemd" \
+    grep -qE "Got notification message from PID $mainpid \(STOPPING=1" <(pid1_log_all)
+stoplog=$(cin "$n1" journalctl -u raftd -o cat --no-pager "_PID=$mainpid")
+check "the daemon logged that it is stopping" grep -q 'stopping' <<<"$stoplog"
+check "the daemon logged \"stopped\"" grep -qx 'stopped' <<<"$stoplog"
+echo "  $(cin "$n1" systemctl show -p ActiveState,Result,ExecMainCode,ExecMainStatus raftd | tr '\n' ' ')"
+check "ExecMainStatus=0, Result=success, inactive" \
+    [ "$(prop "$n1" ExecMainStatus)/$(prop "$n1" Result)/$(prop "$n1" ActiveState)" = 0/success/inactive ]
+cin "$n1" systemd-analyze log-level info
+
+# A broken config.
+good=$(cin "$n1" cat "$conf_path")
+write_conf "$n1" <<'EOF'
+members = ( { id = 1; url = "http://127.0.0.1:7001"; } );
+heartbeat_ms = "fast";
+EOF
+out=$(cin "$n1" "$raftd_bin" --check-config --config "$conf_path" 2>&1)
+rc=$?
+echo "  $out"
+check "raftd --check-config on a wrong type exits 78 (got $rc)" [ $rc -eq 78 ]
+check "  ... naming $conf_path:2" grep -q "$conf_path:2" <<<"$out"
+write_conf "$n1" <<'EOF'
+members = ( { id = 1; url = "http://127.0.0.1:7001"; } );
+heartbeat_ms = ;
+election_timeout_min_ms = 300;
+EOF
+# Without --config raftd reads /etc/raftd.conf; the unit names the
+# installed one, $(sysconfdir)/raftd.conf.
+if [ "$conf_path" = /etc/raftd.conf ]; then
+    out=$(cin "$n1" "$raftd_bin" --check-config 2>&1)
+else
+    note "sysconfdir is not /etc: raftd --check-config without --config would read /etc/raftd.conf, not $conf_path"
+    out=$(cin "$n1" "$raftd_bin" --check-config --config "$conf_path" 2>&1)
+fi
+rc=$?
+echo "  $out"
+check "raftd --check-config on a syntax error exits 78 (got $rc)" [ $rc -eq 78 ]
+check "  ... naming $conf_path:2" grep -q "$conf_path:2" <<<"$out"
+cin "$n1" systemctl start raftd >/dev/null 2>&1
+check "systemctl start with the broken config fails with ExecMainStatus=78" \
+    [ "$(prop "$n1" ExecMainStatus)" = 78 ]
+badpid=$(prop "$n1" ExecMainPID)
+sleep 3.5   # RestartSec=2s
+nr=$(prop "$n1" NRestarts)
+echo "  $(cin "$n1" systemctl show -p ActiveState,SubState,Result,NRestarts raftd | tr '\n' ' ')"
+check "a config error (78) is not restarted every RestartSec (NRestarts=$nr; RestartPreventExitStatus=78)" \
+    [ "$nr" = 0 ]
+errs=$(cin "$n1" journalctl -u raftd -o cat --no-pager "_PID=$badpid" | grep -c "$conf_path:")
+check "the config error is in the journal once per start (got $errs)" [ "$errs" -eq 1 ]
+cin "$n1" systemctl stop raftd >/dev/null 2>&1
+cin "$n1" systemctl reset-failed raftd >/dev/null 2>&1
+
+# A data_dir outside the StateDirectory: ProtectSystem=strict makes it
+# read-only, and the failure must say so (systemctl status shows StatusText).
+write_conf "$n1" <<'EOF'
+members = ( { id = 1; url = "http://127.0.0.1:7001"; } );
+data_dir = "/srv/raftd";
+EOF
+cin "$n1" systemctl start raftd >/dev/null 2>&1
+badpid=$(prop "$n1" ExecMainPID)
+st=$(prop "$n1" StatusText)
+echo "  ExecMainStatus=$(prop "$n1" ExecMainStatus) StatusText=$st"
+check "data_dir outside the StateDirectory: the service fails" \
+    [ "$(prop "$n1" ExecMainStatus)" != 0 ]
+check "  ... with StatusText \"cannot start: ...\" naming /srv/raftd" \
+    eval '[[ $st == "cannot start: "*/srv/raftd* ]]'
+errs=$(cin "$n1" journalctl -u raftd -o cat --no-pager "_PID=$badpid" | grep -c "/srv/raftd")
+[ "$errs" -gt 1 ] && note "the start failure is in the journal $errs times (stderr and sd_journal_send)"
+cin "$n1" systemctl stop raftd >/dev/null 2>&1
+cin "$n1" systemctl reset-failed raftd >/dev/null 2>&1
+printf '%s\n' "$good" | write_conf "$n1"
+
+info "single node: powering off"
+stop_container "$n1"
+remove_tree "$work/$n1"
+
+# ==== three nodes on a private bridge ===========================================
+if [ "$CLUSTER" = 1 ]; then
+    info "three nodes: network"
+    net=10.213.0.0/24
+    # Nothing of this subnet may leave the host: no address on the host side
+    # of the bridge, and a blackhole route in case anything looks it up.
+    if [ -z "$(ip route show "$net" 2>/dev/null)" ] &&
+        ip route add blackhole "$net" 2>/dev/null; then
+        route_added=$net
+    fi
+    bridge=rsdbr$tag
+    bridge=${bridge:0:15}
+    ip link add "$bridge" type bridge 2>/dev/null || bridge=
+    if [ -z "$bridge" ]; then
+        note "cannot create a bridge here: three-node part skipped"
+    else
+        sysctl -qw "net.ipv6.conf.$bridge.disable_ipv6=1" 2>/dev/null
+        ip link set "$bridge" up
+        names=()
+        for i in 1 2 3; do
+            names+=("rsd${tag}n$i")
+        done
+        conf='# tests/systemd: three nodes, no "id": each finds itself by address
+members = (
+    { id = 1; url = "http://10.213.0.11:7001"; },
+    { id = 2; url = "http://10.213.0.12:7001"; },
+    { id = 3; url = "http://10.213.0.13:7001"; }
+);'
+        bad=
+        for i in 1 2 3; do
+            nm=${names[$((i - 1))]}
+            new_root "$nm" || { bad=1; break; }
+            printf '%s\n' "$conf" | write_conf "$nm"
+            boot "$nm" --network-bridge="$bridge" || { bad=1; break; }
+            if ! cin "$nm" ip link set host0 up ||
+                ! cin "$nm" ip addr add "10.213.0.1$i/24" dev host0; then
+                bad=1
+                break
+            fi
+        done
+        if [ -n "$bad" ]; then
+            fail "three containers on a bridge did not come up"
+        else
+            info "three nodes: booted"
+            for nm in "${names[@]}"; do
+                cin "$nm" systemctl enable --now --no-block raftd >/dev/null 2>&1
+            done
+            status_of() { prop "$1" StatusText; }
+            # Leader L in term T and two "Follower of node L, term T".
+            agreed() {
+                local s l='' t='' nl=0 nf=0 nm
+                for nm in "${names[@]}"; do
+                    s=$(status_of "$nm")
+                    if [[ $s =~ ^Leader,\ term\ ([0-9]+)$ ]]; then
+                        nl=$((nl + 1)); l=${nm##*n}; t=${BASH_REMATCH[1]}
+                    fi
+                done
+                [ $nl -eq 1 ] || return 1
+                for nm in "${names[@]}"; do
+                    [ "${nm##*n}" = "$l" ] && continue
+                    s=$(status_of "$nm")
+                    [ "$s" = "Follower of node $l, term $t" ] || return 1
+                    nf=$((nf + 1))
+                done
+                LEADER=$l TERM=$t
+                [ $nf -eq 2 ]
+            }
+            LEADER='' TERM=''
+            check "three nodes: one Leader and two \"Follower of node L, term T\"" \
+                wait_for 20 agreed
+            for nm in "${names[@]}"; do
+                echo "  $nm: $(cin "$nm" systemctl show -p ActiveState,SubState,StatusText raftd | tr '\n' ' ')"
+            done
+            for i in 1 2 3; do
+                nm=${names[$((i - 1))]}
+                check "node $i found itself by its address in the sandbox (listening on 10.213.0.1$i:7001)" \
+                    grep -q "node $i listening on 10.213.0.1$i:7001" \
+                    <(cin "$nm" journalctl -u raftd -o cat --no-pager)
+            done
+            if [ -n "$LEADER" ]; then
+                L=$LEADER T1=$TERM
+                Lnm=${names[$((L - 1))]}
+                e=$(cin "$Lnm" journalctl -u raftd -o json --no-pager RAFT_EVENT=became_leader | tail -n 1)
+                check "leader $L: became_leader in the journal with RAFT_TERM=$T1" \
+                    [ "$(jget RAFT_TERM <<<"$e")" = "$T1" ]
+                f=$(( L % 3 + 1 ))
+                Fnm=${names[$((f - 1))]}
+                e=$(cin "$Fnm" journalctl -u raftd -o json --no-pager "RAFT_LEADER_ID=$L" | tail -n 1)
+                check "follower $f: an event with RAFT_LEADER_ID=$L ($(jget RAFT_EVENT <<<"$e"))" \
+                    eval '[ -n "$e" ] && [ "$(jget RAFT_NODE_ID <<<"$e")" = "$f" ]'
+                put=$(cin "$Fnm" curl -s -m 5 -XPUT http://10.213.0.1$f:7001/v2/keys/y -d value=2)
+                check "PUT y=2 through follower $f" grep -q '"value":"2"' <<<"$put"
+                for i in 1 2 3; do
+                    get_y() { cin "${names[$((i - 1))]}" curl -s -m 5 "http://10.213.0.1$i:7001/v2/keys/y?quorum=true" | grep -q '"value":"2"'; }
+                    check "node $i reads y=2" wait_for 10 get_y
+                done
+                # Stop the leader: the other two elect a new one.
+                cin "$Lnm" systemctl stop raftd
+                check "old leader $L stopped cleanly (ExecMainStatus=0, Result=success)" \
+                    [ "$(prop "$Lnm" ExecMainStatus)/$(prop "$Lnm" Result)" = 0/success ]
+                new_leader() {
+                    local nm s
+                    for nm in "${names[@]}"; do
+                        [ "$nm" = "$Lnm" ] && continue
+                        s=$(status_of "$nm")
+                        if [[ $s =~ ^Leader,\ term\ ([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -gt "$T1" ]; then
+                            L2=${nm##*n} T2=${BASH_REMATCH[1]}
+                            return 0
+                        fi
+                    done
+                    return 1
+                }
+                L2='' T2=''
+                check "after stopping leader $L another node leads with a higher term" \
+                    wait_for 15 new_leader
+                echo "  new leader: node ${L2:-?}, term ${T2:-?}"
+                cin "$Lnm" systemctl start raftd
+                rejoined() {
+                    [ "$(status_of "$Lnm")" = "Follower of node $L2, term $T2" ]
+                }
+                check "old leader $L rejoins as \"Follower of node $L2, term $T2\"" \
+                    wait_for 15 rejoined
+                sleep 2
+                check "  ... and node $L2 still leads in term $T2 (no disruption)" \
+                    [ "$(status_of "${names[$((L2 - 1))]}")" = "Leader, term $T2" ]
+            fi
+        fi
+        info "three nodes: powering off"
+        for nm in "${names[@]}"; do
+            poweroff_container "$nm"
+        done
+        for nm in "${names[@]}"; do
+            stop_container "$nm"
+            remove_tree "$work/$nm"
+        done
+    fi
+fi
+
+info "done"
+finish
+[ $failed -eq 0 ]
