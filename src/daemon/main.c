@@ -113,9 +113,10 @@ static int load_config(const struct options *o, struct raftd_config *cfg)
         goto bad;
     return 0;
 bad:
-    fprintf(stderr, "%s\n", err);
     if (!o->check && log_to_journal())
-        log_msg(LOG_ERR, "%s", err);
+        log_msg(LOG_ERR, "%s", err); /* stderr is the journal too */
+    else
+        fprintf(stderr, "%s\n", err);
     return EX_CONFIG;
 }
 
@@ -176,8 +177,6 @@ int main(int argc, char **argv)
     struct node *n = node_new(ev, &cfg, err, sizeof(err));
     if (!n) {
         log_msg(LOG_ERR, "cannot start: %s", err);
-        if (log_to_journal())
-            fprintf(stderr, "raftd: cannot start: %s\n", err);
         sd_notifyf(0, "STATUS=cannot start: %s", err);
         sd_event_unref(ev);
         config_free(&cfg);

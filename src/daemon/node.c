@@ -435,6 +435,10 @@ static bool handle_ready(struct node *n)
                 send_message(n, &rd.msgs[i]);
     if (!persist(n, &rd))
         return false; /* never advance past what is not durable */
+    if (rd.hard_state.commit > n->saved_commit) {
+        storage_save_commit(n->storage, rd.hard_state.commit);
+        n->saved_commit = rd.hard_state.commit;
+    }
     for (size_t i = 0; i < rd.n_msgs; i++)
         if (!early || rd.msgs[i].type != RAFT_MSG_APPEND)
             send_message(n, &rd.msgs[i]);
@@ -709,15 +713,16 @@ static int restore(struct node *n, struct storage_loaded *l, char *err,
         snprintf(err, errlen, "cannot restore state: %s", raft_strerror(rv));
         return -1;
     }
+    n->saved_commit = l->hs.commit;
     if (l->repaired[0])
         log_msg(LOG_WARNING, "%s", l->repaired);
     log_raft(LOG_INFO,
              &(struct log_raft){.event = "recovered", .term = l->hs.term,
                                 .index = raft_last_index(n->raft)},
              "recovered from %s: term %" PRIu64 ", voted for %" PRIu64
-             ", log %" PRIu64 "..%" PRIu64,
+             ", log %" PRIu64 "..%" PRIu64 ", committed up to %" PRIu64,
              n->cfg->data_dir, l->hs.term, l->hs.vote, l->first_index,
-             raft_last_index(n->raft));
+             raft_last_index(n->raft), raft_commit_index(n->raft));
     return 0;
 }
 

@@ -68,6 +68,7 @@ struct node {
     bool stop_grace;        /* stop_timer is the short final grace period */
     char last_status[128];
     struct kv *kv;
+    raft_index saved_commit;    /* last commit hint written to storage */
     struct dedup *dedup;        /* answers to recent requests, by identity */
     /* client operations (ops.c) */
     struct node_op *ops;

@@ -53,6 +53,7 @@ struct storage {
     char *dir;
     int dir_fd, lock_fd;
     int meta_fd[2];
+    int commit_fd;      /* the "commit" hint file, or -1 */
     uint64_t meta_version;
     bool meta_dirty[2], dir_dirty;
     struct segment *segs;
@@ -252,6 +253,38 @@ int storage_save_hard_state(struct storage *s, const struct raft_hard_state *hs,
     s->meta_dirty[i] = true;
     s->stats.bytes_written += META_SIZE;
     return 0;
+}
+
+/* ---- the commit hint ----
+ * A lower bound of the commit index, so a restarted node can apply its log
+ * (and serve plain reads) before it hears from a leader. Written after the
+ * entries it covers were synced, never synced itself: a lost or torn write
+ * only leaves an older, still true, lower bound (or none). */
+
+#define COMMIT_MAGIC "RAFTDCM1"
+#define COMMIT_SIZE 20 /* magic 8, index 8, crc 4 */
+
+static raft_index commit_load(struct storage *s)
+{
+    s->commit_fd = openat(s->dir_fd, "commit", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    uint8_t b[COMMIT_SIZE];
+    if (s->commit_fd < 0 ||
+        pread(s->commit_fd, b, sizeof(b), 0) != (ssize_t)sizeof(b) ||
+        memcmp(b, COMMIT_MAGIC, 8) || get32(b + 16) != crc32c(0, b, 16))
+        return 0;
+    return get64(b + 8);
+}
+
+void storage_save_commit(struct storage *s, raft_index commit)
+{
+    uint8_t b[COMMIT_SIZE];
+    if (s->commit_fd < 0)
+        return;
+    memcpy(b, COMMIT_MAGIC, 8);
+    put64(b + 8, commit);
+    put32(b + 16, crc32c(0, b, 16));
+    if (pwrite(s->commit_fd, b, sizeof(b), 0) == (ssize_t)sizeof(b))
+        s->stats.bytes_written += sizeof(b);
 }
 
 /* ---- segments ---- */
@@ -540,7 +573,7 @@ int storage_open(struct storage **out, const char *dir,
     if (!s)
         return fail(err, errlen, "out of memory");
     s->dir = strdup(dir);
-    s->dir_fd = s->lock_fd = s->meta_fd[0] = s->meta_fd[1] = -1;
+    s->dir_fd = s->lock_fd = s->meta_fd[0] = s->meta_fd[1] = s->commit_fd = -1;
     s->first_index = 1;
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
         fail(err, errlen, "cannot create data directory %s: %s (create it, "
@@ -568,6 +601,7 @@ int storage_open(struct storage **out, const char *dir,
     if (meta_load(s, &loaded->hs, err, errlen) < 0 ||
         load_segments(s, loaded, err, errlen) < 0)
         goto error;
+    loaded->hs.commit = commit_load(s);
     if (storage_sync(s, err, errlen) < 0)
         goto error;
     *out = s;
@@ -596,6 +630,8 @@ void storage_close(struct storage *s)
     for (int i = 0; i < 2; i++)
         if (s->meta_fd[i] >= 0)
             close(s->meta_fd[i]);
+    if (s->commit_fd >= 0)
+        close(s->commit_fd);
     if (s->lock_fd >= 0)
         close(s->lock_fd);
     if (s->dir_fd >= 0)

@@ -19,7 +19,7 @@ struct storage;
 /* What storage_open() recovered. Entries and their data are malloc'd and
  * owned by the caller (storage_loaded_free). */
 struct storage_loaded {
-    struct raft_hard_state hs;
+    struct raft_hard_state hs;   /* hs.commit: the commit hint, 0 if none */
     raft_index first_index;
     struct raft_entry *entries;
     size_t n_entries;
@@ -45,6 +45,11 @@ int storage_append(struct storage *s, raft_index first,
 /* Write the hard state (term, vote). Durable after storage_sync(). */
 int storage_save_hard_state(struct storage *s, const struct raft_hard_state *hs,
                             char *err, size_t errlen);
+
+/* Note that entries up to commit are committed (and already synced here):
+ * storage_open() returns the last such hint in loaded->hs.commit. Not
+ * synced; a hint lost in a crash only means re-learning it from a leader. */
+void storage_save_commit(struct storage *s, raft_index commit);
 
 /* fdatasync everything written since the last sync. */
 int storage_sync(struct storage *s, char *err, size_t errlen);

@@ -224,6 +224,27 @@ class DurabilityTest(harness.ClusterTestCase):
                                  "plain GET %s on node %d" % (key, i))
         self.assertGreater(after[lid]["last_log_index"], last)
 
+    def test_restarted_node_serves_committed_data_before_any_leader(self):
+        """A node restarted alone (no majority, so no leader to learn the
+        commit index from) applies its log up to the commit hint it saved
+        and answers plain reads with the committed values at once."""
+        c = self.cluster(3)
+        c.leader()
+        for k in range(20):
+            self.put_ok(c, c.ids()[k % 3], "hint/k%d" % (k % 5), "v%d" % k)
+        wait_converged(c, timeout=scaled(3))
+        rcs = c.stop_all()
+        self.assertEqual(set(rcs.values()), {0}, "exit statuses %s" % rcs)
+        i = c.ids()[0]
+        c.start(i)
+        self.assertIn(c.status(i)["state"], ("Follower", "Candidate"))
+        for k in range(15, 20):
+            key = "hint/k%d" % (k % 5)
+            self.assertEqual(kv_value(kv_get(c, i, key)), "v%d" % k,
+                             "plain GET %s on node %d restarted alone" % (key, i))
+        m = re.findall(r"committed up to (\d+)", c.log_text(i, since_start=True))
+        self.assertTrue(m and int(m[-1]) >= 20, "recovery log line: %s" % m)
+
     def test_sigkill_all_nodes_during_write_load(self):
         seed = seed_from_env("RAFTD_DURABILITY_SEED")
         rng = random.Random(seed)
