@@ -315,7 +315,7 @@ void raft_become_leader(struct raft *r)
 {
     r->role = RAFT_LEADER;
     raft_set_leader(r, r->cfg.id);
-    r->seq = 0;
+    r->seq = 1; /* 0 marks answers to messages of an older term */
     r->heartbeat_pending = false;
     r->transfer_target = RAFT_NONE;
     for (unsigned i = 0; i < r->n_prs; i++) {

@@ -241,7 +241,12 @@ static void truncate_suffix(struct raft *r, raft_index index)
 void replication_recv_append(struct raft *r, const struct raft_msg *m)
 {
     if (m->term < r->term) {
-        reply_append(r, m, false, 0); /* tells a stale leader our term */
+        /* Tell a stale leader our term, and nothing else: if the sender
+         * has meanwhile become leader of our term itself, this answer must
+         * not pass for one to its current messages (seq 0, see below). */
+        struct raft_msg stale = *m;
+        stale.seq = 0;
+        reply_append(r, &stale, false, 0);
         return;
     }
     if (r->role == RAFT_LEADER)
@@ -322,6 +327,8 @@ void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
 {
     if (r->role != RAFT_LEADER || m->term != r->term)
         return;
+    if (m->seq == 0)
+        return; /* answers a message of an older term (ours all have seq >= 1) */
     struct progress *pr = raft_progress(r, m->from);
     pr->recent_active = true;
     if (m->seq > pr->acked_seq && m->seq <= r->seq) {

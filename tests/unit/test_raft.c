@@ -424,7 +424,7 @@ TEST(leader_steps_down_on_higher_term)
     struct one o;
     one_init(&o, 3, 1);
     one_make_leader(&o);
-    struct raft_msg m = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1,
+    struct raft_msg m = {.type = RAFT_MSG_APPEND_RESP, .seq = 1, .from = 2, .to = 1,
                          .term = 7};
     raft_receive(o.r, 2100, &m);
     one_drain(&o);
@@ -529,7 +529,7 @@ TEST(check_quorum_leader_stays_with_majority)
     for (raft_time t = 2100; t <= 5000; t += 100) {
         raft_tick(o.r, t);
         one_drain(&o);
-        struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .from = 2,
+        struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .seq = 1, .from = 2,
                                .to = 1, .term = 1, .success = true,
                                .match_index = 1};
         raft_receive(o.r, t, &ack);
@@ -572,6 +572,44 @@ TEST(responses_carry_the_request_ctx)
     one_drain(&o);
     CHECK_EQ_U(find_msg(&o, RAFT_MSG_VOTE_RESP, 2)->ctx, 1234);
     CHECK_EQ_U(find_msg(&o, RAFT_MSG_APPEND_RESP, 2)->ctx, 99);
+    raft_free(o.r);
+}
+
+TEST(answers_to_older_terms_do_not_count_as_acks)
+{
+    /* Node 3 answers an AppendEntries from our earlier term with its
+     * (newer) term, which is our current term by the time it arrives: it
+     * must not confirm a ReadIndex round or count as replication. */
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_msg old = {.type = RAFT_MSG_APPEND, .from = 3, .to = 1,
+                           .term = 1, .seq = 7};
+    struct raft_msg bump = vote_req(2, 1, 2, 0, 0, false);
+    raft_receive(o.r, 10, &bump);
+    raft_receive(o.r, 20, &old); /* we are in term 2: old is stale */
+    one_drain(&o);
+    const struct raft_msg *r = find_msg(&o, RAFT_MSG_APPEND_RESP, 3);
+    CHECK(r && !r->success && r->term == 2);
+    CHECK_EQ_U(r->seq, 0); /* not an answer to any current-term round */
+    raft_free(o.r);
+
+    one_init(&o, 3, 1);
+    one_make_leader(&o); /* term 1 */
+    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1,
+                           .term = 1, .seq = 1, .success = true,
+                           .match_index = 1};
+    raft_receive(o.r, 2002, &ack);
+    one_drain(&o);
+    CHECK_EQ_U(raft_read_index(o.r, 2003, 5), 0);
+    one_drain(&o);
+    struct raft_msg stale = {.type = RAFT_MSG_APPEND_RESP, .from = 3, .to = 1,
+                             .term = 1, .seq = 0, .prev_index = 1,
+                             .hint_index = 1};
+    raft_receive(o.r, 2004, &stale);
+    struct raft_ready rd;
+    raft_ready(o.r, &rd);
+    CHECK_EQ_U(rd.n_reads, 0);
+    raft_advance(o.r, &rd);
     raft_free(o.r);
 }
 
@@ -853,7 +891,7 @@ TEST(figure8_old_term_entry_not_committed_by_counting)
     one_drain(&o);
     CHECK_EQ_U(raft_role(o.r), RAFT_LEADER);
     CHECK_EQ_U(raft_last_index(o.r), 3); /* the no-op of term 4 */
-    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1,
+    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .seq = 1, .from = 2, .to = 1,
                            .term = 4, .success = true, .match_index = 2};
     raft_receive(o.r, 2010, &ack);
     one_drain(&o);
@@ -876,7 +914,7 @@ TEST(leader_counts_itself_only_once_durable)
     struct raft_ready rd;
     raft_ready(o.r, &rd);
     CHECK_EQ_U(rd.n_entries, 1);
-    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1,
+    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .seq = 1, .from = 2, .to = 1,
                            .term = 1, .success = true, .match_index = idx};
     /* (must not call in between ready and advance: simulate after) */
     raft_advance(o.r, &rd);
@@ -991,7 +1029,7 @@ TEST(read_index_waits_for_majority_heartbeat)
     one_init(&o, 3, 1);
     one_make_leader(&o);
     CHECK(raft_read_index(o.r, 2001, 42) == RAFT_ENOTREADY);
-    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1,
+    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .seq = 1, .from = 2, .to = 1,
                            .term = 1, .success = true, .match_index = 1};
     raft_receive(o.r, 2002, &ack);
     one_drain(&o);
@@ -1028,7 +1066,7 @@ TEST(read_index_fails_when_leadership_lost)
     struct one o;
     one_init(&o, 3, 1);
     one_make_leader(&o);
-    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1,
+    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .seq = 1, .from = 2, .to = 1,
                            .term = 1, .success = true, .match_index = 1};
     raft_receive(o.r, 2002, &ack);
     one_drain(&o);
@@ -1078,6 +1116,7 @@ int main(void)
     RUN(check_quorum_leader_stays_with_majority);
     RUN(hard_state_is_reported_with_the_vote_it_guards);
     RUN(responses_carry_the_request_ctx);
+    RUN(answers_to_older_terms_do_not_count_as_acks);
     RUN(stale_term_messages_are_rejected_with_our_term);
     RUN(invalid_messages_are_ignored);
     RUN(three_nodes_elect_one_leader);
