@@ -18,29 +18,7 @@ PACKAGES=(build-essential autoconf automake pkg-config libmicrohttpd-dev
           mandoc curl python3 iproute2 nftables etcd-client gnuplot-nox)
 CONFIGURE_FLAGS=(--enable-werror --enable-sanitizers)
 
-log() { printf '\n==> %s\n' "$*"; }
-
-install_deps() {
-    local missing=() p
-    for p in "${PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
-            grep -q '^install ok installed$' || missing+=("$p")
-    done
-    if [ ${#missing[@]} -eq 0 ]; then
-        log "build dependencies are installed"
-        return
-    fi
-    log "installing: ${missing[*]}"
-    local sudo=()
-    if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null ||
-            { echo "not root and no sudo: as root run apt-get install ${missing[*]}" >&2; exit 1; }
-        sudo=(sudo)
-    fi
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -q --no-install-recommends "${missing[@]}"
-}
+. "$top/scripts/deps.sh"
 
 # Sum the "N passed, N failed" last lines of the test logs under $1/tests.
 # A program that failed (per its .trs) without a failed count in its log,

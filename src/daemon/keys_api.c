@@ -58,7 +58,7 @@ static void set_headers(struct node *n, struct http_request *req,
     http_response_header(req, "X-Raft-Term", buf);
 }
 
-static void respond_json(struct http_request *req, unsigned status, cJSON *obj)
+void api_respond_json(struct http_request *req, unsigned status, cJSON *obj)
 {
     char *s = obj ? cJSON_PrintUnformatted(obj) : NULL;
     if (s)
@@ -526,14 +526,14 @@ static void handle_members(struct node *n, struct http_request *req,
             http_respond(req, 503, "application/json", body, sizeof(body) - 1);
             return;
         }
-        respond_json(req, 200, member_json(m));
+        api_respond_json(req, 200, member_json(m));
         return;
     }
     cJSON *o = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(o, "members");
     for (unsigned i = 0; i < cfg->n_members; i++)
         cJSON_AddItemToArray(arr, member_json(&cfg->members[i]));
-    respond_json(req, 200, o);
+    api_respond_json(req, 200, o);
 }
 
 static void handle_health(struct node *n, struct http_request *req)
@@ -542,7 +542,7 @@ static void handle_health(struct node *n, struct http_request *req)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "health", ok ? "true" : "false");
     cJSON_AddStringToObject(o, "reason", ok ? "" : "no leader");
-    respond_json(req, ok ? 200 : 503, o);
+    api_respond_json(req, ok ? 200 : 503, o);
 }
 
 static void handle_version(struct http_request *req)
@@ -551,7 +551,7 @@ static void handle_version(struct http_request *req)
     cJSON_AddStringToObject(o, "etcdserver", ETCD_VERSION);
     cJSON_AddStringToObject(o, "etcdcluster", ETCD_VERSION);
     cJSON_AddStringToObject(o, "raftd", PACKAGE_VERSION);
-    respond_json(req, 200, o);
+    api_respond_json(req, 200, o);
 }
 
 bool keys_api_handle(struct node *n, struct http_request *req)

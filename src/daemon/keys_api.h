@@ -10,6 +10,12 @@
 #include "http_server.h"
 #include "node.h"
 
+struct cJSON;
+
+/* Answer req with obj as JSON (obj is freed), or 500 if out of memory. */
+void api_respond_json(struct http_request *req, unsigned status,
+                      struct cJSON *obj);
+
 /* Handle req if its path belongs to the client API; false otherwise. */
 bool keys_api_handle(struct node *n, struct http_request *req);
 

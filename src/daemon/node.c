@@ -544,17 +544,6 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *arg)
 
 /* ---- HTTP: peer RPCs and /status ---- */
 
-static void respond_json(struct http_request *req, unsigned status, cJSON *obj)
-{
-    char *s = obj ? cJSON_PrintUnformatted(obj) : NULL;
-    if (s)
-        http_respond(req, status, "application/json", s, strlen(s));
-    else
-        http_respond_error(req, 500, "out of memory");
-    free(s);
-    cJSON_Delete(obj);
-}
-
 static cJSON *id_or_null(raft_id id)
 {
     return id == RAFT_NONE ? cJSON_CreateNull() : cJSON_CreateNumber((double)id);
@@ -596,7 +585,7 @@ static void handle_status(struct node *n, struct http_request *req)
     cJSON_AddNumberToObject(js, "sync_avg_us",
                             st.syncs ? (double)(st.sync_us_total / st.syncs) : 0);
     cJSON_AddNumberToObject(js, "sync_max_us", (double)st.sync_us_max);
-    respond_json(req, 200, o);
+    api_respond_json(req, 200, o);
 }
 
 static void on_incoming_abort(struct http_request *req, void *arg)
