@@ -75,7 +75,7 @@ static void usage(FILE *f)
 "      --local N             run N raftd nodes on 127.0.0.1 with raftd-cluster\n"
 "      --raftd PATH          the raftd binary for --local\n"
 "      --launcher PATH       raftd-cluster (default: next to raftd-bench, then\n"
-"                            ../scripts/, then PATH)\n"
+"                            ../scripts/, the source tree, then PATH)\n"
 "      --local-port PORT     port of node 1 (default 17001)\n"
 "      --local-dir DIR       configs, data, logs (default OUT/cluster)\n"
 "      --local-fast          50 ms heartbeats, 300-600 ms elections\n"
@@ -204,7 +204,7 @@ static int parse_mix(const char *s, struct bench_config *cfg)
 }
 
 /* raftd-cluster: next to this program (installed), ../scripts (build
- * tree), then PATH. */
+ * tree), the source tree it was built from, then PATH. */
 static char *find_launcher(void)
 {
     char self[PATH_MAX];
@@ -224,6 +224,11 @@ static char *find_launcher(void)
             }
         }
     }
+#ifdef RAFTD_SRCDIR
+    /* a build directory outside the source tree */
+    if (access(RAFTD_SRCDIR "/scripts/raftd-cluster", X_OK) == 0)
+        return strdup(RAFTD_SRCDIR "/scripts/raftd-cluster");
+#endif
     const char *path = getenv("PATH");
     char *copy = strdup(path ? path : "/usr/bin:/bin"), *save = NULL, *res = NULL;
     for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {

@@ -107,11 +107,9 @@ static void emit_stderr(int prio, const struct log_raft *f, const char *msg)
     else
         ADD("raftd ");
     if (f) {
-        if (f->state && f->term)
+        if (f->state)
             ADD("[%s term %" PRIu64 "] ", f->state, f->term);
-        else if (f->state)
-            ADD("[%s] ", f->state);
-        else if (f->term)
+        else
             ADD("[term %" PRIu64 "] ", f->term);
     }
     ADD("%s", prio_tag(prio));
@@ -160,8 +158,7 @@ static int emit_journal(int prio, const struct log_raft *f, const char *msg)
     if (f) {
         if (f->event)
             FIELD(b_event, "RAFT_EVENT=%s", f->event);
-        if (f->term)
-            FIELD(b_term, "RAFT_TERM=%" PRIu64, f->term);
+        FIELD(b_term, "RAFT_TERM=%" PRIu64, f->term); /* 0 is a term too */
         if (f->state)
             FIELD(b_state, "RAFT_STATE=%s", f->state);
         if (f->leader)

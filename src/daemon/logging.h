@@ -43,7 +43,7 @@ void log_msg(int prio, const char *fmt, ...)
  * logged as RAFT_LEADER_ID when known (non-zero). */
 struct log_raft {
     const char *event;   /* RAFT_EVENT, e.g. "became_leader" */
-    uint64_t term;       /* RAFT_TERM */
+    uint64_t term;       /* RAFT_TERM, always logged (term 0 included) */
     const char *state;   /* RAFT_STATE: "Follower", "Candidate", "Leader" */
     uint64_t leader;     /* RAFT_LEADER_ID */
     uint64_t peer;       /* RAFT_PEER_ID */

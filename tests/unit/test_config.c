@@ -555,6 +555,9 @@ static void log_some(void)
     struct log_raft f = {.event = "became_leader", .term = 3,
                          .state = "Leader", .leader = 2};
     log_raft(LOG_NOTICE, &f, "won election with %d of %d votes", 2, 3);
+    struct log_raft f0 = {.event = "election_timeout", .term = 0,
+                          .state = "Follower"};
+    log_raft(LOG_INFO, &f0, "no leader heard from in time");
     log_msg(LOG_DEBUG, "this is dropped at level info");
     log_msg(LOG_WARNING, "peer %d timed out", 3);
     log_set_node(0);
@@ -570,6 +573,8 @@ TEST(logging_stderr_lines)
     CHECK(!log_to_journal());
     CHECK(strstr(out, " node 2 [Leader term 3] became_leader: won election "
                       "with 2 of 3 votes\n") != NULL);
+    CHECK(strstr(out, " node 2 [Follower term 0] election_timeout: no leader "
+                      "heard from in time\n") != NULL); /* term 0 is a term */
     CHECK(strstr(out, " node 2 warning: peer 3 timed out\n") != NULL);
     CHECK(strstr(out, " raftd no id yet\n") != NULL);
     CHECK(strstr(out, "dropped") == NULL);
@@ -579,7 +584,7 @@ TEST(logging_stderr_lines)
     int lines = 0;
     for (char *p = out; *p; p++)
         lines += *p == '\n';
-    CHECK_EQ_U(lines, 3);
+    CHECK_EQ_U(lines, 4);
     CHECK(log_enabled(LOG_INFO));
     CHECK(!log_enabled(LOG_DEBUG));
 }
