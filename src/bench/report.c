@@ -199,6 +199,25 @@ static void gp_path(FILE *f, const struct series *s, const char *file)
     gp_quote(f, p);
 }
 
+/* One "plot" clause per run's CDF file, each series in its own colour
+ * (runs of one series told apart by dash type). */
+static void plot_cdf_lines(FILE *f, const struct series *ser, unsigned n_ser,
+                           const char *using)
+{
+    for (unsigned i = 0; i < n_ser; i++) {
+        const struct series *s = &ser[i];
+        for (unsigned k = 0; k < s->n; k++) {
+            fputs("    ", f);
+            gp_path(f, s, s->cdf[k]);
+            fprintf(f, " using %s with lines lc %u dt %u lw 2 "
+                       "title '%s %u client%s'%s\n",
+                    using, n_ser > 1 ? i + 1 : k + 1, n_ser > 1 ? k % 5 + 1 : 1,
+                    s->title, s->clients[k], s->clients[k] == 1 ? "" : "s",
+                    i + 1 < n_ser || k + 1 < s->n ? ", \\" : "");
+        }
+    }
+}
+
 static void write_gp(FILE *f, const char *title, const struct series *ser,
                      unsigned n_ser)
 {
@@ -251,18 +270,7 @@ static void write_gp(FILE *f, const char *title, const struct series *ser,
           "  set xrange [*:*]\n"
           "  set yrange [0:1]\n"
           "  plot \\\n", f);
-    for (unsigned i = 0; i < n_ser; i++) {
-        const struct series *s = &ser[i];
-        for (unsigned k = 0; k < s->n; k++) {
-            fputs("    ", f);
-            gp_path(f, s, s->cdf[k]);
-            fprintf(f, " using 'latency_ms':'fraction' with lines lc %u dt %u "
-                       "lw 2 title '%s %u client%s'%s\n",
-                    n_ser > 1 ? i + 1 : k + 1, n_ser > 1 ? k % 5 + 1 : 1,
-                    s->title, s->clients[k], s->clients[k] == 1 ? "" : "s",
-                    i + 1 < n_ser || k + 1 < s->n ? ", \\" : "");
-        }
-    }
+    plot_cdf_lines(f, ser, n_ser, "'latency_ms':'fraction'");
     /* the tail: 1 - F on a log scale shows p99, p99.9 ... */
     fputs("  set output 'cdf-tail.'.fmt\n"
           "  set key top right box opaque noenhanced\n"
@@ -271,18 +279,7 @@ static void write_gp(FILE *f, const char *title, const struct series *ser,
           "  set yrange [*:1]\n"
           "  set format y '%g'\n"
           "  plot \\\n", f);
-    for (unsigned i = 0; i < n_ser; i++) {
-        const struct series *s = &ser[i];
-        for (unsigned k = 0; k < s->n; k++) {
-            fputs("    ", f);
-            gp_path(f, s, s->cdf[k]);
-            fprintf(f, " using 'latency_ms':(1 - column('fraction')) with lines "
-                       "lc %u dt %u lw 2 title '%s %u client%s'%s\n",
-                    n_ser > 1 ? i + 1 : k + 1, n_ser > 1 ? k % 5 + 1 : 1,
-                    s->title, s->clients[k], s->clients[k] == 1 ? "" : "s",
-                    i + 1 < n_ser || k + 1 < s->n ? ", \\" : "");
-        }
-    }
+    plot_cdf_lines(f, ser, n_ser, "'latency_ms':(1 - column('fraction'))");
     fputs("  set format y\n"
           "  unset output\n"
           "}\n", f);
