@@ -104,26 +104,6 @@ enum raft_msg_type rpc_response_type(enum raft_msg_type request)
 static const char b64[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static char *base64_encode(const uint8_t *p, size_t n)
-{
-    char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        *o++ = b64[v >> 18 & 63];
-        *o++ = b64[v >> 12 & 63];
-        *o++ = i + 1 < n ? b64[v >> 6 & 63] : '=';
-        *o++ = i + 2 < n ? b64[v & 63] : '=';
-    }
-    *o = 0;
-    return out;
-}
-
 static int b64_value(char c)
 {
     const char *p = c ? strchr(b64, c) : NULL;
@@ -168,59 +148,71 @@ bad:
     return -1;
 }
 
-/* ---- encoding ---- */
+/* ---- encoding ----
+ * Written straight into one buffer (no cJSON tree): this is the leader's
+ * hot path, once per AppendEntries. Field names all come from the tables
+ * above and need no escaping; base64 needs none either. */
 
-static bool add_fields(cJSON *obj, const struct raft_msg *m,
-                       const struct field *f)
+static size_t encoded_size(const struct raft_msg *m)
 {
-    for (; f->name; f++) {
-        const char *p = (const char *)m + f->offset;
-        cJSON *item = f->kind == K_U64
-                          ? cJSON_CreateNumber((double)*(const uint64_t *)p)
-                          : cJSON_CreateBool(*(const bool *)p);
-        if (!item)
-            return false;
-        cJSON_AddItemToObject(obj, f->name, item);
-    }
-    return true;
+    size_t n = 512; /* the fields, with room to spare */
+    for (size_t i = 0; i < m->n_entries; i++)
+        n += (m->entries[i].len + 2) / 3 * 4 + 64;
+    return n;
 }
 
-static bool add_entries(cJSON *obj, const struct raft_msg *m)
+static char *put_base64(char *o, const uint8_t *p, size_t n)
 {
-    cJSON *arr = cJSON_AddArrayToObject(obj, "entries");
-    if (!arr)
-        return false;
-    for (size_t i = 0; i < m->n_entries; i++) {
-        const struct raft_entry *e = &m->entries[i];
-        cJSON *je = cJSON_CreateObject();
-        char *data = base64_encode(e->data, e->len);
-        if (!je || !data) {
-            cJSON_Delete(je);
-            free(data);
-            return false;
-        }
-        cJSON_AddItemToArray(arr, je);
-        cJSON_AddNumberToObject(je, "term", (double)e->term);
-        cJSON_AddNumberToObject(je, "type", e->type);
-        cJSON *d = cJSON_AddStringToObject(je, "data", data);
-        free(data);
-        if (!d)
-            return false;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        *o++ = b64[v >> 18 & 63];
+        *o++ = b64[v >> 12 & 63];
+        *o++ = i + 1 < n ? b64[v >> 6 & 63] : '=';
+        *o++ = i + 2 < n ? b64[v & 63] : '=';
     }
-    return true;
+    return o;
 }
 
 char *rpc_encode(const struct raft_msg *m, size_t *len)
 {
     const struct field *f = fields_of(m->type);
-    cJSON *obj = f ? cJSON_CreateObject() : NULL;
-    char *out = NULL;
-    if (obj && add_fields(obj, m, f) &&
-        (m->type != RAFT_MSG_APPEND || add_entries(obj, m)))
-        out = cJSON_PrintUnformatted(obj);
-    cJSON_Delete(obj);
-    if (out && len)
-        *len = strlen(out);
+    if (!f)
+        return NULL;
+    size_t cap = encoded_size(m);
+    char *out = malloc(cap), *o = out;
+    if (!out)
+        return NULL;
+    *o++ = '{';
+    for (; f->name; f++) {
+        const char *p = (const char *)m + f->offset;
+        o += f->kind == K_U64
+                 ? sprintf(o, "\"%s\":%llu,", f->name,
+                           (unsigned long long)*(const uint64_t *)p)
+                 : sprintf(o, "\"%s\":%s,", f->name,
+                           *(const bool *)p ? "true" : "false");
+    }
+    if (m->type == RAFT_MSG_APPEND) {
+        o += sprintf(o, "\"entries\":[");
+        for (size_t i = 0; i < m->n_entries; i++) {
+            const struct raft_entry *e = &m->entries[i];
+            o += sprintf(o, "%s{\"term\":%llu,\"type\":%u,\"data\":\"",
+                         i ? "," : "", (unsigned long long)e->term, e->type);
+            o = put_base64(o, e->data, e->len);
+            *o++ = '"';
+            *o++ = '}';
+        }
+        *o++ = ']';
+    } else {
+        o--; /* the last field's comma */
+    }
+    *o++ = '}';
+    *o = 0;
+    if (len)
+        *len = (size_t)(o - out);
     return out;
 }
 
