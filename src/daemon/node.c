@@ -36,7 +36,6 @@
 #include "node_internal.h"
 #include "rpc.h"
 
-static uint64_t node_random(void *arg);
 #include "storage.h"
 
 struct rpc_call {
@@ -56,17 +55,17 @@ raft_time node_now_ms(void)
 
 uint64_t node_random_u64(struct node *n)
 {
-    return node_random(n);
-}
-
-static uint64_t node_random(void *arg)
-{
     /* splitmix64, seeded from getrandom() */
-    struct node *n = arg;
     uint64_t z = (n->rng += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
+}
+
+/* The core's random source (raft_config.random). */
+static uint64_t node_random(void *arg)
+{
+    return node_random_u64(arg);
 }
 
 struct peer *node_find_peer(struct node *n, raft_id id)
@@ -875,5 +874,4 @@ const struct raftd_config *node_config(const struct node *n) { return n->cfg; }
 raft_id node_id(const struct node *n) { return raft_self(n->raft); }
 raft_id node_leader(const struct node *n) { return raft_leader(n->raft); }
 raft_term node_term(const struct node *n) { return raft_current_term(n->raft); }
-raft_index node_commit_index(const struct node *n) { return raft_commit_index(n->raft); }
 raft_index node_applied_index(const struct node *n) { return raft_applied_index(n->raft); }

@@ -69,7 +69,6 @@ const struct raftd_config *node_config(const struct node *n);
 raft_id node_id(const struct node *n);
 raft_id node_leader(const struct node *n);
 raft_term node_term(const struct node *n);
-raft_index node_commit_index(const struct node *n);
 raft_index node_applied_index(const struct node *n);
 
 #endif

@@ -208,13 +208,12 @@ static void retry_later(struct node *n, struct node_op *op)
 }
 
 static void forward_answer(struct node *n, struct node_op *op, long status,
-                           const char *body, size_t len, const char *err)
+                           const char *body, size_t len)
 {
     if (status == 0) {
         /* The leader may or may not have got it (curl even retries a dead
          * kept-alive connection by itself). Sending it again is safe: reads
          * change nothing and a proposal keeps its identity (dedup.h). */
-        (void)err;
         retry_later(n, op);
         return;
     }
@@ -268,6 +267,7 @@ static void forward_answer(struct node *n, struct node_op *op, long status,
 static void forward_done(void *arg, long status, const char *body, size_t len,
                          const char *err)
 {
+    (void)err; /* any transport failure is retried: see forward_answer */
     struct forward *f = arg;
     struct node *n = f->n;
     struct node_op *op = f->op;
@@ -281,7 +281,7 @@ static void forward_done(void *arg, long status, const char *body, size_t len,
         op_finish(n, op, NODE_ESTOPPING, NULL);
         return;
     }
-    forward_answer(n, op, status, body, len, err);
+    forward_answer(n, op, status, body, len);
     node_schedule(n);
 }
 

@@ -13,8 +13,8 @@
 
 /* Paper 5.4.1: grant only if the candidate's log is at least as up to date:
  * a later last term, or the same last term and at least as long. */
-bool election_log_up_to_date(const struct raft *r, raft_index last_index,
-                             raft_term last_term)
+static bool log_up_to_date(const struct raft *r, raft_index last_index,
+                           raft_term last_term)
 {
     raft_term my_term = raftlog_last_term(&r->log);
     if (last_term != my_term)
@@ -69,7 +69,7 @@ static void tally(struct raft *r)
 /* Start a real election: new term, vote for self, ask everyone. */
 void election_start(struct raft *r, bool transfer)
 {
-    raft_become_candidate(r, transfer);
+    raft_become_candidate(r);
     raft_note(r, RAFT_NOTE_ELECTION_STARTED, 0, 0,
               transfer ? "leadership transfer" : NULL);
     request_votes(r, false, transfer);
@@ -127,13 +127,13 @@ static bool in_leader_lease(const struct raft *r, const struct raft_msg *m)
         return false;
     if (r->role == RAFT_LEADER)
         return true;
-    return r->leader != RAFT_NONE && r->heard_leader &&
+    return r->leader != RAFT_NONE &&
            r->now < r->last_leader_contact + r->cfg.election_timeout_min_ms;
 }
 
 void election_recv_vote(struct raft *r, const struct raft_msg *m)
 {
-    bool up_to_date = election_log_up_to_date(r, m->last_index, m->last_term);
+    bool up_to_date = log_up_to_date(r, m->last_index, m->last_term);
 
     if (m->term > r->term && in_leader_lease(r, m)) {
         reply_vote(r, m, false, "current leader is alive");

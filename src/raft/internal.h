@@ -73,7 +73,6 @@ struct raft {
     raft_time heartbeat_deadline;
     raft_time quorum_deadline;
     raft_time last_leader_contact; /* for leader stickiness (diss. 4.2.3) */
-    bool heard_leader;
 
     /* Leader state: one progress per member, self included. */
     struct progress prs[RAFT_MAX_MEMBERS];
@@ -97,7 +96,6 @@ struct raft {
     struct outbox out;
     struct raft_note *notes;
     size_t n_notes, cap_notes;
-    bool in_ready;           /* between raft_ready and raft_advance */
     raft_index ready_last;   /* last entry index handed out in ready */
     raft_index ready_applied;
 };
@@ -111,7 +109,7 @@ struct raft_note *raft_note(struct raft *r, enum raft_note_type type,
 /* reason: why a leader steps down (NULL: it saw a higher term). */
 void raft_become_follower(struct raft *r, raft_term term, raft_id leader,
                           const char *reason);
-void raft_become_candidate(struct raft *r, bool transfer);
+void raft_become_candidate(struct raft *r);
 void raft_become_precandidate(struct raft *r);
 void raft_become_leader(struct raft *r);
 void raft_reset_election_timer(struct raft *r);
@@ -123,8 +121,6 @@ void election_start(struct raft *r, bool transfer);
 void election_recv_vote(struct raft *r, const struct raft_msg *m);
 void election_recv_vote_resp(struct raft *r, const struct raft_msg *m);
 void election_check_quorum(struct raft *r);
-bool election_log_up_to_date(const struct raft *r, raft_index last_index,
-                             raft_term last_term);
 
 /* replication.c */
 void replication_tick(struct raft *r);

@@ -298,9 +298,8 @@ void raft_become_precandidate(struct raft *r)
         r->prs[i].vote_responded = r->prs[i].vote_granted = false;
 }
 
-void raft_become_candidate(struct raft *r, bool transfer)
+void raft_become_candidate(struct raft *r)
 {
-    (void)transfer;
     set_term(r, r->term + 1);
     r->vote = r->cfg.id;
     r->role = RAFT_CANDIDATE;
@@ -508,7 +507,6 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
     rd->reads = r->reads;
     rd->n_notes = r->n_notes;
     rd->notes = r->notes;
-    r->in_ready = true;
 }
 
 void raft_advance(struct raft *r, const struct raft_ready *rd)
@@ -523,7 +521,6 @@ void raft_advance(struct raft *r, const struct raft_ready *rd)
     r->out.n = 0;
     r->n_notes = 0;
     r->n_reads = 0;
-    r->in_ready = false;
     if (r->role == RAFT_LEADER) {
         struct progress *self = raft_progress(r, r->cfg.id);
         self->match = r->stable;
@@ -541,8 +538,6 @@ raft_index raft_commit_index(const struct raft *r) { return r->commit; }
 raft_index raft_applied_index(const struct raft *r) { return r->applied; }
 raft_index raft_last_index(const struct raft *r) { return raftlog_last_index(&r->log); }
 raft_term raft_last_term(const struct raft *r) { return raftlog_last_term(&r->log); }
-raft_index raft_first_index(const struct raft *r) { return r->log.first; }
-bool raft_transferring(const struct raft *r) { return r->transfer_target != RAFT_NONE; }
 
 raft_term raft_term_at(const struct raft *r, raft_index index)
 {

@@ -264,13 +264,11 @@ raft_index raft_commit_index(const struct raft *r);
 raft_index raft_applied_index(const struct raft *r);
 raft_index raft_last_index(const struct raft *r);
 raft_term raft_last_term(const struct raft *r);
-raft_index raft_first_index(const struct raft *r);
 /* Term of the entry at index, or 0 if it is not in the log. */
 raft_term raft_term_at(const struct raft *r, raft_index index);
 /* The entry at index (borrowed), or NULL. */
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index);
 /* Leader only: replication progress of a member (0 if unknown). */
 raft_index raft_match_index(const struct raft *r, raft_id id);
-bool raft_transferring(const struct raft *r);
 
 #endif

@@ -255,7 +255,6 @@ void replication_recv_append(struct raft *r, const struct raft_msg *m)
         raft_become_follower(r, m->term, m->from, NULL);
     raft_set_leader(r, m->from);
     r->last_leader_contact = r->now;
-    r->heard_leader = true;
     raft_reset_election_timer(r);
 
     raft_index prev = m->prev_index;
