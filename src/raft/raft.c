@@ -77,6 +77,7 @@ void raft_config_defaults(struct raft_config *cfg)
     cfg->max_entries_per_msg = 64;
     cfg->max_bytes_per_msg = 1024 * 1024;
     cfg->max_inflight_msgs = 8;
+    cfg->commit_notify_ms = 2;
 }
 
 static const char *config_problem(const struct raft_config *cfg)
@@ -316,6 +317,7 @@ void raft_become_leader(struct raft *r)
     raft_set_leader(r, r->cfg.id);
     r->seq = 1; /* 0 marks answers to messages of an older term */
     r->heartbeat_pending = false;
+    r->commit_notify_at = 0;
     r->transfer_target = RAFT_NONE;
     for (unsigned i = 0; i < r->n_prs; i++) {
         progress_reset(&r->prs[i], raftlog_last_index(&r->log));
@@ -353,6 +355,8 @@ raft_time raft_deadline(const struct raft *r)
         t = r->quorum_deadline;
     if (r->transfer_target && r->transfer_deadline < t)
         t = r->transfer_deadline;
+    if (r->commit_notify_at && r->commit_notify_at < t)
+        t = r->commit_notify_at;
     return t;
 }
 
@@ -448,7 +452,9 @@ bool raft_has_ready(const struct raft *r)
            r->heartbeat_pending || r->term != r->saved_term ||
            r->vote != r->saved_vote ||
            raftlog_last_index(&r->log) >= r->unstable_from ||
-           r->commit > r->applied;
+           r->commit > r->applied ||
+           (r->role == RAFT_LEADER && r->commit_notify_at &&
+            r->now >= r->commit_notify_at);
 }
 
 void raft_ready(struct raft *r, struct raft_ready *rd)

@@ -175,6 +175,10 @@ struct raft_config {
     unsigned max_entries_per_msg;      /* batching bound (default 64) */
     size_t max_bytes_per_msg;          /* batching bound (default 1 MiB) */
     unsigned max_inflight_msgs;        /* pipelining bound per follower (default 8) */
+    unsigned commit_notify_ms;         /* a follower not sent entries meanwhile
+                                          learns a new commit index after at
+                                          most this long (default 2; 0: at once;
+                                          at most heartbeat_ms) */
     /* Randomness comes from outside: returns uniformly random 64 bits. */
     uint64_t (*random)(void *arg);
     void *random_arg;
@@ -220,6 +224,13 @@ int raft_read_index(struct raft *r, raft_time now, uint64_t id);
  * follower). Proposals are refused until it ends or is aborted after one
  * election timeout. */
 int raft_transfer_leadership(struct raft *r, raft_time now, raft_id target);
+
+/* Not leader: someone who knows (the leader, answering a forwarded
+ * proposal or read) says the entry (index, term) is committed. If our
+ * entry at index has that term, Log Matching makes our log the leader's up
+ * to index, so we commit that far without waiting for an AppendEntries.
+ * Returns true if the commit index moved. */
+bool raft_learn_commit(struct raft *r, raft_index index, raft_term term);
 
 /* The transport could not deliver to id: stop streaming to it and probe. */
 void raft_report_unreachable(struct raft *r, raft_id id);

@@ -150,17 +150,48 @@ void replication_heartbeat(struct raft *r)
     }
 }
 
+static bool commit_news_for(const struct raft *r, const struct progress *pr)
+{
+    raft_index can = r->commit < pr->match ? r->commit : pr->match;
+    return pr->id != r->cfg.id && pr->state == PROGRESS_REPLICATE &&
+           can > pr->commit_told;
+}
+
 /* Tell followers about a commit index they have not been sent yet, so
- * their state machines (and plain reads on them) do not lag a heartbeat. */
+ * their state machines (and plain reads on them) do not lag a heartbeat.
+ * Under load the next batch of entries carries it anyway, so a follower is
+ * sent an empty AppendEntries for it only after commit_notify_ms without
+ * one (a write forwarded by a follower does not wait for this: see
+ * raft_learn_commit). */
 void replication_send_commit(struct raft *r)
 {
-    for (unsigned i = 0; i < r->n_prs; i++) {
-        struct progress *pr = &r->prs[i];
-        raft_index can = r->commit < pr->match ? r->commit : pr->match;
-        if (pr->id != r->cfg.id && pr->state == PROGRESS_REPLICATE &&
-            can > pr->commit_told)
-            send_heartbeat(r, pr);
+    bool news = false;
+    for (unsigned i = 0; i < r->n_prs && !news; i++)
+        news = commit_news_for(r, &r->prs[i]);
+    if (!news) {
+        r->commit_notify_at = 0;
+        return;
     }
+    if (!r->commit_notify_at) {
+        unsigned delay = r->cfg.commit_notify_ms;
+        r->commit_notify_at = r->now + (delay < r->cfg.heartbeat_ms
+                                        ? delay : r->cfg.heartbeat_ms);
+    }
+    if (r->now < r->commit_notify_at)
+        return;
+    r->commit_notify_at = 0;
+    for (unsigned i = 0; i < r->n_prs; i++)
+        if (commit_news_for(r, &r->prs[i]))
+            send_heartbeat(r, &r->prs[i]);
+}
+
+bool raft_learn_commit(struct raft *r, raft_index index, raft_term term)
+{
+    if (r->role == RAFT_LEADER || term == 0 || index <= r->commit ||
+        raftlog_term_at(&r->log, index) != term)
+        return false;
+    r->commit = index;
+    return true;
 }
 
 void replication_tick(struct raft *r)

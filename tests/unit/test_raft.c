@@ -781,16 +781,58 @@ TEST(followers_learn_commit_without_waiting_for_heartbeat)
     net_run_until(net, 2500);
     raft_id l = leader_of(net);
     raft_time t = net->now;
+    unsigned beats = net->sent[RAFT_MSG_APPEND];
     CHECK_EQ_U(propose(net, l, "a"), 0);
-    CHECK_EQ_U(net->now, t); /* no time passed: no heartbeat fired */
+    CHECK_EQ_U(raft_commit_index(net->r[l]), raft_last_index(net->r[l]));
+    /* one empty AppendEntries per follower after commit_notify_ms (2), long
+     * before the next heartbeat (100) */
+    net_run_until(net, t + 2);
     for (raft_id id = 1; id <= 3; id++) {
         CHECK_EQ_U(raft_commit_index(net->r[id]), raft_commit_index(net->r[l]));
         CHECK_EQ_U(net->applied[id], raft_last_index(net->r[l]));
     }
+    CHECK_EQ_U(net->sent[RAFT_MSG_APPEND], beats + 2 + 2);
     /* and no endless chatter: the network goes quiet */
     unsigned sent = net->sent[RAFT_MSG_APPEND];
     net_pump(net);
     CHECK_EQ_U(net->sent[RAFT_MSG_APPEND], sent);
+    net_free(net);
+}
+
+TEST(commit_notification_rides_on_the_next_entries)
+{
+    struct net *net = net_new(3);
+    net_run_until(net, 2500);
+    raft_id l = leader_of(net);
+    unsigned sent = net->sent[RAFT_MSG_APPEND];
+    CHECK_EQ_U(propose(net, l, "a"), 0); /* 2 AppendEntries */
+    CHECK_EQ_U(propose(net, l, "b"), 0); /* 2 more, telling a's commit */
+    CHECK_EQ_U(net->sent[RAFT_MSG_APPEND], sent + 4);
+    raft_id f = l == 1 ? 2 : 1;
+    CHECK_EQ_U(raft_commit_index(net->r[f]), raft_last_index(net->r[l]) - 1);
+    net_free(net);
+}
+
+TEST(follower_learns_commit_of_an_entry_it_has)
+{
+    struct net *net = net_new(3);
+    net_run_until(net, 2500);
+    raft_id l = leader_of(net);
+    raft_id f = l == 1 ? 2 : 1;
+    raft_time t = net->now;
+    CHECK_EQ_U(propose(net, l, "a"), 0);
+    raft_index i = raft_last_index(net->r[l]);
+    raft_term term = raft_term_at(net->r[l], i);
+    CHECK_EQ_U(raft_commit_index(net->r[f]), i - 1); /* not told yet */
+    CHECK(!raft_learn_commit(net->r[f], i, term + 1)); /* not our entry */
+    CHECK(!raft_learn_commit(net->r[f], i + 1, term)); /* not in our log */
+    CHECK(!raft_learn_commit(net->r[l], i, term));     /* leaders know */
+    CHECK(raft_learn_commit(net->r[f], i, term));
+    CHECK_EQ_U(raft_commit_index(net->r[f]), i);
+    net_ready(net, f);
+    CHECK_EQ_U(net->applied[f], i);
+    CHECK(!raft_learn_commit(net->r[f], i - 1, raft_term_at(net->r[f], i - 1)));
+    CHECK_EQ_U(net->now, t);
     net_free(net);
 }
 
@@ -1127,6 +1169,8 @@ int main(void)
     RUN(new_leader_after_leader_isolated);
     RUN(replication_commits_on_majority_and_applies_everywhere);
     RUN(followers_learn_commit_without_waiting_for_heartbeat);
+    RUN(commit_notification_rides_on_the_next_entries);
+    RUN(follower_learns_commit_of_an_entry_it_has);
     RUN(follower_rejects_append_without_matching_prev_and_hints);
     RUN(follower_truncates_conflicting_suffix_only);
     RUN(follower_commit_is_bounded_by_last_new_entry);
