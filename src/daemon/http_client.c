@@ -56,6 +56,7 @@ struct http_client {
     sd_event *ev;
     CURLM *multi;
     sd_event_source *timer;
+    sd_event_source *drain_later; /* defer: deliver completions after a flush */
     struct xfer *xfers;
     struct sockinfo *socks;
     unsigned n_xfers;
@@ -172,6 +173,11 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
         sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
         return 0;
     }
+    if (timeout_ms == 0 && c->drain_later) { /* "as soon as possible" */
+        sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+        return sd_event_source_set_enabled(c->drain_later, SD_EVENT_ONESHOT) < 0
+                   ? -1 : 0;
+    }
     uint64_t now = 0;
     if (sd_event_now(c->ev, CLOCK_MONOTONIC, &now) < 0)
         now = 0;
@@ -283,6 +289,7 @@ static void destroy(struct http_client *c)
     while (c->socks)
         sockinfo_free(c, c->socks);
     c->timer = sd_event_source_disable_unref(c->timer);
+    c->drain_later = sd_event_source_disable_unref(c->drain_later);
     sd_event_unref(c->ev);
     free(c);
     curl_global_cleanup();
@@ -325,6 +332,13 @@ static int on_timer(sd_event_source *src, uint64_t usec, void *userdata)
     return 0;
 }
 
+static int on_drain_later(sd_event_source *src, void *userdata)
+{
+    (void)src;
+    client_action(userdata, CURL_SOCKET_TIMEOUT, 0);
+    return 0;
+}
+
 /* ---- API ---------------------------------------------------------------- */
 
 struct http_client *http_client_new(sd_event *ev)
@@ -342,10 +356,14 @@ struct http_client *http_client_new(sd_event *ev)
     c->multi = curl_multi_init();
     if (!c->multi)
         goto fail;
-    if (sd_event_add_time(ev, &c->timer, CLOCK_MONOTONIC, 0, 1000, on_timer, c) < 0)
+    if (sd_event_add_time(ev, &c->timer, CLOCK_MONOTONIC, 0, 1, on_timer, c) < 0)
         goto fail;
     sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
     sd_event_source_set_description(c->timer, "http-client-timer");
+    if (sd_event_add_defer(ev, &c->drain_later, on_drain_later, c) < 0)
+        goto fail;
+    sd_event_source_set_enabled(c->drain_later, SD_EVENT_OFF);
+    sd_event_source_set_description(c->drain_later, "http-client-drain");
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
     curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
@@ -463,6 +481,18 @@ int http_client_request(struct http_client *c, const char *method, const char *u
 fail:
     xfer_free(x);
     return -1;
+}
+
+void http_client_flush(struct http_client *c)
+{
+    int running = 0;
+    if (c->closing || c->busy || !c->n_xfers)
+        return;
+    c->busy++;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    c->busy--;
+    /* Transfers that ended meanwhile are reported from the loop. */
+    sd_event_source_set_enabled(c->drain_later, SD_EVENT_ONESHOT);
 }
 
 int http_client_set_source(struct http_client *c, const char *ip)

@@ -42,6 +42,11 @@ int http_client_request(struct http_client *c, const char *method, const char *u
                         const char *content_type, const char *body, size_t len,
                         unsigned timeout_ms, http_client_cb cb, void *arg);
 
+/* Put the requests started so far on the wire now instead of on the next
+ * loop iteration (e.g. before a slow fdatasync). Runs no callback: any
+ * transfer that ends meanwhile is reported from the loop as usual. */
+void http_client_flush(struct http_client *c);
+
 /* Send from this local IP address (a literal; NULL or "" for any). Peers
  * then see each node's own address, and firewall rules (the tests'
  * partitions) can tell nodes on one machine apart. -1 if too long. */

@@ -105,7 +105,11 @@ static void rearm_timer(struct http_server *s)
     MHD_UNSIGNED_LONG_LONG to;
     if (!s->timer)
         return;
-    if (MHD_get_timeout(s->mhd, &to) == MHD_YES) {
+    if (MHD_get_timeout(s->mhd, &to) == MHD_YES && to == 0 && s->kick) {
+        /* data already buffered: MHD wants to run again at once */
+        sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+        sd_event_source_set_enabled(s->kick, SD_EVENT_ONESHOT);
+    } else if (MHD_get_timeout(s->mhd, &to) == MHD_YES) {
         uint64_t now = 0;
         if (sd_event_now(s->ev, CLOCK_MONOTONIC, &now) < 0)
             now = 0;
@@ -785,7 +789,7 @@ struct http_server *http_server_new_ex(sd_event *ev, const char *host, uint16_t 
     }
     r = sd_event_add_io(ev, &s->io, di->epoll_fd, EPOLLIN, on_epoll, s);
     if (r >= 0)
-        r = sd_event_add_time(ev, &s->timer, CLOCK_MONOTONIC, 0, 1000, on_timer, s);
+        r = sd_event_add_time(ev, &s->timer, CLOCK_MONOTONIC, 0, 1, on_timer, s);
     if (r >= 0)
         r = sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
     if (r >= 0)

@@ -428,10 +428,16 @@ static bool handle_ready(struct node *n)
         in->in_ready = !in->parked;
     raft_ready(n->raft, &rd);
     bool early = !rd.hard_state_changed;
-    if (early)
+    if (early) {
+        bool sent = false;
         for (size_t i = 0; i < rd.n_msgs; i++)
-            if (rd.msgs[i].type == RAFT_MSG_APPEND)
+            if (rd.msgs[i].type == RAFT_MSG_APPEND) {
                 send_message(n, &rd.msgs[i]);
+                sent = true;
+            }
+        if (sent && rd.n_entries) /* on the wire before our fdatasync */
+            http_client_flush(n->client);
+    }
     if (!persist(n, &rd))
         return false; /* never advance past what is not durable */
     if (rd.hard_state.commit > n->saved_commit) {
@@ -798,7 +804,7 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
                               errlen);
     if (!n->http)
         goto error;
-    if (sd_event_add_time(ev, &n->timer, CLOCK_MONOTONIC, 0, 1000, on_timer, n) < 0 ||
+    if (sd_event_add_time(ev, &n->timer, CLOCK_MONOTONIC, 0, 1, on_timer, n) < 0 ||
         sd_event_add_defer(ev, &n->process_defer, on_process_defer, n) < 0) {
         snprintf(err, errlen, "cannot create event sources");
         goto error;

@@ -52,6 +52,8 @@ struct node_op {
     size_t len;
     raft_index index;
     raft_term term;
+    raft_term index_term; /* WAIT_APPLIED: the leader's term of the entry at
+                             index, committed there (0: unknown) */
     uint64_t read_id;
     raft_time deadline, leader_deadline, retry_at;
     node_done_fn fn;
@@ -234,9 +236,12 @@ static void forward_answer(struct node *n, struct node_op *op, long status,
     if (op->kind == OP_READ) {
         cJSON *j = cJSON_ParseWithLength(body, len);
         const cJSON *ri = cJSON_GetObjectItemCaseSensitive(j, "read_index");
+        const cJSON *rt = cJSON_GetObjectItemCaseSensitive(j, "term");
         if (cJSON_IsNumber(ri) && ri->valuedouble >= 0) {
             op->state = ST_WAIT_APPLIED;
             op->index = (raft_index)ri->valuedouble;
+            op->index_term = cJSON_IsNumber(rt) && rt->valuedouble >= 1
+                                 ? (raft_term)rt->valuedouble : 0;
         } else {
             retry_later(n, op);
         }
@@ -262,6 +267,7 @@ static void forward_answer(struct node *n, struct node_op *op, long status,
      * reads its own write here and watches here see it (as etcd does). */
     op->state = ST_WAIT_APPLIED;
     op->index = raft_idx;
+    op->index_term = raft_term;
 }
 
 static void forward_done(void *arg, long status, const char *body, size_t len,
@@ -352,9 +358,22 @@ static void check_deadline(struct node *n, struct node_op *op, raft_time now)
         op_finish(n, op, op->sent ? NODE_ETIMEOUT : NODE_ENOLEADER, NULL);
 }
 
+/* The leader told us which entries are committed: once ours match, commit
+ * them without waiting for its next AppendEntries (raft_learn_commit). */
+static void learn_commits(struct node *n)
+{
+    raft_index commit = raft_commit_index(n->raft);
+    for (struct node_op *op = n->ops; op; op = op->next)
+        if (op->state == ST_WAIT_APPLIED && op->index_term &&
+            op->index > commit &&
+            raft_learn_commit(n->raft, op->index, op->index_term))
+            commit = op->index;
+}
+
 void ops_on_progress(struct node *n)
 {
     raft_time now = node_now_ms();
+    learn_commits(n);
     raft_index applied = raft_applied_index(n->raft);
     for (struct node_op *op = n->ops, *next; op; op = next) {
         next = op->next;
@@ -411,6 +430,7 @@ void ops_on_reads(struct node *n, const struct raft_read *reads, size_t n_reads)
                 op->state = ST_WAIT_LEADER; /* leadership lost: again */
             } else if (op->index_only) {
                 op->out.raft_index = reads[i].index;
+                op->out.raft_term = raft_term_at(n->raft, reads[i].index);
                 op_finish(n, op, NODE_OK, NULL);
             } else {
                 op->state = ST_WAIT_APPLIED;
@@ -541,8 +561,10 @@ static void answer_forwarded(void *arg, const struct node_outcome *o)
         return;
     }
     if (o->error == NODE_OK) { /* read index */
-        char json[64];
-        int l = snprintf(json, sizeof(json), "{\"read_index\":%" PRIu64 "}", o->raft_index);
+        char json[80];
+        int l = snprintf(json, sizeof(json),
+                         "{\"read_index\":%" PRIu64 ",\"term\":%" PRIu64 "}",
+                         o->raft_index, o->raft_term);
         http_respond(req, 200, "application/json", json, (size_t)l);
         return;
     }
