@@ -74,6 +74,8 @@ struct node {
     struct node_op *ops;
     size_t n_ops;
     uint64_t next_read_id;
+    raft_id forwarding[2];      /* leader a batch of writes / reads is on its
+                                   way to (ops.c), RAFT_NONE if none */
     sd_event_source *ops_kick;  /* deferred: run finished ops' callbacks */
     sd_event_source *ops_timer; /* deadlines and retries */
 };

@@ -159,40 +159,114 @@ static void op_finish_ok(struct node *n, struct node_op *op,
 
 /* ---- forwarding to the leader ---- */
 
-static void forward_done(void *arg, long status, const char *body, size_t len,
-                         const char *err);
+/* A follower sends the ops it cannot serve itself to the leader in
+ * batches: every write (or every read) waiting at that moment shares one
+ * HTTP request, and at most one request of each kind is in flight, so under
+ * load the leader parses one request per batch instead of one per client
+ * request (and one batch costs the follower one curl transfer).
+ *   /raft/propose: frames "<length>\n<command>"; the answer has one frame
+ *     per command, in order: "<status> <etcd index> <raft index> <raft
+ *     term>\n<store's JSON>" or "error <code>".
+ *   /raft/read_index: one answer serves the whole batch, since every read
+ *     in it arrived before the leader was asked. */
+
+#define FORWARD_BATCH_MAX 256
 
 struct forward {
     struct node *n;
-    struct node_op *op;
+    raft_id leader;
+    enum op_kind kind;
+    unsigned n_ops;
+    struct node_op *ops[];
 };
 
-static void forward(struct node *n, struct node_op *op, raft_id leader)
+static void forward_done(void *arg, long status, const char *body, size_t len,
+                         const char *err);
+
+static bool wants_forward(const struct node_op *op, enum op_kind kind,
+                          raft_time now)
+{
+    return op->kind == kind && op->state == ST_WAIT_LEADER &&
+           !op->cancelled && !op->forwarded_here && now >= op->retry_at;
+}
+
+/* "<length>\n<command>" for each op of the batch. */
+static char *frame_commands(struct forward *f, size_t *len)
+{
+    size_t cap = 0;
+    for (unsigned i = 0; i < f->n_ops; i++)
+        cap += f->ops[i]->len + 24;
+    char *body = malloc(cap ? cap : 1), *p = body;
+    if (!body)
+        return NULL;
+    for (unsigned i = 0; i < f->n_ops; i++) {
+        p += sprintf(p, "%zu\n", f->ops[i]->len);
+        memcpy(p, f->ops[i]->cmd, f->ops[i]->len);
+        p += f->ops[i]->len;
+    }
+    *len = (size_t)(p - body);
+    return body;
+}
+
+static void forward_batch(struct node *n, enum op_kind kind, raft_id leader)
 {
     const struct raftd_member *m = config_member(n->cfg, leader);
-    struct forward *f = malloc(sizeof(*f));
+    raft_time now = node_now_ms(), deadline = UINT64_MAX;
+    unsigned count = 0;
+    size_t bytes = 0, limit = n->cfg->max_request_bytes;
+    if (!m || n->forwarding[kind] == leader)
+        return; /* (a batch to an old leader does not hold up the rest) */
+    for (struct node_op *op = n->ops; op && count < FORWARD_BATCH_MAX; op = op->next)
+        if (wants_forward(op, kind, now)) {
+            if (count && bytes + op->len + 24 > limit)
+                break;
+            bytes += op->len + 24;
+            count++;
+        }
+    if (!count)
+        return;
+    struct forward *f = malloc(sizeof(*f) + count * sizeof(f->ops[0]));
+    if (!f)
+        return; /* tried again at the next progress */
+    *f = (struct forward){.n = n, .leader = leader, .kind = kind};
+    for (struct node_op *op = n->ops; op && f->n_ops < count; op = op->next)
+        if (wants_forward(op, kind, now)) {
+            f->ops[f->n_ops++] = op;
+            if (op->deadline < deadline)
+                deadline = op->deadline;
+        }
+    size_t len = 0;
+    char *body = kind == OP_PROPOSE ? frame_commands(f, &len) : NULL;
     char url[512];
-    if (!m || !f) {
-        free(f);
-        op->retry_at = node_now_ms() + n->cfg->heartbeat_ms;
-        return;
-    }
     snprintf(url, sizeof(url), "%s%s", m->url,
-             op->kind == OP_PROPOSE ? "/raft/propose" : "/raft/read_index");
-    *f = (struct forward){.n = n, .op = op};
-    raft_time now = node_now_ms();
-    unsigned timeout = op->deadline > now ? (unsigned)(op->deadline - now) : 1;
-    if (http_client_request(n->client, "POST", url, "application/octet-stream",
-                            op->kind == OP_PROPOSE ? op->cmd : "",
-                            op->kind == OP_PROPOSE ? op->len : 0, timeout,
-                            forward_done, f) < 0) {
+             kind == OP_PROPOSE ? "/raft/propose" : "/raft/read_index");
+    unsigned timeout = deadline > now ? (unsigned)(deadline - now) : 1;
+    if ((kind == OP_PROPOSE && !body) ||
+        http_client_request(n->client, "POST", url, "application/octet-stream",
+                            body ? body : "", len, timeout, forward_done, f) < 0) {
+        for (unsigned i = 0; i < f->n_ops; i++)
+            f->ops[i]->retry_at = now + n->cfg->heartbeat_ms;
+        free(body);
         free(f);
-        op->retry_at = now + n->cfg->heartbeat_ms;
         return;
     }
-    op->state = ST_FORWARDED;
-    op->in_flight = true;
-    op->sent = true;
+    free(body);
+    n->forwarding[kind] = leader;
+    for (unsigned i = 0; i < f->n_ops; i++) {
+        f->ops[i]->state = ST_FORWARDED;
+        f->ops[i]->in_flight = true;
+        f->ops[i]->sent = true;
+    }
+}
+
+/* Send what waits for the leader, if there is one and it is not us. */
+static void forward_pending(struct node *n)
+{
+    raft_id leader = raft_leader(n->raft);
+    if (leader == RAFT_NONE || leader == raft_self(n->raft) || n->stopping)
+        return;
+    forward_batch(n, OP_PROPOSE, leader);
+    forward_batch(n, OP_READ, leader);
 }
 
 static enum node_error code_to_error(const char *code)
@@ -209,54 +283,39 @@ static void retry_later(struct node *n, struct node_op *op)
     op->retry_at = node_now_ms() + n->cfg->heartbeat_ms;
 }
 
-static void forward_answer(struct node *n, struct node_op *op, long status,
-                           const char *body, size_t len)
+/* The leader refused an op with code: try again later, or give up. */
+static void forward_refused(struct node *n, struct node_op *op, const char *code)
 {
-    if (status == 0) {
-        /* The leader may or may not have got it (curl even retries a dead
-         * kept-alive connection by itself). Sending it again is safe: reads
-         * change nothing and a proposal keeps its identity (dedup.h). */
+    bool not_leader = code && strcmp(code, "not_leader") == 0;
+    enum node_error e = code_to_error(code);
+    if (not_leader || op->kind == OP_READ || e == NODE_ENOLEADER ||
+        e == NODE_ESTOPPING || e == NODE_ELOST)
         retry_later(n, op);
-        return;
-    }
-    if (status != 200) {
-        cJSON *j = cJSON_ParseWithLength(body, len);
-        const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "code");
-        const char *c = cJSON_IsString(code) ? code->valuestring : NULL;
-        bool not_leader = c && strcmp(c, "not_leader") == 0;
-        enum node_error e = code_to_error(c);
-        cJSON_Delete(j);
-        if (not_leader || op->kind == OP_READ || e == NODE_ENOLEADER ||
-            e == NODE_ESTOPPING || e == NODE_ELOST)
-            retry_later(n, op);
-        else
-            op_finish(n, op, e, NULL);
-        return;
-    }
-    if (op->kind == OP_READ) {
-        cJSON *j = cJSON_ParseWithLength(body, len);
-        const cJSON *ri = cJSON_GetObjectItemCaseSensitive(j, "read_index");
-        const cJSON *rt = cJSON_GetObjectItemCaseSensitive(j, "term");
-        if (cJSON_IsNumber(ri) && ri->valuedouble >= 0) {
-            op->state = ST_WAIT_APPLIED;
-            op->index = (raft_index)ri->valuedouble;
-            op->index_term = cJSON_IsNumber(rt) && rt->valuedouble >= 1
-                                 ? (raft_term)rt->valuedouble : 0;
-        } else {
-            retry_later(n, op);
-        }
-        cJSON_Delete(j);
-        return;
-    }
+    else
+        op_finish(n, op, e, NULL);
+}
+
+/* One write's answer: "<status> <etcd> <raft index> <raft term>\n<body>". */
+static void forward_write_answer(struct node *n, struct node_op *op,
+                                 const char *part, size_t len)
+{
     unsigned st;
     uint64_t etcd_index, raft_idx, raft_term;
-    const char *nl = memchr(body, '\n', len);
-    if (!nl || sscanf(body, "%u %" SCNu64 " %" SCNu64 " %" SCNu64, &st,
+    char code[32];
+    const char *nl = memchr(part, '\n', len);
+    if (len > 6 && memcmp(part, "error ", 6) == 0) {
+        size_t cl = len - 6 < sizeof(code) - 1 ? len - 6 : sizeof(code) - 1;
+        memcpy(code, part + 6, cl);
+        code[cl] = 0;
+        forward_refused(n, op, code);
+        return;
+    }
+    if (!nl || sscanf(part, "%u %" SCNu64 " %" SCNu64 " %" SCNu64, &st,
                       &etcd_index, &raft_idx, &raft_term) != 4) {
         op_finish(n, op, NODE_EUNKNOWN, "the leader sent a malformed answer");
         return;
     }
-    if (!op_store_result(op, st, nl + 1, len - (size_t)(nl + 1 - body),
+    if (!op_store_result(op, st, nl + 1, len - (size_t)(nl + 1 - part),
                          etcd_index)) {
         op_finish(n, op, NODE_EUNKNOWN, "out of memory");
         return;
@@ -270,25 +329,100 @@ static void forward_answer(struct node *n, struct node_op *op, long status,
     op->index_term = raft_term;
 }
 
+/* Next frame "<length>\n<bytes>" of *p..end, or NULL. */
+static const char *next_frame(const char **p, const char *end, size_t *len)
+{
+    const char *e = *p;
+    size_t l = 0;
+    while (e < end && *e >= '0' && *e <= '9' && e - *p < 19)
+        l = l * 10 + (size_t)(*e++ - '0');
+    if (e == *p || e >= end || *e != '\n' || l > (size_t)(end - e - 1))
+        return NULL;
+    *len = l;
+    *p = e + 1 + l;
+    return e + 1;
+}
+
+/* Apply a whole-request answer (an error, or a read index) to one op. */
+struct forward_verdict {
+    enum { V_RETRY, V_REFUSED, V_READ_INDEX, V_FRAMES } kind;
+    char code[32];
+    raft_index index;
+    raft_term term;
+};
+
+static void judge_answer(const struct forward *f, long status, const char *body,
+                         size_t len, struct forward_verdict *v)
+{
+    memset(v, 0, sizeof(*v));
+    if (status == 0) {
+        /* The leader may or may not have got it (curl even retries a dead
+         * kept-alive connection by itself). Sending it again is safe: reads
+         * change nothing and a proposal keeps its identity (dedup.h). */
+        v->kind = V_RETRY;
+        return;
+    }
+    cJSON *j = NULL;
+    if (status != 200 || f->kind == OP_READ)
+        j = cJSON_ParseWithLength(body, len);
+    if (status != 200) {
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "code");
+        v->kind = V_REFUSED;
+        snprintf(v->code, sizeof(v->code), "%s",
+                 cJSON_IsString(code) ? code->valuestring : "unknown");
+    } else if (f->kind == OP_READ) {
+        const cJSON *ri = cJSON_GetObjectItemCaseSensitive(j, "read_index");
+        const cJSON *rt = cJSON_GetObjectItemCaseSensitive(j, "term");
+        v->kind = V_RETRY;
+        if (cJSON_IsNumber(ri) && ri->valuedouble >= 0) {
+            v->kind = V_READ_INDEX;
+            v->index = (raft_index)ri->valuedouble;
+            v->term = cJSON_IsNumber(rt) && rt->valuedouble >= 1
+                          ? (raft_term)rt->valuedouble : 0;
+        }
+    } else {
+        v->kind = V_FRAMES;
+    }
+    cJSON_Delete(j);
+}
+
 static void forward_done(void *arg, long status, const char *body, size_t len,
                          const char *err)
 {
-    (void)err; /* any transport failure is retried: see forward_answer */
+    (void)err; /* any transport failure is retried: see judge_answer */
     struct forward *f = arg;
     struct node *n = f->n;
-    struct node_op *op = f->op;
+    struct forward_verdict v;
+    judge_answer(f, status, body, len, &v);
+    const char *p = body, *end = body + len;
+    if (n->forwarding[f->kind] == f->leader)
+        n->forwarding[f->kind] = RAFT_NONE;
+    for (unsigned i = 0; i < f->n_ops; i++) {
+        struct node_op *op = f->ops[i];
+        size_t part_len = 0;
+        const char *part = v.kind == V_FRAMES ? next_frame(&p, end, &part_len)
+                                              : NULL;
+        op->in_flight = false;
+        if (op->cancelled)
+            op_free(n, op);
+        else if (n->closing) /* node_free() cancels the client */
+            op_finish(n, op, NODE_ESTOPPING, NULL);
+        else if (v.kind == V_RETRY)
+            retry_later(n, op);
+        else if (v.kind == V_REFUSED)
+            forward_refused(n, op, v.code);
+        else if (v.kind == V_READ_INDEX) {
+            op->state = ST_WAIT_APPLIED;
+            op->index = v.index;
+            op->index_term = v.term;
+        } else if (part)
+            forward_write_answer(n, op, part, part_len);
+        else
+            op_finish(n, op, NODE_EUNKNOWN, "the leader sent a malformed answer");
+    }
     free(f);
-    op->in_flight = false;
-    if (op->cancelled) {
-        op_free(n, op);
-        return;
-    }
-    if (n->closing) { /* node_free() cancels the client */
-        op_finish(n, op, NODE_ESTOPPING, NULL);
-        return;
-    }
-    forward_answer(n, op, status, body, len);
-    node_schedule(n);
+    if (!n->closing)
+        node_schedule(n);
 }
 
 /* ---- dispatch ---- */
@@ -328,13 +462,9 @@ static void dispatch(struct node *n, struct node_op *op)
         }
         return;
     }
-    if (op->forwarded_here) {
+    if (op->forwarded_here)
         op_finish(n, op, NODE_ENOLEADER, "not_leader");
-        return;
-    }
-    raft_id leader = raft_leader(r);
-    if (leader != RAFT_NONE && leader != raft_self(r))
-        forward(n, op, leader);
+    /* else it waits for forward_pending() */
 }
 
 static void check_deadline(struct node *n, struct node_op *op, raft_time now)
@@ -390,6 +520,7 @@ void ops_on_progress(struct node *n)
         dispatch(n, op);
         check_deadline(n, op, now);
     }
+    forward_pending(n);
     bool waiting = n->n_ops > 0;
     if (waiting) {
         uint64_t usec;
@@ -542,25 +673,11 @@ void node_op_cancel(struct node *n, struct node_op *op)
 
 /* ---- the leader's side of forwarding ---- */
 
-static void answer_forwarded(void *arg, const struct node_outcome *o)
+/* A read index answer: {"read_index":N,"term":T}, or an error. */
+static void answer_read_index(void *arg, const struct node_outcome *o)
 {
     struct http_request *req = arg;
-    if (o->error == NODE_OK && o->body) {
-        char head[96];
-        int h = snprintf(head, sizeof(head), "%u %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
-                         o->status, o->etcd_index, o->raft_index, o->raft_term);
-        char *buf = malloc((size_t)h + o->len);
-        if (!buf) {
-            http_respond_error(req, 500, "out of memory");
-            return;
-        }
-        memcpy(buf, head, (size_t)h);
-        memcpy(buf + h, o->body, o->len);
-        http_respond(req, 200, "text/plain", buf, (size_t)h + o->len);
-        free(buf);
-        return;
-    }
-    if (o->error == NODE_OK) { /* read index */
+    if (o->error == NODE_OK) {
         char json[80];
         int l = snprintf(json, sizeof(json),
                          "{\"read_index\":%" PRIu64 ",\"term\":%" PRIu64 "}",
@@ -582,6 +699,161 @@ static void answer_forwarded(void *arg, const struct node_outcome *o)
     free(s);
 }
 
+/* A batch of forwarded writes, answered once every one has its outcome. */
+struct batch;
+struct batch_part {
+    struct batch *b;
+    struct node_op *op;
+    char *answer;
+    size_t len;
+};
+struct batch {
+    struct http_request *req;
+    struct node *n;
+    unsigned n_parts, n_done;
+    struct batch_part parts[];
+};
+
+static void batch_free(struct batch *b)
+{
+    for (unsigned i = 0; i < b->n_parts; i++)
+        free(b->parts[i].answer);
+    free(b);
+}
+
+/* "<status> <etcd index> <raft index> <raft term>\n<body>" or "error <code>". */
+static char *encode_part(const struct node_outcome *o, size_t *len)
+{
+    char head[96];
+    int h;
+    if (o->error == NODE_OK && o->body)
+        h = snprintf(head, sizeof(head), "%u %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+                     o->status, o->etcd_index, o->raft_index, o->raft_term);
+    else
+        h = snprintf(head, sizeof(head), "error %s",
+                     o->message && strcmp(o->message, "not_leader") == 0
+                         ? "not_leader"
+                         : error_code[o->error == NODE_OK ? NODE_EUNKNOWN : o->error]);
+    size_t body_len = o->error == NODE_OK && o->body ? o->len : 0;
+    char *buf = malloc((size_t)h + body_len + 1);
+    if (!buf)
+        return NULL;
+    memcpy(buf, head, (size_t)h);
+    if (body_len)
+        memcpy(buf + h, o->body, body_len);
+    *len = (size_t)h + body_len;
+    return buf;
+}
+
+static void batch_respond(struct batch *b)
+{
+    size_t total = 0;
+    for (unsigned i = 0; i < b->n_parts; i++)
+        total += b->parts[i].len + 24;
+    char *out = malloc(total + 1), *p = out;
+    if (!out) {
+        http_respond_error(b->req, 500, "out of memory");
+        return;
+    }
+    for (unsigned i = 0; i < b->n_parts; i++) {
+        p += sprintf(p, "%zu\n", b->parts[i].len);
+        memcpy(p, b->parts[i].answer, b->parts[i].len);
+        p += b->parts[i].len;
+    }
+    http_respond(b->req, 200, "application/octet-stream", out, (size_t)(p - out));
+    free(out);
+}
+
+static void batch_part_done(void *arg, const struct node_outcome *o)
+{
+    struct batch_part *part = arg;
+    struct batch *b = part->b;
+    static const char oom[] = "error unknown";
+    part->op = NULL;
+    part->answer = encode_part(o, &part->len);
+    if (!part->answer) {
+        part->answer = strdup(oom);
+        part->len = part->answer ? sizeof(oom) - 1 : 0;
+    }
+    if (++b->n_done < b->n_parts)
+        return;
+    batch_respond(b);
+    batch_free(b);
+}
+
+static void on_batch_abort(struct http_request *req, void *arg)
+{
+    (void)req;
+    struct batch *b = arg;
+    for (unsigned i = 0; i < b->n_parts; i++)
+        if (b->parts[i].op)
+            node_op_cancel(b->n, b->parts[i].op);
+    batch_free(b);
+}
+
+/* Count the frames of a batch body; 0 if it is malformed. */
+static unsigned count_frames(const char *body, size_t len)
+{
+    const char *p = body, *end = body + len;
+    size_t fl;
+    unsigned count = 0;
+    while (p < end) {
+        if (!next_frame(&p, end, &fl) || ++count > FORWARD_BATCH_MAX)
+            return 0;
+    }
+    return count;
+}
+
+void ops_handle_propose(struct node *n, struct http_request *req)
+{
+    size_t len, fl;
+    const char *body = http_request_body(req, &len);
+    unsigned count = body ? count_frames(body, len) : 0;
+    if (!count) {
+        http_respond_error(req, 400, "malformed batch of writes: expected "
+                                     "frames \"<length>\\n<command>\"");
+        return;
+    }
+    struct batch *b = calloc(1, sizeof(*b) + count * sizeof(b->parts[0]));
+    if (!b) {
+        http_respond_error(req, 500, "out of memory");
+        return;
+    }
+    b->req = req;
+    b->n = n;
+    b->n_parts = count;
+    const char *p = body, *end = body + len;
+    for (unsigned i = 0; i < count; i++) {
+        const char *cmd = next_frame(&p, end, &fl);
+        struct batch_part *part = &b->parts[i];
+        part->b = b;
+        part->op = op_new(n, OP_PROPOSE, batch_part_done, part);
+        if (!part->op) { /* answered at once, as an unknown failure */
+            static const char oom[] = "error unknown";
+            part->answer = strdup(oom);
+            part->len = part->answer ? sizeof(oom) - 1 : 0;
+            b->n_done++;
+            continue;
+        }
+        part->op->forwarded_here = true;
+        part->op->cmd = malloc(fl ? fl : 1);
+        if (part->op->cmd) {
+            memcpy(part->op->cmd, cmd, fl);
+            part->op->len = fl;
+            dispatch(n, part->op);
+        } else {
+            op_finish(n, part->op, NODE_EUNKNOWN, "out of memory");
+        }
+    }
+    if (b->n_done == b->n_parts) {
+        batch_respond(b);
+        batch_free(b);
+        return;
+    }
+    http_request_on_abort(req, on_batch_abort, b);
+    node_schedule(n);
+}
+
 static void on_forward_abort(struct http_request *req, void *arg)
 {
     (void)req;
@@ -589,43 +861,16 @@ static void on_forward_abort(struct http_request *req, void *arg)
     node_op_cancel(op->owner, op);
 }
 
-static void start_forwarded(struct http_request *req, struct node_op *op)
+void ops_handle_read_index(struct node *n, struct http_request *req)
 {
+    struct node_op *op = op_new(n, OP_READ, answer_read_index, req);
     if (!op) {
         http_respond_error(req, 500, "out of memory");
         return;
     }
+    op->forwarded_here = true;
+    op->index_only = true;
+    dispatch(n, op);
     http_request_on_abort(req, on_forward_abort, op);
-}
-
-void ops_handle_propose(struct node *n, struct http_request *req)
-{
-    size_t len;
-    const char *body = http_request_body(req, &len);
-    struct node_op *op = op_new(n, OP_PROPOSE, answer_forwarded, req);
-    if (op) {
-        op->forwarded_here = true;
-        op->cmd = malloc(len ? len : 1);
-        if (op->cmd) {
-            memcpy(op->cmd, body, len);
-            op->len = len;
-            dispatch(n, op);
-        } else {
-            op_finish(n, op, NODE_EUNKNOWN, "out of memory");
-        }
-    }
-    start_forwarded(req, op);
-    node_schedule(n);
-}
-
-void ops_handle_read_index(struct node *n, struct http_request *req)
-{
-    struct node_op *op = op_new(n, OP_READ, answer_forwarded, req);
-    if (op) {
-        op->forwarded_here = true;
-        op->index_only = true;
-        dispatch(n, op);
-    }
-    start_forwarded(req, op);
     node_schedule(n);
 }

@@ -147,6 +147,55 @@ class ErrorStatusTest(HttpTestCase):
                     self.assert_json_error(c, 1, "POST", path, body, 400)
         self.assert_alive(c)
 
+    def test_forwarded_write_batches(self):
+        """/raft/propose (the leader's side of forwarding) takes frames
+        "<length>\\n<command>" and answers one frame per command, in
+        order; a retried frame (same identity) is answered like the first
+        and applied once; malformed batches get 400 and change nothing."""
+        c = self.cluster(1)
+        lid, _ = c.leader()
+
+        def frame(b):
+            return b"%d\n%s" % (len(b), b)
+
+        def cmd(ident, key, value):
+            return (b"9 %d\n" % ident +
+                    json.dumps({"op": "set", "key": key,
+                                "value": value}).encode())
+        cmds = [cmd(1001, "/batch/a", "1"), cmd(1002, "/batch/b", "2"),
+                cmd(1001, "/batch/a", "1"), cmd(1003, "/batch/a", "3")]
+        code, _, data = c.http(lid, "POST", "/raft/propose",
+                               b"".join(frame(x) for x in cmds),
+                               {"Content-Type": "application/octet-stream"})
+        self.assertEqual(code, 200, data[:300])
+        parts, rest = [], data
+        while rest:
+            length, _, rest = rest.partition(b"\n")
+            parts.append(rest[:int(length)])
+            rest = rest[int(length):]
+        self.assertEqual(len(parts), 4, data[:500])
+        heads = [p.split(b"\n", 1)[0].split() for p in parts]
+        bodies = [json.loads(p.split(b"\n", 1)[1]) for p in parts]
+        self.assertEqual([h[0] for h in heads], [b"201"] * 3 + [b"200"])
+        self.assertEqual(bodies[0], bodies[2], "a retried write must get the "
+                         "first answer")
+        self.assertEqual(heads[0][:2], heads[2][:2])  # status, etcd index
+        self.assertEqual(bodies[3]["prevNode"]["value"], "1",
+                         "the retried copy must not be applied again")
+        raft_indexes = [int(h[2]) for h in heads]
+        self.assertEqual(raft_indexes[1], raft_indexes[0] + 1)
+        bad = [b"", b"x", b"5\nabc", b"3\nabc7", b"-1\n", b"3abc",
+               b"99999999999999999999\nx", b"1\nx" * 300]
+        before = c.status(lid)["commit_index"]
+        for body in bad:
+            with self.subTest(body=body[:20]):
+                self.assert_json_error(
+                    c, lid, "POST", "/raft/propose", body, 400,
+                    {"Content-Type": "application/octet-stream"})
+        time.sleep(0.2)
+        self.assertEqual(c.status(lid)["commit_index"], before)
+        self.assert_alive(c)
+
     def test_body_size_limit_413(self):
         # node 1 has a small limit, node 2 the default (8 MiB)
         c = self.cluster(2, extra_config={
