@@ -65,5 +65,7 @@ void storage_stats(const struct storage *s, struct storage_stats *st);
 
 /* CRC-32C (Castagnoli) of buf, continuing from crc (0 to start). */
 uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
+/* The same without CPU instructions (crc32c uses SSE4.2 where it can). */
+uint32_t crc32c_portable(uint32_t crc, const void *buf, size_t len);
 
 #endif

@@ -427,6 +427,20 @@ static long verify_dir(const char *dir)
 
 /* ---- tests ---- */
 
+TEST(test_crc32c_instruction_matches_table)
+{
+    uint8_t b[300];
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < sizeof(b); i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        b[i] = (uint8_t)x;
+    }
+    CHECK_EQ_U(crc32c_portable(0, "123456789", 9), 0xE3069283u);
+    for (size_t off = 0; off < 9; off++)
+        for (size_t len = 0; len + off <= sizeof(b); len += 7)
+            CHECK_EQ_U(crc32c(5, b + off, len), crc32c_portable(5, b + off, len));
+}
+
 TEST(test_crc32c_check_values)
 {
     CHECK_EQ_U(crc32c(0, "123456789", 9), 0xE3069283u);
@@ -1616,6 +1630,7 @@ int main(void)
     if (SEGMENT_MAX >= (1u << 20))
         printf("note: SEGMENT_MAX is %u: build with -DSEGMENT_MAX=4096 to run "
                "every multi-segment variant, fast\n", (unsigned)SEGMENT_MAX);
+    RUN(test_crc32c_instruction_matches_table);
     RUN(test_crc32c_check_values);
     RUN(test_empty_dir_opens_empty);
     RUN(test_hard_state_round_trip);
