@@ -63,6 +63,10 @@ struct http_client {
     unsigned busy;  /* dispatch frames on the stack */
     bool closing;   /* http_client_free() called */
     char source[80]; /* CURLOPT_INTERFACE ("host!<ip>"), "" for any */
+    /* Finished easy handles, reset and kept for the next requests: a new
+     * one costs a large calloc (and glibc's malloc_consolidate) each time. */
+    CURL *idle[32];
+    unsigned n_idle;
 };
 
 /* ---- lists -------------------------------------------------------------- */
@@ -89,11 +93,18 @@ static void xfer_unlink(struct http_client *c, struct xfer *x)
     c->n_xfers--;
 }
 
-/* Release everything but the response buffer and the struct. */
+/* Release everything but the response buffer and the struct. The easy
+ * handle (no longer in the multi handle) is kept for reuse if there is room. */
 static void xfer_release(struct xfer *x)
 {
-    if (x->easy)
+    struct http_client *c = x->c;
+    if (x->easy && c && !c->closing &&
+        c->n_idle < sizeof(c->idle) / sizeof(c->idle[0])) {
+        curl_easy_reset(x->easy);
+        c->idle[c->n_idle++] = x->easy;
+    } else if (x->easy) {
         curl_easy_cleanup(x->easy);
+    }
     x->easy = NULL;
     curl_slist_free_all(x->headers);
     x->headers = NULL;
@@ -286,6 +297,8 @@ static void destroy(struct http_client *c)
     if (c->multi)
         curl_multi_cleanup(c->multi); /* may still call on_socket/on_curl_timer */
     c->multi = NULL;
+    while (c->n_idle)
+        curl_easy_cleanup(c->idle[--c->n_idle]);
     while (c->socks)
         sockinfo_free(c, c->socks);
     c->timer = sd_event_source_disable_unref(c->timer);
@@ -407,7 +420,7 @@ int http_client_request(struct http_client *c, const char *method, const char *u
     x->cb = cb;
     x->arg = arg;
     x->timeout_ms = timeout_ms;
-    x->easy = curl_easy_init();
+    x->easy = c->n_idle ? c->idle[--c->n_idle] : curl_easy_init();
     if (!x->easy)
         goto fail;
 
