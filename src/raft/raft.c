@@ -449,7 +449,8 @@ void raft_report_unreachable(struct raft *r, raft_id id)
 bool raft_has_ready(const struct raft *r)
 {
     return r->out.n || r->n_notes || r->n_reads || r->broadcast_pending ||
-           r->heartbeat_pending || r->term != r->saved_term ||
+           (r->heartbeat_pending && !readindex_round_in_flight(r)) ||
+           r->term != r->saved_term ||
            r->vote != r->saved_vote ||
            raftlog_last_index(&r->log) >= r->unstable_from ||
            r->commit > r->applied ||
@@ -462,11 +463,16 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
     memset(rd, 0, sizeof(*rd));
     if (r->role == RAFT_LEADER && r->broadcast_pending)
         replication_broadcast(r);
-    if (r->role == RAFT_LEADER && r->heartbeat_pending)
+    if (r->role == RAFT_LEADER && r->heartbeat_pending &&
+        !readindex_round_in_flight(r)) {
         replication_heartbeat(r);
+        r->heartbeat_pending = false;
+    }
     if (r->role == RAFT_LEADER)
         replication_send_commit(r);
-    r->broadcast_pending = r->heartbeat_pending = false;
+    r->broadcast_pending = false;
+    if (r->role != RAFT_LEADER)
+        r->heartbeat_pending = false;
 
     rd->hard_state.term = r->term;
     rd->hard_state.vote = r->vote;

@@ -76,6 +76,16 @@ void readindex_on_ack(struct raft *r)
     r->n_pending_reads -= done;
 }
 
+/* A round carrying reads is out and not yet acknowledged by a majority.
+ * Reads arriving meanwhile wait for the next round, started once this one
+ * is acknowledged (or by the next periodic heartbeat, should its messages
+ * be lost), so under read load there is one round per round trip rather
+ * than one per ready. */
+bool readindex_round_in_flight(const struct raft *r)
+{
+    return r->n_pending_reads && r->pending_reads[0].seq <= r->seq;
+}
+
 /* Leadership lost: unconfirmed reads fail, reported with index 0. */
 void readindex_fail_all(struct raft *r)
 {

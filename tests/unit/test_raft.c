@@ -1103,6 +1103,58 @@ TEST(read_index_waits_for_majority_heartbeat)
     raft_free(o.r);
 }
 
+static uint64_t round_sent_to(const struct raft_ready *rd, raft_id to)
+{
+    for (size_t i = 0; i < rd->n_msgs; i++)
+        if (rd->msgs[i].type == RAFT_MSG_APPEND && rd->msgs[i].to == to)
+            return rd->msgs[i].seq;
+    return 0;
+}
+
+TEST(reads_arriving_during_a_round_share_the_next_one)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    one_make_leader(&o);
+    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .seq = 1, .from = 2, .to = 1,
+                           .term = 1, .success = true, .match_index = 1};
+    raft_receive(o.r, 2002, &ack);
+    one_drain(&o);
+    struct raft_ready rd;
+    CHECK_EQ_U(raft_read_index(o.r, 2003, 1), 0);
+    raft_ready(o.r, &rd);
+    uint64_t first = round_sent_to(&rd, 2);
+    CHECK(first > 0);
+    raft_advance(o.r, &rd);
+    /* two more reads while the round is out: no new round yet */
+    CHECK_EQ_U(raft_read_index(o.r, 2004, 2), 0);
+    CHECK_EQ_U(raft_read_index(o.r, 2004, 3), 0);
+    CHECK(!raft_has_ready(o.r));
+    /* the round is acknowledged: read 1 is served, one round for 2 and 3 */
+    ack.seq = first;
+    raft_receive(o.r, 2005, &ack);
+    raft_ready(o.r, &rd);
+    CHECK_EQ_U(rd.n_reads, 1);
+    CHECK_EQ_U(rd.reads[0].id, 1);
+    uint64_t second = round_sent_to(&rd, 2);
+    CHECK_EQ_U(second, first + 1);
+    raft_advance(o.r, &rd);
+    /* an ack of the first round again does not serve the later reads */
+    raft_receive(o.r, 2006, &ack);
+    if (raft_has_ready(o.r)) {
+        raft_ready(o.r, &rd);
+        CHECK_EQ_U(rd.n_reads, 0);
+        raft_advance(o.r, &rd);
+    }
+    ack.seq = second;
+    ack.from = 3;
+    raft_receive(o.r, 2007, &ack);
+    raft_ready(o.r, &rd);
+    CHECK_EQ_U(rd.n_reads, 2);
+    raft_advance(o.r, &rd);
+    raft_free(o.r);
+}
+
 TEST(read_index_fails_when_leadership_lost)
 {
     struct one o;
@@ -1182,6 +1234,7 @@ int main(void)
     RUN(follower_that_lost_its_log_is_repaired);
     RUN(no_commit_without_majority);
     RUN(read_index_waits_for_majority_heartbeat);
+    RUN(reads_arriving_during_a_round_share_the_next_one);
     RUN(read_index_fails_when_leadership_lost);
     RUN(leadership_transfer_hands_over_without_waiting_for_timeout);
     return test_summary();
