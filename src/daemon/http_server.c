@@ -770,6 +770,12 @@ struct http_server *http_server_new_ex(sd_event *ev, const char *host, uint16_t 
                               MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                               MHD_OPTION_CONNECTION_LIMIT, conn_limit,
                               MHD_OPTION_CONNECTION_TIMEOUT, conn_timeout,
+                              /* per connection: headers and the read buffer
+                               * (bodies are copied out as they arrive); MHD
+                               * zeroes it for every request on a kept-alive
+                               * connection, so smaller is cheaper too */
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                              (size_t)HTTP_SERVER_CONN_MEMORY,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                               MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                               MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, s,

@@ -63,6 +63,9 @@ uint64_t http_server_connections_accepted(const struct http_server *s); /* since
 unsigned http_server_connections_open(const struct http_server *s);
 unsigned http_server_requests_pending(const struct http_server *s); /* handled, not yet answered */
 
+/* Memory per connection (request line and headers must fit in half). */
+#define HTTP_SERVER_CONN_MEMORY (16u * 1024)
+
 const char *http_request_method(const struct http_request *r);
 const char *http_request_path(const struct http_request *r); /* without query string, %-decoded */
 /* Decoded value, NULL if absent; "" for ?key */

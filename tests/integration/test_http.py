@@ -147,6 +147,17 @@ class ErrorStatusTest(HttpTestCase):
                     self.assert_json_error(c, 1, "POST", path, body, 400)
         self.assert_alive(c)
 
+    def test_header_size_limit_431(self):
+        """Request line and headers share 8 KiB or so of the 16 KiB each
+        connection gets: a large header still works, a huge one is refused
+        with 431 and nothing else is disturbed."""
+        c = self.cluster(1)
+        code, _, _ = c.http(1, "GET", "/status", None, {"X-Big": "a" * 6000})
+        self.assertEqual(code, 200)
+        code, _, _ = c.http(1, "GET", "/status", None, {"X-Big": "a" * 65536})
+        self.assertEqual(code, 431)
+        self.assert_alive(c)
+
     def test_forwarded_write_batches(self):
         """/raft/propose (the leader's side of forwarding) takes frames
         "<length>\\n<command>" and answers one frame per command, in
