@@ -152,6 +152,14 @@ maxcol() { # the largest value of a column over all rows
     vc=$(col "$f" "$2")
     awk -F, -v vc="$vc" 'NR > 1 && $vc != "" && (m == "" || $vc + 0 > m) { m = $vc + 0 } END { print m }' "$f"
 }
+largest() { # largest SYSTEM COLUMN: the largest value over every operation's runs
+    local m= v op
+    for op in $ops; do
+        v=$(maxcol "$out/$op/$1/runs.csv" "$2")
+        [ -n "$v" ] && m=$(awk -v x="$m" -v y="$v" 'BEGIN { print (x == "" || y > x) ? y : x }')
+    done
+    echo "$m"
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 verdict() { # verdict RATIO MIN (ratio >= MIN)
     awk -v r="$1" -v m="$2" 'BEGIN { if (r == "n/a") print "n/a"; else if (r + 0 >= m + 0) print "**met**"; else print "**missed**" }'
@@ -205,12 +213,12 @@ report=$out/REPORT.md
             echo "| $c | $rt | $et | $(ratio "$rt" "$et") | $(value "$r" "$c" mean_client_means_ms) | $(value "$e" "$c" mean_client_means_ms) | $(value "$r" "$c" p99_ms) | $(value "$e" "$c" p99_ms) | $(value "$r" "$c" p999_ms) | $(value "$e" "$c" p999_ms) | $(value "$r" "$c" errors)/$(value "$r" "$c" timeouts) | $(value "$e" "$c" errors)/$(value "$e" "$c" timeouts) | $(value "$r" "$c" bench_cpu_pct)/$(value "$e" "$c" bench_cpu_pct) |"
         done
         echo
-        echo "Server CPU (sum over the 3 processes, % of one core) and RSS under load:"
+        echo "Server CPU (sum over the 3 processes, % of one core) and memory under load (RSS; private = RssAnon, the RSS without shared library pages):"
         echo
-        echo "| clients | raftd CPU % | etcd CPU % | raftd RSS MB (all 3 / largest) | etcd RSS MB (all 3 / largest) |"
-        echo "|---:|---:|---:|---:|---:|"
+        echo "| clients | raftd CPU % | etcd CPU % | raftd RSS MB (all 3 / largest) | etcd RSS MB (all 3 / largest) | raftd / etcd private MB (largest) |"
+        echo "|---:|---:|---:|---:|---:|---:|"
         for c in ${levels//,/ }; do
-            echo "| $c | $(value "$r" "$c" server_cpu_pct) | $(value "$e" "$c" server_cpu_pct) | $(value "$r" "$c" server_rss_mb_total) / $(value "$r" "$c" server_rss_mb_max_node) | $(value "$e" "$c" server_rss_mb_total) / $(value "$e" "$c" server_rss_mb_max_node) |"
+            echo "| $c | $(value "$r" "$c" server_cpu_pct) | $(value "$e" "$c" server_cpu_pct) | $(value "$r" "$c" server_rss_mb_total) / $(value "$r" "$c" server_rss_mb_max_node) | $(value "$e" "$c" server_rss_mb_total) / $(value "$e" "$c" server_rss_mb_max_node) | $(value "$r" "$c" server_anon_mb_max_node) / $(value "$e" "$c" server_anon_mb_max_node) |"
         done
         echo
     done
@@ -241,13 +249,12 @@ report=$out/REPORT.md
             echo "| p99 latency, $op, $c clients, <= etcd's (ratio = etcd/raftd) | $a | $b | $x | $(verdict "$x" 1) |"
         done
     done
-    a=; b=
-    for op in $ops; do
-        v=$(maxcol "$out/$op/raftd/runs.csv" server_rss_mb_max_node); [ -n "$v" ] && a=$(awk -v x="$a" -v y="$v" 'BEGIN { print (x == "" || y > x) ? y : x }')
-        v=$(maxcol "$out/$op/etcd/runs.csv" server_rss_mb_max_node); [ -n "$v" ] && b=$(awk -v x="$b" -v y="$v" 'BEGIN { print (x == "" || y > x) ? y : x }')
-    done
+    a=$(largest raftd server_rss_mb_max_node); b=$(largest etcd server_rss_mb_max_node)
     x=$(ratio "$b" "$a")
     echo "| resident memory per process under load (largest seen, MB), <= 1/10 of etcd's (ratio = etcd/raftd) | $a | $b | $x | $(verdict "$x" 10) |"
+    a=$(largest raftd server_anon_mb_max_node); b=$(largest etcd server_anon_mb_max_node)
+    x=$(ratio "$b" "$a")
+    echo "| (for context) private memory per process, RssAnon (largest seen, MB) | $a | $b | $x | - |"
     echo
     echo "Figures are single runs on a shared machine: treat differences under ~10% as noise."
 } > "$report"

@@ -79,6 +79,7 @@ struct run_extra {
     double server_cpu_s;  /* user+sys of the watched servers over the window */
     uint64_t server_rss_kb_max; /* the largest sum of the servers' RSS seen */
     uint64_t server_rss_kb_node_max; /* the largest single server's RSS seen */
+    uint64_t server_anon_kb_node_max; /* ... and its private part (RssAnon) */
     unsigned server_procs;
     char leader[256];
 };
@@ -119,6 +120,8 @@ int run_restart_cmd(const char *cmd, unsigned level_index, unsigned clients);
 struct proc_sample {
     double cpu_s;
     uint64_t rss_kb, rss_kb_node_max;
+    uint64_t anon_kb_node_max; /* RssAnon: private memory, without the
+                                  shared libraries' pages */
     unsigned n;
 };
 void procs_sample(const char *pattern, struct proc_sample *out);

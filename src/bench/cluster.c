@@ -378,12 +378,17 @@ void procs_sample(const char *pattern, struct proc_sample *out)
                          &ut, &stt) != 2)
             continue;
         snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-        uint64_t rss = 0;
+        uint64_t rss = 0, anon = 0;
         if (read_file(path, buf, sizeof(buf), NULL)) {
             char *r = strstr(buf, "VmRSS:");
             if (r)
                 rss = strtoull(r + 6, NULL, 10);
+            r = strstr(buf, "RssAnon:");
+            if (r)
+                anon = strtoull(r + 8, NULL, 10);
         }
+        if (anon > out->anon_kb_node_max)
+            out->anon_kb_node_max = anon;
         out->cpu_s += (double)(ut + stt) / (double)tck;
         out->rss_kb += rss;
         if (rss > out->rss_kb_node_max)

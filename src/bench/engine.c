@@ -585,7 +585,7 @@ int engine_run(const struct bench_config *cfg, char **urls, unsigned n_urls,
     double cpu0 = 0;
     bool window_open = false;
     struct proc_sample ps0 = {0}, ps;
-    uint64_t rss_max = 0, rss_node_max = 0;
+    uint64_t rss_max = 0, rss_node_max = 0, anon_node_max = 0;
     while (1) {
         uint64_t now = now_ns();
         if (!window_open && now >= r.window_start) {
@@ -605,6 +605,8 @@ int engine_run(const struct bench_config *cfg, char **urls, unsigned n_urls,
                     rss_max = ps.rss_kb;
                 if (ps.rss_kb_node_max > rss_node_max)
                     rss_node_max = ps.rss_kb_node_max;
+                if (ps.anon_kb_node_max > anon_node_max)
+                    anon_node_max = ps.anon_kb_node_max;
             }
         }
         if (now >= next_tick) {
@@ -626,6 +628,8 @@ int engine_run(const struct bench_config *cfg, char **urls, unsigned n_urls,
                     rss_max = ps.rss_kb;
                 if (ps.rss_kb_node_max > rss_node_max)
                     rss_node_max = ps.rss_kb_node_max;
+                if (ps.anon_kb_node_max > anon_node_max)
+                    anon_node_max = ps.anon_kb_node_max;
             }
         }
         if (r.stopping && !any_busy(&r))
@@ -642,6 +646,7 @@ int engine_run(const struct bench_config *cfg, char **urls, unsigned n_urls,
     *measured_s = cfg->duration_s;
     extra->server_rss_kb_max = rss_max;
     extra->server_rss_kb_node_max = rss_node_max;
+    extra->server_anon_kb_node_max = anon_node_max;
     rc = 0;
 out:
     run_teardown(&r);

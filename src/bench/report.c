@@ -32,7 +32,8 @@ static const char runs_header[] =
     "mean_client_means_ms,mean_ms,p50_ms,p90_ms,p99_ms,p999_ms,max_ms,"
     "errors,timeouts,misses,value_size,keys,dist,"
     "bench_cpu_pct,bench_cpu_us_per_op,server_cpu_pct,server_procs,"
-    "server_rss_mb_total,server_rss_mb_max_node,leader,cdf_file,clients_file\n";
+    "server_rss_mb_total,server_rss_mb_max_node,server_anon_mb_max_node,"
+    "leader,cdf_file,clients_file\n";
 
 static int mkdir_p(const char *path)
 {
@@ -127,11 +128,12 @@ int report_run(const struct bench_config *cfg, const struct run_summary *sum,
     fprintf(f, ",%.1f,%.2f,", 100.0 * extra->bench_cpu_s / w,
             sum->ops ? extra->bench_cpu_s * 1e6 / (double)sum->ops : 0);
     if (cfg->watch)
-        fprintf(f, "%.1f,%u,%.1f,%.1f,", 100.0 * extra->server_cpu_s / w,
+        fprintf(f, "%.1f,%u,%.1f,%.1f,%.1f,", 100.0 * extra->server_cpu_s / w,
                 extra->server_procs, extra->server_rss_kb_max / 1024.0,
-                extra->server_rss_kb_node_max / 1024.0);
+                extra->server_rss_kb_node_max / 1024.0,
+                extra->server_anon_kb_node_max / 1024.0);
     else
-        fputs(",,,,", f);
+        fputs(",,,,,", f);
     csv_str(f, extra->leader);
     fprintf(f, ",%s,%s\n", cdf_name, clients_name);
     fflush(f);
