@@ -646,6 +646,25 @@ void http_request_on_abort(struct http_request *r, void (*fn)(struct http_reques
 
 /* ---- server ------------------------------------------------------------- */
 
+/* What to do about EADDRINUSE. A port in the kernel's ephemeral range can
+ * also be taken for a while by any program's outgoing connection (even in
+ * TIME-WAIT), which looks like a mystery when nothing listens there. */
+static const char *in_use_hint(uint16_t port)
+{
+    unsigned lo = 32768, hi = 60999;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
+    if (f) {
+        if (fscanf(f, "%u %u", &lo, &hi) != 2)
+            lo = 32768, hi = 60999;
+        fclose(f);
+    }
+    if (port >= lo && port <= hi)
+        return " (is something listening there? The port is also in the "
+               "range the kernel gives outgoing connections, which can hold "
+               "it for a while: use one below net.ipv4.ip_local_port_range)";
+    return " (is another raftd, or another program, listening there?)";
+}
+
 static void format_hostport(char *out, size_t outlen, const char *host, uint16_t port)
 {
     if (!host || !*host)
@@ -709,8 +728,9 @@ static int open_listener(const char *host, uint16_t port, int *family, char *err
     }
     freeaddrinfo(res);
     if (fd < 0)
-        seterr(err, errlen, "cannot listen on %s: %s", where,
-               last_errno ? strerror(last_errno) : "no usable address");
+        seterr(err, errlen, "cannot listen on %s: %s%s", where,
+               last_errno ? strerror(last_errno) : "no usable address",
+               last_errno == EADDRINUSE ? in_use_hint(port) : "");
     return fd;
 }
 

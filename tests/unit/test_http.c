@@ -981,7 +981,7 @@ TEST(test_listen_addresses)
 {
     setup();
     struct srv s = {.mode = ANSWER};
-    char err[256] = "";
+    char err[512] = "";
     struct http_server *a = http_server_new(ev, "127.0.0.1", 0, 1024, handler, &s, err, sizeof err);
     CHECK(a != NULL);
     if (a) {
@@ -989,9 +989,10 @@ TEST(test_listen_addresses)
         char want[128];
         struct http_server *b = http_server_new(ev, "127.0.0.1", port, 1024, handler, &s, err, sizeof err);
         CHECK(b == NULL);
-        snprintf(want, sizeof want, "cannot listen on 127.0.0.1:%u: Address already in use", (unsigned)port);
-        CHECK(!strcmp(err, want));
-        if (strcmp(err, want))
+        snprintf(want, sizeof want, "cannot listen on 127.0.0.1:%u: Address already in use (", (unsigned)port);
+        /* port 0 got one from the ephemeral range: the hint says so */
+        CHECK(!strncmp(err, want, strlen(want)) && strstr(err, "ip_local_port_range)"));
+        if (strncmp(err, want, strlen(want)))
             fprintf(stderr, "got: %s\n", err);
         http_server_free(b);
     }
