@@ -287,6 +287,7 @@ static void incoming_free(struct node *n, struct incoming *in)
 {
     if (in->parked)
         rpc_msg_free(&in->msg);
+    free(in->held_body);
     if (in->prev)
         in->prev->next = in->next;
     else
@@ -308,6 +309,13 @@ static void send_message(struct node *n, const struct raft_msg *m)
             continue;
         size_t len;
         char *body = rpc_encode(m, &len);
+        if (body && m->type == RAFT_MSG_APPEND_RESP && m->success &&
+            n->synced_gen < n->write_gen) {
+            in->held_body = body; /* sent by release_held() */
+            in->held_len = len;
+            in->gen = n->write_gen;
+            return;
+        }
         if (body)
             http_respond(in->req, 200, "application/json", body, len);
         else
@@ -324,7 +332,7 @@ static void answer_unanswered(struct node *n)
 {
     for (struct incoming *in = n->incoming, *next; in; in = next) {
         next = in->next;
-        if (in->in_ready && !in->parked) {
+        if (in->in_ready && !in->parked && !in->held_body) {
             http_respond(in->req, 204, NULL, NULL, 0);
             incoming_free(n, in);
         }
@@ -340,9 +348,92 @@ static void fatal_storage(struct node *n, const char *err)
     sd_event_exit(n->ev, EX_IOERR);
 }
 
+/* Answers whose writes are now durable go out. */
+static void release_held(struct node *n)
+{
+    for (struct incoming *in = n->incoming, *next; in; in = next) {
+        next = in->next;
+        if (in->held_body && in->gen <= n->synced_gen) {
+            http_respond(in->req, 200, "application/json", in->held_body,
+                         in->held_len);
+            incoming_free(n, in);
+        }
+    }
+}
+
+/* Hand what was written so far to the syncer, unless it is busy (then
+ * this happens when it is done: one sync covers every ready meanwhile). */
+static void start_sync(struct node *n)
+{
+    int fds[SYNCER_MAX_FDS];
+    bool is_dir[SYNCER_MAX_FDS];
+    unsigned count = 0;
+    char err[512];
+    if (n->synced_gen == n->write_gen || n->running_gen || syncer_busy(n->syncer))
+        return;
+    if (storage_sync_take(n->storage, fds, is_dir, SYNCER_MAX_FDS, &count,
+                          err, sizeof(err)) < 0) {
+        fatal_storage(n, err);
+        return;
+    }
+    n->running_gen = n->write_gen;
+    n->running_index = n->written_index;
+    n->running_term = n->written_term;
+    if (syncer_start(n->syncer, fds, is_dir, count) < 0)
+        fatal_storage(n, "the sync thread refused a job");
+}
+
+static void on_synced(void *arg, int err, uint64_t usec)
+{
+    struct node *n = arg;
+    if (err) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "%s: fdatasync of the log failed: %s",
+                 n->cfg->data_dir, strerror(err));
+        fatal_storage(n, msg);
+        n->failed = true;
+        return;
+    }
+    storage_note_sync(n->storage, usec);
+    n->synced_gen = n->running_gen;
+    n->running_gen = 0;
+    raft_persisted(n->raft, n->running_index, n->running_term);
+    release_held(n);
+    start_sync(n);
+    node_schedule(n);
+}
+
+/* Write this ready's entries without waiting for the disk: the syncer
+ * flushes them while the loop goes on (successful AppendEntries answers
+ * wait for it, see send_message). Only for readies that append entries;
+ * a ready whose term or vote changed is made durable at once. */
+static bool persist_in_background(struct node *n, const struct raft_ready *rd)
+{
+    char err[512];
+    if (rd->n_entries &&
+        storage_append(n->storage, rd->entries_first, rd->entries,
+                       rd->n_entries, err, sizeof(err)) < 0) {
+        fatal_storage(n, err);
+        return false;
+    }
+    if (rd->n_entries) {
+        n->write_gen++;
+        n->written_index = rd->entries_first + rd->n_entries - 1;
+        n->written_term = rd->entries[rd->n_entries - 1].term;
+        start_sync(n);
+    }
+    return true;
+}
+
+/* Write and sync this ready before anything else happens. What was
+ * written in the background before is made durable first. */
 static bool persist(struct node *n, const struct raft_ready *rd)
 {
     char err[512];
+    while (n->running_gen && !n->failed)
+        syncer_wait(n->syncer); /* on_synced starts the next if needed */
+    if (n->failed)
+        return false;
     if (rd->hard_state_changed &&
         storage_save_hard_state(n->storage, &rd->hard_state, err, sizeof(err)) < 0)
         goto fail;
@@ -353,6 +444,10 @@ static bool persist(struct node *n, const struct raft_ready *rd)
     if ((rd->hard_state_changed || rd->n_entries) &&
         storage_sync(n->storage, err, sizeof(err)) < 0)
         goto fail;
+    if (rd->n_entries) {
+        n->written_index = rd->entries_first + rd->n_entries - 1;
+        n->written_term = rd->entries[rd->n_entries - 1].term;
+    }
     return true;
 fail:
     fatal_storage(n, err);
@@ -438,7 +533,8 @@ static bool handle_ready(struct node *n)
         if (sent && rd.n_entries) /* on the wire before our fdatasync */
             http_client_flush(n->client);
     }
-    if (!persist(n, &rd))
+    bool background = n->syncer && !rd.hard_state_changed;
+    if (!(background ? persist_in_background(n, &rd) : persist(n, &rd)))
         return false; /* never advance past what is not durable */
     if (rd.hard_state.commit > n->saved_commit) {
         storage_save_commit(n->storage, rd.hard_state.commit);
@@ -453,7 +549,10 @@ static bool handle_ready(struct node *n)
     for (size_t i = 0; i < rd.n_notes; i++)
         log_note(n, &rd.notes[i]);
     ops_on_reads(n, rd.reads, rd.n_reads);
-    raft_advance(n->raft, &rd);
+    if (background)
+        raft_advance_unsynced(n->raft, &rd);
+    else
+        raft_advance(n->raft, &rd);
     return true;
 }
 
@@ -792,6 +891,11 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
         snprintf(err, errlen, "out of memory");
         goto error;
     }
+    n->syncer = syncer_new(ev, on_synced, n);
+    if (!n->syncer) {
+        snprintf(err, errlen, "cannot start the sync thread: %s", strerror(errno));
+        goto error;
+    }
     n->client = http_client_new(ev);
     if (!n->client) {
         snprintf(err, errlen, "cannot start the HTTP client");
@@ -834,6 +938,7 @@ void node_free(struct node *n)
     sd_event_source_unref(n->timer);
     sd_event_source_unref(n->process_defer);
     sd_event_source_unref(n->stop_timer);
+    syncer_free(n->syncer); /* waits for a sync in progress */
     storage_close(n->storage);
     raft_free(n->raft);
     sd_event_unref(n->ev);

@@ -17,6 +17,7 @@
 #include "kv.h"
 #include "node.h"
 #include "storage.h"
+#include "syncer.h"
 
 /* Outstanding RPCs per peer beyond which new messages are dropped (Raft
  * tolerates loss); keeps a dead peer from piling up connections. */
@@ -43,6 +44,11 @@ struct incoming {
     bool parked;
     struct raft_msg msg;
     raft_time park_deadline;
+    /* A successful answer waiting for the background sync of everything
+     * written before it (write generation gen) to finish. */
+    char *held_body;
+    size_t held_len;
+    uint64_t gen;
 };
 
 struct node {
@@ -50,6 +56,16 @@ struct node {
     const struct raftd_config *cfg;
     struct raft *raft;
     struct storage *storage;
+    /* Background syncing (syncer.h): readies that only append entries are
+     * written on the loop and flushed on the syncer's thread. Generations
+     * count the readies that wrote something; answers that need them are
+     * held until synced_gen reaches theirs. */
+    struct syncer *syncer;
+    uint64_t write_gen, synced_gen, running_gen;
+    raft_index written_index; /* last entry written (and its term) */
+    raft_term written_term;
+    raft_index running_index; /* ... when the running sync began */
+    raft_term running_term;
     struct http_server *http;
     struct http_client *client;
     sd_event_source *timer;

@@ -840,14 +840,52 @@ int storage_sync(struct storage *s, char *err, size_t errlen)
         s->dir_dirty = false;
         synced = true;
     }
-    if (synced) {
-        uint64_t dt = now_us() - t0;
-        s->stats.syncs++;
-        s->stats.sync_us_total += dt;
-        if (dt > s->stats.sync_us_max)
-            s->stats.sync_us_max = dt;
-    }
+    if (synced)
+        storage_note_sync(s, now_us() - t0);
     return 0;
+}
+
+int storage_sync_take(struct storage *s, int *fds, bool *is_dir, unsigned max,
+                      unsigned *n, char *err, size_t errlen)
+{
+    *n = 0;
+    for (size_t k = 0; k < s->n_segs + 3; k++) {
+        bool *dirty;
+        int fd;
+        if (k < s->n_segs)
+            dirty = &s->seg_dirty[k], fd = s->segs[k].fd;
+        else if (k < s->n_segs + 2)
+            dirty = &s->meta_dirty[k - s->n_segs], fd = s->meta_fd[k - s->n_segs];
+        else
+            dirty = &s->dir_dirty, fd = s->dir_fd;
+        if (!*dirty)
+            continue;
+        int d = *n < max ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+        if (d < 0) {
+            for (unsigned i = 0; i < *n; i++)
+                close(fds[i]);
+            *n = 0;
+            return fail(err, errlen, "%s: cannot hand the log to the sync "
+                        "thread: %s", s->dir, *n < max ? strerror(errno)
+                                                       : "too many files");
+        }
+        fds[*n] = d;
+        is_dir[*n] = k == s->n_segs + 2;
+        (*n)++;
+    }
+    /* clear only once every descriptor is taken */
+    for (size_t k = 0; k < s->n_segs; k++)
+        s->seg_dirty[k] = false;
+    s->meta_dirty[0] = s->meta_dirty[1] = s->dir_dirty = false;
+    return 0;
+}
+
+void storage_note_sync(struct storage *s, uint64_t usec)
+{
+    s->stats.syncs++;
+    s->stats.sync_us_total += usec;
+    if (usec > s->stats.sync_us_max)
+        s->stats.sync_us_max = usec;
 }
 
 void storage_stats(const struct storage *s, struct storage_stats *st)

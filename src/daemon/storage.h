@@ -54,6 +54,15 @@ void storage_save_commit(struct storage *s, raft_index commit);
 /* fdatasync everything written since the last sync. */
 int storage_sync(struct storage *s, char *err, size_t errlen);
 
+/* For a sync on another thread (syncer.h): duplicates of the descriptors
+ * written since the last sync, at most max (is_dir: fsync, not fdatasync),
+ * which then count as synced; the caller must flush and close them. Once
+ * they are flushed, everything written before this call is durable. */
+int storage_sync_take(struct storage *s, int *fds, bool *is_dir, unsigned max,
+                      unsigned *n, char *err, size_t errlen);
+/* Count a sync done elsewhere in the statistics. */
+void storage_note_sync(struct storage *s, uint64_t usec);
+
 /* Statistics for /status and benchmarks. */
 struct storage_stats {
     unsigned long long syncs;

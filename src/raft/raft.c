@@ -521,24 +521,49 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
     rd->notes = r->notes;
 }
 
-void raft_advance(struct raft *r, const struct raft_ready *rd)
+static void count_self(struct raft *r)
+{
+    if (r->role != RAFT_LEADER)
+        return;
+    struct progress *self = raft_progress(r, r->cfg.id);
+    self->match = r->stable;
+    self->next = r->stable + 1;
+    replication_maybe_commit(r);
+}
+
+static void advance(struct raft *r, const struct raft_ready *rd, bool synced)
 {
     r->saved_term = rd->hard_state.term;
     r->saved_vote = rd->hard_state.vote;
     if (rd->n_entries) {
-        r->stable = r->ready_last;
+        if (synced)
+            r->stable = r->ready_last;
         r->unstable_from = r->ready_last + 1;
     }
     r->applied = r->ready_applied;
     r->out.n = 0;
     r->n_notes = 0;
     r->n_reads = 0;
-    if (r->role == RAFT_LEADER) {
-        struct progress *self = raft_progress(r, r->cfg.id);
-        self->match = r->stable;
-        self->next = r->stable + 1;
-        replication_maybe_commit(r);
-    }
+    count_self(r);
+}
+
+void raft_advance(struct raft *r, const struct raft_ready *rd)
+{
+    advance(r, rd, true);
+}
+
+void raft_advance_unsynced(struct raft *r, const struct raft_ready *rd)
+{
+    advance(r, rd, false);
+}
+
+void raft_persisted(struct raft *r, raft_index index, raft_term term)
+{
+    if (index <= r->stable || index >= r->unstable_from ||
+        raftlog_term_at(&r->log, index) != term)
+        return; /* not handed out yet, or replaced since it was written */
+    r->stable = index;
+    count_self(r);
 }
 
 raft_id raft_self(const struct raft *r) { return r->cfg.id; }

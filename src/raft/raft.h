@@ -12,7 +12,7 @@
  *       2. send rd.msgs (only after step 1 is durable);
  *       3. apply rd.committed to the state machine, in order;
  *       4. serve rd.reads once the applied index reaches each read's index;
- *       5. raft_advance(r, &rd).
+ *       5. raft_advance(r, &rd) (or raft_advance_unsynced(), see there).
  *
  * This is the contract of etcd's raft RawNode (Ready/Advance) and of
  * cowsql/raft's raft_step; it is what lets raft-sim run the very same code
@@ -264,6 +264,20 @@ struct raft_ready {
 bool raft_has_ready(const struct raft *r);
 void raft_ready(struct raft *r, struct raft_ready *rd);
 void raft_advance(struct raft *r, const struct raft_ready *rd);
+
+/* Background syncing (dissertation 10.2.1: a leader may write its log in
+ * parallel with replicating it): like raft_advance(), but rd's entries are
+ * only written, not yet durable. The caller then holds back its successful
+ * AppendEntries answers until everything written before them is durable,
+ * and tells the core with raft_persisted(). A ready whose hard state changed
+ * must still be durable before its messages go out and before advancing. */
+void raft_advance_unsynced(struct raft *r, const struct raft_ready *rd);
+
+/* Everything written up to index is durable. Ignored unless the log still
+ * holds that index with this term (a later ready may have replaced it;
+ * by Log Matching the same (index, term) means the same entries). A leader
+ * counts itself toward commitment only up to what is durable. */
+void raft_persisted(struct raft *r, raft_index index, raft_term term);
 
 /* Read-only accessors. */
 raft_id raft_self(const struct raft *r);

@@ -1103,6 +1103,45 @@ TEST(read_index_waits_for_majority_heartbeat)
     raft_free(o.r);
 }
 
+TEST(leader_counts_itself_only_once_persisted)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    one_make_leader(&o);
+    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .seq = 1, .from = 2, .to = 1,
+                           .term = 1, .success = true, .match_index = 1};
+    raft_receive(o.r, 2002, &ack);
+    one_drain(&o);
+    CHECK_EQ_U(raft_commit_index(o.r), 1);
+    raft_index idx = 0;
+    CHECK_EQ_U(raft_propose(o.r, 2003, "x", 1, &idx), 0);
+    struct raft_ready rd;
+    raft_ready(o.r, &rd);
+    CHECK_EQ_U(rd.n_entries, 1);
+    raft_advance_unsynced(o.r, &rd); /* written, not yet durable */
+    ack.match_index = idx;
+    raft_receive(o.r, 2004, &ack);
+    CHECK_EQ_U(raft_commit_index(o.r), 1); /* one durable copy of three */
+    raft_persisted(o.r, idx, 7);           /* not the term of our entry */
+    raft_persisted(o.r, idx + 1, 1);       /* not written */
+    CHECK_EQ_U(raft_commit_index(o.r), 1);
+    raft_persisted(o.r, idx, raft_term_at(o.r, idx));
+    CHECK_EQ_U(raft_commit_index(o.r), idx);
+    one_drain(&o);
+    /* and a second follower's copy is enough without ours */
+    CHECK_EQ_U(raft_propose(o.r, 2005, "y", 1, &idx), 0);
+    raft_ready(o.r, &rd);
+    raft_advance_unsynced(o.r, &rd);
+    ack.match_index = idx;
+    raft_receive(o.r, 2006, &ack);
+    CHECK_EQ_U(raft_commit_index(o.r), idx - 1);
+    ack.from = 3;
+    raft_receive(o.r, 2007, &ack);
+    CHECK_EQ_U(raft_commit_index(o.r), idx);
+    one_drain(&o);
+    raft_free(o.r);
+}
+
 static uint64_t round_sent_to(const struct raft_ready *rd, raft_id to)
 {
     for (size_t i = 0; i < rd->n_msgs; i++)
@@ -1235,6 +1274,7 @@ int main(void)
     RUN(no_commit_without_majority);
     RUN(read_index_waits_for_majority_heartbeat);
     RUN(reads_arriving_during_a_round_share_the_next_one);
+    RUN(leader_counts_itself_only_once_persisted);
     RUN(read_index_fails_when_leadership_lost);
     RUN(leadership_transfer_hands_over_without_waiting_for_timeout);
     return test_summary();
