@@ -2072,6 +2072,7 @@ static int snap_load(struct kv *kv, struct snap_reader *r)
 int kv_restore(struct kv *kv, const void *data, size_t len)
 {
     struct kv *t = kv_new();
+    t->seed = kv->seed; /* the watch table is hashed with it */
     struct snap_reader r = {.p = data, .len = len};
     if (snap_load(t, &r) < 0) {
         kv_free(t);
@@ -2082,7 +2083,6 @@ int kv_restore(struct kv *kv, const void *data, size_t len)
     struct kv old = *kv;
     kv->root = t->root;
     kv->index = t->index;
-    kv->seed = t->seed;
     kv->nodes = t->nodes;
     kv->nfiles = t->nfiles;
     kv->ndirs = t->ndirs;
@@ -2090,7 +2090,6 @@ int kv_restore(struct kv *kv, const void *data, size_t len)
     kv->hist_start = t->hist_start;
     kv->hist_n = t->hist_n;
     t->root = old.root;
-    t->seed = old.seed;
     t->nodes = old.nodes;
     memcpy(t->hist, old.hist, sizeof t->hist);
     t->hist_start = old.hist_start;

@@ -617,7 +617,7 @@ static int fit_log_to_snapshot(struct storage *s, struct storage_loaded *l,
                        "while installing the leader's snapshot); removed it");
         return storage_reset(s, S + 1, err, errlen);
     }
-    if (first <= S)
+    if (first <= S && l->n_entries)
         free_loaded_prefix(l, (size_t)(S + 1 - first));
     l->first_index = S + 1;
     return 0;
