@@ -119,6 +119,32 @@ class SnapshotTest(harness.ClusterTestCase):
         wait_converged(c)
         assert_same_data(self, c, c.ids(), 55)
 
+    def test_exactly_once_survives_snapshot_and_restart(self):
+        """The exactly-once table is in the snapshot: a retried request
+        whose entry was compacted away still gets its first answer."""
+        c = self.cluster(3, extra_config=SNAP_CONFIG)
+        leader, _ = c.leader()
+        body = (b'7 424242\n{"op":"set","key":"/once","value":"1",'
+                b'"prevExist":false}')
+        first = c.request(leader, "POST", "/raft/propose", body=body)
+        self.assertEqual(first.status, 200, first)
+        self.assertTrue(first.body.startswith(b"201 "), first)
+        write_keys(self, c, leader, 0, 100)  # compacts the entry away
+        st = wait_converged(c)
+        for s in st.values():
+            self.assertGreater(s["first_log_index"], 3, s)
+        c.stop_all()
+        c.start_all()
+        leader, _ = c.leader()
+        again = c.request(leader, "POST", "/raft/propose", body=body)
+        self.assertEqual(again.status, 200, again)
+        # the first answer (201 created, same etcd index), not 412 "exists"
+        self.assertEqual(again.body.split(b"\n", 1)[1],
+                         first.body.split(b"\n", 1)[1])
+        self.assertEqual(again.body.split()[:2], first.body.split()[:2])
+        r = kv_get(c, leader, "/once")
+        self.assertEqual(kv_value(r), "1")
+
     def test_corrupt_snapshot_file_is_refused_at_start(self):
         c = self.cluster(3, extra_config=SNAP_CONFIG)
         leader, _ = c.leader()
