@@ -25,6 +25,7 @@
 #define _GNU_SOURCE
 #endif
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,17 +117,16 @@ int snap_load_at_start(struct node *n, const struct storage_loaded *l,
 static uint8_t *make_image(struct node *n, raft_index index, raft_term term,
                            struct snapfile_meta *m, size_t *len)
 {
-    size_t kvl, ddl, pl;
+    size_t kvl, ddl;
     char *kvb = kv_snapshot(n->kv, &kvl);
     char *ddb = dedup_snapshot(n->dedup, &ddl);
-    uint8_t *payload = ddb ? snapfile_payload(kvb, kvl, ddb, ddl, &pl) : NULL;
+    uint8_t *img = ddb ? snapfile_build(index, term, kvb, kvl, ddb, ddl, len)
+                       : NULL;
     free(kvb);
     free(ddb);
-    if (!payload)
-        return NULL;
-    *m = (struct snapfile_meta){.index = index, .term = term, .length = pl};
-    uint8_t *img = snapfile_image(m, payload, len);
-    free(payload);
+    if (img)
+        *m = (struct snapfile_meta){.index = index, .term = term,
+                                    .length = *len - SNAPFILE_HEADER};
     return img;
 }
 
@@ -166,6 +166,9 @@ static void take_snapshot(struct node *n, raft_index index)
     free(img);
     n->snap = m;
     compact_log(n);
+    /* the image and the freed log entries: give the memory back now rather
+     * than keep it in the heap until the next snapshot */
+    malloc_trim(0);
     uint64_t t2 = mono_us();
     log_raft(LOG_INFO,
              &(struct log_raft){.event = "snapshot_taken",
@@ -309,6 +312,7 @@ int snap_install(struct node *n, const struct raft_ready *rd, char *err,
     }
     n->snap = n->incoming_meta;
     snap_free(n);
+    malloc_trim(0); /* the old store and log, the received image */
     int rv = rd->snapshot_discard_log
                  ? storage_reset(n->storage, index + 1, err, errlen)
                  : storage_compact(n->storage, index, err, errlen);

@@ -43,12 +43,10 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-uint8_t *snapfile_image(const struct snapfile_meta *m, const void *payload,
-                        size_t *image_len)
+/* Fill in the header of an image whose payload is in place. */
+static void seal(uint8_t *img, const struct snapfile_meta *m)
 {
-    uint8_t *img = malloc(SNAPFILE_HEADER + m->length);
-    if (!img)
-        return NULL;
+    const uint8_t *payload = img + SNAPFILE_HEADER;
     memcpy(img, SNAP_MAGIC, 8);
     put_le(img + 8, SNAP_VERSION, 4);
     put_le(img + 12, 0, 4);
@@ -57,8 +55,17 @@ uint8_t *snapfile_image(const struct snapfile_meta *m, const void *payload,
     put_le(img + 32, m->length, 8);
     put_le(img + 40, crc32c(0, payload, m->length), 4);
     put_le(img + 44, crc32c(0, img, 44), 4);
+}
+
+uint8_t *snapfile_image(const struct snapfile_meta *m, const void *payload,
+                        size_t *image_len)
+{
+    uint8_t *img = malloc(SNAPFILE_HEADER + m->length);
+    if (!img)
+        return NULL;
     if (m->length)
         memcpy(img + SNAPFILE_HEADER, payload, m->length);
+    seal(img, m);
     *image_len = SNAPFILE_HEADER + m->length;
     return img;
 }
@@ -226,20 +233,25 @@ out:
     return rv;
 }
 
-uint8_t *snapfile_payload(const void *kv, size_t kv_len, const void *dedup,
-                          size_t dedup_len, size_t *len)
+uint8_t *snapfile_build(raft_index index, raft_term term, const void *kv,
+                        size_t kv_len, const void *dedup, size_t dedup_len,
+                        size_t *image_len)
 {
-    uint8_t *p = malloc(16 + kv_len + dedup_len);
-    if (!p)
+    struct snapfile_meta m = {.index = index, .term = term,
+                              .length = 16 + kv_len + dedup_len};
+    uint8_t *img = malloc(SNAPFILE_HEADER + m.length);
+    if (!img)
         return NULL;
+    uint8_t *p = img + SNAPFILE_HEADER;
     put_le(p, kv_len, 8);
     if (kv_len)
         memcpy(p + 8, kv, kv_len);
     put_le(p + 8 + kv_len, dedup_len, 8);
     if (dedup_len)
         memcpy(p + 16 + kv_len, dedup, dedup_len);
-    *len = 16 + kv_len + dedup_len;
-    return p;
+    seal(img, &m);
+    *image_len = SNAPFILE_HEADER + m.length;
+    return img;
 }
 
 int snapfile_split(const uint8_t *payload, size_t len, const uint8_t **kv,

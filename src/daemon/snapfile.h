@@ -54,9 +54,12 @@ int snapfile_read(int dir_fd, const char *dir, const char *name,
                   struct snapfile_meta *m, char *err, size_t errlen);
 
 /* The payload: the store and the exactly-once table, each length-prefixed.
- * snapfile_split() returns -1 if the payload is not two such parts. */
-uint8_t *snapfile_payload(const void *kv, size_t kv_len, const void *dedup,
-                          size_t dedup_len, size_t *len);
+ * snapfile_build() returns the whole image of a snapshot at (index, term)
+ * with that payload (malloc'd; NULL if out of memory); snapfile_split()
+ * returns -1 if a payload is not two such parts. */
+uint8_t *snapfile_build(raft_index index, raft_term term, const void *kv,
+                        size_t kv_len, const void *dedup, size_t dedup_len,
+                        size_t *image_len);
 int snapfile_split(const uint8_t *payload, size_t len, const uint8_t **kv,
                    size_t *kv_len, const uint8_t **dedup, size_t *dedup_len);
 
