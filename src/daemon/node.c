@@ -252,7 +252,11 @@ static void on_rpc_done(void *arg, long status, const char *body, size_t len,
         if (!n->closing && (call->type == RAFT_MSG_APPEND ||
                             call->type == RAFT_MSG_SNAPSHOT))
             raft_report_unreachable(n->raft, p->id);
-        if (status >= 300)
+        if (status == 413 && call->type == RAFT_MSG_SNAPSHOT)
+            log_msg(LOG_ERR, "node %" PRIu64 " refused our snapshot as too "
+                    "large: raise max_snapshot_bytes in its config above the "
+                    "size of %s/snapshot", p->id, n->cfg->data_dir);
+        else if (status >= 300)
             log_msg(LOG_DEBUG, "node %" PRIu64 " answered %ld: %.200s", p->id,
                     status, body);
         free(call);

@@ -183,6 +183,8 @@ static void take_snapshot(struct node *n, raft_index index)
 
 void snap_maybe_take(struct node *n)
 {
+    if (n->incoming_snap && n->incoming_meta.index <= raft_commit_index(n->raft))
+        snap_free(n); /* the core found it stale: it will not be installed */
     unsigned every = n->cfg->snapshot_entries;
     raft_index applied = raft_applied_index(n->raft);
     if (!every || applied < n->snap.index + every || applied < n->snap_next_try)

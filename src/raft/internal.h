@@ -33,6 +33,7 @@ struct progress {
     bool catching_up;         /* behind; "caught up" is noted when it ends */
     raft_index pending_snapshot; /* SNAPSHOT: index of the snapshot sent */
     raft_time snapshot_deadline; /* SNAPSHOT: give up waiting at */
+    raft_time snapshot_retry_at; /* after a failed send: not before */
     /* inflight window: last index of each unacknowledged batch, a ring */
     raft_index inflight[RAFT_MAX_INFLIGHT];
     unsigned inflight_start, inflight_count;
@@ -161,6 +162,8 @@ void snapshot_recv(struct raft *r, const struct raft_msg *m);
  * snapshot (returns true while it still waits). */
 bool snapshot_progress_waiting(struct raft *r, struct progress *pr);
 void snapshot_tick(struct raft *r, struct progress *pr);
+/* The transport failed to deliver the snapshot: probe, retry later. */
+void snapshot_failed(struct raft *r, struct progress *pr);
 
 /* transfer.c */
 void transfer_tick(struct raft *r);

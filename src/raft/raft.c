@@ -452,7 +452,9 @@ void raft_report_unreachable(struct raft *r, raft_id id)
     struct progress *pr = raft_progress(r, id);
     if (r->role != RAFT_LEADER || !pr || id == r->cfg.id)
         return;
-    if (pr->state != PROGRESS_PROBE)
+    if (pr->state == PROGRESS_SNAPSHOT)
+        snapshot_failed(r, pr);
+    else if (pr->state == PROGRESS_REPLICATE)
         progress_become_probe(pr);
 }
 

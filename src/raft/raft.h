@@ -247,7 +247,8 @@ int raft_read_index(struct raft *r, raft_time now, uint64_t id);
 int raft_transfer_leadership(struct raft *r, raft_time now, raft_id target);
 
 /* The transport could not deliver to id: stop streaming to it and probe
- * (a snapshot being sent to it is given up and sent again later). */
+ * (a snapshot being sent to it is given up, and sent again no sooner than
+ * an election timeout later). */
 void raft_report_unreachable(struct raft *r, raft_id id);
 
 /* Log compaction (paper 7): the host has durably saved a snapshot of its

@@ -58,6 +58,8 @@ void snapshot_send(struct raft *r, struct progress *pr)
 {
     if (pr->state == PROGRESS_SNAPSHOT)
         return; /* one at a time: wait for its answer */
+    if (r->now < pr->snapshot_retry_at)
+        return; /* the last one failed just now: do not resend at once */
     struct raft_msg *m = raft_send(r, RAFT_MSG_SNAPSHOT, pr->id);
     if (!m)
         return;
@@ -95,6 +97,16 @@ void snapshot_tick(struct raft *r, struct progress *pr)
     raft_note(r, RAFT_NOTE_SNAPSHOT_FAILED, pr->id, pr->pending_snapshot,
               "no answer in time");
     pr->pending_snapshot = 0;
+    progress_become_probe(pr);
+}
+
+/* A snapshot can be large: after a failed send wait an election timeout
+ * before the next (a follower that is down, or refuses it as too large,
+ * is not sent one per heartbeat). */
+void snapshot_failed(struct raft *r, struct progress *pr)
+{
+    pr->pending_snapshot = 0;
+    pr->snapshot_retry_at = r->now + r->cfg.election_timeout_min_ms;
     progress_become_probe(pr);
 }
 

@@ -1149,13 +1149,21 @@ TEST(unreachable_or_silent_snapshot_target_is_probed_again)
     CHECK(raft_sending_snapshot(o.r, 3));
     raft_report_unreachable(o.r, 3);
     CHECK(!raft_sending_snapshot(o.r, 3));
-    raft_tick(o.r, 2100); /* next heartbeat: sent again */
+    raft_tick(o.r, 2100); /* not at the next heartbeat */
     one_drain(&o);
-    CHECK(find_msg(&o, RAFT_MSG_SNAPSHOT, 3) != NULL);
+    CHECK(find_msg(&o, RAFT_MSG_SNAPSHOT, 3) == NULL);
+    raft_receive(o.r, 2900, &ok); /* node 2 keeps the leader's quorum */
+    bool again = false;
+    for (raft_time t = 2900; t <= 3300; t += 100) {
+        raft_tick(o.r, t);
+        one_drain(&o);
+        again |= find_msg(&o, RAFT_MSG_SNAPSHOT, 3) != NULL;
+    }
+    CHECK(again); /* an election timeout (1000 ms) later: sent again */
     /* no answer within snapshot_timeout_ms (2 x 2000 ms): given up (node 2
      * keeps answering, so the leader keeps its quorum meanwhile) */
     bool failed = false;
-    for (raft_time t = 2600; t <= 6200; t += 300) {
+    for (raft_time t = 3400; t <= 7600; t += 300) {
         raft_receive(o.r, t, &ok);
         raft_tick(o.r, t);
         one_drain(&o);
