@@ -255,6 +255,10 @@ void config_defaults(struct raftd_config *cfg)
     cfg->check_quorum = true;
     cfg->log_level = LOG_INFO;
     cfg->max_request_bytes = 8u << 20;
+    cfg->snapshot_entries = 10000;
+    cfg->snapshot_keep_entries = 5000;
+    cfg->max_snapshot_bytes = (size_t)1 << 30;
+    cfg->wal_segment_bytes = (size_t)64 << 20;
 }
 
 void config_free(struct raftd_config *cfg)
@@ -416,6 +420,8 @@ static const char *const known[] = {
     "id", "listen", "data_dir", "members", "heartbeat_ms",
     "election_timeout_min_ms", "election_timeout_max_ms", "rpc_timeout_ms",
     "request_timeout_ms", "prevote", "check_quorum", "log_level", "max_request_bytes",
+    "snapshot_entries", "snapshot_keep_entries", "max_snapshot_bytes",
+    "wal_segment_bytes",
 };
 static const struct {
     const char *alias, *name;
@@ -564,6 +570,26 @@ static int load_setting(struct loader *L, const config_setting_t *s)
             return -1;
         cfg->max_request_bytes = (size_t)v;
         cfg->src.max_request_bytes = line;
+    } else if (strcmp(name, "snapshot_entries") == 0) {
+        if (get_int(L, s, name, 0, 100000000, "entries", 10000, &v) < 0)
+            return -1;
+        cfg->snapshot_entries = (unsigned)v;
+        cfg->src.snapshot_entries = line;
+    } else if (strcmp(name, "snapshot_keep_entries") == 0) {
+        if (get_int(L, s, name, 0, 100000000, "entries", 5000, &v) < 0)
+            return -1;
+        cfg->snapshot_keep_entries = (unsigned)v;
+        cfg->src.snapshot_keep_entries = line;
+    } else if (strcmp(name, "max_snapshot_bytes") == 0) {
+        if (get_int(L, s, name, 4096, INT64_C(1) << 40, "bytes", 1073741824,
+                    &v) < 0)
+            return -1;
+        cfg->max_snapshot_bytes = (size_t)v;
+    } else if (strcmp(name, "wal_segment_bytes") == 0) {
+        if (get_int(L, s, name, 65536, (int64_t)1 << 30, "bytes", 67108864,
+                    &v) < 0)
+            return -1;
+        cfg->wal_segment_bytes = (size_t)v;
     } else {
         const char *hint = suggest(name);
         if (hint)
@@ -948,6 +974,15 @@ int config_resolve(struct raftd_config *cfg, char *err, size_t errlen)
     if (cfg->max_request_bytes < 1024) {
         seterr(err, errlen, file, LINE(cfg->src.max_request_bytes),
                "max_request_bytes must be at least 1024");
+        return -1;
+    }
+    if (cfg->snapshot_entries &&
+        cfg->snapshot_keep_entries > cfg->snapshot_entries * (uint64_t)100) {
+        seterr(err, errlen, file, LINE(cfg->src.snapshot_keep_entries),
+               "snapshot_keep_entries (%u) is more than 100 times "
+               "snapshot_entries (%u): the log would keep growing long after "
+               "each snapshot; lower it (default 5000 with 10000)",
+               cfg->snapshot_keep_entries, cfg->snapshot_entries);
         return -1;
     }
     if (cfg->log_level < LOG_ERR || cfg->log_level > LOG_DEBUG) {

@@ -60,13 +60,23 @@ struct raftd_config {
     bool check_quorum;                /* default true */
     int log_level;                    /* LOG_ERR..LOG_DEBUG, default LOG_INFO */
     size_t max_request_bytes;         /* default 8 MiB */
+    /* snapshots (log compaction) */
+    unsigned snapshot_entries;        /* snapshot after this many applied
+                                         entries; 0: never (default 10000) */
+    unsigned snapshot_keep_entries;   /* entries kept in the log behind a
+                                         snapshot, for slow followers
+                                         (default 5000) */
+    size_t max_snapshot_bytes;        /* largest InstallSnapshot accepted
+                                         (default 1 GiB) */
+    size_t wal_segment_bytes;         /* log segment size (default 64 MiB) */
 
     /* Where each setting came from, for "file:line:" messages (0: not in
      * the file).  Private to config.c. */
     struct {
         int id, listen, data_dir, members, heartbeat_ms,
             election_timeout_min_ms, election_timeout_max_ms,
-            rpc_timeout_ms, max_request_bytes;
+            rpc_timeout_ms, max_request_bytes, snapshot_entries,
+            snapshot_keep_entries;
         int last_line;          /* lines in the file: where a missing
                                    setting would go */
         bool rpc_timeout_set;

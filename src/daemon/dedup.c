@@ -160,3 +160,100 @@ size_t dedup_count(const struct dedup *d)
 {
     return d->count;
 }
+
+/* ---- snapshots: the table oldest first, so that a restored table forgets
+ * in the same order (doc/storage.md, "Snapshot payload") ---- */
+
+static bool put_le(unsigned char **p, size_t *room, uint64_t v, unsigned n)
+{
+    if (*room < n)
+        return false;
+    for (unsigned i = 0; i < n; i++)
+        (*p)[i] = (unsigned char)(v >> (8 * i));
+    *p += n;
+    *room -= n;
+    return true;
+}
+
+char *dedup_snapshot(const struct dedup *d, size_t *len)
+{
+    size_t size = 4;
+    for (size_t i = 0; i < d->window; i++)
+        if (d->ring[i].used)
+            size += 32 + d->ring[i].res.len;
+    char *out = malloc(size);
+    if (!out)
+        return NULL;
+    unsigned char *p = (unsigned char *)out;
+    size_t room = size;
+    put_le(&p, &room, d->count, 4);
+    for (size_t k = 0; k < d->window; k++) {
+        const struct slot *s = &d->ring[(d->next + k) % d->window];
+        if (!s->used)
+            continue;
+        put_le(&p, &room, s->origin, 8);
+        put_le(&p, &room, s->id, 8);
+        put_le(&p, &room, s->res.status, 2);
+        put_le(&p, &room, s->res.error_code, 2);
+        put_le(&p, &room, s->res.index, 8);
+        put_le(&p, &room, s->res.len, 4);
+        if (s->res.len)
+            memcpy(p, s->res.body, s->res.len);
+        p += s->res.len;
+        room -= s->res.len;
+    }
+    *len = size;
+    return out;
+}
+
+static uint64_t get_le(const unsigned char **p, size_t *room, unsigned n,
+                       bool *bad)
+{
+    if (*bad || *room < n) {
+        *bad = true;
+        return 0;
+    }
+    uint64_t v = 0;
+    for (unsigned i = 0; i < n; i++)
+        v |= (uint64_t)(*p)[i] << (8 * i);
+    *p += n;
+    *room -= n;
+    return v;
+}
+
+int dedup_restore(struct dedup *d, const void *data, size_t len)
+{
+    struct dedup *t = dedup_new(d->window);
+    if (!t)
+        return -1;
+    const unsigned char *p = data;
+    size_t room = len;
+    bool bad = false;
+    uint64_t count = get_le(&p, &room, 4, &bad);
+    for (uint64_t i = 0; i < count && !bad; i++) {
+        uint64_t origin = get_le(&p, &room, 8, &bad);
+        uint64_t id = get_le(&p, &room, 8, &bad);
+        struct kv_result res = {0};
+        res.status = (unsigned)get_le(&p, &room, 2, &bad);
+        res.error_code = (unsigned)get_le(&p, &room, 2, &bad);
+        res.index = get_le(&p, &room, 8, &bad);
+        res.len = (size_t)get_le(&p, &room, 4, &bad);
+        if (bad || room < res.len) {
+            bad = true;
+            break;
+        }
+        res.body = (char *)p; /* copied by dedup_remember */
+        dedup_remember(t, origin, id, &res);
+        p += res.len;
+        room -= res.len;
+    }
+    if (bad || room) {
+        dedup_free(t);
+        return -1;
+    }
+    struct dedup old = *d;
+    *d = *t;
+    *t = old;
+    dedup_free(t);
+    return 0;
+}

@@ -41,4 +41,9 @@ void dedup_remember(struct dedup *d, uint64_t origin, uint64_t id,
                     const struct kv_result *res);
 size_t dedup_count(const struct dedup *d);
 
+/* Snapshots: the table as malloc'd bytes (NULL if out of memory), and back.
+ * dedup_restore() returns -1 on malformed bytes, leaving d unchanged. */
+char *dedup_snapshot(const struct dedup *d, size_t *len);
+int dedup_restore(struct dedup *d, const void *data, size_t len);
+
 #endif

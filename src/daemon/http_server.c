@@ -55,6 +55,7 @@ struct http_request {
     char *body;
     size_t body_len, body_cap;
     size_t received; /* body bytes seen, kept or not */
+    size_t max_body; /* the server's, or its large_max_body for its path */
     char peer[INET6_ADDRSTRLEN + 16];
 
     bool too_large;      /* body over max_body: 413, handler not called */
@@ -80,6 +81,8 @@ struct http_server {
     sd_event_source *io, *timer, *kick;
     uint16_t port;
     size_t max_body;
+    char *large_body_path; /* see struct http_server_limits */
+    size_t large_max_body;
     http_handler_fn handler;
     void *arg;
     struct http_request *requests;
@@ -338,7 +341,7 @@ static enum MHD_Result queue_error(struct http_request *r, unsigned status, cons
 static enum MHD_Result queue_too_large(struct http_request *r)
 {
     char msg[96];
-    snprintf(msg, sizeof msg, "request body larger than %zu bytes", r->srv->max_body);
+    snprintf(msg, sizeof msg, "request body larger than %zu bytes", r->max_body);
     return queue_error(r, 413, msg);
 }
 
@@ -435,6 +438,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         s->requests = r;
         *con_cls = r;
         format_peer(r);
+        r->max_body = s->large_body_path && strcmp(r->path, s->large_body_path) == 0
+                          ? s->large_max_body
+                          : s->max_body;
 
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -449,11 +455,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             char *end;
             errno = 0;
             unsigned long long n = strtoull(cl, &end, 10);
-            if (errno || end == cl || n > s->max_body) {
+            if (errno || end == cl || n > r->max_body) {
                 r->too_large = true;
                 /* Too much to swallow (or a client waiting for 100
                  * Continue): answer now; MHD closes the connection after. */
-                if (errno || end == cl || n - s->max_body > DISCARD_MAX)
+                if (errno || end == cl || n - r->max_body > DISCARD_MAX)
                     return queue_too_large(r);
             }
         }
@@ -466,15 +472,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->received = n > SIZE_MAX - r->received ? SIZE_MAX : r->received + n;
         if (r->queued)
             return MHD_YES; /* early answer already on its way */
-        if (!r->too_large && r->received > s->max_body) {
+        if (!r->too_large && r->received > r->max_body) {
             r->too_large = true;
             free(r->body);
             r->body = NULL;
             r->body_len = r->body_cap = 0;
         }
         if (r->too_large) /* swallow a bit, then give up on the connection */
-            return r->received > s->max_body &&
-                           r->received - s->max_body > DISCARD_MAX
+            return r->received > r->max_body &&
+                           r->received - r->max_body > DISCARD_MAX
                        ? MHD_NO
                        : MHD_YES;
         return body_append(r, upload_data, n) ? MHD_YES : MHD_NO;
@@ -770,6 +776,10 @@ struct http_server *http_server_new_ex(sd_event *ev, const char *host, uint16_t 
     }
     s->ev = sd_event_ref(ev);
     s->max_body = max_body;
+    if (limits && limits->large_body_path) {
+        s->large_body_path = strdup(limits->large_body_path);
+        s->large_max_body = limits->large_max_body;
+    }
     s->handler = handler;
     s->arg = arg;
 
@@ -887,5 +897,6 @@ void http_server_free(struct http_server *s)
     while (s->requests)
         request_free(s->requests);
     sd_event_unref(s->ev);
+    free(s->large_body_path);
     free(s);
 }

@@ -38,6 +38,8 @@ struct http_server_limits {
     unsigned conn_timeout_s; /* idle/slow connection timeout in seconds
                                 (default 60); suspended requests never time
                                 out */
+    const char *large_body_path; /* requests to this path (exactly) may */
+    size_t large_max_body;       /*   carry up to large_max_body bytes */
 };
 #define HTTP_SERVER_DEFAULT_CONN_LIMIT 1024u
 #define HTTP_SERVER_DEFAULT_CONN_TIMEOUT_S 60u

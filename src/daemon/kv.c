@@ -1881,3 +1881,219 @@ void kv_watch_cancel(struct kv *kv, struct kv_watch *w)
     } else if (w->state == W_FIRING)
         w->state = W_CANCELLED; /* run_callbacks() frees it */
 }
+
+/* ------------------------------------------------------------------------ */
+/* Snapshots (doc/storage.md, "Snapshot payload")                           */
+/*
+ * The store as bytes, little-endian: u64 index; the tree in pre-order,
+ * children in creation order, one record each:
+ *     u8 1 (directory) | u8 0 (file), u32 name length, name, u64 created,
+ *     u64 modified, and for a file u32 value length, value;
+ *     u8 2 closes the directory opened last;
+ * then u8 3, the event history oldest first: u32 count, and per event
+ *     u64 index, u8 dir_delete, u32 key length, key, u32 body length, body.
+ * So a restored store answers reads, writes and watches with a waitIndex
+ * exactly as the original would.
+ */
+
+enum { SNAP_FILE = 0, SNAP_DIR = 1, SNAP_END = 2, SNAP_HIST = 3 };
+
+static void buf_le(struct buf *b, uint64_t v, unsigned bytes)
+{
+    char t[8];
+    for (unsigned i = 0; i < bytes; i++)
+        t[i] = (char)(v >> (8 * i));
+    buf_add(b, t, bytes);
+}
+
+static void snap_bytes(struct buf *b, const char *p, size_t n)
+{
+    buf_le(b, n, 4);
+    buf_add(b, p, n);
+}
+
+static void snap_node(struct buf *b, const struct node *n)
+{
+    buf_addc(b, n->dir ? SNAP_DIR : SNAP_FILE);
+    snap_bytes(b, n->name, n->name_len);
+    buf_le(b, n->created, 8);
+    buf_le(b, n->modified, 8);
+    if (!n->dir)
+        snap_bytes(b, n->value, n->value_len);
+}
+
+/* The sibling after c under its parent, or NULL at the end of the list. */
+static const struct node *next_sibling(const struct node *c)
+{
+    return c->next == c->parent->kids ? NULL : c->next;
+}
+
+char *kv_snapshot(const struct kv *kv, size_t *len)
+{
+    struct buf b = {0};
+    buf_le(&b, kv->index, 8);
+    const struct node *d = kv->root, *c = d->kids;
+    for (;;) { /* iterative pre-order walk */
+        if (c) {
+            snap_node(&b, c);
+            if (c->dir) {
+                d = c;
+                c = c->kids;
+            } else {
+                c = next_sibling(c);
+            }
+            continue;
+        }
+        if (d == kv->root)
+            break;
+        buf_addc(&b, SNAP_END);
+        c = next_sibling(d);
+        d = d->parent;
+    }
+    buf_addc(&b, SNAP_HIST);
+    buf_le(&b, kv->hist_n, 4);
+    for (size_t i = 0; i < kv->hist_n; i++) {
+        const struct event *e = &kv->hist[(kv->hist_start + i) % KV_HISTORY];
+        buf_le(&b, e->index, 8);
+        buf_addc(&b, e->dir_delete ? 1 : 0);
+        snap_bytes(&b, e->key, e->key_len);
+        snap_bytes(&b, e->body, e->len);
+    }
+    return buf_take(&b, len);
+}
+
+struct snap_reader {
+    const unsigned char *p;
+    size_t len, off;
+    bool bad;
+};
+
+static uint64_t snap_le(struct snap_reader *r, unsigned bytes)
+{
+    if (r->bad || r->len - r->off < bytes) {
+        r->bad = true;
+        return 0;
+    }
+    uint64_t v = 0;
+    for (unsigned i = 0; i < bytes; i++)
+        v |= (uint64_t)r->p[r->off + i] << (8 * i);
+    r->off += bytes;
+    return v;
+}
+
+/* A length-prefixed byte string; NULL (and r->bad) if it overruns. */
+static const char *snap_str(struct snap_reader *r, size_t *n)
+{
+    *n = (size_t)snap_le(r, 4);
+    if (r->bad || r->len - r->off < *n) {
+        r->bad = true;
+        return NULL;
+    }
+    const char *s = (const char *)r->p + r->off;
+    r->off += *n;
+    return s;
+}
+
+static bool valid_name(const char *s, size_t n)
+{
+    return n > 0 && !memchr(s, '/', n) && !memchr(s, '\0', n);
+}
+
+/* One tree record into dir cur; returns the directory to continue in, or
+ * NULL if the record is malformed. */
+static struct node *snap_load_node(struct kv *kv, struct node *cur,
+                                   struct snap_reader *r, bool dir)
+{
+    size_t nl, vl = 0;
+    const char *name = snap_str(r, &nl);
+    uint64_t created = snap_le(r, 8), modified = snap_le(r, 8);
+    const char *value = dir ? NULL : snap_str(r, &vl);
+    if (r->bad || !valid_name(name, nl) || child_find(kv, cur, name, nl) ||
+        (value && memchr(value, '\0', vl)))
+        return NULL;
+    struct node *n = node_add(kv, cur, name, nl, dir, "", created);
+    n->modified = modified;
+    if (!dir) {
+        free(n->value);
+        n->value = xmemdup(value, vl);
+        n->value_len = vl;
+        return cur;
+    }
+    return n;
+}
+
+static int snap_load_history(struct kv *kv, struct snap_reader *r)
+{
+    uint64_t count = snap_le(r, 4);
+    if (count > KV_HISTORY)
+        return -1;
+    for (uint64_t i = 0; i < count && !r->bad; i++) {
+        uint64_t index = snap_le(r, 8);
+        uint64_t dd = snap_le(r, 1);
+        size_t kl, bl;
+        const char *key = snap_str(r, &kl);
+        const char *body = snap_str(r, &bl);
+        if (r->bad || dd > 1)
+            return -1;
+        struct event *e = hist_push(kv);
+        e->index = index;
+        e->dir_delete = dd;
+        e->key = xmemdup(key, kl);
+        e->key_len = kl;
+        e->body = xmemdup(body, bl);
+        e->len = bl;
+    }
+    return r->bad || r->off != r->len ? -1 : 0;
+}
+
+static int snap_load(struct kv *kv, struct snap_reader *r)
+{
+    kv->index = snap_le(r, 8);
+    struct node *cur = kv->root;
+    while (!r->bad) {
+        uint64_t type = snap_le(r, 1);
+        if (type == SNAP_HIST)
+            return cur == kv->root ? snap_load_history(kv, r) : -1;
+        if (type == SNAP_END) {
+            if (cur == kv->root)
+                return -1;
+            cur = cur->parent;
+            continue;
+        }
+        if (type != SNAP_FILE && type != SNAP_DIR)
+            return -1;
+        cur = snap_load_node(kv, cur, r, type == SNAP_DIR);
+        if (!cur)
+            return -1;
+    }
+    return -1;
+}
+
+int kv_restore(struct kv *kv, const void *data, size_t len)
+{
+    struct kv *t = kv_new();
+    t->seed = kv->seed; /* the watch table is hashed with it */
+    struct snap_reader r = {.p = data, .len = len};
+    if (snap_load(t, &r) < 0) {
+        kv_free(t);
+        return -1;
+    }
+    /* swap the contents; the watches stay with kv (they are this node's
+     * clients, not replicated state) */
+    struct kv old = *kv;
+    kv->root = t->root;
+    kv->index = t->index;
+    kv->nodes = t->nodes;
+    kv->nfiles = t->nfiles;
+    kv->ndirs = t->ndirs;
+    memcpy(kv->hist, t->hist, sizeof kv->hist);
+    kv->hist_start = t->hist_start;
+    kv->hist_n = t->hist_n;
+    t->root = old.root;
+    t->nodes = old.nodes;
+    memcpy(t->hist, old.hist, sizeof t->hist);
+    t->hist_start = old.hist_start;
+    t->hist_n = old.hist_n;
+    kv_free(t);
+    return 0;
+}

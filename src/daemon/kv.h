@@ -162,4 +162,15 @@ struct kv_watch *kv_watch(struct kv *kv, const char *key, bool recursive,
  * ignored. */
 void kv_watch_cancel(struct kv *kv, struct kv_watch *w);
 
+/* ---- Snapshots (Raft log compaction; doc/storage.md) --------------------
+ *
+ * kv_snapshot(): the whole replicated state (every node with its value and
+ * createdIndex/modifiedIndex, the store index, the event history that
+ * watches with a waitIndex read) as malloc'd bytes. kv_restore() replaces
+ * the store's state by such bytes and returns 0; on malformed bytes it
+ * returns -1 and changes nothing. Waiting watches stay (they belong to this
+ * node's clients) and fire on later changes. */
+char *kv_snapshot(const struct kv *kv, size_t *len);
+int kv_restore(struct kv *kv, const void *data, size_t len);
+
 #endif

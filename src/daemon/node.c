@@ -199,6 +199,22 @@ static void log_note(struct node *n, const struct raft_note *note)
         snprintf(text, sizeof(text), "node %" PRIu64 " is up to date at index %" PRIu64,
                  note->peer, note->index);
         break;
+    case RAFT_NOTE_SNAPSHOT_SENT: /* the transport logs it with its size */
+        prio = LOG_DEBUG;
+        snprintf(text, sizeof(text), "node %" PRIu64 " needs the snapshot (at "
+                 "index %" PRIu64 ")", note->peer, note->index);
+        break;
+    case RAFT_NOTE_SNAPSHOT_INSTALLED:
+        prio = LOG_NOTICE;
+        snprintf(text, sizeof(text), "installing the leader's snapshot at "
+                 "index %" PRIu64, note->index);
+        break;
+    case RAFT_NOTE_SNAPSHOT_FAILED:
+        prio = LOG_WARNING;
+        snprintf(text, sizeof(text), "node %" PRIu64 " did not answer the "
+                 "snapshot at index %" PRIu64 " in time; will retry",
+                 note->peer, note->index);
+        break;
     default:
         prio = LOG_DEBUG;
         snprintf(text, sizeof(text), "%s", raft_note_name(note->type));
@@ -226,14 +242,21 @@ static void on_rpc_done(void *arg, long status, const char *body, size_t len,
     struct node *n = call->node;
     struct peer *p = call->peer;
     p->pending--;
+    if (call->type == RAFT_MSG_SNAPSHOT)
+        p->sending_snapshot = false;
     if (status == 0 || status >= 300) {
         if (!p->unreachable && !n->closing)
             log_msg(LOG_WARNING, "node %" PRIu64 " (%s) is unreachable: %s",
                     p->id, p->url, err ? err : "bad answer");
         p->unreachable = true;
-        if (!n->closing && call->type == RAFT_MSG_APPEND)
+        if (!n->closing && (call->type == RAFT_MSG_APPEND ||
+                            call->type == RAFT_MSG_SNAPSHOT))
             raft_report_unreachable(n->raft, p->id);
-        if (status >= 300)
+        if (status == 413 && call->type == RAFT_MSG_SNAPSHOT)
+            log_msg(LOG_ERR, "node %" PRIu64 " refused our snapshot as too "
+                    "large: raise max_snapshot_bytes in its config above the "
+                    "size of %s/snapshot", p->id, n->cfg->data_dir);
+        else if (status >= 300)
             log_msg(LOG_DEBUG, "node %" PRIu64 " answered %ld: %.200s", p->id,
                     status, body);
         free(call);
@@ -265,17 +288,25 @@ static void send_request(struct node *n, const struct raft_msg *m)
         return;
     if (p->pending >= MAX_PENDING_PER_PEER)
         return; /* dropped, like a lost packet */
+    bool snap = m->type == RAFT_MSG_SNAPSHOT;
+    if (snap && p->sending_snapshot)
+        return; /* the one in flight will do */
     size_t len;
-    char *body = rpc_encode(m, &len);
+    char *body = snap ? snap_request_body(n, m, &len) : rpc_encode(m, &len);
     struct rpc_call *call = malloc(sizeof(*call));
     char url[512];
     snprintf(url, sizeof(url), "%s%s", p->url, path);
     if (body && call) {
         *call = (struct rpc_call){.node = n, .peer = p, .type = m->type};
-        if (http_client_request(n->client, "POST", url, "application/json",
-                                body, len, n->cfg->rpc_timeout_ms,
+        if (http_client_request(n->client, "POST", url,
+                                snap ? "application/octet-stream"
+                                     : "application/json",
+                                body, len,
+                                snap ? SNAPSHOT_RPC_TIMEOUT_MS
+                                     : n->cfg->rpc_timeout_ms,
                                 on_rpc_done, call) == 0) {
             p->pending++;
+            p->sending_snapshot |= snap;
             call = NULL;
         }
     }
@@ -403,6 +434,13 @@ static void on_synced(void *arg, int err, uint64_t usec)
     node_schedule(n);
 }
 
+/* Make everything written in the background durable now. */
+static void drain_syncer(struct node *n)
+{
+    while (n->running_gen && !n->failed)
+        syncer_wait(n->syncer); /* on_synced starts the next if needed */
+}
+
 /* Write this ready's entries without waiting for the disk: the syncer
  * flushes them while the loop goes on (successful AppendEntries answers
  * wait for it, see send_message). Only for readies that append entries;
@@ -430,8 +468,7 @@ static bool persist_in_background(struct node *n, const struct raft_ready *rd)
 static bool persist(struct node *n, const struct raft_ready *rd)
 {
     char err[512];
-    while (n->running_gen && !n->failed)
-        syncer_wait(n->syncer); /* on_synced starts the next if needed */
+    drain_syncer(n);
     if (n->failed)
         return false;
     if (rd->hard_state_changed &&
@@ -522,6 +559,17 @@ static bool handle_ready(struct node *n)
     for (struct incoming *in = n->incoming; in; in = in->next)
         in->in_ready = !in->parked;
     raft_ready(n->raft, &rd);
+    char err[512];
+    if (rd.snapshot_install) {
+        drain_syncer(n); /* the old log's writes settle before it goes */
+        if (n->failed || snap_install(n, &rd, err, sizeof(err)) < 0) {
+            if (!n->failed)
+                fatal_storage(n, err);
+            return false;
+        }
+        n->written_index = rd.snapshot_index;
+        n->written_term = rd.snapshot_term;
+    }
     bool early = !rd.hard_state_changed;
     if (early) {
         bool sent = false;
@@ -533,7 +581,7 @@ static bool handle_ready(struct node *n)
         if (sent && rd.n_entries) /* on the wire before our fdatasync */
             http_client_flush(n->client);
     }
-    bool background = n->syncer && !rd.hard_state_changed;
+    bool background = n->syncer && !rd.hard_state_changed && !rd.snapshot_install;
     if (!(background ? persist_in_background(n, &rd) : persist(n, &rd)))
         return false; /* never advance past what is not durable */
     if (rd.hard_state.commit > n->saved_commit) {
@@ -553,6 +601,7 @@ static bool handle_ready(struct node *n)
         raft_advance_unsynced(n->raft, &rd);
     else
         raft_advance(n->raft, &rd);
+    snap_maybe_take(n);
     return true;
 }
 
@@ -668,6 +717,14 @@ static void handle_status(struct node *n, struct http_request *req)
     cJSON_AddNumberToObject(o, "applied_index", (double)raft_applied_index(r));
     cJSON_AddNumberToObject(o, "last_log_index", (double)raft_last_index(r));
     cJSON_AddNumberToObject(o, "last_log_term", (double)raft_last_term(r));
+    cJSON_AddNumberToObject(o, "first_log_index",
+                            (double)(raft_snapshot_index(r) + 1));
+    cJSON_AddNumberToObject(o, "snapshot_index", (double)n->snap.index);
+    cJSON_AddNumberToObject(o, "snapshot_term", (double)n->snap.term);
+    cJSON_AddNumberToObject(o, "snapshot_bytes",
+                            n->snap.index ? (double)(n->snap.length +
+                                                     SNAPFILE_HEADER)
+                                          : 0);
     cJSON *members = cJSON_AddArrayToObject(o, "members");
     for (unsigned i = 0; i < n->cfg->n_members; i++) {
         const struct raftd_member *m = &n->cfg->members[i];
@@ -678,8 +735,11 @@ static void handle_status(struct node *n, struct http_request *req)
             cJSON_AddNumberToObject(jm, "match_index",
                                     (double)raft_match_index(r, m->id));
         struct peer *p = node_find_peer(n, m->id);
-        if (p && raft_role(r) == RAFT_LEADER) /* only leaders talk to all */
+        if (p && raft_role(r) == RAFT_LEADER) { /* only leaders talk to all */
             cJSON_AddBoolToObject(jm, "reachable", !p->unreachable);
+            cJSON_AddBoolToObject(jm, "sending_snapshot",
+                                  raft_sending_snapshot(r, m->id));
+        }
         cJSON_AddItemToArray(members, jm);
     }
     struct storage_stats st;
@@ -689,6 +749,8 @@ static void handle_status(struct node *n, struct http_request *req)
     cJSON_AddNumberToObject(js, "sync_avg_us",
                             st.syncs ? (double)(st.sync_us_total / st.syncs) : 0);
     cJSON_AddNumberToObject(js, "sync_max_us", (double)st.sync_us_max);
+    cJSON_AddNumberToObject(js, "wal_segments", (double)st.segments);
+    cJSON_AddNumberToObject(js, "wal_first_index", (double)st.first_index);
     api_respond_json(req, 200, o);
 }
 
@@ -710,6 +772,14 @@ static void handle_rpc(struct node *n, struct http_request *req,
         http_respond_error(req, 400, err);
         return;
     }
+    node_deliver_rpc(n, req, &m);
+}
+
+void node_deliver_rpc(struct node *n, struct http_request *req,
+                      struct raft_msg *mp)
+{
+    struct raft_msg m = *mp;
+    char err[200];
     if (m.to != raft_self(n->raft)) {
         snprintf(err, sizeof(err),
                  "this is node %" PRIu64 ", not node %" PRIu64
@@ -777,6 +847,10 @@ static void handle_request(struct http_request *req, void *arg)
     const char *path = http_request_path(req);
     if (handle_forwarded(n, req, path) || keys_api_handle(n, req))
         return;
+    if (strcmp(path, rpc_path(RAFT_MSG_SNAPSHOT)) == 0) {
+        snap_handle_install(n, req);
+        return;
+    }
     enum raft_msg_type type = rpc_type_for_path(path);
     bool is_status = strcmp(path, "/status") == 0;
     if (!type && !is_status) {
@@ -800,8 +874,10 @@ static void handle_request(struct http_request *req, void *arg)
 static int restore(struct node *n, struct storage_loaded *l, char *err,
                    size_t errlen)
 {
-    int rv = raft_restore(n->raft, &l->hs, l->first_index, 0, l->entries,
-                          l->n_entries);
+    if (snap_load_at_start(n, l, err, errlen) < 0)
+        return -1;
+    int rv = raft_restore(n->raft, &l->hs, l->first_index, l->snapshot_term,
+                          l->entries, l->n_entries);
     if (rv < 0) {
         snprintf(err, errlen, "cannot restore state: %s", raft_strerror(rv));
         return -1;
@@ -813,9 +889,11 @@ static int restore(struct node *n, struct storage_loaded *l, char *err,
              &(struct log_raft){.event = "recovered", .term = l->hs.term,
                                 .index = raft_last_index(n->raft)},
              "recovered from %s: term %" PRIu64 ", voted for %" PRIu64
-             ", log %" PRIu64 "..%" PRIu64 ", committed up to %" PRIu64,
-             n->cfg->data_dir, l->hs.term, l->hs.vote, l->first_index,
-             raft_last_index(n->raft), raft_commit_index(n->raft));
+             ", snapshot up to %" PRIu64 " (%zu keys), log %" PRIu64 "..%"
+             PRIu64 ", committed up to %" PRIu64,
+             n->cfg->data_dir, l->hs.term, l->hs.vote, l->snapshot_index,
+             kv_count(n->kv), l->first_index, raft_last_index(n->raft),
+             raft_commit_index(n->raft));
     return 0;
 }
 
@@ -870,20 +948,13 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
     rc.check_quorum = cfg->check_quorum;
     rc.random = node_random;
     rc.random_arg = n;
+    rc.snapshot_timeout_ms = SNAPSHOT_RPC_TIMEOUT_MS + 1000;
     const char *why = NULL;
     n->raft = raft_new(&rc, &why);
     if (!n->raft) {
         snprintf(err, errlen, "invalid Raft configuration: %s", why);
         goto error;
     }
-
-    struct storage_loaded loaded;
-    if (storage_open(&n->storage, cfg->data_dir, &loaded, err, errlen) < 0)
-        goto error;
-    int rv = restore(n, &loaded, err, errlen);
-    storage_loaded_free(&loaded);
-    if (rv < 0)
-        goto error;
 
     n->kv = kv_new();
     n->dedup = dedup_new(DEDUP_WINDOW);
@@ -896,6 +967,14 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
         snprintf(err, errlen, "cannot start the sync thread: %s", strerror(errno));
         goto error;
     }
+    struct storage_loaded loaded;
+    if (storage_open(&n->storage, cfg->data_dir, &loaded, err, errlen) < 0)
+        goto error;
+    storage_set_segment_max(n->storage, cfg->wal_segment_bytes);
+    int rv = restore(n, &loaded, err, errlen); /* snapshot into kv first */
+    storage_loaded_free(&loaded);
+    if (rv < 0)
+        goto error;
     n->client = http_client_new(ev);
     if (!n->client) {
         snprintf(err, errlen, "cannot start the HTTP client");
@@ -903,9 +982,13 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
     }
     if (is_specific_ip(cfg->listen_host))
         http_client_set_source(n->client, cfg->listen_host);
-    n->http = http_server_new(ev, cfg->listen_host, cfg->listen_port,
-                              cfg->max_request_bytes, handle_request, n, err,
-                              errlen);
+    struct http_server_limits limits = {
+        .large_body_path = rpc_path(RAFT_MSG_SNAPSHOT),
+        .large_max_body = cfg->max_snapshot_bytes + 4096, /* + JSON line */
+    };
+    n->http = http_server_new_ex(ev, cfg->listen_host, cfg->listen_port,
+                                 cfg->max_request_bytes, &limits,
+                                 handle_request, n, err, errlen);
     if (!n->http)
         goto error;
     if (sd_event_add_time(ev, &n->timer, CLOCK_MONOTONIC, 0, 1, on_timer, n) < 0 ||
@@ -940,6 +1023,7 @@ void node_free(struct node *n)
     sd_event_source_unref(n->stop_timer);
     syncer_free(n->syncer); /* waits for a sync in progress */
     storage_close(n->storage);
+    snap_free(n);
     raft_free(n->raft);
     sd_event_unref(n->ev);
     free(n);

@@ -16,18 +16,22 @@
 #include "dedup.h"
 #include "kv.h"
 #include "node.h"
+#include "snapfile.h"
 #include "storage.h"
 #include "syncer.h"
 
 /* Outstanding RPCs per peer beyond which new messages are dropped (Raft
  * tolerates loss); keeps a dead peer from piling up connections. */
 #define MAX_PENDING_PER_PEER 64
+/* How long sending a whole snapshot to a follower may take. */
+#define SNAPSHOT_RPC_TIMEOUT_MS 30000
 
 struct peer {
     raft_id id;
     const char *url;
     unsigned pending;
     bool unreachable; /* last RPC failed; logged once per outage */
+    bool sending_snapshot; /* an InstallSnapshot to it is in flight */
 };
 
 /* A peer RPC held open until the core's answer to it has been made
@@ -94,6 +98,12 @@ struct node {
                                    way to (ops.c), RAFT_NONE if none */
     sd_event_source *ops_kick;  /* deferred: run finished ops' callbacks */
     sd_event_source *ops_timer; /* deadlines and retries */
+    /* snapshots (node_snapshot.c) */
+    struct snapfile_meta snap;  /* the durable snapshot file (index 0: none) */
+    raft_index snap_next_try;   /* after a failed snapshot: not before this */
+    uint8_t *incoming_snap;     /* a leader's snapshot image, checked, that */
+    size_t incoming_snap_len;   /*   the core may ask us to install */
+    struct snapfile_meta incoming_meta;
 };
 
 /* node.c */
@@ -104,6 +114,26 @@ void node_process(struct node *n);
  * arrives together then shares one ready batch and one fdatasync. */
 void node_schedule(struct node *n);
 struct peer *node_find_peer(struct node *n, raft_id id);
+
+/* Hand a decoded peer request to the core; the HTTP request is answered
+ * with the core's answer once it is durable (takes m's entries). */
+void node_deliver_rpc(struct node *n, struct http_request *req,
+                      struct raft_msg *m);
+
+/* node_snapshot.c: snapshots and log compaction (doc/design.md) */
+/* At start: load the data directory's snapshot into the store. */
+int snap_load_at_start(struct node *n, const struct storage_loaded *l,
+                       char *err, size_t errlen);
+/* Ready step 1: install the leader's snapshot durably (rd->snapshot_*). */
+int snap_install(struct node *n, const struct raft_ready *rd, char *err,
+                 size_t errlen);
+/* After raft_advance(): take a snapshot and compact if it is time. */
+void snap_maybe_take(struct node *n);
+/* The body of an InstallSnapshot to m->to (malloc'd), NULL if none. */
+char *snap_request_body(struct node *n, const struct raft_msg *m, size_t *len);
+/* POST /raft/install_snapshot */
+void snap_handle_install(struct node *n, struct http_request *req);
+void snap_free(struct node *n);
 
 /* ops.c */
 void ops_on_applied(struct node *n, raft_index index, raft_term term,

@@ -46,6 +46,14 @@ static const struct field append_resp_fields[] = {
 static const struct field timeout_now_fields[] = {
     U("term", term), U("leader_id", from), U("to", to), {0},
 };
+/* InstallSnapshot: this JSON is the first line of the request body, the
+ * snapshot file follows it (node_snapshot.c). */
+static const struct field snapshot_fields[] = {
+    U("term", term), U("leader_id", from), U("to", to),
+    U("last_included_index", snapshot_index),
+    U("last_included_term", snapshot_term), U("leader_commit", commit),
+    U("seq", seq), {0},
+};
 
 static const struct field *fields_of(enum raft_msg_type type)
 {
@@ -60,6 +68,8 @@ static const struct field *fields_of(enum raft_msg_type type)
         return append_resp_fields;
     case RAFT_MSG_TIMEOUT_NOW:
         return timeout_now_fields;
+    case RAFT_MSG_SNAPSHOT:
+        return snapshot_fields;
     }
     return NULL;
 }
@@ -73,6 +83,8 @@ const char *rpc_path(enum raft_msg_type type)
         return "/raft/append_entries";
     case RAFT_MSG_TIMEOUT_NOW:
         return "/raft/timeout_now";
+    case RAFT_MSG_SNAPSHOT:
+        return "/raft/install_snapshot"; /* not JSON: see node_snapshot.c */
     default:
         return NULL;
     }
@@ -94,6 +106,7 @@ enum raft_msg_type rpc_response_type(enum raft_msg_type request)
     case RAFT_MSG_VOTE:
         return RAFT_MSG_VOTE_RESP;
     case RAFT_MSG_APPEND:
+    case RAFT_MSG_SNAPSHOT:
         return RAFT_MSG_APPEND_RESP;
     default:
         return 0;

@@ -12,6 +12,12 @@
  *     -> {"term","from","to","success","match_index","prev_log_index",
  *         "conflict_index","conflict_term","seq"}
  *   POST /raft/timeout_now    {"term","leader_id","to"} -> 204
+ *   POST /raft/install_snapshot  one JSON line {"term","leader_id","to",
+ *                              "last_included_index","last_included_term",
+ *                              "leader_commit","seq"}, "\n", then the
+ *                              snapshot file's bytes (doc/storage.md)
+ *     -> the AppendEntries answer (match_index: the snapshot's index)
+ *     (rpc_type_for_path() does not return it: node_snapshot.c handles it)
  *
  * Numbers are non-negative integers below 2^53; anything else is rejected.
  */

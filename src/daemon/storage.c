@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #endif
 #include "storage.h"
+#include "snapfile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -62,6 +63,7 @@ struct storage {
     struct location *loc; /* loc[i - first_index] for each stored entry */
     size_t n_loc, cap_loc;
     raft_index first_index;
+    uint64_t segment_max; /* start a new segment beyond this size */
     struct storage_stats stats;
 };
 
@@ -566,16 +568,23 @@ static int load_segments(struct storage *s, struct storage_loaded *l,
     closedir(d);
     if (n)
         qsort(firsts, n, sizeof(*firsts), cmp_u64);
-    /* There are no snapshots (yet), so the log starts at index 1: a first
+    /* The log starts at index 1, or right after the snapshot (or earlier:
+     * segments the snapshot covers may not have been removed yet). A first
      * segment that starts later means segments were lost. */
-    if (n && firsts[0] != 1) {
+    if (n && firsts[0] != 1 && firsts[0] > l->snapshot_index + 1) {
         char name[64];
         seg_name(name, sizeof(name), firsts[0]);
         free(firsts);
+        if (l->snapshot_index)
+            return fail(err, errlen,
+                        "%s/%s is the first log segment but the snapshot ends "
+                        "at index %" PRIu64 ": the segments in between are "
+                        "missing and the log is corrupt", s->dir, name,
+                        l->snapshot_index);
         return fail(err, errlen,
                     "%s/%s is the first log segment but the log starts at "
-                    "index 1: the segments before it are missing and the log "
-                    "is corrupt", s->dir, name);
+                    "index 1 (there is no snapshot): the segments before it "
+                    "are missing and the log is corrupt", s->dir, name);
     }
     for (size_t i = 0; i < n; i++) {
         char name[64];
@@ -601,6 +610,56 @@ static int load_segments(struct storage *s, struct storage_loaded *l,
     return 0;
 }
 
+static void free_loaded_prefix(struct storage_loaded *l, size_t k)
+{
+    if (!k)
+        return;
+    for (size_t i = 0; i < k; i++)
+        free(l->entries[i].data);
+    memmove(l->entries, l->entries + k,
+            (l->n_entries - k) * sizeof(*l->entries));
+    l->n_entries -= k;
+    l->first_index += k;
+}
+
+static void note_repair(struct storage_loaded *l, const char *msg)
+{
+    size_t n = strlen(l->repaired);
+    snprintf(l->repaired + n, sizeof(l->repaired) - n, "%s%s", n ? "; " : "",
+             msg);
+}
+
+/* With a snapshot at S, the log handed to the node starts at S + 1. The
+ * stored log continues the snapshot if it starts right after it or holds
+ * entry S with the snapshot's term (Log Matching); otherwise it is what a
+ * crash left while a leader's snapshot replaced a conflicting log (the
+ * snapshot is made durable first, then the log removed), and it goes. */
+static int fit_log_to_snapshot(struct storage *s, struct storage_loaded *l,
+                               char *err, size_t errlen)
+{
+    raft_index S = l->snapshot_index, first = l->first_index;
+    if (!S)
+        return 0;
+    bool keep;
+    if (first == S + 1 || (l->n_entries == 0 && s->n_segs == 0))
+        keep = true;
+    else if (first + l->n_entries <= S) /* it ends before the snapshot */
+        keep = false;
+    else
+        keep = l->entries[S - first].term == l->snapshot_term;
+    if (!keep) {
+        free_loaded_prefix(l, l->n_entries);
+        l->first_index = S + 1;
+        note_repair(l, "the log does not continue the snapshot (a crash "
+                       "while installing the leader's snapshot); removed it");
+        return storage_reset(s, S + 1, err, errlen);
+    }
+    if (first <= S && l->n_entries)
+        free_loaded_prefix(l, (size_t)(S + 1 - first));
+    l->first_index = S + 1;
+    return 0;
+}
+
 int storage_open(struct storage **out, const char *dir,
                  struct storage_loaded *loaded, char *err, size_t errlen)
 {
@@ -612,6 +671,7 @@ int storage_open(struct storage **out, const char *dir,
     s->dir = strdup(dir);
     s->dir_fd = s->lock_fd = s->meta_fd[0] = s->meta_fd[1] = s->commit_fd = -1;
     s->first_index = 1;
+    s->segment_max = SEGMENT_MAX;
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
         fail(err, errlen, "cannot create data directory %s: %s (create it, "
              "or set data_dir in the config to a writable directory)", dir,
@@ -635,8 +695,17 @@ int storage_open(struct storage **out, const char *dir,
              "needs its own data_dir", dir);
         goto error;
     }
+    uint8_t *img;
+    size_t img_len;
+    struct snapfile_meta sm = {0};
     if (meta_load(s, &loaded->hs, err, errlen) < 0 ||
-        load_segments(s, loaded, err, errlen) < 0)
+        snapfile_read(s->dir_fd, dir, SNAPFILE_NAME, true, &img, &img_len, &sm,
+                      err, errlen) < 0)
+        goto error;
+    loaded->snapshot_index = sm.index;
+    loaded->snapshot_term = sm.term;
+    if (load_segments(s, loaded, err, errlen) < 0 ||
+        fit_log_to_snapshot(s, loaded, err, errlen) < 0)
         goto error;
     loaded->hs.commit = commit_load(s);
     if (storage_sync(s, err, errlen) < 0)
@@ -758,7 +827,7 @@ int storage_append(struct storage *s, raft_index first,
                     " leaves a gap after %" PRIu64, first, last_index(s));
     size_t i = 0;
     while (i < n) {
-        if (s->n_segs == 0 || s->segs[s->n_segs - 1].size >= SEGMENT_MAX) {
+        if (s->n_segs == 0 || s->segs[s->n_segs - 1].size >= s->segment_max) {
             /* Sync the full segment first, so that after a crash a later
              * segment never follows an incomplete one (which would be
              * refused as corruption). Once per SEGMENT_MAX bytes. */
@@ -776,7 +845,7 @@ int storage_append(struct storage *s, raft_index first,
         struct segment *seg = &s->segs[k];
         /* Encode as many records as fit this segment into one buffer. */
         size_t bytes = 0, j = i;
-        while (j < n && (j == i || seg->size + bytes < SEGMENT_MAX)) {
+        while (j < n && (j == i || seg->size + bytes < s->segment_max)) {
             bytes += REC_HEADER + REC_FIXED + entries[j].len;
             j++;
         }
@@ -891,4 +960,79 @@ void storage_note_sync(struct storage *s, uint64_t usec)
 void storage_stats(const struct storage *s, struct storage_stats *st)
 {
     *st = s->stats;
+    st->segments = s->n_segs;
+    st->first_index = s->first_index;
+}
+
+void storage_set_segment_max(struct storage *s, uint64_t bytes)
+{
+    s->segment_max = bytes ? bytes : SEGMENT_MAX;
+}
+
+int storage_dir_fd(const struct storage *s)
+{
+    return s->dir_fd;
+}
+
+const char *storage_dir(const struct storage *s)
+{
+    return s->dir;
+}
+
+static int remove_segment_file(struct storage *s, const struct segment *seg,
+                               char *err, size_t errlen)
+{
+    char name[64];
+    seg_name(name, sizeof(name), seg->first);
+    if (unlinkat(s->dir_fd, name, 0) < 0 && errno != ENOENT)
+        return fail(err, errlen, "%s/%s: cannot remove: %s", s->dir, name,
+                    strerror(errno));
+    close(seg->fd);
+    s->dir_dirty = true;
+    return 0;
+}
+
+int storage_compact(struct storage *s, raft_index upto, char *err,
+                    size_t errlen)
+{
+    size_t drop = 0; /* whole segments at or below upto; never the last */
+    while (drop + 1 < s->n_segs && s->segs[drop + 1].first <= upto + 1)
+        drop++;
+    if (!drop)
+        return 0;
+    for (size_t k = 0; k < drop; k++)
+        if (remove_segment_file(s, &s->segs[k], err, errlen) < 0)
+            return -1; /* the ones removed so far are gone: still consistent */
+    raft_index new_first = s->segs[drop].first;
+    size_t gone = (size_t)(new_first - s->first_index);
+    if (gone > s->n_loc)
+        gone = s->n_loc;
+    memmove(s->segs, s->segs + drop, (s->n_segs - drop) * sizeof(*s->segs));
+    memmove(s->seg_dirty, s->seg_dirty + drop,
+            (s->n_segs - drop) * sizeof(*s->seg_dirty));
+    s->n_segs -= drop;
+    memmove(s->loc, s->loc + gone, (s->n_loc - gone) * sizeof(*s->loc));
+    s->n_loc -= gone;
+    for (size_t i = 0; i < s->n_loc; i++)
+        s->loc[i].seg -= (uint32_t)drop;
+    s->first_index = new_first;
+    return 0;
+}
+
+int storage_reset(struct storage *s, raft_index next, char *err, size_t errlen)
+{
+    while (s->n_segs) {
+        if (remove_segment_file(s, &s->segs[s->n_segs - 1], err, errlen) < 0)
+            return -1;
+        s->n_segs--;
+    }
+    s->n_loc = 0;
+    s->first_index = next;
+    /* durable before any segment is created again, so that a crash cannot
+     * bring old segments back next to new ones */
+    if (fsync(s->dir_fd) < 0)
+        return fail(err, errlen, "%s: fsync of the directory failed: %s",
+                    s->dir, strerror(errno));
+    s->dir_dirty = false;
+    return 0;
 }

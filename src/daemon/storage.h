@@ -20,6 +20,10 @@ struct storage;
  * owned by the caller (storage_loaded_free). */
 struct storage_loaded {
     struct raft_hard_state hs;   /* hs.commit: the commit hint, 0 if none */
+    /* the snapshot file's header (0, 0: none); its payload is checked and
+     * loaded by the node. The entries start right after it. */
+    raft_index snapshot_index;
+    raft_term snapshot_term;
     raft_index first_index;
     struct raft_entry *entries;
     size_t n_entries;
@@ -69,8 +73,27 @@ struct storage_stats {
     unsigned long long sync_us_total;
     unsigned long long sync_us_max;
     unsigned long long bytes_written;
+    unsigned long long segments;    /* log segment files */
+    raft_index first_index;         /* first entry in them */
 };
 void storage_stats(const struct storage *s, struct storage_stats *st);
+
+/* Log compaction (doc/storage.md, "Snapshots"). After a snapshot covering
+ * entries up to upto is durable: remove the segments holding only such
+ * entries (never the last one). Removals are synced with the next
+ * storage_sync(); a crash that brings one back does no harm. */
+int storage_compact(struct storage *s, raft_index upto, char *err,
+                    size_t errlen);
+/* After a leader's snapshot replaced the whole log: remove every segment
+ * (synced at once); the next storage_append() starts the log at next. */
+int storage_reset(struct storage *s, raft_index next, char *err, size_t errlen);
+/* Size beyond which the log moves on to a new segment (default 64 MiB;
+ * 0: the default). Compaction removes whole segments only, so smaller
+ * segments give disk space back sooner. */
+void storage_set_segment_max(struct storage *s, uint64_t bytes);
+/* The data directory (for the snapshot file, snapfile.h). */
+int storage_dir_fd(const struct storage *s);
+const char *storage_dir(const struct storage *s);
 
 /* CRC-32C (Castagnoli) of buf, continuing from crc (0 to start). */
 uint32_t crc32c(uint32_t crc, const void *buf, size_t len);

@@ -13,8 +13,10 @@
 
 /* Replication state of one follower, kept by the leader (etcd design.md):
  * PROBE sends one AppendEntries at a time until the follower's log is found
- * to match; REPLICATE streams up to max_inflight_msgs batches optimistically. */
-enum progress_state { PROGRESS_PROBE, PROGRESS_REPLICATE };
+ * to match; REPLICATE streams up to max_inflight_msgs batches optimistically;
+ * SNAPSHOT waits for the answer to an InstallSnapshot (the follower needs
+ * entries the leader has compacted away) and sends no entries meanwhile. */
+enum progress_state { PROGRESS_PROBE, PROGRESS_REPLICATE, PROGRESS_SNAPSHOT };
 
 struct progress {
     raft_id id;
@@ -29,6 +31,9 @@ struct progress {
     raft_index lost_hint;     /* it said its log ends before match: acted on
                                  at the next heartbeat unless it succeeds */
     bool catching_up;         /* behind; "caught up" is noted when it ends */
+    raft_index pending_snapshot; /* SNAPSHOT: index of the snapshot sent */
+    raft_time snapshot_deadline; /* SNAPSHOT: give up waiting at */
+    raft_time snapshot_retry_at; /* after a failed send: not before */
     /* inflight window: last index of each unacknowledged batch, a ring */
     raft_index inflight[RAFT_MAX_INFLIGHT];
     unsigned inflight_start, inflight_count;
@@ -100,6 +105,10 @@ struct raft {
     size_t n_notes, cap_notes;
     raft_index ready_last;   /* last entry index handed out in ready */
     raft_index ready_applied;
+
+    /* A leader's snapshot accepted but not yet handed to the host in a
+     * ready (snapshot.c); discard_log: the host must drop its stored log. */
+    bool snapshot_pending, snapshot_discard_log;
 };
 
 /* raft.c */
@@ -148,6 +157,16 @@ void progress_inflight_free_to(struct progress *pr, raft_index index);
 void readindex_on_ack(struct raft *r);
 bool readindex_round_in_flight(const struct raft *r);
 void readindex_fail_all(struct raft *r);
+
+/* snapshot.c */
+void snapshot_send(struct raft *r, struct progress *pr);
+void snapshot_recv(struct raft *r, const struct raft_msg *m);
+/* The leader heard from pr: leaves SNAPSHOT state once the follower has the
+ * snapshot (returns true while it still waits). */
+bool snapshot_progress_waiting(struct raft *r, struct progress *pr);
+void snapshot_tick(struct raft *r, struct progress *pr);
+/* The transport failed to deliver the snapshot: probe, retry later. */
+void snapshot_failed(struct raft *r, struct progress *pr);
 
 /* transfer.c */
 void transfer_tick(struct raft *r);

@@ -79,6 +79,25 @@ int raftlog_append(struct raft_log *l, const struct raft_entry *e)
     return 0;
 }
 
+void raftlog_compact(struct raft_log *l, raft_index i)
+{
+    if (i < l->first || i > raftlog_last_index(l))
+        return;
+    size_t drop = (size_t)(i - l->first + 1);
+    raft_term term = l->entries[drop - 1].term;
+    for (size_t k = 0; k < drop; k++)
+        entry_free_data(&l->entries[k]);
+    memmove(l->entries, l->entries + drop, (l->n - drop) * sizeof(*l->entries));
+    l->n -= drop;
+    l->first = i + 1;
+    l->prev_term = term;
+    if (l->n == 0) { /* give the memory back: a compacted log may sit idle */
+        free(l->entries);
+        l->entries = NULL;
+        l->cap = 0;
+    }
+}
+
 void raftlog_truncate_from(struct raft_log *l, raft_index i)
 {
     if (i < l->first)

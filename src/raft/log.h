@@ -1,8 +1,8 @@
 /* log.h - the in-memory Raft log of the core (paper 5.3).
  *
  * Entries from index first on are held in one growable array; everything
- * before first (compacted away, a later feature) is summarised by the term
- * of entry first-1. The core owns the copies of all entry data.
+ * before first (compacted into a snapshot, paper 7) is summarised by the
+ * term of entry first-1. The core owns the copies of all entry data.
  */
 #ifndef RAFT_LOG_H
 #define RAFT_LOG_H
@@ -27,6 +27,9 @@ raft_term raftlog_term_at(const struct raft_log *l, raft_index i);
 const struct raft_entry *raftlog_get(const struct raft_log *l, raft_index i);
 /* Append a copy of e (data copied). Returns 0 or RAFT_ENOMEM. */
 int raftlog_append(struct raft_log *l, const struct raft_entry *e);
+/* Drop entries with index <= i (they are in a snapshot); prev_term becomes
+ * the term of entry i. i must be in the log. */
+void raftlog_compact(struct raft_log *l, raft_index i);
 /* Drop entries with index >= i. */
 void raftlog_truncate_from(struct raft_log *l, raft_index i);
 /* First index in the log whose term equals that of entry i, scanning back. */

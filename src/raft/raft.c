@@ -61,6 +61,9 @@ const char *raft_note_name(enum raft_note_type type)
         [RAFT_NOTE_LOG_TRUNCATED] = "log_truncated",
         [RAFT_NOTE_CATCHING_UP] = "catching_up",
         [RAFT_NOTE_FOLLOWER_CAUGHT_UP] = "follower_caught_up",
+        [RAFT_NOTE_SNAPSHOT_SENT] = "snapshot_sent",
+        [RAFT_NOTE_SNAPSHOT_INSTALLED] = "snapshot_installed",
+        [RAFT_NOTE_SNAPSHOT_FAILED] = "snapshot_failed",
     };
     if ((unsigned)type < sizeof(names) / sizeof(names[0]) && names[type])
         return names[type];
@@ -125,6 +128,8 @@ struct raft *raft_new(const struct raft_config *cfg, const char **err)
         return NULL;
     }
     r->cfg = *cfg;
+    if (!r->cfg.snapshot_timeout_ms)
+        r->cfg.snapshot_timeout_ms = 2 * cfg->election_timeout_max_ms;
     raftlog_init(&r->log);
     r->unstable_from = 1;
     r->role = RAFT_FOLLOWER;
@@ -375,7 +380,10 @@ static bool msg_valid(const struct raft *r, const struct raft_msg *m)
             if (m->entries[i].len && !m->entries[i].data)
                 return false;
     }
-    return m->type >= RAFT_MSG_VOTE && m->type <= RAFT_MSG_TIMEOUT_NOW;
+    if (m->type == RAFT_MSG_SNAPSHOT &&
+        (m->snapshot_index == 0 || m->snapshot_term == 0))
+        return false;
+    return m->type >= RAFT_MSG_VOTE && m->type <= RAFT_MSG_SNAPSHOT;
 }
 
 int raft_receive(struct raft *r, raft_time now, const struct raft_msg *m)
@@ -397,7 +405,10 @@ int raft_receive(struct raft *r, raft_time now, const struct raft_msg *m)
     }
 
     if (m->term > r->term) {
-        raft_id leader = m->type == RAFT_MSG_APPEND ? m->from : RAFT_NONE;
+        raft_id leader = m->type == RAFT_MSG_APPEND ||
+                                 m->type == RAFT_MSG_SNAPSHOT
+                             ? m->from
+                             : RAFT_NONE;
         /* the transfer target answering in its new term: it took over */
         if (r->role == RAFT_LEADER && r->transfer_target == m->from)
             transfer_end(r, RAFT_NOTE_TRANSFER_DONE);
@@ -412,6 +423,9 @@ int raft_receive(struct raft *r, raft_time now, const struct raft_msg *m)
         break;
     case RAFT_MSG_TIMEOUT_NOW:
         transfer_recv_timeout_now(r, m);
+        break;
+    case RAFT_MSG_SNAPSHOT:
+        snapshot_recv(r, m);
         break;
     default:
         break;
@@ -442,13 +456,16 @@ void raft_report_unreachable(struct raft *r, raft_id id)
     struct progress *pr = raft_progress(r, id);
     if (r->role != RAFT_LEADER || !pr || id == r->cfg.id)
         return;
-    if (pr->state == PROGRESS_REPLICATE)
+    if (pr->state == PROGRESS_SNAPSHOT)
+        snapshot_failed(r, pr);
+    else if (pr->state == PROGRESS_REPLICATE)
         progress_become_probe(pr);
 }
 
 bool raft_has_ready(const struct raft *r)
 {
     return r->out.n || r->n_notes || r->n_reads || r->broadcast_pending ||
+           r->snapshot_pending ||
            (r->heartbeat_pending && !readindex_round_in_flight(r)) ||
            r->term != r->saved_term ||
            r->vote != r->saved_vote ||
@@ -474,6 +491,13 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
     if (r->role != RAFT_LEADER)
         r->heartbeat_pending = false;
 
+    rd->snapshot_install = r->snapshot_pending;
+    if (r->snapshot_pending) {
+        rd->snapshot_discard_log = r->snapshot_discard_log;
+        rd->snapshot_index = raft_snapshot_index(r);
+        rd->snapshot_term = raft_snapshot_term(r);
+    }
+
     rd->hard_state.term = r->term;
     rd->hard_state.vote = r->vote;
     rd->hard_state.commit = r->commit;
@@ -493,9 +517,17 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
     size_t kept = 0;
     for (size_t i = 0; i < r->out.n; i++) {
         struct raft_msg *m = &r->out.msgs[i];
+        if (m->type == RAFT_MSG_SNAPSHOT) {
+            if (r->role != RAFT_LEADER || m->term != r->term)
+                continue;
+            m->snapshot_index = raft_snapshot_index(r); /* the newest */
+            m->snapshot_term = raft_snapshot_term(r);
+        }
         if (m->type == RAFT_MSG_APPEND) {
             if (r->role != RAFT_LEADER || m->term != r->term)
                 continue;
+            if (m->n_entries && m->prev_index + 1 < r->log.first)
+                continue; /* compacted since it was queued: a lost message */
             m->entries = m->n_entries
                              ? (struct raft_entry *)raftlog_get(&r->log,
                                                             m->prev_index + 1)
@@ -541,6 +573,7 @@ static void advance(struct raft *r, const struct raft_ready *rd, bool synced)
         r->unstable_from = r->ready_last + 1;
     }
     r->applied = r->ready_applied;
+    r->snapshot_pending = r->snapshot_discard_log = false;
     r->out.n = 0;
     r->n_notes = 0;
     r->n_reads = 0;

@@ -18,9 +18,13 @@
  * cowsql/raft's raft_step; it is what lets raft-sim run the very same code
  * against a simulated network and clock.
  *
+ * When rd.snapshot_install is set, step 1 starts with installing that
+ * snapshot (see struct raft_ready), before anything else of the batch.
+ *
  * Algorithm: Raft paper (Ongaro & Ousterhout 2014) Figure 2 and section 5;
  * Ongaro's dissertation (2014) for pre-vote (9.6), check-quorum and leader
- * stickiness (6.2, 4.2.3), leadership transfer (3.10) and ReadIndex (6.4).
+ * stickiness (6.2, 4.2.3), leadership transfer (3.10), ReadIndex (6.4) and
+ * snapshots with log compaction (paper 7, dissertation chapter 5).
  */
 #ifndef RAFT_H
 #define RAFT_H
@@ -78,9 +82,12 @@ enum raft_msg_type {
     RAFT_MSG_APPEND,          /* AppendEntries; heartbeats carry no entries */
     RAFT_MSG_APPEND_RESP,     /* its answer */
     RAFT_MSG_TIMEOUT_NOW,     /* leadership transfer: start an election now */
+    RAFT_MSG_SNAPSHOT,        /* InstallSnapshot (paper 7); the host attaches
+                                 the snapshot's bytes. Answered with an
+                                 APPEND_RESP (success, match_index). */
 };
 
-/* One message. Requests (VOTE, APPEND, TIMEOUT_NOW) expect at most one
+/* One message. Requests (VOTE, APPEND, TIMEOUT_NOW, SNAPSHOT) expect at most one
  * response from the receiver. Fields not used by a type are zero. */
 struct raft_msg {
     enum raft_msg_type type;
@@ -113,6 +120,12 @@ struct raft_msg {
                                follower's log, or its last index + 1 */
     raft_term hint_term;    /* reject: term of the follower's entry at
                                prev_index, 0 if it has none */
+
+    /* SNAPSHOT (also uses commit and seq): the last entry the sender's
+     * snapshot covers. A host that has meanwhile taken a newer snapshot may
+     * send that one instead, with its index and term here. */
+    raft_index snapshot_index;
+    raft_term snapshot_term;
 };
 
 /* What must be durable: the paper's persistent state besides the log. */
@@ -143,6 +156,9 @@ enum raft_note_type {
     RAFT_NOTE_LOG_TRUNCATED,      /* conflicting suffix from .index removed */
     RAFT_NOTE_CATCHING_UP,        /* leader probing/catching up .peer */
     RAFT_NOTE_FOLLOWER_CAUGHT_UP, /* .peer reached leader's last index */
+    RAFT_NOTE_SNAPSHOT_SENT,      /* .peer is sent the snapshot at .index */
+    RAFT_NOTE_SNAPSHOT_INSTALLED, /* we take the leader's snapshot at .index */
+    RAFT_NOTE_SNAPSHOT_FAILED,    /* .peer did not answer the snapshot in time */
 };
 const char *raft_note_name(enum raft_note_type type); /* "became_leader", ... */
 
@@ -179,6 +195,12 @@ struct raft_config {
                                           learns a new commit index after at
                                           most this long (default 2; 0: at once;
                                           at most heartbeat_ms) */
+    unsigned snapshot_timeout_ms;      /* a snapshot sent but not answered for
+                                          this long is given up and sent
+                                          again (0: twice the maximum
+                                          election timeout);
+                                          raft_report_unreachable ends it
+                                          at once */
     /* Randomness comes from outside: returns uniformly random 64 bits. */
     uint64_t (*random)(void *arg);
     void *random_arg;
@@ -193,8 +215,11 @@ struct raft *raft_new(const struct raft_config *cfg, const char **err);
 void raft_free(struct raft *r);
 
 /* Restore state loaded from disk, before the first raft_start(). Entries
- * are copied; they are the log from index first_index on. The log before
- * first_index (compacted, a later feature) is summarised by prev_term. */
+ * are copied; they are the log from index first_index on. A node restarted
+ * from a snapshot passes first_index = snapshot index + 1 and prev_term =
+ * snapshot term (the state machine already holds the snapshot): commit and
+ * applied then start at the snapshot index. Without a snapshot first_index
+ * is 1 and prev_term 0. */
 int raft_restore(struct raft *r, const struct raft_hard_state *hs,
                  raft_index first_index, raft_term prev_term,
                  const struct raft_entry *entries, size_t n);
@@ -232,14 +257,38 @@ int raft_transfer_leadership(struct raft *r, raft_time now, raft_id target);
  * Returns true if the commit index moved. */
 bool raft_learn_commit(struct raft *r, raft_index index, raft_term term);
 
-/* The transport could not deliver to id: stop streaming to it and probe. */
+/* The transport could not deliver to id: stop streaming to it and probe
+ * (a snapshot being sent to it is given up, and sent again no sooner than
+ * an election timeout later). */
 void raft_report_unreachable(struct raft *r, raft_id id);
+
+/* Log compaction (paper 7): the host has durably saved a snapshot of its
+ * state machine covering every entry up to index (index <= applied index).
+ * The core frees those entries; the term of index is kept, and a follower
+ * that needs any of them is sent the snapshot (RAFT_MSG_SNAPSHOT). Call it
+ * between raft_advance() and the next raft_ready(). Returns 0 (also when
+ * index is at or below the current snapshot: nothing to do) or RAFT_EINVAL
+ * if index is beyond the applied index. */
+int raft_compact(struct raft *r, raft_index index);
 
 /* Work for the caller; see the top of this file. Pointers stay valid until
  * raft_advance(). hard_state_changed is set when term or vote changed;
  * hard_state.commit is informational and need not be synced on its own.
- * A read with index 0 failed (leadership was lost): retry elsewhere. */
+ * A read with index 0 failed (leadership was lost): retry elsewhere.
+ *
+ * snapshot_install: the leader's snapshot at (snapshot_index, snapshot_term)
+ * replaces the state machine. Before anything else of this ready the host
+ * makes it durable and loads it, so that a restart comes back from it; then
+ * it drops its stored entries up to snapshot_index, and all of its stored
+ * entries if snapshot_discard_log (the log restarts after the snapshot:
+ * what followed locally conflicts with it). Committed entries handed out
+ * by this or later readies follow the snapshot. */
 struct raft_ready {
+    bool snapshot_install;
+    bool snapshot_discard_log;
+    raft_index snapshot_index;
+    raft_term snapshot_term;
+
     bool hard_state_changed;
     struct raft_hard_state hard_state;
 
@@ -289,11 +338,17 @@ raft_index raft_commit_index(const struct raft *r);
 raft_index raft_applied_index(const struct raft *r);
 raft_index raft_last_index(const struct raft *r);
 raft_term raft_last_term(const struct raft *r);
+/* The last entry covered by the snapshot the log starts after (0, 0 if the
+ * log was never compacted); the first entry held is snapshot index + 1. */
+raft_index raft_snapshot_index(const struct raft *r);
+raft_term raft_snapshot_term(const struct raft *r);
 /* Term of the entry at index, or 0 if it is not in the log. */
 raft_term raft_term_at(const struct raft *r, raft_index index);
 /* The entry at index (borrowed), or NULL. */
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index);
 /* Leader only: replication progress of a member (0 if unknown). */
 raft_index raft_match_index(const struct raft *r, raft_id id);
+/* Leader only: a snapshot was sent to id and is not yet answered. */
+bool raft_sending_snapshot(const struct raft *r, raft_id id);
 
 #endif

@@ -74,6 +74,12 @@ static void send_batches(struct raft *r, struct progress *pr)
         if (pr->state == PROGRESS_REPLICATE &&
             progress_inflight_full(pr, r->cfg.max_inflight_msgs))
             return;
+        if (pr->state == PROGRESS_SNAPSHOT)
+            return; /* paused until the snapshot is answered */
+        if (pr->next < r->log.first) { /* compacted away: paper 7 */
+            snapshot_send(r, pr);
+            return;
+        }
         raft_index prev = pr->next - 1;
         size_t n = batch_size(r, prev);
         if (n == 0 && pr->state == PROGRESS_REPLICATE)
@@ -207,6 +213,7 @@ void replication_tick(struct raft *r)
         if (pr->id == r->cfg.id)
             continue;
         handle_lost_entries(r, pr);
+        snapshot_tick(r, pr);
         if (pr->state == PROGRESS_REPLICATE && pr->inflight_count &&
             pr->match == pr->match_at_tick)
             progress_become_probe(pr);
@@ -269,6 +276,27 @@ static void truncate_suffix(struct raft *r, raft_index index)
         r->unstable_from = index;
 }
 
+static void append_entries(struct raft *r, const struct raft_msg *m);
+
+/* An AppendEntries whose prev_index lies in our snapshot: everything up to
+ * the snapshot is committed, so it matches the leader's log; only entries
+ * after it are news. (Our copy of the message is shifted to start there.) */
+static void skip_compacted(struct raft *r, const struct raft_msg *m)
+{
+    raft_index snap = r->log.first - 1;
+    size_t skip = (size_t)(snap - m->prev_index);
+    if (skip > m->n_entries) {
+        reply_append(r, m, true, snap);
+        return;
+    }
+    struct raft_msg shifted = *m;
+    shifted.prev_index = snap;
+    shifted.prev_term = skip ? m->entries[skip - 1].term : m->prev_term;
+    shifted.entries = m->entries + skip;
+    shifted.n_entries = m->n_entries - skip;
+    append_entries(r, &shifted);
+}
+
 void replication_recv_append(struct raft *r, const struct raft_msg *m)
 {
     if (m->term < r->term) {
@@ -288,6 +316,16 @@ void replication_recv_append(struct raft *r, const struct raft_msg *m)
     r->last_leader_contact = r->now;
     raft_reset_election_timer(r);
 
+    if (m->prev_index + 1 < r->log.first) {
+        skip_compacted(r, m);
+        return;
+    }
+    append_entries(r, m);
+}
+
+/* Figure 2's AppendEntries receiver rules 2 to 5, for the current leader. */
+static void append_entries(struct raft *r, const struct raft_msg *m)
+{
     raft_index prev = m->prev_index;
     if (prev > raftlog_last_index(&r->log) ||
         raftlog_term_at(&r->log, prev) != m->prev_term) {
@@ -326,6 +364,8 @@ static void handle_reject(struct raft *r, struct progress *pr,
     /* "My log ends before what I acknowledged": it lost entries (its data
      * directory was replaced), or this is an answer overtaken by a later
      * success. Wait one heartbeat for a success before believing it. */
+    if (pr->state == PROGRESS_SNAPSHOT)
+        return; /* an answer to an AppendEntries from before the snapshot */
     if (m->hint_term == 0 && m->hint_index <= pr->match) {
         if (!pr->lost_hint || m->hint_index < pr->lost_hint)
             pr->lost_hint = m->hint_index;
@@ -372,6 +412,7 @@ void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
     if (m->match_index > raftlog_last_index(&r->log))
         return; /* nonsense */
     bool was_probe = pr->state == PROGRESS_PROBE;
+    bool was_snapshot = pr->state == PROGRESS_SNAPSHOT;
     pr->lost_hint = 0;
     if (m->match_index > pr->match) {
         pr->match = m->match_index;
@@ -381,6 +422,10 @@ void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
         replication_maybe_commit(r);
         r->broadcast_pending = true; /* it may now be told the commit */
     }
+    if (was_snapshot && snapshot_progress_waiting(r, pr))
+        return;
+    if (was_snapshot && pr->match < raftlog_last_index(&r->log))
+        note_catching_up(r, pr);
     if (was_probe) {
         progress_become_replicate(pr);
         if (pr->match < raftlog_last_index(&r->log))

@@ -110,6 +110,13 @@ void slog_append(struct slog *l, const struct raft_entry *e, bool keep_data)
     x->chain = mix64(prev ^ x->ehash);
 }
 
+void slog_push_hashes(struct slog *l, const struct slog_entry *x)
+{
+    struct slog_entry *y = slog_grow(l);
+    *y = *x;
+    y->data = NULL;
+}
+
 void slog_free(struct slog *l)
 {
     slog_truncate(l, 1);
@@ -188,9 +195,51 @@ static void lm_check(struct sim *s, struct node *n, raft_index i,
 
 /* ---- the ready's entries ------------------------------------------------- */
 
+/* A ready installs the leader's snapshot: the mirror (the union of the
+ * core's snapshot and log) takes the committed log up to it, and keeps
+ * what follows only if it agrees with the snapshot's last entry (Figure
+ * 5.3 step 6). */
+static void mirror_install(struct sim *s, struct node *n,
+                           const struct raft_ready *rd)
+{
+    raft_index idx = rd->snapshot_index;
+    const struct slog *C = &s->committed;
+    if (idx > C->n) {
+        violation(s, "State Machine Safety", "%s installs a snapshot up to %"
+                  PRIu64 " but only %zu entries are known committed",
+                  node_name(n->id), idx, C->n);
+        return;
+    }
+    if (rd->snapshot_discard_log) {
+        slog_truncate(&n->mirror, idx + 1);
+    } else if (n->mirror.n < idx ||
+               n->mirror.e[idx - 1].chain != C->e[idx - 1].chain) {
+        violation(s, "Log Matching", "%s keeps its log after installing a "
+                  "snapshot up to %" PRIu64 ", but its log %s there",
+                  node_name(n->id), idx,
+                  n->mirror.n < idx ? "does not reach" : "differs");
+        return;
+    }
+    for (raft_index i = 1; i <= idx; i++) {
+        struct slog_entry x = C->e[i - 1];
+        x.data = NULL;
+        if (i <= n->mirror.n) {
+            n->mirror.e[i - 1] = x;
+        } else {
+            *slog_grow(&n->mirror) = x;
+        }
+    }
+    s->electable_dirty = true;
+}
+
 void check_ready_entries(struct sim *s, struct node *n,
                          const struct raft_ready *rd)
 {
+    if (rd->snapshot_install) {
+        mirror_install(s, n, rd);
+        if (s->res->violated)
+            return;
+    }
     if (rd->n_entries) {
         raft_index f = rd->entries_first;
         if (f < 1 || f > n->mirror.n + 1) {
@@ -295,6 +344,7 @@ static void commit_report(struct sim *s, struct node *n, raft_index commit,
         while (C->n < c) {
             struct slog_entry x = n->mirror.e[C->n];
             x.data = NULL;
+            x.sm = mix64((C->n ? C->e[C->n - 1].sm : 0) ^ x.ehash);
             *slog_grow(C) = x;
         }
         s->durability_dirty = true;
@@ -419,6 +469,11 @@ void check_apply(struct sim *s, struct node *n, raft_index i,
     }
     n->applied = i;
     n->sm_hash = mix64(n->sm_hash ^ h);
+    if (n->sm_hash != C->e[i - 1].sm)
+        violation(s, "State Machine Safety", "%s's state machine after entry %"
+                  PRIu64 " differs from the committed log's (it applied it "
+                  "on top of a wrong state, e.g. a bad snapshot)",
+                  node_name(n->id), i);
 }
 
 void check_read(struct sim *s, struct node *n, uint64_t id, raft_index index)

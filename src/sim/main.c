@@ -50,6 +50,9 @@ static const char usage_text[] =
     "      --disk A-B         fsync latency range, ms (default 0: synchronous);\n"
     "                         messages leave only after the write completes\n"
     "      --torn P           chance a crash during a write keeps part of it\n"
+    "      --snapshots P      chance a node snapshots and compacts its log after\n"
+    "                         applying entries (default 5%%; 0: never)\n"
+    "      --snapshot-keep N  it keeps up to N applied entries (default 10)\n"
     "Clients:\n"
     "      --rate R           client commands per second, at random nodes (default 1)\n"
     "      --reads R          ReadIndex reads per second (default 0)\n"
@@ -74,7 +77,7 @@ static const char usage_text[] =
 
 enum {
     O_SCENARIO = 256, O_NO_LIVENESS, O_LIVENESS, O_FAULTS, O_FAULT_RATE,
-    O_LOSS, O_DUP, O_REORDER, O_LATENCY, O_DISK, O_TORN, O_RATE, O_READS,
+    O_LOSS, O_DUP, O_REORDER, O_LATENCY, O_DISK, O_TORN, O_SNAPSHOTS, O_SNAPSHOT_KEEP, O_RATE, O_READS,
     O_TRANSFERS, O_HEARTBEAT, O_ELECTION, O_NO_PREVOTE, O_NO_CQ, O_BATCH,
     O_INFLIGHT, O_TAIL, O_SEEDS, O_SEED_START, O_BUDGET, O_KEEP_GOING,
 };
@@ -94,6 +97,8 @@ static const struct option long_opts[] = {
     {"latency", required_argument, 0, O_LATENCY},
     {"disk", required_argument, 0, O_DISK},
     {"torn", required_argument, 0, O_TORN},
+    {"snapshots", required_argument, 0, O_SNAPSHOTS},
+    {"snapshot-keep", required_argument, 0, O_SNAPSHOT_KEEP},
     {"rate", required_argument, 0, O_RATE},
     {"reads", required_argument, 0, O_READS},
     {"transfers", required_argument, 0, O_TRANSFERS},
@@ -277,6 +282,8 @@ static void parse_args(int argc, char **argv, struct cli *c)
     b->reorder_max = 100;
     b->unreachable = 0.5;
     b->torn = 0.5;
+    b->snapshots = 0.05;
+    b->snapshot_keep = 10;
     b->fault_rate = 0.3;
     b->part_min = 1000;
     b->part_max = 5000;
@@ -373,6 +380,16 @@ static void parse_args(int argc, char **argv, struct cli *c)
         case O_TORN:
             b->torn = arg_prob("--torn", optarg);
             c->set |= SET_TORN;
+            add_override(c, name, optarg);
+            break;
+        case O_SNAPSHOTS:
+            b->snapshots = arg_prob("--snapshots", optarg);
+            c->set |= SET_SNAPSHOTS;
+            add_override(c, name, optarg);
+            break;
+        case O_SNAPSHOT_KEEP:
+            b->snapshot_keep = (unsigned)arg_u64("--snapshot-keep", optarg);
+            c->set |= SET_SNAPSHOTS;
             add_override(c, name, optarg);
             break;
         case O_RATE:
@@ -604,8 +621,10 @@ static int run_one(const struct cli *c)
                " failed or refused\n", st->reads, st->reads_ok,
                st->reads_failed + st->reads_refused);
     printf("  faults: %" PRIu64 " crashes, %" PRIu64 " restarts, %" PRIu64
-           " partitions, %" PRIu64 " pauses, %" PRIu64 " torn writes\n",
-           st->crashes, st->restarts, st->partitions, st->pauses, st->torn_writes);
+           " partitions, %" PRIu64 " pauses, %" PRIu64 " torn writes, %" PRIu64
+           " snapshots taken, %" PRIu64 " installed\n",
+           st->crashes, st->restarts, st->partitions, st->pauses, st->torn_writes,
+           st->snapshots, st->installs);
     printf("  messages: %" PRIu64 " sent, %" PRIu64 " delivered, %" PRIu64
            " lost, %" PRIu64 " duplicated\n", st->msgs_sent, st->msgs_delivered,
            st->msgs_lost, st->msgs_dup);

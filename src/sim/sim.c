@@ -125,18 +125,28 @@ static struct event heap_pop(struct sim *s)
 /* Messages                                                                 */
 /* ------------------------------------------------------------------------ */
 
-/* A deep copy in one allocation: the message, its entries, their data. */
-static struct raft_msg *msg_copy(const struct raft_msg *m)
+/* The snapshot a SNAPSHOT message carries, right after the message. */
+static struct ssnap *msg_snap(struct raft_msg *m)
 {
-    size_t size = sizeof(*m) + m->n_entries * sizeof(struct raft_entry);
+    return (struct ssnap *)(m + 1);
+}
+
+/* A deep copy in one allocation: the message, the snapshot it carries (if
+ * any, else zeros), its entries, their data. */
+static struct raft_msg *msg_copy(const struct raft_msg *m,
+                                 const struct ssnap *snap)
+{
+    size_t head = sizeof(*m) + sizeof(struct ssnap);
+    size_t size = head + m->n_entries * sizeof(struct raft_entry);
     for (size_t i = 0; i < m->n_entries; i++)
         size += m->entries[i].len;
     char *p = xrealloc(NULL, size);
     struct raft_msg *c = (struct raft_msg *)p;
     *c = *m;
+    *msg_snap(c) = snap ? *snap : (struct ssnap){0};
     c->entries = NULL;
     if (m->n_entries) {
-        c->entries = (struct raft_entry *)(p + sizeof(*m));
+        c->entries = (struct raft_entry *)(p + head);
         char *d = (char *)(c->entries + m->n_entries);
         for (size_t i = 0; i < m->n_entries; i++) {
             c->entries[i] = m->entries[i];
@@ -160,6 +170,8 @@ static void dig_msg(struct sim *s, const struct raft_msg *m)
     dig(s, m->last_index ^ (m->last_term << 24) ^ ((uint64_t)m->prevote << 60) ^
                ((uint64_t)m->granted << 61) ^ ((uint64_t)m->success << 62) ^
                (m->match_index << 32) ^ m->seq);
+    if (m->type == RAFT_MSG_SNAPSHOT)
+        dig(s, m->snapshot_index ^ (m->snapshot_term << 40));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -227,9 +239,37 @@ static void client_propose(struct sim *s, struct node *n, uint64_t cid,
 static void client_read(struct sim *s, struct node *n, uint64_t rid,
                         bool may_retry);
 
+/* The snapshot of ready rd reached the disk (the host writes it first):
+ * the disk's prefix becomes the snapshot's (the committed log's), and the
+ * log after it goes too unless the core kept its matching suffix. */
+static void persist_snapshot(struct sim *s, struct node *n,
+                             const struct raft_ready *rd)
+{
+    raft_index idx = n->incoming.index;
+    const struct slog *C = &s->committed;
+    n->snap = n->incoming;
+    if (rd->snapshot_discard_log)
+        slog_truncate(&n->disk, idx + 1);
+    if (n->lcp > idx)
+        n->lcp = idx;
+    for (raft_index i = 1; i <= idx && i <= C->n; i++) {
+        struct slog_entry x = C->e[i - 1];
+        x.data = NULL;
+        if (i <= n->disk.n) {
+            free(n->disk.e[i - 1].data);
+            n->disk.e[i - 1] = x;
+        } else {
+            slog_push_hashes(&n->disk, &x);
+        }
+    }
+    s->durability_dirty = true;
+}
+
 /* The write of ready rd reached the disk. */
 static void persist(struct sim *s, struct node *n, const struct raft_ready *rd)
 {
+    if (rd->snapshot_install)
+        persist_snapshot(s, n, rd);
     if (rd->hard_state_changed) {
         n->hs.term = rd->hard_state.term;
         n->hs.vote = rd->hard_state.vote;
@@ -299,11 +339,27 @@ static void send_msg(struct sim *s, struct node *n, const struct raft_msg *m,
     if (s->nodes[to].up)
         SAY(s, 2, n->id, "sends %s %s%s", node_name(to),
             msg_describe(m, buf, sizeof(buf)), copies > 1 ? " (duplicated)" : "");
+    /* InstallSnapshot: the host attaches its newest snapshot (which may
+     * be newer than the one the core knows of: it sends that one). */
+    struct raft_msg with_snap = *m;
+    const struct ssnap *att = NULL;
+    if (m->type == RAFT_MSG_SNAPSHOT) {
+        if (n->snap.index < m->snapshot_index) {
+            violation(s, "API contract", "%s's core sends a snapshot up to %"
+                      PRIu64 " but the node's snapshot ends at %" PRIu64,
+                      node_name(n->id), m->snapshot_index, n->snap.index);
+            return;
+        }
+        att = &n->snap;
+        with_snap.snapshot_index = n->snap.index;
+        with_snap.snapshot_term = n->snap.term;
+    }
     for (unsigned c = 0; c < copies; c++) {
         uint64_t lat = rng_between(&s->net, s->lat_min, s->lat_max);
         if (rng_chance(&s->net, s->reorder))
             lat += rng_between(&s->net, 0, s->cfg->reorder_max);
-        schedule(s, s->now + lat, EV_DELIVER, to, 0, 0, msg_copy(m));
+        schedule(s, s->now + lat, EV_DELIVER, to, 0, 0,
+                 msg_copy(&with_snap, att));
     }
 }
 
@@ -339,11 +395,65 @@ static void apply_committed(struct sim *s, struct node *n,
         SAY(s, 1, n->id, "applies entries %" PRIu64 "..%" PRIu64, first, last);
 }
 
+/* The installed snapshot becomes the state machine (before any entry of
+ * the ready is applied); it must be the committed state at its index. */
+static void load_snapshot(struct sim *s, struct node *n,
+                          const struct raft_ready *rd)
+{
+    raft_index idx = rd->snapshot_index;
+    const struct slog *C = &s->committed;
+    if (idx > C->n || C->e[idx - 1].chain != n->snap.chain ||
+        C->e[idx - 1].sm != n->snap.sm) {
+        violation(s, "State Machine Safety", "%s installs a snapshot up to %"
+                  PRIu64 " that is not the committed state there",
+                  node_name(n->id), idx);
+        return;
+    }
+    n->applied = idx;
+    n->sm_hash = n->snap.sm;
+    s->res->st.installs++;
+    dig(s, 0x5a9ull ^ (n->id << 40) ^ idx);
+    SAY(s, 0, n->id, "installs the leader's snapshot up to entry %" PRIu64
+        "%s", idx, rd->snapshot_discard_log ? " and drops its log" : "");
+}
+
+/* At a random moment after applying: snapshot the state machine at the
+ * applied index (durable at once) and let the core free the log up to a
+ * point at most snapshot_keep entries below it. */
+static void maybe_compact(struct sim *s, struct node *n)
+{
+    raft_index a = raft_applied_index(n->r);
+    if (a <= n->snap.index || a != n->applied ||
+        !rng_chance(&s->snapshotting, s->cfg->snapshots))
+        return;
+    n->snap = (struct ssnap){.index = a, .term = raft_term_at(n->r, a),
+                             .chain = n->mirror.e[a - 1].chain,
+                             .sm = n->sm_hash};
+    raft_index keep = rng_below(&s->snapshotting, s->cfg->snapshot_keep + 1);
+    raft_index upto = a > keep ? a - keep : 0;
+    if (upto > raft_snapshot_index(n->r)) {
+        int rv = raft_compact(n->r, upto);
+        if (rv)
+            violation(s, "API contract", "raft_compact(%" PRIu64 ") failed: %s",
+                      upto, raft_strerror(rv));
+        for (raft_index i = 1; i <= upto && i <= n->disk.n; i++) {
+            free(n->disk.e[i - 1].data); /* the log's segments go */
+            n->disk.e[i - 1].data = NULL;
+        }
+    }
+    s->res->st.snapshots++;
+    dig(s, 0x5ea9ull ^ (n->id << 40) ^ a ^ (upto << 20));
+    SAY(s, 1, n->id, "takes a snapshot at entry %" PRIu64 " and compacts its "
+        "log up to %" PRIu64, a, raft_snapshot_index(n->r));
+}
+
 /* Steps 2-5 of the ready contract, once the write (if any) is durable. */
 static void finish_ready(struct sim *s, struct node *n, struct raft_ready *rd)
 {
     raft_id unreach[SIM_MAX_NODES];
     unsigned n_unreach = 0;
+    if (rd->snapshot_install)
+        load_snapshot(s, n, rd);
     for (size_t i = 0; i < rd->n_msgs; i++)
         if (!n->early_sent || rd->msgs[i].type != RAFT_MSG_APPEND)
             send_msg(s, n, &rd->msgs[i], unreach, &n_unreach);
@@ -356,6 +466,8 @@ static void finish_ready(struct sim *s, struct node *n, struct raft_ready *rd)
         raft_report_unreachable(n->r, unreach[i]);
     serve_reads(s, n);
     check_observe(s, n);
+    if (rd->n_committed && !s->res->violated)
+        maybe_compact(s, n);
 }
 
 /* A targeted fault: reboot a node just after it granted a vote, while the
@@ -387,7 +499,14 @@ static void process_ready(struct sim *s, struct node *n)
         if (s->cfg->vote_crash > 0 && !s->quiet)
             vote_nemesis(s, n, rd);
         check_observe(s, n);
-        bool need_write = rd->hard_state_changed || rd->n_entries;
+        bool need_write = rd->hard_state_changed || rd->n_entries ||
+                          rd->snapshot_install;
+        if (rd->snapshot_install && n->incoming.index != rd->snapshot_index) {
+            violation(s, "API contract", "%s's ready installs a snapshot up "
+                      "to %" PRIu64 " but the node received none there",
+                      node_name(n->id), rd->snapshot_index);
+            return;
+        }
         /* As raftd does (node.c handle_ready): a leader's AppendEntries go
          * out before its own write unless the term or vote changed
          * (dissertation 10.2.1); it counts itself only once durable. */
@@ -426,6 +545,9 @@ static void deliver_now(struct sim *s, struct node *n, struct raft_msg *m)
     s->res->st.msgs_delivered++;
     SAY(s, 2, n->id, "got from %s: %s", node_name(m->from),
         msg_describe(m, buf, sizeof(buf)));
+    if (m->type == RAFT_MSG_SNAPSHOT && m->term >= raft_current_term(n->r) &&
+        msg_snap(m)->index > n->incoming.index)
+        n->incoming = *msg_snap(m); /* the core may ask to install it */
     int rv = raft_receive(n->r, node_clock(n, s->now), m);
     if (m->type == RAFT_MSG_APPEND && raft_leader(n->r) == m->from) {
         n->heard_from = m->from; /* for the timeline only */
@@ -494,31 +616,29 @@ static void node_restart(struct sim *s, struct node *n)
     if (n->up)
         return;
     make_core(s, n);
-    size_t cnt = n->disk.n;
+    /* from the snapshot, then the log's entries after it */
+    size_t cnt = n->disk.n, from = n->snap.index;
     struct raft_entry *ents = xrealloc(NULL, (cnt ? cnt : 1) * sizeof(*ents));
-    for (size_t i = 0; i < cnt; i++)
-        ents[i] = (struct raft_entry){.term = n->disk.e[i].term,
-                                      .type = n->disk.e[i].type,
-                                      .len = n->disk.e[i].len,
-                                      .data = n->disk.e[i].data};
-    int rv = raft_restore(n->r, &n->hs, 1, 0, ents, cnt);
+    for (size_t i = from; i < cnt; i++)
+        ents[i - from] = (struct raft_entry){.term = n->disk.e[i].term,
+                                             .type = n->disk.e[i].type,
+                                             .len = n->disk.e[i].len,
+                                             .data = n->disk.e[i].data};
+    int rv = raft_restore(n->r, &n->hs, from + 1, n->snap.term, ents,
+                          cnt - from);
     free(ents);
     if (rv)
         violation(s, "API contract", "raft_restore failed: %s", raft_strerror(rv));
     /* The mirror restarts from what the disk holds. */
     slog_truncate(&n->mirror, 1);
-    for (size_t i = 0; i < cnt; i++) {
-        struct raft_entry e = {.term = n->disk.e[i].term,
-                               .type = n->disk.e[i].type,
-                               .len = n->disk.e[i].len,
-                               .data = n->disk.e[i].data};
-        slog_append(&n->mirror, &e, false);
-    }
+    for (size_t i = 0; i < cnt; i++)
+        slog_push_hashes(&n->mirror, &n->disk.e[i]);
     n->up = true;
     n->paused = false;
     n->incarnation++;
-    n->applied = 0;
-    n->sm_hash = 0;
+    n->applied = n->snap.index; /* the state machine loads the snapshot */
+    n->sm_hash = n->snap.sm;
+    n->incoming = (struct ssnap){0};
     n->term = 0;
     n->commit = 0;
     n->lead_term = 0;
@@ -532,9 +652,9 @@ static void node_restart(struct sim *s, struct node *n)
     s->electable_dirty = true;
     dig(s, 0x5e57a27ull ^ n->id ^ ((uint64_t)cnt << 8) ^ (n->hs.term << 32));
     SAY(s, 0, n->id, "RESTARTS from its disk: term %" PRIu64 ", voted for %s, "
-        "log 1..%zu, commit %" PRIu64 "; starts as a follower",
-        n->hs.term, n->hs.vote ? node_name(n->hs.vote) : "nobody", cnt,
-        raft_commit_index(n->r));
+        "snapshot up to %zu, log %zu..%zu, commit %" PRIu64 "; starts as a "
+        "follower", n->hs.term, n->hs.vote ? node_name(n->hs.vote) : "nobody",
+        from, from + 1, cnt, raft_commit_index(n->r));
     check_restart(s, n);
     check_observe(s, n);
     settle(s, n);
@@ -550,11 +670,14 @@ static void node_crash(struct sim *s, struct node *n)
             /* The disk got part of the write: hard state or not, and a
              * prefix of the entries (a WAL with checksums keeps a prefix). */
             struct raft_ready *rd = &n->rd;
+            bool snap_done = !rd->snapshot_install || rng_chance(&s->disk, 0.5);
+            if (rd->snapshot_install && snap_done)
+                persist_snapshot(s, n, rd); /* written first, renamed */
             if (rd->hard_state_changed && rng_chance(&s->disk, 0.5)) {
                 n->hs.term = rd->hard_state.term;
                 n->hs.vote = rd->hard_state.vote;
             }
-            if (rd->n_entries) {
+            if (rd->n_entries && snap_done) {
                 size_t k = rng_between(&s->disk, 0, rd->n_entries);
                 slog_truncate(&n->disk, rd->entries_first);
                 if (n->lcp >= rd->entries_first)
@@ -1389,6 +1512,7 @@ void sim_run(const struct sim_config *cfg, uint64_t seed,
     rng_init(&s->fault, seed, STREAM_FAULT);
     rng_init(&s->work, seed, STREAM_WORK);
     rng_init(&s->disk, seed, STREAM_DISK);
+    rng_init(&s->snapshotting, seed, STREAM_SNAP);
     s->loss = cfg->loss;
     s->dup = cfg->dup;
     s->reorder = cfg->reorder;
@@ -1528,6 +1652,9 @@ void sim_config_for_seed(struct sim_config *cfg, const struct sim_config *base,
     double transfers = rng_chance(&g, 0.5) ? 0 : rng_between(&g, 1, 30) / 100.0;
     double vote_crash = rng_chance(&g, 0.7) ? 0 : rng_between(&g, 5, 30) / 100.0;
     unsigned down_min = rng_chance(&g, 0.5) ? 10 : 100;
+    /* drawn last, so that the draws above match those of older versions */
+    double snapshots = rng_chance(&g, 0.5) ? 0 : rng_between(&g, 1, 30) / 100.0;
+    unsigned snapshot_keep = (unsigned)rng_below(&g, 3) * 10;
 
     if (!(set & SET_NODES))
         cfg->nodes = nodes;
@@ -1591,6 +1718,10 @@ void sim_config_for_seed(struct sim_config *cfg, const struct sim_config *base,
         double capacity = batch * cfg->max_inflight * 1000.0 / rtt;
         cfg->proposals = proposals < capacity / 4 ? proposals : capacity / 4;
     }
+    if (!(set & SET_SNAPSHOTS)) {
+        cfg->snapshots = snapshots;
+        cfg->snapshot_keep = snapshot_keep;
+    }
     if (!(set & SET_READS))
         cfg->reads = reads;
     if (!(set & SET_TRANSFERS))
@@ -1627,6 +1758,9 @@ void sim_print_config(FILE *f, const struct sim_config *c, uint64_t seed)
         fprintf(f, "  random faults: %.2f/s (weights: partition %g, crash %g, "
                 "pause %g)%s\n", c->fault_rate, c->w_partition, c->w_crash,
                 c->w_pause, c->vote_crash > 0 ? "; nodes may reboot right after voting" : "");
+    if (c->snapshots > 0)
+        fprintf(f, "  snapshots: %.0f%% chance after applying, keeping up to "
+                "%u entries\n", c->snapshots * 100, c->snapshot_keep);
     fprintf(f, "  clients: %.2f commands/s, %.2f reads/s, %.2f leadership "
             "transfers/s\n", c->proposals, c->reads, c->transfers);
     if (c->sc && c->sc->n)

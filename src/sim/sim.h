@@ -43,6 +43,7 @@ enum { /* stream numbers */
     STREAM_FAULT,
     STREAM_WORK,
     STREAM_DISK,
+    STREAM_SNAP,
     STREAM_NODE = 100, /* + node id */
 };
 
@@ -106,6 +107,10 @@ struct sim_config {
     double w_partition, w_crash, w_pause;
     unsigned part_min, part_max, down_min, down_max, pause_min, pause_max;
     double vote_crash;           /* chance a node reboots right after voting */
+    /* snapshots (paper 7) */
+    double snapshots;            /* chance a node compacts after a ready that
+                                    applied entries */
+    unsigned snapshot_keep;      /* it keeps up to this many applied entries */
     /* clients */
     double proposals, reads, transfers; /* per second */
     /* scripted events */
@@ -123,7 +128,7 @@ enum {
     SET_LOSS = 1u << 6, SET_DUP = 1u << 7, SET_REORDER = 1u << 8,
     SET_DISK = 1u << 9, SET_TORN = 1u << 10, SET_FAULTS = 1u << 11,
     SET_PROPOSALS = 1u << 12, SET_READS = 1u << 13, SET_TRANSFERS = 1u << 14,
-    SET_CLOCKS = 1u << 15,
+    SET_CLOCKS = 1u << 15, SET_SNAPSHOTS = 1u << 16,
 };
 
 /* Fill cfg for `seed`: base (from the command line), and when random_mix,
@@ -146,6 +151,7 @@ struct sim_stats {
     uint64_t reads, reads_ok, reads_failed, reads_refused;
     uint64_t transfers, elections, leaders, crashes, restarts, partitions,
         pauses, torn_writes, writes;
+    uint64_t snapshots, installs; /* compactions; snapshots installed */
     uint64_t committed;   /* highest committed index */
     uint64_t liveness_ms; /* time from quiet start to probe applied everywhere */
 };

@@ -15,6 +15,7 @@ struct slog_entry {
     uint8_t *data;
     uint64_t ehash; /* this entry alone */
     uint64_t chain; /* this entry and all before it */
+    uint64_t sm;    /* committed log only: state machine hash after it */
 };
 struct slog {
     struct slog_entry *e;
@@ -31,6 +32,17 @@ struct input {
     bool may_retry;
 };
 
+/* A snapshot of a node's state machine: what it covers (the last entry's
+ * index and term, and the chain hash of the log up to it) and the state
+ * machine's hash there. It is all a simulated snapshot needs to carry: the
+ * entries it replaces are the committed log's (the checker holds them), and
+ * a snapshot message carries one of these after the raft_msg (msg_copy). */
+struct ssnap {
+    raft_index index;
+    raft_term term;
+    uint64_t chain, sm;
+};
+
 /* One simulated machine running raftd. */
 struct node {
     raft_id id;
@@ -41,8 +53,12 @@ struct node {
     int64_t clock_offset;
     int drift_ppm;
 
-    /* Disk: what survives a crash. */
+    /* Disk: what survives a crash. disk is the union of the snapshot and
+     * the log: entries at or below the compaction point keep their hashes
+     * but not their data (they live in the snapshot, not the log). */
     struct raft_hard_state hs;
+    struct ssnap snap;   /* durable snapshot (index 0: none) */
+    struct ssnap incoming; /* received with a SNAPSHOT, not yet installed */
     struct slog disk;
     size_t lcp;          /* disk agrees with the committed log up to here */
 
@@ -141,7 +157,7 @@ struct sim {
     uint64_t events;
     uint64_t same_time_events, last_time;
 
-    struct rng net, fault, work, disk;
+    struct rng net, fault, work, disk, snapshotting;
     bool cut[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1]; /* cut[a][b]: a -> b lost */
     double loss, dup, reorder;
     unsigned lat_min, lat_max;
@@ -196,6 +212,8 @@ void violation(struct sim *s, const char *property, const char *fmt, ...)
 void slog_truncate(struct slog *l, raft_index from); /* drop >= from */
 void slog_append(struct slog *l, const struct raft_entry *e, bool keep_data);
 void slog_free(struct slog *l);
+/* Append x without its data (hashes only), e.g. a compacted entry. */
+void slog_push_hashes(struct slog *l, const struct slog_entry *x);
 uint64_t entry_hash(const struct raft_entry *e);
 /* A ready's entries reached the mirror of n. */
 void check_ready_entries(struct sim *s, struct node *n,

@@ -201,6 +201,11 @@ const char *msg_describe(const struct raft_msg *m, char *buf, size_t len)
     case RAFT_MSG_TIMEOUT_NOW:
         snprintf(buf, len, "TimeoutNow(term %" PRIu64 ")", m->term);
         break;
+    case RAFT_MSG_SNAPSHOT:
+        snprintf(buf, len, "InstallSnapshot(term %" PRIu64 ", up to %" PRIu64
+                 "/term %" PRIu64 ", commit %" PRIu64 ")", m->term,
+                 m->snapshot_index, m->snapshot_term, m->commit);
+        break;
     default:
         snprintf(buf, len, "message type %d", (int)m->type);
     }
@@ -229,6 +234,9 @@ void trace_count_delivery(struct sim *s, const struct raft_msg *m)
         break;
     case RAFT_MSG_TIMEOUT_NOW:
         s->sec.tnow++;
+        break;
+    case RAFT_MSG_SNAPSHOT:
+        s->sec.app++;
         break;
     }
 }

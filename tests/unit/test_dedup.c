@@ -97,11 +97,58 @@ TEST(forgets_oldest_beyond_window_and_stays_consistent)
     dedup_free(d);
 }
 
+TEST(snapshot_round_trip_keeps_answers_and_forgetting_order)
+{
+    enum { W = 16 };
+    struct dedup *d = dedup_new(W);
+    for (uint64_t i = 1; i <= 40; i++) { /* wraps the ring */
+        struct kv_result r = result(200 + (unsigned)(i % 5), i % 7 ? "body" : "");
+        dedup_remember(d, i % 3, i * 1000, &r);
+        kv_result_free(&r);
+    }
+    size_t len;
+    char *snap = dedup_snapshot(d, &len);
+    CHECK(snap != NULL);
+    struct dedup *e = dedup_new(W);
+    struct kv_result junk = result(500, "junk");
+    dedup_remember(e, 9, 9, &junk);
+    CHECK_EQ_U(dedup_restore(e, snap, len), 0);
+    CHECK(dedup_find(e, 9, 9) == NULL);
+    CHECK_EQ_U(dedup_count(e), dedup_count(d));
+    for (uint64_t i = 1; i <= 40; i++) {
+        const struct kv_result *x = dedup_find(d, i % 3, i * 1000);
+        const struct kv_result *y = dedup_find(e, i % 3, i * 1000);
+        CHECK((x == NULL) == (y == NULL));
+        if (x && y) {
+            CHECK_EQ_U(x->status, y->status);
+            CHECK_EQ_U(x->index, y->index);
+            CHECK(x->len == y->len && memcmp(x->body, y->body, x->len) == 0);
+        }
+    }
+    /* both forget the same one next */
+    struct kv_result r = result(201, "new");
+    dedup_remember(d, 7, 7, &r);
+    dedup_remember(e, 7, 7, &r);
+    for (uint64_t i = 1; i <= 40; i++)
+        CHECK((dedup_find(d, i % 3, i * 1000) == NULL) ==
+              (dedup_find(e, i % 3, i * 1000) == NULL));
+    kv_result_free(&r);
+    /* malformed: refused, unchanged */
+    for (size_t cut = 0; cut < len; cut++)
+        CHECK(dedup_restore(e, snap, cut) < 0);
+    CHECK(dedup_find(e, 7, 7) != NULL);
+    kv_result_free(&junk);
+    free(snap);
+    dedup_free(d);
+    dedup_free(e);
+}
+
 int main(void)
 {
     RUN(header_round_trip);
     RUN(entries_without_a_header_are_plain_commands);
     RUN(remembers_first_answer_only);
     RUN(forgets_oldest_beyond_window_and_stays_consistent);
+    RUN(snapshot_round_trip_keeps_answers_and_forgetting_order);
     return test_summary();
 }

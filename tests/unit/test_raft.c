@@ -43,7 +43,7 @@ struct net {
     struct raft_msg q[MAXQ];
     unsigned nq;
     raft_time now;
-    unsigned sent[6];             /* per message type */
+    unsigned sent[RAFT_MSG_SNAPSHOT + 1]; /* per message type */
 };
 
 static struct raft_config make_cfg(unsigned n, raft_id id, struct rnd *rnd)
@@ -94,6 +94,8 @@ static void net_ready(struct net *net, raft_id id)
         raft_ready(r, &rd);
         if (rd.hard_state_changed)
             net->hs[id] = rd.hard_state;
+        if (rd.snapshot_install) /* the host loads the leader's snapshot */
+            net->applied[id] = rd.snapshot_index;
         for (size_t i = 0; i < rd.n_msgs; i++) {
             net->sent[rd.msgs[i].type]++;
             if (net->cut[id][rd.msgs[i].to] || net->nq == MAXQ)
@@ -1045,6 +1047,296 @@ TEST(follower_that_lost_its_log_is_repaired)
     net_free(net);
 }
 
+/* ================= snapshots (paper 7, dissertation 5) ================= */
+
+TEST(compaction_frees_entries_and_keeps_the_term)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_entry e[5] = {{.term = 1}, {.term = 1}, {.term = 2},
+                              {.term = 2}, {.term = 3}};
+    struct raft_hard_state hs = {.term = 3, .commit = 5};
+    raft_restore(o.r, &hs, 1, 0, e, 5);
+    one_drain(&o); /* applies 1..5 */
+    CHECK_EQ_U(raft_applied_index(o.r), 5);
+    CHECK_EQ_U(raft_compact(o.r, 3), 0);
+    CHECK_EQ_U(raft_snapshot_index(o.r), 3);
+    CHECK_EQ_U(raft_snapshot_term(o.r), 2);
+    CHECK(raft_entry_at(o.r, 3) == NULL);
+    CHECK(raft_entry_at(o.r, 4) != NULL);
+    CHECK_EQ_U(raft_term_at(o.r, 3), 2); /* the snapshot's term */
+    CHECK_EQ_U(raft_last_index(o.r), 5);
+    /* older or equal: nothing to do; beyond applied: refused */
+    CHECK_EQ_U(raft_compact(o.r, 2), 0);
+    CHECK_EQ_U(raft_snapshot_index(o.r), 3);
+    CHECK_EQ_U(raft_compact(o.r, 6), RAFT_EINVAL);
+    CHECK_EQ_U(raft_compact(o.r, 5), 0);
+    CHECK_EQ_U(raft_last_index(o.r), 5);
+    CHECK_EQ_U(raft_last_term(o.r), 3);
+    raft_free(o.r);
+}
+
+TEST(restart_from_snapshot_starts_applied_at_it)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_entry e[2] = {{.term = 4}, {.term = 4}};
+    struct raft_hard_state hs = {.term = 4, .commit = 11};
+    CHECK_EQ_U(raft_restore(o.r, &hs, 11, 3, e, 2), 0);
+    CHECK_EQ_U(raft_snapshot_index(o.r), 10);
+    CHECK_EQ_U(raft_snapshot_term(o.r), 3);
+    CHECK_EQ_U(raft_applied_index(o.r), 10);
+    CHECK_EQ_U(raft_commit_index(o.r), 11);
+    raft_ready(o.r, &o.rd);
+    CHECK_EQ_U(o.rd.committed_first, 11); /* only what follows it */
+    CHECK_EQ_U(o.rd.n_committed, 1);
+    CHECK(!o.rd.snapshot_install);
+    raft_advance(o.r, &o.rd);
+    /* a commit hint below the snapshot still starts at the snapshot */
+    struct one p;
+    one_init(&p, 3, 1);
+    hs.commit = 2;
+    raft_restore(p.r, &hs, 11, 3, e, 2);
+    CHECK_EQ_U(raft_commit_index(p.r), 10);
+    raft_free(o.r);
+    raft_free(p.r);
+}
+
+TEST(leader_sends_snapshot_to_follower_behind_its_first_index)
+{
+    struct net *net = net_new(3);
+    net_run_until(net, 2500);
+    raft_id l = leader_of(net);
+    raft_id f = l == 3 ? 2 : 3;
+    isolate(net, f, true);
+    for (int i = 0; i < 30; i++)
+        CHECK_EQ_U(propose(net, l, "v"), 0);
+    raft_index applied = raft_applied_index(net->r[l]);
+    CHECK_EQ_U(raft_compact(net->r[l], applied - 5), 0);
+    unsigned snaps = net->sent[RAFT_MSG_SNAPSHOT];
+    isolate(net, f, false);
+    net_run_until(net, 2600);
+    CHECK(net->sent[RAFT_MSG_SNAPSHOT] > snaps);
+    CHECK_EQ_U(raft_snapshot_index(net->r[f]), applied - 5);
+    CHECK_EQ_U(net->applied[f], raft_last_index(net->r[l]));
+    CHECK_EQ_U(raft_last_index(net->r[f]), raft_last_index(net->r[l]));
+    CHECK_EQ_U(raft_match_index(net->r[l], f), raft_last_index(net->r[l]));
+    CHECK(!raft_sending_snapshot(net->r[l], f));
+    net_free(net);
+}
+
+TEST(leader_waits_for_the_snapshot_answer_then_resumes)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    one_make_leader(&o); /* term 1, noop at 1 */
+    for (int i = 0; i < 5; i++)
+        raft_propose(o.r, 2000, "x", 1, NULL);
+    one_drain(&o);
+    struct raft_msg ok = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1,
+                          .term = 1, .success = true, .match_index = 6,
+                          .seq = 1};
+    raft_receive(o.r, 2001, &ok);
+    one_drain(&o);
+    CHECK_EQ_U(raft_applied_index(o.r), 6);
+    CHECK_EQ_U(raft_compact(o.r, 4), 0);
+    /* node 3 answers the first probe: its log is empty */
+    struct raft_msg rej = {.type = RAFT_MSG_APPEND_RESP, .from = 3, .to = 1,
+                           .term = 1, .success = false, .prev_index = 0,
+                           .hint_index = 1, .seq = 1};
+    raft_receive(o.r, 2002, &rej);
+    one_drain(&o);
+    const struct raft_msg *snap = find_msg(&o, RAFT_MSG_SNAPSHOT, 3);
+    CHECK(snap != NULL);
+    CHECK_EQ_U(snap->snapshot_index, 4);
+    CHECK_EQ_U(snap->snapshot_term, 1);
+    CHECK(has_note(&o, RAFT_NOTE_SNAPSHOT_SENT));
+    CHECK(raft_sending_snapshot(o.r, 3));
+    /* paused: the next heartbeats send no entries and no second snapshot */
+    raft_tick(o.r, 2200);
+    one_drain(&o);
+    CHECK(find_msg(&o, RAFT_MSG_SNAPSHOT, 3) == NULL);
+    const struct raft_msg *hb = find_msg(&o, RAFT_MSG_APPEND, 3);
+    CHECK(!hb || hb->n_entries == 0);
+    /* answered: replicate from right after the snapshot */
+    struct raft_msg done = {.type = RAFT_MSG_APPEND_RESP, .from = 3, .to = 1,
+                            .term = 1, .success = true, .prev_index = 4,
+                            .match_index = 4, .seq = 1};
+    raft_receive(o.r, 2201, &done);
+    one_drain(&o);
+    CHECK(!raft_sending_snapshot(o.r, 3));
+    const struct raft_msg *ae = find_msg(&o, RAFT_MSG_APPEND, 3);
+    CHECK(ae && ae->prev_index == 4 && ae->n_entries == 2);
+    raft_free(o.r);
+}
+
+TEST(unreachable_or_silent_snapshot_target_is_probed_again)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    one_make_leader(&o);
+    raft_propose(o.r, 2000, "x", 1, NULL);
+    one_drain(&o);
+    struct raft_msg ok = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1,
+                          .term = 1, .success = true, .match_index = 2,
+                          .seq = 1};
+    raft_receive(o.r, 2001, &ok);
+    one_drain(&o);
+    raft_compact(o.r, 2);
+    struct raft_msg rej = {.type = RAFT_MSG_APPEND_RESP, .from = 3, .to = 1,
+                           .term = 1, .success = false, .prev_index = 0,
+                           .hint_index = 1, .seq = 1};
+    raft_receive(o.r, 2002, &rej);
+    one_drain(&o);
+    CHECK(raft_sending_snapshot(o.r, 3));
+    raft_report_unreachable(o.r, 3);
+    CHECK(!raft_sending_snapshot(o.r, 3));
+    raft_tick(o.r, 2100); /* not at the next heartbeat */
+    one_drain(&o);
+    CHECK(find_msg(&o, RAFT_MSG_SNAPSHOT, 3) == NULL);
+    raft_receive(o.r, 2900, &ok); /* node 2 keeps the leader's quorum */
+    bool again = false;
+    for (raft_time t = 2900; t <= 3300; t += 100) {
+        raft_tick(o.r, t);
+        one_drain(&o);
+        again |= find_msg(&o, RAFT_MSG_SNAPSHOT, 3) != NULL;
+    }
+    CHECK(again); /* an election timeout (1000 ms) later: sent again */
+    /* no answer within snapshot_timeout_ms (2 x 2000 ms): given up (node 2
+     * keeps answering, so the leader keeps its quorum meanwhile) */
+    bool failed = false;
+    for (raft_time t = 3400; t <= 7600; t += 300) {
+        raft_receive(o.r, t, &ok);
+        raft_tick(o.r, t);
+        one_drain(&o);
+        failed |= has_note(&o, RAFT_NOTE_SNAPSHOT_FAILED);
+    }
+    CHECK_EQ_U(raft_role(o.r), RAFT_LEADER);
+    CHECK(failed);
+    raft_free(o.r);
+}
+
+static struct raft_msg snap_msg(raft_term term, raft_index index,
+                                raft_term sterm, raft_index commit)
+{
+    return (struct raft_msg){.type = RAFT_MSG_SNAPSHOT, .from = 2, .to = 1,
+                             .term = term, .snapshot_index = index,
+                             .snapshot_term = sterm, .commit = commit,
+                             .seq = 1};
+}
+
+TEST(follower_installs_snapshot_and_discards_conflicting_log)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_entry e[4] = {{.term = 1}, {.term = 1}, {.term = 2}, {.term = 2}};
+    struct raft_hard_state hs = {.term = 2, .commit = 2};
+    raft_restore(o.r, &hs, 1, 0, e, 4);
+    one_drain(&o);
+    struct raft_msg m = snap_msg(3, 6, 3, 9);
+    raft_receive(o.r, 10, &m);
+    struct raft_ready rd;
+    raft_ready(o.r, &rd);
+    CHECK(rd.snapshot_install);
+    CHECK(rd.snapshot_discard_log);
+    CHECK_EQ_U(rd.snapshot_index, 6);
+    CHECK_EQ_U(rd.snapshot_term, 3);
+    CHECK_EQ_U(rd.n_committed, 0);
+    CHECK_EQ_U(rd.n_entries, 0);
+    const struct raft_msg *resp = NULL;
+    for (size_t i = 0; i < rd.n_msgs; i++)
+        if (rd.msgs[i].type == RAFT_MSG_APPEND_RESP)
+            resp = &rd.msgs[i];
+    CHECK(resp && resp->success && resp->match_index == 6);
+    raft_advance(o.r, &rd);
+    CHECK(!raft_has_ready(o.r) || (raft_ready(o.r, &rd), !rd.snapshot_install));
+    CHECK_EQ_U(raft_commit_index(o.r), 6);
+    CHECK_EQ_U(raft_applied_index(o.r), 6);
+    CHECK_EQ_U(raft_last_index(o.r), 6);
+    CHECK_EQ_U(raft_last_term(o.r), 3);
+    CHECK_EQ_U(raft_leader(o.r), 2);
+    raft_free(o.r);
+}
+
+TEST(follower_keeps_log_suffix_that_matches_the_snapshot)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_entry e[5] = {{.term = 1}, {.term = 1}, {.term = 2},
+                              {.term = 2}, {.term = 2}};
+    struct raft_hard_state hs = {.term = 2, .commit = 1};
+    raft_restore(o.r, &hs, 1, 0, e, 5);
+    one_drain(&o);
+    struct raft_msg m = snap_msg(2, 3, 2, 3);
+    raft_receive(o.r, 10, &m);
+    struct raft_ready rd;
+    raft_ready(o.r, &rd);
+    CHECK(rd.snapshot_install);
+    CHECK(!rd.snapshot_discard_log);
+    CHECK_EQ_U(rd.n_entries, 0);
+    raft_advance(o.r, &rd);
+    CHECK_EQ_U(raft_snapshot_index(o.r), 3);
+    CHECK_EQ_U(raft_last_index(o.r), 5); /* step 6: entries 4, 5 kept */
+    CHECK_EQ_U(raft_term_at(o.r, 5), 2);
+    CHECK_EQ_U(raft_applied_index(o.r), 3);
+    raft_free(o.r);
+}
+
+TEST(stale_snapshot_is_answered_without_installing)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_entry e[4] = {{.term = 1}, {.term = 1}, {.term = 1}, {.term = 1}};
+    struct raft_hard_state hs = {.term = 1, .commit = 4};
+    raft_restore(o.r, &hs, 1, 0, e, 4);
+    one_drain(&o);
+    struct raft_msg m = snap_msg(1, 3, 1, 4);
+    raft_receive(o.r, 10, &m);
+    one_drain(&o);
+    CHECK(!o.rd.snapshot_install);
+    const struct raft_msg *r = find_msg(&o, RAFT_MSG_APPEND_RESP, 2);
+    CHECK(r && r->success && r->match_index == 4);
+    CHECK_EQ_U(raft_last_index(o.r), 4);
+    CHECK_EQ_U(raft_snapshot_index(o.r), 0);
+    /* from an older term: rejected with our term, not installed */
+    m = snap_msg(0, 9, 1, 9);
+    m.term = 0;
+    struct one p;
+    one_init(&p, 3, 1);
+    hs.term = 5;
+    raft_restore(p.r, &hs, 1, 0, e, 4);
+    m.term = 4;
+    raft_receive(p.r, 10, &m);
+    one_drain(&p);
+    r = find_msg(&p, RAFT_MSG_APPEND_RESP, 2);
+    CHECK(r && !r->success && r->term == 5);
+    CHECK_EQ_U(raft_snapshot_index(p.r), 0);
+    raft_free(o.r);
+    raft_free(p.r);
+}
+
+TEST(append_below_our_snapshot_is_acknowledged_after_it)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_entry e[1] = {{.term = 2}};
+    struct raft_hard_state hs = {.term = 2, .commit = 10};
+    raft_restore(o.r, &hs, 10, 2, e, 1); /* snapshot at 9, entry 10 */
+    one_drain(&o);
+    struct raft_entry ne[4] = {{.term = 2}, {.term = 2}, {.term = 2}, {.term = 2}};
+    struct raft_msg ae = {.type = RAFT_MSG_APPEND, .from = 2, .to = 1,
+                          .term = 2, .prev_index = 7, .prev_term = 2,
+                          .n_entries = 4, .entries = ne, .commit = 11,
+                          .seq = 1};
+    raft_receive(o.r, 10, &ae);
+    one_drain(&o);
+    const struct raft_msg *r = find_msg(&o, RAFT_MSG_APPEND_RESP, 2);
+    CHECK(r && r->success && r->match_index == 11);
+    CHECK_EQ_U(raft_last_index(o.r), 11);
+    CHECK_EQ_U(raft_commit_index(o.r), 11);
+    raft_free(o.r);
+}
+
 TEST(no_commit_without_majority)
 {
     struct net *net = net_new(5);
@@ -1271,6 +1563,15 @@ int main(void)
     RUN(fast_backoff_over_many_conflicting_entries);
     RUN(lagging_follower_catches_up_with_batches);
     RUN(follower_that_lost_its_log_is_repaired);
+    RUN(compaction_frees_entries_and_keeps_the_term);
+    RUN(restart_from_snapshot_starts_applied_at_it);
+    RUN(leader_sends_snapshot_to_follower_behind_its_first_index);
+    RUN(leader_waits_for_the_snapshot_answer_then_resumes);
+    RUN(unreachable_or_silent_snapshot_target_is_probed_again);
+    RUN(follower_installs_snapshot_and_discards_conflicting_log);
+    RUN(follower_keeps_log_suffix_that_matches_the_snapshot);
+    RUN(stale_snapshot_is_answered_without_installing);
+    RUN(append_below_our_snapshot_is_acknowledged_after_it);
     RUN(no_commit_without_majority);
     RUN(read_index_waits_for_majority_heartbeat);
     RUN(reads_arriving_during_a_round_share_the_next_one);

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../src/daemon/snapfile.h"
 #include "../../src/daemon/storage.h"
 #include "test.h"
 
@@ -1625,6 +1626,225 @@ TEST(test_stats_count_syncs)
     rmtree_free(dir);
 }
 
+/* ---- snapshots: the snapshot file and a log that starts after it ---- */
+
+/* Write a snapshot file for (index, term) with payload bytes "ab..." */
+static bool write_snap(const char *dir, raft_index index, raft_term term,
+                       size_t payload_len)
+{
+    uint8_t *payload = malloc(payload_len + 1);
+    for (size_t i = 0; i < payload_len; i++)
+        payload[i] = (uint8_t)('a' + i % 26);
+    struct snapfile_meta m = {.index = index, .term = term,
+                              .length = payload_len};
+    size_t len;
+    uint8_t *img = snapfile_image(&m, payload, &len);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    int rv = snapfile_write(fd, dir, SNAPFILE_NAME, img, len, err, sizeof(err));
+    if (rv < 0)
+        fprintf(stderr, "  snapfile_write: %s\n", err);
+    close(fd);
+    free(img);
+    free(payload);
+    return rv == 0;
+}
+
+static int read_snap(const char *dir, struct snapfile_meta *m)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    uint8_t *img;
+    size_t len;
+    err[0] = 0;
+    int rv = snapfile_read(fd, dir, SNAPFILE_NAME, false, &img, &len, m, err,
+                           sizeof(err));
+    close(fd);
+    free(img);
+    return rv;
+}
+
+TEST(test_snapshot_file_round_trip_and_damage)
+{
+    char *dir = tmpdir_new();
+    struct snapfile_meta m;
+    CHECK_EQ_U(read_snap(dir, &m), 0); /* none yet */
+    CHECK(write_snap(dir, 42, 7, 1000));
+    CHECK_EQ_U(read_snap(dir, &m), 1);
+    CHECK_EQ_U(m.index, 42);
+    CHECK_EQ_U(m.term, 7);
+    CHECK_EQ_U(m.length, 1000);
+    CHECK(fsize(path_in(dir, SNAPFILE_NAME ".tmp")) < 0); /* renamed away */
+    /* a newer one replaces it whole */
+    CHECK(write_snap(dir, 50, 8, 10));
+    CHECK_EQ_U(read_snap(dir, &m), 1);
+    CHECK_EQ_U(m.index, 50);
+    const char *path = path_in(dir, SNAPFILE_NAME);
+    size_t len;
+    uint8_t *orig = slurp(path, &len);
+    static const struct {
+        long off;        /* byte to flip; -1: truncate by 3; -2: to 20 bytes */
+        const char *say; /* in the message */
+    } cases[] = {
+        {SNAPFILE_HEADER + 5, "checksum"}, /* payload */
+        {17, "damaged header"},            /* index */
+        {0, "not a raftd snapshot"},       /* magic */
+        {-1, "truncated"},
+        {-2, "truncated"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        spit(path, orig, len);
+        if (cases[i].off >= 0)
+            flip(path, (uint64_t)cases[i].off);
+        else
+            CHECK(truncate(path, cases[i].off == -1 ? (off_t)len - 3 : 20) == 0);
+        CHECK_EQ_U((unsigned)(read_snap(dir, &m) + 1), 0); /* -1 */
+        CHECK(strstr(err, cases[i].say) != NULL);
+        CHECK(strstr(err, path) != NULL);
+        CHECK(strstr(err, "move") != NULL); /* says what to do */
+        /* and the data directory does not open (storage_open reads the
+         * header and the size; the node checks the payload when loading) */
+        if (i > 0) {
+            CHECK(open_fails(dir));
+            CHECK(strstr(err, SNAPFILE_NAME) != NULL);
+        }
+    }
+    free(orig);
+    rmtree_free(dir);
+}
+
+/* The loaded log is entries first..m->n of m. */
+static bool same_log_from(const struct storage_loaded *l, const struct model *m,
+                          raft_index first)
+{
+    if (l->first_index != first || l->n_entries != m->n + 1 - first) {
+        fprintf(stderr, "  loaded first %llu n %zu, expected first %llu n %zu\n",
+                (unsigned long long)l->first_index, l->n_entries,
+                (unsigned long long)first, (size_t)(m->n + 1 - first));
+        return false;
+    }
+    for (size_t i = 0; i < l->n_entries; i++) {
+        const struct raft_entry *e = &l->entries[i];
+        raft_index idx = first + i;
+        if (e->term != m->term[idx - 1] || e->len != m->len[idx - 1])
+            return false;
+        for (uint32_t k = 0; k < e->len; k++)
+            if (e->data[k] != dbyte(idx, e->term, k))
+                return false;
+    }
+    return true;
+}
+
+TEST(test_compaction_removes_covered_segments)
+{
+    static struct model m;
+    memset(&m, 0, sizeof(m));
+    char *dir = tmpdir_new();
+    struct storage_loaded l;
+    struct storage *s = open_ok(dir, &l);
+    put_lens(s, &m, 1, 40, 1, 1000); /* about 4 entries per 4 KiB segment */
+    put_lens(s, &m, 41, 5, 2, 10);
+    CHECK(sync_ok(s));
+    uint64_t firsts[64];
+    size_t before = list_segs(dir, firsts, 64);
+    CHECK(before >= 8);
+    raft_index S = 30;
+    CHECK(write_snap(dir, S, 1, 10));
+    CHECK(storage_compact(s, S, err, sizeof(err)) == 0);
+    CHECK(sync_ok(s));
+    size_t after = list_segs(dir, firsts, 64);
+    CHECK(after < before);
+    CHECK(firsts[0] <= S + 1);             /* what follows S is kept */
+    CHECK(after < 2 || firsts[1] > S + 1); /* nothing only <= S is */
+    struct storage_stats st;
+    storage_stats(s, &st);
+    CHECK_EQ_U(st.segments, after);
+    CHECK_EQ_U(st.first_index, firsts[0]);
+    /* it keeps working: append after compaction, reopen from the snapshot */
+    put_lens(s, &m, m.n + 1, 3, 2, 10);
+    CHECK(sync_ok(s));
+    shut(s, &l);
+    s = open_ok(dir, &l);
+    CHECK(s != NULL);
+    CHECK_EQ_U(l.snapshot_index, S);
+    CHECK_EQ_U(l.snapshot_term, 1);
+    CHECK(same_log_from(&l, &m, S + 1));
+    CHECK(l.repaired[0] == 0);
+    /* compacting everything keeps the last segment (to append to) */
+    CHECK(storage_compact(s, m.n, err, sizeof(err)) == 0);
+    CHECK_EQ_U(list_segs(dir, firsts, 64), 1);
+    shut(s, &l);
+    rmtree_free(dir);
+}
+
+/* A crash after a leader's snapshot became durable but before the log it
+ * replaces was removed: the log does not continue the snapshot and goes. */
+TEST(test_log_not_continuing_snapshot_is_dropped)
+{
+    static struct model m;
+    for (int mode = 0; mode < 3; mode++) {
+        memset(&m, 0, sizeof(m));
+        char *dir = tmpdir_new();
+        struct storage_loaded l;
+        struct storage *s = open_ok(dir, &l);
+        put_lens(s, &m, 1, 20, 1, 500);
+        CHECK(sync_ok(s));
+        shut(s, &l);
+        /* 0: other term at S; 1: log ends before S; 2: same term: kept */
+        raft_index S = mode == 1 ? 30 : 12;
+        CHECK(write_snap(dir, S, mode == 2 ? 1 : 5, 10));
+        s = open_ok(dir, &l);
+        CHECK(s != NULL);
+        if (!s)
+            continue;
+        CHECK_EQ_U(l.first_index, S + 1);
+        if (mode == 2) {
+            CHECK(same_log_from(&l, &m, S + 1));
+            CHECK(l.repaired[0] == 0);
+        } else {
+            CHECK_EQ_U(l.n_entries, 0);
+            CHECK(strstr(l.repaired, "snapshot") != NULL);
+            uint64_t firsts[64];
+            CHECK_EQ_U(list_segs(dir, firsts, 64), 0);
+            /* the log then restarts right after the snapshot */
+            m.n = S;
+            put_lens(s, &m, S + 1, 3, 6, 10);
+            CHECK(sync_ok(s));
+            shut(s, &l);
+            s = open_ok(dir, &l);
+            CHECK(s != NULL);
+            CHECK(same_log_from(&l, &m, S + 1));
+        }
+        shut(s, &l);
+        rmtree_free(dir);
+    }
+}
+
+TEST(test_reset_after_install_and_gap_refused)
+{
+    static struct model m;
+    memset(&m, 0, sizeof(m));
+    char *dir = tmpdir_new();
+    struct storage_loaded l;
+    struct storage *s = open_ok(dir, &l);
+    put_lens(s, &m, 1, 10, 1, 1000);
+    CHECK(sync_ok(s));
+    CHECK(write_snap(dir, 100, 4, 10));
+    CHECK(storage_reset(s, 101, err, sizeof(err)) == 0);
+    m.n = 100;
+    put_lens(s, &m, 101, 2, 4, 10);
+    CHECK(sync_ok(s));
+    shut(s, &l);
+    s = open_ok(dir, &l);
+    CHECK(s != NULL);
+    CHECK(same_log_from(&l, &m, 101));
+    shut(s, &l);
+    /* a log that starts after snapshot + 1: entries are missing */
+    CHECK(write_snap(dir, 90, 4, 10));
+    CHECK(open_fails(dir));
+    CHECK(strstr(err, "missing") != NULL);
+    CHECK(strstr(err, "90") != NULL);
+    rmtree_free(dir);
+}
+
 int main(void)
 {
     if (SEGMENT_MAX >= (1u << 20))
@@ -1657,5 +1877,9 @@ int main(void)
     RUN(test_random_garbage_never_crashes);
     RUN(test_on_disk_layout);
     RUN(test_stats_count_syncs);
+    RUN(test_snapshot_file_round_trip_and_damage);
+    RUN(test_compaction_removes_covered_segments);
+    RUN(test_log_not_continuing_snapshot_is_dropped);
+    RUN(test_reset_after_install_and_gap_refused);
     return test_summary();
 }

@@ -1,0 +1,344 @@
+/* node_snapshot.c - snapshots and log compaction in the daemon (Raft paper
+ * section 7; dissertation chapter 5; file format in doc/storage.md).
+ *
+ * Taking one: after every snapshot_entries applied entries the node
+ * serializes its state machine (the key-value store and the exactly-once
+ * table) on the event loop, writes it durably to data_dir/snapshot (via a
+ * temporary file and rename: the previous snapshot stays until the new one
+ * is durable), then lets the core free the log up to snapshot_keep_entries
+ * behind it and removes the log segments that only hold such entries.
+ *
+ * Sending one: the core asks for RAFT_MSG_SNAPSHOT when a follower needs
+ * entries it no longer has; the body of POST /raft/install_snapshot is the
+ * message as one JSON line, then the snapshot file as it is on disk (the
+ * newest one, whose index and term replace the message's). One at a time
+ * per follower.
+ *
+ * Receiving one: the image is checked (header, length, checksum, and that
+ * its payload parses) before the core sees the message, and kept in memory;
+ * if the core accepts it, the next ready asks to install it, and
+ * snap_install() makes it durable and loads it before anything else of
+ * that ready (so before the answer goes out), then drops the log it
+ * replaces. Anything malformed is refused with 400 and changes nothing.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <inttypes.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "logging.h"
+#include "node_internal.h"
+#include "rpc.h"
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Load a snapshot payload into the store and the exactly-once table; -1
+ * (nothing changed) if it does not parse. */
+static int load_payload(struct node *n, const uint8_t *payload, size_t len)
+{
+    const uint8_t *kvb, *ddb;
+    size_t kvl, ddl;
+    if (snapfile_split(payload, len, &kvb, &kvl, &ddb, &ddl) < 0)
+        return -1;
+    struct dedup *d = dedup_new(DEDUP_WINDOW);
+    if (!d || dedup_restore(d, ddb, ddl) < 0) {
+        dedup_free(d);
+        return -1;
+    }
+    if (kv_restore(n->kv, kvb, kvl) < 0) {
+        dedup_free(d);
+        return -1;
+    }
+    dedup_free(n->dedup);
+    n->dedup = d;
+    return 0;
+}
+
+/* Does a payload parse? (checked before a received snapshot is accepted) */
+static bool payload_valid(const uint8_t *payload, size_t len)
+{
+    const uint8_t *kvb, *ddb;
+    size_t kvl, ddl;
+    if (snapfile_split(payload, len, &kvb, &kvl, &ddb, &ddl) < 0)
+        return false;
+    struct kv *kv = kv_new();
+    struct dedup *d = dedup_new(DEDUP_WINDOW);
+    bool ok = d && kv_restore(kv, kvb, kvl) == 0 &&
+              dedup_restore(d, ddb, ddl) == 0;
+    kv_free(kv);
+    dedup_free(d);
+    return ok;
+}
+
+int snap_load_at_start(struct node *n, const struct storage_loaded *l,
+                       char *err, size_t errlen)
+{
+    if (!l->snapshot_index)
+        return 0;
+    uint8_t *img;
+    size_t len;
+    struct snapfile_meta m;
+    int rv = snapfile_read(storage_dir_fd(n->storage), n->cfg->data_dir,
+                           SNAPFILE_NAME, false, &img, &len, &m, err, errlen);
+    if (rv < 0)
+        return -1;
+    if (rv == 0 || m.index != l->snapshot_index) {
+        free(img);
+        snprintf(err, errlen, "%s/%s changed while starting; start again",
+                 n->cfg->data_dir, SNAPFILE_NAME);
+        return -1;
+    }
+    if (load_payload(n, img + SNAPFILE_HEADER, m.length) < 0) {
+        free(img);
+        snprintf(err, errlen, "snapshot file %s/%s has a valid checksum but "
+                 "its contents do not parse (written by an incompatible "
+                 "raftd?): move %s aside and start the node empty, the leader "
+                 "then sends it a fresh snapshot", n->cfg->data_dir,
+                 SNAPFILE_NAME, n->cfg->data_dir);
+        return -1;
+    }
+    free(img);
+    n->snap = m;
+    return 0;
+}
+
+/* ---- taking a snapshot ---- */
+
+static uint8_t *make_image(struct node *n, raft_index index, raft_term term,
+                           struct snapfile_meta *m, size_t *len)
+{
+    size_t kvl, ddl;
+    char *kvb = kv_snapshot(n->kv, &kvl);
+    char *ddb = dedup_snapshot(n->dedup, &ddl);
+    uint8_t *img = ddb ? snapfile_build(index, term, kvb, kvl, ddb, ddl, len)
+                       : NULL;
+    free(kvb);
+    free(ddb);
+    if (img)
+        *m = (struct snapfile_meta){.index = index, .term = term,
+                                    .length = *len - SNAPFILE_HEADER};
+    return img;
+}
+
+/* Free the log up to keep entries behind the snapshot (core and disk). */
+static void compact_log(struct node *n)
+{
+    raft_index keep = n->cfg->snapshot_keep_entries;
+    raft_index upto = n->snap.index > keep ? n->snap.index - keep : 0;
+    if (upto <= raft_snapshot_index(n->raft))
+        return;
+    char err[512];
+    if (raft_compact(n->raft, upto) < 0) {
+        /* not yet durable here (the sync thread is behind): next time */
+        log_msg(LOG_DEBUG, "log not compacted up to %" PRIu64 " yet", upto);
+        return;
+    }
+    if (storage_compact(n->storage, upto, err, sizeof(err)) < 0)
+        log_msg(LOG_WARNING, "cannot compact the log up to %" PRIu64 ": %s",
+                upto, err);
+}
+
+static void take_snapshot(struct node *n, raft_index index)
+{
+    uint64_t t0 = mono_us();
+    struct snapfile_meta m;
+    size_t len;
+    char err[512];
+    uint8_t *img = make_image(n, index, raft_term_at(n->raft, index), &m, &len);
+    uint64_t t1 = mono_us();
+    if (!img || snapfile_write(storage_dir_fd(n->storage), n->cfg->data_dir,
+                               SNAPFILE_NAME, img, len, err, sizeof(err)) < 0) {
+        if (!img)
+            snprintf(err, sizeof(err), "out of memory");
+        log_msg(LOG_WARNING, "cannot take a snapshot at index %" PRIu64
+                ": %s; the log keeps growing until one succeeds (retrying "
+                "after %u more entries)", index, err, n->cfg->snapshot_entries);
+        n->snap_next_try = index + n->cfg->snapshot_entries;
+        free(img);
+        return;
+    }
+    free(img);
+    n->snap = m;
+    compact_log(n);
+    /* the image and the freed log entries: give the memory back now rather
+     * than keep it in the heap until the next snapshot */
+    malloc_trim(0);
+    uint64_t t2 = mono_us();
+    log_raft(LOG_INFO,
+             &(struct log_raft){.event = "snapshot_taken",
+                                .term = raft_current_term(n->raft),
+                                .index = index},
+             "took a snapshot at index %" PRIu64 " (%zu keys, %zu bytes; "
+             "serialized in %" PRIu64 " ms, written in %" PRIu64 " ms); log "
+             "now starts at %" PRIu64, index, kv_count(n->kv), len,
+             (t1 - t0) / 1000, (t2 - t1) / 1000,
+             raft_snapshot_index(n->raft) + 1);
+}
+
+void snap_maybe_take(struct node *n)
+{
+    if (n->incoming_snap && n->incoming_meta.index <= raft_commit_index(n->raft))
+        snap_free(n); /* the core found it stale: it will not be installed */
+    unsigned every = n->cfg->snapshot_entries;
+    raft_index applied = raft_applied_index(n->raft);
+    if (!every || applied < n->snap.index + every || applied < n->snap_next_try)
+        return;
+    take_snapshot(n, applied);
+}
+
+/* ---- sending ---- */
+
+char *snap_request_body(struct node *n, const struct raft_msg *m, size_t *len)
+{
+    uint8_t *img;
+    size_t img_len;
+    struct snapfile_meta meta;
+    char err[700];
+    int rv = snapfile_read(storage_dir_fd(n->storage), n->cfg->data_dir,
+                           SNAPFILE_NAME, false, &img, &img_len, &meta, err,
+                           sizeof(err));
+    if (rv <= 0) {
+        log_msg(LOG_ERR, "cannot send node %" PRIu64 " the snapshot: %s",
+                m->to, rv < 0 ? err : "there is no snapshot file");
+        return NULL;
+    }
+    struct raft_msg sm = *m;
+    sm.snapshot_index = meta.index; /* the newest one */
+    sm.snapshot_term = meta.term;
+    size_t jl;
+    char *json = rpc_encode(&sm, &jl);
+    char *body = json ? malloc(jl + 1 + img_len) : NULL;
+    if (body) {
+        memcpy(body, json, jl);
+        body[jl] = '\n';
+        memcpy(body + jl + 1, img, img_len);
+        *len = jl + 1 + img_len;
+        log_raft(LOG_INFO,
+                 &(struct log_raft){.event = "snapshot_sent",
+                                    .term = raft_current_term(n->raft),
+                                    .state = "Leader", .peer = m->to,
+                                    .leader = raft_self(n->raft),
+                                    .index = meta.index},
+                 "sending node %" PRIu64 " the snapshot at index %" PRIu64
+                 " (%zu bytes): it needs entries the log no longer has",
+                 m->to, meta.index, img_len);
+    }
+    free(json);
+    free(img);
+    return body;
+}
+
+/* ---- receiving ---- */
+
+void snap_handle_install(struct node *n, struct http_request *req)
+{
+    if (strcmp(http_request_method(req), "POST") != 0) {
+        http_response_header(req, "Allow", "POST");
+        http_respond_error(req, 405, "use POST");
+        return;
+    }
+    size_t len;
+    const char *body = http_request_body(req, &len);
+    const char *nl = memchr(body, '\n', len < 4096 ? len : 4096);
+    char err[600];
+    struct raft_msg m;
+    if (!nl) {
+        http_respond_error(req, 400, "an InstallSnapshot body starts with a "
+                           "JSON line, then the snapshot");
+        return;
+    }
+    if (rpc_decode(RAFT_MSG_SNAPSHOT, body, (size_t)(nl - body), &m, err,
+                   sizeof(err)) < 0) {
+        http_respond_error(req, 400, err);
+        return;
+    }
+    const uint8_t *img = (const uint8_t *)nl + 1;
+    size_t img_len = len - (size_t)(nl + 1 - body);
+    char what[64];
+    snprintf(what, sizeof(what), "the snapshot from node %" PRIu64, m.from);
+    struct snapfile_meta meta;
+    if (snapfile_check(img, img_len, &meta, what, err, sizeof(err)) < 0) {
+        http_respond_error(req, 400, err);
+        return;
+    }
+    if (meta.index != m.snapshot_index || meta.term != m.snapshot_term) {
+        http_respond_error(req, 400, "the snapshot's header does not match "
+                           "last_included_index/last_included_term");
+        return;
+    }
+    if (!payload_valid(img + SNAPFILE_HEADER, meta.length)) {
+        http_respond_error(req, 400, "the snapshot's contents do not parse");
+        return;
+    }
+    if (m.term >= raft_current_term(n->raft) &&
+        meta.index > n->incoming_meta.index) { /* the core may want it */
+        uint8_t *copy = malloc(img_len);
+        if (!copy) {
+            http_respond_error(req, 500, "out of memory");
+            return;
+        }
+        memcpy(copy, img, img_len);
+        free(n->incoming_snap);
+        n->incoming_snap = copy;
+        n->incoming_snap_len = img_len;
+        n->incoming_meta = meta;
+    }
+    node_deliver_rpc(n, req, &m);
+}
+
+int snap_install(struct node *n, const struct raft_ready *rd, char *err,
+                 size_t errlen)
+{
+    raft_index index = rd->snapshot_index;
+    if (!n->incoming_snap || n->incoming_meta.index != index ||
+        n->incoming_meta.term != rd->snapshot_term) {
+        snprintf(err, errlen, "internal error: asked to install a snapshot at "
+                 "%" PRIu64 " that was not received", index);
+        return -1;
+    }
+    if (snapfile_write(storage_dir_fd(n->storage), n->cfg->data_dir,
+                       SNAPFILE_NAME, n->incoming_snap, n->incoming_snap_len,
+                       err, errlen) < 0)
+        return -1;
+    if (load_payload(n, n->incoming_snap + SNAPFILE_HEADER,
+                     n->incoming_meta.length) < 0) {
+        snprintf(err, errlen, "internal error: a checked snapshot does not "
+                 "load");
+        return -1;
+    }
+    n->snap = n->incoming_meta;
+    snap_free(n);
+    malloc_trim(0); /* the old store and log, the received image */
+    int rv = rd->snapshot_discard_log
+                 ? storage_reset(n->storage, index + 1, err, errlen)
+                 : storage_compact(n->storage, index, err, errlen);
+    if (rv < 0)
+        return -1;
+    log_raft(LOG_NOTICE,
+             &(struct log_raft){.event = "snapshot_loaded",
+                                .term = raft_current_term(n->raft),
+                                .leader = raft_leader(n->raft),
+                                .index = index},
+             "installed the leader's snapshot at index %" PRIu64 " (%zu keys)%s",
+             index, kv_count(n->kv),
+             rd->snapshot_discard_log ? "; the log restarts after it" : "");
+    return 0;
+}
+
+void snap_free(struct node *n)
+{
+    free(n->incoming_snap);
+    n->incoming_snap = NULL;
+    n->incoming_snap_len = 0;
+    n->incoming_meta = (struct snapfile_meta){0};
+}

@@ -1,0 +1,273 @@
+/* snapfile.c - the snapshot file (see snapfile.h, doc/storage.md). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "snapfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "storage.h" /* crc32c */
+
+#define SNAP_MAGIC "RAFTDSN1"
+#define SNAP_VERSION 1
+
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+__attribute__((format(printf, 3, 4)))
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Fill in the header of an image whose payload is in place. */
+static void seal(uint8_t *img, const struct snapfile_meta *m)
+{
+    const uint8_t *payload = img + SNAPFILE_HEADER;
+    memcpy(img, SNAP_MAGIC, 8);
+    put_le(img + 8, SNAP_VERSION, 4);
+    put_le(img + 12, 0, 4);
+    put_le(img + 16, m->index, 8);
+    put_le(img + 24, m->term, 8);
+    put_le(img + 32, m->length, 8);
+    put_le(img + 40, crc32c(0, payload, m->length), 4);
+    put_le(img + 44, crc32c(0, img, 44), 4);
+}
+
+uint8_t *snapfile_image(const struct snapfile_meta *m, const void *payload,
+                        size_t *image_len)
+{
+    uint8_t *img = malloc(SNAPFILE_HEADER + m->length);
+    if (!img)
+        return NULL;
+    if (m->length)
+        memcpy(img + SNAPFILE_HEADER, payload, m->length);
+    seal(img, m);
+    *image_len = SNAPFILE_HEADER + m->length;
+    return img;
+}
+
+int snapfile_check_header(const uint8_t *hdr, size_t len,
+                          struct snapfile_meta *m, const char *what,
+                          char *err, size_t errlen)
+{
+    if (len < SNAPFILE_HEADER)
+        return fail(err, errlen, "%s is truncated: %zu bytes, shorter than "
+                    "its %d-byte header", what, len, SNAPFILE_HEADER);
+    if (memcmp(hdr, SNAP_MAGIC, 8) != 0)
+        return fail(err, errlen, "%s is not a raftd snapshot (bad magic)", what);
+    if (get_le(hdr + 44, 4) != crc32c(0, hdr, 44))
+        return fail(err, errlen, "%s has a damaged header (checksum mismatch)",
+                    what);
+    if (get_le(hdr + 8, 4) != SNAP_VERSION)
+        return fail(err, errlen, "%s has format version %" PRIu64 ", this "
+                    "raftd reads version %d", what, get_le(hdr + 8, 4),
+                    SNAP_VERSION);
+    m->index = get_le(hdr + 16, 8);
+    m->term = get_le(hdr + 24, 8);
+    m->length = get_le(hdr + 32, 8);
+    if (m->index == 0 || m->term == 0)
+        return fail(err, errlen, "%s claims to cover index %" PRIu64 " of term "
+                    "%" PRIu64 ", which is impossible", what, m->index, m->term);
+    return 0;
+}
+
+int snapfile_check(const uint8_t *img, size_t len, struct snapfile_meta *m,
+                   const char *what, char *err, size_t errlen)
+{
+    if (snapfile_check_header(img, len, m, what, err, errlen) < 0)
+        return -1;
+    if (len - SNAPFILE_HEADER != m->length)
+        return fail(err, errlen, "%s is %s: %zu payload bytes, its header says "
+                    "%" PRIu64, what,
+                    len - SNAPFILE_HEADER < m->length ? "truncated" : "too long",
+                    len - SNAPFILE_HEADER, m->length);
+    if (get_le(img + 40, 4) != crc32c(0, img + SNAPFILE_HEADER, m->length))
+        return fail(err, errlen, "%s is corrupt: payload checksum mismatch", what);
+    return 0;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+    while (len) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int snapfile_write(int dir_fd, const char *dir, const char *name,
+                   const uint8_t *img, size_t len, char *err, size_t errlen)
+{
+    char tmp[256];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+    int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return fail(err, errlen, "%s/%s: cannot create: %s", dir, tmp,
+                    strerror(errno));
+    if (write_all(fd, img, len) < 0 || fdatasync(fd) < 0) {
+        int e = errno;
+        close(fd);
+        unlinkat(dir_fd, tmp, 0);
+        return fail(err, errlen, "%s/%s: cannot write: %s (disk full?)", dir,
+                    tmp, strerror(e));
+    }
+    close(fd);
+    if (renameat(dir_fd, tmp, dir_fd, name) < 0)
+        return fail(err, errlen, "%s/%s: cannot rename to %s: %s", dir, tmp,
+                    name, strerror(errno));
+    if (fsync(dir_fd) < 0)
+        return fail(err, errlen, "%s: fsync of the directory failed: %s", dir,
+                    strerror(errno));
+    return 0;
+}
+
+static int read_exact(int fd, uint8_t *p, size_t len, size_t *got)
+{
+    *got = 0;
+    while (*got < len) {
+        ssize_t r = read(fd, p + *got, len - *got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        *got += (size_t)r;
+    }
+    return 0;
+}
+
+int snapfile_read(int dir_fd, const char *dir, const char *name,
+                  bool header_only, uint8_t **img, size_t *len,
+                  struct snapfile_meta *m, char *err, size_t errlen)
+{
+    char what[600];
+    snprintf(what, sizeof(what), "snapshot file %s/%s", dir, name);
+    *img = NULL;
+    *len = 0;
+    int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return 0;
+    if (fd < 0)
+        return fail(err, errlen, "%s: cannot open: %s", what, strerror(errno));
+    struct stat st;
+    uint8_t hdr[SNAPFILE_HEADER];
+    size_t got;
+    int rv = -1;
+    if (fstat(fd, &st) < 0 || read_exact(fd, hdr, sizeof(hdr), &got) < 0) {
+        fail(err, errlen, "%s: cannot read: %s", what, strerror(errno));
+        goto out;
+    }
+    if (snapfile_check_header(hdr, got, m, what, err, errlen) < 0)
+        goto damaged;
+    if ((uint64_t)st.st_size != SNAPFILE_HEADER + m->length) {
+        fail(err, errlen, "%s is %s: %jd bytes, its header says %" PRIu64,
+             what, (uint64_t)st.st_size < SNAPFILE_HEADER + m->length
+                       ? "truncated" : "too long",
+             (intmax_t)st.st_size, SNAPFILE_HEADER + m->length);
+        goto damaged;
+    }
+    if (header_only) {
+        rv = 1;
+        goto out;
+    }
+    uint8_t *buf = malloc(SNAPFILE_HEADER + m->length);
+    if (!buf) {
+        fail(err, errlen, "%s: out of memory reading it", what);
+        goto out;
+    }
+    memcpy(buf, hdr, SNAPFILE_HEADER);
+    if (read_exact(fd, buf + SNAPFILE_HEADER, m->length, &got) < 0 ||
+        got != m->length) {
+        fail(err, errlen, "%s: cannot read: %s", what,
+             got != m->length ? "short read" : strerror(errno));
+        free(buf);
+        goto out;
+    }
+    if (snapfile_check(buf, SNAPFILE_HEADER + m->length, m, what, err,
+                       errlen) < 0) {
+        free(buf);
+        goto damaged;
+    }
+    *img = buf;
+    *len = SNAPFILE_HEADER + m->length;
+    rv = 1;
+    goto out;
+damaged: {
+    size_t n = strlen(err);
+    snprintf(err + n, errlen - n, "; the log before it is gone, so this node "
+             "cannot start from its data directory: move %s aside and start "
+             "the node empty, the leader then sends it a fresh snapshot", dir);
+}
+out:
+    close(fd);
+    return rv;
+}
+
+uint8_t *snapfile_build(raft_index index, raft_term term, const void *kv,
+                        size_t kv_len, const void *dedup, size_t dedup_len,
+                        size_t *image_len)
+{
+    struct snapfile_meta m = {.index = index, .term = term,
+                              .length = 16 + kv_len + dedup_len};
+    uint8_t *img = malloc(SNAPFILE_HEADER + m.length);
+    if (!img)
+        return NULL;
+    uint8_t *p = img + SNAPFILE_HEADER;
+    put_le(p, kv_len, 8);
+    if (kv_len)
+        memcpy(p + 8, kv, kv_len);
+    put_le(p + 8 + kv_len, dedup_len, 8);
+    if (dedup_len)
+        memcpy(p + 16 + kv_len, dedup, dedup_len);
+    seal(img, &m);
+    *image_len = SNAPFILE_HEADER + m.length;
+    return img;
+}
+
+int snapfile_split(const uint8_t *payload, size_t len, const uint8_t **kv,
+                   size_t *kv_len, const uint8_t **dedup, size_t *dedup_len)
+{
+    if (len < 8)
+        return -1;
+    uint64_t a = get_le(payload, 8);
+    if (a > len - 8 || len - 8 - a < 8)
+        return -1;
+    uint64_t b = get_le(payload + 8 + a, 8);
+    if (b != len - 16 - a)
+        return -1;
+    *kv = payload + 8;
+    *kv_len = (size_t)a;
+    *dedup = payload + 16 + a;
+    *dedup_len = (size_t)b;
+    return 0;
+}

@@ -1,0 +1,177 @@
+"""Snapshots and log compaction against real raftd processes (Raft paper
+section 7; doc/storage.md "Snapshot file"; doc/design.md "Snapshots").
+
+Small settings (a snapshot every 40 entries, 10 kept, 64 KiB log segments)
+make a few hundred writes enough to compact several times.
+"""
+
+import os
+import re
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import kv_get, kv_put, kv_value, scaled, wait_converged  # noqa: E402
+
+SNAP_CONFIG = ("snapshot_entries = 40;\n"
+               "snapshot_keep_entries = 10;\n"
+               "wal_segment_bytes = 65536;\n")
+VALUE = "v" * 900  # ~1 KB entries: a 64 KiB segment holds about 60
+
+
+def wal_bytes(data_dir):
+    return sum(os.path.getsize(os.path.join(data_dir, f))
+               for f in os.listdir(data_dir) if re.fullmatch(r"wal-\d{20}", f))
+
+
+def write_keys(tc, c, leader, start, count):
+    for k in range(start, start + count):
+        r = kv_put(c, leader, "/k%04d" % k, "%s-%d" % (VALUE, k))
+        tc.assertIsNotNone(r, "write %d got no answer" % k)
+        tc.assertIn(r.status, (200, 201), "write %d: %r" % (k, r))
+
+
+def assert_same_data(tc, c, ids, count):
+    """Every node serves every key, with the same value and indexes."""
+    for k in range(count):
+        seen = set()
+        for i in ids:
+            r = kv_get(c, i, "/k%04d" % k)
+            tc.assertEqual(kv_value(r), "%s-%d" % (VALUE, k),
+                           "node %d, key %d" % (i, k))
+            node = r.json()["node"]
+            seen.add((node["createdIndex"], node["modifiedIndex"]))
+        tc.assertEqual(len(seen), 1, "key %d differs across nodes: %s" %
+                       (k, seen))
+
+
+class SnapshotTest(harness.ClusterTestCase):
+
+    def test_compaction_bounds_log_and_disk_and_restart_loads_snapshot(self):
+        c = self.cluster(3, extra_config=SNAP_CONFIG)
+        leader, _ = c.leader()
+        write_keys(self, c, leader, 0, 300)
+        st = wait_converged(c)
+        data_dir = c.node(leader).data_dir
+        for i, s in st.items():
+            self.assertGreaterEqual(s["snapshot_index"], 260, "node %d: %s" % (i, s))
+            # in memory: about snapshot_keep_entries + snapshot_entries
+            self.assertLessEqual(s["last_log_index"] - s["first_log_index"], 100,
+                                 "node %d keeps too much log: %s" % (i, s))
+            self.assertLessEqual(s["storage"]["wal_segments"], 3, s)
+            self.assertGreater(s["snapshot_bytes"], 300 * 900)
+        # 300 KB of entries were written; the log on disk is a few segments
+        self.assertLess(wal_bytes(data_dir), 3 * 65536 + 20000)
+        self.assertIn("snapshot_taken", c.log_text(leader))
+        # a restart loads the snapshot and replays only the log after it
+        c.stop_all()
+        c.start_all()
+        leader, _ = c.leader()
+        wait_converged(c)
+        for i in c.ids():
+            self.assertRegex(c.log_text(i), r"snapshot up to [1-9]\d* \(\d+ keys\)")
+        assert_same_data(self, c, c.ids(), 300)
+
+    def test_lagging_follower_catches_up_with_install_snapshot(self):
+        c = self.cluster(3, extra_config=SNAP_CONFIG)
+        leader, _ = c.leader()
+        write_keys(self, c, leader, 0, 20)
+        follower = c.followers(leader)[0]
+        c.stop(follower)
+        write_keys(self, c, leader, 20, 200)  # compacts far past it
+        st = c.status(leader)
+        self.assertGreater(st["first_log_index"], 60, st)
+        c.start(follower)
+        wait_converged(c, timeout=scaled(15))
+        c.wait_log(follower, r"snapshot_installed", timeout=scaled(5))
+        self.assertIn("snapshot_sent", c.log_text(leader))
+        s = c.status(follower)
+        self.assertGreaterEqual(s["snapshot_index"], 60, s)
+        assert_same_data(self, c, c.ids(), 220)
+        # and it keeps replicating normally afterwards
+        write_keys(self, c, leader, 220, 5)
+        wait_converged(c)
+        assert_same_data(self, c, [follower], 225)
+
+    def test_malformed_snapshots_are_refused_without_harm(self):
+        c = self.cluster(3, extra_config=SNAP_CONFIG)
+        leader, term = c.leader()
+        write_keys(self, c, leader, 0, 5)
+        follower = c.followers(leader)[0]
+        head = ('{"term":%d,"leader_id":%d,"to":%d,"last_included_index":99,'
+                '"last_included_term":%d,"leader_commit":99,"seq":1}\n'
+                % (term, leader, follower, term)).encode()
+        bad = [b"", b"no newline at all", head,  # no snapshot after the line
+               head + b"RAFTDSN1" + b"\0" * 40,  # bad header checksum
+               head + b"x" * 100]
+        for body in bad:
+            r = c.request(follower, "POST", "/raft/install_snapshot", body=body)
+            self.assertEqual(r.status, 400, "%r -> %r" % (body[:80], r))
+        # a real image with its payload cut short
+        write_keys(self, c, leader, 5, 50)  # the leader now has a snapshot
+        with open(os.path.join(c.node(leader).data_dir, "snapshot"), "rb") as f:
+            img = f.read()
+        r = c.request(follower, "POST", "/raft/install_snapshot",
+                      body=head + img[:-10])
+        self.assertEqual(r.status, 400)
+        self.assertIn(b"truncated", r.body)
+        wait_converged(c)
+        assert_same_data(self, c, c.ids(), 55)
+
+    def test_exactly_once_survives_snapshot_and_restart(self):
+        """The exactly-once table is in the snapshot: a retried request
+        whose entry was compacted away still gets its first answer."""
+        c = self.cluster(3, extra_config=SNAP_CONFIG)
+        leader, _ = c.leader()
+        body = (b'7 424242\n{"op":"set","key":"/once","value":"1",'
+                b'"prevExist":false}')
+        first = c.request(leader, "POST", "/raft/propose", body=body)
+        self.assertEqual(first.status, 200, first)
+        self.assertTrue(first.body.startswith(b"201 "), first)
+        write_keys(self, c, leader, 0, 100)  # compacts the entry away
+        st = wait_converged(c)
+        for s in st.values():
+            self.assertGreater(s["first_log_index"], 3, s)
+        c.stop_all()
+        c.start_all()
+        leader, _ = c.leader()
+        again = c.request(leader, "POST", "/raft/propose", body=body)
+        self.assertEqual(again.status, 200, again)
+        # the first answer (201 created, same etcd index), not 412 "exists"
+        self.assertEqual(again.body.split(b"\n", 1)[1],
+                         first.body.split(b"\n", 1)[1])
+        self.assertEqual(again.body.split()[:2], first.body.split()[:2])
+        r = kv_get(c, leader, "/once")
+        self.assertEqual(kv_value(r), "1")
+
+    def test_corrupt_snapshot_file_is_refused_at_start(self):
+        c = self.cluster(3, extra_config=SNAP_CONFIG)
+        leader, _ = c.leader()
+        write_keys(self, c, leader, 0, 60)
+        wait_converged(c)
+        follower = c.followers(leader)[0]
+        c.stop(follower)
+        path = os.path.join(c.node(follower).data_dir, "snapshot")
+        with open(path, "r+b") as f:
+            f.seek(100)
+            b = f.read(1)
+            f.seek(100)
+            f.write(bytes([b[0] ^ 0xFF]))
+        nd = c.start(follower, wait=False)
+        try:
+            rc = nd.proc.wait(timeout=scaled(5))
+        except harness.subprocess.TimeoutExpired:
+            self.fail("node %d started with a corrupt snapshot; log:\n%s"
+                      % (follower, c.tail(follower)))
+        nd.expect_exit = True
+        nd.exits.append((nd.proc.pid, "refused to start", rc))
+        self.assertGreater(rc, 0)
+        text = c.log_text(follower, since_start=True)
+        self.assertIn(path, text)
+        self.assertIn("checksum", text)
+        self.assertIn("move", text)  # says what to do
+
+
+if __name__ == "__main__":
+    unittest.main()
