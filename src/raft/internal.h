@@ -125,6 +125,10 @@ void raft_become_precandidate(struct raft *r);
 void raft_become_leader(struct raft *r);
 void raft_reset_election_timer(struct raft *r);
 void raft_set_leader(struct raft *r, raft_id leader);
+/* A message from the leader of our term (AppendEntries, InstallSnapshot):
+ * follow it and reset the election timer. False if we lead this term
+ * ourselves (two leaders in one term cannot be: ignore the message). */
+bool raft_heed_leader(struct raft *r, const struct raft_msg *m);
 
 /* election.c */
 void election_tick(struct raft *r);

@@ -304,6 +304,18 @@ void raft_become_precandidate(struct raft *r)
         r->prs[i].vote_responded = r->prs[i].vote_granted = false;
 }
 
+bool raft_heed_leader(struct raft *r, const struct raft_msg *m)
+{
+    if (r->role == RAFT_LEADER)
+        return false;
+    if (r->role != RAFT_FOLLOWER)
+        raft_become_follower(r, m->term, m->from, NULL);
+    raft_set_leader(r, m->from);
+    r->last_leader_contact = r->now;
+    raft_reset_election_timer(r);
+    return true;
+}
+
 void raft_become_candidate(struct raft *r)
 {
     set_term(r, r->term + 1);

@@ -308,13 +308,8 @@ void replication_recv_append(struct raft *r, const struct raft_msg *m)
         reply_append(r, &stale, false, 0);
         return;
     }
-    if (r->role == RAFT_LEADER)
-        return; /* two leaders in one term: impossible, ignore */
-    if (r->role != RAFT_FOLLOWER)
-        raft_become_follower(r, m->term, m->from, NULL);
-    raft_set_leader(r, m->from);
-    r->last_leader_contact = r->now;
-    raft_reset_election_timer(r);
+    if (!raft_heed_leader(r, m))
+        return;
 
     if (m->prev_index + 1 < r->log.first) {
         skip_compacted(r, m);

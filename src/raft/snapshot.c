@@ -160,13 +160,8 @@ void snapshot_recv(struct raft *r, const struct raft_msg *m)
         reply_snapshot(r, m, false, 0, 0); /* seq 0: see replication.c */
         return;
     }
-    if (r->role == RAFT_LEADER)
-        return; /* two leaders in one term: impossible, ignore */
-    if (r->role != RAFT_FOLLOWER)
-        raft_become_follower(r, m->term, m->from, NULL);
-    raft_set_leader(r, m->from);
-    r->last_leader_contact = r->now;
-    raft_reset_election_timer(r);
+    if (!raft_heed_leader(r, m))
+        return;
 
     if (m->snapshot_index > r->commit)
         install(r, m->snapshot_index, m->snapshot_term);
