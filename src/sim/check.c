@@ -596,6 +596,17 @@ void check_progress(struct sim *s)
         if (!nl->up || nl->role != RAFT_LEADER)
             continue;
         raft_term t = raft_current_term(nl->r);
+        /* The leader counts itself only with what is on its disk (with
+         * background syncing: up to what raft_persisted() reported). */
+        raft_index ms = raft_match_index(nl->r, l);
+        if (ms && (ms > nl->disk.n || ms > nl->mirror.n ||
+                   nl->disk.e[ms - 1].chain != nl->mirror.e[ms - 1].chain)) {
+            violation(s, "Replication progress", "%s, leader of term %" PRIu64
+                      ", counts itself as holding its log up to %" PRIu64
+                      ", but its disk (ending at %zu) differs there",
+                      node_name(l), t, ms, nl->disk.n);
+            return;
+        }
         for (unsigned f = 1; f <= s->n; f++) {
             struct node *nf = &s->nodes[f];
             if (f == l || !nf->up || raft_current_term(nf->r) != t)

@@ -50,6 +50,8 @@ static const char usage_text[] =
     "      --disk A-B         fsync latency range, ms (default 0: synchronous);\n"
     "                         messages leave only after the write completes\n"
     "      --torn P           chance a crash during a write keeps part of it\n"
+    "      --bg-sync P        share of nodes that sync their log on a background\n"
+    "                         thread, as raftd does (default 0; 1: all)\n"
     "      --snapshots P      chance a node snapshots and compacts its log after\n"
     "                         applying entries (default 5%%; 0: never)\n"
     "      --snapshot-keep N  it keeps up to N applied entries (default 10)\n"
@@ -77,7 +79,7 @@ static const char usage_text[] =
 
 enum {
     O_SCENARIO = 256, O_NO_LIVENESS, O_LIVENESS, O_FAULTS, O_FAULT_RATE,
-    O_LOSS, O_DUP, O_REORDER, O_LATENCY, O_DISK, O_TORN, O_SNAPSHOTS, O_SNAPSHOT_KEEP, O_RATE, O_READS,
+    O_LOSS, O_DUP, O_REORDER, O_LATENCY, O_DISK, O_TORN, O_BG_SYNC, O_SNAPSHOTS, O_SNAPSHOT_KEEP, O_RATE, O_READS,
     O_TRANSFERS, O_HEARTBEAT, O_ELECTION, O_NO_PREVOTE, O_NO_CQ, O_BATCH,
     O_INFLIGHT, O_TAIL, O_SEEDS, O_SEED_START, O_BUDGET, O_KEEP_GOING,
 };
@@ -97,6 +99,7 @@ static const struct option long_opts[] = {
     {"latency", required_argument, 0, O_LATENCY},
     {"disk", required_argument, 0, O_DISK},
     {"torn", required_argument, 0, O_TORN},
+    {"bg-sync", required_argument, 0, O_BG_SYNC},
     {"snapshots", required_argument, 0, O_SNAPSHOTS},
     {"snapshot-keep", required_argument, 0, O_SNAPSHOT_KEEP},
     {"rate", required_argument, 0, O_RATE},
@@ -382,6 +385,11 @@ static void parse_args(int argc, char **argv, struct cli *c)
             c->set |= SET_TORN;
             add_override(c, name, optarg);
             break;
+        case O_BG_SYNC:
+            b->bg_sync = arg_prob("--bg-sync", optarg);
+            c->set |= SET_BG_SYNC;
+            add_override(c, name, optarg);
+            break;
         case O_SNAPSHOTS:
             b->snapshots = arg_prob("--snapshots", optarg);
             c->set |= SET_SNAPSHOTS;
@@ -625,6 +633,10 @@ static int run_one(const struct cli *c)
            " snapshots taken, %" PRIu64 " installed\n",
            st->crashes, st->restarts, st->partitions, st->pauses, st->torn_writes,
            st->snapshots, st->installs);
+    if (st->bg_writes)
+        printf("  background syncing: %" PRIu64 " writes, %" PRIu64 " syncs, %"
+               PRIu64 " answers held until durable\n", st->bg_writes,
+               st->bg_syncs, st->held);
     printf("  messages: %" PRIu64 " sent, %" PRIu64 " delivered, %" PRIu64
            " lost, %" PRIu64 " duplicated\n", st->msgs_sent, st->msgs_delivered,
            st->msgs_lost, st->msgs_dup);

@@ -265,6 +265,18 @@ static void persist_snapshot(struct sim *s, struct node *n,
     s->durability_dirty = true;
 }
 
+/* cnt entries from first on reached the disk (replacing any from there). */
+static void disk_entries(struct sim *s, struct node *n, raft_index first,
+                         const struct raft_entry *e, size_t cnt)
+{
+    slog_truncate(&n->disk, first);
+    if (n->lcp >= first)
+        n->lcp = first - 1;
+    for (size_t i = 0; i < cnt; i++)
+        slog_append(&n->disk, &e[i], true);
+    s->durability_dirty = true;
+}
+
 /* The write of ready rd reached the disk. */
 static void persist(struct sim *s, struct node *n, const struct raft_ready *rd)
 {
@@ -275,15 +287,137 @@ static void persist(struct sim *s, struct node *n, const struct raft_ready *rd)
         n->hs.vote = rd->hard_state.vote;
     }
     n->hs.commit = rd->hard_state.commit; /* rides along with any write */
-    if (rd->n_entries) {
-        slog_truncate(&n->disk, rd->entries_first);
-        if (n->lcp >= rd->entries_first)
-            n->lcp = rd->entries_first - 1;
-        for (size_t i = 0; i < rd->n_entries; i++)
-            slog_append(&n->disk, &rd->entries[i], true);
-    }
+    if (rd->n_entries)
+        disk_entries(s, n, rd->entries_first, rd->entries, rd->n_entries);
     s->res->st.writes++;
     s->durability_dirty = true;
+}
+
+/* ---- background syncing (raftd's syncer.c and node.c) ---- */
+
+static void wop_free(struct wop *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        free(w->e[i].data);
+    free(w->e);
+}
+
+/* The first k background writes reached the disk, and cnt entries of
+ * the next one (a torn write). */
+static void wops_land(struct sim *s, struct node *n, size_t k, size_t cnt)
+{
+    for (size_t i = 0; i < k; i++) {
+        disk_entries(s, n, n->wops[i].first, n->wops[i].e, n->wops[i].n);
+        wop_free(&n->wops[i]);
+    }
+    if (k < n->n_wops && cnt)
+        disk_entries(s, n, n->wops[k].first, n->wops[k].e,
+                     cnt < n->wops[k].n ? cnt : n->wops[k].n);
+    memmove(n->wops, n->wops + k, (n->n_wops - k) * sizeof(*n->wops));
+    n->n_wops -= k;
+}
+
+static void wops_drop(struct node *n)
+{
+    for (size_t i = 0; i < n->n_wops; i++)
+        wop_free(&n->wops[i]);
+    n->n_wops = 0;
+}
+
+static void held_drop(struct node *n)
+{
+    for (size_t i = 0; i < n->n_held; i++)
+        free(n->held[i].msg);
+    n->n_held = 0;
+}
+
+/* Write rd's entries without waiting for the disk (persist_in_background). */
+static void write_background(struct sim *s, struct node *n,
+                             const struct raft_ready *rd)
+{
+    if (n->n_wops == n->cap_wops) {
+        n->cap_wops = n->cap_wops ? n->cap_wops * 2 : 8;
+        n->wops = xrealloc(n->wops, n->cap_wops * sizeof(*n->wops));
+    }
+    struct wop *w = &n->wops[n->n_wops++];
+    w->first = rd->entries_first;
+    w->n = rd->n_entries;
+    w->e = xrealloc(NULL, rd->n_entries * sizeof(*w->e));
+    for (size_t i = 0; i < rd->n_entries; i++) {
+        w->e[i] = rd->entries[i];
+        w->e[i].data = NULL;
+        if (rd->entries[i].len) {
+            w->e[i].data = xrealloc(NULL, rd->entries[i].len);
+            memcpy(w->e[i].data, rd->entries[i].data, rd->entries[i].len);
+        }
+    }
+    n->wgen++;
+    n->written_index = rd->entries_first + rd->n_entries - 1;
+    n->written_term = rd->entries[rd->n_entries - 1].term;
+    s->res->st.bg_writes++;
+    dig(s, 0xb9ull ^ (n->id << 40) ^ n->written_index);
+    SAY(s, 2, n->id, "writes entries %" PRIu64 "..%" PRIu64 " (not yet "
+        "synced)", rd->entries_first, n->written_index);
+}
+
+/* Hand what was written so far to the sync thread (start_sync). */
+static void start_sync(struct sim *s, struct node *n)
+{
+    if (n->syncing || !n->n_wops)
+        return;
+    n->syncing = true;
+    n->sync_ops = n->n_wops;
+    n->sync_wgen = n->wgen;
+    n->sync_index = n->written_index;
+    n->sync_term = n->written_term;
+    n->sync_gen++;
+    uint64_t d = s->cfg->disk_max > 0
+                     ? rng_between(&s->syncing, s->cfg->disk_min, s->cfg->disk_max)
+                     : rng_between(&s->syncing, 1, 3);
+    n->sync_end = s->now + d;
+    s->res->st.bg_syncs++;
+    schedule(s, n->sync_end, EV_SYNC_DONE, n->id, 0, n->sync_gen, NULL);
+}
+
+static void send_msg(struct sim *s, struct node *n, const struct raft_msg *m,
+                     raft_id *unreach, unsigned *n_unreach);
+static struct raft_msg *msg_copy(const struct raft_msg *m,
+                                 const struct ssnap *snap);
+
+/* Answers whose writes are now durable go out (release_held). */
+static void release_held(struct sim *s, struct node *n)
+{
+    raft_id unreach[SIM_MAX_NODES];
+    unsigned n_unreach = 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < n->n_held; i++) {
+        if (n->held[i].gen <= n->synced_gen) {
+            send_msg(s, n, n->held[i].msg, unreach, &n_unreach);
+            free(n->held[i].msg);
+        } else {
+            n->held[kept++] = n->held[i];
+        }
+    }
+    n->n_held = kept;
+    if (!n->writing) /* not between raft_ready and raft_advance */
+        for (unsigned i = 0; i < n_unreach; i++)
+            raft_report_unreachable(n->r, unreach[i]);
+}
+
+/* What the sync covered is durable now; the core is told (on_synced).
+ * Between a synchronous ready and its advance (n->writing: raftd drains
+ * the sync thread first) the next sync is left to that write. */
+static void sync_callback(struct sim *s, struct node *n)
+{
+    n->sync_landed = false;
+    n->synced_gen = n->sync_wgen;
+    raft_persisted(n->r, n->sync_index, n->sync_term);
+    dig(s, 0x5c0ull ^ (n->id << 40) ^ n->sync_index);
+    SAY(s, 2, n->id, "sync done: durable up to entry %" PRIu64, n->sync_index);
+    release_held(s, n);
+    if (!n->writing)
+        start_sync(s, n);
+    check_observe(s, n);
 }
 
 static void rearm(struct sim *s, struct node *n)
@@ -423,7 +557,9 @@ static void load_snapshot(struct sim *s, struct node *n,
 static void maybe_compact(struct sim *s, struct node *n)
 {
     raft_index a = raft_applied_index(n->r);
-    if (a <= n->snap.index || a != n->applied ||
+    /* With background syncing only once the log is durable (raftd may
+     * snapshot ahead of it; not modelled: see doc/simulator.md). */
+    if (a <= n->snap.index || a != n->applied || n->n_wops || n->sync_landed ||
         !rng_chance(&s->snapshotting, s->cfg->snapshots))
         return;
     n->snap = (struct ssnap){.index = a, .term = raft_term_at(n->r, a),
@@ -447,21 +583,54 @@ static void maybe_compact(struct sim *s, struct node *n)
         "log up to %" PRIu64, a, raft_snapshot_index(n->r));
 }
 
-/* Steps 2-5 of the ready contract, once the write (if any) is durable. */
-static void finish_ready(struct sim *s, struct node *n, struct raft_ready *rd)
+/* A successful AppendEntries answer while a write is not yet durable
+ * waits for the sync that covers it (node.c send_message). */
+static bool hold_answer(struct sim *s, struct node *n, const struct raft_msg *m)
+{
+    if (!n->bg || m->type != RAFT_MSG_APPEND_RESP || !m->success ||
+        n->synced_gen >= n->wgen)
+        return false;
+    if (n->n_held == n->cap_held) {
+        n->cap_held = n->cap_held ? n->cap_held * 2 : 8;
+        n->held = xrealloc(n->held, n->cap_held * sizeof(*n->held));
+    }
+    n->held[n->n_held].msg = msg_copy(m, NULL);
+    n->held[n->n_held].gen = n->wgen;
+    n->n_held++;
+    s->res->st.held++;
+    dig(s, 0x401dull ^ (n->id << 40) ^ m->match_index);
+    SAY(s, 2, n->id, "holds its answer to %s (match %" PRIu64 ") until its "
+        "writes are synced", node_name(m->to), m->match_index);
+    return true;
+}
+
+/* Steps 2-5 of the ready contract, once the write (if any) is durable, or
+ * (unsynced) only written by a node that syncs in the background. */
+static void finish_ready(struct sim *s, struct node *n, struct raft_ready *rd,
+                         bool unsynced)
 {
     raft_id unreach[SIM_MAX_NODES];
     unsigned n_unreach = 0;
+    if (unsynced && (rd->hard_state_changed || rd->snapshot_install)) {
+        violation(s, "Ready contract", "%s: a ready that changes term/vote or "
+                  "installs a snapshot must be durable before raft_advance",
+                  node_name(n->id));
+        return;
+    }
     if (rd->snapshot_install)
         load_snapshot(s, n, rd);
     for (size_t i = 0; i < rd->n_msgs; i++)
-        if (!n->early_sent || rd->msgs[i].type != RAFT_MSG_APPEND)
+        if ((!n->early_sent || rd->msgs[i].type != RAFT_MSG_APPEND) &&
+            !hold_answer(s, n, &rd->msgs[i]))
             send_msg(s, n, &rd->msgs[i], unreach, &n_unreach);
     n->early_sent = false;
     apply_committed(s, n, rd);
     for (size_t i = 0; i < rd->n_reads; i++)
         check_read(s, n, rd->reads[i].id, rd->reads[i].index);
-    raft_advance(n->r, rd);
+    if (unsynced)
+        raft_advance_unsynced(n->r, rd);
+    else
+        raft_advance(n->r, rd);
     for (unsigned i = 0; i < n_unreach; i++)
         raft_report_unreachable(n->r, unreach[i]);
     serve_reads(s, n);
@@ -507,6 +676,16 @@ static void process_ready(struct sim *s, struct node *n)
                       node_name(n->id), rd->snapshot_index);
             return;
         }
+        /* Background syncing: only written now; messages go out at once
+         * (successful answers are held), raft_advance_unsynced(). */
+        if (n->bg && !rd->hard_state_changed && !rd->snapshot_install) {
+            if (rd->n_entries) {
+                write_background(s, n, rd);
+                start_sync(s, n);
+            }
+            finish_ready(s, n, rd, true);
+            continue;
+        }
         /* As raftd does (node.c handle_ready): a leader's AppendEntries go
          * out before its own write unless the term or vote changed
          * (dissertation 10.2.1); it counts itself only once durable. */
@@ -518,16 +697,20 @@ static void process_ready(struct sim *s, struct node *n)
                     send_msg(s, n, &rd->msgs[i], unreach, &n_unreach);
             n->early_sent = true;
         }
-        if (need_write && s->cfg->disk_max > 0) {
+        /* A node syncing in the background first waits for the running
+         * sync (drain_syncer), then writes and syncs this ready. */
+        if (need_write && (s->cfg->disk_max > 0 || n->syncing)) {
             n->writing = true;
             n->write_durable = false;
-            uint64_t d = rng_between(&s->disk, s->cfg->disk_min, s->cfg->disk_max);
-            schedule(s, s->now + d, EV_WRITE_DONE, n->id, 0, n->write_gen, NULL);
+            uint64_t d = s->cfg->disk_max > 0
+                ? rng_between(&s->disk, s->cfg->disk_min, s->cfg->disk_max) : 0;
+            uint64_t t = n->syncing && n->sync_end > s->now ? n->sync_end : s->now;
+            schedule(s, t + d, EV_WRITE_DONE, n->id, 0, n->write_gen, NULL);
             return;
         }
         if (need_write)
             persist(s, n, rd);
-        finish_ready(s, n, rd);
+        finish_ready(s, n, rd, false);
     }
 }
 
@@ -592,10 +775,18 @@ static void drain(struct sim *s, struct node *n)
 
 static void complete_write(struct sim *s, struct node *n)
 {
+    if (n->sync_landed)
+        sync_callback(s, n);
+    if (n->bg && n->synced_gen < n->wgen) {
+        /* the background writes became durable with this write */
+        n->synced_gen = n->wgen;
+        raft_persisted(n->r, n->written_index, n->written_term);
+        release_held(s, n);
+    }
     n->writing = false;
     n->early_sent = false;
     n->write_durable = false;
-    finish_ready(s, n, &n->rd);
+    finish_ready(s, n, &n->rd, false);
     settle(s, n);
     drain(s, n);
 }
@@ -665,7 +856,26 @@ static void node_crash(struct sim *s, struct node *n)
     if (!n->up)
         return;
     const char *lost = "";
-    if (n->writing && !n->write_durable) {
+    bool earlier_landed = true; /* background writes before the write */
+    if (n->n_wops) {
+        size_t k = 0, cnt = 0;
+        if (rng_chance(&s->syncing, s->cfg->torn)) {
+            /* a prefix of the unsynced writes reached the disk */
+            k = rng_between(&s->syncing, 0, n->n_wops);
+            if (k < n->n_wops)
+                cnt = rng_between(&s->syncing, 0, n->wops[k].n);
+            s->res->st.torn_writes++;
+            lost = "; its unsynced writes were torn";
+        } else {
+            lost = "; its unsynced writes are lost";
+        }
+        wops_land(s, n, k, cnt);
+        earlier_landed = !n->n_wops;
+        wops_drop(n);
+    }
+    if (!earlier_landed && n->writing && !n->write_durable) {
+        /* the write waited for them: never started */
+    } else if (n->writing && !n->write_durable) {
         if (rng_chance(&s->disk, s->cfg->torn)) {
             /* The disk got part of the write: hard state or not, and a
              * prefix of the entries (a WAL with checksums keeps a prefix). */
@@ -705,6 +915,12 @@ static void node_crash(struct sim *s, struct node *n)
     n->early_sent = false;
     n->write_durable = false;
     n->write_gen++;
+    held_drop(n); /* answers never sent */
+    n->syncing = n->sync_landed = false;
+    n->sync_gen++;
+    n->wgen = n->synced_gen = 0;
+    n->written_index = 0;
+    n->written_term = 0;
     n->timer_gen++;
     n->timer_armed = false;
     n->tick_pending = false;
@@ -743,6 +959,10 @@ static void node_resume(struct sim *s, struct node *n)
     dig(s, 0x2e5ull ^ n->id);
     SAY(s, 0, n->id, "resumes after %.3fs: its clock jumped ahead; %zu "
         "inputs were waiting", (s->now - n->paused_at) / 1000.0, n->inbox_n);
+    if (n->sync_landed && !n->writing) {
+        sync_callback(s, n);
+        process_ready(s, n);
+    }
     if (n->writing && n->write_durable) {
         complete_write(s, n);
         return;
@@ -1389,10 +1609,28 @@ static void handle(struct sim *s, struct event *ev)
         if (!n->up || ev->gen != n->write_gen || !n->writing)
             return;
         dig(s, 0x30ull ^ n->id);
+        if (n->n_wops) { /* written before: durable with this sync */
+            wops_land(s, n, n->n_wops, 0);
+            n->syncing = false;
+            n->sync_gen++;
+        }
         persist(s, n, &n->rd);
         n->write_durable = true;
         if (!n->paused)
             complete_write(s, n);
+        break;
+    case EV_SYNC_DONE:
+        if (!n->up || ev->gen != n->sync_gen || !n->syncing)
+            return;
+        dig(s, 0x31ull ^ n->id);
+        wops_land(s, n, n->sync_ops, 0);
+        n->syncing = false;
+        n->sync_landed = true;
+        if (n->paused)
+            return; /* the loop sees it when the process resumes */
+        sync_callback(s, n);
+        if (!n->writing)
+            settle(s, n);
         break;
     case EV_PROPOSE:
         if (s->quiet)
@@ -1488,6 +1726,10 @@ static void sim_free(struct sim *s)
         slog_free(&n->disk);
         slog_free(&n->mirror);
         free(n->reads);
+        wops_drop(n);
+        free(n->wops);
+        held_drop(n);
+        free(n->held);
     }
     free(s->rreqs);
     check_free(s);
@@ -1513,6 +1755,7 @@ void sim_run(const struct sim_config *cfg, uint64_t seed,
     rng_init(&s->work, seed, STREAM_WORK);
     rng_init(&s->disk, seed, STREAM_DISK);
     rng_init(&s->snapshotting, seed, STREAM_SNAP);
+    rng_init(&s->syncing, seed, STREAM_SYNC);
     s->loss = cfg->loss;
     s->dup = cfg->dup;
     s->reorder = cfg->reorder;
@@ -1535,6 +1778,7 @@ void sim_run(const struct sim_config *cfg, uint64_t seed,
                            ? (int)rng_between(&g, 0, 2 * (uint64_t)cfg->drift_ppm) -
                                  cfg->drift_ppm
                            : 0;
+        n->bg = cfg->bg_sync >= 1 || (cfg->bg_sync > 0 && rng_chance(&g, cfg->bg_sync));
     }
     SAY(s, 0, 0, "%u nodes start as followers in term 0; nobody is leader yet",
         s->n);
@@ -1655,6 +1899,8 @@ void sim_config_for_seed(struct sim_config *cfg, const struct sim_config *base,
     /* drawn last, so that the draws above match those of older versions */
     double snapshots = rng_chance(&g, 0.5) ? 0 : rng_between(&g, 1, 30) / 100.0;
     unsigned snapshot_keep = (unsigned)rng_below(&g, 3) * 10;
+    /* and after those, background syncing (for some nodes or all) */
+    double bg_sync = rng_chance(&g, 0.5) ? 0 : rng_chance(&g, 0.5) ? 1 : 0.5;
 
     if (!(set & SET_NODES))
         cfg->nodes = nodes;
@@ -1722,6 +1968,8 @@ void sim_config_for_seed(struct sim_config *cfg, const struct sim_config *base,
         cfg->snapshots = snapshots;
         cfg->snapshot_keep = snapshot_keep;
     }
+    if (!(set & SET_BG_SYNC))
+        cfg->bg_sync = bg_sync;
     if (!(set & SET_READS))
         cfg->reads = reads;
     if (!(set & SET_TRANSFERS))
@@ -1754,6 +2002,9 @@ void sim_print_config(FILE *f, const struct sim_config *c, uint64_t seed)
                 c->torn > 0 ? ", crashes may tear a write" : "");
     else
         fprintf(f, "  disk: synchronous writes\n");
+    if (c->bg_sync > 0)
+        fprintf(f, "  background syncing: %s nodes (answers held until "
+                "durable)\n", c->bg_sync >= 1 ? "all" : "some");
     if (c->fault_rate > 0)
         fprintf(f, "  random faults: %.2f/s (weights: partition %g, crash %g, "
                 "pause %g)%s\n", c->fault_rate, c->w_partition, c->w_crash,

@@ -44,6 +44,7 @@ enum { /* stream numbers */
     STREAM_WORK,
     STREAM_DISK,
     STREAM_SNAP,
+    STREAM_SYNC,
     STREAM_NODE = 100, /* + node id */
 };
 
@@ -102,6 +103,9 @@ struct sim_config {
     /* disk */
     unsigned disk_min, disk_max; /* fsync latency; 0/0: synchronous */
     double torn;                 /* crash during a write keeps part of it */
+    double bg_sync;              /* share of nodes that sync their log on a
+                                    background thread, as raftd does
+                                    (raft_advance_unsynced/raft_persisted) */
     /* random faults */
     double fault_rate;           /* fault events per second */
     double w_partition, w_crash, w_pause;
@@ -128,7 +132,7 @@ enum {
     SET_LOSS = 1u << 6, SET_DUP = 1u << 7, SET_REORDER = 1u << 8,
     SET_DISK = 1u << 9, SET_TORN = 1u << 10, SET_FAULTS = 1u << 11,
     SET_PROPOSALS = 1u << 12, SET_READS = 1u << 13, SET_TRANSFERS = 1u << 14,
-    SET_CLOCKS = 1u << 15, SET_SNAPSHOTS = 1u << 16,
+    SET_CLOCKS = 1u << 15, SET_SNAPSHOTS = 1u << 16, SET_BG_SYNC = 1u << 17,
 };
 
 /* Fill cfg for `seed`: base (from the command line), and when random_mix,
@@ -152,6 +156,8 @@ struct sim_stats {
     uint64_t transfers, elections, leaders, crashes, restarts, partitions,
         pauses, torn_writes, writes;
     uint64_t snapshots, installs; /* compactions; snapshots installed */
+    uint64_t bg_writes, bg_syncs, held; /* background syncing: writes, syncs,
+                                           answers held until durable */
     uint64_t committed;   /* highest committed index */
     uint64_t liveness_ms; /* time from quiet start to probe applied everywhere */
 };

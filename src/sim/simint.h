@@ -43,6 +43,13 @@ struct ssnap {
     uint64_t chain, sm;
 };
 
+/* A background write: entries from first on replace the log there. */
+struct wop {
+    raft_index first;
+    size_t n;
+    struct raft_entry *e; /* owned, with their data */
+};
+
 /* One simulated machine running raftd. */
 struct node {
     raft_id id;
@@ -70,6 +77,26 @@ struct node {
     bool early_sent;  /* this ready's AppendEntries left before the write */
     struct raft_ready rd;
     uint64_t write_gen;
+
+    /* Background syncing (raftd's syncer.c, node.c): readies that change
+     * neither term/vote nor install a snapshot are only written (wops: in
+     * the page cache, lost by a crash) and the core is told with
+     * raft_advance_unsynced(); one sync at a time makes the first sync_ops
+     * of them durable, then raft_persisted(sync_index, sync_term).
+     * Successful APPEND_RESPs produced while a write is not yet durable
+     * are held (tagged with wgen) until the sync covering them is done. */
+    bool bg;             /* this node syncs in the background */
+    struct wop *wops;    /* written, not yet durable, oldest first */
+    size_t n_wops, cap_wops;
+    uint64_t wgen, synced_gen; /* writes so far; covered by the last sync */
+    raft_index written_index; raft_term written_term; /* the last write */
+    bool syncing;        /* a sync is running */
+    bool sync_landed;    /* it is durable; its callback waits (paused) */
+    size_t sync_ops;     /* wops it covers */
+    uint64_t sync_gen, sync_wgen, sync_end;
+    raft_index sync_index; raft_term sync_term;
+    struct held { struct raft_msg *msg; uint64_t gen; } *held;
+    size_t n_held, cap_held;
 
     /* Inputs that arrived while blocked (writing) or paused. */
     struct input *inbox;
@@ -103,7 +130,7 @@ struct node {
 enum ev_type {
     EV_DELIVER, EV_TICK, EV_WRITE_DONE, EV_PROPOSE, EV_RETRY, EV_READ,
     EV_TRANSFER, EV_FAULT, EV_HEAL, EV_RESTART, EV_RESUME, EV_SCRIPT,
-    EV_QUIET, EV_PROBE, EV_DEADLINE, EV_END, EV_REBOOT,
+    EV_QUIET, EV_PROBE, EV_DEADLINE, EV_END, EV_REBOOT, EV_SYNC_DONE,
 };
 
 struct event {
@@ -158,6 +185,7 @@ struct sim {
     uint64_t same_time_events, last_time;
 
     struct rng net, fault, work, disk, snapshotting;
+    struct rng syncing;    /* background sync delays and crashes during them */
     bool cut[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1]; /* cut[a][b]: a -> b lost */
     double loss, dup, reorder;
     unsigned lat_min, lat_max;

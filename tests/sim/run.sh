@@ -87,10 +87,11 @@ else
 fi
 
 # A few fixed configurations as well: partitions only, 9 nodes, slow disks
-# with torn writes, no pre-vote and no check-quorum.
+# with torn writes, no pre-vote and no check-quorum, background syncing.
 for args in "--nodes 9 --faults partition,crash --fault-rate 1" \
             "--nodes 5 --faults crash,pause,vote-crash --disk 1-20 --torn 0.5 --fault-rate 1" \
-            "--nodes 3 --faults partition,pause --no-prevote --no-check-quorum --loss 10% --dup 5% --reorder 20%"; do
+            "--nodes 3 --faults partition,pause --no-prevote --no-check-quorum --loss 10% --dup 5% --reorder 20%" \
+            "--nodes 5 --bg-sync 1 --faults crash,pause,partition --torn 0.5 --disk 0-20 --fault-rate 1 --rate 20"; do
     # shellcheck disable=SC2086
     out=$(run "$SIM" --seeds 40 -q $args 2>&1)
     rc=$?
