@@ -53,7 +53,7 @@ static const char usage_text[] =
     "      --bg-sync P        share of nodes that sync their log on a background\n"
     "                         thread, as raftd does (default 0; 1: all)\n"
     "      --snapshots P      chance a node snapshots and compacts its log after\n"
-    "                         applying entries (default 5%%; 0: never)\n"
+    "                         applying entries (default 5%; 0: never)\n"
     "      --snapshot-keep N  it keeps up to N applied entries (default 10)\n"
     "Clients:\n"
     "      --rate R           client commands per second, at random nodes (default 1)\n"
