@@ -101,9 +101,8 @@ struct node {
     /* snapshots (node_snapshot.c) */
     struct snapfile_meta snap;  /* the durable snapshot file (index 0: none) */
     raft_index snap_next_try;   /* after a failed snapshot: not before this */
-    struct syncer *snap_writer; /* writes snapshot files off the loop */
-    struct snap_write *snap_writing; /* the one being written, or NULL */
-    bool snap_compact_pending;  /* written while a ready was out: compact
+    struct snap_child *snap_child; /* the process taking a snapshot */
+    bool snap_compact_pending;  /* taken while a ready was out: compact
                                    after raft_advance() */
     uint8_t *incoming_snap;     /* a leader's snapshot image, checked, that */
     size_t incoming_snap_len;   /*   the core may ask us to install */
@@ -138,10 +137,8 @@ char *snap_request_body(struct node *n, const struct raft_msg *m, size_t *len);
 /* POST /raft/install_snapshot */
 void snap_handle_install(struct node *n, struct http_request *req);
 void snap_free(struct node *n);
-/* Start/stop the snapshot writer thread; wait for a write in progress. */
-int snap_writer_start(struct node *n);
-void snap_writer_stop(struct node *n);
-void snap_writer_wait(struct node *n);
+/* Wait for a snapshot being taken (by a child process) to be done. */
+void snap_wait(struct node *n);
 
 /* ops.c */
 void ops_on_applied(struct node *n, raft_index index, raft_term term,

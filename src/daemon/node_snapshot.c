@@ -32,6 +32,8 @@
 #include <time.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "logging.h"
@@ -151,46 +153,74 @@ static void compact_log(struct node *n)
                 upto, err);
 }
 
-/* A snapshot image on its way to disk: serialized on the loop (the store
- * must not change meanwhile), written and synced on the snapshot writer's
- * thread (snapfile_write touches nothing else), then compaction on the
- * loop. The loop was stalled ~10-30 ms per snapshot by the write before. */
-struct snap_write {
-    int dir_fd; /* a duplicate, closed by the thread */
-    const char *dir;
-    uint8_t *img;
-    size_t len;
-    struct snapfile_meta meta;
+/* A snapshot is taken by a child process, as Redis does: fork() gives it
+ * the store as it is at that moment (copy-on-write), it serializes it and
+ * writes it durably (snapfile_write), and says how it went on a pipe. The
+ * loop goes on meanwhile; when the child exits (a pidfd wakes the loop) the
+ * parent records the snapshot and compacts the log. Serializing on the loop
+ * had stalled every node for 8-19 ms every 10,000 entries under load, all
+ * at about the same time (write p99.9 ~40 ms at 64 clients). */
+struct snap_child {
+    pid_t pid;
+    int pidfd;     /* -1: no pidfd (old kernel), waited for at once */
+    int pipe_rd;
+    sd_event_source *src;
+    raft_index index;
+    raft_term term;
     size_t keys;
-    uint64_t serialize_us;
-    int rv;
-    char err[512];
 };
 
-static void write_on_thread(void *arg)
+static _Noreturn void snapshot_child(struct node *n, raft_index index,
+                                     raft_term term, int out)
 {
-    struct snap_write *w = arg;
-    w->rv = snapfile_write(w->dir_fd, w->dir, SNAPFILE_NAME, w->img, w->len,
-                           w->err, sizeof(w->err));
-    close(w->dir_fd);
+    struct snapfile_meta m;
+    size_t len = 0;
+    char msg[700], err[600];
+    uint64_t t0 = mono_us();
+    uint8_t *img = make_image(n, index, term, &m, &len);
+    uint64_t t1 = mono_us();
+    int rv = -1;
+    if (!img)
+        snprintf(msg, sizeof(msg), "E out of memory");
+    else if ((rv = snapfile_write(storage_dir_fd(n->storage), n->cfg->data_dir,
+                                  SNAPFILE_NAME, img, len, err,
+                                  sizeof(err))) < 0)
+        snprintf(msg, sizeof(msg), "E %s", err);
+    else
+        snprintf(msg, sizeof(msg), "OK %zu %" PRIu64 " %" PRIu64, len,
+                 t1 - t0, mono_us() - t1);
+    if (write(out, msg, strlen(msg)) < 0) {
+        /* the parent then reports an unknown failure */
+    }
+    _exit(rv < 0 ? 1 : 0);
 }
 
-static void snapshot_written(void *arg, int err, uint64_t usec)
+/* The child has exited (or we wait for it now): record and compact. */
+static void snapshot_child_done(struct node *n)
 {
-    struct node *n = arg;
-    struct snap_write *w = n->snap_writing;
-    (void)err;
-    n->snap_writing = NULL;
-    if (!w)
-        return;
-    raft_index index = w->meta.index;
-    if (w->rv < 0) {
+    struct snap_child *c = n->snap_child;
+    char msg[700] = "";
+    int status = 0;
+    n->snap_child = NULL;
+    while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    ssize_t got = read(c->pipe_rd, msg, sizeof(msg) - 1);
+    msg[got > 0 ? got : 0] = 0;
+    size_t len = 0;
+    uint64_t ser_us = 0, write_us = 0;
+    bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+              sscanf(msg, "OK %zu %" SCNu64 " %" SCNu64, &len, &ser_us,
+                     &write_us) == 3 && len >= SNAPFILE_HEADER;
+    if (!ok) {
         log_msg(LOG_WARNING, "cannot take a snapshot at index %" PRIu64
                 ": %s; the log keeps growing until one succeeds (retrying "
-                "after %u more entries)", index, w->err, n->cfg->snapshot_entries);
-        n->snap_next_try = index + n->cfg->snapshot_entries;
-    } else if (index > n->snap.index) { /* not overtaken by an install */
-        n->snap = w->meta;
+                "after %u more entries)", c->index,
+                msg[0] == 'E' ? msg + 2 : "the snapshot process failed",
+                n->cfg->snapshot_entries);
+        n->snap_next_try = c->index + n->cfg->snapshot_entries;
+    } else if (c->index > n->snap.index) { /* not overtaken by an install */
+        n->snap = (struct snapfile_meta){.index = c->index, .term = c->term,
+                                         .length = len - SNAPFILE_HEADER};
         if (n->processing) /* inside a ready: compact after raft_advance() */
             n->snap_compact_pending = true;
         else
@@ -198,50 +228,70 @@ static void snapshot_written(void *arg, int err, uint64_t usec)
         log_raft(LOG_INFO,
                  &(struct log_raft){.event = "snapshot_taken",
                                     .term = raft_current_term(n->raft),
-                                    .index = index},
+                                    .index = c->index},
                  "took a snapshot at index %" PRIu64 " (%zu keys, %zu bytes; "
-                 "serialized in %" PRIu64 " ms, written in %" PRIu64 " ms "
-                 "off the loop); log now starts at %" PRIu64, index, w->keys,
-                 w->len, w->serialize_us / 1000, usec / 1000,
+                 "serialized in %" PRIu64 " ms and written in %" PRIu64
+                 " ms by a child process); log now starts at %" PRIu64,
+                 c->index, c->keys, len, ser_us / 1000, write_us / 1000,
                  raft_snapshot_index(n->raft) + 1);
     }
-    free(w->img);
-    free(w);
-    /* the image and the freed log entries: give the memory back now rather
-     * than keep it in the heap until the next snapshot */
+    sd_event_source_disable_unref(c->src);
+    if (c->pidfd >= 0)
+        close(c->pidfd);
+    close(c->pipe_rd);
+    free(c);
+    /* the freed log entries: give the memory back now rather than keep it
+     * in the heap until the next snapshot */
     malloc_trim(0);
+}
+
+static int on_snapshot_child(sd_event_source *s, int fd, uint32_t revents,
+                             void *arg)
+{
+    (void)s, (void)fd, (void)revents;
+    struct node *n = arg;
+    if (n->snap_child)
+        snapshot_child_done(n);
+    return 0;
 }
 
 static void take_snapshot(struct node *n, raft_index index)
 {
-    uint64_t t0 = mono_us();
-    struct snap_write *w = calloc(1, sizeof(*w));
-    if (w)
-        w->img = make_image(n, index, raft_term_at(n->raft, index), &w->meta,
-                            &w->len);
-    if (w && w->img)
-        w->dir_fd = fcntl(storage_dir_fd(n->storage), F_DUPFD_CLOEXEC, 0);
-    if (!w || !w->img || w->dir_fd < 0) {
+    struct snap_child *c = calloc(1, sizeof(*c));
+    int p[2] = {-1, -1};
+    if (!c || pipe2(p, O_CLOEXEC) < 0) {
         log_msg(LOG_WARNING, "cannot take a snapshot at index %" PRIu64
                 ": %s; retrying after %u more entries", index,
-                w && w->img ? strerror(errno) : "out of memory",
-                n->cfg->snapshot_entries);
+                c ? strerror(errno) : "out of memory", n->cfg->snapshot_entries);
         n->snap_next_try = index + n->cfg->snapshot_entries;
-        if (w)
-            free(w->img);
-        free(w);
+        free(c);
         return;
     }
-    w->dir = n->cfg->data_dir;
-    w->keys = kv_count(n->kv);
-    w->serialize_us = mono_us() - t0;
-    n->snap_writing = w;
-    if (syncer_run(n->snap_writer, write_on_thread, w) < 0) { /* cannot be */
-        close(w->dir_fd);
-        free(w->img);
-        free(w);
-        n->snap_writing = NULL;
+    c->index = index;
+    c->term = raft_term_at(n->raft, index);
+    c->keys = kv_count(n->kv);
+    c->pid = fork();
+    if (c->pid == 0) {
+        close(p[0]);
+        snapshot_child(n, c->index, c->term, p[1]);
     }
+    close(p[1]);
+    if (c->pid < 0) {
+        log_msg(LOG_WARNING, "cannot take a snapshot at index %" PRIu64
+                ": fork: %s; retrying after %u more entries", index,
+                strerror(errno), n->cfg->snapshot_entries);
+        n->snap_next_try = index + n->cfg->snapshot_entries;
+        close(p[0]);
+        free(c);
+        return;
+    }
+    c->pipe_rd = p[0];
+    n->snap_child = c;
+    c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+    if (c->pidfd < 0 ||
+        sd_event_add_io(n->ev, &c->src, c->pidfd, EPOLLIN, on_snapshot_child,
+                        n) < 0)
+        snapshot_child_done(n); /* no pidfd: wait for it here */
 }
 
 void snap_maybe_take(struct node *n)
@@ -254,33 +304,16 @@ void snap_maybe_take(struct node *n)
     }
     unsigned every = n->cfg->snapshot_entries;
     raft_index applied = raft_applied_index(n->raft);
-    if (!every || n->snap_writing || applied < n->snap.index + every ||
+    if (!every || n->snap_child || applied < n->snap.index + every ||
         applied < n->snap_next_try)
         return;
     take_snapshot(n, applied);
 }
 
-int snap_writer_start(struct node *n)
+void snap_wait(struct node *n)
 {
-    n->snap_writer = syncer_new(n->ev, snapshot_written, n);
-    return n->snap_writer ? 0 : -1;
-}
-
-void snap_writer_wait(struct node *n)
-{
-    if (n->snap_writer && n->snap_writing)
-        syncer_wait(n->snap_writer);
-}
-
-void snap_writer_stop(struct node *n)
-{
-    syncer_free(n->snap_writer); /* waits for a write in progress */
-    n->snap_writer = NULL;
-    if (n->snap_writing) {
-        free(n->snap_writing->img);
-        free(n->snap_writing);
-        n->snap_writing = NULL;
-    }
+    if (n->snap_child)
+        snapshot_child_done(n);
 }
 
 /* ---- sending ---- */
@@ -393,7 +426,7 @@ int snap_install(struct node *n, const struct raft_ready *rd, char *err,
                  "%" PRIu64 " that was not received", index);
         return -1;
     }
-    snap_writer_wait(n); /* our own snapshot file is not being written */
+    snap_wait(n); /* our own snapshot file is not being written */
     if (snapfile_write(storage_dir_fd(n->storage), n->cfg->data_dir,
                        SNAPFILE_NAME, n->incoming_snap, n->incoming_snap_len,
                        err, errlen) < 0)

@@ -25,8 +25,6 @@ struct syncer {
     int fds[SYNCER_MAX_FDS];
     bool is_dir[SYNCER_MAX_FDS];
     unsigned n;
-    void (*fn)(void *);     /* or a function to run */
-    void *fn_arg;
     int err;
     uint64_t usec;
     syncer_done_fn done;
@@ -44,8 +42,6 @@ static void run_job(struct syncer *s)
 {
     uint64_t t0 = now_us();
     int err = 0;
-    if (s->fn)
-        s->fn(s->fn_arg);
     for (unsigned i = 0; i < s->n; i++) {
         int rv = s->is_dir[i] ? fsync(s->fds[i]) : fdatasync(s->fds[i]);
         if (rv < 0 && !err)
@@ -170,24 +166,6 @@ int syncer_start(struct syncer *s, const int *fds, const bool *is_dir,
     memcpy(s->fds, fds, n * sizeof(fds[0]));
     memcpy(s->is_dir, is_dir, n * sizeof(is_dir[0]));
     s->n = n;
-    s->fn = NULL;
-    s->err = 0;
-    s->state = QUEUED;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    return 0;
-}
-
-int syncer_run(struct syncer *s, void (*fn)(void *arg), void *arg)
-{
-    pthread_mutex_lock(&s->mu);
-    if (s->state != IDLE) {
-        pthread_mutex_unlock(&s->mu);
-        return -1;
-    }
-    s->n = 0;
-    s->fn = fn;
-    s->fn_arg = arg;
     s->err = 0;
     s->state = QUEUED;
     pthread_cond_signal(&s->cv);

@@ -1,5 +1,4 @@
-/* syncer.h - fdatasync() (or other blocking disk work) on a thread of its
- * own, so the event loop goes on.
+/* syncer.h - fdatasync() on a thread of its own, so the event loop goes on.
  *
  * Under write load raftd's loop spent about a third of its time blocked in
  * fdatasync (3,300 of ~9,000 ms on each node, 64 clients). The syncer takes
@@ -33,9 +32,6 @@ bool syncer_busy(const struct syncer *s);
  * close them. Takes the descriptors over even on failure. -1 if busy. */
 int syncer_start(struct syncer *s, const int *fds, const bool *is_dir,
                  unsigned n);
-/* Or run fn(arg) on the thread (it must touch nothing the loop uses until
- * the callback runs; err is then 0). -1 if busy. */
-int syncer_run(struct syncer *s, void (*fn)(void *arg), void *arg);
 /* Block until the running job (if any) is done and run its callback now. */
 void syncer_wait(struct syncer *s);
 
