@@ -963,7 +963,7 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
         goto error;
     }
     n->syncer = syncer_new(ev, on_synced, n);
-    if (!n->syncer || snap_writer_start(n) < 0) {
+    if (!n->syncer) {
         snprintf(err, errlen, "cannot start the sync thread: %s", strerror(errno));
         goto error;
     }
@@ -1022,7 +1022,7 @@ void node_free(struct node *n)
     sd_event_source_unref(n->process_defer);
     sd_event_source_unref(n->stop_timer);
     syncer_free(n->syncer); /* waits for a sync in progress */
-    snap_writer_stop(n);    /* and for a snapshot being written */
+    snap_wait(n);           /* and for a snapshot being taken */
     storage_close(n->storage);
     snap_free(n);
     raft_free(n->raft);
