@@ -418,6 +418,9 @@ new_root "$n1" || { fail "preparing the container directory"; exit 1; }
 write_conf "$n1" <<'EOF'
 # tests/systemd: a single-node cluster
 members = ( { id = 1; url = "http://127.0.0.1:7001"; } );
+# small, so that the test sees a snapshot taken under the unit's sandbox
+snapshot_entries = 20;
+snapshot_keep_entries = 5;
 EOF
 if ! boot "$n1" --private-network; then
     skip "systemd-nspawn --boot did not come up here (console above)"
@@ -498,6 +501,15 @@ check "curl /status answers (Leader, term $term1)" \
 echo "  $st" | cut -c 1-200
 put=$(cin "$n1" curl -s -m 5 -XPUT http://127.0.0.1:7001/v2/keys/x -d value=1)
 check "curl -XPUT /v2/keys/x -d value=1" grep -q '"value":"1"' <<<"$put"
+
+# Snapshots are taken by a forked child: allowed by the unit's sandbox?
+cin "$n1" sh -c 'for i in $(seq 1 30); do curl -s -m 5 -o /dev/null -XPUT http://127.0.0.1:7001/v2/keys/s$i -d value=$i; done'
+snap_taken() { cin "$n1" journalctl -u raftd -o json --no-pager RAFT_EVENT=snapshot_taken | grep -q snapshot_taken; }
+check "a snapshot was taken under the sandbox (journal RAFT_EVENT=snapshot_taken)" \
+    wait_for 10 snap_taken
+if ! snap_taken; then
+    note "$(cin "$n1" journalctl -u raftd --no-pager -n 20 | grep -i snapshot)"
+fi
 
 # Restart: the state directory survives, under the dynamic user.
 out=$(cin "$n1" systemctl restart raftd 2>&1)
