@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -441,6 +442,17 @@ static void drain_syncer(struct node *n)
         syncer_wait(n->syncer); /* on_synced starts the next if needed */
 }
 
+/* Nothing to overlap a sync with: no sync running and no I/O waiting.
+ * Then the caller syncs at once, which at low load answers sooner than
+ * handing the sync to the thread and waiting to hear back. */
+static bool nothing_waiting(struct node *n)
+{
+    if (n->running_gen)
+        return false;
+    struct pollfd p = {.fd = sd_event_get_fd(n->ev), .events = POLLIN};
+    return p.fd >= 0 && poll(&p, 1, 0) == 0;
+}
+
 /* Write this ready's entries without waiting for the disk: the syncer
  * flushes them while the loop goes on (successful AppendEntries answers
  * wait for it, see send_message). Only for readies that append entries;
@@ -581,7 +593,8 @@ static bool handle_ready(struct node *n)
         if (sent && rd.n_entries) /* on the wire before our fdatasync */
             http_client_flush(n->client);
     }
-    bool background = n->syncer && !rd.hard_state_changed && !rd.snapshot_install;
+    bool background = n->syncer && !rd.hard_state_changed &&
+                      !rd.snapshot_install && !nothing_waiting(n);
     if (!(background ? persist_in_background(n, &rd) : persist(n, &rd)))
         return false; /* never advance past what is not durable */
     if (rd.hard_state.commit > n->saved_commit) {
