@@ -512,19 +512,28 @@ static void apply_entry(struct node *n, raft_index index,
         ops_on_applied(n, index, e->term, NULL);
         return;
     }
-    uint64_t origin, id;
+    struct dedup_ident id;
+    const struct kv_result *first = NULL;
     size_t hl;
     struct kv_result res;
-    if (dedup_parse(e->data, e->len, &origin, &id, &hl) < 0) {
+    if (dedup_parse(e->data, e->len, &id, &hl) < 0) {
         kv_apply(n->kv, e->data, e->len, &res);
     } else {
-        const struct kv_result *first = dedup_find(n->dedup, origin, id);
-        if (first) { /* a retried request: answer as the first time */
+        switch (dedup_begin(n->dedup, &id, &first)) {
+        case DEDUP_DONE: /* a retried request: answer as the first time */
             ops_on_applied(n, index, e->term, first);
             return;
+        case DEDUP_STALE:
+            /* A late copy of a request its origin is done with (or of a
+             * closed session): not applied. Nobody waits for this answer. */
+            kv_error(KV_E_RAFT_INTERNAL, "stale copy of a finished request",
+                     kv_index(n->kv), &res);
+            break;
+        case DEDUP_NEW:
+            kv_apply(n->kv, e->data + hl, e->len - hl, &res);
+            dedup_remember(n->dedup, &id, &res);
+            break;
         }
-        kv_apply(n->kv, e->data + hl, e->len - hl, &res);
-        dedup_remember(n->dedup, origin, id, &res);
     }
     ops_on_applied(n, index, e->term, &res);
     free(res.body);
@@ -970,7 +979,7 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
     }
 
     n->kv = kv_new();
-    n->dedup = dedup_new(DEDUP_WINDOW);
+    n->dedup = dedup_new();
     if (!n->kv || !n->dedup || ops_init(n) < 0) {
         snprintf(err, errlen, "out of memory");
         goto error;

@@ -90,6 +90,8 @@ struct node {
     struct kv *kv;
     raft_index saved_commit;    /* last commit hint written to storage */
     struct dedup *dedup;        /* answers to recent requests, by identity */
+    uint64_t incarnation;       /* this process's client session (dedup.h): */
+    uint64_t next_seq;          /*   random nonzero, and the next proposal's seq */
     /* client operations (ops.c) */
     struct node_op *ops;
     size_t n_ops;

@@ -55,7 +55,7 @@ static int load_payload(struct node *n, const uint8_t *payload, size_t len)
     size_t kvl, ddl;
     if (snapfile_split(payload, len, &kvb, &kvl, &ddb, &ddl) < 0)
         return -1;
-    struct dedup *d = dedup_new(DEDUP_WINDOW);
+    struct dedup *d = dedup_new();
     if (!d || dedup_restore(d, ddb, ddl) < 0) {
         dedup_free(d);
         return -1;
@@ -77,7 +77,7 @@ static bool payload_valid(const uint8_t *payload, size_t len)
     if (snapfile_split(payload, len, &kvb, &kvl, &ddb, &ddl) < 0)
         return false;
     struct kv *kv = kv_new();
-    struct dedup *d = dedup_new(DEDUP_WINDOW);
+    struct dedup *d = dedup_new();
     bool ok = d && kv_restore(kv, kvb, kvl) == 0 &&
               dedup_restore(d, ddb, ddl) == 0;
     kv_free(kv);

@@ -55,6 +55,7 @@ struct node_op {
     raft_term index_term; /* WAIT_APPLIED: the leader's term of the entry at
                              index, committed there (0: unknown) */
     uint64_t read_id;
+    uint64_t seq;         /* a proposal of this process: its seq (dedup.h) */
     raft_time deadline, leader_deadline, retry_at;
     node_done_fn fn;
     void *arg;
@@ -596,6 +597,10 @@ static int on_ops_timer(sd_event_source *s, uint64_t usec, void *arg)
 
 int ops_init(struct node *n)
 {
+    do /* this process's session (dedup.h) */
+        n->incarnation = node_random_u64(n);
+    while (!n->incarnation);
+    n->next_seq = 1;
     if (sd_event_add_defer(n->ev, &n->ops_kick, on_kick, n) < 0 ||
         sd_event_add_time(n->ev, &n->ops_timer, CLOCK_MONOTONIC, 0, 1000,
                           on_ops_timer, n) < 0)
@@ -626,6 +631,21 @@ void ops_free(struct node *n)
 
 /* ---- public API ---- */
 
+/* The lowest seq of this process's own proposals that may still be sent
+ * (again): waiting for a leader, forwarded, or in our log as leader. Not
+ * finished ones, not ones whose answer came (waiting to apply here), not
+ * ones forwarded here by other nodes. The next seq if none. */
+static uint64_t lowest_live_seq(const struct node *n)
+{
+    uint64_t low = n->next_seq;
+    for (const struct node_op *op = n->ops; op; op = op->next)
+        if (op->seq && op->seq < low && !op->cancelled &&
+            (op->state == ST_WAIT_LEADER || op->state == ST_FORWARDED ||
+             op->state == ST_PROPOSED))
+            low = op->seq;
+    return low;
+}
+
 struct node_op *node_propose(struct node *n, const void *cmd, size_t len,
                              node_done_fn fn, void *arg)
 {
@@ -633,9 +653,14 @@ struct node_op *node_propose(struct node *n, const void *cmd, size_t len,
     if (!op)
         return NULL;
     /* The request's identity goes with every copy of it (dedup.h), so
-     * sending it again after an ambiguous failure cannot apply it twice. */
+     * sending it again after an ambiguous failure cannot apply it twice;
+     * ack tells the state machine which earlier ones we are done with. */
+    op->seq = n->next_seq++;
+    struct dedup_ident id = {.origin = raft_self(n->raft),
+                             .inc = n->incarnation, .seq = op->seq,
+                             .ack = lowest_live_seq(n)};
     char header[DEDUP_HEADER_MAX];
-    size_t hl = dedup_header(header, raft_self(n->raft), node_random_u64(n));
+    size_t hl = dedup_header(header, &id);
     op->cmd = malloc(hl + len);
     if (!op->cmd) {
         op_finish(n, op, NODE_EUNKNOWN, "out of memory");

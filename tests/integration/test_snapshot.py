@@ -153,6 +153,76 @@ class SnapshotTest(harness.ClusterTestCase):
         r = kv_get(c, leader, "/once")
         self.assertEqual(kv_value(r), "1")
 
+    def test_client_session_retry_outlives_the_old_window_and_stale_copies_are_not_applied(self):
+        """Client sessions (dedup.h): a copy retried after more than 16,384
+        other writes (the old table's whole window), across snapshots and a
+        restart, still gets its first answer and is applied once; a copy
+        whose seq is below a later entry's ack is STALE, not applied."""
+        c = self.cluster(3, extra_config="snapshot_entries = 4000;\n"
+                                         "snapshot_keep_entries = 100;\n")
+        leader, _ = c.leader()
+        inc = 0x5e55_1017_abcd
+
+        def frame(origin, inc_, seq, ack, cmd):
+            cmd = b"%d %d %d %d\n%s" % (origin, inc_, seq, ack, cmd)
+            return b"%d\n%s" % (len(cmd), cmd)
+
+        def answers(resp):
+            self.assertEqual(resp.status, 200, resp)
+            out, p = [], resp.body
+            while p:
+                length, _, rest = p.partition(b"\n")
+                out.append(rest[:int(length)])
+                p = rest[int(length):]
+            return out
+
+        def set_cmd(key, value, create=False):
+            return (b'{"op":"set","key":"%s","value":"%s"%s}'
+                    % (key, value, b',"prevExist":false' if create else b""))
+
+        def post(leader_, frames):
+            return answers(c.request(leader_, "POST", "/raft/propose",
+                                     body=b"".join(frames)))
+
+        first = post(leader, [frame(90, inc, 1, 1,
+                                    set_cmd(b"/sess", b"1", create=True))])[0]
+        self.assertTrue(first.startswith(b"201 "), first)
+        # more than the old window of other writes, of other sessions
+        total, seq = 17000, 0
+        while seq < total:
+            batch = []
+            for _ in range(min(250, total - seq)):
+                seq += 1
+                batch.append(frame(91 + seq % 3, inc, seq, seq,
+                                   set_cmd(b"/fill%d" % (seq % 50), b"x")))
+            got = post(leader, batch)
+            self.assertTrue(all(a.startswith(b"200 ") or a.startswith(b"201 ")
+                                for a in got), got[:3])
+        wait_converged(c)
+        c.stop_all()
+        c.start_all()
+        leader, _ = c.leader()
+        again = post(leader, [frame(90, inc, 1, 1,
+                                    set_cmd(b"/sess", b"2", create=True))])[0]
+        # the first answer (201, same indexes and body), not 412 "exists"
+        self.assertEqual(again.split(b"\n", 1)[1], first.split(b"\n", 1)[1])
+        self.assertEqual(again.split()[:2], first.split()[:2])
+        self.assertEqual(kv_value(kv_get(c, leader, "/sess")), "1")
+        # seq 3 acknowledges 1 and 2: a late copy of 2 is not applied
+        third = post(leader, [frame(90, inc, 3, 3, set_cmd(b"/three", b"3"))])[0]
+        self.assertTrue(third.startswith(b"201 "), third)
+        late = post(leader, [frame(90, inc, 2, 2, set_cmd(b"/two", b"2"))])[0]
+        self.assertTrue(late.startswith(b"500 "), late)
+        self.assertIn(b"stale copy", late)
+        late1 = post(leader, [frame(90, inc, 1, 1, set_cmd(b"/sess", b"3"))])[0]
+        self.assertTrue(late1.startswith(b"500 "), late1)
+        wait_converged(c)
+        for i in c.ids():
+            r = kv_get(c, i, "/two")
+            self.assertEqual(r.status, 404, r)
+            self.assertEqual(kv_value(kv_get(c, i, "/sess")), "1")
+            self.assertEqual(kv_value(kv_get(c, i, "/three")), "3")
+
     def test_corrupt_snapshot_file_is_refused_at_start(self):
         c = self.cluster(3, extra_config=SNAP_CONFIG)
         leader, _ = c.leader()
