@@ -138,6 +138,15 @@ static void server_kick(struct http_server *s)
         sd_event_source_set_enabled(s->kick, SD_EVENT_ONESHOT);
 }
 
+void http_server_flush(struct http_server *s)
+{
+    int on = 0;
+    if (!s || !s->kick || sd_event_source_get_enabled(s->kick, &on) < 0 || !on)
+        return;
+    sd_event_source_set_enabled(s->kick, SD_EVENT_OFF);
+    server_run(s);
+}
+
 static int on_epoll(sd_event_source *src, int fd, uint32_t revents, void *userdata)
 {
     (void)src, (void)fd, (void)revents;

@@ -60,6 +60,11 @@ uint16_t http_server_port(const struct http_server *s); /* actual bound port */
  * dropped: their on_abort callbacks are called first. */
 void http_server_free(struct http_server *s);
 
+/* Send the answers given so far now rather than on the next loop turn
+ * (saves a wake-up per answer at low load). Not from inside this server's
+ * own callbacks (its handler, on_abort). */
+void http_server_flush(struct http_server *s);
+
 /* Counters, for /status and tests. */
 uint64_t http_server_connections_accepted(const struct http_server *s); /* since start */
 unsigned http_server_connections_open(const struct http_server *s);

@@ -147,6 +147,8 @@ void ops_on_applied(struct node *n, raft_index index, raft_term term,
                     const struct kv_result *res);
 void ops_on_reads(struct node *n, const struct raft_read *reads, size_t n_reads);
 void ops_on_progress(struct node *n);   /* after every ready loop */
+/* Run the callbacks of finished ops now (not from inside a ready). */
+void ops_deliver_finished(struct node *n);
 void ops_handle_propose(struct node *n, struct http_request *req);
 void ops_handle_read_index(struct node *n, struct http_request *req);
 int ops_init(struct node *n);

@@ -572,10 +572,8 @@ void ops_on_reads(struct node *n, const struct raft_read *reads, size_t n_reads)
 }
 
 /* Deferred: call the callbacks of finished ops. */
-static int on_kick(sd_event_source *s, void *arg)
+static void deliver_finished(struct node *n)
 {
-    (void)s;
-    struct node *n = arg;
     for (struct node_op *op = n->ops, *next; op; op = next) {
         next = op->next;
         if (op->state != ST_DONE || op->in_flight)
@@ -584,7 +582,22 @@ static int on_kick(sd_event_source *s, void *arg)
             op->fn(op->arg, &op->out);
         op_free(n, op);
     }
+}
+
+static int on_kick(sd_event_source *s, void *arg)
+{
+    (void)s;
+    deliver_finished(arg);
     return 0;
+}
+
+void ops_deliver_finished(struct node *n)
+{
+    int on = 0;
+    if (!n->ops_kick || sd_event_source_get_enabled(n->ops_kick, &on) < 0 || !on)
+        return;
+    sd_event_source_set_enabled(n->ops_kick, SD_EVENT_OFF);
+    deliver_finished(n);
 }
 
 static int on_ops_timer(sd_event_source *s, uint64_t usec, void *arg)
