@@ -408,11 +408,14 @@ static void start_sync(struct node *n)
         fatal_storage(n, err);
         return;
     }
+    if (syncer_start(n->syncer, fds, is_dir, count) < 0) {
+        fatal_storage(n, "the sync thread refused a job");
+        n->failed = true;
+        return;
+    }
     n->running_gen = n->write_gen;
     n->running_index = n->written_index;
     n->running_term = n->written_term;
-    if (syncer_start(n->syncer, fds, is_dir, count) < 0)
-        fatal_storage(n, "the sync thread refused a job");
 }
 
 static void on_synced(void *arg, int err, uint64_t usec)
@@ -429,6 +432,9 @@ static void on_synced(void *arg, int err, uint64_t usec)
     storage_note_sync(n->storage, usec);
     n->synced_gen = n->running_gen;
     n->running_gen = 0;
+    if (n->running_index > n->durable_index &&
+        raft_term_at(n->raft, n->running_index) == n->running_term)
+        n->durable_index = n->running_index;
     raft_persisted(n->raft, n->running_index, n->running_term);
     release_held(n);
     start_sync(n);
@@ -468,6 +474,8 @@ static bool persist_in_background(struct node *n, const struct raft_ready *rd)
     }
     if (rd->n_entries) {
         n->write_gen++;
+        if (rd->entries_first <= n->durable_index) /* replaced a suffix */
+            n->durable_index = rd->entries_first - 1;
         n->written_index = rd->entries_first + rd->n_entries - 1;
         n->written_term = rd->entries[rd->n_entries - 1].term;
         start_sync(n);
@@ -497,6 +505,7 @@ static bool persist(struct node *n, const struct raft_ready *rd)
         n->written_index = rd->entries_first + rd->n_entries - 1;
         n->written_term = rd->entries[rd->n_entries - 1].term;
     }
+    n->durable_index = n->written_index; /* all of it is synced now */
     return true;
 fail:
     fatal_storage(n, err);
@@ -588,7 +597,7 @@ static bool handle_ready(struct node *n)
                 fatal_storage(n, err);
             return false;
         }
-        n->written_index = rd.snapshot_index;
+        n->written_index = n->durable_index = rd.snapshot_index;
         n->written_term = rd.snapshot_term;
     }
     bool early = !rd.hard_state_changed;
@@ -606,9 +615,11 @@ static bool handle_ready(struct node *n)
                       !rd.snapshot_install && !nothing_waiting(n);
     if (!(background ? persist_in_background(n, &rd) : persist(n, &rd)))
         return false; /* never advance past what is not durable */
-    if (rd.hard_state.commit > n->saved_commit) {
-        storage_save_commit(n->storage, rd.hard_state.commit);
-        n->saved_commit = rd.hard_state.commit;
+    raft_index hint = rd.hard_state.commit < n->durable_index
+                          ? rd.hard_state.commit : n->durable_index;
+    if (hint > n->saved_commit) { /* only what is on disk here */
+        storage_save_commit(n->storage, hint);
+        n->saved_commit = hint;
     }
     for (size_t i = 0; i < rd.n_msgs; i++)
         if (!early || rd.msgs[i].type != RAFT_MSG_APPEND)
@@ -1003,6 +1014,9 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
     storage_loaded_free(&loaded);
     if (rv < 0)
         goto error;
+    /* storage_open synced everything it loaded */
+    n->written_index = n->durable_index = raft_last_index(n->raft);
+    n->written_term = raft_last_term(n->raft);
     n->client = http_client_new(ev);
     if (!n->client) {
         snprintf(err, errlen, "cannot start the HTTP client");

@@ -70,6 +70,7 @@ struct node {
     raft_term written_term;
     raft_index running_index; /* ... when the running sync began */
     raft_term running_term;
+    raft_index durable_index; /* everything up to here is on disk */
     struct http_server *http;
     struct http_client *client;
     sd_event_source *timer;

@@ -128,7 +128,9 @@ int snapfile_write(int dir_fd, const char *dir, const char *name,
                    const uint8_t *img, size_t len, char *err, size_t errlen)
 {
     char tmp[256];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+    /* per process: a snapshot child orphaned by a killed raftd and the
+     * next raftd's must not write the same file */
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", name, (long)getpid());
     int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return fail(err, errlen, "%s/%s: cannot create: %s", dir, tmp,

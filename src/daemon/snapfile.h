@@ -3,7 +3,7 @@
  * and term, payload length, CRC-32C of the payload, CRC-32C of the header)
  * and the payload, the state machine as bytes (kv_snapshot + dedup_snapshot).
  *
- * A file is only ever replaced whole: written to <name>.tmp, fdatasync'ed,
+ * A file is only ever replaced whole: written to <name>.tmp.PID, fdatasync'ed,
  * renamed over <name>, and the directory fsync'ed, so the previous snapshot
  * stays until the new one is durable. The same image (header + payload) is
  * what InstallSnapshot carries over the network.
@@ -41,7 +41,8 @@ int snapfile_check_header(const uint8_t *hdr, size_t len,
 int snapfile_check(const uint8_t *img, size_t len, struct snapfile_meta *m,
                    const char *what, char *err, size_t errlen);
 
-/* Write image to dir/name durably (via name.tmp and rename; see above). */
+/* Write image to dir/name durably (via name.tmp.PID and rename; see above;
+ * storage_open removes leftover temporary files). */
 int snapfile_write(int dir_fd, const char *dir, const char *name,
                    const uint8_t *img, size_t len, char *err, size_t errlen);
 

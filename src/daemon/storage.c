@@ -296,9 +296,11 @@ int storage_save_hard_state(struct storage *s, const struct raft_hard_state *hs,
 
 /* ---- the commit hint ----
  * A lower bound of the commit index, so a restarted node can apply its log
- * (and serve plain reads) before it hears from a leader. Written after the
- * entries it covers were synced, never synced itself: a lost or torn write
- * only leaves an older, still true, lower bound (or none). */
+ * (and serve plain reads) before it hears from a leader. The node writes
+ * at most the last index it knows durable (the sync thread may be behind),
+ * never synced itself: a lost or torn write only leaves an older, still
+ * true, lower bound (or none); raft_restore also lowers it to the log's
+ * end. */
 
 #define COMMIT_MAGIC "RAFTDCM1"
 #define COMMIT_SIZE 20 /* magic 8, index 8, crc 4 */
@@ -551,6 +553,10 @@ static int load_segments(struct storage *s, struct storage_loaded *l,
     struct dirent *de;
     while ((de = readdir(d))) {
         char *end;
+        if (!strncmp(de->d_name, SNAPFILE_NAME ".tmp", strlen(SNAPFILE_NAME) + 4)) {
+            unlinkat(s->dir_fd, de->d_name, 0); /* a snapshot cut short */
+            continue;
+        }
         if (strncmp(de->d_name, "wal-", 4))
             continue;
         uint64_t first = strtoull(de->d_name + 4, &end, 10);
@@ -708,6 +714,14 @@ int storage_open(struct storage **out, const char *dir,
         fit_log_to_snapshot(s, loaded, err, errlen) < 0)
         goto error;
     loaded->hs.commit = commit_load(s);
+    /* What we read back may be only in the page cache (the process died
+     * before its sync ran): make it durable before the core counts on it,
+     * acknowledges it or votes with it. */
+    for (size_t k = 0; k < s->n_segs; k++)
+        s->seg_dirty[k] = true;
+    s->meta_dirty[0] = s->meta_fd[0] >= 0;
+    s->meta_dirty[1] = s->meta_fd[1] >= 0;
+    s->dir_dirty = true;
     if (storage_sync(s, err, errlen) < 0)
         goto error;
     *out = s;
@@ -830,9 +844,12 @@ int storage_append(struct storage *s, raft_index first,
         if (s->n_segs == 0 || s->segs[s->n_segs - 1].size >= s->segment_max) {
             /* Sync the full segment first, so that after a crash a later
              * segment never follows an incomplete one (which would be
-             * refused as corruption). Once per SEGMENT_MAX bytes. */
+             * refused as corruption). Once per SEGMENT_MAX bytes. Even if
+             * it is not dirty: its last sync may still be running on the
+             * syncer's thread (storage_sync_take clears the flag when it
+             * hands the descriptor over, not when the data is on disk). */
             size_t p = s->n_segs - 1;
-            if (s->n_segs && s->seg_dirty[p]) {
+            if (s->n_segs) {
                 if (fdatasync(s->segs[p].fd) < 0)
                     return fail(err, errlen, "%s: fdatasync of the log "
                                 "failed: %s", s->dir, strerror(errno));
@@ -929,14 +946,15 @@ int storage_sync_take(struct storage *s, int *fds, bool *is_dir, unsigned max,
             dirty = &s->dir_dirty, fd = s->dir_fd;
         if (!*dirty)
             continue;
-        int d = *n < max ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+        bool room = *n < max;
+        int d = room ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
         if (d < 0) {
+            const char *why = room ? strerror(errno) : "too many files";
             for (unsigned i = 0; i < *n; i++)
                 close(fds[i]);
             *n = 0;
             return fail(err, errlen, "%s: cannot hand the log to the sync "
-                        "thread: %s", s->dir, *n < max ? strerror(errno)
-                                                       : "too many files");
+                        "thread: %s", s->dir, why);
         }
         fds[*n] = d;
         is_dir[*n] = k == s->n_segs + 2;

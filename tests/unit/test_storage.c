@@ -1662,6 +1662,25 @@ static int read_snap(const char *dir, struct snapfile_meta *m)
     return rv;
 }
 
+TEST(test_open_removes_unfinished_snapshot_files)
+{
+    char *dir = tmpdir_new();
+    char name[64];
+    snprintf(name, sizeof(name), "%s", path_in(dir, SNAPFILE_NAME ".tmp.4242"));
+    FILE *f = fopen(name, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("half a snapshot", f);
+        fclose(f);
+    }
+    struct storage_loaded l;
+    struct storage *s = open_ok(dir, &l);
+    CHECK(s != NULL);
+    CHECK(fsize(name) < 0);
+    storage_loaded_free(&l);
+    storage_close(s);
+}
+
 TEST(test_snapshot_file_round_trip_and_damage)
 {
     char *dir = tmpdir_new();
@@ -1672,7 +1691,9 @@ TEST(test_snapshot_file_round_trip_and_damage)
     CHECK_EQ_U(m.index, 42);
     CHECK_EQ_U(m.term, 7);
     CHECK_EQ_U(m.length, 1000);
-    CHECK(fsize(path_in(dir, SNAPFILE_NAME ".tmp")) < 0); /* renamed away */
+    char tmpname[64];
+    snprintf(tmpname, sizeof(tmpname), SNAPFILE_NAME ".tmp.%ld", (long)getpid());
+    CHECK(fsize(path_in(dir, tmpname)) < 0); /* renamed away */
     /* a newer one replaces it whole */
     CHECK(write_snap(dir, 50, 8, 10));
     CHECK_EQ_U(read_snap(dir, &m), 1);
@@ -1877,6 +1898,7 @@ int main(void)
     RUN(test_random_garbage_never_crashes);
     RUN(test_on_disk_layout);
     RUN(test_stats_count_syncs);
+    RUN(test_open_removes_unfinished_snapshot_files);
     RUN(test_snapshot_file_round_trip_and_damage);
     RUN(test_compaction_removes_covered_segments);
     RUN(test_log_not_continuing_snapshot_is_dropped);
