@@ -1679,6 +1679,7 @@ TEST(test_open_removes_unfinished_snapshot_files)
     CHECK(fsize(name) < 0);
     storage_loaded_free(&l);
     storage_close(s);
+    rmtree_free(dir);
 }
 
 TEST(test_snapshot_file_round_trip_and_damage)
