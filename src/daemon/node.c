@@ -401,8 +401,8 @@ static void start_sync(struct node *n)
     bool is_dir[SYNCER_MAX_FDS];
     unsigned count = 0;
     char err[512];
-    if (n->synced_gen == n->write_gen || n->running_gen || syncer_busy(n->syncer))
-        return;
+    if (n->synced_gen == n->write_gen || n->running_gen)
+        return; /* (running_gen is set exactly while the syncer has a job) */
     if (storage_sync_take(n->storage, fds, is_dir, SYNCER_MAX_FDS, &count,
                           err, sizeof(err)) < 0) {
         fatal_storage(n, err);
@@ -448,6 +448,13 @@ static void drain_syncer(struct node *n)
         syncer_wait(n->syncer); /* on_synced starts the next if needed */
 }
 
+/* The last entry a ready wrote (and its term). */
+static void note_written(struct node *n, const struct raft_ready *rd)
+{
+    n->written_index = rd->entries_first + rd->n_entries - 1;
+    n->written_term = rd->entries[rd->n_entries - 1].term;
+}
+
 /* Nothing to overlap a sync with: no sync running and no I/O waiting.
  * Then the caller syncs at once, which at low load answers sooner than
  * handing the sync to the thread and waiting to hear back. */
@@ -476,8 +483,7 @@ static bool persist_in_background(struct node *n, const struct raft_ready *rd)
         n->write_gen++;
         if (rd->entries_first <= n->durable_index) /* replaced a suffix */
             n->durable_index = rd->entries_first - 1;
-        n->written_index = rd->entries_first + rd->n_entries - 1;
-        n->written_term = rd->entries[rd->n_entries - 1].term;
+        note_written(n, rd);
         start_sync(n);
     }
     return true;
@@ -501,10 +507,8 @@ static bool persist(struct node *n, const struct raft_ready *rd)
     if ((rd->hard_state_changed || rd->n_entries) &&
         storage_sync(n->storage, err, sizeof(err)) < 0)
         goto fail;
-    if (rd->n_entries) {
-        n->written_index = rd->entries_first + rd->n_entries - 1;
-        n->written_term = rd->entries[rd->n_entries - 1].term;
-    }
+    if (rd->n_entries)
+        note_written(n, rd);
     n->durable_index = n->written_index; /* all of it is synced now */
     return true;
 fail:

@@ -191,6 +191,15 @@ static bool wants_forward(const struct node_op *op, enum op_kind kind,
            !op->cancelled && !op->forwarded_here && now >= op->retry_at;
 }
 
+/* Write the frame "<length>\n<data>" at p (room for len + 24 bytes);
+ * returns its end. Both directions of /raft/propose use these frames. */
+static char *put_frame(char *p, const void *data, size_t len)
+{
+    p += sprintf(p, "%zu\n", len);
+    memcpy(p, data, len);
+    return p + len;
+}
+
 /* "<length>\n<command>" for each op of the batch. */
 static char *frame_commands(struct forward *f, size_t *len)
 {
@@ -200,11 +209,8 @@ static char *frame_commands(struct forward *f, size_t *len)
     char *body = malloc(cap ? cap : 1), *p = body;
     if (!body)
         return NULL;
-    for (unsigned i = 0; i < f->n_ops; i++) {
-        p += sprintf(p, "%zu\n", f->ops[i]->len);
-        memcpy(p, f->ops[i]->cmd, f->ops[i]->len);
-        p += f->ops[i]->len;
-    }
+    for (unsigned i = 0; i < f->n_ops; i++)
+        p = put_frame(p, f->ops[i]->cmd, f->ops[i]->len);
     *len = (size_t)(p - body);
     return body;
 }
@@ -712,6 +718,14 @@ void node_op_cancel(struct node *n, struct node_op *op)
 /* ---- the leader's side of forwarding ---- */
 
 /* A read index answer: {"read_index":N,"term":T}, or an error. */
+/* The code a failed op is refused with on the forwarding RPCs. */
+static const char *outcome_code(const struct node_outcome *o)
+{
+    if (o->message && strcmp(o->message, "not_leader") == 0)
+        return "not_leader";
+    return error_code[o->error == NODE_OK ? NODE_EUNKNOWN : o->error];
+}
+
 static void answer_read_index(void *arg, const struct node_outcome *o)
 {
     struct http_request *req = arg;
@@ -723,11 +737,12 @@ static void answer_read_index(void *arg, const struct node_outcome *o)
         http_respond(req, 200, "application/json", json, (size_t)l);
         return;
     }
-    bool not_leader = o->message && strcmp(o->message, "not_leader") == 0;
+    const char *code = outcome_code(o);
+    bool not_leader = strcmp(code, "not_leader") == 0;
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "error", not_leader ? "this node is not the leader"
                                                    : o->message);
-    cJSON_AddStringToObject(j, "code", not_leader ? "not_leader" : error_code[o->error]);
+    cJSON_AddStringToObject(j, "code", code);
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     if (s)
@@ -768,10 +783,7 @@ static char *encode_part(const struct node_outcome *o, size_t *len)
         h = snprintf(head, sizeof(head), "%u %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
                      o->status, o->etcd_index, o->raft_index, o->raft_term);
     else
-        h = snprintf(head, sizeof(head), "error %s",
-                     o->message && strcmp(o->message, "not_leader") == 0
-                         ? "not_leader"
-                         : error_code[o->error == NODE_OK ? NODE_EUNKNOWN : o->error]);
+        h = snprintf(head, sizeof(head), "error %s", outcome_code(o));
     size_t body_len = o->error == NODE_OK && o->body ? o->len : 0;
     char *buf = malloc((size_t)h + body_len + 1);
     if (!buf)
@@ -793,26 +805,28 @@ static void batch_respond(struct batch *b)
         http_respond_error(b->req, 500, "out of memory");
         return;
     }
-    for (unsigned i = 0; i < b->n_parts; i++) {
-        p += sprintf(p, "%zu\n", b->parts[i].len);
-        memcpy(p, b->parts[i].answer, b->parts[i].len);
-        p += b->parts[i].len;
-    }
+    for (unsigned i = 0; i < b->n_parts; i++)
+        p = put_frame(p, b->parts[i].answer, b->parts[i].len);
     http_respond(b->req, 200, "application/octet-stream", out, (size_t)(p - out));
     free(out);
+}
+
+/* Out of memory for this part: an unknown outcome (the origin retries). */
+static void part_answer_unknown(struct batch_part *part)
+{
+    static const char unknown[] = "error unknown";
+    part->answer = strdup(unknown);
+    part->len = part->answer ? sizeof(unknown) - 1 : 0;
 }
 
 static void batch_part_done(void *arg, const struct node_outcome *o)
 {
     struct batch_part *part = arg;
     struct batch *b = part->b;
-    static const char oom[] = "error unknown";
     part->op = NULL;
     part->answer = encode_part(o, &part->len);
-    if (!part->answer) {
-        part->answer = strdup(oom);
-        part->len = part->answer ? sizeof(oom) - 1 : 0;
-    }
+    if (!part->answer)
+        part_answer_unknown(part);
     if (++b->n_done < b->n_parts)
         return;
     batch_respond(b);
@@ -867,9 +881,7 @@ void ops_handle_propose(struct node *n, struct http_request *req)
         part->b = b;
         part->op = op_new(n, OP_PROPOSE, batch_part_done, part);
         if (!part->op) { /* answered at once, as an unknown failure */
-            static const char oom[] = "error unknown";
-            part->answer = strdup(oom);
-            part->len = part->answer ? sizeof(oom) - 1 : 0;
+            part_answer_unknown(part);
             b->n_done++;
             continue;
         }
