@@ -159,7 +159,8 @@ void progress_inflight_free_to(struct progress *pr, raft_index index);
 
 /* readindex.c */
 void readindex_on_ack(struct raft *r);
-bool readindex_round_in_flight(const struct raft *r);
+/* Reads wait for a heartbeat round and none is out: start one now. */
+bool readindex_round_due(const struct raft *r);
 void readindex_fail_all(struct raft *r);
 
 /* snapshot.c */

@@ -478,7 +478,7 @@ bool raft_has_ready(const struct raft *r)
 {
     return r->out.n || r->n_notes || r->n_reads || r->broadcast_pending ||
            r->snapshot_pending ||
-           (r->heartbeat_pending && !readindex_round_in_flight(r)) ||
+           readindex_round_due(r) ||
            r->term != r->saved_term ||
            r->vote != r->saved_vote ||
            raftlog_last_index(&r->log) >= r->unstable_from ||
@@ -492,8 +492,7 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
     memset(rd, 0, sizeof(*rd));
     if (r->role == RAFT_LEADER && r->broadcast_pending)
         replication_broadcast(r);
-    if (r->role == RAFT_LEADER && r->heartbeat_pending &&
-        !readindex_round_in_flight(r)) {
+    if (r->role == RAFT_LEADER && readindex_round_due(r)) {
         replication_heartbeat(r);
         r->heartbeat_pending = false;
     }

@@ -81,9 +81,14 @@ void readindex_on_ack(struct raft *r)
  * is acknowledged (or by the next periodic heartbeat, should its messages
  * be lost), so under read load there is one round per round trip rather
  * than one per ready. */
-bool readindex_round_in_flight(const struct raft *r)
+static bool round_in_flight(const struct raft *r)
 {
     return r->n_pending_reads && r->pending_reads[0].seq <= r->seq;
+}
+
+bool readindex_round_due(const struct raft *r)
+{
+    return r->heartbeat_pending && !round_in_flight(r);
 }
 
 /* Leadership lost: unconfirmed reads fail, reported with index 0. */
