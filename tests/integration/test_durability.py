@@ -45,7 +45,8 @@ def segments(data_dir):
 
 
 def records(path):
-    """[(offset, payload length)] of the records of one segment."""
+    """[(offset, payload length)] of the records of one segment (zeros,
+    preallocated space, follow them)."""
     with open(path, "rb") as f:
         data = f.read()
     if data[:8] != b"RAFTDWL1":
@@ -336,9 +337,9 @@ class DurabilityTest(harness.ClusterTestCase):
         for how in ("cut short", "bad checksum"):
             with self.subTest(how=how):
                 c, lid, f, seg, recs = self.stopped_follower_with_log()
-                size = os.path.getsize(seg)
                 data = read_bytes(seg)
                 off, plen = recs[-1]
+                end = off + REC_HEADER + plen  # then preallocated zeros
                 rec = bytearray(data[off:off + REC_HEADER + plen])
                 (index,) = struct.unpack_from("<Q", rec, REC_HEADER)
                 struct.pack_into("<Q", rec, REC_HEADER, index + 1)
@@ -348,15 +349,18 @@ class DurabilityTest(harness.ClusterTestCase):
                     rec = rec[:-3]
                 else:
                     rec[-1] ^= 0x5A
-                with open(seg, "ab") as fh:
+                with open(seg, "r+b") as fh:
+                    fh.seek(end)
                     fh.write(rec)
                 c.start(f)
                 line = c.wait_log(
                     f, r"warning: .*%s.*offset %d" % (os.path.basename(seg),
-                                                       size),
+                                                       end),
                     since_start=True)
                 self.assertTrue(line)
-                self.assertEqual(os.path.getsize(seg), size,
+                self.assertEqual(records(seg), recs,
+                                 "the torn record was not cut off")
+                self.assertFalse(any(read_bytes(seg)[end:]),
                                  "the torn record was not cut off")
                 self.check_rejoins(c, f)
                 self.assertEqual(c.close(), [])

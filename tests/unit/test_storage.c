@@ -137,6 +137,23 @@ static void append_bytes(const char *path, const void *buf, size_t len)
     close(fd);
 }
 
+/* Write buf where the next record of the segment at path would go: after
+ * its records, over the zeros of its preallocated space. */
+static size_t records_end(const uint8_t *buf, size_t len);
+static void write_after_records(const char *path, const void *buf, size_t len)
+{
+    size_t flen;
+    uint8_t *img = slurp(path, &flen);
+    uint64_t at = records_end(img, flen);
+    free(img);
+    int fd = open(path, O_WRONLY);
+    if (fd < 0 || pwrite(fd, buf, len, (off_t)at) != (ssize_t)len) {
+        perror(path);
+        exit(2);
+    }
+    close(fd);
+}
+
 static long long fsize(const char *path)
 {
     struct stat st;
@@ -228,6 +245,23 @@ static size_t rec_offsets(const uint8_t *buf, size_t len, uint64_t *offs,
         off += REC_HEADER + plen;
     }
     return n;
+}
+
+/* Where a segment image's records end (the rest is preallocated zeros). */
+static size_t records_end(const uint8_t *buf, size_t len)
+{
+    uint64_t offs[4096];
+    size_t n = rec_offsets(buf, len, offs, 4096);
+    return n ? offs[n - 1] + REC_HEADER + le32(buf + offs[n - 1])
+             : len < WAL_HEADER ? len : WAL_HEADER;
+}
+
+static bool zeros_only(const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i])
+            return false;
+    return true;
 }
 
 /* ---- the expected log ---- */
@@ -380,9 +414,10 @@ static bool reopen_same(const char *dir, const struct model *m)
 
 /* Parse the whole directory independently: every segment's header names its
  * first index, its records are consecutive and checksummed, the segments are
- * contiguous, no file is longer than its records (no holes, no stale tail),
- * and only the last segment may have no records. Returns the number of
- * entries, or -1 (with a message) if the directory is not like that. */
+ * contiguous, nothing but zeros (preallocated space) follows the records of
+ * a file (no holes, no stale tail), and only the last segment may have no
+ * records. Returns the number of entries, or -1 (with a message) if the
+ * directory is not like that. */
 static long verify_dir(const char *dir)
 {
     uint64_t firsts[512];
@@ -400,7 +435,7 @@ static long verify_dir(const char *dir)
             return -1;
         }
         uint64_t off = WAL_HEADER;
-        while (off < len) {
+        while (off < len && !zeros_only(b + off, len - off)) {
             uint32_t plen = le32(b + off);
             if (off + REC_HEADER > len || plen < REC_FIXED ||
                 off + REC_HEADER + plen > len ||
@@ -969,7 +1004,8 @@ struct last_seg {
     char path[1024];
     char name[32];
     uint8_t *buf;
-    size_t len;
+    size_t len;      /* where its records end */
+    size_t file_len; /* its size, with the preallocated zeros */
     uint64_t offs[64];
     size_t n_recs;
 };
@@ -980,7 +1016,8 @@ static void last_seg(const char *dir, struct last_seg *ls)
     size_t n = list_segs(dir, firsts, 64);
     snprintf(ls->name, sizeof(ls->name), "%s", seg_name(n ? firsts[n - 1] : 0));
     snprintf(ls->path, sizeof(ls->path), "%s", path_in(dir, ls->name));
-    ls->buf = slurp(ls->path, &ls->len);
+    ls->buf = slurp(ls->path, &ls->file_len);
+    ls->len = records_end(ls->buf, ls->file_len);
     ls->n_recs = rec_offsets(ls->buf, ls->len, ls->offs, 64);
 }
 
@@ -1008,12 +1045,32 @@ static void expect_repaired(const char *dir, const char *segname,
     CHECK_EQ_U(verify_dir(dir), m->n);
 }
 
+/* Zero bytes [from, to) of path in place (blocks that never reached the
+ * disk inside the file's preallocated size). */
+static void zero_range(const char *path, uint64_t from, uint64_t to)
+{
+    int fd = open(path, O_WRONLY);
+    uint8_t z[512] = {0};
+    for (uint64_t at = from; fd >= 0 && at < to;) {
+        size_t n = to - at < sizeof(z) ? (size_t)(to - at) : sizeof(z);
+        if (pwrite(fd, z, n, (off_t)at) != (ssize_t)n)
+            exit(2);
+        at += n;
+    }
+    if (fd < 0)
+        exit(2);
+    close(fd);
+}
+
+/* The last record torn: the file cut inside it (appended without
+ * preallocation), or (zeroed) its tail zeros inside preallocated space. */
 TEST(test_torn_tail_repaired)
 {
     static struct model m;
     for (int multi = 0; multi < 2; multi++)
-        for (int cut = 0; cut < 9; cut++) {
-            if (!multi_ok(multi, cut))
+        for (int cut = 0; cut < 17; cut++) {
+            bool zeroed = cut >= 9;
+            if (!multi_ok(multi, cut % 9))
                 continue;
             char *dir = tmpdir_new();
             build_log(dir, &m, multi);
@@ -1031,7 +1088,13 @@ TEST(test_torn_tail_repaired)
              * the data, one byte short */
             static const uint64_t at[] = {1, 4, 7, 8, 8 + 9, 8 + 17, 8 + 17 + 50,
                                           8 + 17 + 99};
-            if (cut == 8) {
+            if (zeroed) {
+                /* 4..7 would leave the length and zero the checksum: still
+                 * a mismatch; 0..3 (cut 9+0 would zero the whole record) */
+                zero_range(ls.path, last + at[cut - 9], ls.len);
+                expect_repaired(dir, ls.name, &m, m.n - 1);
+                CHECK(verify_dir(dir) >= 0);
+            } else if (cut == 8) {
                 /* cut at the record boundary: a clean log, no repair */
                 if (truncate(ls.path, (off_t)last) < 0)
                     exit(2);
@@ -1073,22 +1136,70 @@ TEST(test_garbled_last_record_repaired)
         }
 }
 
-TEST(test_zero_filled_tail_repaired)
+/* Zeros after the records are the end of the log, not damage: space
+ * preallocated for records, or records written and lost before their sync
+ * (nothing relied on them). Opening is silent and appends go after the
+ * records, over the zeros. */
+TEST(test_zero_tail_is_the_end)
 {
     static struct model m;
-    static const size_t zeros[] = {100, 3, REC_HEADER, 4096};
+    static const size_t zeros[] = {100, 3, REC_HEADER, 4096, 0};
     for (size_t i = 0; i < sizeof(zeros) / sizeof(zeros[0]); i++) {
         char *dir = tmpdir_new();
         build_log(dir, &m, false);
         struct last_seg ls;
         last_seg(dir, &ls);
-        uint8_t *z = calloc(1, zeros[i]);
-        append_bytes(ls.path, z, zeros[i]);
-        free(z);
-        expect_repaired(dir, ls.name, &m, m.n);
+        if (zeros[i]) {
+            uint8_t *z = calloc(1, zeros[i]);
+            append_bytes(ls.path, z, zeros[i]);
+            free(z);
+        } else { /* the last record zeroed: lost before its sync */
+            zero_range(ls.path, ls.offs[ls.n_recs - 1], ls.len);
+            m.n--;
+        }
+        struct storage_loaded l;
+        struct storage *s = open_ok(dir, &l);
+        CHECK(s != NULL);
+        if (s) {
+            CHECK(l.repaired[0] == 0);
+            CHECK(same_log(&l, &m, m.n));
+            CHECK(put(s, &m, m.n + 1, 3, 5, NULL) == 0);
+            CHECK(sync_ok(s));
+            shut(s, &l);
+            CHECK(reopen_same(dir, &m));
+            CHECK_EQ_U(verify_dir(dir), m.n);
+        }
         free(ls.buf);
         rmtree_free(dir);
     }
+}
+
+/* Appends preallocate: the segment file is longer than its records, and
+ * a reopened log appends after its records, not at the end of the file. */
+TEST(test_segments_preallocated)
+{
+    static struct model m;
+    char *dir = tmpdir_new();
+    build_log(dir, &m, false);
+    struct last_seg ls;
+    last_seg(dir, &ls);
+    CHECK(ls.file_len > ls.len); /* /tmp supports fallocate() */
+    CHECK(zeros_only(ls.buf + ls.len, ls.file_len - ls.len));
+    for (int round = 0; round < 3; round++) {
+        struct storage_loaded l;
+        struct storage *s = open_ok(dir, &l);
+        CHECK(s != NULL);
+        if (!s)
+            break;
+        CHECK(same_log(&l, &m, m.n));
+        CHECK(put(s, &m, m.n + 1, 4, 6 + round, NULL) == 0);
+        CHECK(sync_ok(s));
+        shut(s, &l);
+        CHECK_EQ_U(verify_dir(dir), m.n);
+    }
+    CHECK(reopen_same(dir, &m));
+    free(ls.buf);
+    rmtree_free(dir);
 }
 
 /* Tails that no interrupted append could have left are not repaired: zeros
@@ -1107,7 +1218,7 @@ TEST(test_non_torn_tail_refused)
             z[63] = 1;
         else
             put_le32(z, (256u << 20) + 1);
-        append_bytes(ls.path, z, mode == 0 ? sizeof(z) : REC_HEADER + 4);
+        write_after_records(ls.path, z, mode == 0 ? sizeof(z) : REC_HEADER + 4);
         size_t len;
         uint8_t *before = slurp(ls.path, &len);
         CHECK(open_fails(dir));
@@ -1184,7 +1295,8 @@ TEST(test_damaged_non_last_segment_refused)
         /* mode 0: the last record of the first segment garbled (it would
          * be repaired if it were the last segment); 1: a middle record of
          * the second garbled; 2: the first segment cut short mid-record;
-         * 3: zeros appended to the first segment */
+         * 3: non-zero bytes after the zeros that follow the first
+         * segment's records */
         const char *name = seg_name(firsts[mode == 1 ? 1 : 0]);
         char path[1024];
         snprintf(path, sizeof(path), "%s", path_in(dir, name));
@@ -1204,9 +1316,10 @@ TEST(test_damaged_non_last_segment_refused)
                     exit(2);
                 break;
             default: {
-                rec = len;
+                rec = records_end(b, len);
                 uint8_t z[100] = {0};
-                append_bytes(path, z, sizeof(z));
+                z[99] = 7;
+                write_after_records(path, z, sizeof(z));
                 break;
             }
             }
@@ -1351,7 +1464,7 @@ TEST(test_inconsistent_records_refused)
         put_le64(rec + REC_HEADER + 8, term);
         rec[REC_HEADER + 16] = 0;
         put_le32(rec + 4, crc32c(0, rec + REC_HEADER, REC_FIXED));
-        append_bytes(ls.path, rec, sizeof(rec));
+        write_after_records(ls.path, rec, sizeof(rec));
         CHECK(open_fails(dir));
         CHECK(strstr(err, ls.name) != NULL);
         CHECK(strstr(err, mode < 2 ? "index" : "term") != NULL);
@@ -1365,7 +1478,7 @@ TEST(test_inconsistent_records_refused)
                 exit(2);
             put_le64(rec + REC_HEADER + 8, term + 1);
             put_le32(rec + 4, crc32c(0, rec + REC_HEADER, REC_FIXED));
-            append_bytes(ls.path, rec, sizeof(rec));
+            write_after_records(ls.path, rec, sizeof(rec));
             struct storage_loaded l;
             struct storage *s = open_ok(dir, &l);
             CHECK(s != NULL);
@@ -1577,8 +1690,10 @@ TEST(test_on_disk_layout)
     CHECK(fsize(path_in(dir, "wal-00000000000000000001")) >= 0);
     size_t len;
     uint8_t *w = slurp(path_in(dir, "wal-00000000000000000001"), &len);
-    CHECK_EQ_U(len, WAL_HEADER + 2 * (REC_HEADER + REC_FIXED) + 3);
-    if (len == WAL_HEADER + 2 * (REC_HEADER + REC_FIXED) + 3) {
+    size_t end = records_end(w, len);
+    CHECK_EQ_U(end, WAL_HEADER + 2 * (REC_HEADER + REC_FIXED) + 3);
+    CHECK(zeros_only(w + end, len - end)); /* preallocated */
+    if (end == WAL_HEADER + 2 * (REC_HEADER + REC_FIXED) + 3) {
         CHECK(memcmp(w, "RAFTDWL1", 8) == 0);
         CHECK_EQ_U(le64(w + 8), 1);
         uint8_t *r = w + WAL_HEADER;
@@ -1886,7 +2001,8 @@ int main(void)
     RUN(test_truncate_across_segments);
     RUN(test_torn_tail_repaired);
     RUN(test_garbled_last_record_repaired);
-    RUN(test_zero_filled_tail_repaired);
+    RUN(test_zero_tail_is_the_end);
+    RUN(test_segments_preallocated);
     RUN(test_non_torn_tail_refused);
     RUN(test_garbled_middle_record_in_last_segment_refused);
     RUN(test_damaged_non_last_segment_refused);
