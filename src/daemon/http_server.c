@@ -6,9 +6,13 @@
  *   - MHD calls on_access() for every request: the first call creates our
  *     struct http_request, later calls deliver body chunks, the last call
  *     (upload size 0) runs the user's handler.
- *   - If the handler does not answer, the connection is suspended and its
- *     socket is watched (EPOLLRDHUP) by a separate sd-event IO source, since
- *     MHD does not notice a client going away while a connection is suspended.
+ *   - If the handler does not answer, the connection is suspended. MHD does
+ *     not notice a client going away while a connection is suspended, so a
+ *     request still suspended after HUP_WATCH_DELAY_US has its socket
+ *     watched (EPOLLRDHUP) by a separate sd-event IO source. Most held
+ *     requests (writes, quorum reads, peer RPCs waiting for a sync) are
+ *     answered well before that and cost no epoll_ctl() for it; a watch
+ *     (long poll) or a request stuck behind an election gets its watch.
  *   - http_respond() on a suspended request builds the response, resumes the
  *     connection and enables a defer source so that MHD_run() runs on the
  *     next loop iteration; MHD then calls on_access() again and we queue it.
@@ -41,6 +45,8 @@
  * a chunked body that runs past it makes us drop the connection. */
 #define DISCARD_MAX ((size_t)1 << 20)
 #define LISTEN_BACKLOG 256
+/* How long a suspended request goes without a hang-up watch (see above). */
+#define HUP_WATCH_DELAY_US 100000u
 
 struct resp_header {
     struct resp_header *next;
@@ -71,6 +77,7 @@ struct http_request {
     unsigned status;
 
     sd_event_source *hup; /* watches the socket while suspended */
+    uint64_t suspended_at; /* CLOCK_MONOTONIC usec */
     void (*abort_fn)(struct http_request *, void *);
     void *abort_arg;
 };
@@ -79,6 +86,7 @@ struct http_server {
     sd_event *ev;
     struct MHD_Daemon *mhd;
     sd_event_source *io, *timer, *kick;
+    sd_event_source *hup_timer; /* adds hang-up watches to old suspensions */
     uint16_t port;
     size_t max_body;
     char *large_body_path; /* see struct http_server_limits */
@@ -243,6 +251,51 @@ static void request_watch(struct http_request *r)
         return;
     if (sd_event_add_io(r->srv->ev, &r->hup, ci->connect_fd, EPOLLRDHUP, on_hup, r) < 0)
         r->hup = NULL; /* no abort detection for this one; it still works otherwise */
+}
+
+static uint64_t server_now(const struct http_server *s)
+{
+    uint64_t now = 0;
+    if (sd_event_now(s->ev, CLOCK_MONOTONIC, &now) < 0)
+        now = 0;
+    return now;
+}
+
+/* Watch the requests suspended for HUP_WATCH_DELAY_US or more; run again
+ * when the next one reaches that age. */
+static int on_hup_timer(sd_event_source *src, uint64_t usec, void *userdata)
+{
+    struct http_server *s = userdata;
+    (void)usec;
+    uint64_t now = server_now(s), next = UINT64_MAX;
+    for (struct http_request *r = s->requests; r; r = r->next) {
+        if (!r->suspended || r->hup)
+            continue;
+        uint64_t due = r->suspended_at + HUP_WATCH_DELAY_US;
+        if (due <= now)
+            request_watch(r);
+        else if (due < next)
+            next = due;
+    }
+    if (next != UINT64_MAX) {
+        sd_event_source_set_time(src, next);
+        sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
+    }
+    return 0;
+}
+
+static void request_suspend(struct http_request *r)
+{
+    struct http_server *s = r->srv;
+    MHD_suspend_connection(r->conn);
+    r->suspended = true;
+    r->suspended_at = server_now(s);
+    int on = 0;
+    if (!s->hup_timer ||
+        (sd_event_source_get_enabled(s->hup_timer, &on) >= 0 && on))
+        return; /* already due for an older suspension */
+    sd_event_source_set_time(s->hup_timer, r->suspended_at + HUP_WATCH_DELAY_US);
+    sd_event_source_set_enabled(s->hup_timer, SD_EVENT_ONESHOT);
 }
 
 static void format_peer(struct http_request *r)
@@ -518,11 +571,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     if (r->responded)
         return MHD_NO; /* http_respond could not build a response */
-    if (!r->suspended) {
-        MHD_suspend_connection(conn);
-        r->suspended = true;
-        request_watch(r);
-    }
+    if (!r->suspended)
+        request_suspend(r);
     return MHD_YES;
 }
 
@@ -802,7 +852,7 @@ struct http_server *http_server_new_ex(sd_event *ev, const char *host, uint16_t 
     }
     format_hostport(where, sizeof where, host, s->port ? s->port : port);
 
-    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s,
@@ -838,6 +888,11 @@ struct http_server *http_server_new_ex(sd_event *ev, const char *host, uint16_t 
     if (r >= 0)
         r = sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
     if (r >= 0)
+        r = sd_event_add_time(ev, &s->hup_timer, CLOCK_MONOTONIC, 0,
+                              HUP_WATCH_DELAY_US / 4, on_hup_timer, s);
+    if (r >= 0)
+        r = sd_event_source_set_enabled(s->hup_timer, SD_EVENT_OFF);
+    if (r >= 0)
         r = sd_event_add_defer(ev, &s->kick, on_kick, s);
     if (r >= 0)
         r = sd_event_source_set_enabled(s->kick, SD_EVENT_OFF);
@@ -848,6 +903,7 @@ struct http_server *http_server_new_ex(sd_event *ev, const char *host, uint16_t 
     sd_event_source_set_description(s->io, "http-server-io");
     sd_event_source_set_description(s->timer, "http-server-timer");
     sd_event_source_set_description(s->kick, "http-server-kick");
+    sd_event_source_set_description(s->hup_timer, "http-server-hangups");
     rearm_timer(s);
     return s;
 
@@ -889,6 +945,7 @@ void http_server_free(struct http_server *s)
     s->closing = true;
     s->io = sd_event_source_disable_unref(s->io);
     s->timer = sd_event_source_disable_unref(s->timer);
+    s->hup_timer = sd_event_source_disable_unref(s->hup_timer);
     s->kick = sd_event_source_disable_unref(s->kick);
     if (s->mhd) {
         /* Tell the owners of unanswered requests; they may respond to
