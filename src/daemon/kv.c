@@ -466,6 +466,12 @@ struct kv {
     size_t nwatch;
     struct kv_watch *fire_head, *fire_tail;
     bool in_callbacks;
+
+    /* kv_apply's working buffers, kept between calls so that applying an
+     * entry does not allocate them again (it runs for every entry on every
+     * node) */
+    struct buf scratch_name, scratch_tmp, scratch_key, scratch_value,
+        scratch_prev_value, scratch_event;
 };
 
 /* ---- nodes ---- */
@@ -1093,7 +1099,8 @@ static struct event *event_commit(struct op *o, unsigned status,
     e->key = xmemdup(o->path, o->plen);
     e->key_len = o->plen;
     e->dir_delete = dir_delete;
-    e->body = buf_take(&o->b, &e->len);
+    e->len = o->b.len;
+    e->body = xmemdup(o->b.p, o->b.len); /* o->b stays, for the next one */
     o->res->status = status;
     o->res->error_code = 0;
     o->res->index = kv->index;
@@ -1449,14 +1456,22 @@ static void utf8_put(struct buf *b, unsigned cp)
 
 /* A JSON string into out (which must be empty). No NULs: \u0000 and raw
  * control characters are rejected; other bytes are kept as they are. */
+/* A JSON string into out (replacing what it held). */
 static int jp_string(struct jp *p, struct buf *out)
 {
+    buf_truncate(out, 0);
     buf_reserve(out, 0);
     out->p[0] = '\0';
     if (p->i >= p->n || p->s[p->i] != '"')
         return -1;
     p->i++;
     for (;;) {
+        size_t run = p->i; /* plain characters are copied in one go */
+        while (p->i < p->n && p->s[p->i] != '"' && p->s[p->i] != '\\' &&
+               p->s[p->i] >= 0x20)
+            p->i++;
+        if (p->i > run)
+            buf_add(out, p->s + run, p->i - run);
         if (p->i >= p->n)
             return -1;
         unsigned char c = p->s[p->i++];
@@ -1544,15 +1559,31 @@ enum {
     F_PREV_INDEX = 32, F_PREV_EXIST = 64, F_RECURSIVE = 128,
 };
 
-/* Decode a command; on error returns -1 with *why set. */
-static int decode(const void *data, size_t len, struct dcmd *c,
+/* Hand a decoded command's buffers back to kv for the next one. */
+static void decode_done(struct kv *kv, struct dcmd *c)
+{
+    kv->scratch_key = c->key;
+    kv->scratch_value = c->value;
+    kv->scratch_prev_value = c->prev_value;
+    memset(c, 0, sizeof *c);
+}
+
+/* Decode a command into kv's scratch buffers (decode_done() returns them);
+ * on error returns -1 with *why set. */
+static int decode(struct kv *kv, const void *data, size_t len, struct dcmd *c,
                   const char **why)
 {
     struct jp p = {data, len, 0};
-    struct buf name = {0}, tmp = {0};
+    struct buf name = kv->scratch_name, tmp = kv->scratch_tmp;
     unsigned seen = 0;
     int rc = -1;
     memset(c, 0, sizeof *c);
+    c->key = kv->scratch_key;
+    c->value = kv->scratch_value;
+    c->prev_value = kv->scratch_prev_value;
+    buf_truncate(&c->key, 0);
+    buf_truncate(&c->value, 0);
+    buf_truncate(&c->prev_value, 0);
     c->prev_exist = -1;
     *why = "malformed command";
     if (!data)
@@ -1650,14 +1681,10 @@ static int decode(const void *data, size_t len, struct dcmd *c,
     }
     rc = 0;
 out:
-    free(name.p);
-    free(tmp.p);
-    if (rc < 0) {
-        free(c->key.p);
-        free(c->value.p);
-        free(c->prev_value.p);
-        memset(c, 0, sizeof *c);
-    }
+    kv->scratch_name = name;
+    kv->scratch_tmp = tmp;
+    if (rc < 0)
+        decode_done(kv, c);
     return rc;
 }
 
@@ -1699,6 +1726,12 @@ void kv_free(struct kv *kv)
         free(l);
     }
     free(kv->watches.s);
+    free(kv->scratch_name.p);
+    free(kv->scratch_tmp.p);
+    free(kv->scratch_key.p);
+    free(kv->scratch_value.p);
+    free(kv->scratch_prev_value.p);
+    free(kv->scratch_event.p);
     free(kv);
 }
 
@@ -1727,11 +1760,12 @@ void kv_apply(struct kv *kv, const void *data, size_t len,
         abort();
     }
     memset(res, 0, sizeof *res);
-    if (decode(data, len, &c, &why) < 0) {
+    if (decode(kv, data, len, &c, &why) < 0) {
         kv_error(KV_E_INVALID_FIELD, why, kv->index, res);
         return;
     }
-    struct op o = {.kv = kv, .res = res};
+    struct op o = {.kv = kv, .res = res, .b = kv->scratch_event};
+    buf_truncate(&o.b, 0);
     char *path = path_clean(c.key.p, &o.plen);
     const char *value = c.has_value ? c.value.p : NULL;
     const char *pv = c.has_prev_value ? c.prev_value.p : NULL;
@@ -1766,11 +1800,9 @@ void kv_apply(struct kv *kv, const void *data, size_t len,
         op_delete(&o, cond, c.dir, c.recursive, pv, c.prev_index);
         break;
     }
-    free(o.b.p);
+    kv->scratch_event = o.b;
     free(path);
-    free(c.key.p);
-    free(c.value.p);
-    free(c.prev_value.p);
+    decode_done(kv, &c);
     run_callbacks(kv);
 }
 
