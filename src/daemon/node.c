@@ -554,6 +554,16 @@ static void apply_entry(struct node *n, raft_index index,
 
 static raft_time parked_deadline(const struct node *n, raft_time t);
 
+/* The commit hint (a lower bound, unsynced) is written after the answers
+ * have left: it is not worth their wait. */
+static void save_commit_hint(struct node *n)
+{
+    if (n->commit_hint > n->saved_commit && n->storage && !n->failed) {
+        storage_save_commit(n->storage, n->commit_hint);
+        n->saved_commit = n->commit_hint;
+    }
+}
+
 static void rearm_timer(struct node *n)
 {
     raft_time deadline = parked_deadline(n, raft_deadline(n->raft));
@@ -621,10 +631,8 @@ static bool handle_ready(struct node *n)
         return false; /* never advance past what is not durable */
     raft_index hint = rd.hard_state.commit < n->durable_index
                           ? rd.hard_state.commit : n->durable_index;
-    if (hint > n->saved_commit) { /* only what is on disk here */
-        storage_save_commit(n->storage, hint);
-        n->saved_commit = hint;
-    }
+    if (hint > n->commit_hint) /* only what is on disk here */
+        n->commit_hint = hint; /* written by save_commit_hint() */
     for (size_t i = 0; i < rd.n_msgs; i++)
         if (!early || rd.msgs[i].type != RAFT_MSG_APPEND)
             send_message(n, &rd.msgs[i]);
@@ -726,6 +734,7 @@ void node_process(struct node *n)
         ops_deliver_finished(n);
         http_server_flush(n->http);
     }
+    save_commit_hint(n);
 }
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *arg)
@@ -925,7 +934,7 @@ static int restore(struct node *n, struct storage_loaded *l, char *err,
         snprintf(err, errlen, "cannot restore state: %s", raft_strerror(rv));
         return -1;
     }
-    n->saved_commit = l->hs.commit;
+    n->saved_commit = n->commit_hint = l->hs.commit;
     if (l->repaired[0])
         log_msg(LOG_WARNING, "%s", l->repaired);
     log_raft(LOG_INFO,

@@ -90,6 +90,7 @@ struct node {
     char last_status[128];
     struct kv *kv;
     raft_index saved_commit;    /* last commit hint written to storage */
+    raft_index commit_hint;     /* the one to write next (save_commit_hint) */
     struct dedup *dedup;        /* answers to recent requests, by identity */
     uint64_t incarnation;       /* this process's client session (dedup.h): */
     uint64_t next_seq;          /*   random nonzero, and the next proposal's seq */
