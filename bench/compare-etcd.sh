@@ -5,7 +5,7 @@
 # operation, and a markdown report with the machine's description.
 #
 #   bench/compare-etcd.sh [-o DIR] [-c LEVELS] [-d SEC] [-w SEC] [-O "OPS"]
-#                         [-s BYTES] [-k KEYS] [-t TARGET] [-b RAFTD]
+#                         [-s BYTES] [-k KEYS] [-t TARGET] [-r N] [-b RAFTD]
 #                         [-B RAFTD_BENCH] [-x "EXTRA raftd-bench OPTIONS"]
 #
 #   -o DIR      results (default compare-results); per operation OP:
@@ -19,6 +19,12 @@
 #   -s BYTES    value size (default 64)
 #   -k KEYS     number of keys (default 1000)
 #   -t TARGET   one, all or leader (default all)
+#   -r N        run the whole comparison N times (default 1), raftd and
+#               etcd taking turns to go first; the first repetition fills
+#               DIR/OP/{raftd,etcd}, the others DIR/OP/rep-K/{raftd,etcd};
+#               the report gives every repetition's ratios and judges the
+#               targets by their median (single runs on a shared machine
+#               move by 10-20%)
 #   -b RAFTD    the raftd binary (default: src/raftd of the build tree, PATH)
 #   -B BENCH    raftd-bench (default: next to raftd, then PATH)
 #
@@ -42,10 +48,11 @@ ops="put qget"
 vsize=64
 keys=1000
 target=all
+repeats=1
 raftd=
 bench=
 extra=
-while getopts ":o:c:d:w:O:s:k:t:b:B:x:h" opt; do
+while getopts ":o:c:d:w:O:s:k:t:r:b:B:x:h" opt; do
     case $opt in
     o) out=$OPTARG ;;
     c) levels=$OPTARG ;;
@@ -55,6 +62,7 @@ while getopts ":o:c:d:w:O:s:k:t:b:B:x:h" opt; do
     s) vsize=$OPTARG ;;
     k) keys=$OPTARG ;;
     t) target=$OPTARG ;;
+    r) repeats=$OPTARG ;;
     b) raftd=$OPTARG ;;
     B) bench=$OPTARG ;;
     x) extra=$OPTARG ;;
@@ -62,6 +70,8 @@ while getopts ":o:c:d:w:O:s:k:t:b:B:x:h" opt; do
     *) die "bad option -$OPTARG (see -h)" ;;
     esac
 done
+
+case $repeats in ''|*[!0-9]*|0) die "-r wants a count of 1 or more" ;; esac
 
 # --- tools ------------------------------------------------------------------
 find_first() { local c; for c in "$@"; do [ -x "$c" ] && [ -f "$c" ] && { echo "$c"; return 0; }; done; return 1; }
@@ -122,17 +132,35 @@ rm -f "$tmp/dsync.test"
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 t0=$SECONDS
 
-status=0
-for op in $ops; do
-    mkdir -p "$out/$op"
-    run_bench raftd "$out/$op/raftd" "$op" --local 3 --raftd "$raftd" \
-        --launcher "$launcher" --local-port 17001 --local-dir "$tmp/raftd" || status=1
-    run_bench etcd "$out/$op/etcd" "$op" \
+# where repetition REP of OP puts its results
+rep_dir() { if [ "$1" = 1 ]; then echo "$out/$2"; else echo "$out/$2/rep-$1"; fi; }
+run_raftd() { # REP OP
+    run_bench raftd "$(rep_dir "$1" "$2")/raftd" "$2" --local 3 --raftd "$raftd" \
+        --launcher "$launcher" --local-port 17001 --local-dir "$tmp/raftd"
+}
+run_etcd() { # REP OP
+    run_bench etcd "$(rep_dir "$1" "$2")/etcd" "$2" \
         -e http://127.0.0.1:22379,http://127.0.0.1:22380,http://127.0.0.1:22381 \
         --restart-cmd "'$here/etcd-cluster.sh' restart '$etcd_dir'" \
-        --watch "--data-dir $etcd_dir/m" || status=1
+        --watch "--data-dir $etcd_dir/m"
+    local rc=$?
     "$here/etcd-cluster.sh" stop "$etcd_dir"
-    "$bench" plot -o "$out/$op" "$out/$op/raftd" "$out/$op/etcd" || status=1
+    return $rc
+}
+
+status=0
+for rep in $(seq 1 "$repeats"); do
+    for op in $ops; do
+        mkdir -p "$(rep_dir "$rep" "$op")"
+        if [ $((rep % 2)) = 1 ]; then # take turns, so that a drift of the
+            run_raftd "$rep" "$op" || status=1 # machine's speed hits both
+            run_etcd "$rep" "$op" || status=1
+        else
+            run_etcd "$rep" "$op" || status=1
+            run_raftd "$rep" "$op" || status=1
+        fi
+        [ "$rep" = 1 ] && { "$bench" plot -o "$out/$op" "$out/$op/raftd" "$out/$op/etcd" || status=1; }
+    done
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -152,15 +180,46 @@ maxcol() { # the largest value of a column over all rows
     vc=$(col "$f" "$2")
     awk -F, -v vc="$vc" 'NR > 1 && $vc != "" && (m == "" || $vc + 0 > m) { m = $vc + 0 } END { print m }' "$f"
 }
-largest() { # largest SYSTEM COLUMN: the largest value over every operation's runs
-    local m= v op
-    for op in $ops; do
-        v=$(maxcol "$out/$op/$1/runs.csv" "$2")
-        [ -n "$v" ] && m=$(awk -v x="$m" -v y="$v" 'BEGIN { print (x == "" || y > x) ? y : x }')
+largest() { # largest SYSTEM COLUMN: the largest value over every run
+    local m="" v op rep
+    for rep in $(seq 1 "$repeats"); do
+        for op in $ops; do
+            v=$(maxcol "$(rep_dir "$rep" "$op")/$1/runs.csv" "$2")
+            [ -n "$v" ] && m=$(awk -v x="$m" -v y="$v" 'BEGIN { print (x == "" || y > x) ? y : x }')
+        done
     done
     echo "$m"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
+# rep_ratios OP CLIENTS COLUMN INVERT: the raftd/etcd ratio of COLUMN in
+# every repetition (etcd/raftd with INVERT=1), space-separated
+rep_ratios() {
+    local rep d a b list=
+    for rep in $(seq 1 "$repeats"); do
+        d=$(rep_dir "$rep" "$1")
+        a=$(value "$d/raftd/runs.csv" "$2" "$3"); b=$(value "$d/etcd/runs.csv" "$2" "$3")
+        if [ "$4" = 1 ]; then list="$list $(ratio "$b" "$a")"; else list="$list $(ratio "$a" "$b")"; fi
+    done
+    echo "${list# }"
+}
+median() { # of the numbers among the arguments ("n/a" left out)
+    printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g |
+        awk '{ v[NR] = $1 } END { if (!NR) print "n/a"; else if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+# target_row TEXT OP CLIENTS COLUMN INVERT MIN: a row of the targets table,
+# judged by the median over the repetitions
+target_row() {
+    local r=$out/$2/raftd/runs.csv e=$out/$2/etcd/runs.csv a b all m
+    a=$(value "$r" "$3" "$4"); b=$(value "$e" "$3" "$4")
+    all=$(rep_ratios "$2" "$3" "$4" "$5")
+    # shellcheck disable=SC2086
+    m=$(median $all)
+    if [ "$repeats" = 1 ]; then
+        echo "| $1 | $a | $b | $m | $(verdict "$m" "$6") |"
+    else
+        echo "| $1 | $a | $b | $m (${all// /, }) | $(verdict "$m" "$6") |"
+    fi
+}
 verdict() { # verdict RATIO MIN (ratio >= MIN)
     awk -v r="$1" -v m="$2" 'BEGIN { if (r == "n/a") print "n/a"; else if (r + 0 >= m + 0) print "**met**"; else print "**missed**" }'
 }
@@ -197,6 +256,7 @@ report=$out/REPORT.md
     echo "| raftd | $("$raftd" --version 2>&1 | head -n 1) |"
     echo "| etcd | $(etcd --version 2>&1 | head -n 1) (Debian etcd-server, --enable-v2, fsync on) |"
     echo "| load | $target endpoints, ${vsize}-byte values, $keys keys (uniform), ${warmup} s warm-up + ${duration} s per level, fresh cluster per level |"
+    echo "| repetitions | $repeats (tables: the first; targets: the median ratio) |"
     echo
     for op in $ops; do
         r=$out/$op/raftd/runs.csv
@@ -222,31 +282,45 @@ report=$out/REPORT.md
         done
         echo
     done
+    if [ "$repeats" -gt 1 ]; then
+        echo "## Every repetition"
+        echo
+        echo "Throughput ratio raftd/etcd per level, repetitions in order (odd ones ran raftd first, even ones etcd), then the median:"
+        echo
+        echo "| operation | clients | ratios | median |"
+        echo "|---|---:|---|---:|"
+        for op in $ops; do
+            for c in ${levels//,/ }; do
+                all=$(rep_ratios "$op" "$c" throughput_ops_s 0)
+                # shellcheck disable=SC2086
+                echo "| $op | $c | ${all// /, } | $(median $all) |"
+            done
+        done
+        echo
+    fi
     echo "## The targets of issue 5"
     echo
+    if [ "$repeats" -gt 1 ]; then
+        echo "raftd and etcd columns: the first repetition; ratio: the median over the $repeats repetitions (each one's in brackets), which the verdict judges."
+        echo
+    fi
     echo "| target | raftd | etcd | ratio | verdict |"
     echo "|---|---:|---:|---:|---|"
     first=${levels%%,*}
     last=${levels##*,}
-    pr=$out/put/raftd/runs.csv; pe=$out/put/etcd/runs.csv
-    qr=$out/qget/raftd/runs.csv; qe=$out/qget/etcd/runs.csv
-    if [ -f "$pr" ] && [ "$first" = 1 ]; then
-        a=$(value "$pr" 1 throughput_ops_s); b=$(value "$pe" 1 throughput_ops_s); x=$(ratio "$a" "$b")
-        echo "| write throughput, 1 client, >= 2x etcd | $a | $b | $x | $(verdict "$x" 2) |"
+    if [ -f "$out/put/raftd/runs.csv" ] && [ "$first" = 1 ]; then
+        target_row "write throughput, 1 client, >= 2x etcd" put 1 throughput_ops_s 0 2
     fi
-    if [ -f "$pr" ] && [ "$last" = 64 ]; then
-        a=$(value "$pr" 64 throughput_ops_s); b=$(value "$pe" 64 throughput_ops_s); x=$(ratio "$a" "$b")
-        echo "| write throughput, 64 clients, >= 3x etcd | $a | $b | $x | $(verdict "$x" 3) |"
+    if [ -f "$out/put/raftd/runs.csv" ] && [ "$last" = 64 ]; then
+        target_row "write throughput, 64 clients, >= 3x etcd" put 64 throughput_ops_s 0 3
     fi
-    if [ -f "$qr" ] && [ "$last" = 64 ]; then
-        a=$(value "$qr" 64 throughput_ops_s); b=$(value "$qe" 64 throughput_ops_s); x=$(ratio "$a" "$b")
-        echo "| quorum-read throughput, 64 clients, >= 3x etcd | $a | $b | $x | $(verdict "$x" 3) |"
+    if [ -f "$out/qget/raftd/runs.csv" ] && [ "$last" = 64 ]; then
+        target_row "quorum-read throughput, 64 clients, >= 3x etcd" qget 64 throughput_ops_s 0 3
     fi
     for op in $ops; do
         for c in ${levels//,/ }; do
-            a=$(value "$out/$op/raftd/runs.csv" "$c" p99_ms); b=$(value "$out/$op/etcd/runs.csv" "$c" p99_ms)
-            x=$(ratio "$b" "$a") # etcd/raftd >= 1 means raftd is no worse
-            echo "| p99 latency, $op, $c clients, <= etcd's (ratio = etcd/raftd) | $a | $b | $x | $(verdict "$x" 1) |"
+            # etcd/raftd >= 1 means raftd is no worse
+            target_row "p99 latency, $op, $c clients, <= etcd's (ratio = etcd/raftd)" "$op" "$c" p99_ms 1 1
         done
     done
     a=$(largest raftd server_rss_mb_max_node); b=$(largest etcd server_rss_mb_max_node)
@@ -256,7 +330,11 @@ report=$out/REPORT.md
     x=$(ratio "$b" "$a")
     echo "| (for context) private memory per process, RssAnon (largest seen, MB) | $a | $b | $x | - |"
     echo
-    echo "Figures are single runs on a shared machine: treat differences under ~10% as noise."
+    if [ "$repeats" = 1 ]; then
+        echo "Figures are single runs on a shared machine: treat differences under ~10% as noise (-r N repeats the comparison and judges by the median)."
+    else
+        echo "Memory: the largest value seen in any repetition."
+    fi
 } > "$report"
 echo "$prog: report in $report" >&2
 exit $status
