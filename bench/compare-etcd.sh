@@ -21,7 +21,8 @@
 #   -t TARGET   one, all or leader (default all)
 #   -r N        run the whole comparison N times (default 1), raftd and
 #               etcd taking turns to go first; the first repetition fills
-#               DIR/OP/{raftd,etcd}, the others DIR/OP/rep-K/{raftd,etcd};
+#               DIR/OP/{raftd,etcd}, the others DIR/OP/rep-K/{raftd,etcd}
+#               (data and plot.gp, pictures only for the first);
 #               the report gives every repetition's ratios and judges the
 #               targets by their median (single runs on a shared machine
 #               move by 10-20%)
@@ -134,12 +135,15 @@ t0=$SECONDS
 
 # where repetition REP of OP puts its results
 rep_dir() { if [ "$1" = 1 ]; then echo "$out/$2"; else echo "$out/$2/rep-$1"; fi; }
+plot_opt() { [ "$1" = 1 ] || echo --no-plot; } # repetitions: data only
 run_raftd() { # REP OP
+    # shellcheck disable=SC2046
     run_bench raftd "$(rep_dir "$1" "$2")/raftd" "$2" --local 3 --raftd "$raftd" \
-        --launcher "$launcher" --local-port 17001 --local-dir "$tmp/raftd"
+        --launcher "$launcher" --local-port 17001 --local-dir "$tmp/raftd" $(plot_opt "$1")
 }
 run_etcd() { # REP OP
-    run_bench etcd "$(rep_dir "$1" "$2")/etcd" "$2" \
+    # shellcheck disable=SC2046
+    run_bench etcd "$(rep_dir "$1" "$2")/etcd" "$2" $(plot_opt "$1") \
         -e http://127.0.0.1:22379,http://127.0.0.1:22380,http://127.0.0.1:22381 \
         --restart-cmd "'$here/etcd-cluster.sh' restart '$etcd_dir'" \
         --watch "--data-dir $etcd_dir/m"
