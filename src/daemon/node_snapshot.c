@@ -1,9 +1,9 @@
 /* node_snapshot.c - snapshots and log compaction in the daemon (Raft paper
  * section 7; dissertation chapter 5; file format in doc/storage.md).
  *
- * Taking one: after every snapshot_entries applied entries the node
- * serializes its state machine (the key-value store and the exactly-once
- * table) on the event loop, writes it durably to data_dir/snapshot (via a
+ * Taking one: after every snapshot_entries applied entries a forked child
+ * (see struct snap_child) serializes the state machine (the key-value store
+ * and the exactly-once table) and writes it durably to data_dir/snapshot (via a
  * temporary file and rename: the previous snapshot stays until the new one
  * is durable), then lets the core free the log up to snapshot_keep_entries
  * behind it and removes the log segments that only hold such entries.
@@ -32,6 +32,8 @@
 #include <time.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -170,6 +172,58 @@ struct snap_child {
     size_t keys;
 };
 
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* Close every descriptor but the sorted, distinct keep[0..n-1]. */
+static void close_all_but(const int *keep, size_t n)
+{
+    unsigned from = 0;
+    for (size_t i = 0; i <= n; i++) {
+        unsigned to = i < n ? (unsigned)keep[i] : ~0u; /* exclusive */
+        if (to > from) {
+#ifdef SYS_close_range
+            if (syscall(SYS_close_range, from, to - 1, 0) < 0)
+#endif
+            {
+                /* kernels before 5.9: as far as this process could go */
+                long max = sysconf(_SC_OPEN_MAX);
+                unsigned last = max > 0 && max < 65536 ? (unsigned)max : 65536;
+                for (unsigned fd = from; fd < to && fd < last; fd++)
+                    close((int)fd);
+            }
+        }
+        if (i < n)
+            from = (unsigned)keep[i] + 1;
+    }
+}
+
+/* The child keeps only what it needs: stdin/out/err, the data directory
+ * (it writes the snapshot there), the LOCK (held until it exits, so that
+ * no second raftd uses the directory meanwhile) and the pipe. Not the
+ * listening socket, the connections and the log segments: a copy of a
+ * socket would keep a connection the parent closed open, and the port
+ * bound, for as long as the child runs. And it dies with its parent, so
+ * that a node killed while a snapshot is written can be restarted at once
+ * (the LOCK goes with the child). */
+static void child_setup(struct node *n, pid_t parent, int out)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(1); /* the parent is already gone */
+    int keep[6] = {0, 1, 2, storage_dir_fd(n->storage),
+                   storage_lock_fd(n->storage), out};
+    size_t k = 0;
+    qsort(keep, 6, sizeof(keep[0]), cmp_int);
+    for (size_t i = 0; i < 6; i++)
+        if (keep[i] >= 0 && (k == 0 || keep[i] != keep[k - 1]))
+            keep[k++] = keep[i];
+    close_all_but(keep, k);
+}
+
 static _Noreturn void snapshot_child(struct node *n, raft_index index,
                                      raft_term term, int out)
 {
@@ -270,9 +324,11 @@ static void take_snapshot(struct node *n, raft_index index)
     c->index = index;
     c->term = raft_term_at(n->raft, index);
     c->keys = kv_count(n->kv);
+    pid_t parent = getpid();
     c->pid = fork();
     if (c->pid == 0) {
         close(p[0]);
+        child_setup(n, parent, p[1]);
         snapshot_child(n, c->index, c->term, p[1]);
     }
     close(p[1]);

@@ -1039,6 +1039,11 @@ int storage_dir_fd(const struct storage *s)
     return s->dir_fd;
 }
 
+int storage_lock_fd(const struct storage *s)
+{
+    return s->lock_fd;
+}
+
 const char *storage_dir(const struct storage *s)
 {
     return s->dir;

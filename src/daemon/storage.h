@@ -93,6 +93,8 @@ int storage_reset(struct storage *s, raft_index next, char *err, size_t errlen);
 void storage_set_segment_max(struct storage *s, uint64_t bytes);
 /* The data directory (for the snapshot file, snapfile.h). */
 int storage_dir_fd(const struct storage *s);
+/* The LOCK file's descriptor: whoever holds a copy holds the lock. */
+int storage_lock_fd(const struct storage *s);
 const char *storage_dir(const struct storage *s);
 
 /* CRC-32C (Castagnoli) of buf, continuing from crc (0 to start). */

@@ -8,6 +8,8 @@ make a few hundred writes enough to compact several times.
 import os
 import re
 import sys
+import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -23,6 +25,46 @@ VALUE = "v" * 900  # ~1 KB entries: a 64 KiB segment holds about 60
 def wal_bytes(data_dir):
     return sum(os.path.getsize(os.path.join(data_dir, f))
                for f in os.listdir(data_dir) if re.fullmatch(r"wal-\d{20}", f))
+
+
+# ~1 MB values: a snapshot of ~20 of them takes long enough to write that
+# the child writing it can be looked at
+BIG_CONFIG = ("snapshot_entries = 20;\n"
+              "snapshot_keep_entries = 5;\n")
+BIG_VALUE = "x" * 900000  # (a write is at most 1 MiB: one log entry)
+
+
+def children_of(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def fd_targets(pid):
+    """What the open descriptors of pid point to, or None if it is gone."""
+    d = "/proc/%d/fd" % pid
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return None
+    out = []
+    for name in names:
+        try:
+            out.append(os.readlink(os.path.join(d, name)))
+        except OSError:
+            pass
+    return out
+
+
+def gone(pid):
+    """pid has exited (reaped, or a zombie waiting for its new parent)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 def write_keys(tc, c, leader, start, count):
@@ -93,6 +135,66 @@ class SnapshotTest(harness.ClusterTestCase):
         write_keys(self, c, leader, 220, 5)
         wait_converged(c)
         assert_same_data(self, c, [follower], 225)
+
+    def test_snapshot_child_holds_no_sockets_and_dies_with_the_node(self):
+        """The forked child that writes a snapshot keeps only the data
+        directory, the LOCK and its pipe (no copy of the listening socket or
+        of connections, which would keep them open behind the node's back),
+        and is killed with the node, so that the node restarts at once
+        instead of finding its LOCK held."""
+        c = self.cluster(3, extra_config=BIG_CONFIG)
+        leader, _ = c.leader()
+        f = c.followers(leader)[0]
+        pid = c.node(f).pid
+        lock = os.path.realpath(os.path.join(c.node(f).data_dir, "LOCK"))
+        done = threading.Event()
+        failed = []
+
+        def writer():
+            for k in range(60):
+                if done.is_set():
+                    return
+                r = kv_put(c, leader, "/big%02d" % k, BIG_VALUE,
+                           timeout=scaled(20))
+                if r is None or r.status not in (200, 201):
+                    failed.append((k, r))
+                    return
+
+        t = threading.Thread(target=writer, daemon=True)
+        t.start()
+        child, targets = None, None
+        deadline = time.monotonic() + scaled(90)
+        try:
+            while child is None and time.monotonic() < deadline and \
+                    t.is_alive():
+                for ch in children_of(pid):
+                    time.sleep(0.02)  # past the first moments after fork()
+                    seen = fd_targets(ch)
+                    if seen is not None and not gone(ch):
+                        child, targets = ch, seen
+                        break
+                time.sleep(0.002)
+            self.assertIsNotNone(child, "no snapshot child seen while "
+                                 "writing (writes failed: %s)" % failed)
+            sockets = [x for x in targets if x.startswith("socket:")]
+            self.assertEqual(sockets, [], "the snapshot child holds %s" %
+                             targets)
+            self.assertIn(lock, targets)
+            # killed with the node: a restart right away finds the LOCK free
+            # (a child still writing would hold it for up to a second here)
+            self.assertFalse(gone(child), "the child finished too soon")
+            c.kill(f)
+            c.start(f)
+            self.assertNotIn("in use by another raftd",
+                             c.log_text(f, since_start=True))
+            self.assertTrue(gone(child), "the snapshot child outlived its node")
+        finally:
+            done.set()
+            t.join(scaled(60))
+        self.assertEqual(failed, [])
+        wait_converged(c, timeout=scaled(30))
+        r = kv_get(c, f, "/big00")
+        self.assertEqual(kv_value(r), BIG_VALUE)
 
     def test_malformed_snapshots_are_refused_without_harm(self):
         c = self.cluster(3, extra_config=SNAP_CONFIG)
