@@ -1559,12 +1559,24 @@ enum {
     F_PREV_INDEX = 32, F_PREV_EXIST = 64, F_RECURSIVE = 128,
 };
 
+/* Keep a working buffer for the next entry, unless a large value made it
+ * large: that memory goes back. */
+#define KV_SCRATCH_KEEP ((size_t)64 << 10)
+static void scratch_keep(struct buf *slot, struct buf b)
+{
+    if (b.cap > KV_SCRATCH_KEEP) {
+        free(b.p);
+        b = (struct buf){0};
+    }
+    *slot = b;
+}
+
 /* Hand a decoded command's buffers back to kv for the next one. */
 static void decode_done(struct kv *kv, struct dcmd *c)
 {
-    kv->scratch_key = c->key;
-    kv->scratch_value = c->value;
-    kv->scratch_prev_value = c->prev_value;
+    scratch_keep(&kv->scratch_key, c->key);
+    scratch_keep(&kv->scratch_value, c->value);
+    scratch_keep(&kv->scratch_prev_value, c->prev_value);
     memset(c, 0, sizeof *c);
 }
 
@@ -1681,8 +1693,8 @@ static int decode(struct kv *kv, const void *data, size_t len, struct dcmd *c,
     }
     rc = 0;
 out:
-    kv->scratch_name = name;
-    kv->scratch_tmp = tmp;
+    scratch_keep(&kv->scratch_name, name);
+    scratch_keep(&kv->scratch_tmp, tmp);
     if (rc < 0)
         decode_done(kv, c);
     return rc;
@@ -1800,7 +1812,7 @@ void kv_apply(struct kv *kv, const void *data, size_t len,
         op_delete(&o, cond, c.dir, c.recursive, pv, c.prev_index);
         break;
     }
-    kv->scratch_event = o.b;
+    scratch_keep(&kv->scratch_event, o.b);
     free(path);
     decode_done(kv, &c);
     run_callbacks(kv);

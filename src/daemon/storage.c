@@ -445,12 +445,19 @@ static int load_segment(struct storage *s, uint32_t k, bool last,
         uint8_t h[WAL_HEADER];
         memcpy(h, WAL_MAGIC, 8);
         put64(h + 8, seg->first);
-        if (last && len < WAL_HEADER && memcmp(buf, h, len) == 0) {
-            /* created just before a crash, so none of its records was ever
-             * synced: complete the header (a segment holds one even when
-             * empty, or later appends would land where it belongs) */
+        size_t same = 0; /* how much of the header is there */
+        while (same < WAL_HEADER && same < len && buf[same] == h[same])
+            same++;
+        if (last && all_zero(buf + same, len - same)) {
+            /* Created just before a crash, so none of its records was ever
+             * synced: what is there is the start of its header, then
+             * nothing or zeros (its preallocated space reached the disk
+             * before the header did). Complete the header (a segment holds
+             * one even when empty, or later appends would land where it
+             * belongs) and drop the rest. */
             free(buf);
-            if (pwrite_all(seg->fd, h, WAL_HEADER, 0) < 0 ||
+            if (ftruncate(seg->fd, WAL_HEADER) < 0 ||
+                pwrite_all(seg->fd, h, WAL_HEADER, 0) < 0 ||
                 fdatasync(seg->fd) < 0)
                 return fail(err, errlen, "%s/%s: cannot repair header: %s",
                             s->dir, name, strerror(errno));
@@ -889,10 +896,10 @@ int storage_append(struct storage *s, raft_index first,
             size_t p = s->n_segs - 1;
             if (s->n_segs) {
                 struct segment *full = &s->segs[p];
-                /* without its preallocated tail: only the last segment
-                 * takes more room than its records */
-                if ((full->alloc > full->size &&
-                     ftruncate(full->fd, (off_t)full->size) < 0) ||
+                /* without its preallocated tail (even one a failed
+                 * fallocate left behind): only the last segment takes more
+                 * room than its records */
+                if (ftruncate(full->fd, (off_t)full->size) < 0 ||
                     fdatasync(full->fd) < 0)
                     return fail(err, errlen, "%s: fdatasync of the log "
                                 "failed: %s", s->dir, strerror(errno));
