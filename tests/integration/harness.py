@@ -552,6 +552,21 @@ class Cluster:
         wait_for(ok, timeout, msg="node %d to accept on %s" % (i, nd.url),
                  describe=lambda: "log:\n" + self.tail(i))
 
+    def wait_refusal(self, i, timeout, what=""):
+        """Node i was started (wait=False) on data it must refuse: wait
+        for it to exit and return its exit status (raises if it is still
+        running after timeout). The exit is expected, not a crash."""
+        nd = self.nodes[i]
+        try:
+            rc = nd.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("%snode %d did not refuse to start within "
+                                 "%.1fs; log:\n%s" % (what and what + ": ", i,
+                                                      timeout, self.tail(i)))
+        nd.expect_exit = True
+        nd.exits.append((nd.proc.pid, "refused to start", rc))
+        return rc
+
     def start_all(self, wait=True):
         for i in self.ids():
             if not self.nodes[i].running():

@@ -389,14 +389,8 @@ class DurabilityTest(harness.ClusterTestCase):
         off, plen = recs[len(recs) // 2]
         flip_byte(seg, off + REC_HEADER + 9)   # inside the entry's term
         before = {p: read_bytes(p) for p in segments(c.node(f).data_dir)}
-        nd = c.start(f, wait=False)
-        try:
-            rc = nd.proc.wait(timeout=scaled(5))
-        except harness.subprocess.TimeoutExpired:
-            self.fail("node %d started on a corrupt log; log:\n%s"
-                      % (f, c.tail(f)))
-        nd.expect_exit = True
-        nd.exits.append((nd.proc.pid, "refused to start", rc))
+        c.start(f, wait=False)
+        rc = c.wait_refusal(f, scaled(5))
         self.assertNotEqual(rc, 0)
         self.assertGreater(rc, 0, "killed by signal %d" % -rc)
         self.assertEqual(rc, EX_UNAVAILABLE, "exit status (raftd(8))")
@@ -460,12 +454,7 @@ class DurabilityTest(harness.ClusterTestCase):
                 self.assertEqual(c.stop(f), 0, desc)
                 outcomes[desc] = "started"
             else:
-                try:
-                    rc = nd.proc.wait(timeout=1)
-                except harness.subprocess.TimeoutExpired:
-                    self.fail("%s: neither started nor exited" % desc)
-                nd.expect_exit = True
-                nd.exits.append((nd.proc.pid, "refused to start", rc))
+                rc = c.wait_refusal(f, 1, desc)  # neither started nor exited
                 self.assertGreater(rc, 0, "%s: killed by signal %d; log:\n%s"
                                    % (desc, -rc, c.tail(f)))
                 self.assertEqual(rc, EX_UNAVAILABLE, "%s: exit status; log:"
