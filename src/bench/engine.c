@@ -555,6 +555,18 @@ static double rusage_s(void)
            (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
+
+/* Keep the largest memory figures of the samples seen so far. */
+static void peak_update(struct proc_sample *peak, const struct proc_sample *ps)
+{
+    if (ps->rss_kb > peak->rss_kb)
+        peak->rss_kb = ps->rss_kb;
+    if (ps->rss_kb_node_max > peak->rss_kb_node_max)
+        peak->rss_kb_node_max = ps->rss_kb_node_max;
+    if (ps->anon_kb_node_max > peak->anon_kb_node_max)
+        peak->anon_kb_node_max = ps->anon_kb_node_max;
+}
+
 int engine_run(const struct bench_config *cfg, char **urls, unsigned n_urls,
                unsigned n_clients, struct client_stats *stats,
                struct samples *samples, double *measured_s,
@@ -585,7 +597,7 @@ int engine_run(const struct bench_config *cfg, char **urls, unsigned n_urls,
     double cpu0 = 0;
     bool window_open = false;
     struct proc_sample ps0 = {0}, ps;
-    uint64_t rss_max = 0, rss_node_max = 0, anon_node_max = 0;
+    struct proc_sample peak = {0}; /* the largest memory figures seen */
     while (1) {
         uint64_t now = now_ns();
         if (!window_open && now >= r.window_start) {
@@ -601,12 +613,7 @@ int engine_run(const struct bench_config *cfg, char **urls, unsigned n_urls,
                 procs_sample(cfg->watch, &ps);
                 extra->server_cpu_s = ps.cpu_s - ps0.cpu_s;
                 extra->server_procs = ps.n;
-                if (ps.rss_kb > rss_max)
-                    rss_max = ps.rss_kb;
-                if (ps.rss_kb_node_max > rss_node_max)
-                    rss_node_max = ps.rss_kb_node_max;
-                if (ps.anon_kb_node_max > anon_node_max)
-                    anon_node_max = ps.anon_kb_node_max;
+                peak_update(&peak, &ps);
             }
         }
         if (now >= next_tick) {
@@ -624,12 +631,7 @@ int engine_run(const struct bench_config *cfg, char **urls, unsigned n_urls,
                 tick(tick_arg, &p);
             if (cfg->watch && window_open && !r.stopping) {
                 procs_sample(cfg->watch, &ps);
-                if (ps.rss_kb > rss_max)
-                    rss_max = ps.rss_kb;
-                if (ps.rss_kb_node_max > rss_node_max)
-                    rss_node_max = ps.rss_kb_node_max;
-                if (ps.anon_kb_node_max > anon_node_max)
-                    anon_node_max = ps.anon_kb_node_max;
+                peak_update(&peak, &ps);
             }
         }
         if (r.stopping && !any_busy(&r))
@@ -644,9 +646,9 @@ int engine_run(const struct bench_config *cfg, char **urls, unsigned n_urls,
         pump(&r, t);
     }
     *measured_s = cfg->duration_s;
-    extra->server_rss_kb_max = rss_max;
-    extra->server_rss_kb_node_max = rss_node_max;
-    extra->server_anon_kb_node_max = anon_node_max;
+    extra->server_rss_kb_max = peak.rss_kb;
+    extra->server_rss_kb_node_max = peak.rss_kb_node_max;
+    extra->server_anon_kb_node_max = peak.anon_kb_node_max;
     rc = 0;
 out:
     run_teardown(&r);

@@ -111,22 +111,28 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- driving MHD from the loop ------------------------------------------ */
 
+static uint64_t server_now(const struct http_server *s)
+{
+    uint64_t now = 0;
+    if (sd_event_now(s->ev, CLOCK_MONOTONIC, &now) < 0)
+        now = 0;
+    return now;
+}
+
 static void rearm_timer(struct http_server *s)
 {
     MHD_UNSIGNED_LONG_LONG to;
     if (!s->timer)
         return;
-    if (MHD_get_timeout(s->mhd, &to) == MHD_YES && to == 0 && s->kick) {
+    bool due = MHD_get_timeout(s->mhd, &to) == MHD_YES;
+    if (due && to == 0 && s->kick) {
         /* data already buffered: MHD wants to run again at once */
         sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
         sd_event_source_set_enabled(s->kick, SD_EVENT_ONESHOT);
-    } else if (MHD_get_timeout(s->mhd, &to) == MHD_YES) {
-        uint64_t now = 0;
-        if (sd_event_now(s->ev, CLOCK_MONOTONIC, &now) < 0)
-            now = 0;
+    } else if (due) {
         if (to > UINT64_C(86400000))
             to = UINT64_C(86400000);
-        sd_event_source_set_time(s->timer, now + (uint64_t)to * 1000u);
+        sd_event_source_set_time(s->timer, server_now(s) + (uint64_t)to * 1000u);
         sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
     } else {
         sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
@@ -251,14 +257,6 @@ static void request_watch(struct http_request *r)
         return;
     if (sd_event_add_io(r->srv->ev, &r->hup, ci->connect_fd, EPOLLRDHUP, on_hup, r) < 0)
         r->hup = NULL; /* no abort detection for this one; it still works otherwise */
-}
-
-static uint64_t server_now(const struct http_server *s)
-{
-    uint64_t now = 0;
-    if (sd_event_now(s->ev, CLOCK_MONOTONIC, &now) < 0)
-        now = 0;
-    return now;
 }
 
 /* Watch the requests suspended for HUP_WATCH_DELAY_US or more; run again

@@ -1454,9 +1454,8 @@ static void utf8_put(struct buf *b, unsigned cp)
     }
 }
 
-/* A JSON string into out (which must be empty). No NULs: \u0000 and raw
+/* A JSON string into out, replacing what it held. No NULs: \u0000 and raw
  * control characters are rejected; other bytes are kept as they are. */
-/* A JSON string into out (replacing what it held). */
 static int jp_string(struct jp *p, struct buf *out)
 {
     buf_truncate(out, 0);
@@ -1593,9 +1592,6 @@ static int decode(struct kv *kv, const void *data, size_t len, struct dcmd *c,
     c->key = kv->scratch_key;
     c->value = kv->scratch_value;
     c->prev_value = kv->scratch_prev_value;
-    buf_truncate(&c->key, 0);
-    buf_truncate(&c->value, 0);
-    buf_truncate(&c->prev_value, 0);
     c->prev_exist = -1;
     *why = "malformed command";
     if (!data)
@@ -1608,7 +1604,6 @@ static int decode(struct kv *kv, const void *data, size_t len, struct dcmd *c,
         p.i++;
     else {
         for (;;) {
-            buf_truncate(&name, 0);
             if (jp_string(&p, &name) < 0)
                 goto out;
             jp_ws(&p);
@@ -1621,7 +1616,6 @@ static int decode(struct kv *kv, const void *data, size_t len, struct dcmd *c,
             bool bv;
             if (!strcmp(f, "op")) {
                 bit = F_OP;
-                buf_truncate(&tmp, 0);
                 r = jp_string(&p, &tmp);
                 if (r == 0) {
                     if (!strcmp(tmp.p, "set"))
@@ -1648,7 +1642,6 @@ static int decode(struct kv *kv, const void *data, size_t len, struct dcmd *c,
                 c->has_prev_value = true;
             } else if (!strcmp(f, "prevIndex")) {
                 bit = F_PREV_INDEX;
-                buf_truncate(&tmp, 0);
                 r = jp_string(&p, &tmp);
                 if (r == 0)
                     r = parse_u64(tmp.p, tmp.len, &c->prev_index);

@@ -373,8 +373,10 @@ static void answer_unanswered(struct node *n)
 
 /* ---- the ready loop ---- */
 
+/* Stop: nothing more is written, answered or applied (n->failed). */
 static void fatal_storage(struct node *n, const char *err)
 {
+    n->failed = true;
     log_msg(LOG_ERR, "storage failure, stopping to protect the data: %s", err);
     sd_notifyf(0, "STATUS=storage failure: %s", err);
     sd_event_exit(n->ev, EX_IOERR);
@@ -410,7 +412,6 @@ static void start_sync(struct node *n)
     }
     if (syncer_start(n->syncer, fds, is_dir, count) < 0) {
         fatal_storage(n, "the sync thread refused a job");
-        n->failed = true;
         return;
     }
     n->running_gen = n->write_gen;
@@ -426,7 +427,6 @@ static void on_synced(void *arg, int err, uint64_t usec)
         snprintf(msg, sizeof(msg), "%s: fdatasync of the log failed: %s",
                  n->cfg->data_dir, strerror(err));
         fatal_storage(n, msg);
-        n->failed = true;
         return;
     }
     storage_note_sync(n->storage, usec);
@@ -625,8 +625,10 @@ static bool handle_ready(struct node *n)
         if (sent && rd.n_entries) /* on the wire before our fdatasync */
             http_client_flush(n->client);
     }
+    /* (a ready without entries has nothing to sync either way: no poll) */
     bool background = n->syncer && !rd.hard_state_changed &&
-                      !rd.snapshot_install && !nothing_waiting(n);
+                      !rd.snapshot_install &&
+                      (!rd.n_entries || !nothing_waiting(n));
     if (!(background ? persist_in_background(n, &rd) : persist(n, &rd)))
         return false; /* never advance past what is not durable */
     raft_index hint = rd.hard_state.commit < n->durable_index

@@ -7,13 +7,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "errmsg.h"
 #include "storage.h" /* crc32c */
 
 #define SNAP_MAGIC "RAFTDSN1"
@@ -31,16 +31,6 @@ static uint64_t get_le(const uint8_t *p, unsigned n)
     for (unsigned i = 0; i < n; i++)
         v |= (uint64_t)p[i] << (8 * i);
     return v;
-}
-
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
 }
 
 /* Fill in the header of an image whose payload is in place. */
@@ -75,22 +65,22 @@ int snapfile_check_header(const uint8_t *hdr, size_t len,
                           char *err, size_t errlen)
 {
     if (len < SNAPFILE_HEADER)
-        return fail(err, errlen, "%s is truncated: %zu bytes, shorter than "
+        return errmsg(err, errlen, "%s is truncated: %zu bytes, shorter than "
                     "its %d-byte header", what, len, SNAPFILE_HEADER);
     if (memcmp(hdr, SNAP_MAGIC, 8) != 0)
-        return fail(err, errlen, "%s is not a raftd snapshot (bad magic)", what);
+        return errmsg(err, errlen, "%s is not a raftd snapshot (bad magic)", what);
     if (get_le(hdr + 44, 4) != crc32c(0, hdr, 44))
-        return fail(err, errlen, "%s has a damaged header (checksum mismatch)",
+        return errmsg(err, errlen, "%s has a damaged header (checksum mismatch)",
                     what);
     if (get_le(hdr + 8, 4) != SNAP_VERSION)
-        return fail(err, errlen, "%s has format version %" PRIu64 ", this "
+        return errmsg(err, errlen, "%s has format version %" PRIu64 ", this "
                     "raftd reads version %d", what, get_le(hdr + 8, 4),
                     SNAP_VERSION);
     m->index = get_le(hdr + 16, 8);
     m->term = get_le(hdr + 24, 8);
     m->length = get_le(hdr + 32, 8);
     if (m->index == 0 || m->term == 0)
-        return fail(err, errlen, "%s claims to cover index %" PRIu64 " of term "
+        return errmsg(err, errlen, "%s claims to cover index %" PRIu64 " of term "
                     "%" PRIu64 ", which is impossible", what, m->index, m->term);
     return 0;
 }
@@ -101,12 +91,12 @@ int snapfile_check(const uint8_t *img, size_t len, struct snapfile_meta *m,
     if (snapfile_check_header(img, len, m, what, err, errlen) < 0)
         return -1;
     if (len - SNAPFILE_HEADER != m->length)
-        return fail(err, errlen, "%s is %s: %zu payload bytes, its header says "
+        return errmsg(err, errlen, "%s is %s: %zu payload bytes, its header says "
                     "%" PRIu64, what,
                     len - SNAPFILE_HEADER < m->length ? "truncated" : "too long",
                     len - SNAPFILE_HEADER, m->length);
     if (get_le(img + 40, 4) != crc32c(0, img + SNAPFILE_HEADER, m->length))
-        return fail(err, errlen, "%s is corrupt: payload checksum mismatch", what);
+        return errmsg(err, errlen, "%s is corrupt: payload checksum mismatch", what);
     return 0;
 }
 
@@ -133,21 +123,21 @@ int snapfile_write(int dir_fd, const char *dir, const char *name,
     snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", name, (long)getpid());
     int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
-        return fail(err, errlen, "%s/%s: cannot create: %s", dir, tmp,
+        return errmsg(err, errlen, "%s/%s: cannot create: %s", dir, tmp,
                     strerror(errno));
     if (write_all(fd, img, len) < 0 || fdatasync(fd) < 0) {
         int e = errno;
         close(fd);
         unlinkat(dir_fd, tmp, 0);
-        return fail(err, errlen, "%s/%s: cannot write: %s (disk full?)", dir,
+        return errmsg(err, errlen, "%s/%s: cannot write: %s (disk full?)", dir,
                     tmp, strerror(e));
     }
     close(fd);
     if (renameat(dir_fd, tmp, dir_fd, name) < 0)
-        return fail(err, errlen, "%s/%s: cannot rename to %s: %s", dir, tmp,
+        return errmsg(err, errlen, "%s/%s: cannot rename to %s: %s", dir, tmp,
                     name, strerror(errno));
     if (fsync(dir_fd) < 0)
-        return fail(err, errlen, "%s: fsync of the directory failed: %s", dir,
+        return errmsg(err, errlen, "%s: fsync of the directory failed: %s", dir,
                     strerror(errno));
     return 0;
 }
@@ -180,19 +170,19 @@ int snapfile_read(int dir_fd, const char *dir, const char *name,
     if (fd < 0 && errno == ENOENT)
         return 0;
     if (fd < 0)
-        return fail(err, errlen, "%s: cannot open: %s", what, strerror(errno));
+        return errmsg(err, errlen, "%s: cannot open: %s", what, strerror(errno));
     struct stat st;
     uint8_t hdr[SNAPFILE_HEADER];
     size_t got;
     int rv = -1;
     if (fstat(fd, &st) < 0 || read_exact(fd, hdr, sizeof(hdr), &got) < 0) {
-        fail(err, errlen, "%s: cannot read: %s", what, strerror(errno));
+        errmsg(err, errlen, "%s: cannot read: %s", what, strerror(errno));
         goto out;
     }
     if (snapfile_check_header(hdr, got, m, what, err, errlen) < 0)
         goto damaged;
     if ((uint64_t)st.st_size != SNAPFILE_HEADER + m->length) {
-        fail(err, errlen, "%s is %s: %jd bytes, its header says %" PRIu64,
+        errmsg(err, errlen, "%s is %s: %jd bytes, its header says %" PRIu64,
              what, (uint64_t)st.st_size < SNAPFILE_HEADER + m->length
                        ? "truncated" : "too long",
              (intmax_t)st.st_size, SNAPFILE_HEADER + m->length);
@@ -204,13 +194,13 @@ int snapfile_read(int dir_fd, const char *dir, const char *name,
     }
     uint8_t *buf = malloc(SNAPFILE_HEADER + m->length);
     if (!buf) {
-        fail(err, errlen, "%s: out of memory reading it", what);
+        errmsg(err, errlen, "%s: out of memory reading it", what);
         goto out;
     }
     memcpy(buf, hdr, SNAPFILE_HEADER);
     if (read_exact(fd, buf + SNAPFILE_HEADER, m->length, &got) < 0 ||
         got != m->length) {
-        fail(err, errlen, "%s: cannot read: %s", what,
+        errmsg(err, errlen, "%s: cannot read: %s", what,
              got != m->length ? "short read" : strerror(errno));
         free(buf);
         goto out;

@@ -13,13 +13,13 @@
 #define _GNU_SOURCE
 #endif
 #include "storage.h"
+#include "errmsg.h"
 #include "snapfile.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,17 +159,6 @@ static uint32_t get32(const uint8_t *p)
     return v;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static uint64_t now_us(void)
 {
     struct timespec ts;
@@ -257,18 +246,18 @@ static int meta_load(struct storage *s, struct raft_hard_state *hs, char *err,
         const char *name = i ? "meta2" : "meta1";
         s->meta_fd[i] = openat(s->dir_fd, name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (s->meta_fd[i] < 0)
-            return fail(err, errlen, "%s/%s: cannot open: %s", s->dir, name,
+            return errmsg(err, errlen, "%s/%s: cannot open: %s", s->dir, name,
                         strerror(errno));
         uint8_t *buf;
         size_t len;
         if (read_file(s->meta_fd[i], &buf, &len) < 0)
-            return fail(err, errlen, "%s/%s: cannot read: %s", s->dir, name,
+            return errmsg(err, errlen, "%s/%s: cannot read: %s", s->dir, name,
                         strerror(errno));
         state[i] = meta_decode(buf, len, &version[i], &h[i]);
         free(buf);
     }
     if (state[0] < 0 && state[1] < 0)
-        return fail(err, errlen,
+        return errmsg(err, errlen,
                     "%s/meta1 and meta2 are both damaged: the node's term and "
                     "vote are lost; refusing to start (restore them from a "
                     "backup, or remove the data directory to rejoin as a new, "
@@ -293,7 +282,7 @@ int storage_save_hard_state(struct storage *s, const struct raft_hard_state *hs,
     int i = (int)(s->meta_version % 2);
     meta_encode(b, s->meta_version, hs);
     if (pwrite(s->meta_fd[i], b, META_SIZE, 0) != META_SIZE)
-        return fail(err, errlen, "%s/meta%d: write failed: %s", s->dir, i + 1,
+        return errmsg(err, errlen, "%s/meta%d: write failed: %s", s->dir, i + 1,
                     strerror(errno));
     s->meta_dirty[i] = true;
     s->stats.bytes_written += META_SIZE;
@@ -407,7 +396,7 @@ static int repair_tail(struct storage *s, struct segment *seg, uint64_t off,
     char name[64];
     seg_name(name, sizeof(name), seg->first);
     if (ftruncate(seg->fd, (off_t)off) < 0 || fdatasync(seg->fd) < 0)
-        return fail(err, errlen, "%s/%s: cannot truncate torn record: %s",
+        return errmsg(err, errlen, "%s/%s: cannot truncate torn record: %s",
                     s->dir, name, strerror(errno));
     snprintf(l->repaired, sizeof(l->repaired),
              "%s/%s: %s at offset %" PRIu64
@@ -437,7 +426,7 @@ static int load_segment(struct storage *s, uint32_t k, bool last,
     uint8_t *buf;
     size_t len;
     if (read_file(seg->fd, &buf, &len) < 0)
-        return fail(err, errlen, "%s/%s: cannot read: %s", s->dir, name,
+        return errmsg(err, errlen, "%s/%s: cannot read: %s", s->dir, name,
                     strerror(errno));
     int rv = 0;
     if (len < WAL_HEADER || memcmp(buf, WAL_MAGIC, 8) ||
@@ -459,7 +448,7 @@ static int load_segment(struct storage *s, uint32_t k, bool last,
             if (ftruncate(seg->fd, WAL_HEADER) < 0 ||
                 pwrite_all(seg->fd, h, WAL_HEADER, 0) < 0 ||
                 fdatasync(seg->fd) < 0)
-                return fail(err, errlen, "%s/%s: cannot repair header: %s",
+                return errmsg(err, errlen, "%s/%s: cannot repair header: %s",
                             s->dir, name, strerror(errno));
             snprintf(l->repaired, sizeof(l->repaired),
                      "%s/%s: incomplete segment header (a crash right after "
@@ -468,7 +457,7 @@ static int load_segment(struct storage *s, uint32_t k, bool last,
             return 0;
         }
         free(buf);
-        return fail(err, errlen,
+        return errmsg(err, errlen,
                     "%s/%s: not a raftd log segment (bad header); refusing to "
                     "start: move the file away if it does not belong here",
                     s->dir, name);
@@ -517,7 +506,7 @@ static int load_segment(struct storage *s, uint32_t k, bool last,
                 rv = repair_tail(s, seg, off, damage, l, err, errlen);
                 break;
             }
-            rv = fail(err, errlen,
+            rv = errmsg(err, errlen,
                       "%s/%s: %s at offset %" PRIu64
                       ", before the end of the log: the log is corrupt and "
                       "raftd will not serve possibly wrong data. Stop this "
@@ -531,14 +520,14 @@ static int load_segment(struct storage *s, uint32_t k, bool last,
         struct raft_entry e = {.term = get64(p + 8), .type = p[16],
                                .len = plen - REC_FIXED};
         if (get64(p) != expect) {
-            rv = fail(err, errlen,
+            rv = errmsg(err, errlen,
                       "%s/%s: record at offset %" PRIu64 " has index %" PRIu64
                       ", expected %" PRIu64 ": the log is corrupt",
                       s->dir, name, off, get64(p), expect);
             break;
         }
         if (l->n_entries && e.term < l->entries[l->n_entries - 1].term) {
-            rv = fail(err, errlen,
+            rv = errmsg(err, errlen,
                       "%s/%s: record at offset %" PRIu64
                       " has a term lower than its predecessor: the log is corrupt",
                       s->dir, name, off);
@@ -547,14 +536,14 @@ static int load_segment(struct storage *s, uint32_t k, bool last,
         if (e.len) {
             e.data = malloc(e.len);
             if (!e.data) {
-                rv = fail(err, errlen, "out of memory loading the log");
+                rv = errmsg(err, errlen, "out of memory loading the log");
                 break;
             }
             memcpy(e.data, p + REC_FIXED, e.len);
         }
         if (append_loaded(l, cap, &e) < 0 || push_loc(s, k, off) < 0) {
             free(e.data);
-            rv = fail(err, errlen, "out of memory loading the log");
+            rv = errmsg(err, errlen, "out of memory loading the log");
             break;
         }
         expect++;
@@ -563,7 +552,7 @@ static int load_segment(struct storage *s, uint32_t k, bool last,
     if (rv == 0)
         seg->size = off; /* the records end here (repaired or not) */
     if (rv == 0 && k + 1 < s->n_segs && s->segs[k + 1].first != expect)
-        rv = fail(err, errlen,
+        rv = errmsg(err, errlen,
                   "%s/%s ends at index %" PRIu64 " but the next segment starts "
                   "at %" PRIu64 ": the log has a gap and is corrupt",
                   s->dir, name, expect - 1, s->segs[k + 1].first);
@@ -576,7 +565,7 @@ static int load_segments(struct storage *s, struct storage_loaded *l,
 {
     DIR *d = fdopendir(dup(s->dir_fd));
     if (!d)
-        return fail(err, errlen, "%s: cannot list: %s", s->dir, strerror(errno));
+        return errmsg(err, errlen, "%s: cannot list: %s", s->dir, strerror(errno));
     uint64_t *firsts = NULL;
     size_t n = 0;
     struct dirent *de;
@@ -595,7 +584,7 @@ static int load_segments(struct storage *s, struct storage_loaded *l,
         if (!p) {
             free(firsts);
             closedir(d);
-            return fail(err, errlen, "out of memory");
+            return errmsg(err, errlen, "out of memory");
         }
         firsts = p;
         firsts[n++] = first;
@@ -611,12 +600,12 @@ static int load_segments(struct storage *s, struct storage_loaded *l,
         seg_name(name, sizeof(name), firsts[0]);
         free(firsts);
         if (l->snapshot_index)
-            return fail(err, errlen,
+            return errmsg(err, errlen,
                         "%s/%s is the first log segment but the snapshot ends "
                         "at index %" PRIu64 ": the segments in between are "
                         "missing and the log is corrupt", s->dir, name,
                         l->snapshot_index);
-        return fail(err, errlen,
+        return errmsg(err, errlen,
                     "%s/%s is the first log segment but the log starts at "
                     "index 1 (there is no snapshot): the segments before it "
                     "are missing and the log is corrupt", s->dir, name);
@@ -627,7 +616,7 @@ static int load_segments(struct storage *s, struct storage_loaded *l,
         int fd = openat(s->dir_fd, name, O_RDWR | O_CLOEXEC);
         if (fd < 0 || add_segment(s, firsts[i], fd, 0) < 0) {
             free(firsts);
-            return fail(err, errlen, "%s/%s: cannot open: %s", s->dir, name,
+            return errmsg(err, errlen, "%s/%s: cannot open: %s", s->dir, name,
                         strerror(errno));
         }
     }
@@ -699,31 +688,31 @@ int storage_open(struct storage **out, const char *dir,
     loaded->first_index = 1;
     struct storage *s = calloc(1, sizeof(*s));
     if (!s)
-        return fail(err, errlen, "out of memory");
+        return errmsg(err, errlen, "out of memory");
     s->dir = strdup(dir);
     s->dir_fd = s->lock_fd = s->meta_fd[0] = s->meta_fd[1] = s->commit_fd = -1;
     s->first_index = 1;
     s->segment_max = SEGMENT_MAX;
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-        fail(err, errlen, "cannot create data directory %s: %s (create it, "
+        errmsg(err, errlen, "cannot create data directory %s: %s (create it, "
              "or set data_dir in the config to a writable directory)", dir,
              strerror(errno));
         goto error;
     }
     s->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (s->dir_fd < 0) {
-        fail(err, errlen, "cannot open data directory %s: %s", dir,
+        errmsg(err, errlen, "cannot open data directory %s: %s", dir,
              strerror(errno));
         goto error;
     }
     s->lock_fd = openat(s->dir_fd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (s->lock_fd < 0) {
-        fail(err, errlen, "%s/LOCK: cannot create: %s (is data_dir writable "
+        errmsg(err, errlen, "%s/LOCK: cannot create: %s (is data_dir writable "
              "by the user raftd runs as?)", dir, strerror(errno));
         goto error;
     }
     if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-        fail(err, errlen, "%s is in use by another raftd process: each node "
+        errmsg(err, errlen, "%s is in use by another raftd process: each node "
              "needs its own data_dir", dir);
         goto error;
     }
@@ -789,6 +778,19 @@ void storage_close(struct storage *s)
     free(s);
 }
 
+static int remove_segment_file(struct storage *s, const struct segment *seg,
+                               char *err, size_t errlen)
+{
+    char name[64];
+    seg_name(name, sizeof(name), seg->first);
+    if (unlinkat(s->dir_fd, name, 0) < 0 && errno != ENOENT)
+        return errmsg(err, errlen, "%s/%s: cannot remove: %s", s->dir, name,
+                    strerror(errno));
+    close(seg->fd);
+    s->dir_dirty = true;
+    return 0;
+}
+
 /* Drop stored entries >= index. */
 static int truncate_from(struct storage *s, raft_index index, char *err,
                          size_t errlen)
@@ -799,15 +801,9 @@ static int truncate_from(struct storage *s, raft_index index, char *err,
         index = s->first_index;
     struct location at = s->loc[index - s->first_index];
     while (s->n_segs > at.seg + 1) {
-        struct segment *seg = &s->segs[s->n_segs - 1];
-        char name[64];
-        seg_name(name, sizeof(name), seg->first);
-        if (unlinkat(s->dir_fd, name, 0) < 0)
-            return fail(err, errlen, "%s/%s: cannot remove: %s", s->dir, name,
-                        strerror(errno));
-        close(seg->fd);
+        if (remove_segment_file(s, &s->segs[s->n_segs - 1], err, errlen) < 0)
+            return -1;
         s->n_segs--;
-        s->dir_dirty = true;
     }
     /* Make the removals and the cut durable before new records are written
      * where the old ones were: otherwise a crash could leave a shortened
@@ -816,13 +812,13 @@ static int truncate_from(struct storage *s, raft_index index, char *err,
      * suffixes are rare, so the extra syncs cost little. */
     if (s->dir_dirty) {
         if (fsync(s->dir_fd) < 0)
-            return fail(err, errlen, "%s: fsync of the directory failed: %s",
+            return errmsg(err, errlen, "%s: fsync of the directory failed: %s",
                         s->dir, strerror(errno));
         s->dir_dirty = false;
     }
     struct segment *seg = &s->segs[at.seg];
     if (ftruncate(seg->fd, (off_t)at.off) < 0 || fdatasync(seg->fd) < 0)
-        return fail(err, errlen, "%s: cannot truncate log segment: %s", s->dir,
+        return errmsg(err, errlen, "%s: cannot truncate log segment: %s", s->dir,
                     strerror(errno));
     seg->size = seg->alloc = at.off;
     s->seg_dirty[at.seg] = true;
@@ -837,14 +833,14 @@ static int open_segment(struct storage *s, raft_index first, char *err,
     seg_name(name, sizeof(name), first);
     int fd = openat(s->dir_fd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
-        return fail(err, errlen, "%s/%s: cannot create: %s", s->dir, name,
+        return errmsg(err, errlen, "%s/%s: cannot create: %s", s->dir, name,
                     strerror(errno));
     uint8_t h[WAL_HEADER];
     memcpy(h, WAL_MAGIC, 8);
     put64(h + 8, first);
     if (pwrite_all(fd, h, sizeof(h), 0) < 0 || add_segment(s, first, fd, WAL_HEADER) < 0) {
         close(fd);
-        return fail(err, errlen, "%s/%s: cannot write: %s", s->dir, name,
+        return errmsg(err, errlen, "%s/%s: cannot write: %s", s->dir, name,
                     strerror(errno));
     }
     s->seg_dirty[s->n_segs - 1] = true;
@@ -882,7 +878,7 @@ int storage_append(struct storage *s, raft_index first,
     if (truncate_from(s, first, err, errlen) < 0)
         return -1;
     if (s->n_loc && first != last_index(s) + 1)
-        return fail(err, errlen, "internal error: log append at %" PRIu64
+        return errmsg(err, errlen, "internal error: log append at %" PRIu64
                     " leaves a gap after %" PRIu64, first, last_index(s));
     size_t i = 0;
     while (i < n) {
@@ -901,7 +897,7 @@ int storage_append(struct storage *s, raft_index first,
                  * room than its records */
                 if (ftruncate(full->fd, (off_t)full->size) < 0 ||
                     fdatasync(full->fd) < 0)
-                    return fail(err, errlen, "%s: fdatasync of the log "
+                    return errmsg(err, errlen, "%s: fdatasync of the log "
                                 "failed: %s", s->dir, strerror(errno));
                 full->alloc = full->size;
                 s->seg_dirty[p] = false;
@@ -919,7 +915,7 @@ int storage_append(struct storage *s, raft_index first,
         }
         uint8_t *buf = malloc(bytes);
         if (!buf)
-            return fail(err, errlen, "out of memory writing the log");
+            return errmsg(err, errlen, "out of memory writing the log");
         preallocate(s, seg, seg->size + bytes);
         uint8_t *p = buf;
         for (size_t x = i; x < j; x++) {
@@ -934,14 +930,14 @@ int storage_append(struct storage *s, raft_index first,
             put32(p + 4, crc32c(0, p + REC_HEADER, plen));
             if (push_loc(s, k, seg->size + (uint64_t)(p - buf)) < 0) {
                 free(buf);
-                return fail(err, errlen, "out of memory writing the log");
+                return errmsg(err, errlen, "out of memory writing the log");
             }
             p += REC_HEADER + plen;
         }
         int rv = pwrite_all(seg->fd, buf, bytes, seg->size);
         free(buf);
         if (rv < 0)
-            return fail(err, errlen, "%s: writing the log failed: %s (disk "
+            return errmsg(err, errlen, "%s: writing the log failed: %s (disk "
                         "full?)", s->dir, strerror(errno));
         seg->size += bytes;
         if (seg->alloc < seg->size)
@@ -960,7 +956,7 @@ int storage_sync(struct storage *s, char *err, size_t errlen)
     for (size_t k = 0; k < s->n_segs; k++)
         if (s->seg_dirty[k]) {
             if (fdatasync(s->segs[k].fd) < 0)
-                return fail(err, errlen, "%s: fdatasync of the log failed: %s",
+                return errmsg(err, errlen, "%s: fdatasync of the log failed: %s",
                             s->dir, strerror(errno));
             s->seg_dirty[k] = false;
             synced = true;
@@ -968,14 +964,14 @@ int storage_sync(struct storage *s, char *err, size_t errlen)
     for (int i = 0; i < 2; i++)
         if (s->meta_dirty[i]) {
             if (fdatasync(s->meta_fd[i]) < 0)
-                return fail(err, errlen, "%s/meta%d: fdatasync failed: %s",
+                return errmsg(err, errlen, "%s/meta%d: fdatasync failed: %s",
                             s->dir, i + 1, strerror(errno));
             s->meta_dirty[i] = false;
             synced = true;
         }
     if (s->dir_dirty) {
         if (fsync(s->dir_fd) < 0)
-            return fail(err, errlen, "%s: fsync of the directory failed: %s",
+            return errmsg(err, errlen, "%s: fsync of the directory failed: %s",
                         s->dir, strerror(errno));
         s->dir_dirty = false;
         synced = true;
@@ -1007,7 +1003,7 @@ int storage_sync_take(struct storage *s, int *fds, bool *is_dir, unsigned max,
             for (unsigned i = 0; i < *n; i++)
                 close(fds[i]);
             *n = 0;
-            return fail(err, errlen, "%s: cannot hand the log to the sync "
+            return errmsg(err, errlen, "%s: cannot hand the log to the sync "
                         "thread: %s", s->dir, why);
         }
         fds[*n] = d;
@@ -1051,24 +1047,6 @@ int storage_lock_fd(const struct storage *s)
     return s->lock_fd;
 }
 
-const char *storage_dir(const struct storage *s)
-{
-    return s->dir;
-}
-
-static int remove_segment_file(struct storage *s, const struct segment *seg,
-                               char *err, size_t errlen)
-{
-    char name[64];
-    seg_name(name, sizeof(name), seg->first);
-    if (unlinkat(s->dir_fd, name, 0) < 0 && errno != ENOENT)
-        return fail(err, errlen, "%s/%s: cannot remove: %s", s->dir, name,
-                    strerror(errno));
-    close(seg->fd);
-    s->dir_dirty = true;
-    return 0;
-}
-
 int storage_compact(struct storage *s, raft_index upto, char *err,
                     size_t errlen)
 {
@@ -1108,7 +1086,7 @@ int storage_reset(struct storage *s, raft_index next, char *err, size_t errlen)
     /* durable before any segment is created again, so that a crash cannot
      * bring old segments back next to new ones */
     if (fsync(s->dir_fd) < 0)
-        return fail(err, errlen, "%s: fsync of the directory failed: %s",
+        return errmsg(err, errlen, "%s: fsync of the directory failed: %s",
                     s->dir, strerror(errno));
     s->dir_dirty = false;
     return 0;

@@ -95,7 +95,6 @@ void storage_set_segment_max(struct storage *s, uint64_t bytes);
 int storage_dir_fd(const struct storage *s);
 /* The LOCK file's descriptor: whoever holds a copy holds the lock. */
 int storage_lock_fd(const struct storage *s);
-const char *storage_dir(const struct storage *s);
 
 /* CRC-32C (Castagnoli) of buf, continuing from crc (0 to start). */
 uint32_t crc32c(uint32_t crc, const void *buf, size_t len);

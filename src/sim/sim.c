@@ -381,8 +381,6 @@ static void start_sync(struct sim *s, struct node *n)
 
 static void send_msg(struct sim *s, struct node *n, const struct raft_msg *m,
                      raft_id *unreach, unsigned *n_unreach);
-static struct raft_msg *msg_copy(const struct raft_msg *m,
-                                 const struct ssnap *snap);
 
 /* Answers whose writes are now durable go out (release_held). */
 static void release_held(struct sim *s, struct node *n)
@@ -889,11 +887,7 @@ static void node_crash(struct sim *s, struct node *n)
             }
             if (rd->n_entries && snap_done) {
                 size_t k = rng_between(&s->disk, 0, rd->n_entries);
-                slog_truncate(&n->disk, rd->entries_first);
-                if (n->lcp >= rd->entries_first)
-                    n->lcp = rd->entries_first - 1;
-                for (size_t i = 0; i < k; i++)
-                    slog_append(&n->disk, &rd->entries[i], true);
+                disk_entries(s, n, rd->entries_first, rd->entries, k);
             }
             s->res->st.torn_writes++;
             s->durability_dirty = true;
