@@ -84,7 +84,6 @@ struct raft {
     unsigned n_prs;
     bool broadcast_pending; /* send new entries to followers in raft_ready */
     uint64_t seq;           /* heartbeat round, for ReadIndex */
-    bool heartbeat_pending; /* ReadIndex asked for a round in raft_ready */
     raft_time commit_notify_at; /* followers not told the commit yet are
                                    sent it then (0: none waiting) */
 

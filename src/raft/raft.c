@@ -333,7 +333,6 @@ void raft_become_leader(struct raft *r)
     r->role = RAFT_LEADER;
     raft_set_leader(r, r->cfg.id);
     r->seq = 1; /* 0 marks answers to messages of an older term */
-    r->heartbeat_pending = false;
     r->commit_notify_at = 0;
     r->transfer_target = RAFT_NONE;
     for (unsigned i = 0; i < r->n_prs; i++) {
@@ -492,15 +491,11 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
     memset(rd, 0, sizeof(*rd));
     if (r->role == RAFT_LEADER && r->broadcast_pending)
         replication_broadcast(r);
-    if (r->role == RAFT_LEADER && readindex_round_due(r)) {
+    if (r->role == RAFT_LEADER && readindex_round_due(r))
         replication_heartbeat(r);
-        r->heartbeat_pending = false;
-    }
     if (r->role == RAFT_LEADER)
         replication_send_commit(r);
     r->broadcast_pending = false;
-    if (r->role != RAFT_LEADER)
-        r->heartbeat_pending = false;
 
     rd->snapshot_install = r->snapshot_pending;
     if (r->snapshot_pending) {

@@ -46,7 +46,6 @@ int raft_read_index(struct raft *r, raft_time now, uint64_t id)
     /* Reads arriving together share the next heartbeat round. */
     r->pending_reads[r->n_pending_reads++] =
         (struct pending_read){.id = id, .index = r->commit, .seq = r->seq + 1};
-    r->heartbeat_pending = true;
     return 0;
 }
 
@@ -76,19 +75,16 @@ void readindex_on_ack(struct raft *r)
     r->n_pending_reads -= done;
 }
 
-/* A round carrying reads is out and not yet acknowledged by a majority.
- * Reads arriving meanwhile wait for the next round, started once this one
- * is acknowledged (or by the next periodic heartbeat, should its messages
- * be lost), so under read load there is one round per round trip rather
- * than one per ready. */
-static bool round_in_flight(const struct raft *r)
-{
-    return r->n_pending_reads && r->pending_reads[0].seq <= r->seq;
-}
-
+/* Reads wait for a round that has not started (their seq is the next
+ * one) and none is out: a round carrying reads that a majority has not
+ * acknowledged yet makes later reads wait for the next round, started once
+ * this one is acknowledged (or by the next periodic heartbeat, should its
+ * messages be lost), so under read load there is one round per round trip
+ * rather than one per ready. Reads a periodic heartbeat already carries
+ * need no round of their own. */
 bool readindex_round_due(const struct raft *r)
 {
-    return r->heartbeat_pending && !round_in_flight(r);
+    return r->n_pending_reads && r->pending_reads[0].seq > r->seq;
 }
 
 /* Leadership lost: unconfirmed reads fail, reported with index 0. */

@@ -1486,6 +1486,36 @@ TEST(reads_arriving_during_a_round_share_the_next_one)
     raft_free(o.r);
 }
 
+TEST(reads_a_periodic_heartbeat_carries_need_no_round_of_their_own)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    one_make_leader(&o);
+    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .seq = 1, .from = 2, .to = 1,
+                           .term = 1, .success = true, .match_index = 1};
+    raft_receive(o.r, 2002, &ack);
+    one_drain(&o);
+    struct raft_ready rd;
+    CHECK_EQ_U(raft_read_index(o.r, 2003, 9), 0);
+    raft_tick(o.r, 2150); /* the periodic heartbeat comes first */
+    raft_ready(o.r, &rd);
+    uint64_t round = round_sent_to(&rd, 2);
+    CHECK(round > 0);
+    for (size_t i = 0; i < rd.n_msgs; i++) /* one round, not two */
+        if (rd.msgs[i].type == RAFT_MSG_APPEND)
+            CHECK_EQ_U(rd.msgs[i].seq, round);
+    raft_advance(o.r, &rd);
+    ack.seq = round;
+    raft_receive(o.r, 2151, &ack);
+    raft_ready(o.r, &rd);
+    CHECK_EQ_U(rd.n_reads, 1);
+    CHECK_EQ_U(round_sent_to(&rd, 2), 0); /* and no extra round after it */
+    CHECK_EQ_U(round_sent_to(&rd, 3), 0);
+    raft_advance(o.r, &rd);
+    CHECK(!raft_has_ready(o.r));
+    raft_free(o.r);
+}
+
 TEST(read_index_fails_when_leadership_lost)
 {
     struct one o;
@@ -1576,6 +1606,7 @@ int main(void)
     RUN(read_index_waits_for_majority_heartbeat);
     RUN(reads_arriving_during_a_round_share_the_next_one);
     RUN(leader_counts_itself_only_once_persisted);
+    RUN(reads_a_periodic_heartbeat_carries_need_no_round_of_their_own);
     RUN(read_index_fails_when_leadership_lost);
     RUN(leadership_transfer_hands_over_without_waiting_for_timeout);
     return test_summary();
