@@ -292,6 +292,19 @@ static void one_make_leader(struct one *o)
     one_drain(o);
 }
 
+/* Node 1 of 3, leader of term 1, with its no-op committed by node 2's
+ * acknowledgement at time 2002; *ack is that message, for reuse. */
+static void one_committed_leader(struct one *o, struct raft_msg *ack)
+{
+    one_init(o, 3, 1);
+    one_make_leader(o);
+    *ack = (struct raft_msg){.type = RAFT_MSG_APPEND_RESP, .seq = 1, .from = 2,
+                             .to = 1, .term = 1, .success = true,
+                             .match_index = 1};
+    raft_receive(o->r, 2002, ack);
+    one_drain(o);
+}
+
 /* ================= election rules ================= */
 
 TEST(election_timeout_starts_prevote_without_new_term)
@@ -1398,12 +1411,8 @@ TEST(read_index_waits_for_majority_heartbeat)
 TEST(leader_counts_itself_only_once_persisted)
 {
     struct one o;
-    one_init(&o, 3, 1);
-    one_make_leader(&o);
-    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .seq = 1, .from = 2, .to = 1,
-                           .term = 1, .success = true, .match_index = 1};
-    raft_receive(o.r, 2002, &ack);
-    one_drain(&o);
+    struct raft_msg ack;
+    one_committed_leader(&o, &ack);
     CHECK_EQ_U(raft_commit_index(o.r), 1);
     raft_index idx = 0;
     CHECK_EQ_U(raft_propose(o.r, 2003, "x", 1, &idx), 0);
@@ -1445,12 +1454,8 @@ static uint64_t round_sent_to(const struct raft_ready *rd, raft_id to)
 TEST(reads_arriving_during_a_round_share_the_next_one)
 {
     struct one o;
-    one_init(&o, 3, 1);
-    one_make_leader(&o);
-    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .seq = 1, .from = 2, .to = 1,
-                           .term = 1, .success = true, .match_index = 1};
-    raft_receive(o.r, 2002, &ack);
-    one_drain(&o);
+    struct raft_msg ack;
+    one_committed_leader(&o, &ack);
     struct raft_ready rd;
     CHECK_EQ_U(raft_read_index(o.r, 2003, 1), 0);
     raft_ready(o.r, &rd);
@@ -1489,12 +1494,8 @@ TEST(reads_arriving_during_a_round_share_the_next_one)
 TEST(reads_a_periodic_heartbeat_carries_need_no_round_of_their_own)
 {
     struct one o;
-    one_init(&o, 3, 1);
-    one_make_leader(&o);
-    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .seq = 1, .from = 2, .to = 1,
-                           .term = 1, .success = true, .match_index = 1};
-    raft_receive(o.r, 2002, &ack);
-    one_drain(&o);
+    struct raft_msg ack;
+    one_committed_leader(&o, &ack);
     struct raft_ready rd;
     CHECK_EQ_U(raft_read_index(o.r, 2003, 9), 0);
     raft_tick(o.r, 2150); /* the periodic heartbeat comes first */
@@ -1519,12 +1520,8 @@ TEST(reads_a_periodic_heartbeat_carries_need_no_round_of_their_own)
 TEST(read_index_fails_when_leadership_lost)
 {
     struct one o;
-    one_init(&o, 3, 1);
-    one_make_leader(&o);
-    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .seq = 1, .from = 2, .to = 1,
-                           .term = 1, .success = true, .match_index = 1};
-    raft_receive(o.r, 2002, &ack);
-    one_drain(&o);
+    struct raft_msg ack;
+    one_committed_leader(&o, &ack);
     CHECK_EQ_U(raft_read_index(o.r, 2003, 7), 0);
     struct raft_msg up = {.type = RAFT_MSG_APPEND, .from = 2, .to = 1,
                           .term = 9};
