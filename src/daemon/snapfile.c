@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "errmsg.h"
-#include "storage.h" /* crc32c */
+#include "crc32c.h"
 
 #define SNAP_MAGIC "RAFTDSN1"
 #define SNAP_VERSION 1

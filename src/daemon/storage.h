@@ -96,9 +96,4 @@ int storage_dir_fd(const struct storage *s);
 /* The LOCK file's descriptor: whoever holds a copy holds the lock. */
 int storage_lock_fd(const struct storage *s);
 
-/* CRC-32C (Castagnoli) of buf, continuing from crc (0 to start). */
-uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
-/* The same without CPU instructions (crc32c uses SSE4.2 where it can). */
-uint32_t crc32c_portable(uint32_t crc, const void *buf, size_t len);
-
 #endif

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../src/daemon/crc32c.h"
 #include "../../src/daemon/snapfile.h"
 #include "../../src/daemon/storage.h"
 #include "test.h"
