@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "logging.h"
+#include "memberfile.h"
 #include "node.h"
 
 static void usage(FILE *f)
@@ -99,7 +100,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 static int load_config(const struct options *o, struct raftd_config *cfg)
 {
-    char err[1024];
+    char err[3072];
     config_defaults(cfg);
     if (config_load(cfg, o->config, err, sizeof(err)) < 0)
         goto bad;
@@ -111,12 +112,24 @@ static int load_config(const struct options *o, struct raftd_config *cfg)
     }
     if (config_resolve(cfg, err, sizeof(err)) < 0)
         goto bad;
+    /* A data directory keeps the members list it was bootstrapped with. */
+    int rv = memberfile_check_config(cfg, err, sizeof(err));
+    if (rv == -2 && o->check) {
+        printf("note: the members list cannot be compared with the one "
+               "recorded in the data directory: %s (run as root, or as the "
+               "user raftd runs as)\n", err);
+        rv = 0;
+    }
+    if (rv < 0)
+        goto bad;
     return 0;
 bad:
     if (!o->check && log_to_journal())
         log_msg(LOG_ERR, "%s", err); /* stderr is the journal too */
     else
         fprintf(stderr, "%s\n", err);
+    if (!o->check) /* "systemctl status" shows it */
+        sd_notifyf(0, "STATUS=bad configuration: %s", err);
     return EX_CONFIG;
 }
 

@@ -951,6 +951,49 @@ static int restore(struct node *n, struct storage_loaded *l, char *err,
     return 0;
 }
 
+/* The members record (memberfile.h): on a data directory used before, the
+ * config's list must be the one recorded (main.c checked that already; it
+ * is checked again here, under the data directory's lock). On a new one,
+ * the config's list is recorded before any term, vote or entry is
+ * written: this is the cluster's bootstrap. A directory written by a raftd
+ * from before the record gets the config's list recorded, with a warning. */
+static int record_members(struct node *n, const struct storage_loaded *l,
+                          char *err, size_t errlen)
+{
+    const char *dir = n->cfg->data_dir;
+    int fd = storage_dir_fd(n->storage);
+    int rv = memberfile_read(fd, dir, &n->members, err, errlen);
+    if (rv < 0)
+        return -1;
+    if (rv == 1 && memberfile_compare(n->cfg, &n->members, err, errlen) < 0)
+        return -1;
+    if (rv == 0) {
+        if (member_list_from_config(n->cfg, &n->members) < 0 ||
+            memberfile_write(fd, dir, &n->members, err, errlen) < 0)
+            return -1;
+        bool fresh = !l->hs.term && !l->n_entries && !l->snapshot_index;
+        if (fresh)
+            log_raft(LOG_NOTICE,
+                     &(struct log_raft){.event = "bootstrapped"},
+                     "new data directory %s: bootstrapped with the %u members "
+                     "of %s (recorded in %s/%s; from now on this node starts "
+                     "only with this members list)", dir, n->members.n,
+                     n->cfg->path, dir, MEMBERFILE_NAME);
+        else
+            log_msg(LOG_WARNING, "%s holds data but no members record (it "
+                    "was written by an earlier raftd): recorded the %u "
+                    "members of %s in %s/%s; from now on this node starts "
+                    "only with this members list", dir, n->members.n,
+                    n->cfg->path, dir, MEMBERFILE_NAME);
+    }
+    n->members_text = memberfile_encode(&n->members, &n->members_text_len);
+    if (!n->members_text) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* An IP literal other than the wildcard: outgoing RPCs then leave from the
  * address the node listens on. */
 static bool is_specific_ip(const char *host)
@@ -1025,7 +1068,9 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
     if (storage_open(&n->storage, cfg->data_dir, &loaded, err, errlen) < 0)
         goto error;
     storage_set_segment_max(n->storage, cfg->wal_segment_bytes);
-    int rv = restore(n, &loaded, err, errlen); /* snapshot into kv first */
+    int rv = record_members(n, &loaded, err, errlen);
+    if (rv == 0)
+        rv = restore(n, &loaded, err, errlen); /* snapshot into kv first */
     storage_loaded_free(&loaded);
     if (rv < 0)
         goto error;
@@ -1082,6 +1127,7 @@ void node_free(struct node *n)
     snap_wait(n);           /* and for a snapshot being taken */
     storage_close(n->storage);
     snap_free(n);
+    free(n->members_text);
     raft_free(n->raft);
     sd_event_unref(n->ev);
     free(n);

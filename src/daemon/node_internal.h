@@ -15,6 +15,7 @@
 #include "http_server.h"
 #include "dedup.h"
 #include "kv.h"
+#include "memberfile.h"
 #include "node.h"
 #include "snapfile.h"
 #include "storage.h"
@@ -111,6 +112,11 @@ struct node {
     uint8_t *incoming_snap;     /* a leader's snapshot image, checked, that */
     size_t incoming_snap_len;   /*   the core may ask us to install */
     struct snapfile_meta incoming_meta;
+    /* the members the data directory was bootstrapped with (memberfile.h),
+     * and their record's text, which every snapshot carries */
+    struct member_list members;
+    char *members_text;
+    size_t members_text_len;
 };
 
 /* node.c */

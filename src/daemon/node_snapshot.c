@@ -49,20 +49,42 @@ static uint64_t mono_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* The members record a snapshot carries (none in those of older raftd)
+ * must be this node's: a snapshot taken under other members comes from
+ * another cluster, or from a configuration this node was never part of.
+ * Returns 0, or -1 with err set. */
+static int check_members(struct node *n, const struct snapfile_parts *p,
+                         const char *what, char *err, size_t errlen)
+{
+    if (!p->members_len)
+        return 0;
+    struct member_list l;
+    if (memberfile_decode(p->members, p->members_len, &l, what, err,
+                          errlen) < 0)
+        return -1;
+    if (member_list_equal(&l, &n->members))
+        return 0;
+    char diff[1024];
+    member_list_diff(&n->members, &l, diff, sizeof(diff));
+    snprintf(err, errlen, "%s was taken under other members than this "
+             "node's (%s/%s), so it does not belong to this cluster: against "
+             "this node's, %s", what, n->cfg->data_dir, MEMBERFILE_NAME, diff);
+    return -1;
+}
+
 /* Load a snapshot payload into the store and the exactly-once table; -1
  * (nothing changed) if it does not parse. */
 static int load_payload(struct node *n, const uint8_t *payload, size_t len)
 {
-    const uint8_t *kvb, *ddb;
-    size_t kvl, ddl;
-    if (snapfile_split(payload, len, &kvb, &kvl, &ddb, &ddl) < 0)
+    struct snapfile_parts p;
+    if (snapfile_split(payload, len, &p) < 0)
         return -1;
     struct dedup *d = dedup_new();
-    if (!d || dedup_restore(d, ddb, ddl) < 0) {
+    if (!d || dedup_restore(d, p.dedup, p.dedup_len) < 0) {
         dedup_free(d);
         return -1;
     }
-    if (kv_restore(n->kv, kvb, kvl) < 0) {
+    if (kv_restore(n->kv, p.kv, p.kv_len) < 0) {
         dedup_free(d);
         return -1;
     }
@@ -74,14 +96,13 @@ static int load_payload(struct node *n, const uint8_t *payload, size_t len)
 /* Does a payload parse? (checked before a received snapshot is accepted) */
 static bool payload_valid(const uint8_t *payload, size_t len)
 {
-    const uint8_t *kvb, *ddb;
-    size_t kvl, ddl;
-    if (snapfile_split(payload, len, &kvb, &kvl, &ddb, &ddl) < 0)
+    struct snapfile_parts p;
+    if (snapfile_split(payload, len, &p) < 0)
         return false;
     struct kv *kv = kv_new();
     struct dedup *d = dedup_new();
-    bool ok = d && kv_restore(kv, kvb, kvl) == 0 &&
-              dedup_restore(d, ddb, ddl) == 0;
+    bool ok = d && kv_restore(kv, p.kv, p.kv_len) == 0 &&
+              dedup_restore(d, p.dedup, p.dedup_len) == 0;
     kv_free(kv);
     dedup_free(d);
     return ok;
@@ -103,6 +124,19 @@ int snap_load_at_start(struct node *n, const struct storage_loaded *l,
         free(img);
         snprintf(err, errlen, "%s/%s changed while starting; start again",
                  n->cfg->data_dir, SNAPFILE_NAME);
+        return -1;
+    }
+    struct snapfile_parts parts;
+    char what[600];
+    snprintf(what, sizeof(what), "snapshot file %s/%s", n->cfg->data_dir,
+             SNAPFILE_NAME);
+    if (snapfile_split(img + SNAPFILE_HEADER, m.length, &parts) == 0 &&
+        check_members(n, &parts, what, err, errlen) < 0) {
+        free(img);
+        size_t k = strlen(err);
+        snprintf(err + k, errlen - k, "; move %s aside and start the node "
+                 "empty, the leader then sends it a fresh snapshot",
+                 n->cfg->data_dir);
         return -1;
     }
     if (load_payload(n, img + SNAPFILE_HEADER, m.length) < 0) {
@@ -127,8 +161,9 @@ static uint8_t *make_image(struct node *n, raft_index index, raft_term term,
     size_t kvl, ddl;
     char *kvb = kv_snapshot(n->kv, &kvl);
     char *ddb = dedup_snapshot(n->dedup, &ddl);
-    uint8_t *img = ddb ? snapfile_build(index, term, kvb, kvl, ddb, ddl, len)
-                       : NULL;
+    struct snapfile_parts p = {kvb, kvl, ddb, ddl, n->members_text,
+                               n->members_text_len};
+    uint8_t *img = ddb ? snapfile_build(index, term, &p, len) : NULL;
     free(kvb);
     free(ddb);
     if (img)
@@ -426,7 +461,7 @@ void snap_handle_install(struct node *n, struct http_request *req)
     size_t len;
     const char *body = http_request_body(req, &len);
     const char *nl = memchr(body, '\n', len < 4096 ? len : 4096);
-    char err[600];
+    char err[1200];
     struct raft_msg m;
     if (!nl) {
         http_respond_error(req, 400, "an InstallSnapshot body starts with a "
@@ -454,6 +489,13 @@ void snap_handle_install(struct node *n, struct http_request *req)
     }
     if (!payload_valid(img + SNAPFILE_HEADER, meta.length)) {
         http_respond_error(req, 400, "the snapshot's contents do not parse");
+        return;
+    }
+    struct snapfile_parts parts;
+    snapfile_split(img + SNAPFILE_HEADER, meta.length, &parts); /* valid */
+    if (check_members(n, &parts, what, err, sizeof(err)) < 0) {
+        log_msg(LOG_ERR, "refused a snapshot: %s", err);
+        http_respond_error(req, 409, err);
         return;
     }
     if (m.term >= raft_current_term(n->raft) &&

@@ -225,41 +225,49 @@ out:
     return rv;
 }
 
-uint8_t *snapfile_build(raft_index index, raft_term term, const void *kv,
-                        size_t kv_len, const void *dedup, size_t dedup_len,
-                        size_t *image_len)
+uint8_t *snapfile_build(raft_index index, raft_term term,
+                        const struct snapfile_parts *parts, size_t *image_len)
 {
-    struct snapfile_meta m = {.index = index, .term = term,
-                              .length = 16 + kv_len + dedup_len};
+    const void *part[3] = {parts->kv, parts->dedup, parts->members};
+    size_t plen[3] = {parts->kv_len, parts->dedup_len, parts->members_len};
+    struct snapfile_meta m = {.index = index, .term = term};
+    for (int i = 0; i < 3; i++)
+        m.length += 8 + plen[i];
     uint8_t *img = malloc(SNAPFILE_HEADER + m.length);
     if (!img)
         return NULL;
     uint8_t *p = img + SNAPFILE_HEADER;
-    put_le(p, kv_len, 8);
-    if (kv_len)
-        memcpy(p + 8, kv, kv_len);
-    put_le(p + 8 + kv_len, dedup_len, 8);
-    if (dedup_len)
-        memcpy(p + 16 + kv_len, dedup, dedup_len);
+    for (int i = 0; i < 3; i++) {
+        put_le(p, plen[i], 8);
+        if (plen[i])
+            memcpy(p + 8, part[i], plen[i]);
+        p += 8 + plen[i];
+    }
     seal(img, &m);
     *image_len = SNAPFILE_HEADER + m.length;
     return img;
 }
 
-int snapfile_split(const uint8_t *payload, size_t len, const uint8_t **kv,
-                   size_t *kv_len, const uint8_t **dedup, size_t *dedup_len)
+int snapfile_split(const uint8_t *payload, size_t len,
+                   struct snapfile_parts *parts)
 {
-    if (len < 8)
+    const uint8_t *part[3] = {NULL, NULL, NULL};
+    size_t plen[3] = {0, 0, 0};
+    size_t off = 0;
+    int i;
+    for (i = 0; i < 3 && off < len; i++) {
+        if (len - off < 8)
+            return -1;
+        uint64_t n = get_le(payload + off, 8);
+        if (n > len - off - 8)
+            return -1;
+        part[i] = payload + off + 8;
+        plen[i] = (size_t)n;
+        off += 8 + (size_t)n;
+    }
+    if (i < 2 || off != len)  /* the members part is optional (older raftd) */
         return -1;
-    uint64_t a = get_le(payload, 8);
-    if (a > len - 8 || len - 8 - a < 8)
-        return -1;
-    uint64_t b = get_le(payload + 8 + a, 8);
-    if (b != len - 16 - a)
-        return -1;
-    *kv = payload + 8;
-    *kv_len = (size_t)a;
-    *dedup = payload + 16 + a;
-    *dedup_len = (size_t)b;
+    *parts = (struct snapfile_parts){part[0], plen[0], part[1], plen[1],
+                                     part[2], plen[2]};
     return 0;
 }

@@ -1,7 +1,8 @@
 /* snapfile.h - the snapshot file of a data directory (format: doc/storage.md,
  * "Snapshot file"): a 48-byte header (magic, version, last included index
  * and term, payload length, CRC-32C of the payload, CRC-32C of the header)
- * and the payload, the state machine as bytes (kv_snapshot + dedup_snapshot).
+ * and the payload, the state machine as bytes (kv_snapshot + dedup_snapshot)
+ * and the members record it was taken under.
  *
  * A file is only ever replaced whole: written to <name>.tmp.PID, fdatasync'ed,
  * renamed over <name>, and the directory fsync'ed, so the previous snapshot
@@ -54,14 +55,23 @@ int snapfile_read(int dir_fd, const char *dir, const char *name,
                   bool header_only, uint8_t **img, size_t *len,
                   struct snapfile_meta *m, char *err, size_t errlen);
 
-/* The payload: the store and the exactly-once table, each length-prefixed.
+/* The payload: the store, the exactly-once table and the members record
+ * (memberfile.h), each length-prefixed. Snapshots of raftd before the
+ * members record have only the first two parts (members NULL, length 0).
  * snapfile_build() returns the whole image of a snapshot at (index, term)
  * with that payload (malloc'd; NULL if out of memory); snapfile_split()
- * returns -1 if a payload is not two such parts. */
-uint8_t *snapfile_build(raft_index index, raft_term term, const void *kv,
-                        size_t kv_len, const void *dedup, size_t dedup_len,
-                        size_t *image_len);
-int snapfile_split(const uint8_t *payload, size_t len, const uint8_t **kv,
-                   size_t *kv_len, const uint8_t **dedup, size_t *dedup_len);
+ * returns -1 if a payload is not two or three such parts. */
+struct snapfile_parts {
+    const void *kv;
+    size_t kv_len;
+    const void *dedup;
+    size_t dedup_len;
+    const void *members;
+    size_t members_len;
+};
+uint8_t *snapfile_build(raft_index index, raft_term term,
+                        const struct snapfile_parts *parts, size_t *image_len);
+int snapfile_split(const uint8_t *payload, size_t len,
+                   struct snapfile_parts *parts);
 
 #endif

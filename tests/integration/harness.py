@@ -448,7 +448,9 @@ class Cluster:
         for i, (h, p) in enumerate(addrs, start=1):
             self.nodes[i] = Node(self, i, h, p)
         self.members = [(i, nd.url) for i, nd in self.nodes.items()]
+        self.member_ids = {i: list(self.nodes) for i in self.nodes}
         self.shared_config_path = os.path.join(self.dir, "raftd.conf")
+        self.extra_config = extra_config
         self._write_configs(extra_config)
         for i, e in (env or {}).items():
             self.nodes[i].extra_env.update(e)
@@ -476,10 +478,21 @@ class Cluster:
         for i, nd in self.nodes.items():
             extra = (extra_config.get(i, "") if isinstance(extra_config, dict)
                      else extra_config)
+            members = [(j, u) for j, u in self.members
+                       if j in self.member_ids[i]]
             text = config_text(i, "%s:%d" % (nd.host, nd.port), nd.data_dir,
-                               self.members, extra=extra, **common)
+                               members, extra=extra, **common)
             with open(nd.config_path, "w") as f:
                 f.write(text)
+
+    def set_members(self, ids, members):
+        """Rewrite the config files of the nodes in ids so that their
+        members list holds only the nodes in members (as a lab would edit
+        /etc/raftd.conf on some machines); takes effect at their next
+        start."""
+        for i in ids:
+            self.member_ids[i] = sorted(members)
+        self._write_configs(self.extra_config)
 
     @property
     def n(self):

@@ -24,6 +24,7 @@ LONG = os.environ.get("RAFTD_LONG_TESTS", "") not in ("", "0")
 REQUEST_TIMEOUT_MS = 1500
 CLIENT_TIMEOUT = REQUEST_TIMEOUT_MS / 1000.0 + 2.5
 EX_UNAVAILABLE = 69
+EX_CONFIG = 78
 
 
 def seed_from_env(name):
@@ -408,9 +409,10 @@ class DurabilityTest(harness.ClusterTestCase):
 
     def test_any_damage_is_repaired_or_refused_never_a_crash(self):
         """Random truncations and byte flips in a stopped follower's last
-        segment and metadata files: the node either starts (and rejoins)
-        or exits with EX_UNAVAILABLE and a message; never a signal,
-        assertion or sanitizer report."""
+        segment, metadata files and members record: the node either starts
+        (and rejoins) or exits with EX_UNAVAILABLE (EX_CONFIG for the
+        members record) and a message; never a signal, assertion or
+        sanitizer report."""
         seed = seed_from_env("RAFTD_DURABILITY_SEED")
         rng = random.Random(seed)
         c, lid, f, seg, recs = self.stopped_follower_with_log(20)
@@ -457,7 +459,10 @@ class DurabilityTest(harness.ClusterTestCase):
                 rc = c.wait_refusal(f, 1, desc)  # neither started nor exited
                 self.assertGreater(rc, 0, "%s: killed by signal %d; log:\n%s"
                                    % (desc, -rc, c.tail(f)))
-                self.assertEqual(rc, EX_UNAVAILABLE, "%s: exit status; log:"
+                # a damaged members record is found by the configuration
+                # check, which compares the config file with it: 78
+                want = EX_CONFIG if target == "members" else EX_UNAVAILABLE
+                self.assertEqual(rc, want, "%s: exit status; log:"
                                  "\n%s" % (desc, c.tail(f)))
                 outcomes[desc] = "refused"
             self.assertNotRegex(c.log_text(f, since_start=True),

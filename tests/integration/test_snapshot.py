@@ -139,6 +139,13 @@ class SnapshotTest(harness.ClusterTestCase):
         s = c.status(follower)
         self.assertGreaterEqual(s["snapshot_index"], 60, s)
         assert_same_data(self, c, c.ids(), 220)
+        # the installed snapshot carries the members record, the same as
+        # the follower's own
+        fdir = c.node(follower).data_dir
+        with open(os.path.join(fdir, "members"), "rb") as f:
+            record = f.read()
+        with open(os.path.join(fdir, "snapshot"), "rb") as f:
+            self.assertIn(record, f.read())
         # and it keeps replicating normally afterwards
         write_keys(self, c, leader, 220, 5)
         wait_converged(c)

@@ -20,6 +20,8 @@
 #     - a broken config: "raftd --check-config" exits 78 naming file:line;
 #       the service fails with 78, is not restarted in a loop, and says so
 #       once in the journal
+#     - a members list that differs from the one the data directory was
+#       bootstrapped with: the same, with the reason in "systemctl status"
 #     - a data_dir outside the StateDirectory (read-only under
 #       ProtectSystem=strict) fails with a StatusText naming it
 #   three nodes (three containers on a private bridge, 10.213.0.11-13, no
@@ -459,6 +461,8 @@ check "runs as a dynamic non-root user (uid $uid)" \
     bash -c '[ -n "$1" ] && [ "$1" -ge 61184 ] && [ "$1" -le 65519 ]' _ "$uid"
 check "no effective capabilities (CapEff=$capeff)" \
     [ "$capeff" = 0000000000000000 ]
+check "the first start recorded the members list in /var/lib/raftd/members" \
+    eval '[ "$(cin "$n1" grep -c "^member 1 http://127.0.0.1:7001$" /var/lib/private/raftd/members)" = 1 ]'
 check "/var/lib/raftd is the StateDirectory (-> private/raftd, owned by the dynamic user)" \
     eval '[ "$(cin "$n1" readlink /var/lib/raftd)" = private/raftd ] &&
           [ "$(cin "$n1" stat -c %u /var/lib/private/raftd)" = "$uid" ]'
@@ -582,6 +586,39 @@ check "a config error (78) is not restarted every RestartSec (NRestarts=$nr; Res
     [ "$nr" = 0 ]
 errs=$(cin "$n1" journalctl -u raftd -o cat --no-pager "_PID=$badpid" | grep -c "$conf_path:")
 check "the config error is in the journal once per start (got $errs)" [ "$errs" -eq 1 ]
+cin "$n1" systemctl stop raftd >/dev/null 2>&1
+cin "$n1" systemctl reset-failed raftd >/dev/null 2>&1
+
+# A members list that differs from the one /var/lib/raftd was bootstrapped
+# with ({1}): refused with 78, the reason in systemctl status, no restarts.
+write_conf "$n1" <<'EOF'
+members = ( { id = 1; url = "http://127.0.0.1:7001"; },
+            { id = 2; url = "http://192.0.2.2:7001"; } );
+id = 1;
+EOF
+out=$(cin "$n1" "$raftd_bin" --check-config --config "$conf_path" 2>&1)
+rc=$?
+echo "  $out" | cut -c 1-300
+check "raftd --check-config on an added member exits 78 (got $rc)" [ $rc -eq 78 ]
+check "  ... naming $conf_path:1 and the added member" \
+    eval 'grep -q "$conf_path:1: the members list differs" <<<"$out" &&
+          grep -q "node 2 (http://192.0.2.2:7001) was added" <<<"$out"'
+cin "$n1" systemctl start raftd >/dev/null 2>&1
+badpid=$(prop "$n1" ExecMainPID)
+check "systemctl start with a changed members list fails with ExecMainStatus=78" \
+    [ "$(prop "$n1" ExecMainStatus)" = 78 ]
+sleep 3.5   # RestartSec=2s
+nr=$(prop "$n1" NRestarts)
+check "  ... and is not restarted (NRestarts=$nr)" [ "$nr" = 0 ]
+st=$(cin "$n1" systemctl status raftd --no-pager -l -n 5 2>&1)
+echo "$st" | sed 's/^/  | /' | cut -c 1-200
+check "  ... systemctl status shows why: the members list differs" \
+    grep -q "members list differs" <<<"$st"
+check "  ... and the journal says what to do" \
+    eval 'cin "$n1" journalctl -u raftd -o cat --no-pager "_PID=$badpid" |
+          grep -q "move every member.s data directory aside"'
+check "the members record in /var/lib/raftd is unchanged (member 1 only)" \
+    eval '[ "$(cin "$n1" grep -c "^member " /var/lib/private/raftd/members)" = 1 ]'
 cin "$n1" systemctl stop raftd >/dev/null 2>&1
 cin "$n1" systemctl reset-failed raftd >/dev/null 2>&1
 
