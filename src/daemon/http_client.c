@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 
 struct sockinfo {
@@ -47,8 +48,12 @@ struct xfer {
     size_t len, cap;
     bool too_big;
     unsigned timeout_ms;
-    http_client_cb cb;
+    http_client_cb cb;       /* one of the two */
+    http_reply_fn reply_cb;
     void *arg;
+    char *capture;           /* response header to keep ("Name"), or NULL */
+    size_t capture_len;
+    char *captured;          /* its value */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -116,6 +121,8 @@ static void xfer_free(struct xfer *x)
 {
     xfer_release(x);
     free(x->buf);
+    free(x->capture);
+    free(x->captured);
     free(x);
 }
 
@@ -222,6 +229,24 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+/* Keep the value of the response header x->capture (the last one wins). */
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct xfer *x = userdata;
+    size_t n = size * nmemb;
+    if (n > x->capture_len + 1 && ptr[x->capture_len] == ':' &&
+        strncasecmp(ptr, x->capture, x->capture_len) == 0) {
+        const char *v = ptr + x->capture_len + 1, *end = ptr + n;
+        while (v < end && (*v == ' ' || *v == '\t'))
+            v++;
+        while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+            end--;
+        free(x->captured);
+        x->captured = strndup(v, (size_t)(end - v));
+    }
+    return n;
+}
+
 /* ---- completion --------------------------------------------------------- */
 
 static void describe_error(struct xfer *x, CURLcode res, char *out, size_t outlen)
@@ -262,10 +287,17 @@ static void xfer_finish(struct http_client *c, struct xfer *x, CURLcode res, con
         }
     }
     xfer_release(x);
-    if (err) /* a partial body is of no use to anyone */
+    if (x->reply_cb) {
+        struct http_reply r = {.status = err ? 0 : status,
+                               .body = !err && x->buf ? x->buf : "",
+                               .len = err ? 0 : x->len, .err = err,
+                               .captured = err ? NULL : x->captured};
+        x->reply_cb(x->arg, &r);
+    } else if (err) { /* a partial body is of no use to anyone */
         x->cb(x->arg, 0, "", 0, err);
-    else
+    } else {
         x->cb(x->arg, status, x->buf ? x->buf : "", x->len, NULL);
+    }
     xfer_free(x);
 }
 
@@ -404,11 +436,14 @@ unsigned http_client_pending(const struct http_client *c)
     return c ? c->n_xfers : 0;
 }
 
-int http_client_request(struct http_client *c, const char *method, const char *url,
-                        const char *content_type, const char *body, size_t len,
-                        unsigned timeout_ms, http_client_cb cb, void *arg)
+static int start(struct http_client *c, const struct http_call *call, http_client_cb cb, http_reply_fn reply_cb,
+                 void *arg)
 {
-    if (!c || c->closing || !url || !cb)
+    const char *method = call->method, *url = call->url, *content_type = call->content_type;
+    const char *body = call->body;
+    size_t len = call->len;
+    unsigned timeout_ms = call->timeout_ms;
+    if (!c || c->closing || !url)
         return -1;
     if (!method || !*method)
         method = "GET";
@@ -418,6 +453,7 @@ int http_client_request(struct http_client *c, const char *method, const char *u
         return -1;
     x->c = c;
     x->cb = cb;
+    x->reply_cb = reply_cb;
     x->arg = arg;
     x->timeout_ms = timeout_ms;
     x->easy = c->n_idle ? c->idle[--c->n_idle] : curl_easy_init();
@@ -463,7 +499,21 @@ int http_client_request(struct http_client *c, const char *method, const char *u
             goto fail;
         x->headers = h;
     }
+    if (call->header) {
+        h = curl_slist_append(x->headers, call->header);
+        if (!h)
+            goto fail;
+        x->headers = h;
+    }
     SET(CURLOPT_HTTPHEADER, x->headers);
+    if (call->capture) {
+        x->capture = strdup(call->capture);
+        if (!x->capture)
+            goto fail;
+        x->capture_len = strlen(x->capture);
+        SET(CURLOPT_HEADERFUNCTION, on_header);
+        SET(CURLOPT_HEADERDATA, (void *)x);
+    }
 
     if (sends_body) {
         x->req_body = malloc(len + 1);
@@ -494,6 +544,24 @@ int http_client_request(struct http_client *c, const char *method, const char *u
 fail:
     xfer_free(x);
     return -1;
+}
+
+int http_client_request(struct http_client *c, const char *method, const char *url,
+                        const char *content_type, const char *body, size_t len,
+                        unsigned timeout_ms, http_client_cb cb, void *arg)
+{
+    if (!cb)
+        return -1;
+    struct http_call call = {.method = method, .url = url, .content_type = content_type,
+                             .body = body, .len = len, .timeout_ms = timeout_ms};
+    return start(c, &call, cb, NULL, arg);
+}
+
+int http_client_call(struct http_client *c, const struct http_call *call, http_reply_fn cb, void *arg)
+{
+    if (!cb)
+        return -1;
+    return start(c, call, NULL, cb, arg);
 }
 
 void http_client_flush(struct http_client *c)

@@ -42,6 +42,25 @@ int http_client_request(struct http_client *c, const char *method, const char *u
                         const char *content_type, const char *body, size_t len,
                         unsigned timeout_ms, http_client_cb cb, void *arg);
 
+/* The same with one extra request header and one response header kept. */
+struct http_call {
+    const char *method, *url, *content_type;
+    const char *body;
+    size_t len;
+    unsigned timeout_ms;
+    const char *header;  /* an extra request header line, "Name: value", or NULL */
+    const char *capture; /* the name of a response header to return, or NULL */
+};
+struct http_reply {
+    long status;         /* as for http_client_cb */
+    const char *body;
+    size_t len;
+    const char *err;
+    const char *captured; /* the value of call->capture, NULL if absent */
+};
+typedef void (*http_reply_fn)(void *arg, const struct http_reply *r);
+int http_client_call(struct http_client *c, const struct http_call *call, http_reply_fn cb, void *arg);
+
 /* Put the requests started so far on the wire now instead of on the next
  * loop iteration (e.g. before a slow fdatasync). Runs no callback: any
  * transfer that ends meanwhile is reported from the loop as usual. */

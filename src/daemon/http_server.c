@@ -37,6 +37,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Bytes of an oversized body we read and throw away so that the client gets
@@ -80,6 +81,10 @@ struct http_request {
     uint64_t suspended_at; /* CLOCK_MONOTONIC usec */
     void (*abort_fn)(struct http_request *, void *);
     void *abort_arg;
+    http_respond_hook_fn respond_hook; /* see http_request_on_respond() */
+    void *respond_hook_arg;
+    void *context;         /* http_request_context(), freed with r */
+    uint64_t started_ms;   /* CLOCK_REALTIME when the headers were in */
 };
 
 struct http_server {
@@ -211,6 +216,7 @@ static void request_free(struct http_request *r)
     free(r->method);
     free(r->path);
     free(r->body);
+    free(r->context);
     free(r);
 }
 
@@ -484,6 +490,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             return MHD_NO;
         r->srv = s;
         r->conn = conn;
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        r->started_ms = (uint64_t)now.tv_sec * 1000u +
+                        (uint64_t)now.tv_nsec / 1000000u;
         r->method = strdup(method ? method : "");
         r->path = strdup(url ? url : "");
         if (!r->method || !r->path) {
@@ -668,10 +678,30 @@ void http_response_header(struct http_request *r, const char *name, const char *
     *tail = h;
 }
 
+void http_request_on_respond(struct http_request *r, http_respond_hook_fn fn, void *arg)
+{
+    r->respond_hook = fn;
+    r->respond_hook_arg = arg;
+}
+
+void *http_request_context(struct http_request *r, size_t size)
+{
+    if (!r->context)
+        r->context = calloc(1, size);
+    return r->context;
+}
+
+uint64_t http_request_started_ms(const struct http_request *r)
+{
+    return r->started_ms;
+}
+
 void http_respond(struct http_request *r, unsigned status, const char *content_type, const char *body, size_t len)
 {
     if (!r || r->responded || r->abort_notified)
         return;
+    if (r->respond_hook) /* it may add headers: before r->responded */
+        r->respond_hook(r, status, body ? body : "", body ? len : 0, r->respond_hook_arg);
     r->responded = true;
     if (!r->srv->closing) {
         r->resp = make_response(content_type, body, len);

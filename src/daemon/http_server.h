@@ -95,6 +95,19 @@ void http_respond(struct http_request *r, unsigned status, const char *content_t
  * polls), or the server is freed; after it fires, r is gone. */
 void http_request_on_abort(struct http_request *r, void (*fn)(struct http_request *r, void *arg),
                            void *arg);
+/* Call fn(r, status, body, len, arg) at the start of every http_respond()
+ * of r, so that it can add headers that depend on the answer (peer
+ * requests' signatures, peer_auth.h). */
+typedef void (*http_respond_hook_fn)(struct http_request *r, unsigned status, const char *body, size_t len,
+                                     void *arg);
+void http_request_on_respond(struct http_request *r, http_respond_hook_fn fn, void *arg);
+/* size zeroed bytes that live as long as r (allocated at the first call;
+ * later calls return the same block). NULL if out of memory. */
+void *http_request_context(struct http_request *r, size_t size);
+/* The wall clock (CLOCK_REALTIME, ms) when r's headers had arrived: a
+ * large body may take long to arrive after that. */
+uint64_t http_request_started_ms(const struct http_request *r);
+
 /* convenience: a JSON error body {"error": msg} with the status */
 void http_respond_error(struct http_request *r, unsigned status, const char *msg);
 
