@@ -15,6 +15,7 @@ cd "$top"
 
 PACKAGES=(build-essential autoconf automake pkg-config libmicrohttpd-dev
           libcurl4-openssl-dev libconfig-dev libsystemd-dev libcjson-dev
+          libssl-dev
           mandoc curl python3 iproute2 nftables etcd-client gnuplot-nox)
 CONFIGURE_FLAGS=(--enable-werror --enable-sanitizers)
 

@@ -259,6 +259,8 @@ void config_defaults(struct raftd_config *cfg)
     cfg->snapshot_keep_entries = 5000;
     cfg->max_snapshot_bytes = (size_t)1 << 30;
     cfg->wal_segment_bytes = (size_t)64 << 20;
+    cfg->peer_auth = true;
+    cfg->peer_secret_file = strdup(RAFTD_DEFAULT_PEER_SECRET);
 }
 
 void config_free(struct raftd_config *cfg)
@@ -267,6 +269,9 @@ void config_free(struct raftd_config *cfg)
     free(cfg->path);
     free(cfg->listen_host);
     free(cfg->data_dir);
+    free(cfg->peer_secret_file);
+    free(cfg->peer_secret_source);
+    explicit_bzero(cfg->peer_secret, sizeof cfg->peer_secret);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -421,7 +426,7 @@ static const char *const known[] = {
     "election_timeout_min_ms", "election_timeout_max_ms", "rpc_timeout_ms",
     "request_timeout_ms", "prevote", "check_quorum", "log_level", "max_request_bytes",
     "snapshot_entries", "snapshot_keep_entries", "max_snapshot_bytes",
-    "wal_segment_bytes",
+    "wal_segment_bytes", "peer_auth", "peer_secret_file",
 };
 static const struct {
     const char *alias, *name;
@@ -437,6 +442,8 @@ static const struct {
     {"election_timeout_ms", "election_timeout_min_ms and "
                             "election_timeout_max_ms"},
     {"pre_vote", "prevote"},       {"loglevel", "log_level"},
+    {"secret", "peer_secret_file"}, {"secret_file", "peer_secret_file"},
+    {"peer_secret", "peer_secret_file"}, {"auth", "peer_auth"},
     {"log", "log_level"},          {"verbosity", "log_level"},
 };
 
@@ -590,6 +597,28 @@ static int load_setting(struct loader *L, const config_setting_t *s)
                     &v) < 0)
             return -1;
         cfg->wal_segment_bytes = (size_t)v;
+    } else if (strcmp(name, "peer_auth") == 0) {
+        if (get_string(L, s, name, "hmac", &str) < 0)
+            return -1;
+        if (strcmp(str, "hmac") && strcmp(str, "none"))
+            FAIL_AT(L, s, "peer_auth must be \"hmac\" (members sign their "
+                    "requests with the secret in peer_secret_file) or "
+                    "\"none\" (no authentication: anyone who reaches the "
+                    "port can disrupt the cluster), not \"%s\"", str);
+        cfg->peer_auth = strcmp(str, "hmac") == 0;
+        cfg->src.peer_auth = line;
+    } else if (strcmp(name, "peer_secret_file") == 0) {
+        if (get_string(L, s, name, RAFTD_DEFAULT_PEER_SECRET, &str) < 0)
+            return -1;
+        if (str[0] != '/')
+            FAIL_AT(L, s, "'peer_secret_file' must be an absolute path "
+                    "(starting with /), not \"%s\"", str);
+        char *d = strdup(str);
+        if (!d)
+            FAIL_AT(L, s, "out of memory");
+        free(cfg->peer_secret_file);
+        cfg->peer_secret_file = d;
+        cfg->src.peer_secret_file = line;
     } else {
         const char *hint = suggest(name);
         if (hint)

@@ -29,6 +29,15 @@
 
 #define RAFTD_DEFAULT_CONFIG "/etc/raftd.conf"
 #define RAFTD_DEFAULT_DATA_DIR "/var/lib/raftd"
+/* Files that only root may read live here (make install creates it, mode
+ * 0700); the systemd unit passes each of them to the service as a
+ * credential (peer_secret.h). */
+#ifndef RAFTD_SYSCONFDIR
+#define RAFTD_SYSCONFDIR "/etc"
+#endif
+#define RAFTD_PRIVATE_DIR RAFTD_SYSCONFDIR "/raftd"
+#define RAFTD_DEFAULT_PEER_SECRET RAFTD_PRIVATE_DIR "/peer-secret"
+#define RAFTD_PEER_SECRET_MAX 64
 
 struct raftd_member {
     raft_id id;
@@ -69,6 +78,14 @@ struct raftd_config {
     size_t max_snapshot_bytes;        /* largest InstallSnapshot accepted
                                          (default 1 GiB) */
     size_t wal_segment_bytes;         /* log segment size (default 64 MiB) */
+    /* peer authentication (peer_auth.h) */
+    bool peer_auth;                   /* peer_auth = "hmac" (default true)
+                                         or "none" (false) */
+    char *peer_secret_file;           /* default RAFTD_DEFAULT_PEER_SECRET */
+    /* the secret itself, read by peer_secret_load() (peer_secret.h) */
+    uint8_t peer_secret[RAFTD_PEER_SECRET_MAX];
+    size_t peer_secret_len;           /* 0: not loaded */
+    char *peer_secret_source;         /* the file it came from */
 
     /* Where each setting came from, for "file:line:" messages (0: not in
      * the file).  Private to config.c. */
@@ -76,7 +93,7 @@ struct raftd_config {
         int id, listen, data_dir, members, heartbeat_ms,
             election_timeout_min_ms, election_timeout_max_ms,
             rpc_timeout_ms, max_request_bytes, snapshot_entries,
-            snapshot_keep_entries;
+            snapshot_keep_entries, peer_auth, peer_secret_file;
         int last_line;          /* lines in the file: where a missing
                                    setting would go */
         bool rpc_timeout_set;

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "logging.h"
 #include "memberfile.h"
+#include "peer_secret.h"
 #include "node.h"
 
 static void usage(FILE *f)
@@ -28,6 +29,8 @@ static void usage(FILE *f)
             "  -d, --data-dir DIR   data directory (overrides the file)\n"
             "  -t, --check-config   check the configuration and exit:\n"
             "                       0 if valid, 78 (EX_CONFIG) if not\n"
+            "      --new-secret FILE  write a new random peer secret to FILE\n"
+            "                       (mode 600; never overwrites) and exit\n"
             "  -V, --version        print the version and exit\n"
             "  -h, --help           print this help and exit\n"
             "\n"
@@ -37,6 +40,7 @@ static void usage(FILE *f)
 
 struct options {
     const char *config;
+    const char *new_secret;
     const char *data_dir;
     unsigned long long id;
     bool check;
@@ -49,6 +53,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"id", required_argument, NULL, 'i'},
         {"data-dir", required_argument, NULL, 'd'},
         {"check-config", no_argument, NULL, 't'},
+        {"new-secret", required_argument, NULL, 'S'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -78,6 +83,9 @@ static int parse_args(int argc, char **argv, struct options *o)
             break;
         case 't':
             o->check = true;
+            break;
+        case 'S':
+            o->new_secret = optarg;
             break;
         case 'V':
             printf("raftd %s\n", PACKAGE_VERSION);
@@ -110,7 +118,8 @@ static int load_config(const struct options *o, struct raftd_config *cfg)
         snprintf(err, sizeof(err), "out of memory");
         goto bad;
     }
-    if (config_resolve(cfg, err, sizeof(err)) < 0)
+    if (config_resolve(cfg, err, sizeof(err)) < 0 ||
+        peer_secret_load(cfg, err, sizeof(err)) < 0)
         goto bad;
     /* A data directory keeps the members list it was bootstrapped with. */
     int rv = memberfile_check_config(cfg, err, sizeof(err));
@@ -131,6 +140,19 @@ bad:
     if (!o->check) /* "systemctl status" shows it */
         sd_notifyf(0, "STATUS=bad configuration: %s", err);
     return EX_CONFIG;
+}
+
+static int new_secret(const char *path)
+{
+    char err[600];
+    if (peer_secret_create(path, err, sizeof(err)) < 0) {
+        fprintf(stderr, "raftd: %s\n", err);
+        return EX_CANTCREAT;
+    }
+    printf("wrote a new 256-bit peer secret to %s (mode 600). Copy it to the "
+           "same path on every member of the cluster (e.g. scp -p), then "
+           "restart them; see raftd.conf(5), peer_secret_file.\n", path);
+    return 0;
 }
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si,
@@ -155,6 +177,8 @@ int main(int argc, char **argv)
     int rv = parse_args(argc, argv, &o);
     if (rv)
         return rv;
+    if (o.new_secret)
+        return new_secret(o.new_secret);
     log_init(0, LOG_INFO);
 
     struct raftd_config cfg;
@@ -164,9 +188,13 @@ int main(int argc, char **argv)
         return rv;
     }
     if (o.check) {
-        printf("%s: ok (node %llu of %u members, listening on %s:%u)\n",
+        printf("%s: ok (node %llu of %u members, listening on %s:%u; %s%s)\n",
                cfg.path, (unsigned long long)cfg.id, cfg.n_members,
-               cfg.listen_host, cfg.listen_port);
+               cfg.listen_host, cfg.listen_port,
+               cfg.peer_auth ? "peers sign their requests with the secret in "
+                             : "peer_auth = \"none\": peers are not "
+                               "authenticated",
+               cfg.peer_auth ? cfg.peer_secret_source : "");
         config_free(&cfg);
         return 0;
     }

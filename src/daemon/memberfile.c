@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "config.h"
 #include "crc32c.h"
 #include "errmsg.h"
@@ -35,6 +37,26 @@ static int cmp_entry(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
+/* The first 64 bits of SHA-256 over the member lines: the same on every
+ * member bootstrapped from the same list, different for another list. */
+static uint64_t cluster_id_of(const struct member_list *l)
+{
+    char buf[RECORD_MAX];
+    size_t n = (size_t)snprintf(buf, sizeof(buf), "raftd cluster v1\n");
+    for (unsigned i = 0; i < l->n && n < sizeof(buf); i++)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "member %" PRIu64
+                              " %s\n", l->m[i].id, l->m[i].url);
+    uint8_t md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    if (n >= sizeof(buf) ||
+        !EVP_Digest(buf, n, md, &mdlen, EVP_sha256(), NULL) || mdlen < 8)
+        return 0;
+    uint64_t id = 0;
+    for (int i = 0; i < 8; i++)
+        id = id << 8 | md[i];
+    return id ? id : 1;
+}
+
 int member_list_from_config(const struct raftd_config *cfg,
                             struct member_list *l)
 {
@@ -48,13 +70,14 @@ int member_list_from_config(const struct raftd_config *cfg,
         l->n++;
     }
     qsort(l->m, l->n, sizeof(l->m[0]), cmp_entry);
+    l->cluster_id = cluster_id_of(l);
     return 0;
 }
 
 bool member_list_equal(const struct member_list *a,
                        const struct member_list *b)
 {
-    if (a->n != b->n)
+    if (a->n != b->n || a->cluster_id != b->cluster_id)
         return false;
     for (unsigned i = 0; i < a->n; i++)
         if (a->m[i].id != b->m[i].id || strcmp(a->m[i].url, b->m[i].url))
@@ -69,7 +92,8 @@ char *memberfile_encode(const struct member_list *l, size_t *len)
     char *buf = malloc(RECORD_MAX);
     if (!buf)
         return NULL;
-    size_t n = (size_t)snprintf(buf, RECORD_MAX, "%s%s", HEADER, COMMENT);
+    size_t n = (size_t)snprintf(buf, RECORD_MAX, "%s%scluster %016" PRIx64
+                                "\n", HEADER, COMMENT, l->cluster_id);
     for (unsigned i = 0; i < l->n && n < RECORD_MAX; i++)
         n += (size_t)snprintf(buf + n, RECORD_MAX - n, "member %" PRIu64 " %s\n",
                               l->m[i].id, l->m[i].url);
@@ -143,6 +167,13 @@ int memberfile_decode(const char *text, size_t len, struct member_list *l,
             p += ll + 1;
             continue;
         }
+        int cl = 0;
+        if (l->n == 0 && !l->cluster_id && ll == 24 &&
+            sscanf(text + p, "cluster %16" SCNx64 "%n", &l->cluster_id,
+                   &cl) == 1 && cl == 24 && l->cluster_id) {
+            p += ll + 1;
+            continue;
+        }
         struct member_entry e;
         if (l->n == RAFT_MAX_MEMBERS || parse_member(text + p, ll, &e) < 0 ||
             (l->n && e.id <= l->m[l->n - 1].id))
@@ -153,6 +184,8 @@ int memberfile_decode(const char *text, size_t len, struct member_list *l,
     }
     if (l->n == 0)
         return errmsg(err, errlen, "%s lists no members", what);
+    if (!l->cluster_id) /* a record of the first version had none */
+        l->cluster_id = cluster_id_of(l);
     return 0;
 }
 

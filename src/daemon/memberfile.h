@@ -9,6 +9,10 @@
  * so a data directory keeps the list it was bootstrapped with, and a node
  * refuses to start on any other.
  *
+ * The record also holds the cluster's id, derived from the bootstrap list:
+ * every peer request carries it, so that two clusters whose configs name
+ * each other's machines do not mix (peer_auth.h).
+ *
  * The record is the file "members" in the data directory (format:
  * doc/storage.md, "The members record"): a short text that ends in a
  * CRC-32C line, written once, durably (temporary file, fdatasync, rename,
@@ -21,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../raft/raft.h"
 
@@ -29,6 +34,8 @@
 #define MEMBERFILE_URL_MAX 272
 
 struct member_list {
+    uint64_t cluster_id; /* the cluster's identity (peer_auth.h): the first
+                            64 bits of SHA-256 of the bootstrap list */
     unsigned n;
     struct member_entry {
         raft_id id;
@@ -38,8 +45,9 @@ struct member_list {
 
 struct raftd_config;
 
-/* The config's members, sorted by id. -1 if a URL is too long to record
- * (longer than MEMBERFILE_URL_MAX: no valid config has one). */
+/* The config's members, sorted by id, and the cluster id they give. -1 if
+ * a URL is too long to record (longer than MEMBERFILE_URL_MAX: no valid
+ * config has one). */
 int member_list_from_config(const struct raftd_config *cfg,
                             struct member_list *l);
 bool member_list_equal(const struct member_list *a,

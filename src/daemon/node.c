@@ -35,6 +35,7 @@
 #include "keys_api.h"
 #include "kv.h"
 #include "node_internal.h"
+#include "peer_auth.h"
 #include "rpc.h"
 
 #include "storage.h"
@@ -295,17 +296,15 @@ static void send_request(struct node *n, const struct raft_msg *m)
     size_t len;
     char *body = snap ? snap_request_body(n, m, &len) : rpc_encode(m, &len);
     struct rpc_call *call = malloc(sizeof(*call));
-    char url[512];
-    snprintf(url, sizeof(url), "%s%s", p->url, path);
     if (body && call) {
         *call = (struct rpc_call){.node = n, .peer = p, .type = m->type};
-        if (http_client_request(n->client, "POST", url,
-                                snap ? "application/octet-stream"
-                                     : "application/json",
-                                body, len,
-                                snap ? SNAPSHOT_RPC_TIMEOUT_MS
-                                     : n->cfg->rpc_timeout_ms,
-                                on_rpc_done, call) == 0) {
+        if (node_peer_post(n, p->id, p->url, path,
+                           snap ? "application/octet-stream"
+                                : "application/json",
+                           body, len,
+                           snap ? SNAPSHOT_RPC_TIMEOUT_MS
+                                : n->cfg->rpc_timeout_ms,
+                           on_rpc_done, call) == 0) {
             p->pending++;
             p->sending_snapshot |= snap;
             call = NULL;
@@ -765,6 +764,11 @@ static void handle_status(struct node *n, struct http_request *req)
     cJSON_AddNumberToObject(o, "term", (double)raft_current_term(r));
     cJSON_AddItemToObject(o, "voted_for", id_or_null(raft_voted_for(r)));
     cJSON_AddItemToObject(o, "leader_id", id_or_null(raft_leader(r)));
+    char cluster[17];
+    snprintf(cluster, sizeof(cluster), "%016" PRIx64, n->members.cluster_id);
+    cJSON_AddStringToObject(o, "cluster_id", cluster);
+    cJSON_AddStringToObject(o, "peer_auth",
+                            node_peers_authenticated(n) ? "hmac" : "none");
     cJSON_AddBoolToObject(o, "prevote_in_progress",
                           raft_role(r) == RAFT_PRECANDIDATE);
     cJSON_AddNumberToObject(o, "commit_index", (double)raft_commit_index(r));
@@ -843,9 +847,10 @@ void node_deliver_rpc(struct node *n, struct http_request *req,
         http_respond_error(req, 409, err);
         return;
     }
-    if (!node_find_peer(n, m.from)) {
-        snprintf(err, sizeof(err), "node %" PRIu64 " is not a member of this cluster",
-                 m.from);
+    raft_id sender = node_peer_sender(req);
+    if (m.from != sender || !node_find_peer(n, m.from)) {
+        snprintf(err, sizeof(err), "the message claims to come from node %"
+                 PRIu64 ", but node %" PRIu64 " sent it", m.from, sender);
         rpc_msg_free(&m);
         http_respond_error(req, 403, err);
         return;
@@ -899,6 +904,9 @@ static void handle_request(struct http_request *req, void *arg)
     struct node *n = arg;
     const char *method = http_request_method(req);
     const char *path = http_request_path(req);
+    /* Only the cluster's members may speak Raft to this node. */
+    if (peer_auth_path_index(path) >= 0 && !node_peer_admit(n, req))
+        return;
     if (handle_forwarded(n, req, path) || keys_api_handle(n, req))
         return;
     if (strcmp(path, rpc_path(RAFT_MSG_SNAPSHOT)) == 0) {
@@ -1070,6 +1078,8 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
     storage_set_segment_max(n->storage, cfg->wal_segment_bytes);
     int rv = record_members(n, &loaded, err, errlen);
     if (rv == 0)
+        rv = node_peers_init(n, err, errlen);
+    if (rv == 0)
         rv = restore(n, &loaded, err, errlen); /* snapshot into kv first */
     storage_loaded_free(&loaded);
     if (rv < 0)
@@ -1128,6 +1138,7 @@ void node_free(struct node *n)
     storage_close(n->storage);
     snap_free(n);
     free(n->members_text);
+    node_peers_free(n);
     raft_free(n->raft);
     sd_event_unref(n->ev);
     free(n);

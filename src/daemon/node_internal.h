@@ -117,6 +117,7 @@ struct node {
     struct member_list members;
     char *members_text;
     size_t members_text_len;
+    struct node_peers *peers_auth; /* node_peers.c */
 };
 
 /* node.c */
@@ -132,6 +133,24 @@ struct peer *node_find_peer(struct node *n, raft_id id);
  * with the core's answer once it is durable (takes m's entries). */
 void node_deliver_rpc(struct node *n, struct http_request *req,
                       struct raft_msg *m);
+
+/* node_peers.c: peer authentication (peer_auth.h) */
+int node_peers_init(struct node *n, char *err, size_t errlen);
+void node_peers_free(struct node *n);
+bool node_peers_authenticated(const struct node *n);
+/* For a request to a peer path: true if it is an authentic request of a
+ * member (its answer is then signed); otherwise it has been answered
+ * (401, 403 or 409) and the refusal logged. */
+bool node_peer_admit(struct node *n, struct http_request *req);
+/* The member that sent an admitted request (RAFT_NONE if none). */
+raft_id node_peer_sender(struct http_request *req);
+/* POST a signed request to peer `to` at base_url + path; cb as for
+ * http_client_request(), with status 0 and an error when the answer is
+ * not authentic. */
+int node_peer_post(struct node *n, raft_id to, const char *base_url,
+                   const char *path, const char *content_type,
+                   const char *body, size_t len, unsigned timeout_ms,
+                   http_client_cb cb, void *arg);
 
 /* node_snapshot.c: snapshots and log compaction (doc/design.md) */
 /* At start: load the data directory's snapshot into the store. */

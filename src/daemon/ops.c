@@ -244,13 +244,12 @@ static void forward_batch(struct node *n, enum op_kind kind, raft_id leader)
         }
     size_t len = 0;
     char *body = kind == OP_PROPOSE ? frame_commands(f, &len) : NULL;
-    char url[512];
-    snprintf(url, sizeof(url), "%s%s", m->url,
-             kind == OP_PROPOSE ? "/raft/propose" : "/raft/read_index");
     unsigned timeout = deadline > now ? (unsigned)(deadline - now) : 1;
     if ((kind == OP_PROPOSE && !body) ||
-        http_client_request(n->client, "POST", url, "application/octet-stream",
-                            body ? body : "", len, timeout, forward_done, f) < 0) {
+        node_peer_post(n, leader, m->url,
+                       kind == OP_PROPOSE ? "/raft/propose" : "/raft/read_index",
+                       "application/octet-stream", body ? body : "", len,
+                       timeout, forward_done, f) < 0) {
         for (unsigned i = 0; i < f->n_ops; i++)
             f->ops[i]->retry_at = now + n->cfg->heartbeat_ms;
         free(body);

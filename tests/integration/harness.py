@@ -49,6 +49,8 @@ both sides keep running and asymmetric partitions become possible.
 import atexit
 import ctypes
 import errno
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -352,11 +354,23 @@ def _kill_leftovers():
             pass
 
 
+def new_secret_file(directory):
+    """A fresh peer secret (64 hex digits, mode 600) in directory, as
+    `raftd --new-secret` makes one; returns (path, secret bytes)."""
+    key = os.urandom(32)
+    path = os.path.join(directory, "peer-secret")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key.hex() + "\n")
+    return path, key
+
+
 def config_text(node_id, listen, data_dir, members, heartbeat_ms=HEARTBEAT_MS,
                 election_min_ms=ELECTION_MIN_MS,
                 election_max_ms=ELECTION_MAX_MS, log_level="debug",
-                extra=""):
-    """A raftd.conf. node_id None leaves `id` out; members: [(id, url)]."""
+                extra="", secret_file=None):
+    """A raftd.conf. node_id None leaves `id` out; members: [(id, url)];
+    secret_file None means peer_auth = "none"."""
     lines = ["# written by tests/integration/harness.py"]
     if node_id is not None:
         lines.append("id = %d;" % node_id)
@@ -364,6 +378,10 @@ def config_text(node_id, listen, data_dir, members, heartbeat_ms=HEARTBEAT_MS,
         lines.append('listen = "%s";' % listen)
     if data_dir is not None:
         lines.append('data_dir = "%s";' % data_dir)
+    if secret_file:
+        lines.append('peer_secret_file = "%s";' % secret_file)
+    else:
+        lines.append('peer_auth = "none";')
     lines += ["heartbeat_ms = %d;" % heartbeat_ms,
               "election_timeout_min_ms = %d;" % election_min_ms,
               "election_timeout_max_ms = %d;" % election_max_ms,
@@ -427,13 +445,15 @@ class Cluster:
     shared_config: one config file without `id` and data_dir for all
     nodes; each node is started with --id N --data-dir DIR (the "same file
     on every lab machine" mode).
-    env: {id: {VAR: value}} extra environment per node."""
+    env: {id: {VAR: value}} extra environment per node.
+    peer_auth: "hmac" (every node gets the cluster's new secret, in
+    self.secret_file; self.secret holds it) or "none"."""
 
     def __init__(self, n, *, start=True, wait_ready=True,
                  heartbeat_ms=HEARTBEAT_MS, election_min_ms=ELECTION_MIN_MS,
                  election_max_ms=ELECTION_MAX_MS, log_level="debug",
                  extra_config="", shared_config=False, env=None,
-                 name="cluster"):
+                 name="cluster", peer_auth="hmac"):
         self.binary = require_raftd()
         self.name = name
         self.dir = tempfile.mkdtemp(prefix="raftd-it-")
@@ -449,6 +469,12 @@ class Cluster:
             self.nodes[i] = Node(self, i, h, p)
         self.members = [(i, nd.url) for i, nd in self.nodes.items()]
         self.member_ids = {i: list(self.nodes) for i in self.nodes}
+        self.secret_file, self.secret = (new_secret_file(self.dir)
+                                         if peer_auth == "hmac"
+                                         else (None, None))
+        self._cluster_id = None
+        self._peer_incarnation = random.SystemRandom().randrange(1, 1 << 63)
+        self._peer_counter = 0
         self.shared_config_path = os.path.join(self.dir, "raftd.conf")
         self.extra_config = extra_config
         self._write_configs(extra_config)
@@ -468,7 +494,7 @@ class Cluster:
         common = dict(heartbeat_ms=self.heartbeat_ms,
                       election_min_ms=self.election_min_ms,
                       election_max_ms=self.election_max_ms,
-                      log_level=self.log_level)
+                      log_level=self.log_level, secret_file=self.secret_file)
         if self.shared_config:
             extra = extra_config if isinstance(extra_config, str) else ""
             text = config_text(None, None, None, self.members, extra=extra,
@@ -697,6 +723,58 @@ class Cluster:
             body = json.dumps(body).encode()
         elif isinstance(body, str):
             body = body.encode()
+        code, rh, data = self.http(i, method, path, body, hdrs, timeout)
+        return Response(code, rh, data)
+
+    def cluster_id(self):
+        """The cluster id (16 hex digits) the nodes report in /status."""
+        if self._cluster_id is None:
+            for i in self.live_ids():
+                s = self.status(i)
+                if s and s.get("cluster_id"):
+                    self._cluster_id = s["cluster_id"]
+                    break
+        return self._cluster_id
+
+    def peer_headers(self, to, path, body=b"", frm=None, method="POST",
+                     secret=None, cluster=None, ts_ms=None, sign=True):
+        """The Raftd-Auth header a member (frm, default: another member
+        than `to`) puts on a peer request (see src/daemon/peer_auth.h), for
+        tests that speak Raft to a node themselves. secret/cluster/ts_ms
+        override the cluster's; sign=False leaves the MAC out."""
+        if frm is None:
+            others = [i for i in self.ids() if i != to]
+            if not others:
+                raise ValueError("a peer request needs another member to "
+                                 "come from: use a cluster of 2 or more")
+            frm = others[0]
+        if isinstance(body, str):
+            body = body.encode()
+        self._peer_counter += 1
+        fields = "c=%s f=%d t=%d ts=%d n=%016x.%d" % (
+            cluster or self.cluster_id(), frm, to,
+            int(time.time() * 1000) if ts_ms is None else ts_ms,
+            self._peer_incarnation, self._peer_counter)
+        key = self.secret if secret is None else secret
+        if not sign or key is None:
+            return {"Raftd-Auth": "v1 " + fields}
+        head = ("raftd-peer-request-v1\n%s\n%s\n%s\n"
+                % (method, path, fields)).encode()
+        mac = hmac.new(key, head + body, hashlib.sha256).hexdigest()
+        return {"Raftd-Auth": "v1 %s m=%s" % (fields, mac)}
+
+    def peer_request(self, i, path, body=b"", frm=None, method="POST",
+                     headers=None, timeout=HTTP_TIMEOUT, **sign):
+        """A signed peer request to node i as member frm would send it;
+        returns a Response. body: bytes, str, or an object sent as JSON."""
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body).encode()
+        elif isinstance(body, str):
+            body = body.encode()
+        hdrs = {"Content-Type": "application/json"}
+        hdrs.update(self.peer_headers(i, path, body or b"", frm, method,
+                                      **sign))
+        hdrs.update(headers or {})
         code, rh, data = self.http(i, method, path, body, hdrs, timeout)
         return Response(code, rh, data)
 
@@ -1074,11 +1152,13 @@ def capture_rpc(path="/raft/request_vote", timeout=LEADER_TIMEOUT):
     try:
         os.makedirs(os.path.join(d, "data"))
         conf = os.path.join(d, "raftd.conf")
+        secret_file, _ = new_secret_file(d)
         with open(conf, "w") as f:
             f.write(config_text(1, "%s:%d" % (h1, p1),
                                 os.path.join(d, "data"),
                                 [(1, "http://%s:%d" % (h1, p1)),
-                                 (2, "http://%s:%d" % (h2, p2))]))
+                                 (2, "http://%s:%d" % (h2, p2))],
+                                secret_file=secret_file))
         env = dict(os.environ)
         for k in ("NOTIFY_SOCKET", "JOURNAL_STREAM"):
             env.pop(k, None)

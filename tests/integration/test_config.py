@@ -102,9 +102,21 @@ class ConfigTest(unittest.TestCase):
         if not os.path.exists(example):
             self.skipTest("%s not present" % example)
         # the example names lab addresses, so this machine may not find
-        # itself among them: name the node explicitly
+        # itself among them: name the node explicitly. It needs the
+        # cluster's peer secret, and says how to make one.
         res = self.check(example, "--id", "1", "--data-dir", self.data_dir)
+        if res.returncode != 0:
+            self.assertEqual(res.returncode, EX_CONFIG, res.stderr)
+            self.assertIn(b"raftd --new-secret", res.stderr)
+        secret, _ = harness.new_secret_file(self.dir)
+        with open(example) as f:
+            text = f.read()
+        path = self.write("example", text + '\npeer_secret_file = "%s";\n'
+                          % secret)
+        res = self.check(path, "--id", "1", "--data-dir", self.data_dir)
         self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn(b"peers sign their requests with the secret in %s"
+                      % secret.encode(), res.stdout)
 
     def test_id_from_command_line(self):
         path = self.write("noid", self.good_text(node_id=None))

@@ -17,6 +17,8 @@ from harness import ET, scaled  # noqa: E402
 
 RAFT_PATHS = ("/raft/request_vote", "/raft/append_entries",
               "/raft/timeout_now")
+PEER_PATHS = RAFT_PATHS + ("/raft/install_snapshot", "/raft/propose",
+                           "/raft/read_index")
 SMALL_LIMIT = 4096
 DEFAULT_LIMIT = 8 * 1024 * 1024
 FUZZ_COUNT = int(os.environ.get("RAFTD_FUZZ_COUNT", "300"))
@@ -30,6 +32,9 @@ class HttpTestCase(harness.ClusterTestCase):
 
     def assert_json_error(self, c, i, method, path, body, expect,
                           headers=None):
+        if path in PEER_PATHS:  # signed by a member (peer_auth.h)
+            headers = dict(headers or {})
+            headers.update(c.peer_headers(i, path, body or b"", method=method))
         code, hdrs, data = c.http(i, method, path, body, headers)
         what = "%s %s body=%r" % (method, path, (body or b"")[:60])
         self.assertEqual(code, expect, "%s: status %d, body %r"
@@ -124,7 +129,7 @@ class ErrorStatusTest(HttpTestCase):
         self.assert_alive(c)
 
     def test_wrong_method_405(self):
-        c = self.cluster(1)
+        c = self.cluster(2)  # a peer request needs a sender
         cases = [("POST", "/status"), ("PUT", "/status"),
                  ("DELETE", "/status")]
         for p in RAFT_PATHS:
@@ -136,7 +141,7 @@ class ErrorStatusTest(HttpTestCase):
         self.assert_alive(c)
 
     def test_malformed_bodies_400(self):
-        c = self.cluster(1)
+        c = self.cluster(2)  # a peer request needs a sender
         bodies = [b"", b"not json", b"{", b"{\"term\":", b"[]", b"null",
                   b"42", b"\"str\"", b"true", b"{}", b"[{}]",
                   b"\xff\xfe\xfd", b"{\"term\": 1,}", b"{'term': 1}",
@@ -163,7 +168,7 @@ class ErrorStatusTest(HttpTestCase):
         "<length>\\n<command>" and answers one frame per command, in
         order; a retried frame (same identity) is answered like the first
         and applied once; malformed batches get 400 and change nothing."""
-        c = self.cluster(1)
+        c = self.cluster(2)  # a peer request needs a sender
         lid, _ = c.leader()
 
         def frame(b):
@@ -175,9 +180,10 @@ class ErrorStatusTest(HttpTestCase):
                                 "value": value}).encode())
         cmds = [cmd(1001, "/batch/a", "1"), cmd(1002, "/batch/b", "2"),
                 cmd(1001, "/batch/a", "1"), cmd(1003, "/batch/a", "3")]
-        code, _, data = c.http(lid, "POST", "/raft/propose",
-                               b"".join(frame(x) for x in cmds),
-                               {"Content-Type": "application/octet-stream"})
+        r = c.peer_request(lid, "/raft/propose",
+                           b"".join(frame(x) for x in cmds),
+                           headers={"Content-Type": "application/octet-stream"})
+        code, data = r.status, r.body
         self.assertEqual(code, 200, data[:300])
         parts, rest = [], data
         while rest:

@@ -82,9 +82,12 @@ class MembersRecordTest(harness.ClusterTestCase):
         self.assertIn("move every member's data directory aside", log3)
 
         # node 4 campaigns again and again, and loses every time: nodes 1
-        # and 2 refuse its messages (403: not a member) and node 3 is down
-        c.wait_log(4, r"node 1 answered 403.*not a member", timeout=scaled(10))
-        c.wait_log(4, r"node 2 answered 403.*not a member", timeout=scaled(10))
+        # and 2 refuse its messages (403: its edited list makes it another
+        # cluster) and node 3 is down
+        c.wait_log(4, r"node 1 answered 403.*of cluster", timeout=scaled(10))
+        c.wait_log(4, r"node 2 answered 403.*of cluster", timeout=scaled(10))
+        c.wait_log(1, r"foreign_rpc: refused POST /raft/request_vote", 
+                   timeout=scaled(10))
         c.wait_for(lambda: harness.log_count(c, 4, r"asking for pre-votes")
                    >= 3, timeout=scaled(20), msg="node 4 to try three pre-votes")
         for i in (4, 5):
@@ -184,8 +187,9 @@ class MembersRecordTest(harness.ClusterTestCase):
 
     def test_non_members_are_refused(self):
         """Messages from a node that is not in the receiver's list are
-        refused (403) and change nothing: a new node listed only in its own
-        edited file cannot win a member's vote."""
+        refused (403) and change nothing, even when they are signed with
+        the cluster's secret: a new node listed only in its own edited file
+        cannot win a member's vote. Unsigned ones get 401."""
         c = self.cluster(3)
         leader, term = c.leader()
         follower = c.followers(leader)[0]
@@ -202,9 +206,11 @@ class MembersRecordTest(harness.ClusterTestCase):
                  {"term": term + 5, "leader_id": 9, "to": follower,
                   "prev_log_index": 0, "prev_log_term": 0, "entries": [],
                   "leader_commit": 0, "seq": 1})):
-            r = c.request(follower, "POST", path, body=body)
+            r = c.peer_request(follower, path, body=body, frm=9)
             self.assertEqual(r.status, 403, (path, body, r))
             self.assertIn(b"not a member", r.body)
+            r = c.request(follower, "POST", path, body=body)
+            self.assertEqual(r.status, 401, (path, body, r))
         self.assertEqual(c.agreed_leader(), (leader, term))
 
     def test_snapshots_carry_the_record_and_foreign_ones_are_refused(self):
@@ -230,8 +236,17 @@ class MembersRecordTest(harness.ClusterTestCase):
         head = ('{"term":%d,"leader_id":%d,"to":%d,"last_included_index":%d,'
                 '"last_included_term":%d,"leader_commit":%d,"seq":1}\n'
                 % (ta, la, follower, index, term, index)).encode()
-        r = a.request(follower, "POST", "/raft/install_snapshot",
-                      body=head + img)
+        # signed by cluster b's leader: another cluster (403)
+        hdrs = b.peer_headers(follower, "/raft/install_snapshot", head + img,
+                              frm=lb)
+        code, _, body = a.http(follower, "POST", "/raft/install_snapshot",
+                               head + img, hdrs)
+        self.assertEqual(code, 403, body)
+        self.assertIn(b"of cluster %s" % b.cluster_id().encode(), body)
+        # signed as cluster a's leader (a member that went wrong): the
+        # snapshot's own record gives it away (409)
+        r = a.peer_request(follower, "/raft/install_snapshot",
+                           body=head + img, frm=la)
         self.assertEqual(r.status, 409, r)
         self.assertIn(b"taken under other members", r.body)
         a.wait_log(follower, r"refused a snapshot: .*taken under other "

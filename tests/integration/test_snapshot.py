@@ -228,14 +228,15 @@ class SnapshotTest(harness.ClusterTestCase):
                head + b"RAFTDSN1" + b"\0" * 40,  # bad header checksum
                head + b"x" * 100]
         for body in bad:
-            r = c.request(follower, "POST", "/raft/install_snapshot", body=body)
+            r = c.peer_request(follower, "/raft/install_snapshot", body=body,
+                               frm=leader)
             self.assertEqual(r.status, 400, "%r -> %r" % (body[:80], r))
         # a real image with its payload cut short
         write_keys(self, c, leader, 5, 50)  # the leader now has a snapshot
         with open(os.path.join(c.node(leader).data_dir, "snapshot"), "rb") as f:
             img = f.read()
-        r = c.request(follower, "POST", "/raft/install_snapshot",
-                      body=head + img[:-10])
+        r = c.peer_request(follower, "/raft/install_snapshot",
+                           body=head + img[:-10], frm=leader)
         self.assertEqual(r.status, 400)
         self.assertIn(b"truncated", r.body)
         wait_converged(c)
@@ -254,7 +255,7 @@ class SnapshotTest(harness.ClusterTestCase):
             length, _, rest = resp.body.partition(b"\n")
             self.assertEqual(len(rest), int(length), resp)
             return rest
-        first = c.request(leader, "POST", "/raft/propose", body=body)
+        first = c.peer_request(leader, "/raft/propose", body=body)
         self.assertEqual(first.status, 200, first)
         first_answer = answer(first)
         self.assertTrue(first_answer.startswith(b"201 "), first)
@@ -265,7 +266,7 @@ class SnapshotTest(harness.ClusterTestCase):
         c.stop_all()
         c.start_all()
         leader, _ = c.leader()
-        again = c.request(leader, "POST", "/raft/propose", body=body)
+        again = c.peer_request(leader, "/raft/propose", body=body)
         self.assertEqual(again.status, 200, again)
         again_answer = answer(again)
         # the first answer (201 created, same etcd index), not 412 "exists"
@@ -303,8 +304,8 @@ class SnapshotTest(harness.ClusterTestCase):
                     % (key, value, b',"prevExist":false' if create else b""))
 
         def post(leader_, frames):
-            return answers(c.request(leader_, "POST", "/raft/propose",
-                                     body=b"".join(frames)))
+            return answers(c.peer_request(leader_, "/raft/propose",
+                                          body=b"".join(frames)))
 
         first = post(leader, [frame(90, inc, 1, 1,
                                     set_cmd(b"/sess", b"1", create=True))])[0]

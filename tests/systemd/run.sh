@@ -5,6 +5,9 @@
 # What it checks, with the unit file and the paths "make install" gives:
 #   single node (one container, private network, member 127.0.0.1:7001):
 #     - "make install" installs the unit, "systemd-analyze verify" accepts it
+#     - without a peer secret the service fails and says how to make one;
+#       "raftd --new-secret" makes one (root's, mode 600), the unit passes
+#       it to the dynamic user with LoadCredential=
 #     - "systemctl enable --now raftd" gets active/running, READY=1 and
 #       STATUS= come from the main PID (NotifyAccess=main), StatusText
 #       becomes "Leader, term N"
@@ -428,6 +431,32 @@ if ! boot "$n1" --private-network; then
     skip "systemd-nspawn --boot did not come up here (console above)"
 fi
 info "single node: booted"
+# The peer secret: without one the service does not start, and says how
+# to make one; "raftd --new-secret" makes it (root's, mode 600) and the
+# unit hands it to the dynamic user as a credential.
+secret_dir=$(sed -n 's/^LoadCredential=raftd://p' "$unit_src" | head -n 1)
+secret_path=${secret_dir%/}/peer-secret
+check "the unit passes the files of $secret_dir as credentials" [ -n "$secret_dir" ]
+check "  ... make install made $secret_dir, mode 700" \
+    [ "$(cin "$n1" stat -c %a "$secret_dir")" = 700 ]
+cin "$n1" systemctl start raftd >/dev/null 2>&1
+st=$(cin "$n1" systemctl status raftd --no-pager -l -n 8 2>&1)
+echo "$st" | sed 's/^/  | /' | cut -c 1-200
+check "without a peer secret the service fails" \
+    [ "$(prop "$n1" ActiveState)" != active ]
+check "  ... and systemctl status says how to make one" \
+    grep -q -- "--new-secret" <<<"$st"
+cin "$n1" systemctl stop raftd >/dev/null 2>&1
+cin "$n1" systemctl reset-failed raftd >/dev/null 2>&1
+out=$(cin "$n1" "$raftd_bin" --new-secret "$secret_path" 2>&1)
+check "raftd --new-secret $secret_path" [ $? -eq 0 ]
+echo "  $out" | cut -c 1-200
+check "  ... a root-owned file of mode 600 with 64 hex digits" \
+    eval '[ "$(cin "$n1" stat -c %U:%a "$secret_path")" = root:600 ] &&
+          cin "$n1" grep -qxE "[0-9a-f]{64}" "$secret_path"'
+out=$(cin "$n1" "$raftd_bin" --new-secret "$secret_path" 2>&1)
+check "  ... and it is never overwritten" [ $? -ne 0 ]
+
 check "systemd-analyze verify raftd.service" \
     cin "$n1" systemd-analyze verify raftd.service
 check "raftd --check-config accepts the test config" \
@@ -500,6 +529,8 @@ noterm=$(jmatch RAFT_EVENT=election_timeout <<<"$all" | jget RAFT_TERM)
 
 # HTTP inside the container.
 st=$(cin "$n1" curl -sf -m 5 http://127.0.0.1:7001/status)
+check "/status: peer_auth is hmac (the dynamic user read the credential)" \
+    python3 -c 'import json,sys; sys.exit(json.loads(sys.argv[1]).get("peer_auth") != "hmac")' "$st"
 check "curl /status answers (Leader, term $term1)" \
     python3 -c 'import json,sys; s=json.loads(sys.argv[1]); sys.exit(not (s["state"] == "Leader" and s["id"] == 1 and str(s["term"]) == sys.argv[2]))' "$st" "$term1"
 echo "  $st" | cut -c 1-200
@@ -668,6 +699,7 @@ if [ "$CLUSTER" = 1 ]; then
         for i in 1 2 3; do
             names+=("rsd${tag}n$i")
         done
+        cluster_secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
         conf='# tests/systemd: three nodes, no "id": each finds itself by address
 members = (
     { id = 1; url = "http://10.213.0.11:7001"; },
@@ -679,6 +711,10 @@ members = (
             nm=${names[$((i - 1))]}
             new_root "$nm" || { bad=1; break; }
             printf '%s\n' "$conf" | write_conf "$nm"
+            # the same peer secret on every member, as a lab copies it
+            install -d -m 700 "$(dirname "${ROOT[$nm]}$secret_path")"
+            printf '%s\n' "$cluster_secret" >"${ROOT[$nm]}$secret_path"
+            chmod 600 "${ROOT[$nm]}$secret_path"
             boot "$nm" --network-bridge="$bridge" || { bad=1; break; }
             if ! cin "$nm" ip link set host0 up ||
                 ! cin "$nm" ip addr add "10.213.0.1$i/24" dev host0; then

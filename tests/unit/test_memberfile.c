@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "daemon/config.h"
+#include "daemon/crc32c.h"
 #include "daemon/memberfile.h"
 #include "daemon/snapfile.h"
 #include "test.h"
@@ -19,6 +20,7 @@ static char tmp[256];
 static void list3(struct member_list *l)
 {
     memset(l, 0, sizeof(*l));
+    l->cluster_id = 0x0123456789abcdefull;
     l->n = 3;
     for (unsigned i = 0; i < 3; i++) {
         l->m[i].id = i + 1;
@@ -63,6 +65,7 @@ TEST(test_text_is_readable_and_round_trips)
     CHECK(strncmp(t, "raftd members 1\n", 16) == 0);
     CHECK(strstr(t, "\nmember 1 http://10.0.0.1:7001\n") != NULL);
     CHECK(strstr(t, "\nmember 3 http://10.0.0.3:7001\n") != NULL);
+    CHECK(strstr(t, "\ncluster 0123456789abcdef\n") != NULL);
     CHECK(strstr(t, "\ncrc32c ") != NULL);
     CHECK_EQ_U(t[len - 1], '\n');
     char err[512];
@@ -120,6 +123,63 @@ TEST(test_malformed_records_with_valid_checksums_refused)
     t = memberfile_encode(&l, &len);
     CHECK(memberfile_decode(t, len, &back, "rec", err, sizeof(err)) < 0);
     CHECK(strstr(err, "no members") != NULL);
+    free(t);
+}
+
+/* The first version of the record had no cluster line: the id is derived
+ * from the members, as at bootstrap. */
+TEST(test_cluster_id_is_derived_from_the_members)
+{
+    char dir[400], err[1024];
+    snprintf(dir, sizeof(dir), "%s/cid", tmp);
+    mkdir(dir, 0700);
+    char conf[500];
+    snprintf(conf, sizeof(conf), "%s/c.conf", dir);
+    FILE *f = fopen(conf, "w");
+    fputs("id = 1;\nmembers = ( { id = 1; url = \"http://10.0.0.1:7001\"; },"
+          " { id = 2; url = \"http://10.0.0.2:7001\"; } );\n", f);
+    fclose(f);
+    struct raftd_config cfg;
+    config_defaults(&cfg);
+    CHECK(config_load(&cfg, conf, err, sizeof(err)) == 0);
+    struct member_list a, b, old;
+    CHECK(member_list_from_config(&cfg, &a) == 0);
+    CHECK(a.cluster_id != 0);
+    config_free(&cfg);
+    /* the same list, another order: the same id */
+    f = fopen(conf, "w");
+    fputs("id = 1;\nmembers = ( { id = 2; url = \"http://10.0.0.2:7001\"; },"
+          " { id = 1; url = \"http://10.0.0.1:7001\"; } );\n", f);
+    fclose(f);
+    config_defaults(&cfg);
+    CHECK(config_load(&cfg, conf, err, sizeof(err)) == 0);
+    CHECK(member_list_from_config(&cfg, &b) == 0);
+    CHECK_EQ_U(a.cluster_id, b.cluster_id);
+    config_free(&cfg);
+    /* another list: another id */
+    f = fopen(conf, "w");
+    fputs("id = 1;\nmembers = ( { id = 1; url = \"http://10.0.0.1:7001\"; },"
+          " { id = 2; url = \"http://10.0.0.3:7001\"; } );\n", f);
+    fclose(f);
+    config_defaults(&cfg);
+    CHECK(config_load(&cfg, conf, err, sizeof(err)) == 0);
+    CHECK(member_list_from_config(&cfg, &b) == 0);
+    CHECK(a.cluster_id != b.cluster_id);
+    config_free(&cfg);
+    /* a record without the cluster line */
+    size_t len;
+    char *t = memberfile_encode(&a, &len);
+    char *cl = strstr(t, "cluster ");
+    memmove(cl, cl + 25, strlen(cl + 25) + 1);
+    char *crc = strstr(t, "crc32c ");
+    *crc = 0;
+    char text[2048];
+    snprintf(text, sizeof(text), "%scrc32c %08x\n", t,
+             crc32c(0, t, strlen(t)));
+    CHECK(memberfile_decode(text, strlen(text), &old, "rec", err,
+                            sizeof(err)) == 0);
+    CHECK_EQ_U(old.cluster_id, a.cluster_id);
+    CHECK(member_list_equal(&old, &a));
     free(t);
 }
 
@@ -315,6 +375,7 @@ int main(void)
     RUN(test_text_is_readable_and_round_trips);
     RUN(test_damaged_and_truncated_records_refused);
     RUN(test_malformed_records_with_valid_checksums_refused);
+    RUN(test_cluster_id_is_derived_from_the_members);
     RUN(test_missing_record_reads_as_none);
     RUN(test_write_then_read);
     RUN(test_damaged_file_says_what_to_do);

@@ -1,0 +1,251 @@
+/* node_peers.c - the node's side of peer authentication (peer_auth.h):
+ * admitting the requests of members only, signing the answers to them,
+ * signing this node's own requests to its peers and checking their
+ * answers. Refusals are logged to the journal, at most once per
+ * REFUSAL_LOG_MS for each kind, with how many were left out meanwhile: a
+ * flood of forged requests must not flood the journal too.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "logging.h"
+#include "node_internal.h"
+#include "peer_auth.h"
+
+#define REFUSAL_LOG_MS 10000
+
+struct node_peers {
+    struct peer_auth *auth;
+    struct refusal_log {
+        uint64_t next_ms;
+        unsigned left_out;
+    } foreign, refused, answers, refused_by_peer;
+};
+
+/* Is it time to log one more refusal of this kind? */
+static bool log_now(struct refusal_log *rl, unsigned *left_out)
+{
+    uint64_t now = node_now_ms();
+    if (now < rl->next_ms) {
+        rl->left_out++;
+        return false;
+    }
+    *left_out = rl->left_out;
+    rl->left_out = 0;
+    rl->next_ms = now + REFUSAL_LOG_MS;
+    return true;
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int node_peers_init(struct node *n, char *err, size_t errlen)
+{
+    const struct raftd_config *cfg = n->cfg;
+    n->peers_auth = calloc(1, sizeof(*n->peers_auth));
+    if (!n->peers_auth) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    n->peers_auth->auth = peer_auth_new(
+        cfg->peer_auth ? cfg->peer_secret : NULL,
+        cfg->peer_auth ? cfg->peer_secret_len : 0, n->members.cluster_id,
+        cfg->id, node_random_u64(n));
+    if (!n->peers_auth->auth) {
+        snprintf(err, errlen, "cannot set up peer authentication (OpenSSL's "
+                 "HMAC-SHA256 is not available?)");
+        return -1;
+    }
+    if (cfg->peer_auth)
+        log_msg(LOG_INFO, "cluster %016" PRIx64 ": peers sign their requests "
+                "with HMAC-SHA256 and the secret in %s", n->members.cluster_id,
+                cfg->peer_secret_source);
+    else
+        log_raft(LOG_WARNING, &(struct log_raft){.event = "peer_auth_off"},
+                 "cluster %016" PRIx64 ": peer authentication is off "
+                 "(peer_auth = \"none\"): anyone who reaches port %u can "
+                 "depose the leader or overwrite this node's data",
+                 n->members.cluster_id, cfg->listen_port);
+    return 0;
+}
+
+void node_peers_free(struct node *n)
+{
+    if (!n->peers_auth)
+        return;
+    peer_auth_free(n->peers_auth->auth);
+    free(n->peers_auth);
+    n->peers_auth = NULL;
+}
+
+bool node_peers_authenticated(const struct node *n)
+{
+    return peer_auth_has_secret(n->peers_auth->auth);
+}
+
+/* ---- requests to this node ---- */
+
+struct admitted {
+    struct peer_auth_nonce nonce;
+    bool admitted;
+};
+
+static void sign_answer(struct http_request *req, unsigned status,
+                        const char *body, size_t len, void *arg)
+{
+    struct node *n = arg;
+    struct admitted *a = http_request_context(req, sizeof(*a));
+    char header[PEER_AUTH_HEADER_MAX];
+    if (!a || !a->admitted)
+        return;
+    peer_auth_sign_response(n->peers_auth->auth, &a->nonce, status, body, len,
+                            header);
+    http_response_header(req, PEER_AUTH_HEADER, header);
+}
+
+static void log_refusal(struct node *n, struct http_request *req,
+                        enum peer_auth_verdict v, raft_id claimed,
+                        const char *why)
+{
+    bool foreign = v == PEER_AUTH_FOREIGN;
+    struct refusal_log *rl = foreign ? &n->peers_auth->foreign
+                                     : &n->peers_auth->refused;
+    unsigned left_out = 0;
+    if (!log_now(rl, &left_out))
+        return;
+    char more[96] = "";
+    if (left_out)
+        snprintf(more, sizeof(more), " (and %u more refusals of this kind "
+                 "in the last %d s)", left_out, REFUSAL_LOG_MS / 1000);
+    log_raft(LOG_WARNING,
+             &(struct log_raft){.event = foreign ? "foreign_rpc"
+                                                 : "peer_rpc_refused",
+                                .term = raft_current_term(n->raft),
+                                .peer = claimed,
+                                .addr = http_request_peer(req)},
+             "refused %s %s from %s: %s%s", http_request_method(req),
+             http_request_path(req), http_request_peer(req), why, more);
+}
+
+bool node_peer_admit(struct node *n, struct http_request *req)
+{
+    const char *path = http_request_path(req);
+    size_t len;
+    const char *body = http_request_body(req, &len);
+    struct admitted *a = http_request_context(req, sizeof(*a));
+    char why[512];
+    if (!a) {
+        http_respond_error(req, 500, "out of memory");
+        return false;
+    }
+    enum peer_auth_verdict v = peer_auth_check_request(
+        n->peers_auth->auth, http_request_method(req), path,
+        http_request_header(req, PEER_AUTH_HEADER), body, len,
+        http_request_started_ms(req), &a->nonce, why, sizeof(why));
+    if (v == PEER_AUTH_OK && !node_find_peer(n, a->nonce.from)) {
+        v = PEER_AUTH_FOREIGN;
+        snprintf(why, sizeof(why), "node %" PRIu64 " is not a member of this "
+                 "cluster", a->nonce.from);
+    }
+    if (v != PEER_AUTH_OK) {
+        log_refusal(n, req, v, a->nonce.from, why);
+        http_respond_error(req, peer_auth_status(v), why);
+        return false;
+    }
+    a->admitted = true;
+    http_request_on_respond(req, sign_answer, n);
+    return true;
+}
+
+raft_id node_peer_sender(struct http_request *req)
+{
+    struct admitted *a = http_request_context(req, sizeof(*a));
+    return a && a->admitted ? a->nonce.from : RAFT_NONE;
+}
+
+/* ---- this node's requests ---- */
+
+struct call {
+    struct node *n;
+    struct peer_auth_nonce nonce;
+    http_client_cb cb;
+    void *arg;
+};
+
+static void on_answer(void *arg, const struct http_reply *r)
+{
+    struct call *c = arg;
+    struct node *n = c->n;
+    long status = r->status;
+    const char *err = r->err;
+    if (!n->closing && status >= 200 && status < 300 &&
+        !peer_auth_check_response(n->peers_auth->auth, &c->nonce, status,
+                                  r->captured, r->body, r->len)) {
+        unsigned left_out = 0;
+        if (log_now(&n->peers_auth->answers, &left_out))
+            log_raft(LOG_WARNING,
+                     &(struct log_raft){.event = "peer_answer_refused",
+                                        .term = raft_current_term(n->raft),
+                                        .peer = c->nonce.to},
+                     "the answer of node %" PRIu64 " to our request failed "
+                     "authentication (a wrong secret there, or a forged "
+                     "answer): ignored%s", c->nonce.to,
+                     left_out ? " (and more of them since)" : "");
+        status = 0;
+        err = "the answer failed authentication";
+    } else if (!n->closing && (status == 401 || status == 403 ||
+                               status == 409)) {
+        unsigned left_out = 0;
+        if (log_now(&n->peers_auth->refused_by_peer, &left_out))
+            log_raft(LOG_WARNING,
+                     &(struct log_raft){.event = "refused_by_peer",
+                                        .term = raft_current_term(n->raft),
+                                        .peer = c->nonce.to},
+                     "node %" PRIu64 " refused our request (%ld): %.300s",
+                     c->nonce.to, status, r->body);
+    }
+    if (status == 0)
+        c->cb(c->arg, 0, "", 0, err ? err : "failed");
+    else
+        c->cb(c->arg, status, r->body, r->len, NULL);
+    free(c);
+}
+
+int node_peer_post(struct node *n, raft_id to, const char *base_url,
+                   const char *path, const char *content_type,
+                   const char *body, size_t len, unsigned timeout_ms,
+                   http_client_cb cb, void *arg)
+{
+    struct call *c = malloc(sizeof(*c));
+    char url[512], header[PEER_AUTH_HEADER_MAX + 16];
+    char value[PEER_AUTH_HEADER_MAX];
+    if (!c)
+        return -1;
+    *c = (struct call){.n = n, .cb = cb, .arg = arg};
+    if (peer_auth_sign_request(n->peers_auth->auth, "POST", path, to, body,
+                               len, wall_ms(), value, &c->nonce) < 0) {
+        free(c);
+        return -1;
+    }
+    snprintf(url, sizeof(url), "%s%s", base_url, path);
+    snprintf(header, sizeof(header), "%s: %s", PEER_AUTH_HEADER, value);
+    struct http_call call = {.method = "POST", .url = url,
+                             .content_type = content_type, .body = body,
+                             .len = len, .timeout_ms = timeout_ms,
+                             .header = header, .capture = PEER_AUTH_HEADER};
+    if (http_client_call(n->client, &call, on_answer, c) < 0) {
+        free(c);
+        return -1;
+    }
+    return 0;
+}

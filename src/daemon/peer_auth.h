@@ -1,0 +1,128 @@
+/* peer_auth.h - who may speak Raft to this node: the cluster's identity and
+ * the authentication of every request between members.
+ *
+ * Raft assumes that only the members send its messages (paper section 5;
+ * its safety argument counts the votes and acknowledgements of members).
+ * Over HTTP anyone who reaches the port could otherwise depose the leader
+ * (RequestVote with a high term), start elections (TimeoutNow), or
+ * overwrite a follower's log and store (AppendEntries, InstallSnapshot).
+ *
+ * Every peer request carries one header (doc/design.md, "Peer
+ * authentication"):
+ *
+ *     Raftd-Auth: v1 c=<cluster id> f=<from> t=<to> ts=<unix ms>
+ *                 n=<incarnation>.<counter> m=<HMAC-SHA256, hex>
+ *
+ * The MAC covers all of these, the method, the path and the body, under the
+ * cluster's shared secret. The receiver refuses (in this order):
+ *   - another cluster's id (403: a lab's configs that list another
+ *     group's machines by mistake), or a request meant for another node;
+ *   - a missing or wrong MAC (401);
+ *   - a timestamp more than PEER_AUTH_WINDOW_MS away from its own clock
+ *     (401: a recorded request replayed later);
+ *   - a nonce it has seen (401: a recorded request replayed at once). The
+ *     nonce is the sender's random incarnation (new at every start) and a
+ *     counter per destination and path; the receiver keeps, per sender and
+ *     incarnation, a sliding window of the last PEER_AUTH_REPLAY_WINDOW
+ *     counters per path (IPsec's anti-replay window, RFC 4303 3.4.3), so
+ *     requests that overtake each other on several connections are fine.
+ * Answers carry "Raftd-Auth: v1 m=<mac>", a MAC over the request's nonce,
+ * the status and the body, so that a vote or an acknowledgement cannot be
+ * forged either.
+ *
+ * With peer_auth = "none" the header carries the cluster id and the ids
+ * only (no MAC), and only the cluster and target checks apply.
+ *
+ * No I/O and no clocks here: the caller passes the time. HMAC-SHA256 and
+ * SHA-256 come from OpenSSL's libcrypto.
+ */
+#ifndef RAFTD_PEER_AUTH_H
+#define RAFTD_PEER_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../raft/raft.h"
+
+#define PEER_AUTH_HEADER "Raftd-Auth"
+#define PEER_AUTH_HEADER_MAX 256    /* a header value fits in this */
+#define PEER_AUTH_SECRET_MIN 16     /* bytes: 128 bits at least */
+#define PEER_AUTH_SECRET_MAX 64
+#define PEER_AUTH_WINDOW_MS 30000   /* accepted clock difference */
+#define PEER_AUTH_REPLAY_WINDOW 1024
+#define PEER_AUTH_INCARNATIONS 8    /* per sender, remembered */
+
+struct peer_auth;
+
+/* secret NULL (len 0): peer_auth = "none". Returns NULL if out of memory or
+ * the secret is shorter than PEER_AUTH_SECRET_MIN. */
+struct peer_auth *peer_auth_new(const uint8_t *secret, size_t len,
+                                uint64_t cluster_id, raft_id self,
+                                uint64_t incarnation);
+void peer_auth_free(struct peer_auth *pa);
+bool peer_auth_has_secret(const struct peer_auth *pa);
+uint64_t peer_auth_cluster(const struct peer_auth *pa);
+
+/* What identifies one request: the answer's MAC is bound to it. */
+struct peer_auth_nonce {
+    raft_id from, to;
+    uint64_t incarnation, counter;
+    int path; /* index in the table of peer paths */
+};
+
+/* The header for a request from this node to `to`. now_ms: the wall clock
+ * (CLOCK_REALTIME, ms). Returns -1 for a path that is not a peer path. */
+int peer_auth_sign_request(struct peer_auth *pa, const char *method,
+                           const char *path, raft_id to, const void *body,
+                           size_t len, uint64_t now_ms,
+                           char header[PEER_AUTH_HEADER_MAX],
+                           struct peer_auth_nonce *nonce);
+
+enum peer_auth_verdict {
+    PEER_AUTH_OK = 0,
+    PEER_AUTH_MISSING,   /* no header */
+    PEER_AUTH_MALFORMED, /* a header that does not parse */
+    PEER_AUTH_FOREIGN,   /* another cluster's id */
+    PEER_AUTH_NOT_FOR_US, /* addressed to another node */
+    PEER_AUTH_NO_MAC,    /* unsigned, and this node needs a signature */
+    PEER_AUTH_BAD_MAC,   /* wrong signature: another secret, or forged */
+    PEER_AUTH_STALE,     /* timestamp outside the window */
+    PEER_AUTH_REPLAYED,  /* nonce seen before, or too far behind */
+};
+/* The HTTP status for a refusal: 403 for FOREIGN, 409 for NOT_FOR_US, 401
+ * for the others. */
+unsigned peer_auth_status(enum peer_auth_verdict v);
+const char *peer_auth_verdict_name(enum peer_auth_verdict v);
+
+/* Check a request's header (NULL if absent). now_ms: the wall clock when
+ * the request began to arrive. On PEER_AUTH_OK *nonce says who sent it;
+ * the nonce is then remembered (never before the MAC is checked). Else why
+ * says what is wrong, for the log and the 401/403 body. A claimed sender
+ * is in nonce->from whenever the header parsed. */
+enum peer_auth_verdict peer_auth_check_request(
+    struct peer_auth *pa, const char *method, const char *path,
+    const char *header, const void *body, size_t len, uint64_t now_ms,
+    struct peer_auth_nonce *nonce, char *why, size_t whylen);
+
+/* The header of this node's answer (status, body) to the request nonce. */
+void peer_auth_sign_response(const struct peer_auth *pa,
+                             const struct peer_auth_nonce *nonce,
+                             unsigned status, const void *body, size_t len,
+                             char header[PEER_AUTH_HEADER_MAX]);
+/* Check the answer to a request this node sent (header NULL if absent). */
+bool peer_auth_check_response(const struct peer_auth *pa,
+                              const struct peer_auth_nonce *nonce,
+                              long status, const char *header,
+                              const void *body, size_t len);
+
+/* Index of a peer path ("/raft/append_entries", ...), -1 if not one. */
+int peer_auth_path_index(const char *path);
+
+/* Parse a secret file's text: hex digits (whitespace around them is
+ * ignored), at least 2 * PEER_AUTH_SECRET_MIN of them. Returns the number
+ * of bytes, or -1 with why set. */
+int peer_auth_parse_secret(const char *text, size_t len,
+                           uint8_t out[PEER_AUTH_SECRET_MAX], const char **why);
+
+#endif
