@@ -866,6 +866,30 @@ class LeaderFailureTest(unittest.TestCase):
             self.assertEqual(self.kv.value(i, "/lk/before", quorum=True),
                              "before")
 
+    def test_quorum_read_that_runs_out_of_time_is_504(self):
+        # raftd(8) READS: a quorum read that was sent but not confirmed
+        # within request_timeout_ms gets 504 with errorCode 300. A follower
+        # whose leader (and the other follower) stopped forwards the read to
+        # the silent leader; it used to get 503/301 once the leader was
+        # forgotten meanwhile.
+        lid, term = self.c.leader()
+        fid, other = [i for i in self.c.ids() if i != lid]
+        self.assertEqual(self.kv.put(fid, "/qt", value="v").status, 201)
+        self.addCleanup(self.c.heal)
+        self.c.pause(lid)
+        self.c.pause(other)
+        t0 = time.monotonic()
+        g = self.kv.get(fid, "/qt", quorum="true")
+        took = time.monotonic() - t0
+        self.assertLess(took, self.limit, "quorum read took %.1fs" % took)
+        self.assertEqual(g.status, 504, g)
+        d = g.json()
+        self.assertEqual(d.get("errorCode"), 300, d)
+        self.assertIn("read timed out", d.get("cause", ""), d)
+        self.c.heal()
+        self.c.leader()
+        self.assertEqual(self.kv.value(fid, "/qt", quorum=True), "v")
+
     def test_no_quorum_errors_promptly(self):
         lid, term = self.c.leader()
         fs = [i for i in self.c.ids() if i != lid]
