@@ -62,6 +62,7 @@ struct http_request {
     size_t body_len, body_cap;
     size_t received; /* body bytes seen, kept or not */
     size_t max_body; /* the server's, or its large_max_body for its path */
+    const char *max_body_setting; /* what sets max_body, or NULL */
     char peer[INET6_ADDRSTRLEN + 16];
 
     bool too_large;      /* body over max_body: 413, handler not called */
@@ -91,6 +92,7 @@ struct http_server {
     size_t max_body;
     char *large_body_path; /* see struct http_server_limits */
     size_t large_max_body;
+    const char *max_body_setting, *large_max_body_setting;
     http_handler_fn handler;
     void *arg;
     struct http_request *requests;
@@ -400,8 +402,11 @@ static enum MHD_Result queue_error(struct http_request *r, unsigned status, cons
 
 static enum MHD_Result queue_too_large(struct http_request *r)
 {
-    char msg[96];
-    snprintf(msg, sizeof msg, "request body larger than %zu bytes", r->max_body);
+    char msg[160];
+    const char *setting = r->max_body_setting;
+    snprintf(msg, sizeof msg, "request body larger than %zu bytes%s%s%s",
+             r->max_body, setting ? " (the limit set by " : "",
+             setting ? setting : "", setting ? ")" : "");
     return queue_error(r, 413, msg);
 }
 
@@ -498,9 +503,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         s->requests = r;
         *con_cls = r;
         format_peer(r);
-        r->max_body = s->large_body_path && strcmp(r->path, s->large_body_path) == 0
-                          ? s->large_max_body
-                          : s->max_body;
+        bool large = s->large_body_path && strcmp(r->path, s->large_body_path) == 0;
+        r->max_body = large ? s->large_max_body : s->max_body;
+        r->max_body_setting = large ? s->large_max_body_setting : s->max_body_setting;
 
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -836,6 +841,10 @@ struct http_server *http_server_new_ex(sd_event *ev, const char *host, uint16_t 
     if (limits && limits->large_body_path) {
         s->large_body_path = strdup(limits->large_body_path);
         s->large_max_body = limits->large_max_body;
+    }
+    if (limits) {
+        s->max_body_setting = limits->max_body_setting;
+        s->large_max_body_setting = limits->large_max_body_setting;
     }
     s->handler = handler;
     s->arg = arg;

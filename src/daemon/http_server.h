@@ -40,6 +40,9 @@ struct http_server_limits {
                                 out */
     const char *large_body_path; /* requests to this path (exactly) may */
     size_t large_max_body;       /*   carry up to large_max_body bytes */
+    /* What sets each body limit, for the 413's message (e.g.
+     * "max_request_bytes"); static strings, may be NULL. */
+    const char *max_body_setting, *large_max_body_setting;
 };
 #define HTTP_SERVER_DEFAULT_CONN_LIMIT 1024u
 #define HTTP_SERVER_DEFAULT_CONN_TIMEOUT_S 60u

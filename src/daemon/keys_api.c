@@ -90,14 +90,35 @@ static void respond_result(struct node *n, struct http_request *req,
     http_respond(req, res->status, "application/json", res->body, res->len);
 }
 
+/* 413 for a write whose command (cmd_len bytes, 0 if unknown) does not fit
+ * one log entry: what the limit is and which setting bounds it. */
+static void respond_too_large(struct node *n, struct http_request *req,
+                              size_t cmd_len)
+{
+    const struct raftd_config *cfg = node_config(n);
+    size_t limit = node_max_entry_bytes(cfg);
+    char size[64] = "", cause[400];
+    if (cmd_len)
+        snprintf(size, sizeof size, " (%zu bytes as a log entry)", cmd_len);
+    snprintf(cause, sizeof cause,
+             "value too large: a write%s may be at most %zu bytes as a log "
+             "entry, key and value together; the limit is 1 MiB, or 3/4 of "
+             "max_request_bytes (%zu here) less 1 KiB if that is smaller "
+             "(see raftd.conf(5)); store less in one key", size, limit,
+             cfg->max_request_bytes);
+    respond_etcd_error(n, req, 413, ECODE_INVALID_FIELD, cause);
+}
+
 static void respond_node_error(struct node *n, struct http_request *req,
                                const struct node_outcome *o)
 {
     unsigned status = 503;
+    if (o->error == NODE_ETOOBIG) {
+        respond_too_large(n, req, 0); /* the leader's limit is smaller */
+        return;
+    }
     if (o->error == NODE_ETIMEOUT || o->error == NODE_EUNKNOWN)
         status = 504;
-    else if (o->error == NODE_ETOOBIG)
-        status = 413;
     int code = o->error == NODE_ENOLEADER ? ECODE_LEADER_ELECT
                                           : ECODE_RAFT_INTERNAL;
     respond_etcd_error(n, req, status, code, o->message);
@@ -261,6 +282,12 @@ static void propose(struct node *n, struct http_request *req,
 {
     size_t len;
     char *buf = kv_encode(cmd, &len);
+    if (buf && len > node_max_entry_bytes(node_config(n))) {
+        /* refused here, on any node, before it is forwarded or proposed */
+        free(buf);
+        respond_too_large(n, req, len);
+        return;
+    }
     struct pending *pd = calloc(1, sizeof(*pd));
     if (!buf || !pd) {
         free(buf);

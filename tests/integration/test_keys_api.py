@@ -611,10 +611,22 @@ class KeysApiTest(kvclient.SharedClusterTestCase):
             took = time.monotonic() - t0
             self.assertEqual(r.status, 413, "via %d: %r" % (via, r))
             d = r.json()
-            self.assertTrue(is_int(d.get("errorCode")), d)
-            self.assertIn("too large", (d.get("cause") or "") +
-                          (d.get("message") or ""), d)
+            # an invalid field, not "Raft Internal Error" (300): what the
+            # limit is and which setting bounds it
+            self.assertEqual(d.get("errorCode"), 209, d)
+            cause = d.get("cause") or ""
+            self.assertIn("too large", cause, d)
+            self.assertIn("at most 1048576 bytes", cause, d)
+            self.assertIn("max_request_bytes", cause, d)
             self.assertLess(took, scaled(3.0), "413 took %.1fs" % took)
+        # a body over max_request_bytes (8 MiB) is refused by the HTTP
+        # layer, which names the limit and the setting too
+        r = self.kv.raw(f1, "PUT", kvclient.quote_key(key),
+                        b"value=" + b"z" * (8 * 1024 * 1024),
+                        {"Content-Type": kvclient.FORM})
+        self.assertEqual(r.status, 413, r)
+        self.assertIn("larger than 8388608 bytes", r.json().get("error"), r)
+        self.assertIn("max_request_bytes", r.json().get("error"), r)
         # a large value below the limit works and replicates
         ok = "y" * (512 * 1024)
         r = self.kv.put(f2, key, value=ok)
