@@ -307,6 +307,23 @@ static void propose(struct node *n, struct http_request *req,
     http_request_on_abort(req, on_abort, pd);
 }
 
+/* Keys and values are UTF-8 text: other bytes could not be given back
+ * (JSON cannot carry them; etcd shows them as U+FFFD, so distinct keys look
+ * alike and a value cannot be read back). Refused with 209 rather than
+ * stored or replaced; true if s (may be NULL) is fine. */
+static bool text_field_ok(struct params *p, const char *what, const char *s)
+{
+    if (!s || kv_utf8_valid(s, strlen(s)))
+        return true;
+    char cause[200];
+    snprintf(cause, sizeof cause,
+             "%s: not valid UTF-8; raftd keeps keys and values as UTF-8 "
+             "text only, so percent-encode the UTF-8 bytes of the text "
+             "(or base64-encode binary data)", what);
+    respond_etcd_error(p->n, p->req, 400, ECODE_INVALID_FIELD, cause);
+    return false;
+}
+
 /* Validate the write parameters shared by PUT, POST and DELETE. */
 static int common_write_params(struct params *p, struct kv_cmd *cmd)
 {
@@ -318,6 +335,8 @@ static int common_write_params(struct params *p, struct kv_cmd *cmd)
         respond_etcd_error(n, p->req, 400, ECODE_PREV_VALUE_REQUIRED, "compareAndSwap");
         return -1;
     }
+    if (!text_field_ok(p, "prevValue", pv))
+        return -1;
     cmd->prev_value = pv;
     if (pi && *pi) {
         uint64_t v;
@@ -358,6 +377,8 @@ static void handle_put(struct params *p, const char *key, bool post)
     if (common_write_params(p, &cmd) < 0)
         return;
     cmd.value = param(p, "value");
+    if (!text_field_ok(p, "value", cmd.value))
+        return;
     if (cmd.dir && cmd.value && *cmd.value) {
         respond_etcd_error(p->n, p->req, 400, ECODE_INVALID_FIELD, "a directory cannot have a value");
         return;
@@ -509,6 +530,8 @@ static void handle_keys(struct node *n, struct http_request *req,
     }
     if (!*key)
         key = "/";
+    if (!text_field_ok(&p, "key", key))
+        return; /* (nothing owned by p yet) */
     if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
         handle_get(&p, key);
     else if (strcmp(method, "PUT") == 0)
