@@ -256,6 +256,7 @@ void config_defaults(struct raftd_config *cfg)
     cfg->check_quorum = true;
     cfg->log_level = LOG_INFO;
     cfg->max_request_bytes = 8u << 20;
+    cfg->max_connections = 1024;
     cfg->snapshot_entries = 10000;
     cfg->snapshot_keep_entries = 5000;
     cfg->max_snapshot_bytes = (size_t)1 << 30;
@@ -550,7 +551,7 @@ static const char *const known[] = {
     "election_timeout_min_ms", "election_timeout_max_ms", "rpc_timeout_ms",
     "request_timeout_ms", "prevote", "check_quorum", "log_level", "max_request_bytes",
     "snapshot_entries", "snapshot_keep_entries", "max_snapshot_bytes",
-    "wal_segment_bytes",
+    "wal_segment_bytes", "max_connections",
 };
 static const struct {
     const char *alias, *name;
@@ -566,6 +567,8 @@ static const struct {
     {"election_timeout_ms", "election_timeout_min_ms and "
                             "election_timeout_max_ms"},
     {"pre_vote", "prevote"},       {"loglevel", "log_level"},
+    {"connection_limit", "max_connections"},
+    {"max_clients", "max_connections"},
     {"log", "log_level"},          {"verbosity", "log_level"},
 };
 
@@ -699,6 +702,10 @@ static int load_setting(struct loader *L, const config_setting_t *s)
             return -1;
         cfg->max_request_bytes = (size_t)v;
         cfg->src.max_request_bytes = line;
+    } else if (strcmp(name, "max_connections") == 0) {
+        if (get_int(L, s, name, 1, 1000000, "connections", 1024, &v) < 0)
+            return -1;
+        cfg->max_connections = (unsigned)v;
     } else if (strcmp(name, "snapshot_entries") == 0) {
         if (get_int(L, s, name, 0, 100000000, "entries", 10000, &v) < 0)
             return -1;

@@ -39,6 +39,12 @@
 
 #include "storage.h"
 
+/* Connections kept for each other member's requests (paths under /raft/)
+ * beyond max_connections: up to 8 pipelined AppendEntries, votes,
+ * TimeoutNow, an InstallSnapshot and the forwarded writes and reads, each
+ * in flight on a connection of its own. */
+#define PEER_CONNECTIONS_RESERVED 16u
+
 struct rpc_call {
     struct node *node;
     struct peer *peer;
@@ -1080,6 +1086,10 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
     if (is_specific_ip(cfg->listen_host))
         http_client_set_source(n->client, cfg->listen_host);
     struct http_server_limits limits = {
+        .conn_limit = cfg->max_connections,
+        .peer_reserve = PEER_CONNECTIONS_RESERVED * (cfg->n_members - 1),
+        .peer_prefix = "/raft/",
+        .conn_limit_setting = "max_connections",
         .large_body_path = rpc_path(RAFT_MSG_SNAPSHOT),
         .large_max_body = cfg->max_snapshot_bytes + 4096, /* + JSON line */
         .max_body_setting = "max_request_bytes",

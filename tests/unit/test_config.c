@@ -103,6 +103,7 @@ TEST(defaults)
     CHECK(cfg.check_quorum);
     CHECK_EQ_U(cfg.log_level, LOG_INFO);
     CHECK_EQ_U(cfg.max_request_bytes, 8 * 1024 * 1024);
+    CHECK_EQ_U(cfg.max_connections, 1024);
     config_free(&cfg);
 }
 
@@ -152,7 +153,8 @@ TEST(good_file)
         "prevote = false;\n"
         "check_quorum = false;\n"
         "log_level = \"debug\";\n"
-        "max_request_bytes = 1048576;\n", err, sizeof err);
+        "max_request_bytes = 1048576;\n"
+        "max_connections = 64;\n", err, sizeof err);
     if (rc)
         fprintf(stderr, "  %s\n", err);
     CHECK_EQ_U(rc, 0);
@@ -180,6 +182,7 @@ TEST(good_file)
     CHECK(!cfg.check_quorum);
     CHECK_EQ_U(cfg.log_level, LOG_DEBUG);
     CHECK_EQ_U(cfg.max_request_bytes, 1048576);
+    CHECK_EQ_U(cfg.max_connections, 64);
     config_free(&cfg);
 }
 
@@ -419,6 +422,7 @@ static const struct int_setting {
     {"snapshot_keep_entries", 0, 100000000},
     {"max_snapshot_bytes", 4096, INT64_C(1) << 40},
     {"wal_segment_bytes", 65536, INT64_C(1) << 30},
+    {"max_connections", 1, 1000000},
 };
 
 /* "name = value;" on line 2 of a file: accepted or refused with
