@@ -113,12 +113,17 @@ enum http_door_verdict http_door_judge(const char *buf, size_t n, const char *pe
 
 /* ---- connections ------------------------------------------------------------ */
 
-static uint64_t door_now(const struct http_door *d)
+uint64_t http_loop_now(sd_event *ev)
 {
     uint64_t now = 0;
-    if (sd_event_now(d->ev, CLOCK_MONOTONIC, &now) < 0)
+    if (sd_event_now(ev, CLOCK_MONOTONIC, &now) < 0)
         now = 0;
     return now;
+}
+
+static uint64_t door_now(const struct http_door *d)
+{
+    return http_loop_now(d->ev);
 }
 
 /* Take c off the list; its fd stays open (closed by the caller or handed

@@ -30,6 +30,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include <systemd/sd-event.h>
@@ -72,6 +73,9 @@ enum http_door_verdict {
     HTTP_DOOR_GARBAGE,  /* not HTTP: 400 */
 };
 enum http_door_verdict http_door_judge(const char *buf, size_t n, const char *peer_prefix, bool *peer);
+
+/* The loop's CLOCK_MONOTONIC time in microseconds (0 if unknown). */
+uint64_t http_loop_now(sd_event *ev);
 
 /* Longest request line the door waits for (then 414). */
 #define HTTP_DOOR_LINE_MAX 8192u

@@ -26,7 +26,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -120,10 +119,7 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 
 static uint64_t server_now(const struct http_server *s)
 {
-    uint64_t now = 0;
-    if (sd_event_now(s->ev, CLOCK_MONOTONIC, &now) < 0)
-        now = 0;
-    return now;
+    return http_loop_now(s->ev);
 }
 
 static void rearm_timer(struct http_server *s)
