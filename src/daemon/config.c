@@ -10,6 +10,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +256,7 @@ void config_defaults(struct raftd_config *cfg)
     cfg->check_quorum = true;
     cfg->log_level = LOG_INFO;
     cfg->max_request_bytes = 8u << 20;
+    cfg->max_connections = 1024;
     cfg->snapshot_entries = 10000;
     cfg->snapshot_keep_entries = 5000;
     cfg->max_snapshot_bytes = (size_t)1 << 30;
@@ -316,6 +318,130 @@ static bool is_int(const config_setting_t *s)
     return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
 }
 
+/* ---- integers as written ------------------------------------------------ */
+
+/* libconfig 1.5 reads an integer without an L suffix with atoi(): a number
+ * beyond 32 bits wraps around (4294967297 reads as 1, 3000000000 as
+ * -1294967296) and its setting still looks like a valid int. So the range
+ * of every integer setting is checked on the number as written, found
+ * again on the setting's line of its file. */
+
+static bool name_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '*';
+}
+
+/* The value text after "name =" or "name:" at p (which starts the name),
+ * into out; false if p is not such an assignment. */
+static bool assignment_value(const char *line, const char *p, size_t nl,
+                             char *out, size_t outlen)
+{
+    if ((p > line && name_char(p[-1])) || name_char(p[nl]))
+        return false;
+    p += nl;
+    p += strspn(p, " \t");
+    if (*p != '=' && *p != ':')
+        return false;
+    p++;
+    p += strspn(p, " \t");
+    size_t n = strspn(p, "+-0123456789abcdefABCDEFxXlL");
+    if (n == 0 || n >= outlen)
+        return false;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return true;
+}
+
+/* The value texts of name's assignments on one line, outside strings and
+ * comments; calls found(text) for each until it returns true. */
+static bool scan_line(const char *line, const char *name,
+                      bool (*found)(const char *text, void *arg), void *arg)
+{
+    size_t nl = strlen(name);
+    char text[64];
+    for (const char *p = line; *p; p++) {
+        if (*p == '#' || (p[0] == '/' && p[1] == '/'))
+            break;
+        if (p[0] == '/' && p[1] == '*') {
+            const char *end = strstr(p + 2, "*/");
+            if (!end)
+                break;
+            p = end + 1;
+        } else if (*p == '"') {
+            while (p[1] && p[1] != '"')
+                p += p[1] == '\\' && p[2] ? 2 : 1;
+            if (!p[1])
+                break;
+            p++;
+        } else if (strncmp(p, name, nl) == 0 &&
+                   assignment_value(line, p, nl, text, sizeof text) &&
+                   found(text, arg)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Parse an integer literal as libconfig writes them (decimal or 0x hex,
+ * optional sign, optional L or LL); false if it does not fit 64 bits. */
+static bool parse_literal(const char *text, int64_t *v)
+{
+    char *end;
+    bool neg = text[0] == '-';
+    const char *digits = text + (text[0] == '-' || text[0] == '+');
+    bool hex = digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X');
+    errno = 0;
+    uint64_t u = strtoull(hex ? digits + 2 : digits, &end, hex ? 16 : 10);
+    if (errno || end == digits || !isdigit((unsigned char)digits[0]) ||
+        strspn(end, "lL") != strlen(end) || strlen(end) > 2)
+        return false;
+    if (neg ? u > (uint64_t)INT64_MAX + 1 : u > (uint64_t)INT64_MAX)
+        return false;
+    *v = neg ? (int64_t)(0 - u) : (int64_t)u;
+    return true;
+}
+
+struct written {
+    int64_t parsed;  /* libconfig's value */
+    char text[64];   /* the first text found; one that is not what
+                        libconfig read wins */
+    bool any;
+};
+
+static bool note_written(const char *text, void *arg)
+{
+    struct written *w = arg;
+    int64_t v;
+    bool differs = !parse_literal(text, &v) || v != w->parsed;
+    if (!w->any || differs)
+        snprintf(w->text, sizeof w->text, "%s", text);
+    w->any = true;
+    return differs;
+}
+
+/* How setting s (libconfig read it as parsed) is written in its file:
+ * true and the text in w->text, or false if it cannot be found. */
+static bool find_written(const struct raftd_config *cfg,
+                         const config_setting_t *s, const char *name,
+                         struct written *w)
+{
+    const char *file = setting_file(cfg, s);
+    int want = config_setting_source_line(s);
+    FILE *f = file && want > 0 ? fopen(file, "re") : NULL;
+    if (!f)
+        return false;
+    char *line = NULL;
+    size_t cap = 0;
+    for (int no = 1; getline(&line, &cap, f) >= 0; no++)
+        if (no == want) {
+            scan_line(line, name, note_written, w);
+            break;
+        }
+    free(line);
+    fclose(f);
+    return w->any;
+}
+
 static int get_int(struct loader *L, const config_setting_t *s,
                    const char *name, int64_t min, int64_t max,
                    const char *unit, int64_t example, int64_t *out)
@@ -325,11 +451,15 @@ static int get_int(struct loader *L, const config_setting_t *s,
                 ";), not %s", name, *unit ? " (" : "", unit, *unit ? ")" : "",
                 name, example,
                 type_name(config_setting_type(s)));
-    int64_t v = config_setting_get_int64(s);
-    if (v < min || v > max)
-        FAIL_AT(L, s, "'%s' is %" PRId64 "; it must be from %" PRId64
-                " to %" PRId64 "%s%s", name, v, min, max, *unit ? " " : "",
-                unit);
+    struct written w = {.parsed = config_setting_get_int64(s)};
+    int64_t v = w.parsed;
+    bool as_written = find_written(L->cfg, s, name, &w);
+    bool fits = !as_written || parse_literal(w.text, &v);
+    if (!as_written)
+        snprintf(w.text, sizeof w.text, "%" PRId64, v);
+    if (!fits || v < min || v > max)
+        FAIL_AT(L, s, "%s must be between %" PRId64 " and %" PRId64 "%s%s, "
+                "not %s", name, min, max, *unit ? " " : "", unit, w.text);
     *out = v;
     return 0;
 }
@@ -426,7 +556,7 @@ static const char *const known[] = {
     "election_timeout_min_ms", "election_timeout_max_ms", "rpc_timeout_ms",
     "request_timeout_ms", "prevote", "check_quorum", "log_level", "max_request_bytes",
     "snapshot_entries", "snapshot_keep_entries", "max_snapshot_bytes",
-    "wal_segment_bytes", "peer_auth", "peer_secret_file",
+    "wal_segment_bytes", "max_connections", "peer_auth", "peer_secret_file",
 };
 static const struct {
     const char *alias, *name;
@@ -444,6 +574,8 @@ static const struct {
     {"pre_vote", "prevote"},       {"loglevel", "log_level"},
     {"secret", "peer_secret_file"}, {"secret_file", "peer_secret_file"},
     {"peer_secret", "peer_secret_file"}, {"auth", "peer_auth"},
+    {"connection_limit", "max_connections"},
+    {"max_clients", "max_connections"},
     {"log", "log_level"},          {"verbosity", "log_level"},
 };
 
@@ -577,6 +709,10 @@ static int load_setting(struct loader *L, const config_setting_t *s)
             return -1;
         cfg->max_request_bytes = (size_t)v;
         cfg->src.max_request_bytes = line;
+    } else if (strcmp(name, "max_connections") == 0) {
+        if (get_int(L, s, name, 1, 1000000, "connections", 1024, &v) < 0)
+            return -1;
+        cfg->max_connections = (unsigned)v;
     } else if (strcmp(name, "snapshot_entries") == 0) {
         if (get_int(L, s, name, 0, 100000000, "entries", 10000, &v) < 0)
             return -1;

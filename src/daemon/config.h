@@ -69,6 +69,8 @@ struct raftd_config {
     bool check_quorum;                /* default true */
     int log_level;                    /* LOG_ERR..LOG_DEBUG, default LOG_INFO */
     size_t max_request_bytes;         /* default 8 MiB */
+    unsigned max_connections;         /* client connections (default 1024);
+                                         peers have a reserve beyond it */
     /* snapshots (log compaction) */
     unsigned snapshot_entries;        /* snapshot after this many applied
                                          entries; 0: never (default 10000) */

@@ -22,10 +22,10 @@
 #define _GNU_SOURCE
 #endif
 #include "http_server.h"
+#include "http_door.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,6 +64,7 @@ struct http_request {
     size_t body_len, body_cap;
     size_t received; /* body bytes seen, kept or not */
     size_t max_body; /* the server's, or its large_max_body for its path */
+    const char *max_body_setting; /* what sets max_body, or NULL */
     char peer[INET6_ADDRSTRLEN + 16];
 
     bool too_large;      /* body over max_body: 413, handler not called */
@@ -96,12 +98,16 @@ struct http_server {
     size_t max_body;
     char *large_body_path; /* see struct http_server_limits */
     size_t large_max_body;
+    const char *max_body_setting, *large_max_body_setting;
     http_handler_fn handler;
     void *arg;
     struct http_request *requests;
     bool closing;
-    uint64_t accepted;
-    unsigned open;
+    struct http_door *door;
+    unsigned conn_limit;  /* client connections */
+    unsigned open;        /* connections inside (past the door) */
+    unsigned open_peers;  /*   of which peers' */
+    bool taking_peer;     /* the connection being added is a peer's */
 };
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -118,10 +124,7 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 
 static uint64_t server_now(const struct http_server *s)
 {
-    uint64_t now = 0;
-    if (sd_event_now(s->ev, CLOCK_MONOTONIC, &now) < 0)
-        now = 0;
-    return now;
+    return http_loop_now(s->ev);
 }
 
 static void rearm_timer(struct http_server *s)
@@ -406,8 +409,11 @@ static enum MHD_Result queue_error(struct http_request *r, unsigned status, cons
 
 static enum MHD_Result queue_too_large(struct http_request *r)
 {
-    char msg[96];
-    snprintf(msg, sizeof msg, "request body larger than %zu bytes", r->max_body);
+    char msg[160];
+    const char *setting = r->max_body_setting;
+    snprintf(msg, sizeof msg, "request body larger than %zu bytes%s%s%s",
+             r->max_body, setting ? " (the limit set by " : "",
+             setting ? setting : "", setting ? ")" : "");
     return queue_error(r, 413, msg);
 }
 
@@ -433,6 +439,7 @@ static bool body_append(struct http_request *r, const char *data, size_t n)
  * (%00, which would silently cut a C string short, or a malformed one). */
 struct conn_ctx {
     bool bad_escape;
+    bool peer; /* its first request was for a peer path (http_door.h) */
 };
 
 static int hex_digit(char c)
@@ -508,9 +515,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         s->requests = r;
         *con_cls = r;
         format_peer(r);
-        r->max_body = s->large_body_path && strcmp(r->path, s->large_body_path) == 0
-                          ? s->large_max_body
-                          : s->max_body;
+        bool large = s->large_body_path && strcmp(r->path, s->large_body_path) == 0;
+        r->max_body = large ? s->large_max_body : s->max_body;
+        r->max_body_setting = large ? s->large_max_body_setting : s->max_body_setting;
 
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -602,15 +609,46 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     struct http_server *s = cls;
     (void)conn;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        s->accepted++;
+        /* (called from MHD_add_connection in take_connection) */
+        struct conn_ctx *cc = calloc(1, sizeof *cc);
         s->open++;
-        *socket_context = calloc(1, sizeof(struct conn_ctx));
+        if (cc)
+            cc->peer = s->taking_peer;
+        s->open_peers += s->taking_peer;
+        *socket_context = cc;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        struct conn_ctx *cc = *socket_context;
         if (s->open > 0)
             s->open--;
-        free(*socket_context);
+        if (cc && cc->peer && s->open_peers > 0)
+            s->open_peers--;
+        free(cc);
         *socket_context = NULL;
     }
+}
+
+/* ---- the door's side (http_door.h) -------------------------------------- */
+
+static bool door_room_for(void *arg, bool peer)
+{
+    const struct http_server *s = arg;
+    /* peers may use any connection allowed: the door counted it already */
+    return peer || s->open - s->open_peers < s->conn_limit;
+}
+
+static void door_take(void *arg, int fd, const struct sockaddr *sa, socklen_t salen, bool peer)
+{
+    struct http_server *s = arg;
+    s->taking_peer = peer;
+    MHD_add_connection(s->mhd, fd, sa, salen); /* (closes fd on failure) */
+    s->taking_peer = false;
+    server_kick(s);
+}
+
+static unsigned door_inside(void *arg)
+{
+    const struct http_server *s = arg;
+    return s->open;
 }
 
 /* ---- request API -------------------------------------------------------- */
@@ -827,6 +865,61 @@ static int open_listener(const char *host, uint16_t port, int *family, char *err
     return fd;
 }
 
+/* Descriptors beyond the connections: data files, the peers' outgoing
+ * connections, the snapshot, the journal. */
+#define FDS_BESIDES_CONNECTIONS 128u
+#define MHD_LIMIT_SLACK 64u
+
+/* The connections allowed must fit the process's descriptor limit (raised
+ * to its hard limit if need be): better a clear refusal at start than
+ * accept() failing under load. */
+static int check_fd_limit(unsigned conns, const char *setting, char *err, size_t errlen)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)conns + FDS_BESIDES_CONNECTIONS;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+        return 0;
+    struct rlimit want = {need <= rl.rlim_max ? need : rl.rlim_max, rl.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &want) == 0 && want.rlim_cur >= need)
+        return 0;
+    seterr(err, errlen,
+           "%u connections (%s and the peers' reserve) need about %llu file "
+           "descriptors, but this process may open only %llu: raise the "
+           "limit (LimitNOFILE= in the systemd unit, ulimit -n) or lower %s",
+           conns, setting ? setting : "the connection limit",
+           (unsigned long long)need, (unsigned long long)rl.rlim_max,
+           setting ? setting : "the connection limit");
+    return -1;
+}
+
+/* The door in front of MHD; it owns fd from here on. */
+static int open_door(struct http_server *s, int fd, unsigned total, unsigned timeout_s,
+                     const struct http_server_limits *limits)
+{
+    char msg[200];
+    const char *setting = limits ? limits->conn_limit_setting : NULL;
+    snprintf(msg, sizeof msg,
+             "the server is at its connection limit (%u client connections%s%s): "
+             "retry in a moment, or reuse a kept-alive connection",
+             s->conn_limit, setting ? ", " : "", setting ? setting : "");
+    size_t len = 0;
+    char *body = json_error(msg, &len);
+    struct http_door_limits dl = {
+        .total = total,
+        .timeout_s = timeout_s,
+        .peer_prefix = limits ? limits->peer_prefix : NULL,
+        .full_body = body,
+    };
+    static const struct http_door_ops ops = {door_room_for, door_take, door_inside};
+    s->door = body ? http_door_new(s->ev, fd, &dl, &ops, s) : NULL;
+    if (!body) {
+        close(fd);
+        errno = ENOMEM;
+    }
+    free(body);
+    return s->door ? 0 : -1;
+}
+
 struct http_server *http_server_new(sd_event *ev, const char *host, uint16_t port, size_t max_body,
                                     http_handler_fn handler, void *arg, char *err, size_t errlen)
 {
@@ -850,6 +943,10 @@ struct http_server *http_server_new_ex(sd_event *ev, const char *host, uint16_t 
         conn_limit = limits->conn_limit;
     if (limits && limits->conn_timeout_s)
         conn_timeout = limits->conn_timeout_s;
+    unsigned reserve = limits ? limits->peer_reserve : 0;
+    const char *setting = limits ? limits->conn_limit_setting : NULL;
+    if (check_fd_limit(conn_limit + reserve, setting, err, errlen) < 0)
+        return NULL;
 
     fd = open_listener(host, port, &family, err, errlen);
     if (fd < 0)
@@ -867,8 +964,13 @@ struct http_server *http_server_new_ex(sd_event *ev, const char *host, uint16_t 
         s->large_body_path = strdup(limits->large_body_path);
         s->large_max_body = limits->large_max_body;
     }
+    if (limits) {
+        s->max_body_setting = limits->max_body_setting;
+        s->large_max_body_setting = limits->large_max_body_setting;
+    }
     s->handler = handler;
     s->arg = arg;
+    s->conn_limit = conn_limit;
 
     struct sockaddr_storage ss;
     socklen_t sslen = sizeof ss;
@@ -880,12 +982,15 @@ struct http_server *http_server_new_ex(sd_event *ev, const char *host, uint16_t 
     }
     format_hostport(where, sizeof where, host, s->port ? s->port : port);
 
-    unsigned flags = MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
+    /* The door (http_door.h) accepts and hands connections over, keeping
+     * to the limits; MHD's own limit is only a backstop (it counts closed
+     * connections until its cleanup runs). */
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_NO_LISTEN_SOCKET;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s,
-                              MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-                              MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+                              MHD_OPTION_CONNECTION_LIMIT, conn_limit + reserve + MHD_LIMIT_SLACK,
                               MHD_OPTION_CONNECTION_TIMEOUT, conn_timeout,
                               /* per connection: headers and the read buffer
                                * (bodies are copied out as they arrive); MHD
@@ -898,10 +1003,12 @@ struct http_server *http_server_new_ex(sd_event *ev, const char *host, uint16_t 
                               MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, s,
                               MHD_OPTION_END);
     if (!s->mhd) {
-        /* MHD may or may not have closed the socket on failure. */
-        if (fcntl(fd, F_GETFD) != -1)
-            close(fd);
+        close(fd);
         seterr(err, errlen, "cannot listen on %s: libmicrohttpd failed to start", where);
+        goto fail;
+    }
+    if (open_door(s, fd, conn_limit + reserve, conn_timeout, limits) < 0) {
+        seterr(err, errlen, "cannot listen on %s: %s", where, strerror(errno));
         goto fail;
     }
 
@@ -947,12 +1054,12 @@ uint16_t http_server_port(const struct http_server *s)
 
 uint64_t http_server_connections_accepted(const struct http_server *s)
 {
-    return s ? s->accepted : 0;
+    return s ? http_door_accepted(s->door) : 0;
 }
 
 unsigned http_server_connections_open(const struct http_server *s)
 {
-    return s ? s->open : 0;
+    return s ? s->open + http_door_waiting(s->door) : 0;
 }
 
 unsigned http_server_requests_pending(const struct http_server *s)
@@ -971,6 +1078,8 @@ void http_server_free(struct http_server *s)
     if (!s)
         return;
     s->closing = true;
+    http_door_free(s->door); /* no new connections from here on */
+    s->door = NULL;
     s->io = sd_event_source_disable_unref(s->io);
     s->timer = sd_event_source_disable_unref(s->timer);
     s->hup_timer = sd_event_source_disable_unref(s->hup_timer);

@@ -32,14 +32,29 @@ struct http_request; /* one in-flight request; valid until http_respond() or clo
 
 typedef void (*http_handler_fn)(struct http_request *req, void *arg);
 
-/* Limits; zero fields mean the default. */
+/* Limits; zero fields mean the default.
+ *
+ * Connections pass a door first (http_door.h) that reads their request
+ * line: those whose first request is for a path under peer_prefix are
+ * peers', the others clients'. Clients may hold conn_limit connections;
+ * peer_reserve more are kept for peers. A client connection over the
+ * limit gets 503 (a JSON error naming conn_limit_setting) and is closed,
+ * and when all conn_limit + peer_reserve are taken, the connection that has
+ * waited longest without sending a request line is closed to make room. */
 struct http_server_limits {
-    unsigned conn_limit;     /* simultaneous connections (default 1024) */
+    unsigned conn_limit;     /* client connections (default 1024) */
+    unsigned peer_reserve;   /* connections only peers may use (default 0) */
+    const char *peer_prefix; /* e.g. "/raft/"; NULL: no peers */
+    const char *conn_limit_setting; /* what sets conn_limit, for messages
+                                       (static string, may be NULL) */
     unsigned conn_timeout_s; /* idle/slow connection timeout in seconds
                                 (default 60); suspended requests never time
                                 out */
     const char *large_body_path; /* requests to this path (exactly) may */
     size_t large_max_body;       /*   carry up to large_max_body bytes */
+    /* What sets each body limit, for the 413's message (e.g.
+     * "max_request_bytes"); static strings, may be NULL. */
+    const char *max_body_setting, *large_max_body_setting;
 };
 #define HTTP_SERVER_DEFAULT_CONN_LIMIT 1024u
 #define HTTP_SERVER_DEFAULT_CONN_TIMEOUT_S 60u
@@ -67,7 +82,7 @@ void http_server_flush(struct http_server *s);
 
 /* Counters, for /status and tests. */
 uint64_t http_server_connections_accepted(const struct http_server *s); /* since start */
-unsigned http_server_connections_open(const struct http_server *s);
+unsigned http_server_connections_open(const struct http_server *s); /* door included */
 unsigned http_server_requests_pending(const struct http_server *s); /* handled, not yet answered */
 
 /* Memory per connection (request line and headers must fit in half). */

@@ -90,14 +90,35 @@ static void respond_result(struct node *n, struct http_request *req,
     http_respond(req, res->status, "application/json", res->body, res->len);
 }
 
+/* 413 for a write whose command (cmd_len bytes, 0 if unknown) does not fit
+ * one log entry: what the limit is and which setting bounds it. */
+static void respond_too_large(struct node *n, struct http_request *req,
+                              size_t cmd_len)
+{
+    const struct raftd_config *cfg = node_config(n);
+    size_t limit = node_max_entry_bytes(cfg);
+    char size[64] = "", cause[400];
+    if (cmd_len)
+        snprintf(size, sizeof size, " (%zu bytes as a log entry)", cmd_len);
+    snprintf(cause, sizeof cause,
+             "value too large: a write%s may be at most %zu bytes as a log "
+             "entry, key and value together; the limit is 1 MiB, or 3/4 of "
+             "max_request_bytes (%zu here) less 1 KiB if that is smaller "
+             "(see raftd.conf(5)); store less in one key", size, limit,
+             cfg->max_request_bytes);
+    respond_etcd_error(n, req, 413, ECODE_INVALID_FIELD, cause);
+}
+
 static void respond_node_error(struct node *n, struct http_request *req,
                                const struct node_outcome *o)
 {
     unsigned status = 503;
+    if (o->error == NODE_ETOOBIG) {
+        respond_too_large(n, req, 0); /* the leader's limit is smaller */
+        return;
+    }
     if (o->error == NODE_ETIMEOUT || o->error == NODE_EUNKNOWN)
         status = 504;
-    else if (o->error == NODE_ETOOBIG)
-        status = 413;
     int code = o->error == NODE_ENOLEADER ? ECODE_LEADER_ELECT
                                           : ECODE_RAFT_INTERNAL;
     respond_etcd_error(n, req, status, code, o->message);
@@ -261,6 +282,12 @@ static void propose(struct node *n, struct http_request *req,
 {
     size_t len;
     char *buf = kv_encode(cmd, &len);
+    if (buf && len > node_max_entry_bytes(node_config(n))) {
+        /* refused here, on any node, before it is forwarded or proposed */
+        free(buf);
+        respond_too_large(n, req, len);
+        return;
+    }
     struct pending *pd = calloc(1, sizeof(*pd));
     if (!buf || !pd) {
         free(buf);
@@ -280,6 +307,23 @@ static void propose(struct node *n, struct http_request *req,
     http_request_on_abort(req, on_abort, pd);
 }
 
+/* Keys and values are UTF-8 text: other bytes could not be given back
+ * (JSON cannot carry them; etcd shows them as U+FFFD, so distinct keys look
+ * alike and a value cannot be read back). Refused with 209 rather than
+ * stored or replaced; true if s (may be NULL) is fine. */
+static bool text_field_ok(struct params *p, const char *what, const char *s)
+{
+    if (!s || kv_utf8_valid(s, strlen(s)))
+        return true;
+    char cause[200];
+    snprintf(cause, sizeof cause,
+             "%s: not valid UTF-8; raftd keeps keys and values as UTF-8 "
+             "text only, so percent-encode the UTF-8 bytes of the text "
+             "(or base64-encode binary data)", what);
+    respond_etcd_error(p->n, p->req, 400, ECODE_INVALID_FIELD, cause);
+    return false;
+}
+
 /* Validate the write parameters shared by PUT, POST and DELETE. */
 static int common_write_params(struct params *p, struct kv_cmd *cmd)
 {
@@ -291,6 +335,8 @@ static int common_write_params(struct params *p, struct kv_cmd *cmd)
         respond_etcd_error(n, p->req, 400, ECODE_PREV_VALUE_REQUIRED, "compareAndSwap");
         return -1;
     }
+    if (!text_field_ok(p, "prevValue", pv))
+        return -1;
     cmd->prev_value = pv;
     if (pi && *pi) {
         uint64_t v;
@@ -331,6 +377,8 @@ static void handle_put(struct params *p, const char *key, bool post)
     if (common_write_params(p, &cmd) < 0)
         return;
     cmd.value = param(p, "value");
+    if (!text_field_ok(p, "value", cmd.value))
+        return;
     if (cmd.dir && cmd.value && *cmd.value) {
         respond_etcd_error(p->n, p->req, 400, ECODE_INVALID_FIELD, "a directory cannot have a value");
         return;
@@ -482,6 +530,8 @@ static void handle_keys(struct node *n, struct http_request *req,
     }
     if (!*key)
         key = "/";
+    if (!text_field_ok(&p, "key", key))
+        return; /* (nothing owned by p yet) */
     if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
         handle_get(&p, key);
     else if (strcmp(method, "PUT") == 0)

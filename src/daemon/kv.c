@@ -172,6 +172,17 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
+bool kv_utf8_valid(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    for (size_t i = 0, l; i < n; i += l) {
+        l = s[i] < 0x80 ? 1 : utf8_seq(s + i, n - i);
+        if (l == 0)
+            return false;
+    }
+    return true;
+}
+
 /* A JSON string as Go's encoding/json writes it (what etcd answers). */
 static void buf_jstr(struct buf *b, const char *str, size_t n)
 {

@@ -97,6 +97,11 @@ struct kv_cmd {
     bool recursive;         /* delete */
 };
 
+/* Whether s[0..n) is valid UTF-8 (no overlongs, no surrogates, at most
+ * U+10FFFF). Keys and values must be: JSON, the only way out of the store,
+ * cannot carry other bytes (see doc/kv.md). */
+bool kv_utf8_valid(const char *s, size_t n);
+
 /* The command as compact JSON (malloc'd, NUL-terminated; *len excludes the
  * NUL), e.g. {"op":"set","key":"/a","value":"1","prevExist":false}.
  * NULL if cmd is invalid (NULL key or unknown op). */

@@ -40,6 +40,12 @@
 
 #include "storage.h"
 
+/* Connections kept for each other member's requests (paths under /raft/)
+ * beyond max_connections: up to 8 pipelined AppendEntries, votes,
+ * TimeoutNow, an InstallSnapshot and the forwarded writes and reads, each
+ * in flight on a connection of its own. */
+#define PEER_CONNECTIONS_RESERVED 16u
+
 struct rpc_call {
     struct node *node;
     struct peer *peer;
@@ -1043,12 +1049,7 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
     rc.heartbeat_ms = cfg->heartbeat_ms;
     rc.election_timeout_min_ms = cfg->election_timeout_min_ms;
     rc.election_timeout_max_ms = cfg->election_timeout_max_ms;
-    /* An AppendEntries must fit the peers' request limit: entries travel
-     * base64-encoded (4/3) in JSON; leave room for the envelope. The same
-     * bound caps a single write (413 beyond it). */
-    size_t room = cfg->max_request_bytes > 2048 ? cfg->max_request_bytes - 1024 : 1024;
-    if (room / 4 * 3 < rc.max_bytes_per_msg)
-        rc.max_bytes_per_msg = room / 4 * 3;
+    rc.max_bytes_per_msg = node_max_entry_bytes(cfg);
     rc.prevote = cfg->prevote;
     rc.check_quorum = cfg->check_quorum;
     rc.random = node_random;
@@ -1095,8 +1096,14 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
     if (is_specific_ip(cfg->listen_host))
         http_client_set_source(n->client, cfg->listen_host);
     struct http_server_limits limits = {
+        .conn_limit = cfg->max_connections,
+        .peer_reserve = PEER_CONNECTIONS_RESERVED * (cfg->n_members - 1),
+        .peer_prefix = "/raft/",
+        .conn_limit_setting = "max_connections",
         .large_body_path = rpc_path(RAFT_MSG_SNAPSHOT),
         .large_max_body = cfg->max_snapshot_bytes + 4096, /* + JSON line */
+        .max_body_setting = "max_request_bytes",
+        .large_max_body_setting = "max_snapshot_bytes, plus 4096",
     };
     n->http = http_server_new_ex(ev, cfg->listen_host, cfg->listen_port,
                                  cfg->max_request_bytes, &limits,
@@ -1177,6 +1184,17 @@ void node_shutdown(struct node *n)
                       usec + (uint64_t)n->cfg->election_timeout_min_ms * 1000,
                       1000, on_stop_timeout, n);
     node_process(n);
+}
+
+/* The core's batching bound (1 MiB by default) is also the largest entry
+ * it accepts. An AppendEntries must fit the peers' request limit: entries
+ * travel base64-encoded (4/3) in JSON; leave 1 KiB for the envelope. */
+size_t node_max_entry_bytes(const struct raftd_config *cfg)
+{
+    struct raft_config rc;
+    raft_config_defaults(&rc);
+    size_t room = cfg->max_request_bytes > 2048 ? cfg->max_request_bytes - 1024 : 1024;
+    return room / 4 * 3 < rc.max_bytes_per_msg ? room / 4 * 3 : rc.max_bytes_per_msg;
 }
 
 struct kv *node_kv(struct node *n) { return n->kv; }

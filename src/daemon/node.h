@@ -70,5 +70,7 @@ raft_id node_id(const struct node *n);
 raft_id node_leader(const struct node *n);
 raft_term node_term(const struct node *n);
 raft_index node_applied_index(const struct node *n);
+/* The largest command one write may be (one log entry): 413 beyond it. */
+size_t node_max_entry_bytes(const struct raftd_config *cfg);
 
 #endif

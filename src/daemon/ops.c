@@ -482,16 +482,19 @@ static void check_deadline(struct node *n, struct node_op *op, raft_time now)
     if (op->kind == OP_PROPOSE && op->state == ST_WAIT_APPLIED &&
         now >= op->deadline)
         op_finish(n, op, NODE_OK, NULL); /* committed; we just lag behind */
+    else if (op->sent && now >= op->deadline)
+        /* Once sent anywhere, a write may have been applied. A read sent to
+         * a leader that went silent (a follower's forward waits for it up
+         * to the deadline) ran out its time too: 504, as raftd(8) says,
+         * even if no leader is known by now. */
+        op_finish(n, op, NODE_ETIMEOUT,
+                  op->kind == OP_READ ? "read timed out: the leader did not "
+                                        "confirm it in time, retry" : NULL);
     else if (no_leader && (!op->sent || op->kind == OP_READ) &&
              now >= op->leader_deadline)
         op_finish(n, op, NODE_ENOLEADER, NULL);
-    else if (now >= op->deadline && op->kind == OP_READ)
-        op_finish(n, op, op->sent ? NODE_ETIMEOUT : NODE_ENOLEADER,
-                  op->sent ? "read timed out: the leader did not confirm it "
-                             "in time, retry" : NULL);
     else if (now >= op->deadline)
-        /* once sent anywhere, a write may have been applied */
-        op_finish(n, op, op->sent ? NODE_ETIMEOUT : NODE_ENOLEADER, NULL);
+        op_finish(n, op, NODE_ENOLEADER, NULL); /* never got anywhere */
 }
 
 /* The leader told us which entries are committed: once ours match, commit

@@ -365,6 +365,162 @@ class RobustnessTest(HttpTestCase):
         c.assert_undisturbed(lid, term, scaled(3 * ET))
 
 
+class EdgesTest(HttpTestCase):
+    """Issue 10 item 5: what is not a well-formed HTTP request, and more
+    connections than the node allows."""
+
+    GARBAGE = [b"\x16\x03\x01garbage\r\n\r\n",        # a TLS record, lines
+               b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" +
+               bytes(random.Random(5).randrange(256) for _ in range(200)),
+               bytes(random.Random(7).randrange(256) for _ in range(64)),
+               b"GARBAGE\r\n\r\n",
+               b"hello world\r\n",
+               b"GET /status HTTP/x.1\r\n\r\n",
+               b"SSH-2.0-OpenSSH_9.2\r\n"]
+
+    def test_garbage_gets_400_and_close(self):
+        c = self.cluster(1)
+        c.leader()
+        nd = c.node(1)
+        for data in self.GARBAGE + [b"GET /sta"]:   # (the last: then EOF)
+            t0 = time.monotonic()
+            raw = harness.raw_exchange(nd.host, nd.port, data,
+                                       timeout=scaled(5),
+                                       shutdown_write=data == b"GET /sta")
+            took = time.monotonic() - t0
+            # raw_exchange returns at EOF: the connection was closed
+            self.assertLess(took, scaled(2), "%r: no close after %.1fs "
+                            "(got %r)" % (data[:20], took, raw[:80]))
+            parsed = harness.parse_http_response(raw)
+            self.assertIsNotNone(parsed, "%r: no HTTP answer, got %r"
+                                 % (data[:20], raw[:80]))
+            status, headers, body = parsed
+            self.assertEqual(status, 400, "%r: %r" % (data[:20], raw[:200]))
+            self.assertEqual(headers.get("connection"), "close", headers)
+            self.assertIn("not an HTTP/1.x request", json.loads(body)["error"])
+        # real requests are untouched
+        self.assertIsNotNone(c.status(1))
+        self.assert_alive(c)
+
+    MAX = 64
+
+    def hold(self, nd, n, request=b""):
+        """n connections to nd, each having sent request (maybe nothing)."""
+        socks = []
+        for _ in range(n):
+            s = socket.create_connection((nd.host, nd.port), timeout=5)
+            self.addCleanup(s.close)
+            if request:
+                s.sendall(request)
+            socks.append(s)
+        return socks
+
+    def over_limit_answer(self, nd):
+        """A new client request to nd: (status, body, seconds)."""
+        t0 = time.monotonic()
+        raw = harness.raw_exchange(
+            nd.host, nd.port, b"GET /v2/keys/x HTTP/1.1\r\nHost: t\r\n\r\n",
+            timeout=scaled(5), shutdown_write=False, stop_after_response=True)
+        parsed = harness.parse_http_response(raw)
+        return (parsed[0] if parsed else None,
+                parsed[2] if parsed else raw, time.monotonic() - t0)
+
+    def test_connection_limit_keeps_peers_going(self):
+        c = self.cluster(3, extra_config="max_connections = %d;" % self.MAX)
+        lid, term = c.leader()
+        # a kept-alive client connection to every node, opened first
+        kept = {}
+        for i, nd in c.nodes.items():
+            kept[i] = http.client.HTTPConnection(nd.host, nd.port,
+                                                 timeout=scaled(5))
+            self.addCleanup(kept[i].close)
+
+        def put(i, key, value):
+            kept[i].request("PUT", "/v2/keys/" + key, body="value=" + value,
+                            headers={"Content-Type":
+                                     "application/x-www-form-urlencoded"})
+            r = kept[i].getresponse()
+            return r.status, r.read()
+
+        def status(i):
+            kept[i].request("GET", "/status")
+            r = kept[i].getresponse()
+            body = r.read()
+            return json.loads(body) if r.status == 200 else None
+
+        def new_leader(ids):
+            st = {i: status(i) for i in ids}
+            leaders = [i for i in ids if st[i]["state"] == "Leader" and
+                       st[i]["term"] > term]
+            return (leaders[0], st[leaders[0]]["term"]) \
+                if len(leaders) == 1 and all(
+                    s["leader_id"] == leaders[0] for s in st.values()) \
+                else None
+
+        def value(i, key):
+            kept[i].request("GET", "/v2/keys/" + key)
+            r = kept[i].getresponse()
+            body = r.read()
+            return json.loads(body)["node"]["value"] if r.status == 200 \
+                else None
+
+        self.assertEqual(put(lid, "k", "0")[0], 201)
+        for i in c.ids():
+            c.wait_for(lambda: value(i, "k") == "0", scaled(5),
+                       msg="node %d applies the first write" % i)
+        # More idle connections than all a node allows (its clients' and
+        # the peers' reserve of 16 per other member): the oldest are closed
+        # to make room, so a new client is still served at once.
+        held = []
+        for nd in c.nodes.values():
+            held += self.hold(nd, self.MAX + 2 * 16 + 16)
+        for i in c.ids():
+            st, body, took = self.over_limit_answer(c.node(i))
+            self.assertEqual(st, 404, "node %d after idle connections: %r"
+                             % (i, body))
+            self.assertLess(took, scaled(2))
+        # Every client connection busy (long polls): a new client gets a
+        # prompt 503 that says why and to retry.
+        for nd in c.nodes.values():
+            held += self.hold(nd, self.MAX,
+                      b"GET /v2/keys/held?wait=true HTTP/1.1\r\nHost: t\r\n\r\n")
+        for i in c.ids():
+            got = c.wait_for(
+                lambda: (lambda a: a if a[0] == 503 else None)(
+                    self.over_limit_answer(c.node(i))),
+                # (generous: on a busy machine the node may take a while
+                # to read every held connection's request line)
+                scaled(20), msg="a 503 from node %d" % i)
+            st, body, took = got
+            self.assertLess(took, scaled(2), "503 took %.1fs" % took)
+            err = json.loads(body)["error"]
+            self.assertIn("connection limit", err)
+            self.assertIn("max_connections", err)
+            self.assertIn("retry", err)
+        # Replication goes on over the peers' reserve: a write through the
+        # leader commits and reaches the followers...
+        self.assertEqual(put(lid, "k", "1")[0], 200)
+        for i in c.ids():
+            c.wait_for(lambda: value(i, "k") == "1", scaled(5),
+                       msg="node %d applies the write" % i)
+        # ...and so does an election, which needs connections between the
+        # followers that never talked before.
+        c.pause(lid)
+        self.addCleanup(c.heal)
+        rest = [i for i in c.ids() if i != lid]
+        newl, newt = c.wait_for(lambda: new_leader(rest),
+                                harness.LEADER_TIMEOUT,
+                                msg="a new leader among %s" % rest)
+        self.assertEqual(put(newl, "k", "2")[0], 200)
+        c.resume(lid)
+        for i in c.ids():
+            c.wait_for(lambda: value(i, "k") == "2", scaled(10),
+                       msg="node %d applies the new leader's write" % i)
+        for sock in held:
+            sock.close()
+        self.assert_alive(c)
+
+
 class Fuzzer:
     """Generates hostile requests: (kind, bytes, well_formed_http)."""
 

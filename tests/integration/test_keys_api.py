@@ -611,10 +611,22 @@ class KeysApiTest(kvclient.SharedClusterTestCase):
             took = time.monotonic() - t0
             self.assertEqual(r.status, 413, "via %d: %r" % (via, r))
             d = r.json()
-            self.assertTrue(is_int(d.get("errorCode")), d)
-            self.assertIn("too large", (d.get("cause") or "") +
-                          (d.get("message") or ""), d)
+            # an invalid field, not "Raft Internal Error" (300): what the
+            # limit is and which setting bounds it
+            self.assertEqual(d.get("errorCode"), 209, d)
+            cause = d.get("cause") or ""
+            self.assertIn("too large", cause, d)
+            self.assertIn("at most 1048576 bytes", cause, d)
+            self.assertIn("max_request_bytes", cause, d)
             self.assertLess(took, scaled(3.0), "413 took %.1fs" % took)
+        # a body over max_request_bytes (8 MiB) is refused by the HTTP
+        # layer, which names the limit and the setting too
+        r = self.kv.raw(f1, "PUT", kvclient.quote_key(key),
+                        b"value=" + b"z" * (8 * 1024 * 1024),
+                        {"Content-Type": kvclient.FORM})
+        self.assertEqual(r.status, 413, r)
+        self.assertIn("larger than 8388608 bytes", r.json().get("error"), r)
+        self.assertIn("max_request_bytes", r.json().get("error"), r)
         # a large value below the limit works and replicates
         ok = "y" * (512 * 1024)
         r = self.kv.put(f2, key, value=ok)
@@ -661,6 +673,59 @@ class KeysApiTest(kvclient.SharedClusterTestCase):
         walk(r.json()["node"])
         for _, want in cases:
             self.assertIn(base + want, keys)
+
+    def test_invalid_utf8_is_refused_not_replaced(self):
+        # Keys and values are UTF-8 text (doc/kv.md): %ff%fe and %C0%80
+        # (an overlong NUL) used to become the same key "\ufffd\ufffd" in
+        # the log, the second write overwriting the first. Now every path
+        # into the store refuses them with 400/209 and stores nothing.
+        f1, f2, lid = self.nodes3()
+        base = self.k("utf")
+        qbase = kvclient.quote_key(base)
+        before = self.kv.put(f1, base + "/first", value="1").etcd_index
+        form = {"Content-Type": kvclient.FORM}
+        refused = [
+            ("PUT", qbase + "/%ff%fe", b"value=a"),
+            ("PUT", qbase + "/%C0%80", b"value=b"),
+            ("PUT", qbase + "/%ED%A0%80", b"value=c"),   # a surrogate
+            ("POST", qbase + "/%80", b"value=d"),
+            ("DELETE", qbase + "/%ff", b""),
+            ("GET", qbase + "/%ff", None),
+            ("PUT", qbase + "/v", b"value=%ff"),
+            ("PUT", qbase + "/v?value=%C0%80", b""),
+            ("PUT", qbase + "/first", b"value=x&prevValue=%fe"),
+            ("DELETE", qbase + "/first?prevValue=%fe", b""),
+        ]
+        for method, path, body in refused:
+            for via in (f1, lid):
+                r = self.kv.raw(via, method, path, body,
+                                form if body is not None else {})
+                self.assertEqual(r.status, 400, "%s %s: %r"
+                                 % (method, path, r))
+                d = r.json()
+                self.assertEqual(d.get("errorCode"), 209, d)
+                self.assertIn("not valid UTF-8", d.get("cause", ""), d)
+        # valid UTF-8 round-trips byte for byte, and distinct keys stay
+        # distinct (NFC and NFD forms of the same letter)
+        for key, val in (("/\u00e9", "caf\u00e9 \u2713"),
+                         ("/e\u0301", "\U0001f600")):
+            r = self.kv.put(f2, base + key, value=val)
+            self.assertAction(r, 201, "set", "UTF-8 key %r" % key)
+            self.assertEqual(self.kv.value(f1, base + key, quorum=True), val)
+        # the listing holds exactly the valid keys, as valid JSON
+        r = self.kv.get(lid, base, recursive="true", sorted="true")
+        j = self.assertAction(r, 200, "get", "listing")
+        keys = [n["key"] for n in j["node"]["nodes"]]
+        self.assertEqual(keys, sorted([base + "/first", base + "/\u00e9",
+                                       base + "/e\u0301"]), j)
+        # the history (a watch from before the refused writes) shows the
+        # valid writes only: nothing refused was ever proposed
+        r = self.kv.get(f2, base, wait="true", recursive="true",
+                        waitIndex=str(before + 1))
+        j = self.assertAction(r, 200, "set", "watch from history",
+                              index_header=False)
+        self.assertEqual(j["node"]["key"], base + "/\u00e9", j)
+        self.assertEqual(j["node"]["value"], "caf\u00e9 \u2713", j)
 
     def test_malformed_requests_do_not_hurt(self):
         # Garbage in the form, the path or the framing gets an answer
@@ -865,6 +930,30 @@ class LeaderFailureTest(unittest.TestCase):
         for i in survivors:
             self.assertEqual(self.kv.value(i, "/lk/before", quorum=True),
                              "before")
+
+    def test_quorum_read_that_runs_out_of_time_is_504(self):
+        # raftd(8) READS: a quorum read that was sent but not confirmed
+        # within request_timeout_ms gets 504 with errorCode 300. A follower
+        # whose leader (and the other follower) stopped forwards the read to
+        # the silent leader; it used to get 503/301 once the leader was
+        # forgotten meanwhile.
+        lid, term = self.c.leader()
+        fid, other = [i for i in self.c.ids() if i != lid]
+        self.assertEqual(self.kv.put(fid, "/qt", value="v").status, 201)
+        self.addCleanup(self.c.heal)
+        self.c.pause(lid)
+        self.c.pause(other)
+        t0 = time.monotonic()
+        g = self.kv.get(fid, "/qt", quorum="true")
+        took = time.monotonic() - t0
+        self.assertLess(took, self.limit, "quorum read took %.1fs" % took)
+        self.assertEqual(g.status, 504, g)
+        d = g.json()
+        self.assertEqual(d.get("errorCode"), 300, d)
+        self.assertIn("read timed out", d.get("cause", ""), d)
+        self.c.heal()
+        self.c.leader()
+        self.assertEqual(self.kv.value(fid, "/qt", quorum=True), "v")
 
     def test_no_quorum_errors_promptly(self):
         lid, term = self.c.leader()

@@ -1,6 +1,7 @@
 /* test_config.c - unit tests of src/daemon/config.c (and the stderr mode of
  * src/daemon/logging.c). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -102,6 +103,7 @@ TEST(defaults)
     CHECK(cfg.check_quorum);
     CHECK_EQ_U(cfg.log_level, LOG_INFO);
     CHECK_EQ_U(cfg.max_request_bytes, 8 * 1024 * 1024);
+    CHECK_EQ_U(cfg.max_connections, 1024);
     config_free(&cfg);
 }
 
@@ -151,7 +153,8 @@ TEST(good_file)
         "prevote = false;\n"
         "check_quorum = false;\n"
         "log_level = \"debug\";\n"
-        "max_request_bytes = 1048576;\n", err, sizeof err);
+        "max_request_bytes = 1048576;\n"
+        "max_connections = 64;\n", err, sizeof err);
     if (rc)
         fprintf(stderr, "  %s\n", err);
     CHECK_EQ_U(rc, 0);
@@ -179,6 +182,7 @@ TEST(good_file)
     CHECK(!cfg.check_quorum);
     CHECK_EQ_U(cfg.log_level, LOG_DEBUG);
     CHECK_EQ_U(cfg.max_request_bytes, 1048576);
+    CHECK_EQ_U(cfg.max_connections, 64);
     config_free(&cfg);
 }
 
@@ -322,10 +326,14 @@ TEST(wrong_types)
 
 TEST(bad_values)
 {
-    expect_error("id = 0;\n", 1, "'id' is 0; it must be from 1");
-    expect_error("id = -3;\n", 1, "'id' is -3");
-    expect_error("heartbeat_ms = 0;\n", 1, "'heartbeat_ms' is 0");
-    expect_error("max_request_bytes = 10;\n", 1, "'max_request_bytes' is 10");
+    expect_error("id = 0;\n", 1, "id must be between 1 and 2147483647, not 0");
+    expect_error("id = -3;\n", 1, "not -3");
+    expect_error("heartbeat_ms = 0;\n", 1,
+                 "heartbeat_ms must be between 1 and 60000 milliseconds, "
+                 "not 0");
+    expect_error("max_request_bytes = 10;\n", 1,
+                 "max_request_bytes must be between 1024 and 1073741824 "
+                 "bytes, not 10");
     expect_error("log_level = \"loud\";\n", 1, "unknown log_level \"loud\"");
     expect_error("data_dir = \"\";\n", 1, "'data_dir' is empty");
     expect_error("data_dir = \"var/lib\";\n", 1, "absolute path");
@@ -396,6 +404,127 @@ TEST(timing_rules)
                  "must be greater than");
     expect_error("id = 1;\n" MEMBERS3 "rpc_timeout_ms = 1500;\n", 7,
                  "rpc_timeout_ms (1500) must not exceed");
+}
+
+/* Every integer setting: its range, checked on the number as written. */
+static const struct int_setting {
+    const char *name;
+    int64_t min, max;
+} int_settings[] = {
+    {"id", 1, 2147483647},
+    {"heartbeat_ms", 1, 60000},
+    {"election_timeout_min_ms", 1, 600000},
+    {"election_timeout_max_ms", 1, 600000},
+    {"rpc_timeout_ms", 1, 600000},
+    {"request_timeout_ms", 1, 3600000},
+    {"max_request_bytes", 1024, INT64_C(1) << 30},
+    {"snapshot_entries", 0, 100000000},
+    {"snapshot_keep_entries", 0, 100000000},
+    {"max_snapshot_bytes", 4096, INT64_C(1) << 40},
+    {"wal_segment_bytes", 65536, INT64_C(1) << 30},
+    {"max_connections", 1, 1000000},
+};
+
+/* "name = value;" on line 2 of a file: accepted or refused with
+ * "file:2: name must be between MIN and MAX ..., not <value>". */
+static void check_int_value(const struct int_setting *t, const char *value,
+                            bool inside)
+{
+    char text[256], want[256];
+    snprintf(text, sizeof text, "# line 1\n%s = %s;\n", t->name, value);
+    if (!inside) {
+        snprintf(want, sizeof want, "%s must be between %" PRId64 " and %"
+                 PRId64, t->name, t->min, t->max);
+        expect_error(text, 2, want);
+        snprintf(want, sizeof want, ", not %s", value);
+        expect_error(text, 2, want);
+        return;
+    }
+    struct raftd_config cfg;
+    char err[1024] = "";
+    int rc = load(&cfg, text, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "  %s = %s: %s\n", t->name, value, err);
+    CHECK_EQ_U(rc, 0);
+    config_free(&cfg);
+}
+
+TEST(integer_ranges)
+{
+    /* values libconfig 1.5 wraps to a small number (id 1, 1024), or reads
+     * as negative, and values beyond 64 bits */
+    static const char *const huge[] = {
+        "4294967297", "4294968320", "3000000000", "2147483648",
+        "-2147483649", "-1", "0x100000001", "99999999999999999999",
+        "99999999999999999999L", "9223372036854775808L",
+    };
+    for (size_t i = 0; i < sizeof int_settings / sizeof int_settings[0];
+         i++) {
+        const struct int_setting *t = &int_settings[i];
+        char v[32];
+        snprintf(v, sizeof v, "%" PRId64, t->min);
+        check_int_value(t, v, true);
+        snprintf(v, sizeof v, "%" PRId64, t->max);
+        check_int_value(t, v, true);
+        snprintf(v, sizeof v, "%" PRId64, t->min - 1);
+        check_int_value(t, v, false);
+        snprintf(v, sizeof v, "%" PRId64, t->max + 1);
+        check_int_value(t, v, false);
+        snprintf(v, sizeof v, "%" PRId64 "L", t->max + 1);
+        check_int_value(t, v, false);
+        for (size_t j = 0; j < sizeof huge / sizeof huge[0]; j++) {
+            errno = 0;
+            long long h = strtoll(huge[j], NULL, 0);
+            check_int_value(t, huge[j], !errno && h >= t->min && h <= t->max);
+        }
+    }
+}
+
+TEST(integer_values_as_written)
+{
+    struct raftd_config cfg;
+    char err[1024] = "";
+    /* the value as written wins over what libconfig made of it */
+    CHECK_EQ_U(load(&cfg, "max_request_bytes = 4294968320;\n", err,
+                    sizeof err), (uint64_t)-1);
+    CHECK(strstr(err, "not 4294968320") != NULL);
+    config_free(&cfg);
+    CHECK_EQ_U(load(&cfg, "max_snapshot_bytes = 4294967296L;\n"
+                    "wal_segment_bytes = 0x100000;  # 1 MiB\n", err,
+                    sizeof err), 0);
+    CHECK_EQ_U(cfg.max_snapshot_bytes, UINT64_C(4294967296));
+    CHECK_EQ_U(cfg.wal_segment_bytes, 1048576);
+    config_free(&cfg);
+    /* 2^32 + 4096: libconfig alone would read 4096 */
+    CHECK_EQ_U(load(&cfg, "max_snapshot_bytes = 4294971392;\n", err,
+                    sizeof err), 0);
+    CHECK_EQ_U(cfg.max_snapshot_bytes, UINT64_C(4294971392));
+    config_free(&cfg);
+    /* member ids, also several on one line, and settings after a string
+     * or a comment naming the same setting */
+    expect_error("members = (\n"
+                 "  { id = 4294967297; url = \"http://192.0.2.1:7001\"; }"
+                 ");\n", 2, "id must be between 1 and 2147483647, not "
+                 "4294967297");
+    expect_error("members = ( { id = 1; url = \"http://192.0.2.1:7001\"; },"
+                 " { id = 4294967297; url = \"http://192.0.2.2:7001\"; } );\n",
+                 1, "not 4294967297");
+    expect_error("members = ( { url = \"http://x/id = 5\"; id = 3000000000; }"
+                 " );\n", 1, "not 3000000000");
+    expect_error("/* id = 1; */ id = 3000000000; # id = 2\n", 1,
+                 "id must be between 1 and 2147483647, not 3000000000");
+    expect_error("id = -4294967295;\n", 1, "not -4294967295");
+    /* ports are checked where they are written, in strings */
+    expect_error("listen = \"h:0\";\n", 1, "from 1 to 65535");
+    expect_error("listen = \"h:65536\";\n", 1, "from 1 to 65535");
+    expect_error("listen = \"h:4294967297\";\n", 1, "\"h:4294967297\"");
+    expect_error("members = ( { id = 1; url = \"http://a:70000\"; } );\n", 1,
+                 "from 1 to 65535");
+    CHECK_EQ_U(load(&cfg, "listen = \"h:65535\";\n", err, sizeof err), 0);
+    CHECK_EQ_U(cfg.listen_port, 65535);
+    config_free(&cfg);
+    CHECK_EQ_U(load(&cfg, "listen = \"h:1\";\n", err, sizeof err), 0);
+    config_free(&cfg);
 }
 
 /* ---- self identification -------------------------------------------------- */
@@ -631,6 +760,8 @@ int main(void)
     RUN(bad_urls);
     RUN(bad_members);
     RUN(timing_rules);
+    RUN(integer_ranges);
+    RUN(integer_values_as_written);
     RUN(self_by_listen_port);
     RUN(self_by_address);
     RUN(self_ambiguous);

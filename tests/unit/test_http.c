@@ -21,6 +21,7 @@
 #include <systemd/sd-event.h>
 
 #include "http_client.h"
+#include "http_door.h"
 #include "http_server.h"
 #include "test.h"
 
@@ -1059,9 +1060,50 @@ TEST(test_no_fd_leaks)
     CHECK_EQ_U(count_fds(), fds_before);
 }
 
+/* The door's judgement of a connection's first bytes (http_door.h). */
+TEST(test_door_judge)
+{
+    static const struct {
+        const char *in;
+        enum http_door_verdict want;
+        bool peer;
+    } t[] = {
+        {"", HTTP_DOOR_WAIT, false},
+        {"GE", HTTP_DOOR_WAIT, false},
+        {"GET /v2/keys/a HTT", HTTP_DOOR_WAIT, false},
+        {"GET /v2/keys/a HTTP/1.1\r", HTTP_DOOR_WAIT, false},
+        {"GET /v2/keys/a HTTP/1.1\r\n", HTTP_DOOR_REQUEST, false},
+        {"GET /v2/keys/a HTTP/1.0\n", HTTP_DOOR_REQUEST, false},
+        {"\r\nPUT /x HTTP/1.1\r\n", HTTP_DOOR_REQUEST, false},
+        {"POST /raft/append_entries HTTP/1.1\r\n", HTTP_DOOR_REQUEST, true},
+        {"POST /raft/ HTTP/1.1\r\n", HTTP_DOOR_REQUEST, true},
+        {"POST /raftx HTTP/1.1\r\n", HTTP_DOOR_REQUEST, false},
+        {"GET /v2/keys/caf\xc3\xa9 HTTP/1.1\r\n", HTTP_DOOR_REQUEST, false},
+        {"\x16\x03\x01garbage\r\n\r\n", HTTP_DOOR_GARBAGE, false},
+        {"GARBAGE\r\n", HTTP_DOOR_GARBAGE, false},
+        {"hello world\r\n", HTTP_DOOR_GARBAGE, false},
+        {"GET  /x HTTP/1.1\r\n", HTTP_DOOR_GARBAGE, false},
+        {"GET /x\r\n", HTTP_DOOR_GARBAGE, false},
+        {"GET /x HTTP/x.1\r\n", HTTP_DOOR_GARBAGE, false},
+        {"GET /x HTTP/1.1 \r\n", HTTP_DOOR_GARBAGE, false},
+        {"GET /a\tb HTTP/1.1\r\n", HTTP_DOOR_GARBAGE, false},
+        {"SSH-2.0-OpenSSH_9.2\r\n", HTTP_DOOR_GARBAGE, false},
+        {"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", HTTP_DOOR_GARBAGE, false},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        bool peer = !t[i].peer;
+        enum http_door_verdict v = http_door_judge(t[i].in, strlen(t[i].in), "/raft/", &peer);
+        if (v != t[i].want || (v == HTTP_DOOR_REQUEST && peer != t[i].peer)) {
+            fprintf(stderr, "  case %zu (%s): verdict %d peer %d\n", i, t[i].in, v, peer);
+            CHECK(false);
+        }
+    }
+}
+
 int main(void)
 {
     fds_before = count_fds();
+    RUN(test_door_judge);
     /* proxies from the environment must never be used */
     setenv("http_proxy", "http://127.0.0.1:9", 1);
     setenv("HTTP_PROXY", "http://127.0.0.1:9", 1);

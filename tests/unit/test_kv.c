@@ -1453,8 +1453,28 @@ TEST(restore_refuses_malformed_snapshots_unchanged)
     last_clear();
 }
 
+TEST(utf8_validity)
+{
+    static const struct {
+        const char *s;
+        bool ok;
+    } t[] = {
+        {"", true}, {"plain/ascii", true}, {"caf\xc3\xa9", true},
+        {"\xe2\x9c\x93", true}, {"\xf0\x9f\x98\x80", true},
+        {"\xff\xfe", false}, {"\xc0\x80", false}, {"\xc3", false},
+        {"\x80", false}, {"\xed\xa0\x80", false}, {"\xf4\x90\x80\x80", false},
+        {"\xe0\x80\xaf", false}, {"ok\xc3\xa9\xff", false},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (kv_utf8_valid(t[i].s, strlen(t[i].s)) != t[i].ok) {
+            fprintf(stderr, "  case %zu\n", i);
+            CHECK(false);
+        }
+}
+
 int main(void)
 {
+    RUN(utf8_validity);
     RUN(set_creates_then_replaces);
     RUN(key_normalization);
     RUN(implicit_directories);
