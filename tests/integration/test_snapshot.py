@@ -30,7 +30,9 @@ def wal_bytes(data_dir):
 # ~1 MB values: a snapshot of ~20 of them takes long enough to write that
 # the child writing it can be looked at
 BIG_CONFIG = ("snapshot_entries = 20;\n"
-              "snapshot_keep_entries = 5;\n")
+              "snapshot_keep_entries = 5;\n"
+              # a busy machine may take a few seconds per 900 KB write
+              "request_timeout_ms = 60000;\n")
 BIG_VALUE = "x" * 900000  # (a write is at most 1 MiB: one log entry)
 
 
@@ -62,6 +64,15 @@ def read_head(path, n=48):
     try:
         with open(path, "rb") as f:
             return f.read(n)
+    except OSError:
+        return None
+
+
+def comm(pid):
+    """The process's name (/proc/PID/comm), or None if it is gone."""
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
     except OSError:
         return None
 
@@ -170,7 +181,7 @@ class SnapshotTest(harness.ClusterTestCase):
                 if done.is_set():
                     return
                 r = kv_put(c, leader, "/big%02d" % k, BIG_VALUE,
-                           timeout=scaled(20))
+                           timeout=scaled(70))
                 if r is None or r.status not in (200, 201):
                     failed.append((k, r))
                     return
@@ -183,7 +194,9 @@ class SnapshotTest(harness.ClusterTestCase):
             while child is None and time.monotonic() < deadline and \
                     t.is_alive():
                 for ch in children_of(pid):
-                    time.sleep(0.02)  # past the first moments after fork()
+                    # named once it has closed what it must not hold
+                    if comm(ch) != "raftd-snapshot":
+                        continue
                     seen = fd_targets(ch)
                     if seen is not None and not gone(ch):
                         child, targets = ch, seen
