@@ -479,6 +479,24 @@ static int get_string(struct loader *L, const config_setting_t *s,
     return 0;
 }
 
+/* An absolute path, in place of *out (malloc'd). */
+static int get_path(struct loader *L, const config_setting_t *s,
+                    const char *name, const char *example, char **out)
+{
+    const char *str;
+    if (get_string(L, s, name, example, &str) < 0)
+        return -1;
+    if (str[0] != '/')
+        FAIL_AT(L, s, "'%s' must be an absolute path (starting with /), "
+                "not \"%s\"", name, str);
+    char *d = strdup(str);
+    if (!d)
+        FAIL_AT(L, s, "out of memory");
+    free(*out);
+    *out = d;
+    return 0;
+}
+
 static int get_bool(struct loader *L, const config_setting_t *s,
                     const char *name, bool *out)
 {
@@ -653,16 +671,8 @@ static int load_setting(struct loader *L, const config_setting_t *s)
         cfg->listen_port = port;
         cfg->src.listen = line;
     } else if (strcmp(name, "data_dir") == 0) {
-        if (get_string(L, s, "data_dir", RAFTD_DEFAULT_DATA_DIR, &str) < 0)
+        if (get_path(L, s, name, RAFTD_DEFAULT_DATA_DIR, &cfg->data_dir) < 0)
             return -1;
-        if (str[0] != '/')
-            FAIL_AT(L, s, "'data_dir' must be an absolute path (starting "
-                    "with /), not \"%s\"", str);
-        char *d = strdup(str);
-        if (!d)
-            FAIL_AT(L, s, "out of memory");
-        free(cfg->data_dir);
-        cfg->data_dir = d;
         cfg->src.data_dir = line;
     } else if (strcmp(name, "members") == 0) {
         return load_members(L, s);
@@ -744,16 +754,9 @@ static int load_setting(struct loader *L, const config_setting_t *s)
         cfg->peer_auth = strcmp(str, "hmac") == 0;
         cfg->src.peer_auth = line;
     } else if (strcmp(name, "peer_secret_file") == 0) {
-        if (get_string(L, s, name, RAFTD_DEFAULT_PEER_SECRET, &str) < 0)
+        if (get_path(L, s, name, RAFTD_DEFAULT_PEER_SECRET,
+                     &cfg->peer_secret_file) < 0)
             return -1;
-        if (str[0] != '/')
-            FAIL_AT(L, s, "'peer_secret_file' must be an absolute path "
-                    "(starting with /), not \"%s\"", str);
-        char *d = strdup(str);
-        if (!d)
-            FAIL_AT(L, s, "out of memory");
-        free(cfg->peer_secret_file);
-        cfg->peer_secret_file = d;
         cfg->src.peer_secret_file = line;
     } else {
         const char *hint = suggest(name);

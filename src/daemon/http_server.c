@@ -22,6 +22,7 @@
 #define _GNU_SOURCE
 #endif
 #include "http_server.h"
+#include "hex.h"
 #include "http_door.h"
 
 #include <arpa/inet.h>
@@ -441,17 +442,6 @@ struct conn_ctx {
     bool bad_escape;
     bool peer; /* its first request was for a peer path (http_door.h) */
 };
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* MHD_OPTION_UNESCAPE_CALLBACK: %-decode the path and query arguments in
  * place, as MHD would, but note escapes we refuse instead of decoding them

@@ -12,6 +12,8 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include "hex.h"
+
 /* Every path that only members may use. A nonce's counter runs per
  * destination and path, so requests on one path (one at a time for
  * snapshots, a bounded number in flight for the others) never fall more
@@ -430,17 +432,6 @@ bool peer_auth_check_response(const struct peer_auth *pa,
 
 /* ---- the secret ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int peer_auth_parse_secret(const char *text, size_t len,
                            uint8_t out[PEER_AUTH_SECRET_MAX], const char **why)
 {
@@ -460,7 +451,7 @@ int peer_auth_parse_secret(const char *text, size_t len,
         return -1;
     }
     for (size_t i = 0; i < digits / 2; i++) {
-        int hi = hexval(text[a + 2 * i]), lo = hexval(text[a + 2 * i + 1]);
+        int hi = hex_digit(text[a + 2 * i]), lo = hex_digit(text[a + 2 * i + 1]);
         if (hi < 0 || lo < 0) {
             *why = "it holds something other than hex digits (0-9, a-f)";
             return -1;
