@@ -75,6 +75,7 @@ struct http_request {
     bool suspended;      /* MHD_suspend_connection() in effect */
     bool abort_notified; /* on_abort called (or not needed any more) */
     bool drop;           /* close the connection on the next on_access() */
+    bool refused_early;  /* refused before its body: keep none of it */
 
     struct resp_header *headers;
     struct MHD_Response *resp; /* built by http_respond, not yet queued */
@@ -102,6 +103,8 @@ struct http_server {
     const char *max_body_setting, *large_max_body_setting;
     http_handler_fn handler;
     void *arg;
+    http_early_fn early;   /* http_server_set_early_check() */
+    void *early_arg;
     struct http_request *requests;
     bool closing;
     struct http_door *door;
@@ -516,6 +519,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             cc->bad_escape = false;
             return queue_error(r, 400, "malformed or NUL (%00) %-escape in the URL");
         }
+        if (s->early) {
+            char msg[512];
+            unsigned status = s->early(r, s->early_arg, msg, sizeof msg);
+            if (status) { /* answered now; MHD closes after the answer */
+                r->refused_early = true;
+                return queue_error(r, status, msg);
+            }
+        }
 
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
@@ -537,8 +548,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         r->received = n > SIZE_MAX - r->received ? SIZE_MAX : r->received + n;
-        if (r->queued)
-            return MHD_YES; /* early answer already on its way */
+        if (r->queued) /* early answer already on its way */
+            return r->refused_early && r->received > DISCARD_MAX ? MHD_NO
+                                                                  : MHD_YES;
         if (!r->too_large && r->received > r->max_body) {
             r->too_large = true;
             free(r->body);
@@ -704,6 +716,12 @@ void http_response_header(struct http_request *r, const char *name, const char *
     while (*tail)
         tail = &(*tail)->next;
     *tail = h;
+}
+
+void http_server_set_early_check(struct http_server *s, http_early_fn fn, void *arg)
+{
+    s->early = fn;
+    s->early_arg = arg;
 }
 
 void http_request_on_respond(struct http_request *r, http_respond_hook_fn fn, void *arg)

@@ -110,6 +110,14 @@ void http_respond(struct http_request *r, unsigned status, const char *content_t
  * polls), or the server is freed; after it fires, r is gone. */
 void http_request_on_abort(struct http_request *r, void (*fn)(struct http_request *r, void *arg),
                            void *arg);
+/* Once a request's headers are in, before its body is read, call fn: it
+ * returns 0 to go on, or an HTTP status to refuse the request at once with
+ * the message it wrote to msg (JSON error body); the body is then not
+ * kept, and the connection is closed after the answer. For checks that
+ * should not wait for a large body (peer authentication). */
+typedef unsigned (*http_early_fn)(struct http_request *r, void *arg, char *msg, size_t msglen);
+void http_server_set_early_check(struct http_server *s, http_early_fn fn, void *arg);
+
 /* Call fn(r, status, body, len, arg) at the start of every http_respond()
  * of r, so that it can add headers that depend on the answer (peer
  * requests' signatures, peer_auth.h). */

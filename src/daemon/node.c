@@ -1110,6 +1110,7 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
                                  handle_request, n, err, errlen);
     if (!n->http)
         goto error;
+    http_server_set_early_check(n->http, node_peer_check_head, n);
     if (sd_event_add_time(ev, &n->timer, CLOCK_MONOTONIC, 0, 1, on_timer, n) < 0 ||
         sd_event_add_defer(ev, &n->process_defer, on_process_defer, n) < 0) {
         snprintf(err, errlen, "cannot create event sources");

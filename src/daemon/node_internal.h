@@ -142,6 +142,11 @@ bool node_peers_authenticated(const struct node *n);
  * member (its answer is then signed); otherwise it has been answered
  * (401, 403 or 409) and the refusal logged. */
 bool node_peer_admit(struct node *n, struct http_request *req);
+/* The same checks that need no body, as the HTTP server's early check
+ * (http_early_fn): a request without a valid header is refused before its
+ * body is read. arg is the node. */
+unsigned node_peer_check_head(struct http_request *req, void *arg,
+                              char *msg, size_t msglen);
 /* The member that sent an admitted request (RAFT_NONE if none). */
 raft_id node_peer_sender(struct http_request *req);
 /* POST a signed request to peer `to` at base_url + path; cb as for

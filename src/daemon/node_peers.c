@@ -137,6 +137,23 @@ static void log_refusal(struct node *n, struct http_request *req,
              http_request_path(req), http_request_peer(req), why, more);
 }
 
+unsigned node_peer_check_head(struct http_request *req, void *arg,
+                              char *msg, size_t msglen)
+{
+    struct node *n = arg;
+    const char *path = http_request_path(req);
+    if (peer_auth_path_index(path) < 0)
+        return 0;
+    enum peer_auth_verdict v = peer_auth_check_head(
+        n->peers_auth->auth, http_request_method(req), path,
+        http_request_header(req, PEER_AUTH_HEADER),
+        http_request_started_ms(req), msg, msglen);
+    if (v == PEER_AUTH_OK)
+        return 0;
+    log_refusal(n, req, v, RAFT_NONE, msg);
+    return peer_auth_status(v);
+}
+
 bool node_peer_admit(struct node *n, struct http_request *req)
 {
     const char *path = http_request_path(req);

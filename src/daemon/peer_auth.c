@@ -140,11 +140,13 @@ static void mac_hex(const struct peer_auth *pa, const char *head,
     hex(md, 32, out);
 }
 
-/* What a request's MAC covers besides the body. */
-static void request_head(char *buf, size_t len, const char *method,
-                         const char *path, const char *fields)
+/* What a request's MACs cover besides the body: kind "head" (k=, checked
+ * before the body is read) or "request" (m=, with the body). */
+static void request_head(char *buf, size_t len, const char *kind,
+                         const char *method, const char *path,
+                         const char *fields)
 {
-    snprintf(buf, len, "raftd-peer-request-v1\n%s\n%s\n%s\n", method, path,
+    snprintf(buf, len, "raftd-peer-%s-v1\n%s\n%s\n%s\n", kind, method, path,
              fields);
 }
 
@@ -195,10 +197,13 @@ int peer_auth_sign_request(struct peer_auth *pa, const char *method,
         snprintf(header, PEER_AUTH_HEADER_MAX, "v1 %s", fields);
         return 0;
     }
-    char head[400], mac[65];
-    request_head(head, sizeof(head), method, path, fields);
+    char head[400], key_proof[65], mac[65];
+    request_head(head, sizeof(head), "head", method, path, fields);
+    mac_hex(pa, head, NULL, 0, key_proof);
+    request_head(head, sizeof(head), "request", method, path, fields);
     mac_hex(pa, head, body, len, mac);
-    snprintf(header, PEER_AUTH_HEADER_MAX, "v1 %s m=%s", fields, mac);
+    snprintf(header, PEER_AUTH_HEADER_MAX, "v1 %s k=%s m=%s", fields,
+             key_proof, mac);
     return 0;
 }
 
@@ -227,8 +232,9 @@ const char *peer_auth_verdict_name(enum peer_auth_verdict v)
 
 struct parsed {
     uint64_t cluster, from, to, ts, inc, ctr;
-    char fields[160];  /* the part the MAC covers, as sent */
-    char mac[65];      /* "" if unsigned */
+    char fields[160];  /* the part the MACs cover, as sent */
+    char key_proof[65]; /* k=, "" if unsigned */
+    char mac[65];      /* m=, "" if unsigned */
 };
 
 static bool parse_request_header(const char *h, struct parsed *p)
@@ -246,11 +252,13 @@ static bool parse_request_header(const char *h, struct parsed *p)
         return false;
     memcpy(p->fields, h + 3, flen);
     p->fields[flen] = 0;
-    p->mac[0] = 0;
+    p->key_proof[0] = p->mac[0] = 0;
     if (h[fend] == 0)
         return p->from && p->inc && p->ctr;
-    if (sscanf(h + fend, " m=%64[0-9a-f]%n", p->mac, &end) != 1 ||
-        h[fend + end] != 0 || strlen(p->mac) != 64)
+    if (sscanf(h + fend, " k=%64[0-9a-f] m=%64[0-9a-f]%n", p->key_proof,
+               p->mac, &end) != 2 ||
+        h[fend + end] != 0 || strlen(p->key_proof) != 64 ||
+        strlen(p->mac) != 64)
         return false;
     return p->from && p->inc && p->ctr;
 }
@@ -323,12 +331,14 @@ static void window_note(struct window *w, uint64_t c)
     w->bits[back / 64] |= (uint64_t)1 << (back % 64);
 }
 
-enum peer_auth_verdict peer_auth_check_request(
-    struct peer_auth *pa, const char *method, const char *path,
-    const char *header, const void *body, size_t len, uint64_t now_ms,
-    struct peer_auth_nonce *nonce, char *why, size_t whylen)
+/* Everything but the body's MAC and the replay window. */
+static enum peer_auth_verdict check_head(const struct peer_auth *pa,
+                                         const char *method, const char *path,
+                                         const char *header, uint64_t now_ms,
+                                         struct parsed *p,
+                                         struct peer_auth_nonce *nonce,
+                                         char *why, size_t whylen)
 {
-    struct parsed p;
     int pi = peer_auth_path_index(path);
     memset(nonce, 0, sizeof(*nonce));
     if (!header) {
@@ -336,60 +346,96 @@ enum peer_auth_verdict peer_auth_check_request(
                  "may send %s", PEER_AUTH_HEADER, path);
         return PEER_AUTH_MISSING;
     }
-    if (pi < 0 || !parse_request_header(header, &p)) {
+    if (pi < 0 || !parse_request_header(header, p)) {
         snprintf(why, whylen, "malformed %s header", PEER_AUTH_HEADER);
         return PEER_AUTH_MALFORMED;
     }
-    *nonce = (struct peer_auth_nonce){.from = p.from, .to = p.to,
-                                      .incarnation = p.inc,
-                                      .counter = p.ctr, .path = pi};
-    if (p.cluster != pa->cluster) {
+    *nonce = (struct peer_auth_nonce){.from = p->from, .to = p->to,
+                                      .incarnation = p->inc,
+                                      .counter = p->ctr, .path = pi};
+    if (p->cluster != pa->cluster) {
         snprintf(why, whylen, "the request comes from node %" PRIu64 " of "
                  "cluster %016" PRIx64 "; this is cluster %016" PRIx64
                  " (do the members lists of the two clusters name each "
-                 "other's machines?)", p.from, p.cluster, pa->cluster);
+                 "other's machines?)", p->from, p->cluster, pa->cluster);
         return PEER_AUTH_FOREIGN;
     }
-    if (p.to != pa->self) {
+    if (p->to != pa->self) {
         snprintf(why, whylen, "the request is for node %" PRIu64 ", this is "
                  "node %" PRIu64 ": the members lists of the nodes disagree",
-                 p.to, pa->self);
+                 p->to, pa->self);
         return PEER_AUTH_NOT_FOR_US;
     }
     if (!pa->has_secret)
         return PEER_AUTH_OK; /* peer_auth = "none": no MAC, no replay check */
-    if (!p.mac[0]) {
+    if (!p->mac[0]) {
         snprintf(why, whylen, "node %" PRIu64 "'s request is not signed: "
                  "this node requires peer authentication, and node %" PRIu64
-                 " runs with peer_auth = \"none\"", p.from, p.from);
+                 " runs with peer_auth = \"none\"", p->from, p->from);
         return PEER_AUTH_NO_MAC;
     }
-    char head[400], mac[65];
-    request_head(head, sizeof(head), method, path, p.fields);
-    mac_hex(pa, head, body, len, mac);
-    if (CRYPTO_memcmp(mac, p.mac, 64) != 0) {
+    char head[400], key_proof[65];
+    request_head(head, sizeof(head), "head", method, path, p->fields);
+    mac_hex(pa, head, NULL, 0, key_proof);
+    if (CRYPTO_memcmp(key_proof, p->key_proof, 64) != 0) {
         snprintf(why, whylen, "the request claiming to be from node %" PRIu64
                  " has a wrong signature: it was signed with another peer "
-                 "secret, or forged", p.from);
+                 "secret, or forged", p->from);
         return PEER_AUTH_BAD_MAC;
     }
-    uint64_t skew = p.ts > now_ms ? p.ts - now_ms : now_ms - p.ts;
+    uint64_t skew = p->ts > now_ms ? p->ts - now_ms : now_ms - p->ts;
     if (skew > PEER_AUTH_WINDOW_MS) {
         snprintf(why, whylen, "node %" PRIu64 "'s request is dated %.1f s %s "
                  "this node's clock (at most %.0f s are accepted): a replayed "
                  "request, or the machines' clocks are not synchronised",
-                 p.from, skew / 1000.0, p.ts > now_ms ? "ahead of" : "behind",
+                 p->from, skew / 1000.0,
+                 p->ts > now_ms ? "ahead of" : "behind",
                  PEER_AUTH_WINDOW_MS / 1000.0);
         return PEER_AUTH_STALE;
     }
+    return PEER_AUTH_OK;
+}
+
+enum peer_auth_verdict peer_auth_check_head(const struct peer_auth *pa,
+                                            const char *method,
+                                            const char *path,
+                                            const char *header,
+                                            uint64_t now_ms, char *why,
+                                            size_t whylen)
+{
+    struct parsed p;
+    struct peer_auth_nonce nonce;
+    return check_head(pa, method, path, header, now_ms, &p, &nonce, why,
+                      whylen);
+}
+
+enum peer_auth_verdict peer_auth_check_request(
+    struct peer_auth *pa, const char *method, const char *path,
+    const char *header, const void *body, size_t len, uint64_t now_ms,
+    struct peer_auth_nonce *nonce, char *why, size_t whylen)
+{
+    struct parsed p;
+    enum peer_auth_verdict v = check_head(pa, method, path, header, now_ms,
+                                          &p, nonce, why, whylen);
+    if (v != PEER_AUTH_OK || !pa->has_secret)
+        return v;
+    char head[400], mac[65];
+    request_head(head, sizeof(head), "request", method, path, p.fields);
+    mac_hex(pa, head, body, len, mac);
+    if (CRYPTO_memcmp(mac, p.mac, 64) != 0) {
+        snprintf(why, whylen, "the request claiming to be from node %" PRIu64
+                 " has a wrong signature: its body was changed, or it was "
+                 "forged", p.from);
+        return PEER_AUTH_BAD_MAC;
+    }
     struct incarnation *inc = incarnation_of(pa, p.from, p.inc, true);
-    if (!inc || window_seen(&inc->path[pi], p.ctr)) {
+    if (!inc || window_seen(&inc->path[nonce->path], p.ctr)) {
         snprintf(why, whylen, "node %" PRIu64 "'s request %016" PRIx64 ".%"
                  PRIu64 " on %s was seen before: a replayed request", p.from,
                  p.inc, p.ctr, path);
         return PEER_AUTH_REPLAYED;
     }
-    window_note(&inc->path[pi], p.ctr);
+    window_note(&inc->path[nonce->path], p.ctr);
     if (p.ts > inc->last_ms)
         inc->last_ms = p.ts;
     return PEER_AUTH_OK;

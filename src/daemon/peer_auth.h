@@ -11,13 +11,17 @@
  * authentication"):
  *
  *     Raftd-Auth: v1 c=<cluster id> f=<from> t=<to> ts=<unix ms>
- *                 n=<incarnation>.<counter> m=<HMAC-SHA256, hex>
+ *                 n=<incarnation>.<counter> k=<HMAC> m=<HMAC>
  *
- * The MAC covers all of these, the method, the path and the body, under the
- * cluster's shared secret. The receiver refuses (in this order):
+ * Both are HMAC-SHA256 under the cluster's shared secret, in hex: k covers
+ * the method, the path and the fields before it, so that the receiver can
+ * check it before it reads a body (an InstallSnapshot may be a gigabyte);
+ * m covers the same and the body. The receiver refuses (in this order):
  *   - another cluster's id (403: a lab's configs that list another
  *     group's machines by mistake), or a request meant for another node;
- *   - a missing or wrong MAC (401);
+ *   - a missing or wrong k (401), and a timestamp out of the window (401),
+ *     both before the body is read;
+ *   - a wrong m (401);
  *   - a timestamp more than PEER_AUTH_WINDOW_MS away from its own clock
  *     (401: a recorded request replayed later);
  *   - a nonce it has seen (401: a recorded request replayed at once). The
@@ -46,7 +50,7 @@
 #include "../raft/raft.h"
 
 #define PEER_AUTH_HEADER "Raftd-Auth"
-#define PEER_AUTH_HEADER_MAX 256    /* a header value fits in this */
+#define PEER_AUTH_HEADER_MAX 320    /* a header value fits in this */
 #define PEER_AUTH_SECRET_MIN 16     /* bytes: 128 bits at least */
 #define PEER_AUTH_SECRET_MAX 64
 #define PEER_AUTH_WINDOW_MS 30000   /* accepted clock difference */
@@ -94,6 +98,15 @@ enum peer_auth_verdict {
  * for the others. */
 unsigned peer_auth_status(enum peer_auth_verdict v);
 const char *peer_auth_verdict_name(enum peer_auth_verdict v);
+
+/* The checks that need no body (cluster, target, k, timestamp): for a
+ * request whose headers are in, before its body is read. */
+enum peer_auth_verdict peer_auth_check_head(const struct peer_auth *pa,
+                                            const char *method,
+                                            const char *path,
+                                            const char *header,
+                                            uint64_t now_ms, char *why,
+                                            size_t whylen);
 
 /* Check a request's header (NULL if absent). now_ms: the wall clock when
  * the request began to arrive. On PEER_AUTH_OK *nonce says who sent it;

@@ -758,10 +758,12 @@ class Cluster:
         key = self.secret if secret is None else secret
         if not sign or key is None:
             return {"Raftd-Auth": "v1 " + fields}
-        head = ("raftd-peer-request-v1\n%s\n%s\n%s\n"
-                % (method, path, fields)).encode()
-        mac = hmac.new(key, head + body, hashlib.sha256).hexdigest()
-        return {"Raftd-Auth": "v1 %s m=%s" % (fields, mac)}
+        def mac(kind, data):
+            head = ("raftd-peer-%s-v1\n%s\n%s\n%s\n"
+                    % (kind, method, path, fields)).encode()
+            return hmac.new(key, head + data, hashlib.sha256).hexdigest()
+        return {"Raftd-Auth": "v1 %s k=%s m=%s" % (
+            fields, mac("head", b""), mac("request", body))}
 
     def peer_request(self, i, path, body=b"", frm=None, method="POST",
                      headers=None, timeout=HTTP_TIMEOUT, **sign):

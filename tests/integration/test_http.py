@@ -224,9 +224,14 @@ class ErrorStatusTest(HttpTestCase):
         # one byte over -> 413
         self.assert_json_error(c, 1, "POST", "/raft/request_vote",
                                b" " * SMALL_LIMIT + b"x", 413)
+        # (signed as a member: unsigned ones get 401 before their body)
+        def auth(i):
+            h = c.peer_headers(i, "/raft/append_entries", b"")
+            return b"".join(b"%s: %s\r\n" % (k.encode(), v.encode())
+                            for k, v in h.items())
         # oversized, chunked (no Content-Length to check up front)
         head = (b"POST /raft/append_entries HTTP/1.1\r\nHost: x\r\n"
-                b"Content-Type: application/json\r\n"
+                b"Content-Type: application/json\r\n" + auth(1) +
                 b"Transfer-Encoding: chunked\r\n\r\n")
         chunk = b"%x\r\n%s\r\n" % (1000, b" " * 1000)
         raw = harness.send_streaming(n1.host, n1.port, head,
@@ -238,7 +243,7 @@ class ErrorStatusTest(HttpTestCase):
         self.assertIsInstance(json.loads(resp[2]).get("error"), str)
         # default limit: 8 MiB + 1 is refused
         head = (b"POST /raft/append_entries HTTP/1.1\r\nHost: x\r\n"
-                b"Content-Type: application/json\r\n"
+                b"Content-Type: application/json\r\n" + auth(2) +
                 b"Content-Length: %d\r\n\r\n" % (DEFAULT_LIMIT + 1))
         block = b" " * 65536
         chunks = [block] * (DEFAULT_LIMIT // 65536) + [b"x"]

@@ -135,6 +135,29 @@ class PeerAuthTest(harness.ClusterTestCase):
             self.assertGreaterEqual(n, 1, "node %d" % i)
             self.assertLess(n, 5, "node %d: not rate-limited" % i)
 
+    def test_unsigned_upload_is_refused_before_its_body(self):
+        """An InstallSnapshot may be a gigabyte: one without a valid header
+        is refused as soon as its headers are in, not after its body."""
+        c = self.cluster(3)
+        leader, term = c.leader()
+        nd = c.node(leader)
+        for hdrs in ({}, c.peer_headers(leader, "/raft/install_snapshot",
+                                        b"x", secret=os.urandom(32))):
+            head = (b"POST /raft/install_snapshot HTTP/1.1\r\nHost: x\r\n"
+                    b"Content-Type: application/octet-stream\r\n"
+                    b"Content-Length: 500000000\r\n")
+            for k, v in hdrs.items():
+                head += b"%s: %s\r\n" % (k.encode(), v.encode())
+            raw = harness.raw_exchange(nd.host, nd.port, head + b"\r\n",
+                                       timeout=scaled(10),
+                                       shutdown_write=False,
+                                       stop_after_response=True)
+            parsed = harness.parse_http_response(raw)
+            self.assertIsNotNone(parsed, "no answer before the body: %r"
+                                 % raw[:200])
+            self.assertEqual(parsed[0], 401, raw[:300])
+        self.assertEqual(c.agreed_leader(), (leader, term))
+
     def test_replayed_requests_are_refused(self):
         """A member's request recorded and sent again, at once: refused,
         and its one acceptance changed nothing either (a stale vote)."""

@@ -111,6 +111,39 @@ TEST(test_any_change_breaks_the_mac)
     pair_free(p);
 }
 
+/* The head check (before a body is read) needs the secret's proof k but
+ * not the body; the body's MAC m is checked with the body. */
+TEST(test_head_check_before_the_body)
+{
+    struct pair p = pair_new();
+    struct peer_auth *other = peer_auth_new(key2, 32, CLUSTER, 1, 9);
+    char h[PEER_AUTH_HEADER_MAX], why[512];
+    sign(p.a, 2, "/raft/install_snapshot", "the body", NOW, h, NULL);
+    CHECK(strstr(h, " k=") != NULL);
+    CHECK_EQ_U(peer_auth_check_head(p.b, "POST", "/raft/install_snapshot", h,
+                                    NOW, why, sizeof(why)),
+               PEER_AUTH_OK);
+    CHECK_EQ_U(check(p.b, "/raft/install_snapshot", h, "another body", NOW,
+                     NULL),
+               PEER_AUTH_BAD_MAC);
+    CHECK_EQ_U(check(p.b, "/raft/install_snapshot", h, "the body", NOW, NULL),
+               PEER_AUTH_OK);
+    sign(other, 2, "/raft/install_snapshot", "the body", NOW, h, NULL);
+    CHECK_EQ_U(peer_auth_check_head(p.b, "POST", "/raft/install_snapshot", h,
+                                    NOW, why, sizeof(why)),
+               PEER_AUTH_BAD_MAC);
+    sign(p.a, 2, "/raft/install_snapshot", "", NOW, h, NULL);
+    CHECK_EQ_U(peer_auth_check_head(p.b, "POST", "/raft/install_snapshot", h,
+                                    NOW + 2 * PEER_AUTH_WINDOW_MS, why,
+                                    sizeof(why)),
+               PEER_AUTH_STALE);
+    CHECK_EQ_U(peer_auth_check_head(p.b, "POST", "/raft/install_snapshot",
+                                    NULL, NOW, why, sizeof(why)),
+               PEER_AUTH_MISSING);
+    peer_auth_free(other);
+    pair_free(p);
+}
+
 TEST(test_other_secret_other_cluster_other_target)
 {
     struct pair p = pair_new();
@@ -390,6 +423,7 @@ int main(void)
     }
     RUN(test_signed_request_is_admitted_once);
     RUN(test_any_change_breaks_the_mac);
+    RUN(test_head_check_before_the_body);
     RUN(test_other_secret_other_cluster_other_target);
     RUN(test_missing_malformed_and_unsigned_headers);
     RUN(test_without_secrets_only_cluster_and_target_are_checked);
