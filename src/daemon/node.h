@@ -70,5 +70,8 @@ raft_id node_id(const struct node *n);
 raft_id node_leader(const struct node *n);
 raft_term node_term(const struct node *n);
 raft_index node_applied_index(const struct node *n);
+/* Since it started, this node refused a message that contradicts one of
+ * its committed entries (raft.h, "Divergence"); *first: the first one. */
+bool node_diverged(const struct node *n, struct raft_divergence *first);
 
 #endif
