@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "divergence.h"
 #include "kv.h"
 
 #define KEYS_PREFIX "/v2/keys"
@@ -586,12 +587,23 @@ static void handle_members(struct node *n, struct http_request *req,
     api_respond_json(req, 200, o);
 }
 
+/* Unhealthy while no leader is known, and for good once this node refused
+ * a message contradicting its committed log (raftd(8), DIVERGENCE). */
 static void handle_health(struct node *n, struct http_request *req)
 {
-    bool ok = node_leader(n) != RAFT_NONE;
+    struct raft_divergence d;
+    char reason[400] = "";
+    if (node_diverged(n, &d)) {
+        char what[320];
+        divergence_describe(&d, what, sizeof(what));
+        snprintf(reason, sizeof(reason), "diverged: %s", what);
+    } else if (node_leader(n) == RAFT_NONE) {
+        snprintf(reason, sizeof(reason), "no leader");
+    }
+    bool ok = !reason[0];
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "health", ok ? "true" : "false");
-    cJSON_AddStringToObject(o, "reason", ok ? "" : "no leader");
+    cJSON_AddStringToObject(o, "reason", reason);
     api_respond_json(req, ok ? 200 : 503, o);
 }
 

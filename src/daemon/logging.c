@@ -132,8 +132,9 @@ static void emit_stderr(int prio, const struct log_raft *f, const char *msg)
 static int emit_journal(int prio, const struct log_raft *f, const char *msg)
 {
     char b_msg[4200], b_prio[32], b_node[48], b_event[96], b_term[48],
-        b_state[64], b_leader[48], b_peer[48], b_index[48], b_addr[96];
-    struct iovec iov[11];
+        b_state[64], b_leader[48], b_peer[48], b_index[48], b_addr[96],
+        b_eterm[48], b_pterm[48];
+    struct iovec iov[13];
     int n = 0;
 
 #define FIELD(buf, ...)                                                    \
@@ -169,6 +170,10 @@ static int emit_journal(int prio, const struct log_raft *f, const char *msg)
             FIELD(b_index, "RAFT_INDEX=%" PRIu64, f->index);
         if (f->addr)
             FIELD(b_addr, "RAFT_PEER_ADDR=%s", f->addr);
+        if (f->entry_term) {
+            FIELD(b_eterm, "RAFT_ENTRY_TERM=%" PRIu64, f->entry_term);
+            FIELD(b_pterm, "RAFT_PEER_ENTRY_TERM=%" PRIu64, f->peer_entry_term);
+        }
     }
 #undef FIELD
     return sd_journal_sendv(iov, n);

@@ -7,7 +7,8 @@
  * described in systemd.exec(5).  Each message is then sent with
  * sd_journal_send() carrying MESSAGE, PRIORITY, SYSLOG_IDENTIFIER=raftd and
  * RAFT_NODE_ID, and for log_raft() also RAFT_EVENT, RAFT_TERM, RAFT_STATE,
- * RAFT_LEADER_ID, RAFT_PEER_ID, RAFT_INDEX and RAFT_PEER_ADDR when given.
+ * RAFT_LEADER_ID, RAFT_PEER_ID, RAFT_INDEX, RAFT_ENTRY_TERM,
+ * RAFT_PEER_ENTRY_TERM and RAFT_PEER_ADDR when given.
  *
  * Stderr mode prints one line per message and flushes it, e.g.
  *   16:50:01.123 node 2 [Leader term 3] became_leader: won election ...
@@ -49,6 +50,9 @@ struct log_raft {
     uint64_t peer;       /* RAFT_PEER_ID */
     uint64_t index;      /* RAFT_INDEX */
     const char *addr;    /* RAFT_PEER_ADDR: "ip:port" a request came from */
+    uint64_t entry_term; /* RAFT_ENTRY_TERM: the term of our entry at index */
+    uint64_t peer_entry_term; /* RAFT_PEER_ENTRY_TERM: the term peer gives
+                                 it (both logged when entry_term is given) */
 };
 void log_raft(int prio, const struct log_raft *f, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

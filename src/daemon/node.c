@@ -125,6 +125,11 @@ static void log_note(struct node *n, const struct raft_note *note)
     const char *pv = note->prevote ? "pre-vote" : "vote";
     char text[160];
     int prio = LOG_INFO;
+    if (note->type == RAFT_NOTE_DIVERGED) { /* an error, rate-limited */
+        divergence_log_note(&n->divergence, note, state_name(note->role),
+                            node_now_ms());
+        return;
+    }
     switch (note->type) {
     case RAFT_NOTE_ELECTION_TIMEOUT:
         snprintf(text, sizeof(text), "no leader heard from in time");
@@ -815,6 +820,7 @@ static void handle_status(struct node *n, struct http_request *req)
     cJSON_AddNumberToObject(js, "sync_max_us", (double)st.sync_us_max);
     cJSON_AddNumberToObject(js, "wal_segments", (double)st.segments);
     cJSON_AddNumberToObject(js, "wal_first_index", (double)st.first_index);
+    cJSON_AddItemToObject(o, "diverged", divergence_json(r));
     api_respond_json(req, 200, o);
 }
 
@@ -1204,3 +1210,4 @@ raft_id node_id(const struct node *n) { return raft_self(n->raft); }
 raft_id node_leader(const struct node *n) { return raft_leader(n->raft); }
 raft_term node_term(const struct node *n) { return raft_current_term(n->raft); }
 raft_index node_applied_index(const struct node *n) { return raft_applied_index(n->raft); }
+bool node_diverged(const struct node *n, struct raft_divergence *d) { return raft_diverged(n->raft, d); }

@@ -72,5 +72,8 @@ raft_term node_term(const struct node *n);
 raft_index node_applied_index(const struct node *n);
 /* The largest command one write may be (one log entry): 413 beyond it. */
 size_t node_max_entry_bytes(const struct raftd_config *cfg);
+/* Since it started, this node refused a message that contradicts one of
+ * its committed entries (raft.h, "Divergence"); *first: the first one. */
+bool node_diverged(const struct node *n, struct raft_divergence *first);
 
 #endif

@@ -14,6 +14,7 @@
 #include "http_client.h"
 #include "http_server.h"
 #include "dedup.h"
+#include "divergence.h"
 #include "kv.h"
 #include "memberfile.h"
 #include "node.h"
@@ -89,6 +90,7 @@ struct node {
     sd_event_source *stop_timer;
     bool stop_grace;        /* stop_timer is the short final grace period */
     char last_status[128];
+    struct divergence_log divergence; /* what was logged of it (divergence.h) */
     struct kv *kv;
     raft_index saved_commit;    /* last commit hint written to storage */
     raft_index commit_hint;     /* the one to write next (save_commit_hint) */

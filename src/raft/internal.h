@@ -108,6 +108,10 @@ struct raft {
     /* A leader's snapshot accepted but not yet handed to the host in a
      * ready (snapshot.c); discard_log: the host must drop its stored log. */
     bool snapshot_pending, snapshot_discard_log;
+
+    /* The first message refused for contradicting a committed entry, and
+     * how many were (raft.h, "Divergence"); refused 0: none yet. */
+    struct raft_divergence diverged;
 };
 
 /* raft.c */
@@ -128,6 +132,11 @@ void raft_set_leader(struct raft *r, raft_id leader);
  * follow it and reset the election timer. False if we lead this term
  * ourselves (two leaders in one term cannot be: ignore the message). */
 bool raft_heed_leader(struct raft *r, const struct raft_msg *m);
+/* m contradicts our committed entry at index (term ours there, theirs in
+ * m): keep the first evidence and note it. The caller refuses m. */
+void raft_note_divergence(struct raft *r, const struct raft_msg *m,
+                          raft_index index, raft_term ours, raft_term theirs,
+                          const char *what);
 
 /* election.c */
 void election_tick(struct raft *r);
@@ -143,6 +152,9 @@ void replication_broadcast(struct raft *r);
 void replication_heartbeat(struct raft *r);
 void replication_send_commit(struct raft *r);
 void replication_recv_append(struct raft *r, const struct raft_msg *m);
+/* An AppendEntries of our term or a later one that contradicts a committed
+ * entry: refused and noted (raft.h, "Divergence"); true if so. */
+bool replication_refuse_divergent(struct raft *r, const struct raft_msg *m);
 void replication_recv_append_resp(struct raft *r, const struct raft_msg *m);
 void replication_maybe_commit(struct raft *r);
 int replication_append_local(struct raft *r, uint8_t type, const void *data,
@@ -165,6 +177,8 @@ void readindex_fail_all(struct raft *r);
 /* snapshot.c */
 void snapshot_send(struct raft *r, struct progress *pr);
 void snapshot_recv(struct raft *r, const struct raft_msg *m);
+/* The same for an InstallSnapshot (its last entry). */
+bool snapshot_refuse_divergent(struct raft *r, const struct raft_msg *m);
 /* The leader heard from pr: leaves SNAPSHOT state once the follower has the
  * snapshot (returns true while it still waits). */
 bool snapshot_progress_waiting(struct raft *r, struct progress *pr);

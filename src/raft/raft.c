@@ -7,6 +7,7 @@
  */
 #include "internal.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +65,7 @@ const char *raft_note_name(enum raft_note_type type)
         [RAFT_NOTE_SNAPSHOT_SENT] = "snapshot_sent",
         [RAFT_NOTE_SNAPSHOT_INSTALLED] = "snapshot_installed",
         [RAFT_NOTE_SNAPSHOT_FAILED] = "snapshot_failed",
+        [RAFT_NOTE_DIVERGED] = "diverged",
     };
     if ((unsigned)type < sizeof(names) / sizeof(names[0]) && names[type])
         return names[type];
@@ -316,6 +318,39 @@ bool raft_heed_leader(struct raft *r, const struct raft_msg *m)
     return true;
 }
 
+void raft_note_divergence(struct raft *r, const struct raft_msg *m,
+                          raft_index index, raft_term ours, raft_term theirs,
+                          const char *what)
+{
+    /* Only an entry we know, that we know to be committed, that m gives
+     * another term is evidence (raft.h, "Divergence"). */
+    assert(index >= 1 && index <= r->commit);
+    assert(ours != 0 && ours == raftlog_term_at(&r->log, index));
+    assert(ours != theirs && m->term >= r->term);
+    if (!r->diverged.refused)
+        r->diverged = (struct raft_divergence){
+            .index = index,
+            .entry_term = ours,
+            .peer_entry_term = theirs,
+            .peer = m->from,
+            .msg_term = m->term,
+            .what = what,
+        };
+    r->diverged.refused++;
+    struct raft_note *n = raft_note(r, RAFT_NOTE_DIVERGED, m->from, index, what);
+    if (n) {
+        n->entry_term = ours;
+        n->peer_entry_term = theirs;
+    }
+}
+
+bool raft_diverged(const struct raft *r, struct raft_divergence *first)
+{
+    if (first)
+        *first = r->diverged;
+    return r->diverged.refused != 0;
+}
+
 void raft_become_candidate(struct raft *r)
 {
     set_term(r, r->term + 1);
@@ -414,6 +449,13 @@ int raft_receive(struct raft *r, raft_time now, const struct raft_msg *m)
         election_recv_vote_resp(r, m);
         return 0;
     }
+    /* Defence in depth (raft.h, "Divergence"): a message that contradicts
+     * a committed entry is refused before it may change our term, leader
+     * or timers. Older terms are left to the stale-term answers below. */
+    if (m->term >= r->term &&
+        ((m->type == RAFT_MSG_APPEND && replication_refuse_divergent(r, m)) ||
+         (m->type == RAFT_MSG_SNAPSHOT && snapshot_refuse_divergent(r, m))))
+        return 0;
 
     if (m->term > r->term) {
         raft_id leader = m->type == RAFT_MSG_APPEND ||

@@ -159,6 +159,9 @@ enum raft_note_type {
     RAFT_NOTE_SNAPSHOT_SENT,      /* .peer is sent the snapshot at .index */
     RAFT_NOTE_SNAPSHOT_INSTALLED, /* we take the leader's snapshot at .index */
     RAFT_NOTE_SNAPSHOT_FAILED,    /* .peer did not answer the snapshot in time */
+    RAFT_NOTE_DIVERGED,           /* refused .peer's message: it contradicts
+                                     our committed entry at .index (see
+                                     "Divergence" below) */
 };
 const char *raft_note_name(enum raft_note_type type); /* "became_leader", ... */
 
@@ -171,6 +174,8 @@ struct raft_note {
     raft_index index;     /* log index involved, if any */
     bool prevote;         /* vote notes: was it a pre-vote */
     const char *reason;   /* static string, may be NULL */
+    raft_term entry_term;      /* DIVERGED: the term of our entry at .index */
+    raft_term peer_entry_term; /* DIVERGED: the term .peer's message gives it */
 };
 
 /* A confirmed ReadIndex request: serve it once applied >= index. */
@@ -327,6 +332,50 @@ void raft_advance_unsynced(struct raft *r, const struct raft_ready *rd);
  * by Log Matching the same (index, term) means the same entries). A leader
  * counts itself toward commitment only up to what is durable. */
 void raft_persisted(struct raft *r, raft_index index, raft_term term);
+
+/* Divergence (defence in depth). Leader Completeness (paper 5.4.3, Figure
+ * 3) makes every leader of our term or of a later one hold each entry we
+ * know to be committed, so no AppendEntries or InstallSnapshot sent in such
+ * a term can disagree with our log at or below our commit index. One that
+ * does is proof of a forged message, a bug, or a corrupted disk (ours or
+ * the sender's). "Disagree" means any of:
+ *   - an AppendEntries entry at index <= commit whose term differs from
+ *     that of our entry there;
+ *   - an AppendEntries whose prev_index (>= 1) is <= commit with a
+ *     prev_term other than our entry's there (0 claims nothing: a leader
+ *     sends it when it compacted that entry away);
+ *   - an InstallSnapshot whose last entry (snapshot_index) is <= commit
+ *     with a snapshot_term other than our entry's there.
+ * Where we no longer know the term (compacted into our snapshot) nothing
+ * can be told. An InstallSnapshot at or below the commit index that agrees
+ * is an old retransmit: answered as before (success, match_index = commit),
+ * quietly. Messages of an older term are not checked: a stale leader may
+ * lack committed entries, and it is refused as stale anyway.
+ *
+ * Such a message is refused before it can change anything: term, vote,
+ * leader, election timer, log, commit index and state machine stay as they
+ * were (for the protocol it is a lost message). The core answers it with an
+ * APPEND_RESP of our term with success false and seq 0, which no leader acts
+ * on (seq 0 marks an answer that acknowledges nothing, as to a stale
+ * leader): a genuine leader whose follower's disk was corrupted neither
+ * backs up nor probes it faster than once a heartbeat. Every refusal is
+ * noted (RAFT_NOTE_DIVERGED), and the first evidence is kept for the life
+ * of the struct raft. */
+struct raft_divergence {
+    raft_index index;           /* the log index the message contradicts */
+    raft_term entry_term;       /* the term of our committed entry there */
+    raft_term peer_entry_term;  /* the term the message gives it */
+    raft_id peer;               /* the message's sender (m->from) */
+    raft_term msg_term;         /* the term it was sent in */
+    const char *what;           /* static: the message and field, in the
+                                   paper's words ("AppendEntries entries[]",
+                                   "AppendEntries prevLogTerm",
+                                   "InstallSnapshot lastIncludedTerm") */
+    uint64_t refused;           /* messages refused for divergence so far */
+};
+/* True once a message was refused for divergence; *first (may be NULL)
+ * then gets the first evidence, with the count of all refusals. */
+bool raft_diverged(const struct raft *r, struct raft_divergence *first);
 
 /* Read-only accessors. */
 raft_id raft_self(const struct raft *r);

@@ -8,6 +8,13 @@
  * (the term at prevLogIndex and the first index of that term, or its log
  * length), so the leader skips a whole conflicting term per round trip
  * instead of one entry (paper 5.3, "the protocol can be optimized").
+ *
+ * A follower never truncates an entry it knows to be committed: an
+ * AppendEntries that contradicts one cannot come from a leader of its term
+ * or a later one (Leader Completeness, paper 5.4.3), so raft_receive
+ * refuses it for divergence before anything changes, and notes it (raft.h,
+ * "Divergence"). Its answer carries seq 0, which the leader ignores like
+ * an answer to an older term: nothing in it may move nextIndex.
  */
 #include "internal.h"
 
@@ -297,15 +304,66 @@ static void skip_compacted(struct raft *r, const struct raft_msg *m)
     append_entries(r, &shifted);
 }
 
+/* An answer that acknowledges nothing (seq 0: replication_recv_append_resp
+ * ignores it but for its term): to a stale leader, which must learn our
+ * term and nothing else (if the sender has meanwhile become leader of our
+ * term itself, it must not pass for an answer to its current messages),
+ * and to a message refused for divergence. */
+static void refuse_append(struct raft *r, const struct raft_msg *m)
+{
+    struct raft_msg refused = *m;
+    refused.seq = 0;
+    reply_append(r, &refused, false, 0);
+}
+
+/* Where m contradicts an entry we know to be committed: its prev_term, or
+ * one of its entries, at an index <= commit whose term we know (raft.h,
+ * "Divergence"). Leader Completeness (paper 5.4.3) rules it out for any
+ * leader of our term or a later one. A prev_term of 0 claims nothing: a
+ * leader sends it in a heartbeat at a match index it has compacted away. */
+static bool contradiction(const struct raft *r, const struct raft_msg *m,
+                          raft_index *index, raft_term *ours,
+                          raft_term *theirs, const char **what)
+{
+    const raft_index prev = m->prev_index;
+    raft_term t = prev >= 1 && prev <= r->commit
+                      ? raftlog_term_at(&r->log, prev) : 0;
+    if (t && m->prev_term && t != m->prev_term) {
+        *index = prev;
+        *ours = t;
+        *theirs = m->prev_term;
+        *what = "AppendEntries prevLogTerm";
+        return true;
+    }
+    for (size_t i = 0; i < m->n_entries && prev + 1 + i <= r->commit; i++) {
+        t = raftlog_term_at(&r->log, prev + 1 + i);
+        if (t && t != m->entries[i].term) {
+            *index = prev + 1 + i;
+            *ours = t;
+            *theirs = m->entries[i].term;
+            *what = "AppendEntries entries[]";
+            return true;
+        }
+    }
+    return false;
+}
+
+bool replication_refuse_divergent(struct raft *r, const struct raft_msg *m)
+{
+    raft_index index;
+    raft_term ours, theirs;
+    const char *what;
+    if (!contradiction(r, m, &index, &ours, &theirs, &what))
+        return false;
+    raft_note_divergence(r, m, index, ours, theirs, what);
+    refuse_append(r, m);
+    return true;
+}
+
 void replication_recv_append(struct raft *r, const struct raft_msg *m)
 {
     if (m->term < r->term) {
-        /* Tell a stale leader our term, and nothing else: if the sender
-         * has meanwhile become leader of our term itself, this answer must
-         * not pass for one to its current messages (seq 0, see below). */
-        struct raft_msg stale = *m;
-        stale.seq = 0;
-        reply_append(r, &stale, false, 0);
+        refuse_append(r, m); /* tell a stale leader our term */
         return;
     }
     if (!raft_heed_leader(r, m))
@@ -339,7 +397,7 @@ static void append_entries(struct raft *r, const struct raft_msg *m)
                 continue;
             }
             if (idx <= r->commit)
-                return; /* would erase a committed entry: not a real leader */
+                return; /* never: raft_receive refused m as divergent */
             truncate_suffix(r, idx);
         }
         if (raftlog_append(&r->log, e) != 0)

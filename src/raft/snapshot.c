@@ -15,7 +15,10 @@
  *
  * Follower (Figure 5.3, "Receiver implementation"): a snapshot from the
  * current leader that is not ahead of our commit index teaches us nothing
- * and is answered at once with match_index = commit. Otherwise it is
+ * and is answered at once with match_index = commit, unless its last entry
+ * contradicts our committed log there: then raft_receive refuses it for
+ * divergence (raft.h, "Divergence"; Leader Completeness, paper 5.4.3, says
+ * no leader can send it) without changing anything. Otherwise it is
  * installed: if the log holds the snapshot's last entry (same index and
  * term), the entries after it are kept (step 6); otherwise the whole log is
  * discarded (step 7). Commit and applied jump to the snapshot's index, and
@@ -152,6 +155,21 @@ static void install(struct raft *r, raft_index index, raft_term term)
     r->applied = index;
     r->snapshot_pending = true;
     raft_note(r, RAFT_NOTE_SNAPSHOT_INSTALLED, r->leader, index, NULL);
+}
+
+/* A snapshot at or below our commit index whose last entry has another
+ * term than ours there contradicts a committed entry (raft.h,
+ * "Divergence"). One that agrees is an old retransmit, answered below; one
+ * within our own snapshot cannot be told (we kept only its last term). */
+bool snapshot_refuse_divergent(struct raft *r, const struct raft_msg *m)
+{
+    raft_term ours = raftlog_term_at(&r->log, m->snapshot_index);
+    if (m->snapshot_index > r->commit || !ours || ours == m->snapshot_term)
+        return false;
+    raft_note_divergence(r, m, m->snapshot_index, ours, m->snapshot_term,
+                         "InstallSnapshot lastIncludedTerm");
+    reply_snapshot(r, m, false, 0, 0); /* seq 0: acknowledges nothing */
+    return true;
 }
 
 void snapshot_recv(struct raft *r, const struct raft_msg *m)

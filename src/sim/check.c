@@ -10,8 +10,9 @@
  *                         a hash of its whole prefix
  *   Leader Completeness   a leader of term T holds every entry known to be
  *                         committed by a term below T
- *   State Machine Safety  nodes agree on the committed log, and every
- *                         applied entry is the committed one at its index
+ *   State Machine Safety  nodes agree on the committed log, every applied
+ *                         entry is the committed one at its index, and no
+ *                         node rewrites an entry it holds as committed
  *   Monotonicity          term and commit index never go backwards while a
  *                         node runs; applied advances one entry at a time
  *                         (it restarts from 0 after a crash and must then
@@ -32,6 +33,10 @@
  *   Linearizable reads    a ReadIndex read covers every entry known to be
  *                         committed when it was requested
  *   Ready contract        the core's log is what its readies announced
+ *   Divergence alarm      a forged message that contradicts a node's
+ *                         committed log (sim.c, the forge fault) is refused
+ *                         and reported (RAFT_NOTE_DIVERGED) and changes
+ *                         nothing there; nothing else is ever reported
  *
  * "Known committed" means some node reported it in its commit index; the
  * committed log is built from those reports. Liveness lives in sim.c.
@@ -220,6 +225,13 @@ static void mirror_install(struct sim *s, struct node *n,
                   n->mirror.n < idx ? "does not reach" : "differs");
         return;
     }
+    if (rd->snapshot_term != C->e[idx - 1].term) {
+        violation(s, "State Machine Safety", "%s installs a snapshot up to %"
+                  PRIu64 "/term %" PRIu64 ", but the entry committed there has "
+                  "term %" PRIu64, node_name(n->id), idx, rd->snapshot_term,
+                  C->e[idx - 1].term);
+        return;
+    }
     for (raft_index i = 1; i <= idx; i++) {
         struct slog_entry x = C->e[i - 1];
         x.data = NULL;
@@ -246,6 +258,12 @@ void check_ready_entries(struct sim *s, struct node *n,
             violation(s, "Ready contract", "%s: ready entries start at %" PRIu64
                       " but the log it announced so far ends at %zu",
                       node_name(n->id), f, n->mirror.n);
+            return;
+        }
+        if (f <= n->commit) {
+            violation(s, "State Machine Safety", "%s rewrites its log from "
+                      "index %" PRIu64 ", but it holds entries up to %" PRIu64
+                      " as committed", node_name(n->id), f, n->commit);
             return;
         }
         if (n->lead_term && raft_role(n->r) == RAFT_LEADER &&
@@ -633,4 +651,103 @@ void check_restart(struct sim *s, struct node *n)
         violation(s, "Ready contract", "%s restored %zu entries but its log "
                   "ends at %" PRIu64, node_name(n->id), n->disk.n,
                   raft_last_index(n->r));
+}
+
+/* ---- Divergence alarm (raft.h, "Divergence") ------------------------------ */
+
+void check_notes(struct sim *s, struct node *n, const struct raft_ready *rd)
+{
+    for (size_t i = 0; i < rd->n_notes && !s->res->violated; i++) {
+        const struct raft_note *no = &rd->notes[i];
+        if (no->type != RAFT_NOTE_DIVERGED)
+            continue;
+        if (s->forge_to != n->id) {
+            violation(s, "Divergence alarm", "%s reports that %s's message "
+                      "gives its committed entry %" PRIu64 " (term %" PRIu64
+                      ") term %" PRIu64 ", but no forged message was sent "
+                      "to it: a false alarm, or two logs really differ on a "
+                      "committed entry", node_name(n->id),
+                      node_name(no->peer), no->index, no->entry_term,
+                      no->peer_entry_term);
+            return;
+        }
+        s->forge_notes++;
+        s->forge_note = *no;
+    }
+}
+
+void core_state_get(const struct node *n, struct core_state *cs)
+{
+    const struct raft *r = n->r;
+    *cs = (struct core_state){
+        .term = raft_current_term(r),
+        .last_term = raft_last_term(r),
+        .vote = raft_voted_for(r),
+        .leader = raft_leader(r),
+        .role = raft_role(r),
+        .commit = raft_commit_index(r),
+        .applied = raft_applied_index(r),
+        .last = raft_last_index(r),
+        .snapshot = raft_snapshot_index(r),
+    };
+}
+
+static const char *core_state_diff(const struct core_state *a,
+                                   const struct core_state *b)
+{
+    if (a->term != b->term)
+        return "term";
+    if (a->vote != b->vote)
+        return "vote";
+    if (a->leader != b->leader)
+        return "leader";
+    if (a->role != b->role)
+        return "role";
+    if (a->commit != b->commit)
+        return "commit index";
+    if (a->applied != b->applied)
+        return "applied index";
+    if (a->last != b->last || a->last_term != b->last_term)
+        return "log";
+    if (a->snapshot != b->snapshot)
+        return "snapshot";
+    return NULL;
+}
+
+void check_forgery(struct sim *s, struct node *n, const struct forgery *f,
+                   const struct core_state *before)
+{
+    static const char *const what[] = {
+        [FORGE_ENTRY] = "AppendEntries entry", [FORGE_PREV] = "AppendEntries "
+        "prevLogTerm", [FORGE_SNAPSHOT] = "InstallSnapshot",
+        [FORGE_STALE] = "old InstallSnapshot"};
+    if (s->res->violated || !n->up)
+        return;
+    if (f->kind == FORGE_STALE) {
+        if (s->forge_notes)
+            violation(s, "Divergence alarm", "%s reports an old "
+                      "InstallSnapshot up to %" PRIu64 "/term %" PRIu64
+                      " that agrees with its committed log as divergent",
+                      node_name(n->id), f->index, f->ours);
+        return;
+    }
+    const struct raft_note *no = &s->forge_note;
+    if (!s->forge_notes || no->index != f->index || no->entry_term != f->ours ||
+        no->peer_entry_term != f->theirs || no->peer != f->from) {
+        violation(s, "Divergence alarm", "%s was sent a forged %s from %s "
+                  "that gives its committed entry %" PRIu64 " (term %" PRIu64
+                  ") term %" PRIu64 ", and %s", node_name(n->id),
+                  what[f->kind], node_name(f->from), f->index, f->ours,
+                  f->theirs, s->forge_notes ? "reported something else"
+                                            : "did not report it");
+        return;
+    }
+    struct core_state after;
+    core_state_get(n, &after);
+    const char *changed = core_state_diff(before, &after);
+    if (changed)
+        violation(s, "Divergence alarm", "%s's %s changed on a forged %s that "
+                  "contradicts its committed entry %" PRIu64 " (it must be "
+                  "refused as if lost)", node_name(n->id), changed,
+                  what[f->kind], f->index);
 }

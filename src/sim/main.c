@@ -39,10 +39,12 @@ static const char usage_text[] =
     "                         (default: 10 election timeouts, at least 10s)\n"
     "Faults (defaults for one run: none; soak: drawn per seed):\n"
     "      --faults MODE      none | random (the seed draws the whole mix, as in soak)\n"
-    "                         | a list of partition,crash,pause,vote-crash (random\n"
-    "                         such faults; vote-crash: a node may reboot right\n"
-    "                         after it granted a vote)\n"
-    "      --fault-rate R     random faults per second (default 0.3)\n"
+    "                         | a list of partition,crash,pause,vote-crash,forge\n"
+    "                         (random such faults; vote-crash: a node may reboot\n"
+    "                         right after it granted a vote; forge: forged messages\n"
+    "                         that contradict a node's committed log)\n"
+    "      --fault-rate R     random faults per second (default 0.3), and as many\n"
+    "                         forged messages\n"
     "      --loss P           message loss probability (10% or 0.1)\n"
     "      --dup P            message duplication probability\n"
     "      --reorder P        probability a message is delayed extra (reordering)\n"
@@ -512,8 +514,11 @@ static void parse_args(int argc, char **argv, struct cli *c)
                 b->w_pause = 1;
             else if (!strcmp(t, "vote-crash"))
                 b->vote_crash = 0.2;
+            else if (!strcmp(t, "forge"))
+                b->forge_rate = -1; /* = the fault rate, below */
             else
-                die("--faults: none, random, or a list of partition,crash,pause,vote-crash");
+                die("--faults: none, random, or a list of partition,crash,"
+                    "pause,vote-crash,forge");
         }
         c->set |= SET_FAULTS;
     }
@@ -522,6 +527,8 @@ static void parse_args(int argc, char **argv, struct cli *c)
         if (c->random_mix)
             die("--fault-rate goes with --faults LIST, not random");
     }
+    if (b->forge_rate < 0)
+        b->forge_rate = b->fault_rate;
     if (!b->duration_ms)
         b->duration_ms = c->soak ? 25000 : 10000;
     if (b->heartbeat_ms == 0 || b->heartbeat_ms >= b->election_min_ms)
@@ -637,6 +644,9 @@ static int run_one(const struct cli *c)
         printf("  background syncing: %" PRIu64 " writes, %" PRIu64 " syncs, %"
                PRIu64 " answers held until durable\n", st->bg_writes,
                st->bg_syncs, st->held);
+    if (st->forged)
+        printf("  forged messages: %" PRIu64 " delivered, %" PRIu64 " refused "
+               "and reported as divergent\n", st->forged, st->forged_refused);
     printf("  messages: %" PRIu64 " sent, %" PRIu64 " delivered, %" PRIu64
            " lost, %" PRIu64 " duplicated\n", st->msgs_sent, st->msgs_delivered,
            st->msgs_lost, st->msgs_dup);

@@ -33,6 +33,11 @@ const char scenario_help[] =
     "    loss P | dup P | reorder P   message loss/duplication/reordering, P = 10% or 0.1\n"
     "    latency A-B              message latency range in ms\n"
     "    note TEXT                print TEXT in the timeline\n"
+    "    forge NODE [KIND]        a forged message that contradicts NODE's committed log:\n"
+    "                             KIND entry (an AppendEntries entry), prev (its previous\n"
+    "                             entry), snapshot (an InstallSnapshot), or stale (an old\n"
+    "                             InstallSnapshot that agrees: nothing to report); default:\n"
+    "                             one of them at random\n"
     "  Example: \"2s crash leader; 5s restart all; 6s partition 1|2,3; 8s heal\"\n";
 
 static void trim(char *s)
@@ -312,6 +317,23 @@ static int parse_item(char *text, uint64_t prev, struct sc_item *it,
             goto bad_arg;
         it->lo = (unsigned)lo;
         it->hi = (unsigned)hi;
+    } else if (!strcmp(action, "forge")) {
+        static const char *const kinds[] = {
+            [FORGE_ENTRY] = "entry", [FORGE_PREV] = "prev",
+            [FORGE_SNAPSHOT] = "snapshot", [FORGE_STALE] = "stale"};
+        it->action = SC_FORGE;
+        nt = split(buf, " \t,", tok, 64);
+        for (unsigned i = 0; i < nt; i++) {
+            unsigned k = FORGE_ENTRY;
+            while (k <= FORGE_STALE && strcmp(tok[i], kinds[k]))
+                k++;
+            if (k <= FORGE_STALE)
+                it->lo = k;
+            else if (it->n_refs || add_ref(it, tok[i], 0))
+                goto bad_node;
+        }
+        if (!it->n_refs)
+            goto need_node;
     } else if (!strcmp(action, "note") || !strcmp(action, "say")) {
         it->action = SC_NOTE;
         snprintf(it->text, sizeof(it->text), "%s", args);

@@ -439,6 +439,12 @@ static void send_msg(struct sim *s, struct node *n, const struct raft_msg *m,
     st->msgs_sent++;
     dig_msg(s, m);
     raft_id to = m->to;
+    if (m->type == RAFT_MSG_APPEND_RESP && m->ctx == FORGED_CTX) {
+        /* as in raftd, where it is the answer to the forger's request */
+        SAY(s, 1, n->id, "answers the forger: %s",
+            msg_describe(m, buf, sizeof(buf)));
+        return;
+    }
     if (to < 1 || to > s->n) {
         violation(s, "API contract", "%s sent a message to unknown node %" PRIu64,
                   node_name(n->id), to);
@@ -662,6 +668,7 @@ static void process_ready(struct sim *s, struct node *n)
         struct raft_ready *rd = &n->rd;
         raft_ready(n->r, rd);
         check_ready_entries(s, n, rd);
+        check_notes(s, n, rd);
         trace_notes(s, n, rd);
         if (s->cfg->vote_crash > 0 && !s->quiet)
             vote_nemesis(s, n, rd);
@@ -1255,6 +1262,101 @@ static void random_fault(struct sim *s)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Forged messages                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* The forge fault (raft.h, "Divergence"; doc/simulator.md): something that
+ * is not a member (as on an unauthenticated network) sends node `to`, in
+ * the name of another member, an AppendEntries or InstallSnapshot of `to`'s
+ * term or a later one that gives an entry `to` knows to be committed
+ * another term; no leader can send one (Leader Completeness). The checker
+ * then wants it refused, reported and without effect (check_forgery); the
+ * answer goes back to the forger. FORGE_STALE sends an old snapshot that
+ * agrees instead: an ordinary message, which must not be reported. */
+static void forge(struct sim *s, raft_id to, unsigned kind)
+{
+    struct rng *g = &s->forging;
+    struct node *n = &s->nodes[to];
+    if (kind == FORGE_RANDOM)
+        kind = (unsigned)rng_between(g, FORGE_ENTRY, FORGE_STALE);
+    if (!available(n) || s->n < 2) {
+        SAY(s, 1, to, "a forged message finds the node %s", n->up ? "busy"
+            : "down");
+        return;
+    }
+    struct raft *r = n->r;
+    /* an index whose term the node knows (not inside its snapshot) and
+     * that it knows to be committed */
+    raft_index commit = raft_commit_index(r), snap = raft_snapshot_index(r);
+    raft_index lo = snap > 1 ? snap : 1;
+    if (commit < lo) {
+        SAY(s, 1, to, "a forged message finds nothing committed to contradict");
+        return;
+    }
+    raft_index idx = rng_between(g, lo, commit);
+    struct forgery f = {.kind = kind, .to = to, .index = idx,
+                        .ours = raft_term_at(r, idx)};
+    f.theirs = kind == FORGE_STALE ? f.ours
+               : f.ours > 1 && rng_chance(g, 0.3)
+                   ? rng_between(g, 1, f.ours - 1)
+                   : f.ours + rng_between(g, 1, 2);
+    f.from = (raft_id)rng_between(g, 1, s->n - 1);
+    if (f.from >= to)
+        f.from++;
+    raft_term term = raft_current_term(r);
+    struct raft_msg m = {.from = f.from, .to = to, .ctx = FORGED_CTX, .seq = 1,
+                         .term = (f.theirs > term ? f.theirs : term) +
+                                 rng_below(g, 2),
+                         .commit = commit + rng_below(g, 3)};
+    struct raft_entry e[3];
+    char data[3][24];
+    struct ssnap att = {.index = idx, .term = f.theirs};
+    if (kind == FORGE_ENTRY || kind == FORGE_PREV) {
+        m.type = RAFT_MSG_APPEND;
+        m.prev_index = kind == FORGE_ENTRY ? idx - 1 : idx;
+        m.prev_term = kind == FORGE_ENTRY ? raft_term_at(r, idx - 1) : f.theirs;
+        m.n_entries = (size_t)rng_between(g, kind == FORGE_ENTRY, 3);
+        m.entries = e;
+        for (size_t i = 0; i < m.n_entries; i++) {
+            int len = snprintf(data[i], sizeof(data[i]), "forged%" PRIu64,
+                               s->res->st.forged + 1);
+            e[i] = (struct raft_entry){.term = f.theirs, .len = (uint32_t)len,
+                                       .data = (uint8_t *)data[i]};
+        }
+    } else {
+        m.type = RAFT_MSG_SNAPSHOT;
+        m.snapshot_index = idx;
+        m.snapshot_term = f.theirs;
+        if (kind == FORGE_STALE && idx <= s->committed.n) { /* agrees */
+            att.chain = s->committed.e[idx - 1].chain;
+            att.sm = s->committed.e[idx - 1].sm;
+        } else { /* a state that never was */
+            att.chain = mix64(rng_next(g));
+            att.sm = mix64(rng_next(g));
+        }
+    }
+    struct raft_msg *copy = msg_copy(&m, m.type == RAFT_MSG_SNAPSHOT ? &att : NULL);
+    char buf[160];
+    s->res->st.forged++;
+    dig(s, 0xf0f6ull ^ (to << 40) ^ ((uint64_t)kind << 32) ^ idx);
+    SAY(s, 0, to, "*** gets a FORGED message in %s's name: %s%s ***",
+        node_name(f.from), msg_describe(copy, buf, sizeof(buf)),
+        kind == FORGE_STALE ? " (old, agrees with its log)" : "");
+    struct core_state before;
+    core_state_get(n, &before);
+    if (m.type == RAFT_MSG_SNAPSHOT)
+        n->incoming = att; /* what a core that took it would install */
+    s->forge_to = to;
+    s->forge_notes = 0;
+    deliver_now(s, n, copy);
+    s->forge_to = RAFT_NONE;
+    free(copy);
+    if (s->forge_notes)
+        s->res->st.forged_refused++;
+    check_forgery(s, n, &f, &before);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Scenario items                                                           */
 /* ------------------------------------------------------------------------ */
 
@@ -1311,7 +1413,7 @@ static void run_item(struct sim *s, const struct sc_item *it)
             k += resolve(s, &it->refs[i], ids + k);
     bool needs_node = it->action == SC_CRASH || it->action == SC_RESTART ||
                       it->action == SC_PAUSE || it->action == SC_RESUME ||
-                      it->action == SC_ISOLATE;
+                      it->action == SC_ISOLATE || it->action == SC_FORGE;
     if (needs_node && k == 0) {
         SAY(s, 0, 0, "  (no such node right now: skipped)");
         return;
@@ -1437,6 +1539,9 @@ static void run_item(struct sim *s, const struct sc_item *it)
         s->lat_max = it->hi;
         break;
     case SC_NOTE:
+        break;
+    case SC_FORGE:
+        forge(s, ids[0], it->lo);
         break;
     }
 }
@@ -1667,6 +1772,13 @@ static void handle(struct sim *s, struct event *ev)
             return;
         heal_all(s, true);
         break;
+    case EV_FORGE:
+        if (s->quiet)
+            return;
+        schedule(s, s->now + interval(&s->forging, c->forge_rate), EV_FORGE,
+                 0, 0, 0, NULL);
+        forge(s, (raft_id)rng_between(&s->forging, 1, s->n), FORGE_RANDOM);
+        break;
     case EV_RESTART:
         if (n->up || n->incarnation != ev->a)
             return;
@@ -1750,6 +1862,7 @@ void sim_run(const struct sim_config *cfg, uint64_t seed,
     rng_init(&s->disk, seed, STREAM_DISK);
     rng_init(&s->snapshotting, seed, STREAM_SNAP);
     rng_init(&s->syncing, seed, STREAM_SYNC);
+    rng_init(&s->forging, seed, STREAM_FORGE);
     s->loss = cfg->loss;
     s->dup = cfg->dup;
     s->reorder = cfg->reorder;
@@ -1788,6 +1901,9 @@ void sim_run(const struct sim_config *cfg, uint64_t seed,
         schedule(s, interval(&s->work, cfg->transfers), EV_TRANSFER, 0, 0, 0, NULL);
     if (cfg->fault_rate > 0)
         schedule(s, interval(&s->fault, cfg->fault_rate), EV_FAULT, 0, 0, 0, NULL);
+    if (cfg->forge_rate > 0)
+        schedule(s, interval(&s->forging, cfg->forge_rate), EV_FORGE, 0, 0, 0,
+                 NULL);
     if (cfg->sc)
         for (size_t i = 0; i < cfg->sc->n; i++)
             schedule(s, cfg->sc->items[i].at, EV_SCRIPT, 0, (uint32_t)i, 0, NULL);
@@ -1895,6 +2011,8 @@ void sim_config_for_seed(struct sim_config *cfg, const struct sim_config *base,
     unsigned snapshot_keep = (unsigned)rng_below(&g, 3) * 10;
     /* and after those, background syncing (for some nodes or all) */
     double bg_sync = rng_chance(&g, 0.5) ? 0 : rng_chance(&g, 0.5) ? 1 : 0.5;
+    /* and then forged messages */
+    double forge = rng_chance(&g, 0.7) ? 0 : rng_between(&g, 10, 50) / 100.0;
 
     if (!(set & SET_NODES))
         cfg->nodes = nodes;
@@ -1944,6 +2062,7 @@ void sim_config_for_seed(struct sim_config *cfg, const struct sim_config *base,
         cfg->down_min = down_min;
         cfg->down_max = down_max;
         cfg->vote_crash = vote_crash;
+        cfg->forge_rate = forge;
         cfg->pause_min = 100;
         cfg->pause_max = pause_max;
     }
@@ -2006,6 +2125,9 @@ void sim_print_config(FILE *f, const struct sim_config *c, uint64_t seed)
     if (c->snapshots > 0)
         fprintf(f, "  snapshots: %.0f%% chance after applying, keeping up to "
                 "%u entries\n", c->snapshots * 100, c->snapshot_keep);
+    if (c->forge_rate > 0)
+        fprintf(f, "  forged messages contradicting a node's committed log: "
+                "%.2f/s\n", c->forge_rate);
     fprintf(f, "  clients: %.2f commands/s, %.2f reads/s, %.2f leadership "
             "transfers/s\n", c->proposals, c->reads, c->transfers);
     if (c->sc && c->sc->n)

@@ -45,6 +45,7 @@ enum { /* stream numbers */
     STREAM_DISK,
     STREAM_SNAP,
     STREAM_SYNC,
+    STREAM_FORGE,
     STREAM_NODE = 100, /* + node id */
 };
 
@@ -52,8 +53,13 @@ enum { /* stream numbers */
 enum sc_action {
     SC_CRASH, SC_RESTART, SC_PAUSE, SC_RESUME, SC_ISOLATE, SC_PARTITION,
     SC_CUT, SC_HEAL, SC_PROPOSE, SC_READ, SC_TRANSFER, SC_LOSS, SC_DUP,
-    SC_REORDER, SC_LATENCY, SC_NOTE,
+    SC_REORDER, SC_LATENCY, SC_NOTE, SC_FORGE,
 };
+/* What a forged message (the forge fault, doc/simulator.md) contradicts:
+ * an entry of an AppendEntries, its previous entry, an InstallSnapshot's
+ * last entry; or an old InstallSnapshot that agrees (nothing to report). */
+enum forge_kind { FORGE_RANDOM, FORGE_ENTRY, FORGE_PREV, FORGE_SNAPSHOT,
+                  FORGE_STALE };
 /* A node reference: a number, or one resolved when the item runs. */
 enum sc_target { T_NODE, T_LEADER, T_FOLLOWER, T_RANDOM, T_ALL, T_REST, T_NONE };
 struct sc_ref {
@@ -71,7 +77,7 @@ struct sc_item {
     bool both_ways[SC_MAX_REFS]; /* CUT: pair i/2 cut in both directions */
     uint64_t duration;         /* PAUSE: auto-resume after (0: never) */
     double value;              /* LOSS/DUP/REORDER */
-    unsigned lo, hi;           /* LATENCY */
+    unsigned lo, hi;           /* LATENCY; PROPOSE: count; FORGE: kind */
     char text[128];            /* PROPOSE data, NOTE text, source text */
 };
 struct scenario {
@@ -111,6 +117,9 @@ struct sim_config {
     double w_partition, w_crash, w_pause;
     unsigned part_min, part_max, down_min, down_max, pause_min, pause_max;
     double vote_crash;           /* chance a node reboots right after voting */
+    double forge_rate;           /* forged messages per second that contradict
+                                    a node's committed log (raft.h,
+                                    "Divergence") */
     /* snapshots (paper 7) */
     double snapshots;            /* chance a node compacts after a ready that
                                     applied entries */
@@ -158,6 +167,7 @@ struct sim_stats {
     uint64_t snapshots, installs; /* compactions; snapshots installed */
     uint64_t bg_writes, bg_syncs, held; /* background syncing: writes, syncs,
                                            answers held until durable */
+    uint64_t forged, forged_refused; /* forged messages; refused as divergent */
     uint64_t committed;   /* highest committed index */
     uint64_t liveness_ms; /* time from quiet start to probe applied everywhere */
 };

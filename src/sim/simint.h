@@ -131,6 +131,7 @@ enum ev_type {
     EV_DELIVER, EV_TICK, EV_WRITE_DONE, EV_PROPOSE, EV_RETRY, EV_READ,
     EV_TRANSFER, EV_FAULT, EV_HEAL, EV_RESTART, EV_RESUME, EV_SCRIPT,
     EV_QUIET, EV_PROBE, EV_DEADLINE, EV_END, EV_REBOOT, EV_SYNC_DONE,
+    EV_FORGE,
 };
 
 struct event {
@@ -153,6 +154,26 @@ struct read_req {
 struct stair {
     raft_index c;
     raft_term t;
+};
+
+/* The ctx of forged messages: their answers go back to the forger. */
+#define FORGED_CTX 0xf0f6edull
+
+/* A forged message (the forge fault): the committed entry of its receiver
+ * it contradicts, and the term it gives it (FORGE_STALE: agrees with it). */
+struct forgery {
+    unsigned kind; /* enum forge_kind */
+    raft_id from, to;
+    raft_index index;
+    raft_term ours, theirs;
+};
+
+/* What a refused message must leave as it was (raft.h, "Divergence"). */
+struct core_state {
+    raft_term term, last_term;
+    raft_id vote, leader;
+    enum raft_role role;
+    raft_index commit, applied, last, snapshot;
 };
 
 /* Log Matching registry slot: the history hash of (index, term). */
@@ -186,6 +207,7 @@ struct sim {
 
     struct rng net, fault, work, disk, snapshotting;
     struct rng syncing;    /* background sync delays and crashes during them */
+    struct rng forging;    /* the forge fault */
     bool cut[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1]; /* cut[a][b]: a -> b lost */
     double loss, dup, reorder;
     unsigned lat_min, lat_max;
@@ -215,6 +237,11 @@ struct sim {
     size_t lm_cap, lm_n;
     bool durability_dirty;
     bool electable_dirty;
+    /* the forged message being handled (its receiver; 0: none) and the
+     * RAFT_NOTE_DIVERGED notes it caused, the last one kept */
+    raft_id forge_to;
+    unsigned forge_notes;
+    struct raft_note forge_note;
 
     /* ---- trace (trace.c) ---- */
     uint64_t digest;
@@ -254,6 +281,13 @@ void check_durability(struct sim *s);
 void check_electable(struct sim *s);
 void check_progress(struct sim *s);
 void check_restart(struct sim *s, struct node *n);
+/* Divergence alarm: a ready's RAFT_NOTE_DIVERGED notes. */
+void check_notes(struct sim *s, struct node *n, const struct raft_ready *rd);
+void core_state_get(const struct node *n, struct core_state *cs);
+/* After the forged message f was handled by its receiver n, whose state
+ * was *before. */
+void check_forgery(struct sim *s, struct node *n, const struct forgery *f,
+                   const struct core_state *before);
 
 /* trace.c */
 void trace_init(struct sim *s);

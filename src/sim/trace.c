@@ -391,6 +391,12 @@ void trace_notes(struct sim *s, struct node *n, const struct raft_ready *rd)
         case RAFT_NOTE_FOLLOWER_CAUGHT_UP:
             say(s, 1, n->id, "%s caught up (entry %" PRIu64 ")", peer, no->index);
             break;
+        case RAFT_NOTE_DIVERGED:
+            say(s, 0, n->id, "REFUSES it and reports DIVERGENCE: its %s gives "
+                "committed entry %" PRIu64 " term %" PRIu64 ", which has term %"
+                PRIu64 " here (no leader can send that); nothing changes",
+                reason, no->index, no->peer_entry_term, no->entry_term);
+            break;
         default:
             say(s, 1, n->id, "%s", raft_note_name(no->type));
             break;

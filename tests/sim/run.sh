@@ -3,7 +3,8 @@
 #   1. soak: a few hundred seeds with random fault mixes, real core: no violation
 #   2. determinism: a seed replays to the same digest; seeds differ; the
 #      digest does not depend on output options or on the number of jobs
-#   3. teaching mode: a scripted scenario shows an election and a failover
+#   3. teaching mode: a scripted scenario shows an election and a failover,
+#      another forged messages refused and reported
 #   4. mutants: every tests/sim/mutants/*.sed, applied to a copy of src/raft,
 #      must be caught by the checker within the default seed budget
 # Exit status 0 if every check passed; the last line is "N passed, N failed".
@@ -87,11 +88,13 @@ else
 fi
 
 # A few fixed configurations as well: partitions only, 9 nodes, slow disks
-# with torn writes, no pre-vote and no check-quorum, background syncing.
+# with torn writes, no pre-vote and no check-quorum, background syncing,
+# forged messages with snapshots compacting right up to the applied index.
 for args in "--nodes 9 --faults partition,crash --fault-rate 1" \
             "--nodes 5 --faults crash,pause,vote-crash --disk 1-20 --torn 0.5 --fault-rate 1" \
             "--nodes 3 --faults partition,pause --no-prevote --no-check-quorum --loss 10% --dup 5% --reorder 20%" \
-            "--nodes 5 --bg-sync 1 --faults crash,pause,partition --torn 0.5 --disk 0-20 --fault-rate 1 --rate 20"; do
+            "--nodes 5 --bg-sync 1 --faults crash,pause,partition --torn 0.5 --disk 0-20 --fault-rate 1 --rate 20" \
+            "--nodes 5 --faults partition,crash,forge --fault-rate 1 --rate 10 --snapshots 0.3 --snapshot-keep 0"; do
     # shellcheck disable=SC2086
     out=$(run "$SIM" --seeds 40 -q $args 2>&1)
     rc=$?
@@ -170,6 +173,22 @@ if [ "$lines" -lt 200 ] && grep -q "heartbeats" "$TMP/teach.txt" && [ "$hb" -lt 
     pass "teaching: heartbeats summarised ($lines lines in all)"
 else
     fail "teaching: $lines lines, $hb mention heartbeats"
+fi
+# forged messages (raft.h, "Divergence"): refused and reported, except the
+# old snapshot that agrees; the run goes on and every property holds
+out=$(run "$SIM" --seed 7 --duration 8s --scenario "3s forge follower entry; \
+      3.5s forge follower prev; 4s forge leader snapshot; 4.5s forge 2 stale" 2>&1)
+rc=$?
+refused=$(echo "$out" | grep -c "FORGED message.*REFUSES it and reports DIVERGENCE")
+if [ $rc -eq 0 ] && [ "$refused" -eq 3 ] &&
+   echo "$out" | grep -q "FORGED message.*(old, agrees with its log)" &&
+   ! echo "$out" | grep "(old, agrees with its log)" | grep -q DIVERGENCE &&
+   echo "$out" | grep -q "forged messages: 4 delivered, 3 refused" &&
+   echo "$out" | grep -q "every safety property held"; then
+    pass "teaching: forged messages refused and reported (3), an old snapshot not"
+else
+    echo "$out" | grep -i "forge\|diverg\|violation"
+    fail "teaching: forged messages (exit $rc, $refused refused)"
 fi
 if "$SIM" --scenario "2s explode leader" >/dev/null 2>"$TMP/err.txt"; then
     fail "scenario: a bad action was accepted"

@@ -44,6 +44,7 @@ struct net {
     unsigned nq;
     raft_time now;
     unsigned sent[RAFT_MSG_SNAPSHOT + 1]; /* per message type */
+    unsigned appends_to[MAXN + 1];        /* AppendEntries per receiver */
 };
 
 static struct raft_config make_cfg(unsigned n, raft_id id, struct rnd *rnd)
@@ -98,6 +99,8 @@ static void net_ready(struct net *net, raft_id id)
             net->applied[id] = rd.snapshot_index;
         for (size_t i = 0; i < rd.n_msgs; i++) {
             net->sent[rd.msgs[i].type]++;
+            if (rd.msgs[i].type == RAFT_MSG_APPEND && rd.msgs[i].to <= MAXN)
+                net->appends_to[rd.msgs[i].to]++;
             if (net->cut[id][rd.msgs[i].to] || net->nq == MAXQ)
                 continue;
             copy_msg(&net->q[net->nq++], &rd.msgs[i]);
@@ -1350,6 +1353,280 @@ TEST(append_below_our_snapshot_is_acknowledged_after_it)
     raft_free(o.r);
 }
 
+/* ================= divergence (raft.h, "Divergence") ================= */
+
+/* Node 1 of 3, a follower in term 2 (voted for 2, no leader known yet):
+ * log terms 1 1 2 2, entries 1..3 committed and applied. */
+static void committed_follower(struct one *o)
+{
+    one_init(o, 3, 1);
+    struct raft_entry e[4] = {{.term = 1}, {.term = 1}, {.term = 2}, {.term = 2}};
+    struct raft_hard_state hs = {.term = 2, .vote = 2, .commit = 3};
+    raft_restore(o->r, &hs, 1, 0, e, 4);
+    one_drain(o);
+}
+
+/* How many notes of type t the last drain saw; *last gets the last one. */
+static unsigned count_notes(const struct one *o, enum raft_note_type t,
+                            const struct raft_note **last)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < o->nnotes; i++)
+        if (o->notes[i].type == t) {
+            n++;
+            if (last)
+                *last = &o->notes[i];
+        }
+    return n;
+}
+
+/* Nothing of committed_follower()'s state moved. */
+static void check_unchanged(const struct one *o, raft_time deadline)
+{
+    CHECK(!o->hs_changed);
+    CHECK_EQ_U(raft_current_term(o->r), 2);
+    CHECK_EQ_U(raft_voted_for(o->r), 2);
+    CHECK_EQ_U(raft_leader(o->r), RAFT_NONE);
+    CHECK_EQ_U(raft_deadline(o->r), deadline); /* election timer not reset */
+    CHECK_EQ_U(raft_last_index(o->r), 4);
+    CHECK_EQ_U(raft_term_at(o->r, 3), 2);
+    CHECK_EQ_U(raft_term_at(o->r, 4), 2);
+    CHECK_EQ_U(raft_commit_index(o->r), 3);
+    CHECK_EQ_U(raft_applied_index(o->r), 3);
+}
+
+/* The refusal: our term, no success, seq 0 (no leader acts on it). */
+static void check_refused(const struct one *o, raft_id to, uint64_t ctx)
+{
+    const struct raft_msg *r = find_msg(o, RAFT_MSG_APPEND_RESP, to);
+    CHECK(r && !r->success);
+    CHECK(r && r->term == 2 && r->seq == 0 && r->ctx == ctx);
+    CHECK(r && r->match_index == 0);
+}
+
+TEST(append_contradicting_a_committed_entry_is_refused_and_reported)
+{
+    /* The forged AppendEntries of issue 10: a higher term, prev matching,
+     * and committed entry 3 (term 2) given term 3 with a command. */
+    struct one o;
+    committed_follower(&o);
+    raft_time deadline = raft_deadline(o.r);
+    CHECK(!raft_diverged(o.r, NULL));
+    struct raft_entry ne[3] = {{.term = 1},
+                               {.term = 3, .len = 3, .data = (uint8_t *)"put"},
+                               {.term = 3}};
+    struct raft_msg ae = {.type = RAFT_MSG_APPEND, .from = 2, .to = 1,
+                          .term = 3, .prev_index = 1, .prev_term = 1,
+                          .n_entries = 3, .entries = ne, .commit = 4,
+                          .seq = 7, .ctx = 42};
+    raft_receive(o.r, 10, &ae);
+    one_drain(&o);
+    check_unchanged(&o, deadline);
+    check_refused(&o, 2, 42);
+    const struct raft_note *n = NULL;
+    CHECK_EQ_U(count_notes(&o, RAFT_NOTE_DIVERGED, &n), 1);
+    CHECK(!has_note(&o, RAFT_NOTE_LOG_TRUNCATED));
+    CHECK(n && n->index == 3 && n->entry_term == 2 && n->peer_entry_term == 3 &&
+          n->peer == 2 && n->term == 2);
+    struct raft_divergence d;
+    CHECK(raft_diverged(o.r, &d));
+    CHECK_EQ_U(d.index, 3);
+    CHECK_EQ_U(d.entry_term, 2);
+    CHECK_EQ_U(d.peer_entry_term, 3);
+    CHECK_EQ_U(d.peer, 2);
+    CHECK_EQ_U(d.msg_term, 3);
+    CHECK_EQ_U(d.refused, 1);
+    CHECK(d.what && strstr(d.what, "AppendEntries entries"));
+    /* Sent again, and other evidence from node 3: each refusal is noted,
+     * the first evidence stays. */
+    raft_receive(o.r, 20, &ae);
+    one_drain(&o);
+    CHECK_EQ_U(count_notes(&o, RAFT_NOTE_DIVERGED, NULL), 1);
+    ae.from = 3;
+    ae.prev_index = 2;
+    ae.entries = ne + 2; /* entry 3 again, as term 3 */
+    ae.n_entries = 1;
+    raft_receive(o.r, 30, &ae);
+    one_drain(&o);
+    CHECK_EQ_U(count_notes(&o, RAFT_NOTE_DIVERGED, &n), 1);
+    CHECK(n && n->peer == 3 && n->index == 3);
+    check_unchanged(&o, deadline);
+    CHECK(raft_diverged(o.r, &d));
+    CHECK_EQ_U(d.peer, 2);
+    CHECK_EQ_U(d.refused, 3);
+    /* The same contradiction from a leader of an older term is not
+     * evidence (a stale leader may lack committed entries): refused as
+     * stale, not reported. */
+    ae.term = 1;
+    raft_receive(o.r, 40, &ae);
+    one_drain(&o);
+    CHECK_EQ_U(count_notes(&o, RAFT_NOTE_DIVERGED, NULL), 0);
+    CHECK(raft_diverged(o.r, &d) && d.refused == 3);
+    /* The node goes on following the real leader (node 3, term 2). */
+    struct raft_entry good[2] = {{.term = 2}, {.term = 2}};
+    struct raft_msg real = {.type = RAFT_MSG_APPEND, .from = 3, .to = 1,
+                            .term = 2, .prev_index = 3, .prev_term = 2,
+                            .n_entries = 2, .entries = good, .commit = 5,
+                            .seq = 1};
+    raft_receive(o.r, 50, &real);
+    one_drain(&o);
+    const struct raft_msg *r = find_msg(&o, RAFT_MSG_APPEND_RESP, 3);
+    CHECK(r && r->success && r->match_index == 5);
+    CHECK_EQ_U(raft_commit_index(o.r), 5);
+    CHECK_EQ_U(raft_leader(o.r), 3);
+    raft_free(o.r);
+}
+
+TEST(append_whose_previous_entry_contradicts_a_committed_one_is_refused)
+{
+    struct one o;
+    committed_follower(&o);
+    raft_time deadline = raft_deadline(o.r);
+    /* A heartbeat of our own term claiming committed entry 2 has term 2 */
+    struct raft_msg hb = {.type = RAFT_MSG_APPEND, .from = 3, .to = 1,
+                          .term = 2, .prev_index = 2, .prev_term = 2,
+                          .commit = 3, .seq = 4, .ctx = 9};
+    raft_receive(o.r, 10, &hb);
+    one_drain(&o);
+    check_unchanged(&o, deadline);
+    check_refused(&o, 3, 9);
+    const struct raft_note *n = NULL;
+    CHECK_EQ_U(count_notes(&o, RAFT_NOTE_DIVERGED, &n), 1);
+    CHECK(n && n->index == 2 && n->entry_term == 1 && n->peer_entry_term == 2 &&
+          n->peer == 3);
+    struct raft_divergence d;
+    CHECK(raft_diverged(o.r, &d) && d.index == 2 && d.msg_term == 2);
+    CHECK(d.what && strstr(d.what, "prevLogTerm"));
+    /* prev_term 0 claims nothing: a leader's heartbeat at a match index
+     * it has compacted away. Rejected as before, not reported. */
+    hb.prev_term = 0;
+    raft_receive(o.r, 15, &hb);
+    one_drain(&o);
+    CHECK_EQ_U(count_notes(&o, RAFT_NOTE_DIVERGED, NULL), 0);
+    CHECK(find_msg(&o, RAFT_MSG_APPEND_RESP, 3) != NULL);
+    /* A mismatch above the commit index is the ordinary case (paper 5.3):
+     * rejected with a hint, not reported. */
+    hb.prev_index = 4;
+    hb.prev_term = 3;
+    hb.term = 3;
+    raft_receive(o.r, 20, &hb);
+    one_drain(&o);
+    CHECK_EQ_U(count_notes(&o, RAFT_NOTE_DIVERGED, NULL), 0);
+    const struct raft_msg *r = find_msg(&o, RAFT_MSG_APPEND_RESP, 3);
+    CHECK(r && !r->success && r->seq == 4 && r->hint_term == 2);
+    CHECK(raft_diverged(o.r, &d) && d.refused == 1);
+    raft_free(o.r);
+}
+
+TEST(snapshot_behind_the_commit_index_quiet_if_it_agrees_loud_if_not)
+{
+    struct one o;
+    committed_follower(&o);
+    raft_time deadline = raft_deadline(o.r);
+    /* An old retransmit: entry 2 has term 1 here too. Acknowledged up to
+     * our commit index, as before, and not reported. */
+    struct raft_msg m = snap_msg(2, 2, 1, 3);
+    raft_receive(o.r, 10, &m);
+    one_drain(&o);
+    CHECK(!o.rd.snapshot_install);
+    const struct raft_msg *r = find_msg(&o, RAFT_MSG_APPEND_RESP, 2);
+    CHECK(r && r->success && r->match_index == 3);
+    CHECK_EQ_U(count_notes(&o, RAFT_NOTE_DIVERGED, NULL), 0);
+    CHECK(!raft_diverged(o.r, NULL));
+    raft_free(o.r);
+    /* Committed entry 3 has term 2; a snapshot in term 4 ending there with
+     * term 4 contradicts it: refused without a change, and reported. */
+    committed_follower(&o);
+    deadline = raft_deadline(o.r);
+    m = snap_msg(4, 3, 4, 9);
+    m.ctx = 5;
+    raft_receive(o.r, 10, &m);
+    one_drain(&o);
+    CHECK(!o.rd.snapshot_install);
+    CHECK_EQ_U(raft_snapshot_index(o.r), 0);
+    check_unchanged(&o, deadline);
+    check_refused(&o, 2, 5);
+    const struct raft_note *n = NULL;
+    CHECK_EQ_U(count_notes(&o, RAFT_NOTE_DIVERGED, &n), 1);
+    CHECK(!has_note(&o, RAFT_NOTE_SNAPSHOT_INSTALLED));
+    CHECK(n && n->index == 3 && n->entry_term == 2 && n->peer_entry_term == 4);
+    struct raft_divergence d;
+    CHECK(raft_diverged(o.r, &d) && d.msg_term == 4);
+    CHECK(d.what && strstr(d.what, "InstallSnapshot"));
+    raft_free(o.r);
+    /* Within our own snapshot only its last term is known: an older
+     * snapshot cannot be told from a contradicting one, and is quiet. */
+    one_init(&o, 3, 1);
+    struct raft_entry e[1] = {{.term = 2}};
+    struct raft_hard_state hs = {.term = 2, .commit = 10};
+    raft_restore(o.r, &hs, 10, 2, e, 1); /* snapshot at 9 (term 2), entry 10 */
+    one_drain(&o);
+    m = snap_msg(2, 5, 7, 9);
+    raft_receive(o.r, 10, &m);
+    one_drain(&o);
+    CHECK(!raft_diverged(o.r, NULL));
+    r = find_msg(&o, RAFT_MSG_APPEND_RESP, 2);
+    CHECK(r && r->success && r->match_index == 10);
+    raft_free(o.r);
+}
+
+TEST(a_leader_is_not_dragged_along_by_a_follower_whose_disk_diverged)
+{
+    /* Follower f comes back with its last committed entry's term changed
+     * on disk. The leader's AppendEntries contradict it; f refuses them
+     * and reports it, and the leader neither backs up nor probes f more
+     * than once a heartbeat, and goes on committing with the third node. */
+    struct net *net = net_new(3);
+    net_run_until(net, 2500);
+    raft_id l = leader_of(net);
+    CHECK(l != RAFT_NONE);
+    raft_id f = l == 3 ? 2 : 3;
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ_U(propose(net, l, "x"), 0);
+    net_run_until(net, 2600);
+    raft_index last = raft_last_index(net->r[l]);
+    raft_term term = raft_current_term(net->r[l]);
+    CHECK_EQ_U(raft_commit_index(net->r[f]), last);
+    struct raft_entry e[16];
+    CHECK(last <= 16);
+    for (raft_index i = 1; i <= last; i++)
+        e[i - 1] = *raft_entry_at(net->r[f], i);
+    e[last - 1].term = term + 7; /* corrupted */
+    struct raft_hard_state hs = {.term = term, .vote = raft_voted_for(net->r[f]),
+                                 .commit = last};
+    struct raft *fresh;
+    struct raft_config cfg = make_cfg(3, f, &net->rnd[f]);
+    fresh = raft_new(&cfg, NULL);
+    raft_restore(fresh, &hs, 1, 0, e, last);
+    raft_free(net->r[f]);
+    net->r[f] = fresh;
+    raft_start(fresh, net->now);
+    unsigned sent_before = net->appends_to[f];
+    for (int i = 0; i < 20; i++) {
+        propose(net, l, "y");
+        net_run_until(net, 2600 + 100 * (raft_time)(i + 1));
+    }
+    struct raft_divergence d;
+    CHECK(raft_diverged(net->r[f], &d));
+    CHECK_EQ_U(d.index, last);
+    CHECK_EQ_U(d.entry_term, term + 7);
+    CHECK_EQ_U(d.peer_entry_term, term);
+    CHECK_EQ_U(d.peer, l);
+    CHECK_EQ_U(raft_last_index(net->r[f]), last);
+    CHECK_EQ_U(raft_term_at(net->r[f], last), term + 7);
+    /* the leader: same term, still leading, committing without f */
+    CHECK_EQ_U(leader_of(net), l);
+    CHECK_EQ_U(raft_current_term(net->r[l]), term);
+    CHECK_EQ_U(raft_commit_index(net->r[l]), last + 20);
+    CHECK_EQ_U(raft_match_index(net->r[l], f), last);
+    /* 2 s, 20 heartbeats: f is sent a heartbeat, at most one probe per
+     * heartbeat, and a window of batches (8) before its stall shows */
+    unsigned to_f = net->appends_to[f] - sent_before;
+    fprintf(stderr, "AppendEntries to the diverged follower in 2s: %u\n", to_f);
+    CHECK(to_f <= 2 * 20 + 8);
+    net_free(net);
+}
+
 TEST(no_commit_without_majority)
 {
     struct net *net = net_new(5);
@@ -1599,6 +1876,10 @@ int main(void)
     RUN(follower_keeps_log_suffix_that_matches_the_snapshot);
     RUN(stale_snapshot_is_answered_without_installing);
     RUN(append_below_our_snapshot_is_acknowledged_after_it);
+    RUN(append_contradicting_a_committed_entry_is_refused_and_reported);
+    RUN(append_whose_previous_entry_contradicts_a_committed_one_is_refused);
+    RUN(snapshot_behind_the_commit_index_quiet_if_it_agrees_loud_if_not);
+    RUN(a_leader_is_not_dragged_along_by_a_follower_whose_disk_diverged);
     RUN(no_commit_without_majority);
     RUN(read_index_waits_for_majority_heartbeat);
     RUN(reads_arriving_during_a_round_share_the_next_one);
