@@ -41,25 +41,16 @@ static void request_votes(struct raft *r, bool prevote, bool transfer)
     }
 }
 
-static unsigned count_votes(const struct raft *r, bool granted)
-{
-    unsigned n = 0;
-    for (unsigned i = 0; i < r->n_prs; i++)
-        if (r->prs[i].vote_responded && r->prs[i].vote_granted == granted)
-            n++;
-    return n;
-}
-
 /* Check the tally of the current (pre-)election and act on it. */
 static void tally(struct raft *r)
 {
-    unsigned q = raft_quorum(r);
-    if (count_votes(r, true) >= q) {
+    enum quorum_result result = quorum_tally(r);
+    if (result == QUORUM_WON) {
         if (r->role == RAFT_PRECANDIDATE)
             election_start(r, false);
         else
             raft_become_leader(r);
-    } else if (count_votes(r, false) >= q) {
+    } else if (result == QUORUM_LOST) {
         if (r->role == RAFT_PRECANDIDATE)
             raft_note(r, RAFT_NOTE_PREVOTE_FAILED, 0, 0, "rejected by a majority");
         raft_become_follower(r, r->term, RAFT_NONE, NULL);
@@ -205,14 +196,8 @@ void election_check_quorum(struct raft *r)
 {
     if (!r->cfg.check_quorum || r->now < r->quorum_deadline)
         return;
-    unsigned active = 0;
-    for (unsigned i = 0; i < r->n_prs; i++) {
-        if (r->prs[i].recent_active || r->prs[i].id == r->cfg.id)
-            active++;
-        r->prs[i].recent_active = false;
-    }
     r->quorum_deadline = r->now + r->cfg.election_timeout_min_ms;
-    if (active < raft_quorum(r))
+    if (!quorum_recently_active(r))
         raft_become_follower(r, r->term, RAFT_NONE,
                              "lost contact with a majority (check-quorum)");
 }

@@ -20,6 +20,7 @@ enum progress_state { PROGRESS_PROBE, PROGRESS_REPLICATE, PROGRESS_SNAPSHOT };
 
 struct progress {
     raft_id id;
+    bool voter;               /* counts in majorities (quorum.c) */
     raft_index match;         /* highest index known to be replicated */
     raft_index next;          /* next index to send */
     enum progress_state state;
@@ -115,7 +116,6 @@ struct raft {
 };
 
 /* raft.c */
-unsigned raft_quorum(const struct raft *r);
 struct progress *raft_progress(struct raft *r, raft_id id);
 struct raft_msg *raft_send(struct raft *r, enum raft_msg_type type, raft_id to);
 struct raft_note *raft_note(struct raft *r, enum raft_note_type type,
@@ -137,6 +137,20 @@ bool raft_heed_leader(struct raft *r, const struct raft_msg *m);
 void raft_note_divergence(struct raft *r, const struct raft_msg *m,
                           raft_index index, raft_term ours, raft_term theirs,
                           const char *what);
+
+/* quorum.c: every majority, over the voters of the configuration */
+enum quorum_result { QUORUM_PENDING, QUORUM_WON, QUORUM_LOST };
+unsigned quorum_size(const struct raft *r);       /* a majority of voters */
+bool quorum_is_voter(const struct raft *r, raft_id id);
+/* The (pre-)votes recorded in the progress entries. */
+enum quorum_result quorum_tally(const struct raft *r);
+/* The highest index stored on a majority (the leader's: once durable). */
+raft_index quorum_committed_index(const struct raft *r);
+/* Check-quorum: a majority heard from since the last check (the leader
+ * counts itself); starts the next period (clears recent_active). */
+bool quorum_recently_active(struct raft *r);
+/* ReadIndex: a majority acknowledged heartbeat round seq or a later one. */
+bool quorum_acked(const struct raft *r, uint64_t seq);
 
 /* election.c */
 void election_tick(struct raft *r);

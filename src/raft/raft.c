@@ -136,8 +136,10 @@ struct raft *raft_new(const struct raft_config *cfg, const char **err)
     r->unstable_from = 1;
     r->role = RAFT_FOLLOWER;
     r->n_prs = cfg->n_members;
-    for (unsigned i = 0; i < cfg->n_members; i++)
+    for (unsigned i = 0; i < cfg->n_members; i++) {
         r->prs[i].id = cfg->members[i];
+        r->prs[i].voter = true;
+    }
     return r;
 }
 
@@ -183,11 +185,6 @@ void raft_start(struct raft *r, raft_time now)
     r->now = now;
     r->role = RAFT_FOLLOWER;
     raft_reset_election_timer(r);
-}
-
-unsigned raft_quorum(const struct raft *r)
-{
-    return r->n_prs / 2 + 1;
 }
 
 struct progress *raft_progress(struct raft *r, raft_id id)

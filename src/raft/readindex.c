@@ -33,7 +33,7 @@ int raft_read_index(struct raft *r, raft_time now, uint64_t id)
         return RAFT_ENOTLEADER;
     if (raftlog_term_at(&r->log, r->commit) != r->term)
         return RAFT_ENOTREADY;
-    if (r->n_prs == 1)
+    if (quorum_acked(r, UINT64_MAX)) /* no one else votes */
         return push_read(r, id, r->commit);
     if (r->n_pending_reads == r->cap_pending_reads) {
         size_t cap = r->cap_pending_reads ? r->cap_pending_reads * 2 : 16;
@@ -49,22 +49,13 @@ int raft_read_index(struct raft *r, raft_time now, uint64_t id)
     return 0;
 }
 
-static unsigned acked(const struct raft *r, uint64_t seq)
-{
-    unsigned n = 0;
-    for (unsigned i = 0; i < r->n_prs; i++)
-        if (r->prs[i].id == r->cfg.id || r->prs[i].acked_seq >= seq)
-            n++;
-    return n;
-}
-
 /* Move every read whose round a majority acknowledged to r->reads. Rounds
  * only grow, so the confirmed reads are a prefix of the pending ones. */
 void readindex_on_ack(struct raft *r)
 {
     size_t done = 0;
     while (done < r->n_pending_reads &&
-           acked(r, r->pending_reads[done].seq) >= raft_quorum(r)) {
+           quorum_acked(r, r->pending_reads[done].seq)) {
         if (push_read(r, r->pending_reads[done].id,
                       r->pending_reads[done].index))
             break;

@@ -229,22 +229,12 @@ void replication_tick(struct raft *r)
     replication_heartbeat(r);
 }
 
-static int cmp_index_desc(const void *a, const void *b)
-{
-    raft_index x = *(const raft_index *)a, y = *(const raft_index *)b;
-    return x < y ? 1 : x > y ? -1 : 0;
-}
-
 /* Paper 5.4.2: commit the highest index stored on a majority, but only if
  * that entry is from the current term (Figure 8). The leader's own entries
  * count only once durable (r->stable). */
 void replication_maybe_commit(struct raft *r)
 {
-    raft_index match[RAFT_MAX_MEMBERS];
-    for (unsigned i = 0; i < r->n_prs; i++)
-        match[i] = r->prs[i].id == r->cfg.id ? r->stable : r->prs[i].match;
-    qsort(match, r->n_prs, sizeof(match[0]), cmp_index_desc);
-    raft_index n = match[raft_quorum(r) - 1];
+    raft_index n = quorum_committed_index(r);
     if (n > r->commit && raftlog_term_at(&r->log, n) == r->term)
         r->commit = n;
 }
