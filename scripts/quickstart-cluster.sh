@@ -10,7 +10,7 @@ cd "$top"
 
 PACKAGES=(build-essential autoconf automake pkg-config libmicrohttpd-dev
           libcurl4-openssl-dev libconfig-dev libsystemd-dev libcjson-dev
-          libssl-dev
+          libssl-dev libgnutls28-dev
           mandoc curl python3 iproute2 nftables)
 
 . "$top/scripts/deps.sh"
