@@ -11,7 +11,7 @@ cd "$top"
 PACKAGES=(build-essential autoconf automake pkg-config libmicrohttpd-dev
           libcurl4-openssl-dev libconfig-dev libsystemd-dev libcjson-dev
           libssl-dev libgnutls28-dev
-          mandoc curl python3 iproute2 nftables)
+          mandoc curl python3 iproute2 nftables openssl)
 
 . "$top/scripts/deps.sh"
 

@@ -526,5 +526,35 @@ class TLSSwitchTest(TLSTestCase):
         self.write_and_read_everywhere(c, lid, "/switch/after", "all https")
 
 
+class TLSBenchTest(TLSTestCase):
+
+    def test_raftd_bench_with_cacert(self):
+        bench = os.path.join(os.path.dirname(harness.raftd_path()),
+                             "raftd-bench")
+        if not os.access(bench, os.X_OK):
+            self.skipTest("raftd-bench not found next to raftd (%s)" % bench)
+        c = self.cluster(3, tls=True, peer_client_cert_auth=True)
+        c.leader()
+        out = os.path.join(c.dir, "bench")
+        eps = ",".join(c.nodes[i].url for i in c.ids())
+        p = subprocess.run([bench, "-e", eps, "--cacert", c.ca.cert,
+                            "-c", "2", "-d", "1", "-w", "0", "-O", "put",
+                            "--no-plot", "-q", "-o", out],
+                           capture_output=True, text=True,
+                           timeout=scaled(60))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(os.path.join(out, "runs.csv")) as f:
+            rows = [line.split(",") for line in f.read().splitlines()]
+        row = dict(zip(rows[0], rows[1]))
+        self.assertGreater(int(row["ops"]), 0, row)
+        self.assertEqual((row["errors"], row["timeouts"]), ("0", "0"), row)
+        # without the CA the servers' certificates are not trusted
+        p = subprocess.run([bench, "-e", eps, "-c", "1", "-d", "1", "-w", "0",
+                            "--leader-timeout", "2", "--no-plot", "-q",
+                            "-o", out + "-noca"], capture_output=True,
+                           text=True, timeout=scaled(60))
+        self.assertNotEqual(p.returncode, 0)
+
+
 if __name__ == "__main__":
     unittest.main()
