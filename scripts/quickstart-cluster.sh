@@ -10,8 +10,8 @@ cd "$top"
 
 PACKAGES=(build-essential autoconf automake pkg-config libmicrohttpd-dev
           libcurl4-openssl-dev libconfig-dev libsystemd-dev libcjson-dev
-          libssl-dev
-          mandoc curl python3 iproute2 nftables)
+          libssl-dev libgnutls28-dev
+          mandoc curl python3 iproute2 nftables openssl)
 
 . "$top/scripts/deps.sh"
 

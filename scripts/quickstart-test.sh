@@ -15,8 +15,8 @@ cd "$top"
 
 PACKAGES=(build-essential autoconf automake pkg-config libmicrohttpd-dev
           libcurl4-openssl-dev libconfig-dev libsystemd-dev libcjson-dev
-          libssl-dev
-          mandoc curl python3 iproute2 nftables etcd-client gnuplot-nox)
+          libssl-dev libgnutls28-dev
+          mandoc curl python3 iproute2 nftables etcd-client gnuplot-nox openssl)
 CONFIGURE_FLAGS=(--enable-werror --enable-sanitizers)
 
 . "$top/scripts/deps.sh"

@@ -106,6 +106,13 @@ int engine_run(const struct bench_config *cfg, char **urls, unsigned n_urls,
                struct run_extra *extra, tick_fn tick, void *tick_arg);
 
 /* cluster.c */
+/* TLS for https:// endpoints (--cacert, --cert, --key; NULL: curl's
+ * defaults), for every request raftd-bench sends. */
+struct bench_tls {
+    const char *cacert, *cert, *key;
+};
+extern struct bench_tls bench_tls;
+void bench_tls_apply(void *curl_easy);
 double now_s(void);
 uint64_t now_ns(void);
 /* Wait until every endpoint answers and they agree on one leader. */

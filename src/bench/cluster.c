@@ -65,6 +65,19 @@ static size_t buf_write(char *ptr, size_t size, size_t nmemb, void *arg)
     return len;
 }
 
+struct bench_tls bench_tls;
+
+void bench_tls_apply(void *curl_easy)
+{
+    CURL *e = curl_easy;
+    if (bench_tls.cacert)
+        curl_easy_setopt(e, CURLOPT_CAINFO, bench_tls.cacert);
+    if (bench_tls.cert)
+        curl_easy_setopt(e, CURLOPT_SSLCERT, bench_tls.cert);
+    if (bench_tls.key)
+        curl_easy_setopt(e, CURLOPT_SSLKEY, bench_tls.key);
+}
+
 /* GET url; the HTTP status (0 on a transport error) and the body. */
 static long http_get(const char *url, long timeout_ms, char **body)
 {
@@ -79,6 +92,7 @@ static long http_get(const char *url, long timeout_ms, char **body)
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, buf_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+    bench_tls_apply(e);
     if (curl_easy_perform(e) == CURLE_OK)
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(e);

@@ -381,6 +381,7 @@ static int clients_setup(struct run *r, char **urls, unsigned n_urls,
         /* no proxy: also spares curl reading the *_proxy variables of the
          * environment on every request */
         curl_easy_setopt(e, CURLOPT_PROXY, "");
+        bench_tls_apply(e);
     }
     return 0;
 }

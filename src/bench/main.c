@@ -59,6 +59,10 @@ static void usage(FILE *f)
 "                            (default 5000)\n"
 "      --error-backoff MS    a client pauses MS after a failure (default 10)\n"
 "      --seed N              seed of the key and operation choices\n"
+"      --cacert FILE         https:// endpoints: the CA that signed the\n"
+"                            servers' certificates (default: the system's)\n"
+"      --cert FILE, --key FILE  a client certificate and its key\n"
+"                            (raftd's client_cert_auth)\n"
 "\n"
 "Sweep:\n"
 "  -c, --clients LIST        load levels, e.g. 1,2,4,8,16,32,64 (default)\n"
@@ -160,7 +164,7 @@ static int parse_endpoints(const char *s, struct bench_config *cfg)
         size_t l = strlen(t);
         while (l && t[l - 1] == '/')
             t[--l] = 0;
-        if (strncmp(t, "http://", 7) != 0) {
+        if (strncmp(t, "http://", 7) != 0 && strncmp(t, "https://", 8) != 0) {
             /* host:port is accepted as http://host:port */
             char *u = malloc(l + 8);
             sprintf(u, "http://%s", t);
@@ -294,7 +298,7 @@ enum {
     O_MIX = 256, O_DIST, O_KEY_PREFIX, O_NO_PRELOAD, O_TIMEOUT, O_BACKOFF,
     O_SEED, O_RESTART, O_LEADER_TIMEOUT, O_SETTLE, O_LOCAL, O_RAFTD,
     O_LAUNCHER, O_LOCAL_PORT, O_LOCAL_DIR, O_LOCAL_FAST, O_KEEP_DATA,
-    O_WATCH, O_NO_PLOT, O_CDF_POINTS,
+    O_WATCH, O_NO_PLOT, O_CDF_POINTS, O_CACERT, O_CERT, O_KEY,
 };
 
 int main(int argc, char **argv)
@@ -344,6 +348,9 @@ int main(int argc, char **argv)
         {"key-prefix", required_argument, NULL, O_KEY_PREFIX},
         {"no-preload", no_argument, NULL, O_NO_PRELOAD},
         {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"cacert", required_argument, NULL, O_CACERT},
+        {"cert", required_argument, NULL, O_CERT},
+        {"key", required_argument, NULL, O_KEY},
         {"error-backoff", required_argument, NULL, O_BACKOFF},
         {"seed", required_argument, NULL, O_SEED},
         {"clients", required_argument, NULL, 'c'},
@@ -437,6 +444,9 @@ int main(int argc, char **argv)
             if (parse_uint(optarg, &cfg.timeout_ms) < 0 || !cfg.timeout_ms)
                 bad = "--timeout: milliseconds";
             break;
+        case O_CACERT: bench_tls.cacert = optarg; break;
+        case O_CERT: bench_tls.cert = optarg; break;
+        case O_KEY: bench_tls.key = optarg; break;
         case O_BACKOFF:
             if (parse_uint(optarg, &cfg.error_backoff_ms) < 0)
                 bad = "--error-backoff: milliseconds";

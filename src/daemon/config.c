@@ -169,29 +169,30 @@ static int parse_hostport(const char *s, size_t len, char **host,
     return 0;
 }
 
-/* Parse "http://host:port" with an optional trailing "/". */
+/* Parse "http://host:port" or "https://host:port" with an optional
+ * trailing "/". *norm keeps the scheme, in lower case. */
 static int parse_url(const char *url, char **norm, char **host,
-                     uint16_t *port, const char **why)
+                     uint16_t *port, bool *https, const char **why)
 {
-    static const char scheme[] = "http://";
-    if (strncasecmp(url, "https://", 8) == 0) {
-        *why = "https is not supported; use http://host:port";
+    *https = strncasecmp(url, "https://", 8) == 0;
+    const char *scheme = *https ? "https://" : "http://";
+    size_t slen = strlen(scheme);
+    if (!*https && strncasecmp(url, scheme, slen) != 0) {
+        *why = "it must start with http:// or https:// (e.g. "
+               "\"http://192.0.2.1:7001\")";
         return -1;
     }
-    if (strncasecmp(url, scheme, sizeof scheme - 1) != 0) {
-        *why = "it must start with http:// (e.g. \"http://192.0.2.1:7001\")";
-        return -1;
-    }
-    const char *auth = url + sizeof scheme - 1;
+    const char *auth = url + slen;
     size_t alen = strcspn(auth, "/?#");
     const char *rest = auth + alen;
     if (!(rest[0] == '\0' || (rest[0] == '/' && rest[1] == '\0'))) {
-        *why = "it must be just http://host:port, without a path";
+        *why = "it must be just http://host:port or https://host:port, "
+               "without a path";
         return -1;
     }
     if (parse_hostport(auth, alen, host, port, why) < 0)
         return -1;
-    size_t n = sizeof scheme - 1 + alen;
+    size_t n = slen + alen;
     *norm = malloc(n + 1);
     if (!*norm) {
         free(*host);
@@ -199,8 +200,8 @@ static int parse_url(const char *url, char **norm, char **host,
         *why = "out of memory";
         return -1;
     }
-    memcpy(*norm, scheme, sizeof scheme - 1);
-    memcpy(*norm + sizeof scheme - 1, auth, alen);
+    memcpy(*norm, scheme, slen);
+    memcpy(*norm + slen, auth, alen);
     (*norm)[n] = '\0';
     return 0;
 }
@@ -274,7 +275,22 @@ void config_free(struct raftd_config *cfg)
     free(cfg->peer_secret_file);
     free(cfg->peer_secret_source);
     explicit_bzero(cfg->peer_secret, sizeof cfg->peer_secret);
+    free(cfg->tls_cert_file);
+    free(cfg->tls_key_file);
+    free(cfg->tls_ca_file);
+    config_tls_files_free(&cfg->tls);
     memset(cfg, 0, sizeof *cfg);
+}
+
+void config_tls_files_free(struct raftd_tls_files *f)
+{
+    if (f->key_pem)
+        explicit_bzero(f->key_pem, strlen(f->key_pem));
+    free(f->cert_pem);
+    free(f->key_pem);
+    free(f->ca_pem);
+    free(f->key_source);
+    memset(f, 0, sizeof *f);
 }
 
 int config_set_data_dir(struct raftd_config *cfg, const char *dir)
@@ -479,9 +495,20 @@ static int get_string(struct loader *L, const config_setting_t *s,
     return 0;
 }
 
-/* An absolute path, in place of *out (malloc'd). */
+static int get_bool(struct loader *L, const config_setting_t *s,
+                    const char *name, bool *out)
+{
+    if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+        FAIL_AT(L, s, "'%s' must be true or false (without quotes), "
+                "not %s", name, type_name(config_setting_type(s)));
+    *out = config_setting_get_bool(s) != 0;
+    return 0;
+}
+
+/* An absolute file name, into *out (replacing what was there). */
 static int get_path(struct loader *L, const config_setting_t *s,
-                    const char *name, const char *example, char **out)
+                    const char *name, const char *example, char **out,
+                    int *src_line)
 {
     const char *str;
     if (get_string(L, s, name, example, &str) < 0)
@@ -494,16 +521,7 @@ static int get_path(struct loader *L, const config_setting_t *s,
         FAIL_AT(L, s, "out of memory");
     free(*out);
     *out = d;
-    return 0;
-}
-
-static int get_bool(struct loader *L, const config_setting_t *s,
-                    const char *name, bool *out)
-{
-    if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-        FAIL_AT(L, s, "'%s' must be true or false (without quotes), "
-                "not %s", name, type_name(config_setting_type(s)));
-    *out = config_setting_get_bool(s) != 0;
+    *src_line = config_setting_source_line(s);
     return 0;
 }
 
@@ -555,7 +573,8 @@ static int load_members(struct loader *L, const config_setting_t *s)
             return -1;
         struct raftd_member *m = &cfg->members[cfg->n_members];
         const char *why = NULL;
-        if (parse_url(url, &m->url, &m->host, &m->port, &why) < 0)
+        if (parse_url(url, &m->url, &m->host, &m->port, &m->https,
+                      &why) < 0)
             FAIL_AT(L, surl, "member %" PRId64 ": bad url \"%s\": %s", id,
                     url, why);
         m->id = (raft_id)id;
@@ -575,6 +594,8 @@ static const char *const known[] = {
     "request_timeout_ms", "prevote", "check_quorum", "log_level", "max_request_bytes",
     "snapshot_entries", "snapshot_keep_entries", "max_snapshot_bytes",
     "wal_segment_bytes", "max_connections", "peer_auth", "peer_secret_file",
+    "tls_cert_file", "tls_key_file", "tls_ca_file", "peer_client_cert_auth",
+    "client_cert_auth",
 };
 static const struct {
     const char *alias, *name;
@@ -595,6 +616,14 @@ static const struct {
     {"connection_limit", "max_connections"},
     {"max_clients", "max_connections"},
     {"log", "log_level"},          {"verbosity", "log_level"},
+    {"cert_file", "tls_cert_file"}, {"cert", "tls_cert_file"},
+    {"certificate", "tls_cert_file"}, {"key_file", "tls_key_file"},
+    {"key", "tls_key_file"},       {"ca_file", "tls_ca_file"},
+    {"cacert", "tls_ca_file"},     {"trusted_ca_file", "tls_ca_file"},
+    {"peer_trusted_ca_file", "tls_ca_file"},
+    {"peer_cert_file", "tls_cert_file"}, {"peer_key_file", "tls_key_file"},
+    {"peer_cert_auth", "peer_client_cert_auth"},
+    {"client_cert", "client_cert_auth"},
 };
 
 static size_t edit_distance(const char *a, const char *b)
@@ -671,9 +700,8 @@ static int load_setting(struct loader *L, const config_setting_t *s)
         cfg->listen_port = port;
         cfg->src.listen = line;
     } else if (strcmp(name, "data_dir") == 0) {
-        if (get_path(L, s, name, RAFTD_DEFAULT_DATA_DIR, &cfg->data_dir) < 0)
-            return -1;
-        cfg->src.data_dir = line;
+        return get_path(L, s, name, RAFTD_DEFAULT_DATA_DIR, &cfg->data_dir,
+                        &cfg->src.data_dir);
     } else if (strcmp(name, "members") == 0) {
         return load_members(L, s);
     } else if (strcmp(name, "heartbeat_ms") == 0) {
@@ -754,10 +782,23 @@ static int load_setting(struct loader *L, const config_setting_t *s)
         cfg->peer_auth = strcmp(str, "hmac") == 0;
         cfg->src.peer_auth = line;
     } else if (strcmp(name, "peer_secret_file") == 0) {
-        if (get_path(L, s, name, RAFTD_DEFAULT_PEER_SECRET,
-                     &cfg->peer_secret_file) < 0)
-            return -1;
-        cfg->src.peer_secret_file = line;
+        return get_path(L, s, name, RAFTD_DEFAULT_PEER_SECRET,
+                        &cfg->peer_secret_file, &cfg->src.peer_secret_file);
+    } else if (strcmp(name, "tls_cert_file") == 0) {
+        return get_path(L, s, name, "/etc/ssl/raftd/node.pem",
+                        &cfg->tls_cert_file, &cfg->src.tls_cert_file);
+    } else if (strcmp(name, "tls_key_file") == 0) {
+        return get_path(L, s, name, "/etc/raftd/tls-key.pem",
+                        &cfg->tls_key_file, &cfg->src.tls_key_file);
+    } else if (strcmp(name, "tls_ca_file") == 0) {
+        return get_path(L, s, name, "/etc/ssl/raftd/ca.pem",
+                        &cfg->tls_ca_file, &cfg->src.tls_ca_file);
+    } else if (strcmp(name, "peer_client_cert_auth") == 0) {
+        cfg->src.peer_client_cert_auth = line;
+        return get_bool(L, s, name, &cfg->peer_client_cert_auth);
+    } else if (strcmp(name, "client_cert_auth") == 0) {
+        cfg->src.client_cert_auth = line;
+        return get_bool(L, s, name, &cfg->client_cert_auth);
     } else {
         const char *hint = suggest(name);
         if (hint)
@@ -1052,6 +1093,65 @@ static int find_self(struct raftd_config *cfg, char *err, size_t errlen)
  * (or came from the command line), the end of the file. */
 #define LINE(l) ((l) > 0 ? (l) : cfg->src.last_line)
 
+/* peer_client_cert_auth or client_cert_auth (name) = on, set on line. */
+static int check_cert_auth(const struct raftd_config *cfg,
+                           const struct raftd_member *self, const char *name,
+                           bool on, int line, const char *from, char *err,
+                           size_t errlen)
+{
+    const char *file = cfg->path ? cfg->path : "(config)";
+    if (on && !self->https) {
+        seterr(err, errlen, file, LINE(line),
+               "%s = true needs TLS, but this node's member URL %s is "
+               "http://: make it https:// (with tls_cert_file and "
+               "tls_key_file), or set %s = false", name, self->url, name);
+        return -1;
+    }
+    if (on && !cfg->tls_ca_file) {
+        seterr(err, errlen, file, LINE(line),
+               "%s = true needs tls_ca_file: the CA whose certificates are "
+               "accepted from %s", name, from);
+        return -1;
+    }
+    return 0;
+}
+
+/* The TLS settings must fit together and with this node's member URL
+ * (the files themselves are checked by tls_load(), tls.h). */
+static int check_tls(const struct raftd_config *cfg,
+                     const struct raftd_member *self, char *err,
+                     size_t errlen)
+{
+    const char *file = cfg->path ? cfg->path : "(config)";
+    if (!cfg->tls_cert_file != !cfg->tls_key_file) {
+        bool cert = cfg->tls_cert_file != NULL;
+        seterr(err, errlen, file,
+               LINE(cert ? cfg->src.tls_cert_file : cfg->src.tls_key_file),
+               "%s is set but %s is not: set both, the certificate and its "
+               "private key (PEM files)", cert ? "tls_cert_file" :
+               "tls_key_file", cert ? "tls_key_file" : "tls_cert_file");
+        return -1;
+    }
+    if (self->https && !cfg->tls_cert_file) {
+        seterr(err, errlen, file, LINE(self->line),
+               "this node's member URL %s is https://, so it serves HTTPS "
+               "only: set tls_cert_file and tls_key_file (its certificate "
+               "and private key, PEM files) and tls_ca_file (the CA that "
+               "signed the members' certificates); see TLS in "
+               "raftd.conf(5)", self->url);
+        return -1;
+    }
+    if (check_cert_auth(cfg, self, "peer_client_cert_auth",
+                        cfg->peer_client_cert_auth,
+                        cfg->src.peer_client_cert_auth, "peers", err,
+                        errlen) < 0 ||
+        check_cert_auth(cfg, self, "client_cert_auth", cfg->client_cert_auth,
+                        cfg->src.client_cert_auth, "clients", err,
+                        errlen) < 0)
+        return -1;
+    return 0;
+}
+
 int config_resolve(struct raftd_config *cfg, char *err, size_t errlen)
 {
     const char *file = cfg->path ? cfg->path : "(config)";
@@ -1185,5 +1285,5 @@ int config_resolve(struct raftd_config *cfg, char *err, size_t errlen)
         }
         cfg->listen_port = self->port;
     }
-    return 0;
+    return check_tls(cfg, self, err, errlen);
 }

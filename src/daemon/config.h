@@ -41,8 +41,10 @@
 
 struct raftd_member {
     raft_id id;
-    char *url;     /* "http://host:port", normalised: no trailing slash, so
-                      peers are reached at url + "/raft/request_vote" */
+    char *url;     /* "http://host:port" or "https://host:port", normalised:
+                      scheme in lower case, no trailing slash, so peers are
+                      reached at url + "/raft/request_vote" */
+    bool https;    /* the member serves TLS (tls.h) */
     char *host;    /* host part of url, without [] for IPv6 literals */
     uint16_t port;
     int line;      /* line of this member in the file (0 if unknown) */
@@ -88,6 +90,22 @@ struct raftd_config {
     uint8_t peer_secret[RAFTD_PEER_SECRET_MAX];
     size_t peer_secret_len;           /* 0: not loaded */
     char *peer_secret_source;         /* the file it came from */
+    /* TLS (tls.h): used when a member URL is https:// */
+    char *tls_cert_file;              /* this node's certificate (PEM), */
+    char *tls_key_file;               /*   its private key, */
+    char *tls_ca_file;                /*   the CA of the members'
+                                         certificates; NULL: not set */
+    bool peer_client_cert_auth;       /* peer requests need a client
+                                         certificate of tls_ca_file */
+    bool client_cert_auth;            /* so do all other requests */
+    /* the files' contents, read and checked by tls_load() (tls.h) */
+    struct raftd_tls_files {
+        char *cert_pem, *key_pem, *ca_pem; /* NUL-terminated; NULL: none */
+        char *key_source;       /* the file or credential the key came from */
+        bool key_from_credential;
+        char about[256];        /* the certificate, for messages: subject,
+                                   serial, expiry */
+    } tls;
 
     /* Where each setting came from, for "file:line:" messages (0: not in
      * the file).  Private to config.c. */
@@ -95,7 +113,9 @@ struct raftd_config {
         int id, listen, data_dir, members, heartbeat_ms,
             election_timeout_min_ms, election_timeout_max_ms,
             rpc_timeout_ms, max_request_bytes, snapshot_entries,
-            snapshot_keep_entries, peer_auth, peer_secret_file;
+            snapshot_keep_entries, peer_auth, peer_secret_file,
+            tls_cert_file, tls_key_file, tls_ca_file, peer_client_cert_auth,
+            client_cert_auth;
         int last_line;          /* lines in the file: where a missing
                                    setting would go */
         bool rpc_timeout_set;
@@ -134,5 +154,7 @@ int config_parse_log_level(const char *name);
 
 /* Free everything cfg owns and reset it to zeroes. */
 void config_free(struct raftd_config *cfg);
+/* Free what f holds (the key's bytes are wiped first) and zero it. */
+void config_tls_files_free(struct raftd_tls_files *f);
 
 #endif

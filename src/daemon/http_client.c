@@ -9,6 +9,12 @@
  * never entered re-entrantly. A timeout of 0 from curl becomes a timer that
  * fires on the next loop iteration.
  *
+ * https:// URLs: curl's TLS (OpenSSL), with the CA, client certificate and
+ * key of http_client_set_tls() given as blobs; curl checks the server's
+ * certificate and that it is valid for the URL's host. A transfer uses the
+ * ones current when it started, and curl reuses a kept-alive connection
+ * only for transfers with the same ones, so new ones take effect at once.
+ *
  * Finished transfers are reaped in drain(); each one is unlinked and its
  * easy handle cleaned up before its callback runs, so a callback may start
  * requests, free its own state or free the client. c->busy counts the
@@ -38,6 +44,12 @@ struct sockinfo {
     sd_event_source *src;
 };
 
+/* TLS material, shared by the transfers started while it was current. */
+struct tls_blobs {
+    unsigned refs;
+    char *ca, *cert, *key; /* PEM; NULL: none */
+};
+
 struct xfer {
     struct http_client *c;
     struct xfer *prev, *next;
@@ -54,6 +66,7 @@ struct xfer {
     char *capture;           /* response header to keep ("Name"), or NULL */
     size_t capture_len;
     char *captured;          /* its value */
+    struct tls_blobs *tls;   /* held while the transfer runs */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -72,7 +85,20 @@ struct http_client {
      * one costs a large calloc (and glibc's malloc_consolidate) each time. */
     CURL *idle[32];
     unsigned n_idle;
+    struct tls_blobs *tls;  /* for new transfers (http_client_set_tls) */
 };
+
+static void blobs_unref(struct tls_blobs *b)
+{
+    if (!b || --b->refs)
+        return;
+    if (b->key)
+        explicit_bzero(b->key, strlen(b->key));
+    free(b->ca);
+    free(b->cert);
+    free(b->key);
+    free(b);
+}
 
 /* ---- lists -------------------------------------------------------------- */
 
@@ -115,6 +141,8 @@ static void xfer_release(struct xfer *x)
     x->headers = NULL;
     free(x->req_body);
     x->req_body = NULL;
+    blobs_unref(x->tls);
+    x->tls = NULL;
 }
 
 static void xfer_free(struct xfer *x)
@@ -333,6 +361,7 @@ static void destroy(struct http_client *c)
         curl_easy_cleanup(c->idle[--c->n_idle]);
     while (c->socks)
         sockinfo_free(c, c->socks);
+    blobs_unref(c->tls);
     c->timer = sd_event_source_disable_unref(c->timer);
     c->drain_later = sd_event_source_disable_unref(c->drain_later);
     sd_event_unref(c->ev);
@@ -482,6 +511,25 @@ static int start(struct http_client *c, const struct http_call *call, http_clien
 #else
     SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
+    if ((x->tls = c->tls)) {
+        /* (curl keeps a copy with each connection it makes; NOCOPY: the
+         * transfer holds the blobs until it ends) */
+        struct tls_blobs *t = c->tls;
+        t->refs++;
+        if (t->ca) {
+            struct curl_blob ca = {t->ca, strlen(t->ca), CURL_BLOB_NOCOPY};
+            SET(CURLOPT_CAINFO_BLOB, &ca);
+            SET(CURLOPT_CAPATH, (char *)NULL); /* these CAs only */
+        }
+        if (t->cert && t->key) {
+            struct curl_blob cert = {t->cert, strlen(t->cert), CURL_BLOB_NOCOPY};
+            struct curl_blob key = {t->key, strlen(t->key), CURL_BLOB_NOCOPY};
+            SET(CURLOPT_SSLCERT_BLOB, &cert);
+            SET(CURLOPT_SSLCERTTYPE, "PEM");
+            SET(CURLOPT_SSLKEY_BLOB, &key);
+            SET(CURLOPT_SSLKEYTYPE, "PEM");
+        }
+    }
 
     struct curl_slist *h = curl_slist_append(NULL, "Expect:");
     if (!h)
@@ -574,6 +622,26 @@ void http_client_flush(struct http_client *c)
     c->busy--;
     /* Transfers that ended meanwhile are reported from the loop. */
     sd_event_source_set_enabled(c->drain_later, SD_EVENT_ONESHOT);
+}
+
+int http_client_set_tls(struct http_client *c, const struct http_client_tls *t)
+{
+    struct tls_blobs *b = NULL;
+    if (t) {
+        b = calloc(1, sizeof(*b));
+        if (!b)
+            return -1;
+        b->refs = 1;
+        if ((t->ca_pem && !(b->ca = strdup(t->ca_pem))) ||
+            (t->cert_pem && !(b->cert = strdup(t->cert_pem))) ||
+            (t->key_pem && !(b->key = strdup(t->key_pem)))) {
+            blobs_unref(b);
+            return -1;
+        }
+    }
+    blobs_unref(c->tls);
+    c->tls = b;
+    return 0;
 }
 
 int http_client_set_source(struct http_client *c, const char *ip)

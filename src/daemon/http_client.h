@@ -5,7 +5,7 @@
  * Connections are kept alive in the multi handle's connection cache and
  * reused for later requests to the same host. No proxies (environment
  * variables are ignored), no "Expect: 100-continue", TCP_NODELAY, no
- * redirects, http only.
+ * redirects; http and https (see http_client_set_tls).
  *
  * Callbacks are always called from the event loop, never from inside
  * http_client_request(). A callback may start new requests, free its own
@@ -70,6 +70,16 @@ void http_client_flush(struct http_client *c);
  * then see each node's own address, and firewall rules (the tests'
  * partitions) can tell nodes on one machine apart. -1 if too long. */
 int http_client_set_source(struct http_client *c, const char *ip);
+
+/* TLS for https:// URLs, for the requests started from now on (PEM
+ * texts, copied; t NULL: the defaults again). ca_pem: the CAs that may
+ * sign servers' certificates (NULL: the system's); cert_pem and key_pem:
+ * a client certificate to present (NULL: none). Servers' certificates
+ * must be valid for the URL's host. -1 if out of memory. */
+struct http_client_tls {
+    const char *ca_pem, *cert_pem, *key_pem;
+};
+int http_client_set_tls(struct http_client *c, const struct http_client_tls *t);
 
 /* Requests started and not yet finished. */
 unsigned http_client_pending(const struct http_client *c);

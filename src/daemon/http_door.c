@@ -9,6 +9,10 @@
  * socket with unread input sends a reset, which can destroy the answer
  * before the client has read it. One sweep timer, every second while the
  * door holds anything, closes connections past their deadline.
+ *
+ * A TLS connection leaves the door as soon as its first byte shows a
+ * handshake; when room must be made and the door is empty, the owner is
+ * asked to close its oldest unsorted one (ops.evict).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -57,6 +61,12 @@ struct http_door {
 static const char bad_request_body[] =
     "{\"error\":\"not an HTTP/1.x request: a request starts with a line like "
     "'GET /v2/keys/ HTTP/1.1'\"}";
+static const char https_only_body[] =
+    "{\"error\":\"this node serves HTTPS only: send the request again with "
+    "https:// (and the cluster's CA certificate, e.g. curl --cacert "
+    "ca.pem https://...)\"}";
+static const char no_tls_body[] =
+    "{\"error\":\"this node does not serve TLS: use http://\"}";
 static const char too_long_body[] =
     "{\"error\":\"request line longer than 8192 bytes: use a shorter URL\"}";
 
@@ -82,6 +92,8 @@ enum http_door_verdict http_door_judge(const char *buf, size_t n, const char *pe
     const unsigned char *b = (const unsigned char *)buf;
     size_t i = 0, m, t;
     *peer = false;
+    if (n > 0 && b[0] == 0x16) /* a TLS record of type handshake */
+        return HTTP_DOOR_TLS;
     while (i < n && (b[i] == '\r' || b[i] == '\n')) /* empty lines first */
         i++;
     for (m = i; i < n && is_tchar(b[i]); i++)
@@ -188,6 +200,14 @@ static void conn_answer(struct door_conn *c, const char *status, const char *bod
     conn_drain(c);
 }
 
+static void conn_hand_over(struct door_conn *c, enum http_door_kind kind)
+{
+    struct http_door *d = c->d;
+    conn_unlink(c);
+    d->ops.take(d->arg, c->fd, (const struct sockaddr *)&c->sa, c->salen, kind);
+    free(c);
+}
+
 /* Hand c over to the owner, or answer 503 if its kind is at its limit. */
 static void conn_admit(struct door_conn *c, bool peer)
 {
@@ -196,9 +216,7 @@ static void conn_admit(struct door_conn *c, bool peer)
         conn_answer(c, "503 Service Unavailable", d->full_body);
         return;
     }
-    conn_unlink(c);
-    d->ops.take(d->arg, c->fd, (const struct sockaddr *)&c->sa, c->salen, peer);
-    free(c);
+    conn_hand_over(c, peer ? HTTP_DOOR_PEER : HTTP_DOOR_CLIENT);
 }
 
 static void conn_judge(struct door_conn *c, bool hung_up)
@@ -215,8 +233,15 @@ static void conn_judge(struct door_conn *c, bool hung_up)
         return;
     }
     bool peer;
+    bool tls = c->d->limits.tls;
     enum http_door_verdict v = http_door_judge(buf, (size_t)r, c->d->limits.peer_prefix, &peer);
-    if (v == HTTP_DOOR_REQUEST)
+    if (v == HTTP_DOOR_TLS && tls)
+        conn_hand_over(c, HTTP_DOOR_UNSORTED);
+    else if (v == HTTP_DOOR_TLS)
+        conn_answer(c, "400 Bad Request", no_tls_body);
+    else if (v == HTTP_DOOR_REQUEST && tls)
+        conn_answer(c, "400 Bad Request", https_only_body);
+    else if (v == HTTP_DOOR_REQUEST)
         conn_admit(c, peer);
     else if (v == HTTP_DOOR_GARBAGE || hung_up) /* (an unfinished line, then EOF) */
         conn_answer(c, "400 Bad Request", bad_request_body);
@@ -265,7 +290,7 @@ static int on_sweep(sd_event_source *src, uint64_t usec, void *userdata)
 static bool make_room(struct http_door *d)
 {
     if (!d->head)
-        return false;
+        return d->ops.evict && d->ops.evict(d->arg);
     conn_close(d->head);
     return true;
 }

@@ -24,6 +24,14 @@
  * Reserving by path is not authentication: anyone who can reach the port can
  * send a /raft/ request line. It keeps peers going against clients that are
  * merely numerous or idle, not against a deliberate attacker.
+ *
+ * TLS: the request line of a TLS connection is encrypted, so a door with
+ * limits.tls hands a connection whose first byte starts a TLS handshake
+ * record (0x16) to the owner at once, as HTTP_DOOR_UNSORTED: the owner
+ * sorts it by its first request, after the handshake. A plain HTTP request
+ * there gets 400 saying to use https://; a door without TLS answers a
+ * handshake with 400 (which a TLS client cannot read, but a person trying
+ * openssl s_client can).
  */
 #ifndef RAFTD_HTTP_DOOR_H
 #define RAFTD_HTTP_DOOR_H
@@ -37,15 +45,27 @@
 
 struct http_door;
 
+/* Whose a connection is, by its first request line. */
+enum http_door_kind {
+    HTTP_DOOR_CLIENT,
+    HTTP_DOOR_PEER,
+    HTTP_DOOR_UNSORTED, /* TLS: its request line is not readable yet */
+};
+
 /* What the owner does with connections. */
 struct http_door_ops {
     /* Whether a connection whose request line arrived may come in (else
      * the door answers it with full_body's 503). */
     bool (*room_for)(void *arg, bool peer);
     /* Take it: fd is the owner's from now on. */
-    void (*take)(void *arg, int fd, const struct sockaddr *sa, socklen_t salen, bool peer);
+    void (*take)(void *arg, int fd, const struct sockaddr *sa, socklen_t salen,
+                 enum http_door_kind kind);
     /* Connections open past the door (the owner's). */
     unsigned (*inside)(void *arg);
+    /* Every connection allowed is taken and none waits in the door: close
+     * the owner's oldest connection that has sent no request yet (an
+     * unsorted TLS one), if any. May be NULL. */
+    bool (*evict)(void *arg);
 };
 
 struct http_door_limits {
@@ -53,6 +73,7 @@ struct http_door_limits {
     unsigned timeout_s;      /* for the request line to arrive */
     const char *peer_prefix; /* request targets starting with it are peers' */
     const char *full_body;   /* JSON body of the 503 (copied) */
+    bool tls;                /* the owner speaks TLS only (see above) */
 };
 
 /* Accept on listen_fd (listening, non-blocking), which the door owns from
@@ -71,6 +92,7 @@ enum http_door_verdict {
     HTTP_DOOR_WAIT,     /* a valid beginning: wait for more */
     HTTP_DOOR_REQUEST,  /* a complete request line; *peer says whose */
     HTTP_DOOR_GARBAGE,  /* not HTTP: 400 */
+    HTTP_DOOR_TLS,      /* a TLS handshake record */
 };
 enum http_door_verdict http_door_judge(const char *buf, size_t n, const char *peer_prefix, bool *peer);
 

@@ -17,6 +17,32 @@
  *     connection and enables a defer source so that MHD_run() runs on the
  *     next loop iteration; MHD then calls on_access() again and we queue it.
  *   - on_completed() (MHD_OPTION_NOTIFY_COMPLETED) frees the request.
+ *
+ * TLS (limits->tls): MHD speaks it (GnuTLS). Every connection gets the
+ * credentials (certificate, key, CA) current when it was accepted: its
+ * session's are replaced in MHD_CONNECTION_NOTIFY_STARTED, before the
+ * handshake, so http_server_set_tls() can swap them for new connections
+ * while old ones keep theirs (a generation lives until its last connection
+ * is cleaned up). With a CA, connections are asked for a client
+ * certificate (GNUTLS_CERT_REQUEST: one without is still served), checked
+ * once per connection by http_request_client_cert(). A TLS connection
+ * passes the door unsorted (its request line is encrypted): it is sorted
+ * by its first request here, and a client one over conn_limit gets the
+ * 503 then; unsorted connections are the ones the door evicts to make
+ * room.
+ *
+ * TLS handshakes: libmicrohttpd 0.9.75 in epoll mode keeps a connection
+ * whose handshake waits for the client's next message "ready" (GnuTLS
+ * reads the socket itself, so MHD never sees the EAGAIN that would take
+ * it off its ready list), and MHD_get_timeout() says 0 for as long: one
+ * half-sent ClientHello made the loop spin at full speed and starve
+ * everything else. So a TLS connection's socket I/O goes through our own
+ * GnuTLS transport functions, which note whether a run of MHD moved any
+ * byte and which handshakes found nothing to read. A run that moved
+ * nothing yet still has a 0 timeout is not repeated at once: those
+ * handshakes' sockets are watched (one-shot sd-event sources) and MHD runs
+ * again when one becomes readable, or after TLS_IDLE_RUN_MS for its
+ * timeouts.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -27,10 +53,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -50,6 +79,9 @@
 #define LISTEN_BACKLOG 256
 /* How long a suspended request goes without a hang-up watch (see above). */
 #define HUP_WATCH_DELAY_US 100000u
+/* How often MHD runs while its only ready connections are TLS handshakes
+ * waiting for input (see the top). */
+#define TLS_IDLE_RUN_MS 1000u
 
 struct resp_header {
     struct resp_header *next;
@@ -91,6 +123,16 @@ struct http_request {
     uint64_t started_ms;   /* CLOCK_REALTIME when the headers were in */
 };
 
+/* One certificate, key and CA (see the top). */
+struct tls_gen {
+    gnutls_certificate_credentials_t cred;
+    bool ask;              /* ask clients for a certificate (a CA is set) */
+    unsigned refs;         /* connections using it, +1 while current */
+    struct tls_gen *next;  /* on the server's retired list */
+};
+
+struct conn_ctx;
+
 struct http_server {
     sd_event *ev;
     struct MHD_Daemon *mhd;
@@ -111,7 +153,17 @@ struct http_server {
     unsigned conn_limit;  /* client connections */
     unsigned open;        /* connections inside (past the door) */
     unsigned open_peers;  /*   of which peers' */
-    bool taking_peer;     /* the connection being added is a peer's */
+    unsigned open_unsorted; /*   of which unsorted (TLS, no request yet) */
+    struct conn_ctx *unsorted_head, *unsorted_tail; /* oldest first */
+    enum http_door_kind taking; /* the connection being added */
+    int taking_fd;
+    char *peer_prefix;
+    char *full_msg;       /* the 503's message */
+    struct tls_gen *tls;  /* current credentials; NULL: plain HTTP */
+    struct tls_gen *retired; /* older ones still in use */
+    char *mhd_cert, *mhd_key; /* the first ones, as MHD was started with */
+    bool moved;           /* this MHD run moved bytes or did work */
+    struct conn_ctx *starving; /* handshakes that found nothing to read */
 };
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -131,12 +183,16 @@ static uint64_t server_now(const struct http_server *s)
     return http_loop_now(s->ev);
 }
 
+static bool tls_handshakes_wait(struct http_server *s, bool spinning);
+
 static void rearm_timer(struct http_server *s)
 {
     MHD_UNSIGNED_LONG_LONG to;
     if (!s->timer)
         return;
     bool due = MHD_get_timeout(s->mhd, &to) == MHD_YES;
+    if (tls_handshakes_wait(s, due && to == 0))
+        to = TLS_IDLE_RUN_MS; /* not at once: see the top */
     if (due && to == 0 && s->kick) {
         /* data already buffered: MHD wants to run again at once */
         sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
@@ -151,9 +207,14 @@ static void rearm_timer(struct http_server *s)
     }
 }
 
+static void tls_reap(struct http_server *s, bool all);
+
 static void server_run(struct http_server *s)
 {
+    s->moved = false;
     MHD_run(s->mhd);
+    if (s->retired) /* MHD has cleaned up the connections it closed */
+        tls_reap(s, false);
     rearm_timer(s);
 }
 
@@ -395,7 +456,10 @@ static char *json_error(const char *msg, size_t *len)
     return out;
 }
 
-static enum MHD_Result queue_error(struct http_request *r, unsigned status, const char *msg)
+/* An error answer; closing: with Retry-After, then close the connection
+ * (the 503 of a client connection over the limit). */
+static enum MHD_Result queue_error_ex(struct http_request *r, unsigned status, const char *msg,
+                                      bool closing)
 {
     size_t len = 0;
     char *body = json_error(msg, &len);
@@ -405,10 +469,19 @@ static enum MHD_Result queue_error(struct http_request *r, unsigned status, cons
     free(body);
     if (!resp)
         return MHD_NO;
+    if (closing) {
+        MHD_add_response_header(resp, "Retry-After", "1");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    }
     enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     r->queued = true;
     return ret;
+}
+
+static enum MHD_Result queue_error(struct http_request *r, unsigned status, const char *msg)
+{
+    return queue_error_ex(r, status, msg, false);
 }
 
 static enum MHD_Result queue_too_large(struct http_request *r)
@@ -444,7 +517,276 @@ static bool body_append(struct http_request *r, const char *data, size_t n)
 struct conn_ctx {
     bool bad_escape;
     bool peer; /* its first request was for a peer path (http_door.h) */
+    bool unsorted; /* TLS, no request yet: on the server's unsorted list */
+    struct conn_ctx *prev, *next;
+    int fd;
+    struct tls_gen *gen; /* its credentials (TLS) */
+    int cert;            /* client certificate: 0 unchecked, 1 good, -1 not */
+    char *cert_why;      /* why not */
+    struct http_server *srv;
+    gnutls_session_t session; /* (TLS) */
+    bool starving;       /* on srv->starving */
+    struct conn_ctx *next_starving;
+    sd_event_source *readable; /* watches a starving handshake's socket */
 };
+
+static struct conn_ctx *conn_ctx_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* ---- unsorted connections (TLS, no request yet) ------------------------- */
+
+static void unsorted_add(struct http_server *s, struct conn_ctx *cc)
+{
+    cc->unsorted = true;
+    cc->prev = s->unsorted_tail;
+    cc->next = NULL;
+    if (s->unsorted_tail)
+        s->unsorted_tail->next = cc;
+    else
+        s->unsorted_head = cc;
+    s->unsorted_tail = cc;
+    s->open_unsorted++;
+}
+
+static void unsorted_remove(struct http_server *s, struct conn_ctx *cc)
+{
+    if (!cc->unsorted)
+        return;
+    cc->unsorted = false;
+    if (cc->prev)
+        cc->prev->next = cc->next;
+    else
+        s->unsorted_head = cc->next;
+    if (cc->next)
+        cc->next->prev = cc->prev;
+    else
+        s->unsorted_tail = cc->prev;
+    cc->prev = cc->next = NULL;
+    s->open_unsorted--;
+}
+
+static unsigned clients_open(const struct http_server *s)
+{
+    return s->open - s->open_peers - s->open_unsorted;
+}
+
+/* The first request of an unsorted connection says whose it is; false if
+ * it is a client's over the limit. */
+static bool sort_connection(struct http_server *s, struct conn_ctx *cc, const char *path)
+{
+    size_t pl = s->peer_prefix ? strlen(s->peer_prefix) : 0;
+    unsorted_remove(s, cc);
+    cc->peer = pl && strncmp(path, s->peer_prefix, pl) == 0;
+    s->open_peers += cc->peer;
+    return cc->peer || clients_open(s) <= s->conn_limit;
+}
+
+/* ---- TLS credentials ------------------------------------------------------ */
+
+static struct tls_gen *tls_gen_new(const struct http_server_tls *t, char *err, size_t errlen)
+{
+    struct tls_gen *g = calloc(1, sizeof *g);
+    const char *what = "the certificate and key";
+    int rv = g ? gnutls_certificate_allocate_credentials(&g->cred) : GNUTLS_E_MEMORY_ERROR;
+    if (rv >= 0) {
+        gnutls_datum_t cert = {(unsigned char *)(uintptr_t)t->cert_pem, (unsigned)strlen(t->cert_pem)};
+        gnutls_datum_t key = {(unsigned char *)(uintptr_t)t->key_pem, (unsigned)strlen(t->key_pem)};
+        rv = gnutls_certificate_set_x509_key_mem2(g->cred, &cert, &key, GNUTLS_X509_FMT_PEM, NULL, 0);
+    }
+    if (rv >= 0 && t->ca_pem) {
+        gnutls_datum_t ca = {(unsigned char *)(uintptr_t)t->ca_pem, (unsigned)strlen(t->ca_pem)};
+        what = "the CA";
+        rv = gnutls_certificate_set_x509_trust_mem(g->cred, &ca, GNUTLS_X509_FMT_PEM);
+        if (rv == 0)
+            rv = GNUTLS_E_NO_CERTIFICATE_FOUND;
+        g->ask = true;
+    }
+    if (rv < 0) {
+        seterr(err, errlen, "TLS: %s: %s", what, gnutls_strerror(rv));
+        if (g && g->cred)
+            gnutls_certificate_free_credentials(g->cred);
+        free(g);
+        return NULL;
+    }
+    g->refs = 1;
+    return g;
+}
+
+/* Free the retired credentials no connection uses any more (all: every
+ * one, the server is gone). */
+static void tls_reap(struct http_server *s, bool all)
+{
+    for (struct tls_gen **p = &s->retired; *p;) {
+        struct tls_gen *g = *p;
+        if (g->refs && !all) {
+            p = &g->next;
+            continue;
+        }
+        *p = g->next;
+        gnutls_certificate_free_credentials(g->cred);
+        free(g);
+    }
+}
+
+/* ---- TLS socket I/O (see "TLS handshakes" at the top) ------------------- */
+
+static void starving_remove(struct http_server *s, struct conn_ctx *cc)
+{
+    for (struct conn_ctx **p = &s->starving; *p; p = &(*p)->next_starving)
+        if (*p == cc) {
+            *p = cc->next_starving;
+            break;
+        }
+    cc->starving = false;
+    cc->next_starving = NULL;
+}
+
+/* What a session's transport points to once its connection is closed
+ * (GnuTLS keeps the session a little longer than MHD our context). */
+static struct conn_ctx closed_conn = {.fd = -1};
+
+static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
+{
+    struct conn_ctx *cc = ptr;
+    ssize_t r;
+    if (cc->fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    do
+        r = recv(cc->fd, buf, len, 0);
+    while (r < 0 && errno == EINTR);
+    if (r >= 0) {
+        cc->srv->moved = true;
+    } else if ((errno == EAGAIN || errno == EWOULDBLOCK) && !cc->starving &&
+               gnutls_handshake_get_last_in(cc->session) != GNUTLS_HANDSHAKE_FINISHED) {
+        cc->starving = true;
+        cc->next_starving = cc->srv->starving;
+        cc->srv->starving = cc;
+        errno = EAGAIN;
+    }
+    return r;
+}
+
+static int tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
+{
+    struct conn_ctx *cc = ptr;
+    struct pollfd p = {.fd = cc->fd, .events = POLLIN};
+    if (cc->fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    /* (as GnuTLS's own: MHD's non-blocking sessions do not call it) */
+    return poll(&p, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
+}
+
+static ssize_t tls_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int n)
+{
+    struct conn_ctx *cc = ptr;
+    struct msghdr msg = {.msg_iov = (struct iovec *)(uintptr_t)iov, .msg_iovlen = (size_t)n};
+    ssize_t r;
+    if (cc->fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    do
+        r = sendmsg(cc->fd, &msg, MSG_NOSIGNAL);
+    while (r < 0 && errno == EINTR);
+    if (r >= 0)
+        cc->srv->moved = true;
+    return r;
+}
+
+static int on_tls_readable(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+    struct conn_ctx *cc = userdata;
+    (void)src, (void)fd, (void)revents;
+    server_kick(cc->srv); /* (the source is one-shot) */
+    return 0;
+}
+
+/* After a run of MHD, spinning: it wants to run again at once. If that
+ * run moved nothing and no kick was asked for, handshakes waiting for
+ * input are the reason: watch their sockets instead and say so. */
+static bool tls_handshakes_wait(struct http_server *s, bool spinning)
+{
+    int on = 0;
+    bool wait = spinning && s->tls && !s->moved && s->starving && s->kick &&
+                sd_event_source_get_enabled(s->kick, &on) >= 0 && !on;
+    while (s->starving) {
+        struct conn_ctx *cc = s->starving;
+        starving_remove(s, cc);
+        if (!wait)
+            continue;
+        if (!cc->readable &&
+            sd_event_add_io(s->ev, &cc->readable, cc->fd, EPOLLIN | EPOLLRDHUP, on_tls_readable, cc) < 0) {
+            cc->readable = NULL;
+            wait = false; /* (cannot watch it: keep MHD running) */
+            continue;
+        }
+        sd_event_source_set_enabled(cc->readable, SD_EVENT_ONESHOT);
+    }
+    return wait;
+}
+
+/* A new connection gets the current credentials (before its handshake). */
+static void tls_attach(struct http_server *s, struct MHD_Connection *conn, struct conn_ctx *cc)
+{
+    const union MHD_ConnectionInfo *ci =
+        s->tls ? MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION) : NULL;
+    gnutls_session_t session = ci ? (gnutls_session_t)ci->tls_session : NULL;
+    if (!session || gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, s->tls->cred) < 0)
+        return; /* (it keeps the ones MHD started with, and is asked for no certificate) */
+    cc->gen = s->tls;
+    s->tls->refs++;
+    if (cc->gen->ask)
+        gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUEST);
+    cc->session = session;
+    gnutls_transport_set_ptr2(session, cc, cc);
+    gnutls_transport_set_pull_function(session, tls_pull);
+    gnutls_transport_set_pull_timeout_function(session, tls_pull_timeout);
+    gnutls_transport_set_vec_push_function(session, tls_push);
+}
+
+/* Check the connection's client certificate (once: cc->cert). */
+static void check_client_cert(struct MHD_Connection *conn, struct conn_ctx *cc)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    gnutls_session_t session = ci ? (gnutls_session_t)ci->tls_session : NULL;
+    unsigned n = 0, status = 0;
+    const gnutls_datum_t *certs = session ? gnutls_certificate_get_peers(session, &n) : NULL;
+    cc->cert = -1;
+    if (!certs || !n) {
+        cc->cert_why = strdup("the connection presented no client certificate");
+        return;
+    }
+    gnutls_typed_vdata_st purpose = {GNUTLS_DT_KEY_PURPOSE_OID,
+                                     (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT, 0};
+    int rv = gnutls_certificate_verify_peers(session, &purpose, 1, &status);
+    if (rv >= 0 && status == 0) {
+        cc->cert = 1;
+        return;
+    }
+    gnutls_x509_crt_t crt = NULL;
+    gnutls_datum_t dn = {NULL, 0}, text = {NULL, 0};
+    if (gnutls_x509_crt_init(&crt) >= 0 && gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) >= 0)
+        gnutls_x509_crt_get_dn3(crt, &dn, 0);
+    if (rv >= 0 && gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &text, 0) >= 0)
+        for (size_t l = strlen((char *)text.data); l && text.data[l - 1] == ' ';)
+            text.data[--l] = 0; /* (it ends in a space) */
+    if (asprintf(&cc->cert_why, "its client certificate \"%s\" is not accepted: %s",
+                 dn.data ? (const char *)dn.data : "?",
+                 rv < 0 ? gnutls_strerror(rv) : text.data ? (const char *)text.data : "not trusted") < 0)
+        cc->cert_why = NULL;
+    gnutls_free(dn.data);
+    gnutls_free(text.data);
+    if (crt)
+        gnutls_x509_crt_deinit(crt);
+}
 
 /* MHD_OPTION_UNESCAPE_CALLBACK: %-decode the path and query arguments in
  * place, as MHD would, but note escapes we refuse instead of decoding them
@@ -452,9 +794,7 @@ struct conn_ctx {
 static size_t on_unescape(void *cls, struct MHD_Connection *conn, char *s)
 {
     (void)cls;
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    struct conn_ctx *cc = ci ? ci->socket_context : NULL;
+    struct conn_ctx *cc = conn_ctx_of(conn);
     char *out = s;
     for (const char *in = s; *in; in++) {
         if (*in != '%') {
@@ -512,9 +852,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->max_body = large ? s->large_max_body : s->max_body;
         r->max_body_setting = large ? s->large_max_body_setting : s->max_body_setting;
 
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-        struct conn_ctx *cc = ci ? ci->socket_context : NULL;
+        struct conn_ctx *cc = conn_ctx_of(conn);
+        s->moved = true;
+        if (cc && cc->readable) /* its handshake is over */
+            cc->readable = sd_event_source_disable_unref(cc->readable);
+        if (cc && cc->unsorted && !sort_connection(s, cc, r->path))
+            return queue_error_ex(r, 503, s->full_msg, true);
         if (cc && cc->bad_escape) {
             cc->bad_escape = false;
             return queue_error(r, 400, "malformed or NUL (%00) %-escape in the URL");
@@ -609,21 +952,38 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
                           enum MHD_ConnectionNotificationCode code)
 {
     struct http_server *s = cls;
-    (void)conn;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        /* (called from MHD_add_connection in take_connection) */
+        /* (called from MHD_add_connection in door_take) */
         struct conn_ctx *cc = calloc(1, sizeof *cc);
         s->open++;
-        if (cc)
-            cc->peer = s->taking_peer;
-        s->open_peers += s->taking_peer;
+        s->moved = true;
+        if (cc) {
+            cc->srv = s;
+            cc->fd = s->taking_fd;
+            cc->peer = s->taking == HTTP_DOOR_PEER;
+            s->open_peers += cc->peer;
+            if (s->taking == HTTP_DOOR_UNSORTED)
+                unsorted_add(s, cc);
+            tls_attach(s, conn, cc);
+        }
         *socket_context = cc;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
         struct conn_ctx *cc = *socket_context;
         if (s->open > 0)
             s->open--;
-        if (cc && cc->peer && s->open_peers > 0)
-            s->open_peers--;
+        s->moved = true;
+        if (cc) {
+            if (cc->peer && s->open_peers > 0)
+                s->open_peers--;
+            unsorted_remove(s, cc);
+            starving_remove(s, cc);
+            sd_event_source_disable_unref(cc->readable);
+            if (cc->session)
+                gnutls_transport_set_ptr2(cc->session, &closed_conn, &closed_conn);
+            if (cc->gen && cc->gen->refs > 0) /* freed after MHD_run (tls_reap) */
+                cc->gen->refs--;
+            free(cc->cert_why);
+        }
         free(cc);
         *socket_context = NULL;
     }
@@ -635,16 +995,32 @@ static bool door_room_for(void *arg, bool peer)
 {
     const struct http_server *s = arg;
     /* peers may use any connection allowed: the door counted it already */
-    return peer || s->open - s->open_peers < s->conn_limit;
+    return peer || clients_open(s) < s->conn_limit;
 }
 
-static void door_take(void *arg, int fd, const struct sockaddr *sa, socklen_t salen, bool peer)
+static void door_take(void *arg, int fd, const struct sockaddr *sa, socklen_t salen,
+                      enum http_door_kind kind)
 {
     struct http_server *s = arg;
-    s->taking_peer = peer;
+    s->taking = kind;
+    s->taking_fd = fd;
     MHD_add_connection(s->mhd, fd, sa, salen); /* (closes fd on failure) */
-    s->taking_peer = false;
+    s->taking = HTTP_DOOR_CLIENT;
+    s->taking_fd = -1;
     server_kick(s);
+}
+
+/* Close the oldest unsorted connection: MHD sees it end on its next run. */
+static bool door_evict(void *arg)
+{
+    struct http_server *s = arg;
+    struct conn_ctx *cc = s->unsorted_head;
+    if (!cc)
+        return false;
+    unsorted_remove(s, cc); /* (a client's until MHD has closed it) */
+    shutdown(cc->fd, SHUT_RDWR);
+    server_kick(s);
+    return true;
 }
 
 static unsigned door_inside(void *arg)
@@ -912,20 +1288,47 @@ static int open_door(struct http_server *s, int fd, unsigned total, unsigned tim
              s->conn_limit, setting ? ", " : "", setting ? setting : "");
     size_t len = 0;
     char *body = json_error(msg, &len);
+    s->full_msg = strdup(msg);
     struct http_door_limits dl = {
         .total = total,
         .timeout_s = timeout_s,
         .peer_prefix = limits ? limits->peer_prefix : NULL,
         .full_body = body,
+        .tls = s->tls != NULL,
     };
-    static const struct http_door_ops ops = {door_room_for, door_take, door_inside};
-    s->door = body ? http_door_new(s->ev, fd, &dl, &ops, s) : NULL;
-    if (!body) {
+    static const struct http_door_ops ops = {door_room_for, door_take, door_inside, door_evict};
+    s->door = body && s->full_msg ? http_door_new(s->ev, fd, &dl, &ops, s) : NULL;
+    if (!body || !s->full_msg) {
         close(fd);
         errno = ENOMEM;
     }
     free(body);
     return s->door ? 0 : -1;
+}
+
+/* The first credentials, and what MHD is started with. */
+static int start_tls(struct http_server *s, const struct http_server_tls *tls, const char *where,
+                     char *err, size_t errlen)
+{
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        seterr(err, errlen, "cannot serve HTTPS on %s: this libmicrohttpd was built without "
+               "TLS (install Debian's libmicrohttpd12)", where);
+        return -1;
+    }
+    char why[300];
+    s->tls = tls->cert_pem && tls->key_pem ? tls_gen_new(tls, why, sizeof why) : NULL;
+    if (!s->tls) {
+        seterr(err, errlen, "cannot serve HTTPS on %s: %s", where,
+               tls->cert_pem && tls->key_pem ? why : "no certificate and key");
+        return -1;
+    }
+    s->mhd_cert = strdup(tls->cert_pem);
+    s->mhd_key = strdup(tls->key_pem);
+    if (!s->mhd_cert || !s->mhd_key) {
+        seterr(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
 }
 
 struct http_server *http_server_new(sd_event *ev, const char *host, uint16_t port, size_t max_body,
@@ -979,6 +1382,12 @@ struct http_server *http_server_new_ex(sd_event *ev, const char *host, uint16_t 
     s->handler = handler;
     s->arg = arg;
     s->conn_limit = conn_limit;
+    s->taking_fd = -1;
+    if (limits && limits->peer_prefix && !(s->peer_prefix = strdup(limits->peer_prefix))) {
+        close(fd);
+        seterr(err, errlen, "out of memory");
+        goto fail;
+    }
 
     struct sockaddr_storage ss;
     socklen_t sslen = sizeof ss;
@@ -989,6 +1398,10 @@ struct http_server *http_server_new_ex(sd_event *ev, const char *host, uint16_t 
             s->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     }
     format_hostport(where, sizeof where, host, s->port ? s->port : port);
+    if (limits && limits->tls && start_tls(s, limits->tls, where, err, errlen) < 0) {
+        close(fd);
+        goto fail;
+    }
 
     /* The door (http_door.h) accepts and hands connections over, keeping
      * to the limits; MHD's own limit is only a backstop (it counts closed
@@ -997,7 +1410,15 @@ struct http_server *http_server_new_ex(sd_event *ev, const char *host, uint16_t 
                      MHD_USE_NO_LISTEN_SOCKET;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    struct MHD_OptionItem tls_options[] = {
+        {s->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->mhd_cert},
+        {s->tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, s->mhd_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (s->tls)
+        flags |= MHD_USE_TLS;
     s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s,
+                              MHD_OPTION_ARRAY, tls_options,
                               MHD_OPTION_CONNECTION_LIMIT, conn_limit + reserve + MHD_LIMIT_SLACK,
                               MHD_OPTION_CONNECTION_TIMEOUT, conn_timeout,
                               /* per connection: headers and the read buffer
@@ -1107,7 +1528,53 @@ void http_server_free(struct http_server *s)
     }
     while (s->requests)
         request_free(s->requests);
+    if (s->tls) {
+        s->tls->next = s->retired;
+        s->retired = s->tls;
+        s->tls = NULL;
+    }
+    tls_reap(s, true);
+    if (s->mhd_key)
+        explicit_bzero(s->mhd_key, strlen(s->mhd_key));
+    free(s->mhd_key);
+    free(s->mhd_cert);
+    free(s->peer_prefix);
+    free(s->full_msg);
     sd_event_unref(s->ev);
     free(s->large_body_path);
     free(s);
+}
+
+int http_server_set_tls(struct http_server *s, const struct http_server_tls *tls, char *err, size_t errlen)
+{
+    if (!s->tls) {
+        seterr(err, errlen, "this server does not serve TLS");
+        return -1;
+    }
+    struct tls_gen *g = tls->cert_pem && tls->key_pem ? tls_gen_new(tls, err, errlen) : NULL;
+    if (!g) {
+        if (!tls->cert_pem || !tls->key_pem)
+            seterr(err, errlen, "TLS: no certificate and key");
+        return -1;
+    }
+    s->tls->refs--;
+    s->tls->next = s->retired;
+    s->retired = s->tls;
+    s->tls = g;
+    tls_reap(s, false);
+    return 0;
+}
+
+int http_request_client_cert(struct http_request *r, char *why, size_t whylen)
+{
+    struct conn_ctx *cc = conn_ctx_of(r->conn);
+    if (!cc || !cc->gen || !cc->gen->ask) {
+        seterr(why, whylen, "this server does not ask for client certificates");
+        return -1;
+    }
+    if (!cc->cert)
+        check_client_cert(r->conn, cc);
+    if (cc->cert < 0)
+        seterr(why, whylen, "%s", cc->cert_why ? cc->cert_why : "its client certificate is not accepted");
+    return cc->cert > 0;
 }

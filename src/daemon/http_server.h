@@ -41,6 +41,15 @@ typedef void (*http_handler_fn)(struct http_request *req, void *arg);
  * limit gets 503 (a JSON error naming conn_limit_setting) and is closed,
  * and when all conn_limit + peer_reserve are taken, the connection that has
  * waited longest without sending a request line is closed to make room. */
+/* TLS: PEM texts (NUL-terminated, copied). */
+struct http_server_tls {
+    const char *cert_pem; /* the server's certificate, then its chain */
+    const char *key_pem;  /* its private key */
+    const char *ca_pem;   /* with it, clients are asked for a certificate,
+                             which http_request_client_cert() checks against
+                             these CAs; NULL: none is asked for */
+};
+
 struct http_server_limits {
     unsigned conn_limit;     /* client connections (default 1024) */
     unsigned peer_reserve;   /* connections only peers may use (default 0) */
@@ -55,6 +64,10 @@ struct http_server_limits {
     /* What sets each body limit, for the 413's message (e.g.
      * "max_request_bytes"); static strings, may be NULL. */
     const char *max_body_setting, *large_max_body_setting;
+    /* Serve HTTPS only (NULL: plain HTTP). A TLS connection passes the
+     * door at its first byte and is sorted (peer or client) by its first
+     * request; a plain HTTP request gets 400 saying to use https://. */
+    const struct http_server_tls *tls;
 };
 #define HTTP_SERVER_DEFAULT_CONN_LIMIT 1024u
 #define HTTP_SERVER_DEFAULT_CONN_TIMEOUT_S 60u
@@ -74,6 +87,12 @@ uint16_t http_server_port(const struct http_server *s); /* actual bound port */
 /* Closes everything. Requests the handler has seen but not answered are
  * dropped: their on_abort callbacks are called first. */
 void http_server_free(struct http_server *s);
+
+/* A TLS server's new certificate, key and CA, for the connections
+ * accepted from now on (open ones keep theirs). Returns 0, or -1 with err
+ * (the old ones stay). */
+int http_server_set_tls(struct http_server *s, const struct http_server_tls *tls, char *err,
+                        size_t errlen);
 
 /* Send the answers given so far now rather than on the next loop turn
  * (saves a wake-up per answer at low load). Not from inside this server's
@@ -97,6 +116,14 @@ const char *http_request_header(const struct http_request *r, const char *name);
 const char *http_request_body(const struct http_request *r, size_t *len);
 /* "ip:port" of the client ("[ip]:port" for IPv6). */
 const char *http_request_peer(const struct http_request *r);
+
+/* The client certificate of r's connection (checked once per connection,
+ * with the CA the connection was accepted with): 1 if it presented one
+ * that the CA signed, valid now and for TLS clients; 0 if not, with why
+ * ("the connection presented no client certificate", "its client
+ * certificate \"CN=x\" is not accepted: The certificate is NOT trusted.
+ * ..."); -1 (why set) if the server asks for none (no TLS, or no CA). */
+int http_request_client_cert(struct http_request *r, char *why, size_t whylen);
 
 /* Add a response header; call before http_respond(). */
 void http_response_header(struct http_request *r, const char *name, const char *value);

@@ -17,6 +17,7 @@
 #include "memberfile.h"
 #include "peer_secret.h"
 #include "node.h"
+#include "tls.h"
 
 static void usage(FILE *f)
 {
@@ -106,9 +107,21 @@ static int parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
+/* Say what is worth knowing but not an error (--check-config prints it,
+ * a start logs it). */
+static void note(const struct options *o, const char *text)
+{
+    if (!text[0])
+        return;
+    if (o->check)
+        printf("warning: %s\n", text);
+    else
+        log_msg(LOG_WARNING, "%s", text);
+}
+
 static int load_config(const struct options *o, struct raftd_config *cfg)
 {
-    char err[3072];
+    char err[3072], warn[1024];
     config_defaults(cfg);
     if (config_load(cfg, o->config, err, sizeof(err)) < 0)
         goto bad;
@@ -119,8 +132,12 @@ static int load_config(const struct options *o, struct raftd_config *cfg)
         goto bad;
     }
     if (config_resolve(cfg, err, sizeof(err)) < 0 ||
-        peer_secret_load(cfg, err, sizeof(err)) < 0)
+        peer_secret_load(cfg, err, sizeof(err)) < 0 ||
+        tls_load(cfg, &cfg->tls, err, sizeof(err), warn, sizeof(warn)) < 0)
         goto bad;
+    note(o, warn);
+    tls_config_notes(cfg, warn, sizeof(warn));
+    note(o, warn);
     /* A data directory keeps the members list it was bootstrapped with. */
     int rv = memberfile_check_config(cfg, err, sizeof(err));
     if (rv == -2 && o->check) {
@@ -142,6 +159,19 @@ bad:
     return EX_CONFIG;
 }
 
+/* Who must present client certificates, for --check-config. */
+static const char *cert_auth_text(const struct raftd_config *cfg)
+{
+    if (cfg->peer_client_cert_auth && cfg->client_cert_auth)
+        return "; peers and clients must present certificates of "
+               "tls_ca_file";
+    if (cfg->peer_client_cert_auth)
+        return "; peers must present certificates of tls_ca_file";
+    if (cfg->client_cert_auth)
+        return "; clients must present certificates of tls_ca_file";
+    return "";
+}
+
 static int new_secret(const char *path)
 {
     char err[600];
@@ -161,8 +191,12 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si,
     (void)s;
     struct node *n = arg;
     if (si->ssi_signo == SIGHUP) {
-        log_msg(LOG_NOTICE, "SIGHUP ignored: raftd reads its configuration "
-                "only at start; restart it to apply changes");
+        /* (systemctl reload: shown as "reloading" until READY=1) */
+        sd_notify(0, "RELOADING=1");
+        node_reload(n);
+        char status[128];
+        node_status_line(n, status, sizeof(status));
+        sd_notifyf(0, "READY=1\nSTATUS=%s", status);
         return 0;
     }
     log_msg(LOG_NOTICE, "received %s, stopping", strsignal((int)si->ssi_signo));
@@ -188,13 +222,19 @@ int main(int argc, char **argv)
         return rv;
     }
     if (o.check) {
-        printf("%s: ok (node %llu of %u members, listening on %s:%u; %s%s)\n",
+        const struct raftd_member *self = config_member(&cfg, cfg.id);
+        printf("%s: ok (node %llu of %u members, listening on %s:%u; %s%s; "
+               "%s%s%s)\n",
                cfg.path, (unsigned long long)cfg.id, cfg.n_members,
                cfg.listen_host, cfg.listen_port,
                cfg.peer_auth ? "peers sign their requests with the secret in "
                              : "peer_auth = \"none\": peers are not "
                                "authenticated",
-               cfg.peer_auth ? cfg.peer_secret_source : "");
+               cfg.peer_auth ? cfg.peer_secret_source : "",
+               self->https ? "serves HTTPS with the certificate "
+                           : "serves plain HTTP",
+               self->https ? cfg.tls.about : "",
+               cert_auth_text(&cfg));
         config_free(&cfg);
         return 0;
     }

@@ -121,7 +121,8 @@ static int parse_member(const char *p, size_t len, struct member_entry *e)
         return -1;
     errno = 0;
     unsigned long long id = strtoull(line + 7, &end, 10);
-    if (errno || *end != ' ' || strncmp(end + 1, "http://", 7) != 0)
+    if (errno || *end != ' ' || (strncmp(end + 1, "http://", 7) != 0 &&
+                                 strncmp(end + 1, "https://", 8) != 0))
         return -1;
     const char *url = end + 1;
     size_t ulen = strlen(url);
@@ -272,6 +273,15 @@ static const struct member_entry *find(const struct member_list *l, raft_id id)
     return NULL;
 }
 
+/* Whether two member URLs name the same host and port: the scheme may
+ * change (http:// to https://: a cluster switched to TLS), the member
+ * stays the same. */
+static bool same_address(const char *a, const char *b)
+{
+    const char *pa = strstr(a, "://"), *pb = strstr(b, "://");
+    return strcmp(pa ? pa : a, pb ? pb : b) == 0;
+}
+
 unsigned member_list_diff(const struct member_list *recorded,
                           const struct member_list *file, char *buf,
                           size_t len)
@@ -286,7 +296,7 @@ unsigned member_list_diff(const struct member_list *recorded,
         if (!r) {
             add(buf, len, &pos, "node %" PRIu64 " (%s) was added", f->id, f->url);
             count++;
-        } else if (strcmp(r->url, f->url) != 0) {
+        } else if (!same_address(r->url, f->url)) {
             add(buf, len, &pos, "node %" PRIu64 "'s url changed from %s to %s",
                 f->id, r->url, f->url);
             count++;

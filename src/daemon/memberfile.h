@@ -30,7 +30,7 @@
 #include "../raft/raft.h"
 
 #define MEMBERFILE_NAME "members"
-/* Longest URL in a record: "http://" + a 253-byte host in brackets + port. */
+/* Longest URL in a record: "https://" + a 253-byte host in brackets + port. */
 #define MEMBERFILE_URL_MAX 272
 
 struct member_list {
@@ -73,7 +73,9 @@ int memberfile_write(int dir_fd, const char *dir, const struct member_list *l,
 
 /* Describe how the config's list (file) differs from the recorded one, as
  * "node 4 (http://...) was added; node 2's url changed from A to B; ...".
- * Returns the number of differences (0: the same lists). */
+ * Returns the number of differences (0: the same lists). A URL whose
+ * scheme only changed (http:// and https://) names the same member: a
+ * cluster may switch to TLS, one member at a time, and keep its data. */
 unsigned member_list_diff(const struct member_list *recorded,
                           const struct member_list *file, char *buf,
                           size_t len);

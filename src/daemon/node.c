@@ -917,8 +917,14 @@ static void handle_request(struct http_request *req, void *arg)
     const char *method = http_request_method(req);
     const char *path = http_request_path(req);
     /* Only the cluster's members may speak Raft to this node. */
-    if (peer_auth_path_index(path) >= 0 && !node_peer_admit(n, req))
+    bool peer = peer_auth_path_index(path) >= 0;
+    char why[700];
+    if (peer && !node_peer_admit(n, req))
         return;
+    if (!peer && node_tls_admit(n, req, false, why, sizeof(why)) < 0) {
+        http_respond_error(req, 403, why);
+        return;
+    }
     if (handle_forwarded(n, req, path) || keys_api_handle(n, req))
         return;
     if (strcmp(path, rpc_path(RAFT_MSG_SNAPSHOT)) == 0) {
@@ -1101,6 +1107,12 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
     }
     if (is_specific_ip(cfg->listen_host))
         http_client_set_source(n->client, cfg->listen_host);
+    struct http_server_tls tls;
+    err[0] = 0;
+    const struct http_server_tls *serve_tls = node_tls_start(n, &tls, err,
+                                                             errlen);
+    if (!serve_tls && err[0])
+        goto error;
     struct http_server_limits limits = {
         .conn_limit = cfg->max_connections,
         .peer_reserve = PEER_CONNECTIONS_RESERVED * (cfg->n_members - 1),
@@ -1110,6 +1122,7 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
         .large_max_body = cfg->max_snapshot_bytes + 4096, /* + JSON line */
         .max_body_setting = "max_request_bytes",
         .large_max_body_setting = "max_snapshot_bytes, plus 4096",
+        .tls = serve_tls,
     };
     n->http = http_server_new_ex(ev, cfg->listen_host, cfg->listen_port,
                                  cfg->max_request_bytes, &limits,

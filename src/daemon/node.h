@@ -26,6 +26,12 @@ void node_free(struct node *n);
  * timeout; then the loop is exited with status 0. */
 void node_shutdown(struct node *n);
 
+/* Reread what may change without a restart (SIGHUP): the TLS certificate,
+ * key and CA, for the connections made from then on. Logs what it did; on
+ * a file that is missing or wrong it keeps those in use and logs which
+ * file and what is wrong. */
+void node_reload(struct node *n);
+
 /* The text for sd_notify's STATUS=, e.g. "Follower of node 2, term 7". */
 void node_status_line(const struct node *n, char *buf, size_t len);
 

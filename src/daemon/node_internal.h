@@ -159,6 +159,19 @@ int node_peer_post(struct node *n, raft_id to, const char *base_url,
                    const char *body, size_t len, unsigned timeout_ms,
                    http_client_cb cb, void *arg);
 
+/* node_tls.c: TLS (tls.h) */
+/* At start, after the HTTP client is made: give it the TLS files of
+ * n->cfg; returns the server's TLS (in *st), or NULL if this node serves
+ * plain HTTP or on failure (err set, empty otherwise). */
+const struct http_server_tls *node_tls_start(struct node *n,
+                                             struct http_server_tls *st,
+                                             char *err, size_t errlen);
+/* The client-certificate gate of a peer request (peer_client_cert_auth)
+ * or of any other one (client_cert_auth): 0 to go on, or -1 with why the
+ * request is refused (the caller answers 403). */
+int node_tls_admit(struct node *n, struct http_request *req, bool peer,
+                   char *why, size_t whylen);
+
 /* node_snapshot.c: snapshots and log compaction (doc/design.md) */
 /* At start: load the data directory's snapshot into the store. */
 int snap_load_at_start(struct node *n, const struct storage_loaded *l,

@@ -160,9 +160,14 @@ bool node_peer_admit(struct node *n, struct http_request *req)
     size_t len;
     const char *body = http_request_body(req, &len);
     struct admitted *a = http_request_context(req, sizeof(*a));
-    char why[512];
+    char why[700];
     if (!a) {
         http_respond_error(req, 500, "out of memory");
+        return false;
+    }
+    if (node_tls_admit(n, req, true, why, sizeof(why)) < 0) {
+        log_refusal(n, req, PEER_AUTH_MISSING, RAFT_NONE, why);
+        http_respond_error(req, 403, why);
         return false;
     }
     enum peer_auth_verdict v = peer_auth_check_request(

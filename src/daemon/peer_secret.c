@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,27 +46,77 @@ static const char *credential_path(const char *file, char *buf, size_t len,
     return *missing ? NULL : buf;
 }
 
+char *private_file_read(const char *file, size_t max, size_t *len,
+                        bool secret, struct private_file *pf)
+{
+    bool missing;
+    pf->from_credential =
+        credential_path(file, pf->path, sizeof(pf->path), &missing) != NULL;
+    if (!pf->from_credential)
+        snprintf(pf->path, sizeof(pf->path), "%s", file);
+    if (missing) { /* systemd passed every file there, not this one */
+        errno = ENOENT;
+        return NULL;
+    }
+    int fd = open(pf->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    char *buf = NULL;
+    int e = 0;
+    if (fstat(fd, &st) < 0)
+        e = errno;
+    else if (!S_ISREG(st.st_mode))
+        e = EINVAL;
+    else if (secret && !pf->from_credential && (st.st_mode & S_IROTH))
+        e = EPERM;
+    else if ((uint64_t)st.st_size > max)
+        e = EFBIG;
+    else if (!(buf = malloc(max + 1)))
+        e = ENOMEM;
+    ssize_t n = e ? -1 : read(fd, buf, max + 1);
+    if (!e && n < 0)
+        e = errno;
+    else if (!e && (size_t)n > max)
+        e = EFBIG;
+    close(fd);
+    if (e) {
+        if (buf)
+            explicit_bzero(buf, max + 1);
+        free(buf);
+        errno = e;
+        return NULL;
+    }
+    buf[n] = 0;
+    *len = (size_t)n;
+    return buf;
+}
+
 int peer_secret_load(struct raftd_config *cfg, char *err, size_t errlen)
 {
     if (!cfg->peer_auth)
         return 0;
-    char cred[512];
-    bool missing;
-    const char *path = credential_path(cfg->peer_secret_file, cred,
-                                       sizeof(cred), &missing);
-    bool from_credential = path != NULL;
-    if (!path)
-        path = cfg->peer_secret_file;
-    int fd = missing ? -1 : open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (missing)
-        errno = ENOENT; /* systemd passed every file there, not this one */
-    if (fd < 0 && errno == ENOENT)
+    struct private_file pf;
+    size_t n = 0;
+    char *buf = private_file_read(cfg->peer_secret_file, 1023, &n, true, &pf);
+    const char *path = pf.path;
+    if (!buf && errno == ENOENT)
         return errmsg(err, errlen, "%s:%d: peer_auth is \"hmac\" but the peer "
                       "secret %s does not exist: %s (FILE: %s)", cfg->path,
                       cfg->src.peer_secret_file ? cfg->src.peer_secret_file
                                                 : cfg->src.last_line,
                       path, how_to_make(), path);
-    if (fd < 0)
+    if (!buf && errno == EINVAL)
+        return errmsg(err, errlen, "the peer secret %s is not a regular file",
+                      path);
+    if (!buf && errno == EPERM)
+        return errmsg(err, errlen, "the peer secret %s can be read by every "
+                      "user of this machine: chmod 600 %s (and make a new "
+                      "secret if others may have read it)", path, path);
+    if (!buf && errno == EFBIG)
+        return errmsg(err, errlen, "the peer secret %s is not valid: it is "
+                      "too long", path);
+    if (!buf)
         return errmsg(err, errlen, "cannot read the peer secret %s: %s%s", path,
                       strerror(errno),
                       errno == EACCES ? " (the systemd unit passes the files "
@@ -73,26 +124,10 @@ int peer_secret_load(struct raftd_config *cfg, char *err, size_t errlen)
                       "keep the secret there, or run raftd as a user who "
                       "may read it)"
                                       : "");
-    struct stat st;
-    char buf[1024];
-    ssize_t n = fstat(fd, &st) < 0 ? -1 : read(fd, buf, sizeof(buf));
-    int e = errno;
-    close(fd);
-    if (n < 0)
-        return errmsg(err, errlen, "cannot read the peer secret %s: %s", path,
-                      strerror(e));
-    if (!S_ISREG(st.st_mode))
-        return errmsg(err, errlen, "the peer secret %s is not a regular file",
-                      path);
-    if (!from_credential && (st.st_mode & S_IROTH))
-        return errmsg(err, errlen, "the peer secret %s can be read by every "
-                      "user of this machine: chmod 600 %s (and make a new "
-                      "secret if others may have read it)", path, path);
     const char *why = NULL;
-    int len = (size_t)n == sizeof(buf)
-                  ? -1
-                  : peer_auth_parse_secret(buf, (size_t)n, cfg->peer_secret, &why);
-    explicit_bzero(buf, sizeof(buf));
+    int len = peer_auth_parse_secret(buf, n, cfg->peer_secret, &why);
+    explicit_bzero(buf, n);
+    free(buf);
     if (len < 0)
         return errmsg(err, errlen, "the peer secret %s is not valid: %s", path,
                       why ? why : "it is too long");

@@ -17,6 +17,12 @@ For later issues (replication, the etcd v2 keys API): c.request(i, "PUT",
 whole-cluster crashes and restarts; capture_rpc(path) and FakePeer learn the
 daemon's own message shapes; Cluster(extra_config=...) adds settings.
 
+TLS: Cluster(3, tls=True, peer_client_cert_auth=True) makes a throwaway CA
+with openssl (tlsca.py), a certificate per node for its address, https://
+member URLs, and sends the harness's own requests over HTTPS trusting that
+CA (c.context; c.peer_context, with a client certificate of the CA, for
+peer_request()).
+
 Environment:
     RAFTD                      the daemon binary (default ../../src/raftd
                                from this directory, then ./src/raftd)
@@ -60,6 +66,7 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -150,11 +157,21 @@ def wait_for(pred, timeout, interval=0.05, msg="condition", describe=None):
 # --------------------------------------------------------------------------
 # HTTP helpers
 
+def http_connection(host, port, timeout=HTTP_TIMEOUT, context=None):
+    """An http.client connection: HTTPS with the ssl.SSLContext context
+    (a TLS cluster's), else plain HTTP."""
+    if context is not None:
+        return http.client.HTTPSConnection(host, port, timeout=timeout,
+                                           context=context)
+    return http.client.HTTPConnection(host, port, timeout=timeout)
+
+
 def http_request(host, port, method, path, body=None, headers=None,
-                 timeout=HTTP_TIMEOUT):
+                 timeout=HTTP_TIMEOUT, context=None):
     """One request on a fresh connection: (status, headers dict, body bytes).
-    Raises OSError / http.client exceptions on connection trouble."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    Raises OSError / http.client exceptions on connection trouble.
+    context: an ssl.SSLContext for HTTPS."""
+    conn = http_connection(host, port, timeout, context)
     try:
         hdrs = dict(headers or {})
         if body is not None and not any(k.lower() == "content-type"
@@ -368,10 +385,14 @@ def new_secret_file(directory):
 def config_text(node_id, listen, data_dir, members, heartbeat_ms=HEARTBEAT_MS,
                 election_min_ms=ELECTION_MIN_MS,
                 election_max_ms=ELECTION_MAX_MS, log_level="debug",
-                extra="", secret_file=None):
+                extra="", secret_file=None, tls=None):
     """A raftd.conf. node_id None leaves `id` out; members: [(id, url)];
-    secret_file None means peer_auth = "none"."""
+    secret_file None means peer_auth = "none"; tls: {setting: value} of
+    the TLS settings (strings quoted, booleans as they are)."""
     lines = ["# written by tests/integration/harness.py"]
+    for k, v in (tls or {}).items():
+        lines.append("%s = %s;" % (k, ("true" if v else "false")
+                                   if isinstance(v, bool) else '"%s"' % v))
     if node_id is not None:
         lines.append("id = %d;" % node_id)
     if listen is not None:
@@ -414,7 +435,8 @@ class Node:
         self.id = node_id
         self.host = host
         self.port = port
-        self.url = "http://%s:%d" % (host, port)
+        self.url = "%s://%s:%d" % ("https" if cluster.tls else "http", host,
+                                   port)
         self.dir = os.path.join(cluster.dir, "n%d" % node_id)
         self.data_dir = os.path.join(self.dir, "data")
         self.config_path = os.path.join(self.dir, "raftd.conf")
@@ -425,6 +447,8 @@ class Node:
         self.exits = []              # (pid, how, returncode) of past runs
         self.log_mark = 0            # log offset at the latest start
         self.extra_env = {}
+        self.cert = self.key = None  # TLS: its certificate and key,
+        self.ca_file = None          # and its own tls_ca_file if set
         os.makedirs(self.data_dir, exist_ok=True)
 
     @property
@@ -447,16 +471,27 @@ class Cluster:
     on every lab machine" mode).
     env: {id: {VAR: value}} extra environment per node.
     peer_auth: "hmac" (every node gets the cluster's new secret, in
-    self.secret_file; self.secret holds it) or "none"."""
+    self.secret_file; self.secret holds it) or "none".
+    tls: https:// member URLs; a CA made for the cluster (self.ca, a
+    tlsca.CA) issues every node a certificate for its address (nd.cert,
+    nd.key); self.context is the ssl.SSLContext of the harness's own
+    requests (the CA, and a client certificate with client_cert_auth),
+    self.peer_context the one of peer_request() (a client certificate of
+    the CA). peer_client_cert_auth / client_cert_auth set those settings."""
 
     def __init__(self, n, *, start=True, wait_ready=True,
                  heartbeat_ms=HEARTBEAT_MS, election_min_ms=ELECTION_MIN_MS,
                  election_max_ms=ELECTION_MAX_MS, log_level="debug",
                  extra_config="", shared_config=False, env=None,
-                 name="cluster", peer_auth="hmac"):
+                 name="cluster", peer_auth="hmac", tls=False,
+                 peer_client_cert_auth=False, client_cert_auth=False):
         self.binary = require_raftd()
         self.name = name
         self.dir = tempfile.mkdtemp(prefix="raftd-it-")
+        self.tls = tls
+        self.peer_client_cert_auth = peer_client_cert_auth
+        self.client_cert_auth = client_cert_auth
+        self.context = self.peer_context = self.ca = None
         self.heartbeat_ms = heartbeat_ms
         self.election_min_ms = election_min_ms
         self.election_max_ms = election_max_ms
@@ -469,6 +504,8 @@ class Cluster:
             self.nodes[i] = Node(self, i, h, p)
         self.members = [(i, nd.url) for i, nd in self.nodes.items()]
         self.member_ids = {i: list(self.nodes) for i in self.nodes}
+        if tls:
+            self.make_certificates()
         self.secret_file, self.secret = (new_secret_file(self.dir)
                                          if peer_auth == "hmac"
                                          else (None, None))
@@ -490,6 +527,42 @@ class Cluster:
 
     # ---- configuration
 
+    def make_certificates(self):
+        """The cluster's CA (self.ca), a certificate for every node
+        (nd.cert, nd.key) and the client contexts (see the class); done at
+        construction with tls=True, or later by a test that switches a
+        cluster to TLS."""
+        import tlsca
+        if not tlsca.available():
+            raise unittest.SkipTest("openssl not installed (apt-get install "
+                                    "openssl): no TLS test CA")
+        self.ca = tlsca.CA(os.path.join(self.dir, "ca"))
+        for i, nd in self.nodes.items():
+            nd.cert, nd.key = self.ca.issue("node%d" % i, ips=[nd.host],
+                                            directory=nd.dir)
+        self.client_cert = self.ca.issue("harness", directory=self.dir)
+        self.context = self.ssl_context(
+            self.client_cert if self.client_cert_auth else None)
+        self.peer_context = self.ssl_context(self.client_cert)
+
+    def ssl_context(self, cert=None, ca=None):
+        """A client ssl.SSLContext trusting the cluster's CA (or ca), with
+        the client certificate cert = (cert file, key file), if given."""
+        ctx = ssl.create_default_context(cafile=ca or self.ca.cert)
+        if cert:
+            ctx.load_cert_chain(*cert)
+        return ctx
+
+    def tls_settings(self, i):
+        """The TLS settings of node i's config ({} without TLS)."""
+        if not self.tls:
+            return {}
+        nd = self.nodes[i]
+        return {"tls_cert_file": nd.cert, "tls_key_file": nd.key,
+                "tls_ca_file": nd.ca_file or self.ca.cert,
+                "peer_client_cert_auth": self.peer_client_cert_auth,
+                "client_cert_auth": self.client_cert_auth}
+
     def _write_configs(self, extra_config):
         common = dict(heartbeat_ms=self.heartbeat_ms,
                       election_min_ms=self.election_min_ms,
@@ -507,7 +580,8 @@ class Cluster:
             members = [(j, u) for j, u in self.members
                        if j in self.member_ids[i]]
             text = config_text(i, "%s:%d" % (nd.host, nd.port), nd.data_dir,
-                               members, extra=extra, **common)
+                               members, extra=extra, tls=self.tls_settings(i),
+                               **common)
             with open(nd.config_path, "w") as f:
                 f.write(text)
 
@@ -701,13 +775,17 @@ class Cluster:
     # ---- observation
 
     def http(self, i, method, path, body=None, headers=None,
-             timeout=HTTP_TIMEOUT):
+             timeout=HTTP_TIMEOUT, context=None):
+        """context: the ssl.SSLContext to use instead of self.context
+        (which https:// nodes get; http:// ones none)."""
         nd = self.nodes[i]
+        if context is None and nd.url.startswith("https:"):
+            context = self.context
         return http_request(nd.host, nd.port, method, path, body, headers,
-                            timeout)
+                            timeout, context)
 
     def request(self, i, method, path, body=None, form=None, params=None,
-                headers=None, timeout=HTTP_TIMEOUT):
+                headers=None, timeout=HTTP_TIMEOUT, context=None):
         """A client request to node i (for the etcd v2 keys API and friends
         in later issues): form= is sent url-encoded, body= as JSON if not
         bytes/str; params= becomes the query string. Returns a Response."""
@@ -723,7 +801,8 @@ class Cluster:
             body = json.dumps(body).encode()
         elif isinstance(body, str):
             body = body.encode()
-        code, rh, data = self.http(i, method, path, body, hdrs, timeout)
+        code, rh, data = self.http(i, method, path, body, hdrs, timeout,
+                                   context)
         return Response(code, rh, data)
 
     def cluster_id(self):
@@ -766,9 +845,12 @@ class Cluster:
             fields, mac("head", b""), mac("request", body))}
 
     def peer_request(self, i, path, body=b"", frm=None, method="POST",
-                     headers=None, timeout=HTTP_TIMEOUT, **sign):
+                     headers=None, timeout=HTTP_TIMEOUT, context=None,
+                     **sign):
         """A signed peer request to node i as member frm would send it;
-        returns a Response. body: bytes, str, or an object sent as JSON."""
+        returns a Response. body: bytes, str, or an object sent as JSON.
+        Over TLS with self.peer_context (a client certificate of the
+        cluster's CA), or context."""
         if body is not None and not isinstance(body, (bytes, str)):
             body = json.dumps(body).encode()
         elif isinstance(body, str):
@@ -777,14 +859,18 @@ class Cluster:
         hdrs.update(self.peer_headers(i, path, body or b"", frm, method,
                                       **sign))
         hdrs.update(headers or {})
-        code, rh, data = self.http(i, method, path, body, hdrs, timeout)
+        if context is None and self.nodes[i].url.startswith("https:"):
+            context = self.peer_context
+        code, rh, data = self.http(i, method, path, body, hdrs, timeout,
+                                   context)
         return Response(code, rh, data)
 
-    def status(self, i, timeout=HTTP_TIMEOUT):
+    def status(self, i, timeout=HTTP_TIMEOUT, context=None):
         """GET /status of node i as a dict, or None if it did not answer
         with 200 and a JSON object."""
         try:
-            code, _, body = self.http(i, "GET", "/status", timeout=timeout)
+            code, _, body = self.http(i, "GET", "/status", timeout=timeout,
+                                      context=context)
         except (OSError, http.client.HTTPException):
             return None
         if code != 200:

@@ -19,7 +19,6 @@ report in a log, fails the test during which it was noticed; a failed
 test prints the nodes' logs.
 """
 
-import http.client
 import json
 import os
 import select
@@ -113,8 +112,8 @@ class KV:
 
     def raw(self, i, method, path, body=None, headers=None, timeout=None):
         host, port = self.addr(i)
-        conn = http.client.HTTPConnection(host, port,
-                                          timeout=timeout or self.timeout)
+        conn = harness.http_connection(host, port, timeout or self.timeout,
+                                       self.c.context)
         try:
             conn.request(method, path, body=body, headers=headers or {})
             resp = conn.getresponse()
@@ -179,6 +178,7 @@ class KV:
             self.wait_index(i, index, timeout)
 
     def watch(self, i, key, **params):
+        """(plain HTTP only)"""
         params.setdefault("wait", "true")
         host, port = self.addr(i)
         path = quote_key(key) + "?" + urllib.parse.urlencode(params)
@@ -254,17 +254,19 @@ class Watch:
 
 
 class SharedClusterTestCase(unittest.TestCase):
-    """One n-node cluster per test class. Subclasses set N_NODES and
-    EXTRA_CONFIG; self.c is the cluster, self.kv a KV on it."""
+    """One n-node cluster per test class. Subclasses set N_NODES,
+    EXTRA_CONFIG and CLUSTER_ARGS; self.c is the cluster, self.kv a KV on
+    it."""
 
     N_NODES = 3
     EXTRA_CONFIG = ""
+    CLUSTER_ARGS = {}  # more keyword arguments of harness.Cluster
 
     @classmethod
     def setUpClass(cls):
         harness.require_raftd()
         cls.c = harness.Cluster(cls.N_NODES, extra_config=cls.EXTRA_CONFIG,
-                                name=cls.__name__)
+                                name=cls.__name__, **cls.CLUSTER_ARGS)
         cls.failed_any = False
         try:
             cls.leader_id, cls.term = cls.c.leader()

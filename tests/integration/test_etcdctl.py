@@ -46,12 +46,31 @@ def etcd_error_re(code, message, cause):
 
 class EtcdctlMixin:
 
+    @classmethod
+    def setUpClass(cls):
+        require_etcdctl()
+        super().setUpClass()
+
     def endpoints(self, ids=None):
         return ",".join(self.c.nodes[i].url for i in (ids or self.c.ids()))
 
-    def ctl(self, *args, ids=None, no_sync=False, timeout=CMD_TIMEOUT):
-        """Run etcdctl; returns (exit code, stdout, stderr)."""
+    def tls_args(self, ca=True, cert=True):
+        """etcdctl's TLS options for a TLS cluster: the CA, and the client
+        certificate when it needs one."""
+        args = []
+        if self.c.tls and ca:
+            args += ["--ca-file", self.c.ca.cert]
+        if self.c.tls and cert and self.c.client_cert_auth:
+            args += ["--cert-file", self.c.client_cert[0],
+                     "--key-file", self.c.client_cert[1]]
+        return args
+
+    def ctl(self, *args, ids=None, no_sync=False, timeout=CMD_TIMEOUT,
+            tls=None):
+        """Run etcdctl; returns (exit code, stdout, stderr). tls: its TLS
+        options (default tls_args())."""
         cmd = [ETCDCTL, "--endpoints", self.endpoints(ids)]
+        cmd += self.tls_args() if tls is None else tls
         if no_sync:
             cmd.append("--no-sync")
         cmd += list(args)
@@ -87,11 +106,6 @@ class EtcdctlMixin:
 
 
 class EtcdctlTest(EtcdctlMixin, kvclient.SharedClusterTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        require_etcdctl()
-        super().setUpClass()
 
     def test_set_get_mk(self):
         k = self.k("a")
@@ -267,7 +281,7 @@ class EtcdctlTest(EtcdctlMixin, kvclient.SharedClusterTestCase):
         self.assertEqual(len(lines), 4, so)
 
     def watch_proc(self, *args, ids=None, no_sync=False):
-        cmd = [ETCDCTL, "--endpoints", self.endpoints(ids)]
+        cmd = [ETCDCTL, "--endpoints", self.endpoints(ids)] + self.tls_args()
         if no_sync:
             cmd.append("--no-sync")
         cmd += ["watch"] + list(args)
@@ -330,6 +344,51 @@ class EtcdctlTest(EtcdctlMixin, kvclient.SharedClusterTestCase):
         self.assertEqual((rc, so), (0, "first\n"), se)
         rc, so, se = self.ctl("watch", "--after-index", str(i1), k)
         self.assertEqual((rc, so), (0, "second\n"), se)
+
+
+class EtcdctlTLSTest(EtcdctlMixin, kvclient.SharedClusterTestCase):
+    """etcdctl --ca-file against a cluster with https:// URLs and mutual
+    TLS between its members (issue 10, item 3)."""
+
+    CLUSTER_ARGS = {"tls": True, "peer_client_cert_auth": True}
+
+    def test_set_get_ls_over_https(self):
+        k = self.k("a")
+        self.ok("set", k, "one", out="one\n")
+        self.ok("get", k, out="one\n")
+        self.ok("get", "--quorum", k, out="one\n")
+        self.ok("mk", self.k("b"), "bee", out="bee\n")
+        self.ok("ls", "--sort", self.k(), out="%s\n%s\n" % (k, self.k("b")))
+        self.fails("mk", k, "x", code=105, message="Key already exists",
+                   cause=k)
+        # through each member, without the /v2/members sync
+        for i in self.c.ids():
+            self.ok("set", self.k("via%d" % i), str(i), ids=[i], no_sync=True,
+                    out="%d\n" % i)
+        self.ok("ls", "--sort", self.k(), out="".join(
+            "%s\n" % x for x in sorted([k, self.k("b")] + [
+                self.k("via%d" % i) for i in self.c.ids()])))
+        self.ok("rm", k, out="PrevNode.Value: one\n")
+
+    def test_member_list_names_https_urls(self):
+        lid = self.leader()
+        so = self.ok("member", "list")
+        urls = re.findall(r"peerURLs=(\S+) clientURLs=(\S+) isLeader=(\w+)",
+                          so)
+        self.assertEqual(sorted(u for u, _, _ in urls),
+                         sorted(nd.url for nd in self.c.nodes.values()), so)
+        self.assertTrue(all(u.startswith("https://") for u, _, _ in urls))
+        self.assertEqual([u for u, _, l in urls if l == "true"],
+                         [self.c.nodes[lid].url], so)
+        rc, so, se = self.ctl("cluster-health")
+        self.assertEqual((rc, so.splitlines()[-1:]), (0, ["cluster is healthy"]),
+                         se)
+
+    def test_certificate_is_checked(self):
+        # without the CA, etcdctl does not trust the nodes' certificates
+        rc, so, se = self.ctl("get", self.k("x"), tls=[])
+        self.assertNotEqual(rc, 0, "etcdctl trusted an unknown CA: %r" % so)
+        self.assertRegex(se, r"certificate|x509", se)
 
 
 class EtcdctlDegradedTest(EtcdctlMixin, unittest.TestCase):

@@ -27,6 +27,13 @@
 #       bootstrapped with: the same, with the reason in "systemctl status"
 #     - a data_dir outside the StateDirectory (read-only under
 #       ProtectSystem=strict) fails with a StatusText naming it
+#     - TLS (needs openssl on the host): the node switched to an https://
+#       member URL keeps its data; the key in /etc/raftd/ comes as the
+#       credential raftd_tls-key.pem, the certificate is read from
+#       /etc/ssl/raftd/; plain http gets "serves HTTPS only"; "systemctl
+#       reload raftd" serves a renewed certificate to new connections in
+#       the same process and term, and keeps the old one when the new file
+#       is broken (RAFT_EVENT=tls_reload_failed naming it)
 #   three nodes (three containers on a private bridge, 10.213.0.11-13, no
 #   address on the host side, the same config everywhere without "id"):
 #     - each node finds itself by its addresses inside the sandbox
@@ -672,6 +679,83 @@ errs=$(cin "$n1" journalctl -u raftd -o cat --no-pager "_PID=$badpid" | grep -c 
 cin "$n1" systemctl stop raftd >/dev/null 2>&1
 cin "$n1" systemctl reset-failed raftd >/dev/null 2>&1
 printf '%s\n' "$good" | write_conf "$n1"
+
+# TLS: the same node switched to https (its data kept), the key in
+# /etc/raftd/ as a credential, the certificate and the CA in /etc/ssl/raftd/
+# where the dynamic user reads them; systemctl reload rereads them.
+if command -v openssl >/dev/null; then
+    info "single node: TLS"
+    tls=$work/tls
+    mkdir -p "$tls"
+    ossl() { openssl "$@" >>"$tls/openssl.log" 2>&1; }
+    issue() { # name: a certificate for 127.0.0.1 with tls/node.key
+        ossl req -new -key "$tls/node.key" -subj /CN=node1 -out "$tls/$1.csr" &&
+            printf 'subjectAltName = IP:127.0.0.1\nextendedKeyUsage = serverAuth, clientAuth\n' >"$tls/ext" &&
+            ossl x509 -req -in "$tls/$1.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+                -CAcreateserial -days 30 -extfile "$tls/ext" -out "$tls/$1.pem"
+    }
+    put_file() { # mode path < content
+        cin "$n1" sh -c 'umask 077; cat >"$2" && chmod "$1" "$2"' sh "$1" "$2"
+    }
+    if ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tls/ca.key" &&
+        ossl req -x509 -new -key "$tls/ca.key" -subj "/CN=raftd systemd test CA" \
+            -days 30 -out "$tls/ca.pem" &&
+        ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tls/node.key" &&
+        issue node && issue renewed; then
+        cin "$n1" install -d -m 755 /etc/ssl/raftd
+        put_file 644 /etc/ssl/raftd/ca.pem <"$tls/ca.pem"
+        put_file 644 /etc/ssl/raftd/node.pem <"$tls/node.pem"
+        put_file 600 "$secret_dir/tls-key.pem" <"$tls/node.key"
+        printf '%s\n' 'members = ( { id = 1; url = "https://127.0.0.1:7001"; } );' \
+            'tls_cert_file = "/etc/ssl/raftd/node.pem";' \
+            "tls_key_file = \"${secret_dir%/}/tls-key.pem\";" \
+            'tls_ca_file = "/etc/ssl/raftd/ca.pem";' \
+            'peer_client_cert_auth = true;' | write_conf "$n1"
+        out=$(cin "$n1" "$raftd_bin" --check-config --config "$conf_path" 2>&1)
+        echo "  $out" | cut -c 1-300
+        check "raftd --check-config accepts the TLS config (its data directory was bootstrapped with http://)" \
+            grep -q 'serves HTTPS with the certificate "CN=node1"' <<<"$out"
+        cin "$n1" systemctl start raftd >/dev/null 2>&1
+        check "TLS: active, Leader" wait_for 15 is_leader
+        tpid=$(prop "$n1" MainPID)
+        tterm=$(prop "$n1" StatusText | sed -n 's/^Leader, term //p')
+        get_x_tls() { cin "$n1" curl -s -m 5 --cacert /etc/ssl/raftd/ca.pem 'https://127.0.0.1:7001/v2/keys/x?quorum=true' | grep -q '"value":"1"'; }
+        check "TLS: curl --cacert https://127.0.0.1:7001 reads x=1 (kept from before the switch)" \
+            wait_for 10 get_x_tls
+        plain=$(cin "$n1" curl -s -m 5 http://127.0.0.1:7001/status)
+        check "TLS: plain http gets \"serves HTTPS only\"" grep -q "serves HTTPS only" <<<"$plain"
+        put_file 644 /etc/ssl/raftd/node.pem <"$tls/renewed.pem"
+        serial=$(openssl x509 -in "$tls/renewed.pem" -noout -serial | sed 's/^serial=//' | tr 'A-F' 'a-f')
+        out=$(cin "$n1" systemctl reload raftd 2>&1)
+        check "systemctl reload raftd (ExecReload)" [ $? -eq 0 ]
+        [ -n "$out" ] && echo "  $out"
+        reloaded() { cin "$n1" journalctl -u raftd -o cat --no-pager RAFT_EVENT=tls_reloaded | grep -q "serial $serial"; }
+        check "  ... the journal has RAFT_EVENT=tls_reloaded with the renewed certificate (serial $serial)" \
+            wait_for 10 reloaded
+        msg=$(cin "$n1" journalctl -u raftd -o cat --no-pager RAFT_EVENT=tls_reloaded | tail -n 1)
+        echo "  $msg" | cut -c 1-300
+        check "  ... whose key came from the credential raftd_tls-key.pem" \
+            grep -q "raftd_tls-key.pem (a systemd credential" <<<"$msg"
+        served() { cin "$n1" curl -s -m 5 -o /dev/null -w '%{certs}' --cacert /etc/ssl/raftd/ca.pem https://127.0.0.1:7001/status | tr -d ':' | tr 'A-F' 'a-f' | grep -q "$serial"; }
+        check "  ... and new connections get it" wait_for 10 served
+        check "  ... same process, still Leader in term $tterm" \
+            [ "$(prop "$n1" MainPID)/$(prop "$n1" StatusText)" = "$tpid/Leader, term $tterm" ]
+        echo "not a certificate" | put_file 644 /etc/ssl/raftd/node.pem
+        cin "$n1" systemctl reload raftd >/dev/null 2>&1
+        failed_reload() { cin "$n1" journalctl -u raftd -o cat --no-pager RAFT_EVENT=tls_reload_failed | grep -q "tls_cert_file /etc/ssl/raftd/node.pem: holds no readable PEM certificate"; }
+        check "a broken certificate on reload: the old one stays, the journal names the file (tls_reload_failed)" \
+            wait_for 10 failed_reload
+        check "  ... and it still serves" wait_for 10 get_x_tls
+        cin "$n1" systemctl stop raftd >/dev/null 2>&1
+        cin "$n1" systemctl reset-failed raftd >/dev/null 2>&1
+        printf '%s\n' "$good" | write_conf "$n1"
+    else
+        tail -n 5 "$tls/openssl.log"
+        fail "making a test CA with openssl"
+    fi
+else
+    note "openssl not found on the host: the TLS part is skipped"
+fi
 
 info "single node: powering off"
 stop_container "$n1"

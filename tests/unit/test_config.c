@@ -346,9 +346,11 @@ TEST(bad_values)
 TEST(bad_urls)
 {
     expect_error("members = ( { id = 1; url = \"192.0.2.1:7001\"; } );\n", 1,
-                 "must start with http://");
-    expect_error("members = ( { id = 1; url = \"https://a:7001\"; } );\n", 1,
-                 "https is not supported");
+                 "must start with http:// or https://");
+    expect_error("members = ( { id = 1; url = \"ftp://a:7001\"; } );\n", 1,
+                 "must start with http:// or https://");
+    expect_error("members = ( { id = 1; url = \"https://a:7001/x\"; } );\n", 1,
+                 "without a path");
     expect_error("members = ( { id = 1; url = \"http://a\"; } );\n", 1,
                  "the port is missing");
     expect_error("members = ( { id = 1; url = \"http://a:0\"; } );\n", 1,
@@ -359,6 +361,77 @@ TEST(bad_urls)
                  "invalid characters");
     expect_error("members = ( { id = 1; url = \"http://[::1:7001\"; } );\n", 1,
                  "no closing ']'");
+}
+
+#define TLS3                                                              \
+    "members = (\n"                                                       \
+    "  { id = 1; url = \"https://192.0.2.1:7001\"; },\n"                  \
+    "  { id = 2; url = \"HTTPS://192.0.2.2:7001/\"; },\n"                 \
+    "  { id = 3; url = \"http://192.0.2.3:7001\"; }\n"                    \
+    ");\n"
+#define TLS_FILES                                                         \
+    "tls_cert_file = \"/etc/ssl/raftd/node.pem\";\n"                      \
+    "tls_key_file = \"/etc/raftd/tls-key.pem\";\n"                        \
+    "tls_ca_file = \"/etc/ssl/raftd/ca.pem\";\n"
+
+TEST(tls_settings)
+{
+    struct raftd_config cfg;
+    char err[2048] = "";
+    int rc = load_resolve(&cfg, "id = 2;\n" TLS3 TLS_FILES
+                          "peer_client_cert_auth = true;\n"
+                          "client_cert_auth = true;\n", err, sizeof err);
+    if (rc)
+        fprintf(stderr, "  %s\n", err);
+    CHECK_EQ_U(rc, 0);
+    CHECK(cfg.members[0].https && cfg.members[1].https);
+    CHECK(!cfg.members[2].https);
+    /* the scheme is kept, in lower case, without the trailing slash */
+    CHECK(strcmp(cfg.members[0].url, "https://192.0.2.1:7001") == 0);
+    CHECK(strcmp(cfg.members[1].url, "https://192.0.2.2:7001") == 0);
+    CHECK(strcmp(cfg.members[2].url, "http://192.0.2.3:7001") == 0);
+    CHECK(strcmp(cfg.members[1].host, "192.0.2.2") == 0);
+    CHECK(strcmp(cfg.tls_cert_file, "/etc/ssl/raftd/node.pem") == 0);
+    CHECK(strcmp(cfg.tls_key_file, "/etc/raftd/tls-key.pem") == 0);
+    CHECK(strcmp(cfg.tls_ca_file, "/etc/ssl/raftd/ca.pem") == 0);
+    CHECK(cfg.peer_client_cert_auth && cfg.client_cert_auth);
+    config_free(&cfg);
+
+    /* off by default; an http:// node may name https:// peers (and reach
+     * them with the system's CAs) */
+    rc = load_resolve(&cfg, "id = 3;\n" TLS3, err, sizeof err);
+    CHECK_EQ_U(rc, 0);
+    CHECK(!cfg.tls_cert_file && !cfg.tls_ca_file);
+    CHECK(!cfg.peer_client_cert_auth && !cfg.client_cert_auth);
+    config_free(&cfg);
+}
+
+TEST(tls_combinations)
+{
+    /* an https:// node needs its certificate and key */
+    expect_error("id = 1;\n" TLS3, 3, "this node's member URL "
+                 "https://192.0.2.1:7001 is https://, so it serves HTTPS only: "
+                 "set tls_cert_file and tls_key_file");
+    expect_error("id = 1;\n" TLS3 "tls_cert_file = \"/c.pem\";\n", 7,
+                 "tls_cert_file is set but tls_key_file is not: set both");
+    expect_error("id = 3;\n" TLS3 "tls_key_file = \"/k.pem\";\n", 7,
+                 "tls_key_file is set but tls_cert_file is not");
+    expect_error("id = 1;\ntls_cert_file = \"c.pem\";\n" TLS3, 2,
+                 "'tls_cert_file' must be an absolute path");
+    expect_error("tls_ca_file = 3;\n", 1, "'tls_ca_file' must be a string");
+    /* client certificates need TLS and a CA */
+    expect_error("id = 3;\n" TLS3 TLS_FILES "peer_client_cert_auth = true;\n",
+                 10, "peer_client_cert_auth = true needs TLS, but this node's "
+                 "member URL http://192.0.2.3:7001 is http://");
+    expect_error("id = 1;\n" TLS3 "tls_cert_file = \"/c.pem\";\n"
+                 "tls_key_file = \"/k.pem\";\nclient_cert_auth = true;\n",
+                 9, "client_cert_auth = true needs tls_ca_file: the CA whose "
+                 "certificates are accepted from clients");
+    expect_error("peer_client_cert_auth = \"yes\";\n", 1,
+                 "'peer_client_cert_auth' must be true or false");
+    expect_error("cert_file = \"/c.pem\";\n", 1, "did you mean tls_cert_file?");
+    expect_error("peer_trusted_ca_file = \"/c.pem\";\n", 1,
+                 "did you mean tls_ca_file?");
 }
 
 TEST(bad_members)
@@ -758,6 +831,8 @@ int main(void)
     RUN(wrong_types);
     RUN(bad_values);
     RUN(bad_urls);
+    RUN(tls_settings);
+    RUN(tls_combinations);
     RUN(bad_members);
     RUN(timing_rules);
     RUN(integer_ranges);

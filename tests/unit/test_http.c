@@ -1079,7 +1079,9 @@ TEST(test_door_judge)
         {"POST /raft/ HTTP/1.1\r\n", HTTP_DOOR_REQUEST, true},
         {"POST /raftx HTTP/1.1\r\n", HTTP_DOOR_REQUEST, false},
         {"GET /v2/keys/caf\xc3\xa9 HTTP/1.1\r\n", HTTP_DOOR_REQUEST, false},
-        {"\x16\x03\x01garbage\r\n\r\n", HTTP_DOOR_GARBAGE, false},
+        {"\x16\x03\x01garbage\r\n\r\n", HTTP_DOOR_TLS, false}, /* a ClientHello */
+        {"\x16", HTTP_DOOR_TLS, false},
+        {"\r\n\x16\x03\x01", HTTP_DOOR_GARBAGE, false},
         {"GARBAGE\r\n", HTTP_DOOR_GARBAGE, false},
         {"hello world\r\n", HTTP_DOOR_GARBAGE, false},
         {"GET  /x HTTP/1.1\r\n", HTTP_DOOR_GARBAGE, false},

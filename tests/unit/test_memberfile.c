@@ -72,6 +72,13 @@ TEST(test_text_is_readable_and_round_trips)
     CHECK(memberfile_decode(t, len, &back, "rec", err, sizeof(err)) == 0);
     CHECK(member_list_equal(&l, &back));
     free(t);
+    /* https:// members (TLS) */
+    snprintf(l.m[1].url, sizeof(l.m[1].url), "https://10.0.0.2:7001");
+    t = memberfile_encode(&l, &len);
+    CHECK(strstr(t, "\nmember 2 https://10.0.0.2:7001\n") != NULL);
+    CHECK(memberfile_decode(t, len, &back, "rec", err, sizeof(err)) == 0);
+    CHECK(member_list_equal(&l, &back));
+    free(t);
 }
 
 /* Every single-byte change and every truncation is refused. */
@@ -251,6 +258,14 @@ TEST(test_diff_names_every_difference)
     CHECK(strstr(buf, "node 2's url changed from http://10.0.0.2:7001 to "
                       "http://10.0.0.9:7001") != NULL);
     CHECK(!member_list_equal(&rec, &file));
+    /* the scheme alone may change: the cluster switched to TLS */
+    list3(&file);
+    snprintf(file.m[1].url, sizeof(file.m[1].url), "https://10.0.0.2:7001");
+    CHECK_EQ_U(member_list_diff(&rec, &file, buf, sizeof(buf)), 0);
+    snprintf(file.m[1].url, sizeof(file.m[1].url), "https://10.0.0.2:7002");
+    CHECK_EQ_U(member_list_diff(&rec, &file, buf, sizeof(buf)), 1);
+    CHECK(strstr(buf, "node 2's url changed from http://10.0.0.2:7001 to "
+                      "https://10.0.0.2:7002") != NULL);
 }
 
 static const char *write_conf(const char *dir, const char *members)
