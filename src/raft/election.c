@@ -26,6 +26,8 @@ static void request_votes(struct raft *r, bool prevote, bool transfer)
 {
     for (unsigned i = 0; i < r->n_prs; i++) {
         struct progress *pr = &r->prs[i];
+        if (!pr->voter)
+            continue; /* learners do not vote (diss. 4.2.1) */
         if (pr->id == r->cfg.id) {
             pr->vote_responded = pr->vote_granted = true;
             continue;
@@ -81,6 +83,11 @@ void election_tick(struct raft *r)
 {
     if (r->now < r->election_deadline)
         return;
+    if (!membership_is_voter(r, r->cfg.id)) {
+        /* a learner, or removed: it waits to be told (diss. 4.2.1-3) */
+        raft_reset_election_timer(r);
+        return;
+    }
     raft_note(r, RAFT_NOTE_ELECTION_TIMEOUT, 0, 0, NULL);
     if (r->cfg.prevote)
         prevote_start(r);
@@ -126,6 +133,10 @@ void election_recv_vote(struct raft *r, const struct raft_msg *m)
 {
     bool up_to_date = log_up_to_date(r, m->last_index, m->last_term);
 
+    if (!membership_is_voter(r, m->from)) {
+        reply_vote(r, m, false, "candidate is not a voter");
+        return;
+    }
     if (m->term > r->term && in_leader_lease(r, m)) {
         reply_vote(r, m, false, "current leader is alive");
         return;

@@ -40,6 +40,14 @@ struct progress {
     unsigned inflight_start, inflight_count;
     /* elections */
     bool vote_responded, vote_granted;
+    raft_time last_heard;     /* when it last answered this leader */
+    /* a learner's catch-up rounds (diss. 4.2.1): reach round_target (the
+     * leader's last index when the round began) within an election
+     * timeout of round_start */
+    raft_index round_target;
+    raft_time round_start;
+    unsigned rounds;
+    bool caught_up;
 };
 
 /* A ReadIndex request waiting for its heartbeat round to be acknowledged. */
@@ -113,6 +121,14 @@ struct raft {
     /* The first message refused for contradicting a committed entry, and
      * how many were (raft.h, "Divergence"); refused 0: none yet. */
     struct raft_divergence diverged;
+
+    /* Membership (membership.c): the configuration in effect, the latest
+     * in the log (conf_index, 0 if it is base_conf), and the one the log
+     * starts from (bootstrap, or as of the snapshot at log.first - 1). */
+    struct raft_configuration conf;
+    raft_index conf_index;
+    struct raft_configuration base_conf;
+    bool removed_noted;     /* RAFT_NOTE_REMOVED given for conf_index */
 };
 
 /* raft.c */
@@ -137,6 +153,29 @@ bool raft_heed_leader(struct raft *r, const struct raft_msg *m);
 void raft_note_divergence(struct raft *r, const struct raft_msg *m,
                           raft_index index, raft_term ours, raft_term theirs,
                           const char *what);
+
+/* membership.c */
+/* Entry index was appended to the log: a configuration takes effect. */
+void membership_on_append(struct raft *r, raft_index index,
+                          const struct raft_entry *e);
+/* Entries from index on were dropped: an uncommitted configuration among
+ * them is undone. */
+void membership_on_truncate(struct raft *r, raft_index index);
+/* The log now starts after index: compaction (conf NULL), or a leader's
+ * snapshot installed (conf: the one it was taken under, NULL if it carries
+ * none; log_discarded: the log after it is gone too). The configuration
+ * as of index becomes the base. */
+void membership_on_compact(struct raft *r, raft_index index,
+                           const struct raft_configuration *conf,
+                           bool log_discarded);
+/* The commit index moved: a leader whose removal is committed steps down. */
+void membership_on_commit(struct raft *r);
+/* Leader: pr acknowledged up to its match index (catch-up rounds). */
+void membership_on_progress(struct raft *r, struct progress *pr);
+/* Leader taking office, or a new member in its progress: catch-up rounds
+ * start now. */
+void membership_start_round(struct raft *r, struct progress *pr);
+bool membership_is_voter(const struct raft *r, raft_id id);
 
 /* quorum.c: every majority, over the voters of the configuration */
 enum quorum_result { QUORUM_PENDING, QUORUM_WON, QUORUM_LOST };

@@ -66,6 +66,9 @@ const char *raft_note_name(enum raft_note_type type)
         [RAFT_NOTE_SNAPSHOT_INSTALLED] = "snapshot_installed",
         [RAFT_NOTE_SNAPSHOT_FAILED] = "snapshot_failed",
         [RAFT_NOTE_DIVERGED] = "diverged",
+        [RAFT_NOTE_CONFIGURATION] = "configuration",
+        [RAFT_NOTE_LEARNER_CAUGHT_UP] = "learner_caught_up",
+        [RAFT_NOTE_REMOVED] = "removed",
     };
     if ((unsigned)type < sizeof(names) / sizeof(names[0]) && names[type])
         return names[type];
@@ -85,22 +88,32 @@ void raft_config_defaults(struct raft_config *cfg)
     cfg->commit_notify_ms = 2;
 }
 
+/* The configuration the log starts from, as raft_config gives it. */
+static void base_configuration(const struct raft_config *cfg,
+                               struct raft_configuration *c)
+{
+    if (cfg->configuration) {
+        *c = *cfg->configuration;
+        return;
+    }
+    memset(c, 0, sizeof(*c));
+    c->n = cfg->n_members <= RAFT_MAX_MEMBERS ? cfg->n_members : 0;
+    for (unsigned i = 0; i < c->n; i++)
+        c->members[i] = (struct raft_member){.id = cfg->members[i],
+                                             .role = RAFT_VOTER};
+}
+
 static const char *config_problem(const struct raft_config *cfg)
 {
+    struct raft_configuration c;
+    uint8_t buf[RAFT_CONFIGURATION_MAX_BYTES];
     if (cfg->id == RAFT_NONE)
         return "node id must be >= 1";
-    if (cfg->n_members < 1 || cfg->n_members > RAFT_MAX_MEMBERS)
-        return "member count out of range";
-    bool self = false;
-    for (unsigned i = 0; i < cfg->n_members; i++) {
-        if (cfg->members[i] == RAFT_NONE)
-            return "member id must be >= 1";
-        for (unsigned j = 0; j < i; j++)
-            if (cfg->members[j] == cfg->members[i])
-                return "duplicate member id";
-        self |= cfg->members[i] == cfg->id;
-    }
-    if (!self)
+    base_configuration(cfg, &c);
+    if (raft_configuration_encode(&c, buf) < 0)
+        return "invalid configuration (member ids >= 1 and distinct, "
+               "at least one voter, at most 16 members)";
+    if (!raft_configuration_find(&c, cfg->id))
         return "node id is not among the members";
     if (cfg->heartbeat_ms == 0 ||
         cfg->heartbeat_ms >= cfg->election_timeout_min_ms)
@@ -135,11 +148,10 @@ struct raft *raft_new(const struct raft_config *cfg, const char **err)
     raftlog_init(&r->log);
     r->unstable_from = 1;
     r->role = RAFT_FOLLOWER;
-    r->n_prs = cfg->n_members;
-    for (unsigned i = 0; i < cfg->n_members; i++) {
-        r->prs[i].id = cfg->members[i];
-        r->prs[i].voter = true;
-    }
+    struct raft_configuration c;
+    base_configuration(cfg, &c);
+    raft_restore_configuration(r, &c);
+    r->cfg.configuration = NULL; /* not ours to keep */
     return r;
 }
 
@@ -166,6 +178,7 @@ int raft_restore(struct raft *r, const struct raft_hard_state *hs,
         int rv = raftlog_append(&r->log, &entries[i]);
         if (rv)
             return rv;
+        membership_on_append(r, first_index + i, &entries[i]);
     }
     r->term = r->saved_term = hs->term;
     r->vote = r->saved_vote = hs->vote;
@@ -368,8 +381,12 @@ void raft_become_leader(struct raft *r)
     r->commit_notify_at = 0;
     r->transfer_target = RAFT_NONE;
     for (unsigned i = 0; i < r->n_prs; i++) {
-        progress_reset(&r->prs[i], raftlog_last_index(&r->log));
-        r->prs[i].recent_active = r->prs[i].id == r->cfg.id;
+        struct progress *pr = &r->prs[i];
+        progress_reset(pr, raftlog_last_index(&r->log));
+        pr->recent_active = pr->id == r->cfg.id;
+        pr->last_heard = r->now; /* as good as it gets, for a new leader */
+        if (!pr->voter)
+            membership_start_round(r, pr);
     }
     r->quorum_deadline = r->now + r->cfg.election_timeout_min_ms;
     r->heartbeat_deadline = r->now + r->cfg.heartbeat_ms;
@@ -603,8 +620,10 @@ static void count_self(struct raft *r)
     if (r->role != RAFT_LEADER)
         return;
     struct progress *self = raft_progress(r, r->cfg.id);
-    self->match = r->stable;
-    self->next = r->stable + 1;
+    if (self) { /* not while it leads its own removal (diss. 4.2.2) */
+        self->match = r->stable;
+        self->next = r->stable + 1;
+    }
     replication_maybe_commit(r);
 }
 

@@ -48,7 +48,10 @@ typedef uint64_t raft_time;  /* milliseconds on the caller's monotonic clock */
     X(RAFT_ENOTLEADER, -3, "this node is not the leader")                \
     X(RAFT_ETRANSFER, -4, "leadership transfer in progress")             \
     X(RAFT_ETOOBIG, -5, "entry too large")                               \
-    X(RAFT_ENOTREADY, -6, "leader has not yet committed in its term")
+    X(RAFT_ENOTREADY, -6, "leader has not yet committed in its term")    \
+    X(RAFT_EBUSY, -7, "a configuration change is still in progress")     \
+    X(RAFT_ENOQUORUM, -8, "the new configuration would have no majority " \
+      "of members heard from lately")
 enum {
 #define RAFT_ERR_ENUM(name, value, text) name = value,
     RAFT_ERRORS(RAFT_ERR_ENUM)
@@ -67,6 +70,9 @@ const char *raft_role_name(enum raft_role role); /* "Follower", ... */
 enum raft_entry_type {
     RAFT_ENTRY_NORMAL = 0, /* client command, opaque to the core */
     RAFT_ENTRY_NOOP = 1,   /* appended by a new leader (paper 8, diss. 6.4) */
+    RAFT_ENTRY_CONFIG = 2, /* a configuration (raft_configuration_encode);
+                              in effect from the moment it is in the log
+                              (dissertation 4.1) */
 };
 
 struct raft_entry {
@@ -86,6 +92,8 @@ enum raft_msg_type {
                                  the snapshot's bytes. Answered with an
                                  APPEND_RESP (success, match_index). */
 };
+
+struct raft_configuration; /* membership, below */
 
 /* One message. Requests (VOTE, APPEND, TIMEOUT_NOW, SNAPSHOT) expect at most one
  * response from the receiver. Fields not used by a type are zero. */
@@ -126,6 +134,10 @@ struct raft_msg {
      * send that one instead, with its index and term here. */
     raft_index snapshot_index;
     raft_term snapshot_term;
+    /* SNAPSHOT, received: the configuration the snapshot was taken under,
+     * which the host decodes from the snapshot and attaches (borrowed; NULL
+     * for a snapshot without one: the receiver's configuration stands). */
+    const struct raft_configuration *snapshot_configuration;
 };
 
 /* What must be durable: the paper's persistent state besides the log. */
@@ -162,6 +174,14 @@ enum raft_note_type {
     RAFT_NOTE_DIVERGED,           /* refused .peer's message: it contradicts
                                      our committed entry at .index (see
                                      "Divergence" below) */
+    RAFT_NOTE_CONFIGURATION,      /* the configuration in effect changed: the
+                                     one of the entry at .index (0: the one
+                                     the log starts from) */
+    RAFT_NOTE_LEARNER_CAUGHT_UP,  /* leader: learner .peer finished a
+                                     catch-up round within an election
+                                     timeout (diss. 4.2.1): it may vote */
+    RAFT_NOTE_REMOVED,            /* a configuration without this node was
+                                     committed; a leader steps down */
 };
 const char *raft_note_name(enum raft_note_type type); /* "became_leader", ... */
 
@@ -184,8 +204,48 @@ struct raft_read {
     raft_index index;
 };
 
+/* Membership (dissertation chapter 4): the servers of a configuration,
+ * voters and learners. A learner receives the log but does not vote and
+ * does not count in any majority, until it is promoted. The address is
+ * opaque to the core: the host's way to reach the member (raftd: its URL).
+ * Configurations change one server at a time (dissertation 4.1: any two
+ * majorities of successive configurations then overlap), through
+ * RAFT_ENTRY_CONFIG entries: each server uses the latest configuration in
+ * its log, committed or not. */
+enum raft_member_role { RAFT_VOTER = 0, RAFT_LEARNER = 1 };
+#define RAFT_ADDRESS_MAX 255
+struct raft_member {
+    raft_id id;
+    uint8_t role;                       /* enum raft_member_role */
+    char address[RAFT_ADDRESS_MAX + 1]; /* NUL-terminated, may be "" */
+};
+struct raft_configuration {
+    unsigned n;
+    struct raft_member members[RAFT_MAX_MEMBERS]; /* distinct ids */
+};
+/* The encoding of a configuration, in RAFT_ENTRY_CONFIG entries and
+ * snapshots: version byte 1, member count, then per member the id (u64,
+ * little-endian), the role, the address length and the address. */
+#define RAFT_CONFIGURATION_MAX_BYTES \
+    (2 + RAFT_MAX_MEMBERS * (8 + 1 + 1 + RAFT_ADDRESS_MAX))
+/* Returns the length written (buf has at least
+ * RAFT_CONFIGURATION_MAX_BYTES), or RAFT_EINVAL for an invalid one. */
+int raft_configuration_encode(const struct raft_configuration *c,
+                              uint8_t *buf);
+/* Strict: RAFT_EINVAL unless data is exactly one valid configuration
+ * (ids >= 1 and distinct, at least one voter, known roles). */
+int raft_configuration_decode(const void *data, size_t len,
+                              struct raft_configuration *c);
+const struct raft_member *raft_configuration_find(
+    const struct raft_configuration *c, raft_id id);
+unsigned raft_configuration_voters(const struct raft_configuration *c);
+
 struct raft_config {
     raft_id id;                        /* this node */
+    /* The configuration the log starts from (bootstrap, or the snapshot's:
+     * see raft_restore_configuration()): configuration if it is given,
+     * else members as voters without addresses. */
+    const struct raft_configuration *configuration;
     raft_id members[RAFT_MAX_MEMBERS]; /* all voters, including id */
     unsigned n_members;
     unsigned heartbeat_ms;             /* leader sends AppendEntries this often */
@@ -376,6 +436,43 @@ struct raft_divergence {
 /* True once a message was refused for divergence; *first (may be NULL)
  * then gets the first evidence, with the count of all refusals. */
 bool raft_diverged(const struct raft *r, struct raft_divergence *first);
+
+/* ---- membership ---- */
+
+/* Before raft_restore(): the configuration as of the snapshot the host
+ * restored from (its own record of the snapshot), in place of
+ * raft_config's. Entries given to raft_restore() may change it further. */
+int raft_restore_configuration(struct raft *r,
+                               const struct raft_configuration *c);
+
+/* Leader only: append a configuration entry that makes next the
+ * configuration. next must differ from the current one by exactly one
+ * step: a new member added as a learner, a learner promoted to voter, a
+ * member removed, or a member's address changed (dissertation 4.1 and
+ * 4.2.1: new servers join without a vote). Returns RAFT_ENOTLEADER,
+ * RAFT_ETRANSFER, RAFT_ENOTREADY (no entry of this term committed yet:
+ * dissertation 4.1's fix for single-server changes), RAFT_EBUSY (the
+ * previous change is not committed yet), RAFT_ENOQUORUM (the voters of
+ * next heard from within an election timeout, with the leader, are no
+ * majority of next: the change would stall the cluster), RAFT_EINVAL
+ * (not one valid step), or 0 with *index the entry's index. */
+int raft_change_configuration(struct raft *r, raft_time now,
+                              const struct raft_configuration *next,
+                              raft_index *index);
+
+/* The configuration in effect: the latest in the log, committed or not;
+ * *index (may be NULL) gets its entry's index (0: the one the log starts
+ * from). */
+const struct raft_configuration *raft_configuration(const struct raft *r,
+                                                    raft_index *index);
+/* The configuration as of entry index (for a snapshot at index; index
+ * from the snapshot index to the last index). RAFT_EINVAL if it is not
+ * known there. */
+int raft_configuration_at(const struct raft *r, raft_index index,
+                          struct raft_configuration *out);
+/* Leader only: learner id finished a catch-up round within an election
+ * timeout (dissertation 4.2.1), so promoting it will not stall commits. */
+bool raft_learner_caught_up(const struct raft *r, raft_id id);
 
 /* Read-only accessors. */
 raft_id raft_self(const struct raft *r);

@@ -32,6 +32,7 @@ int replication_append_local(struct raft *r, uint8_t type, const void *data,
     int rv = raftlog_append(&r->log, &e);
     if (rv)
         return rv;
+    membership_on_append(r, raftlog_last_index(&r->log), &e);
     if (index)
         *index = raftlog_last_index(&r->log);
     return 0;
@@ -235,8 +236,10 @@ void replication_tick(struct raft *r)
 void replication_maybe_commit(struct raft *r)
 {
     raft_index n = quorum_committed_index(r);
-    if (n > r->commit && raftlog_term_at(&r->log, n) == r->term)
+    if (n > r->commit && raftlog_term_at(&r->log, n) == r->term) {
         r->commit = n;
+        membership_on_commit(r);
+    }
 }
 
 static void reply_append(struct raft *r, const struct raft_msg *m,
@@ -271,6 +274,7 @@ static void truncate_suffix(struct raft *r, raft_index index)
         r->stable = index - 1;
     if (r->unstable_from > index)
         r->unstable_from = index;
+    membership_on_truncate(r, index);
 }
 
 static void append_entries(struct raft *r, const struct raft_msg *m);
@@ -392,12 +396,15 @@ static void append_entries(struct raft *r, const struct raft_msg *m)
         }
         if (raftlog_append(&r->log, e) != 0)
             break; /* out of memory: acknowledge what we have */
+        membership_on_append(r, idx, e);
         last_new = idx;
     }
     /* Rule 5: commitIndex = min(leaderCommit, index of last new entry). */
     raft_index commit = m->commit < last_new ? m->commit : last_new;
-    if (commit > r->commit)
+    if (commit > r->commit) {
         r->commit = commit;
+        membership_on_commit(r);
+    }
     reply_append(r, m, true, last_new);
 }
 
@@ -444,6 +451,7 @@ void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
         return; /* answers a message of an older term (ours all have seq >= 1) */
     struct progress *pr = raft_progress(r, m->from);
     pr->recent_active = true;
+    pr->last_heard = r->now;
     if (m->seq > pr->acked_seq && m->seq <= r->seq) {
         pr->acked_seq = m->seq;
         readindex_on_ack(r);
@@ -462,7 +470,10 @@ void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
         progress_inflight_free_to(pr, pr->match);
         if (pr->next <= pr->match)
             pr->next = pr->match + 1;
+        membership_on_progress(r, pr);
         replication_maybe_commit(r);
+        if (r->role != RAFT_LEADER)
+            return; /* its own removal was committed (diss. 4.2.2) */
         r->broadcast_pending = true; /* it may now be told the commit */
     }
     if (was_snapshot && snapshot_progress_waiting(r, pr))

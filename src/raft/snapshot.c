@@ -33,6 +33,7 @@ int raft_compact(struct raft *r, raft_index index)
         return RAFT_EINVAL;
     if (index < r->log.first)
         return 0; /* already compacted that far */
+    membership_on_compact(r, index, NULL, false); /* before they go */
     raftlog_compact(&r->log, index);
     return 0;
 }
@@ -134,15 +135,19 @@ static void reply_snapshot(struct raft *r, const struct raft_msg *m,
 
 /* Replace the log by the snapshot, keeping the entries after it if the log
  * agrees with the snapshot's last entry (Figure 5.3 steps 6 and 7). */
-static void install(struct raft *r, raft_index index, raft_term term)
+static void install(struct raft *r, const struct raft_msg *m)
 {
+    raft_index index = m->snapshot_index;
+    raft_term term = m->snapshot_term;
     if (raftlog_get(&r->log, index) && raftlog_term_at(&r->log, index) == term) {
+        membership_on_compact(r, index, m->snapshot_configuration, false);
         raftlog_compact(&r->log, index);
     } else {
         if (raftlog_last_index(&r->log) > index)
             raft_note(r, RAFT_NOTE_LOG_TRUNCATED, r->leader, index + 1,
                       "replaced by the leader's snapshot");
         raftlog_reset(&r->log, index + 1, term);
+        membership_on_compact(r, index, m->snapshot_configuration, true);
         r->snapshot_discard_log = true;
         r->stable = index; /* the log now ends at the snapshot */
         r->unstable_from = index + 1;
@@ -182,7 +187,7 @@ void snapshot_recv(struct raft *r, const struct raft_msg *m)
         return;
 
     if (m->snapshot_index > r->commit)
-        install(r, m->snapshot_index, m->snapshot_term);
+        install(r, m);
     /* Either way everything up to our commit index matches the leader's log
      * (Leader Completeness), which is what we acknowledge. */
     reply_snapshot(r, m, true, r->commit, m->seq);

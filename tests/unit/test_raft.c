@@ -1829,6 +1829,338 @@ TEST(leadership_transfer_hands_over_without_waiting_for_timeout)
     net_free(net);
 }
 
+/* ================= membership (dissertation chapter 4) ================= */
+
+/* n_total cores; those up to n_initial form the cluster {1..n_initial},
+ * the others are new servers whose own (bootstrap) list is {1..n_total}. */
+static struct net *net_new_growing(unsigned n_total, unsigned n_initial)
+{
+    struct net *net = calloc(1, sizeof(*net));
+    net->n = n_total;
+    for (raft_id id = 1; id <= n_total; id++) {
+        net->rnd[id].state = 0x9e3779b97f4a7c15ull * id;
+        struct raft_config cfg =
+            make_cfg(id <= n_initial ? n_initial : n_total, id, &net->rnd[id]);
+        net->r[id] = raft_new(&cfg, NULL);
+        raft_start(net->r[id], 0);
+    }
+    return net;
+}
+
+/* A leader among the nodes up to n_initial, with its no-op committed. */
+static raft_id elect_settled(struct net *net)
+{
+    net_run_until(net, net->now + 5000);
+    raft_id l = leader_of(net);
+    CHECK(l != RAFT_NONE);
+    net_run_until(net, net->now + 300);
+    return l;
+}
+
+/* The leader's configuration with one change applied. */
+static struct raft_configuration changed(struct raft *r, raft_id add_learner,
+                                         raft_id promote, raft_id remove)
+{
+    struct raft_configuration c = *raft_configuration(r, NULL);
+    if (add_learner)
+        c.members[c.n++] = (struct raft_member){.id = add_learner,
+                                                .role = RAFT_LEARNER};
+    for (unsigned i = 0; i < c.n; i++) {
+        if (c.members[i].id == promote)
+            c.members[i].role = RAFT_VOTER;
+        if (c.members[i].id == remove)
+            c.members[i--] = c.members[--c.n];
+    }
+    return c;
+}
+
+static int change(struct net *net, raft_id l, struct raft_configuration c)
+{
+    raft_index idx;
+    int rv = raft_change_configuration(net->r[l], net->now, &c, &idx);
+    net_pump(net);
+    return rv;
+}
+
+static bool is_member(struct raft *r, raft_id id, uint8_t role)
+{
+    const struct raft_member *m =
+        raft_configuration_find(raft_configuration(r, NULL), id);
+    return m && m->role == role;
+}
+
+TEST(configuration_encoding_is_strict)
+{
+    struct raft_configuration c = {.n = 2}, back;
+    c.members[0] = (struct raft_member){.id = 1, .role = RAFT_VOTER,
+                                        .address = "http://a:1"};
+    c.members[1] = (struct raft_member){.id = 70000000000ull,
+                                        .role = RAFT_LEARNER};
+    uint8_t b[RAFT_CONFIGURATION_MAX_BYTES];
+    int len = raft_configuration_encode(&c, b);
+    CHECK(len == 2 + 10 + 10 + 10);
+    CHECK(raft_configuration_decode(b, (size_t)len, &back) == 0);
+    CHECK(back.n == 2 && back.members[1].id == 70000000000ull);
+    CHECK(strcmp(back.members[0].address, "http://a:1") == 0);
+    CHECK_EQ_U(raft_configuration_voters(&back), 1);
+    for (int cut = 0; cut < len; cut++)
+        CHECK(raft_configuration_decode(b, (size_t)cut, &back) == RAFT_EINVAL);
+    b[len] = 0;
+    CHECK(raft_configuration_decode(b, (size_t)len + 1, &back) == RAFT_EINVAL);
+    b[0] = 2; /* unknown version */
+    CHECK(raft_configuration_decode(b, (size_t)len, &back) == RAFT_EINVAL);
+    struct raft_configuration bad = c;
+    bad.members[1].id = 1; /* duplicate */
+    CHECK(raft_configuration_encode(&bad, b) == RAFT_EINVAL);
+    bad = c;
+    bad.members[0].role = RAFT_LEARNER; /* no voter */
+    CHECK(raft_configuration_encode(&bad, b) == RAFT_EINVAL);
+    bad = c;
+    bad.members[1].id = 0;
+    CHECK(raft_configuration_encode(&bad, b) == RAFT_EINVAL);
+}
+
+/* Dissertation 4.2.1: a new server joins as a learner, receives the log,
+ * counts in no majority and starts no election; caught up, it is promoted
+ * and then counts. */
+TEST(learner_catches_up_without_a_vote_then_is_promoted)
+{
+    struct net *net = net_new_growing(4, 3);
+    isolate(net, 4, true); /* the new server starts later */
+    raft_id l = elect_settled(net);
+    for (int i = 0; i < 20; i++)
+        propose(net, l, "x");
+    isolate(net, 4, false);
+    CHECK(change(net, l, changed(net->r[l], 4, 0, 0)) == 0);
+    net_run_until(net, net->now + 500);
+    CHECK(is_member(net->r[4], 4, RAFT_LEARNER));
+    CHECK_EQ_U(raft_last_index(net->r[4]), raft_last_index(net->r[l]));
+    CHECK(raft_learner_caught_up(net->r[l], 4));
+    /* a learner's acknowledgement commits nothing: with the other voters
+     * cut off, a new entry stays uncommitted though node 4 has it */
+    for (raft_id id = 1; id <= 3; id++)
+        if (id != l) {
+            net->cut[l][id] = net->cut[id][l] = true;
+        }
+    raft_index before = raft_commit_index(net->r[l]);
+    propose(net, l, "y");
+    net_pump(net);
+    CHECK_EQ_U(raft_last_index(net->r[4]), before + 1);
+    CHECK_EQ_U(raft_commit_index(net->r[l]), before);
+    for (raft_id id = 1; id <= 3; id++)
+        net->cut[l][id] = net->cut[id][l] = false;
+    net_run_until(net, net->now + 300);
+    CHECK_EQ_U(raft_commit_index(net->r[l]), before + 1);
+    /* it never campaigned */
+    CHECK_EQ_U(raft_role(net->r[4]), RAFT_FOLLOWER);
+    /* promoted, it counts: 3 of 4 voters make a majority */
+    CHECK(change(net, l, changed(net->r[l], 0, 4, 0)) == 0);
+    net_run_until(net, net->now + 300);
+    for (raft_id id = 1; id <= 4; id++)
+        CHECK(is_member(net->r[id], 4, RAFT_VOTER));
+    raft_id other = l == 1 ? 2 : 1;
+    net->cut[l][other] = net->cut[other][l] = true;
+    before = raft_commit_index(net->r[l]);
+    propose(net, l, "z");
+    net_run_until(net, net->now + 300);
+    CHECK_EQ_U(raft_commit_index(net->r[l]), before + 1);
+    net_free(net);
+}
+
+TEST(changes_are_one_step_at_a_time)
+{
+    struct net *net = net_new_growing(5, 3);
+    raft_id l = elect_settled(net);
+    /* a new voter without catching up first, or two steps at once */
+    struct raft_configuration c = changed(net->r[l], 4, 0, 0);
+    c.members[c.n - 1].role = RAFT_VOTER;
+    CHECK(change(net, l, c) == RAFT_EINVAL);
+    c = changed(net->r[l], 4, 0, 0);
+    c.members[c.n++] = (struct raft_member){.id = 5, .role = RAFT_LEARNER};
+    CHECK(change(net, l, c) == RAFT_EINVAL);
+    CHECK(change(net, l, *raft_configuration(net->r[l], NULL)) == RAFT_EINVAL);
+    /* the next change waits until the previous one is committed */
+    for (raft_id id = 1; id <= 3; id++)
+        if (id != l)
+            net->cut[l][id] = true;
+    CHECK(change(net, l, changed(net->r[l], 4, 0, 0)) == 0);
+    CHECK(change(net, l, changed(net->r[l], 5, 0, 0)) == RAFT_EBUSY);
+    for (raft_id id = 1; id <= 3; id++)
+        net->cut[l][id] = false;
+    net_run_until(net, net->now + 300);
+    CHECK(change(net, l, changed(net->r[l], 5, 0, 0)) == 0);
+    /* not the leader */
+    raft_id f = l == 1 ? 2 : 1;
+    CHECK(change(net, f, changed(net->r[f], 0, 4, 0)) == RAFT_ENOTLEADER);
+    net_free(net);
+}
+
+/* Dissertation 4.1 (the 2015 fix): a new leader changes the configuration
+ * only once it has committed an entry of its term. */
+TEST(a_new_leader_changes_nothing_before_committing_in_its_term)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    one_make_leader(&o);
+    struct raft_configuration c = *raft_configuration(o.r, NULL);
+    c.members[c.n++] = (struct raft_member){.id = 9, .role = RAFT_LEARNER};
+    raft_index idx;
+    CHECK(raft_change_configuration(o.r, 2001, &c, &idx) == RAFT_ENOTREADY);
+    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .seq = 1, .from = 2,
+                           .to = 1, .term = 1, .success = true,
+                           .match_index = 1};
+    raft_receive(o.r, 2002, &ack);
+    one_drain(&o);
+    CHECK(raft_change_configuration(o.r, 2003, &c, &idx) == 0);
+    CHECK_EQ_U(idx, 2);
+    one_drain(&o);
+    CHECK(has_note(&o, RAFT_NOTE_CONFIGURATION));
+    /* in effect at once, before it is committed */
+    CHECK(is_member(o.r, 9, RAFT_LEARNER));
+    CHECK(find_msg(&o, RAFT_MSG_APPEND, 9) != NULL);
+    raft_free(o.r);
+}
+
+TEST(removing_a_follower_shrinks_the_majority)
+{
+    struct net *net = net_new_growing(3, 3);
+    raft_id l = elect_settled(net);
+    raft_id gone = l == 3 ? 2 : 3;
+    CHECK(change(net, l, changed(net->r[l], 0, 0, gone)) == 0);
+    net_run_until(net, net->now + 300);
+    CHECK(!raft_configuration_find(raft_configuration(net->r[l], NULL), gone));
+    /* The removed node may never learn it (the leader stops replicating
+     * to it at once); its elections disturb nobody (diss. 4.2.3): the
+     * others ignore a non-member, and pre-vote keeps its term. */
+    raft_term term = raft_current_term(net->r[l]);
+    propose(net, l, "after");
+    net_run_until(net, net->now + 10000);
+    CHECK_EQ_U(leader_of(net), l);
+    CHECK_EQ_U(raft_current_term(net->r[l]), term);
+    CHECK_EQ_U(raft_current_term(net->r[gone]), term);
+    CHECK_EQ_U(raft_commit_index(net->r[l]), raft_last_index(net->r[l]));
+    net_free(net);
+}
+
+/* Dissertation 4.2.2: a leader removing itself leads until the change is
+ * committed, without counting itself, then steps down; the others elect a
+ * leader among themselves. */
+TEST(a_leader_removing_itself_steps_down_once_committed)
+{
+    struct net *net = net_new_growing(3, 3);
+    raft_id l = elect_settled(net);
+    CHECK(change(net, l, changed(net->r[l], 0, 0, l)) == 0);
+    net_run_until(net, net->now + 300);
+    CHECK(raft_role(net->r[l]) != RAFT_LEADER);
+    net_run_until(net, net->now + 5000);
+    raft_id l2 = leader_of(net);
+    CHECK(l2 != RAFT_NONE && l2 != l);
+    CHECK(propose(net, l2, "after") == 0);
+    net_run_until(net, net->now + 300);
+    CHECK_EQ_U(raft_commit_index(net->r[l2]), raft_last_index(net->r[l2]));
+    CHECK(raft_role(net->r[l]) != RAFT_LEADER);
+    net_free(net);
+}
+
+TEST(a_change_that_would_stall_the_cluster_is_refused)
+{
+    struct net *net = net_new_growing(3, 3);
+    raft_id l = elect_settled(net);
+    raft_id down = l == 3 ? 2 : 3, up = 6 - l - down;
+    isolate(net, down, true);
+    net_run_until(net, net->now + 1500); /* more than an election timeout */
+    /* {l, down}: a majority of 2 is both, and down is not heard from */
+    CHECK(change(net, l, changed(net->r[l], 0, 0, up)) == RAFT_ENOQUORUM);
+    /* removing the one that is down is fine */
+    CHECK(change(net, l, changed(net->r[l], 0, 0, down)) == 0);
+    net_free(net);
+}
+
+/* Each server uses the latest configuration in its log, committed or not:
+ * an uncommitted one truncated by a new leader is undone. */
+TEST(an_uncommitted_configuration_is_undone_when_truncated)
+{
+    struct net *net = net_new_growing(4, 3);
+    raft_id l = elect_settled(net);
+    isolate(net, l, true);
+    CHECK(change(net, l, changed(net->r[l], 4, 0, 0)) == 0);
+    CHECK(is_member(net->r[l], 4, RAFT_LEARNER));
+    net_run_until(net, net->now + 5000);
+    raft_id l2 = RAFT_NONE;
+    for (raft_id id = 1; id <= 3; id++)
+        if (id != l && raft_role(net->r[id]) == RAFT_LEADER)
+            l2 = id;
+    CHECK(l2 != RAFT_NONE);
+    propose(net, l2, "new");
+    isolate(net, l, false);
+    net_run_until(net, net->now + 1000);
+    CHECK(raft_role(net->r[l]) != RAFT_LEADER);
+    CHECK(!raft_configuration_find(raft_configuration(net->r[l], NULL), 4));
+    CHECK_EQ_U(raft_configuration(net->r[l], NULL)->n, 3);
+    net_free(net);
+}
+
+/* Snapshots: the configuration as of the snapshot index stays known after
+ * compaction, and a restored log puts its configurations back in effect. */
+TEST(configurations_survive_compaction_and_restore)
+{
+    struct net *net = net_new_growing(4, 3);
+    raft_id l = elect_settled(net);
+    CHECK(change(net, l, changed(net->r[l], 4, 0, 0)) == 0);
+    net_run_until(net, net->now + 300);
+    raft_index cidx;
+    raft_configuration(net->r[l], &cidx);
+    CHECK(cidx > 0);
+    propose(net, l, "more");
+    net_run_until(net, net->now + 300);
+    raft_index last = raft_last_index(net->r[l]);
+    CHECK(raft_compact(net->r[l], last) == 0);
+    raft_configuration(net->r[l], &cidx);
+    CHECK_EQ_U(cidx, 0); /* the base now */
+    CHECK(is_member(net->r[l], 4, RAFT_LEARNER));
+    struct raft_configuration at;
+    CHECK(raft_configuration_at(net->r[l], last, &at) == 0);
+    CHECK(raft_configuration_find(&at, 4) != NULL);
+    CHECK(raft_configuration_at(net->r[l], last - 1, &at) == RAFT_EINVAL);
+    /* a fresh core restored from a log holding the change */
+    struct rnd rnd = {.state = 7};
+    struct raft_config cfg = make_cfg(3, 1, &rnd);
+    struct raft *r = raft_new(&cfg, NULL);
+    uint8_t b[RAFT_CONFIGURATION_MAX_BYTES];
+    struct raft_configuration c = changed(r, 4, 0, 0);
+    int len = raft_configuration_encode(&c, b);
+    struct raft_entry e[2] = {{.term = 1, .type = RAFT_ENTRY_NOOP},
+                              {.term = 1, .type = RAFT_ENTRY_CONFIG,
+                               .len = (uint32_t)len, .data = b}};
+    struct raft_hard_state hs = {.term = 1};
+    CHECK(raft_restore(r, &hs, 1, 0, e, 2) == 0);
+    raft_configuration(r, &cidx);
+    CHECK_EQ_U(cidx, 2);
+    CHECK(is_member(r, 4, RAFT_LEARNER));
+    raft_free(r);
+    net_free(net);
+}
+
+TEST(a_learner_gets_no_vote_and_gives_none_that_counts)
+{
+    struct one o;
+    one_committed_leader(&o, &(struct raft_msg){0});
+    struct raft_configuration c = *raft_configuration(o.r, NULL);
+    c.members[c.n++] = (struct raft_member){.id = 4, .role = RAFT_LEARNER};
+    raft_index idx;
+    CHECK(raft_change_configuration(o.r, 2100, &c, &idx) == 0);
+    one_drain(&o);
+    /* the learner asks node 1 for its vote: denied, term unchanged */
+    struct raft_msg m = vote_req(4, 1, 9, 100, 9, false);
+    raft_receive(o.r, 2200, &m);
+    one_drain(&o);
+    const struct raft_msg *resp = find_msg(&o, RAFT_MSG_VOTE_RESP, 4);
+    CHECK(resp && !resp->granted);
+    CHECK_EQ_U(raft_current_term(o.r), 1);
+    CHECK_EQ_U(raft_role(o.r), RAFT_LEADER);
+    raft_free(o.r);
+}
+
 int main(void)
 {
     RUN(election_timeout_starts_prevote_without_new_term);
@@ -1887,5 +2219,15 @@ int main(void)
     RUN(reads_a_periodic_heartbeat_carries_need_no_round_of_their_own);
     RUN(read_index_fails_when_leadership_lost);
     RUN(leadership_transfer_hands_over_without_waiting_for_timeout);
+    RUN(configuration_encoding_is_strict);
+    RUN(learner_catches_up_without_a_vote_then_is_promoted);
+    RUN(changes_are_one_step_at_a_time);
+    RUN(a_new_leader_changes_nothing_before_committing_in_its_term);
+    RUN(removing_a_follower_shrinks_the_majority);
+    RUN(a_leader_removing_itself_steps_down_once_committed);
+    RUN(a_change_that_would_stall_the_cluster_is_refused);
+    RUN(an_uncommitted_configuration_is_undone_when_truncated);
+    RUN(configurations_survive_compaction_and_restore);
+    RUN(a_learner_gets_no_vote_and_gives_none_that_counts);
     return test_summary();
 }
