@@ -2,12 +2,12 @@
  * HTTP, all on one sd-event loop.
  *
  * After every input to the core (a timer, a received RPC or its answer) the
- * node drains the core's ready batches in the order raft.h prescribes:
- * write hard state and entries, fdatasync once (so everything that arrived
- * together shares one sync: group commit), then send messages, apply
- * committed entries, log what happened, and advance. A message that answers
- * the RPC being handled becomes that HTTP request's response; every other
- * message is a POST to the peer.
+ * node drains the core's ready batches through the ready loop that raft-sim
+ * runs too (src/raft/driver.h): node.c supplies its operations (storage,
+ * the sync thread, HTTP, the store), the driver their order. Everything that
+ * arrived together shares one batch and one fdatasync (group commit). A
+ * message that answers the RPC being handled becomes that HTTP request's
+ * response; every other message is a POST to the peer.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -28,6 +28,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "../raft/driver.h"
 #include "../raft/raft.h"
 #include "http_client.h"
 #include "http_server.h"
@@ -329,7 +330,6 @@ static void incoming_free(struct node *n, struct incoming *in)
 {
     if (in->parked)
         rpc_msg_free(&in->msg);
-    free(in->held_body);
     if (in->prev)
         in->prev->next = in->next;
     else
@@ -339,6 +339,14 @@ static void incoming_free(struct node *n, struct incoming *in)
     free(in);
 }
 
+static struct incoming *find_incoming(struct node *n, uint64_t ctx)
+{
+    for (struct incoming *in = n->incoming; in; in = in->next)
+        if (in->ctx == ctx)
+            return in;
+    return NULL;
+}
+
 /* An answer goes to the held-open request it answers; requests to peers. */
 static void send_message(struct node *n, const struct raft_msg *m)
 {
@@ -346,27 +354,17 @@ static void send_message(struct node *n, const struct raft_msg *m)
         send_request(n, m);
         return;
     }
-    for (struct incoming *in = n->incoming; in; in = in->next) {
-        if (in->ctx != m->ctx)
-            continue;
-        size_t len;
-        char *body = rpc_encode(m, &len);
-        if (body && m->type == RAFT_MSG_APPEND_RESP && m->success &&
-            n->synced_gen < n->write_gen) {
-            in->held_body = body; /* sent by release_held() */
-            in->held_len = len;
-            in->gen = n->write_gen;
-            return;
-        }
-        if (body)
-            http_respond(in->req, 200, "application/json", body, len);
-        else
-            http_respond_error(in->req, 500, "out of memory");
-        free(body);
-        incoming_free(n, in);
-        return;
-    }
-    /* the peer went away meanwhile: nothing to do */
+    struct incoming *in = find_incoming(n, m->ctx);
+    if (!in)
+        return; /* the peer went away meanwhile: nothing to do */
+    size_t len;
+    char *body = rpc_encode(m, &len);
+    if (body)
+        http_respond(in->req, 200, "application/json", body, len);
+    else
+        http_respond_error(in->req, 500, "out of memory");
+    free(body);
+    incoming_free(n, in);
 }
 
 /* Requests the core has seen without answering (e.g. a stale message). */
@@ -374,14 +372,12 @@ static void answer_unanswered(struct node *n)
 {
     for (struct incoming *in = n->incoming, *next; in; in = next) {
         next = in->next;
-        if (in->in_ready && !in->parked && !in->held_body) {
+        if (in->in_ready && !in->parked && !in->held) {
             http_respond(in->req, 204, NULL, NULL, 0);
             incoming_free(n, in);
         }
     }
 }
-
-/* ---- the ready loop ---- */
 
 /* Stop: nothing more is written, answered or applied (n->failed). */
 static void fatal_storage(struct node *n, const char *err)
@@ -392,43 +388,6 @@ static void fatal_storage(struct node *n, const char *err)
     sd_event_exit(n->ev, EX_IOERR);
 }
 
-/* Answers whose writes are now durable go out. */
-static void release_held(struct node *n)
-{
-    for (struct incoming *in = n->incoming, *next; in; in = next) {
-        next = in->next;
-        if (in->held_body && in->gen <= n->synced_gen) {
-            http_respond(in->req, 200, "application/json", in->held_body,
-                         in->held_len);
-            incoming_free(n, in);
-        }
-    }
-}
-
-/* Hand what was written so far to the syncer, unless it is busy (then
- * this happens when it is done: one sync covers every ready meanwhile). */
-static void start_sync(struct node *n)
-{
-    int fds[SYNCER_MAX_FDS];
-    bool is_dir[SYNCER_MAX_FDS];
-    unsigned count = 0;
-    char err[512];
-    if (n->synced_gen == n->write_gen || n->running_gen)
-        return; /* (running_gen is set exactly while the syncer has a job) */
-    if (storage_sync_take(n->storage, fds, is_dir, SYNCER_MAX_FDS, &count,
-                          err, sizeof(err)) < 0) {
-        fatal_storage(n, err);
-        return;
-    }
-    if (syncer_start(n->syncer, fds, is_dir, count) < 0) {
-        fatal_storage(n, "the sync thread refused a job");
-        return;
-    }
-    n->running_gen = n->write_gen;
-    n->running_index = n->written_index;
-    n->running_term = n->written_term;
-}
-
 static void on_synced(void *arg, int err, uint64_t usec)
 {
     struct node *n = arg;
@@ -437,93 +396,12 @@ static void on_synced(void *arg, int err, uint64_t usec)
         snprintf(msg, sizeof(msg), "%s: fdatasync of the log failed: %s",
                  n->cfg->data_dir, strerror(err));
         fatal_storage(n, msg);
+        driver_synced(n->driver, false);
         return;
     }
     storage_note_sync(n->storage, usec);
-    n->synced_gen = n->running_gen;
-    n->running_gen = 0;
-    if (n->running_index > n->durable_index &&
-        raft_term_at(n->raft, n->running_index) == n->running_term)
-        n->durable_index = n->running_index;
-    raft_persisted(n->raft, n->running_index, n->running_term);
-    release_held(n);
-    start_sync(n);
+    driver_synced(n->driver, true); /* held answers go, the next sync starts */
     node_schedule(n);
-}
-
-/* Make everything written in the background durable now. */
-static void drain_syncer(struct node *n)
-{
-    while (n->running_gen && !n->failed)
-        syncer_wait(n->syncer); /* on_synced starts the next if needed */
-}
-
-/* The last entry a ready wrote (and its term). */
-static void note_written(struct node *n, const struct raft_ready *rd)
-{
-    n->written_index = rd->entries_first + rd->n_entries - 1;
-    n->written_term = rd->entries[rd->n_entries - 1].term;
-}
-
-/* Nothing to overlap a sync with: no sync running and no I/O waiting.
- * Then the caller syncs at once, which at low load answers sooner than
- * handing the sync to the thread and waiting to hear back. */
-static bool nothing_waiting(struct node *n)
-{
-    if (n->running_gen)
-        return false;
-    struct pollfd p = {.fd = sd_event_get_fd(n->ev), .events = POLLIN};
-    return p.fd >= 0 && poll(&p, 1, 0) == 0;
-}
-
-/* Write this ready's entries without waiting for the disk: the syncer
- * flushes them while the loop goes on (successful AppendEntries answers
- * wait for it, see send_message). Only for readies that append entries;
- * a ready whose term or vote changed is made durable at once. */
-static bool persist_in_background(struct node *n, const struct raft_ready *rd)
-{
-    char err[512];
-    if (rd->n_entries &&
-        storage_append(n->storage, rd->entries_first, rd->entries,
-                       rd->n_entries, err, sizeof(err)) < 0) {
-        fatal_storage(n, err);
-        return false;
-    }
-    if (rd->n_entries) {
-        n->write_gen++;
-        if (rd->entries_first <= n->durable_index) /* replaced a suffix */
-            n->durable_index = rd->entries_first - 1;
-        note_written(n, rd);
-        start_sync(n);
-    }
-    return true;
-}
-
-/* Write and sync this ready before anything else happens. What was
- * written in the background before is made durable first. */
-static bool persist(struct node *n, const struct raft_ready *rd)
-{
-    char err[512];
-    drain_syncer(n);
-    if (n->failed)
-        return false;
-    if (rd->hard_state_changed &&
-        storage_save_hard_state(n->storage, &rd->hard_state, err, sizeof(err)) < 0)
-        goto fail;
-    if (rd->n_entries &&
-        storage_append(n->storage, rd->entries_first, rd->entries,
-                       rd->n_entries, err, sizeof(err)) < 0)
-        goto fail;
-    if ((rd->hard_state_changed || rd->n_entries) &&
-        storage_sync(n->storage, err, sizeof(err)) < 0)
-        goto fail;
-    if (rd->n_entries)
-        note_written(n, rd);
-    n->durable_index = n->written_index; /* all of it is synced now */
-    return true;
-fail:
-    fatal_storage(n, err);
-    return false;
 }
 
 /* Apply a committed entry to the key-value store; a proposal waiting for
@@ -603,64 +481,164 @@ static void finish_stop(struct node *n)
         sd_event_exit(n->ev, 0);
 }
 
-/* Hand one ready batch to storage, the network, the store and the log.
- * A leader's AppendEntries go out before its own write (dissertation
- * 10.2.1: it counts itself only once durable) unless the term or vote
- * changed, which must be durable before anything carries them. */
-static bool handle_ready(struct node *n)
+/* ---- the driver's operations (src/raft/driver.h) ----
+ *
+ * The ready loop itself is the driver's, shared with raft-sim; these do its
+ * I/O: storage.c writes and syncs, syncer.c syncs in the background, HTTP
+ * carries messages (an answer becomes the response of the request held
+ * open for it), the store applies, ops.c serves reads. A failed operation
+ * stops the node (fatal_storage), and the driver with it. */
+
+static bool drv_begin(void *arg, const struct raft_ready *rd)
 {
-    struct raft_ready rd;
+    (void)rd;
+    struct node *n = arg;
     for (struct incoming *in = n->incoming; in; in = in->next)
-        in->in_ready = !in->parked;
-    raft_ready(n->raft, &rd);
-    char err[512];
-    if (rd.snapshot_install) {
-        drain_syncer(n); /* the old log's writes settle before it goes */
-        if (n->failed || snap_install(n, &rd, err, sizeof(err)) < 0) {
-            if (!n->failed)
-                fatal_storage(n, err);
-            return false;
-        }
-        n->written_index = n->durable_index = rd.snapshot_index;
-        n->written_term = rd.snapshot_term;
-    }
-    bool early = !rd.hard_state_changed;
-    if (early) {
-        bool sent = false;
-        for (size_t i = 0; i < rd.n_msgs; i++)
-            if (rd.msgs[i].type == RAFT_MSG_APPEND) {
-                send_message(n, &rd.msgs[i]);
-                sent = true;
-            }
-        if (sent && rd.n_entries) /* on the wire before our fdatasync */
-            http_client_flush(n->client);
-    }
-    /* (a ready without entries has nothing to sync either way: no poll) */
-    bool background = n->syncer && !rd.hard_state_changed &&
-                      !rd.snapshot_install &&
-                      (!rd.n_entries || !nothing_waiting(n));
-    if (!(background ? persist_in_background(n, &rd) : persist(n, &rd)))
-        return false; /* never advance past what is not durable */
-    raft_index hint = rd.hard_state.commit < n->durable_index
-                          ? rd.hard_state.commit : n->durable_index;
-    if (hint > n->commit_hint) /* only what is on disk here */
-        n->commit_hint = hint; /* written by save_commit_hint() */
-    for (size_t i = 0; i < rd.n_msgs; i++)
-        if (!early || rd.msgs[i].type != RAFT_MSG_APPEND)
-            send_message(n, &rd.msgs[i]);
-    answer_unanswered(n);
-    for (size_t i = 0; i < rd.n_committed; i++)
-        apply_entry(n, rd.committed_first + i, &rd.committed[i]);
-    for (size_t i = 0; i < rd.n_notes; i++)
-        log_note(n, &rd.notes[i]);
-    ops_on_reads(n, rd.reads, rd.n_reads);
-    if (background)
-        raft_advance_unsynced(n->raft, &rd);
-    else
-        raft_advance(n->raft, &rd);
-    snap_maybe_take(n);
+        in->in_ready = !in->parked; /* answered by this batch, or 204 */
     return true;
 }
+
+static int drv_install_snapshot(void *arg, const struct raft_ready *rd)
+{
+    struct node *n = arg;
+    char err[512];
+    if (snap_install(n, rd, err, sizeof(err)) < 0) {
+        fatal_storage(n, err);
+        return -1;
+    }
+    return 0;
+}
+
+static int drv_write(void *arg, const struct raft_ready *rd)
+{
+    struct node *n = arg;
+    char err[512];
+    if ((rd->hard_state_changed &&
+         storage_save_hard_state(n->storage, &rd->hard_state, err,
+                                 sizeof(err)) < 0) ||
+        (rd->n_entries &&
+         storage_append(n->storage, rd->entries_first, rd->entries,
+                        rd->n_entries, err, sizeof(err)) < 0)) {
+        fatal_storage(n, err);
+        return -1;
+    }
+    return 0;
+}
+
+static int drv_sync(void *arg)
+{
+    struct node *n = arg;
+    char err[512];
+    if (storage_sync(n->storage, err, sizeof(err)) < 0) {
+        fatal_storage(n, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Hand what was written so far to the sync thread (on_synced when done). */
+static int drv_sync_start(void *arg)
+{
+    struct node *n = arg;
+    int fds[SYNCER_MAX_FDS];
+    bool is_dir[SYNCER_MAX_FDS];
+    unsigned count = 0;
+    char err[512];
+    if (storage_sync_take(n->storage, fds, is_dir, SYNCER_MAX_FDS, &count,
+                          err, sizeof(err)) < 0) {
+        fatal_storage(n, err);
+        return -1;
+    }
+    if (syncer_start(n->syncer, fds, is_dir, count) < 0) {
+        fatal_storage(n, "the sync thread refused a job");
+        return -1;
+    }
+    return 0;
+}
+
+/* Block until the sync thread is done: on_synced() runs from inside. */
+static int drv_sync_wait(void *arg)
+{
+    struct node *n = arg;
+    syncer_wait(n->syncer);
+    return 0;
+}
+
+/* Nothing to overlap a sync with (no I/O waiting): then syncing at once
+ * answers sooner than handing the sync to the thread and hearing back. */
+static bool drv_sync_now(void *arg)
+{
+    struct node *n = arg;
+    struct pollfd p = {.fd = sd_event_get_fd(n->ev), .events = POLLIN};
+    return p.fd >= 0 && poll(&p, 1, 0) == 0;
+}
+
+static void drv_send(void *arg, const struct raft_msg *m)
+{
+    send_message(arg, m);
+}
+
+/* The answer waits in the driver; its request stays open (no 204). */
+static void drv_hold(void *arg, const struct raft_msg *m)
+{
+    struct incoming *in = find_incoming(arg, m->ctx);
+    if (in)
+        in->held = true;
+}
+
+static void drv_flush(void *arg)
+{
+    struct node *n = arg;
+    http_client_flush(n->client);
+}
+
+static void drv_apply(void *arg, raft_index first, const struct raft_entry *e,
+                      size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        apply_entry(arg, first + i, &e[i]);
+}
+
+static void drv_reads(void *arg, const struct raft_read *reads, size_t count)
+{
+    ops_on_reads(arg, reads, count);
+}
+
+static void drv_notes(void *arg, const struct raft_note *notes, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        log_note(arg, &notes[i]);
+}
+
+static void drv_advanced(void *arg, const struct raft_ready *rd, bool durable)
+{
+    (void)durable;
+    struct node *n = arg;
+    raft_index on_disk = driver_durable_index(n->driver);
+    raft_index hint = rd->hard_state.commit < on_disk ? rd->hard_state.commit
+                                                      : on_disk;
+    if (hint > n->commit_hint) /* only what is on disk here */
+        n->commit_hint = hint; /* written by save_commit_hint() */
+    answer_unanswered(n);
+    snap_maybe_take(n);
+}
+
+static const struct driver_ops node_driver_ops = {
+    .begin = drv_begin,
+    .install_snapshot = drv_install_snapshot,
+    .write = drv_write,
+    .sync = drv_sync,
+    .sync_start = drv_sync_start,
+    .sync_wait = drv_sync_wait,
+    .sync_now = drv_sync_now,
+    .send = drv_send,
+    .hold = drv_hold,
+    .flush = drv_flush,
+    .apply = drv_apply,
+    .reads = drv_reads,
+    .notes = drv_notes,
+    .advanced = drv_advanced,
+};
 
 /* Deliver parked AppendEntries whose turn has come, lowest prev first. */
 static void deliver_parked(struct node *n)
@@ -730,7 +708,8 @@ void node_process(struct node *n)
             if (!raft_has_ready(n->raft))
                 break;
         }
-        if (!handle_ready(n)) {
+        /* (the daemon's operations block: a batch is never left waiting) */
+        if (driver_step(n->driver) == DRIVER_FAILED) {
             n->failed = true;
             break;
         }
@@ -883,7 +862,7 @@ void node_deliver_rpc(struct node *n, struct http_request *req,
             return;
         }
     }
-    /* held open until the answer is durable (see handle_ready) */
+    /* held open until the answer is durable (driver.h) */
     in->node = n;
     in->req = req;
     in->next = n->incoming;
@@ -1098,8 +1077,11 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
     if (rv < 0)
         goto error;
     /* storage_open synced everything it loaded */
-    n->written_index = n->durable_index = raft_last_index(n->raft);
-    n->written_term = raft_last_term(n->raft);
+    n->driver = driver_new(n->raft, &node_driver_ops, n);
+    if (!n->driver) {
+        snprintf(err, errlen, "out of memory");
+        goto error;
+    }
     n->client = http_client_new(ev);
     if (!n->client) {
         snprintf(err, errlen, "cannot start the HTTP client");
@@ -1162,6 +1144,7 @@ void node_free(struct node *n)
     sd_event_source_unref(n->stop_timer);
     syncer_free(n->syncer); /* waits for a sync in progress */
     snap_wait(n);           /* and for a snapshot being taken */
+    driver_free(n->driver); /* held answers: their requests are gone */
     storage_close(n->storage);
     snap_free(n);
     free(n->members_text);

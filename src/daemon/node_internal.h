@@ -1,5 +1,5 @@
-/* node_internal.h - the state of a node, shared by node.c (the Raft
- * driver) and ops.c (client operations: proposals and linearizable reads,
+/* node_internal.h - the state of a node, shared by node.c (the core's
+ * host) and ops.c (client operations: proposals and linearizable reads,
  * forwarded to the leader when this node is not it). Not for other files.
  */
 #ifndef RAFTD_NODE_INTERNAL_H
@@ -9,6 +9,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "../raft/driver.h"
 #include "../raft/raft.h"
 #include "config.h"
 #include "http_client.h"
@@ -50,11 +51,9 @@ struct incoming {
     bool parked;
     struct raft_msg msg;
     raft_time park_deadline;
-    /* A successful answer waiting for the background sync of everything
-     * written before it (write generation gen) to finish. */
-    char *held_body;
-    size_t held_len;
-    uint64_t gen;
+    /* Its successful answer is held by the driver until everything
+     * written before it is durable (driver.h). */
+    bool held;
 };
 
 struct node {
@@ -62,17 +61,10 @@ struct node {
     const struct raftd_config *cfg;
     struct raft *raft;
     struct storage *storage;
-    /* Background syncing (syncer.h): readies that only append entries are
-     * written on the loop and flushed on the syncer's thread. Generations
-     * count the readies that wrote something; answers that need them are
-     * held until synced_gen reaches theirs. */
+    /* The ready loop (driver.h) over node.c's operations; batches that
+     * only append entries are synced on the syncer's thread (syncer.h). */
+    struct driver *driver;
     struct syncer *syncer;
-    uint64_t write_gen, synced_gen, running_gen;
-    raft_index written_index; /* last entry written (and its term) */
-    raft_term written_term;
-    raft_index running_index; /* ... when the running sync began */
-    raft_term running_term;
-    raft_index durable_index; /* everything up to here is on disk */
     struct http_server *http;
     struct http_client *client;
     sd_event_source *timer;

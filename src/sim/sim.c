@@ -1,16 +1,19 @@
 /* sim.c - the event loop of raft-sim: nodes, network, disk, faults, clients.
  *
- * The simulator plays the daemon's part for every core (src/daemon/node.c):
- * it feeds time, messages and client requests in, and drains raft_ready()
- * in the contract's order: persist hard state and entries, then send the
- * messages, then apply committed entries, then raft_advance(). With a disk
- * latency the node is blocked while its write is in flight (the daemon
- * fsyncs on its single event loop), so nothing leaves before it is durable.
+ * The simulator plays the daemon's part for every core: it feeds time,
+ * messages and client requests in, and drains raft_ready() through the
+ * daemon's own ready loop (src/raft/driver.h), whose operations it supplies:
+ * the simulated disk, network and state machine, with the checker looking
+ * at every batch. With a disk latency the node is blocked while its write
+ * is in flight (the daemon fsyncs on its single event loop), so nothing
+ * leaves before it is durable.
  *
  * Time is a virtual millisecond counter; events sit in a binary heap ordered
  * by (time, insertion number), so a run is a pure function of its seed.
  */
 #include "simint.h"
+
+#include "driver.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -239,9 +242,11 @@ static void client_propose(struct sim *s, struct node *n, uint64_t cid,
 static void client_read(struct sim *s, struct node *n, uint64_t rid,
                         bool may_retry);
 
-/* The snapshot of ready rd reached the disk (the host writes it first):
- * the disk's prefix becomes the snapshot's (the committed log's), and the
- * log after it goes too unless the core kept its matching suffix. */
+/* ---- the disk ---- */
+
+/* The snapshot being installed reached the disk: the disk's prefix becomes
+ * the snapshot's (the committed log's), and the log after it goes too
+ * unless the core kept its matching suffix. */
 static void persist_snapshot(struct sim *s, struct node *n,
                              const struct raft_ready *rd)
 {
@@ -277,24 +282,6 @@ static void disk_entries(struct sim *s, struct node *n, raft_index first,
     s->durability_dirty = true;
 }
 
-/* The write of ready rd reached the disk. */
-static void persist(struct sim *s, struct node *n, const struct raft_ready *rd)
-{
-    if (rd->snapshot_install)
-        persist_snapshot(s, n, rd);
-    if (rd->hard_state_changed) {
-        n->hs.term = rd->hard_state.term;
-        n->hs.vote = rd->hard_state.vote;
-    }
-    n->hs.commit = rd->hard_state.commit; /* rides along with any write */
-    if (rd->n_entries)
-        disk_entries(s, n, rd->entries_first, rd->entries, rd->n_entries);
-    s->res->st.writes++;
-    s->durability_dirty = true;
-}
-
-/* ---- background syncing (raftd's syncer.c and node.c) ---- */
-
 static void wop_free(struct wop *w)
 {
     for (size_t i = 0; i < w->n; i++)
@@ -302,10 +289,12 @@ static void wop_free(struct wop *w)
     free(w->e);
 }
 
-/* The first k background writes reached the disk, and cnt entries of
+/* The first k writes not yet durable reached the disk, and cnt entries of
  * the next one (a torn write). */
 static void wops_land(struct sim *s, struct node *n, size_t k, size_t cnt)
 {
+    if (!n->n_wops)
+        return;
     for (size_t i = 0; i < k; i++) {
         disk_entries(s, n, n->wops[i].first, n->wops[i].e, n->wops[i].n);
         wop_free(&n->wops[i]);
@@ -324,16 +313,8 @@ static void wops_drop(struct node *n)
     n->n_wops = 0;
 }
 
-static void held_drop(struct node *n)
-{
-    for (size_t i = 0; i < n->n_held; i++)
-        free(n->held[i].msg);
-    n->n_held = 0;
-}
-
-/* Write rd's entries without waiting for the disk (persist_in_background). */
-static void write_background(struct sim *s, struct node *n,
-                             const struct raft_ready *rd)
+/* rd's entries go to the page cache: durable once a sync covers them. */
+static void wops_push(struct sim *s, struct node *n, const struct raft_ready *rd)
 {
     if (n->n_wops == n->cap_wops) {
         n->cap_wops = n->cap_wops ? n->cap_wops * 2 : 8;
@@ -351,88 +332,71 @@ static void write_background(struct sim *s, struct node *n,
             memcpy(w->e[i].data, rd->entries[i].data, rd->entries[i].len);
         }
     }
-    n->wgen++;
-    n->written_index = rd->entries_first + rd->n_entries - 1;
-    n->written_term = rd->entries[rd->n_entries - 1].term;
-    s->res->st.bg_writes++;
-    dig(s, 0xb9ull ^ (n->id << 40) ^ n->written_index);
+    raft_index last = rd->entries_first + rd->n_entries - 1;
+    dig(s, 0xb9ull ^ (n->id << 40) ^ last);
     SAY(s, 2, n->id, "writes entries %" PRIu64 "..%" PRIu64 " (not yet "
-        "synced)", rd->entries_first, n->written_index);
+        "synced)", rd->entries_first, last);
 }
 
-/* Hand what was written so far to the sync thread (start_sync). */
-static void start_sync(struct sim *s, struct node *n)
+/* A foreground sync: everything written (entries, hard state, the commit
+ * index riding along) reached the disk. */
+static void land_all(struct sim *s, struct node *n)
 {
-    if (n->syncing || !n->n_wops)
-        return;
-    n->syncing = true;
-    n->sync_ops = n->n_wops;
-    n->sync_wgen = n->wgen;
-    n->sync_index = n->written_index;
-    n->sync_term = n->written_term;
-    n->sync_gen++;
-    uint64_t d = s->cfg->disk_max > 0
-                     ? rng_between(&s->syncing, s->cfg->disk_min, s->cfg->disk_max)
-                     : rng_between(&s->syncing, 1, 3);
-    n->sync_end = s->now + d;
-    s->res->st.bg_syncs++;
-    schedule(s, n->sync_end, EV_SYNC_DONE, n->id, 0, n->sync_gen, NULL);
-}
-
-static void send_msg(struct sim *s, struct node *n, const struct raft_msg *m,
-                     raft_id *unreach, unsigned *n_unreach);
-
-/* Answers whose writes are now durable go out (release_held). */
-static void release_held(struct sim *s, struct node *n)
-{
-    raft_id unreach[SIM_MAX_NODES];
-    unsigned n_unreach = 0;
-    size_t kept = 0;
-    for (size_t i = 0; i < n->n_held; i++) {
-        if (n->held[i].gen <= n->synced_gen) {
-            send_msg(s, n, n->held[i].msg, unreach, &n_unreach);
-            free(n->held[i].msg);
-        } else {
-            n->held[kept++] = n->held[i];
-        }
+    wops_land(s, n, n->n_wops, 0);
+    if (n->hs_pending) {
+        n->hs.term = n->pending_hs.term;
+        n->hs.vote = n->pending_hs.vote;
+        n->hs_pending = false;
     }
-    n->n_held = kept;
-    if (!n->writing) /* not between raft_ready and raft_advance */
-        for (unsigned i = 0; i < n_unreach; i++)
-            raft_report_unreachable(n->r, unreach[i]);
+    n->hs.commit = n->pending_commit;
+    s->res->st.writes++;
+    s->durability_dirty = true;
 }
 
-/* What the sync covered is durable now; the core is told (on_synced).
- * Between a synchronous ready and its advance (n->writing: raftd drains
- * the sync thread first) the next sync is left to that write. */
-static void sync_callback(struct sim *s, struct node *n)
+/* A crash: what was written but not durable is lost, or with --torn a part
+ * of it reaches the disk: a prefix of the writes (whole writes, then part
+ * of the next: a WAL with checksums keeps a prefix), the hard state or
+ * not, the snapshot being installed whole or not at all. */
+static const char *crash_disk(struct sim *s, struct node *n)
 {
-    n->sync_landed = false;
-    n->synced_gen = n->sync_wgen;
-    raft_persisted(n->r, n->sync_index, n->sync_term);
-    dig(s, 0x5c0ull ^ (n->id << 40) ^ n->sync_index);
-    SAY(s, 2, n->id, "sync done: durable up to entry %" PRIu64, n->sync_index);
-    release_held(s, n);
-    if (!n->writing)
-        start_sync(s, n);
-    check_observe(s, n);
+    bool installing = n->fg == FG_INSTALL && !n->fg_landed;
+    if (!n->n_wops && !n->hs_pending && !installing)
+        return "";
+    bool torn = rng_chance(&s->syncing, s->cfg->torn);
+    if (torn) {
+        if (installing && rng_chance(&s->disk, 0.5))
+            persist_snapshot(s, n, n->fg_rd); /* written first, renamed */
+        if (n->hs_pending && rng_chance(&s->disk, 0.5)) {
+            n->hs.term = n->pending_hs.term;
+            n->hs.vote = n->pending_hs.vote;
+        }
+        size_t k = 0, cnt = 0;
+        if (n->n_wops) {
+            k = rng_between(&s->syncing, 0, n->n_wops);
+            if (k < n->n_wops)
+                cnt = rng_between(&s->syncing, 0, n->wops[k].n);
+        }
+        wops_land(s, n, k, cnt);
+        s->res->st.torn_writes++;
+        s->durability_dirty = true;
+    }
+    wops_drop(n);
+    n->hs_pending = false;
+    return torn ? "; its writes in progress were torn"
+                : "; its writes in progress are lost";
 }
 
-static void rearm(struct sim *s, struct node *n)
+/* ---- the network ---- */
+
+/* The transport's unreachable reports reach the core between batches. */
+static void report_unreachable(struct node *n)
 {
-    if (!n->up || n->paused)
-        return;
-    uint64_t t = virtual_time_for(s, n, raft_deadline(n->r));
-    if (n->timer_armed && n->timer_at == t)
-        return;
-    n->timer_gen++;
-    n->timer_armed = true;
-    n->timer_at = t;
-    schedule(s, t, EV_TICK, n->id, 0, n->timer_gen, NULL);
+    for (unsigned i = 0; i < n->n_unreach; i++)
+        raft_report_unreachable(n->r, n->unreach[i]);
+    n->n_unreach = 0;
 }
 
-static void send_msg(struct sim *s, struct node *n, const struct raft_msg *m,
-                     raft_id *unreach, unsigned *n_unreach)
+static void send_msg(struct sim *s, struct node *n, const struct raft_msg *m)
 {
     char buf[160];
     struct sim_stats *st = &s->res->st;
@@ -459,8 +423,9 @@ static void send_msg(struct sim *s, struct node *n, const struct raft_msg *m,
         SAY(s, 2, n->id, "sends %s %s%s", node_name(to),
             msg_describe(m, buf, sizeof(buf)),
             cut ? " (lost: partition)" : " (its node is down)");
-        if (rng_chance(&s->net, s->cfg->unreachable) && *n_unreach < SIM_MAX_NODES)
-            unreach[(*n_unreach)++] = to;
+        if (rng_chance(&s->net, s->cfg->unreachable) &&
+            n->n_unreach < SIM_MAX_NODES)
+            n->unreach[n->n_unreach++] = to;
         if (cut)
             return;
     }
@@ -501,6 +466,8 @@ static void send_msg(struct sim *s, struct node *n, const struct raft_msg *m,
     }
 }
 
+/* ---- the state machine ---- */
+
 static void serve_reads(struct sim *s, struct node *n)
 {
     size_t kept = 0;
@@ -515,22 +482,6 @@ static void serve_reads(struct sim *s, struct node *n)
         }
     }
     n->n_reads = kept;
-}
-
-static void apply_committed(struct sim *s, struct node *n,
-                            const struct raft_ready *rd)
-{
-    if (!rd->n_committed)
-        return;
-    raft_index first = rd->committed_first;
-    for (size_t k = 0; k < rd->n_committed && !s->res->violated; k++)
-        check_apply(s, n, first + k, &rd->committed[k]);
-    raft_index last = first + rd->n_committed - 1;
-    dig(s, 0xa991ull ^ (n->id << 40) ^ last);
-    if (first == last)
-        SAY(s, 1, n->id, "applies entry %" PRIu64, first);
-    else
-        SAY(s, 1, n->id, "applies entries %" PRIu64 "..%" PRIu64, first, last);
 }
 
 /* The installed snapshot becomes the state machine (before any entry of
@@ -587,68 +538,13 @@ static void maybe_compact(struct sim *s, struct node *n)
         "log up to %" PRIu64, a, raft_snapshot_index(n->r));
 }
 
-/* A successful AppendEntries answer while a write is not yet durable
- * waits for the sync that covers it (node.c send_message). */
-static bool hold_answer(struct sim *s, struct node *n, const struct raft_msg *m)
-{
-    if (!n->bg || m->type != RAFT_MSG_APPEND_RESP || !m->success ||
-        n->synced_gen >= n->wgen)
-        return false;
-    if (n->n_held == n->cap_held) {
-        n->cap_held = n->cap_held ? n->cap_held * 2 : 8;
-        n->held = xrealloc(n->held, n->cap_held * sizeof(*n->held));
-    }
-    n->held[n->n_held].msg = msg_copy(m, NULL);
-    n->held[n->n_held].gen = n->wgen;
-    n->n_held++;
-    s->res->st.held++;
-    dig(s, 0x401dull ^ (n->id << 40) ^ m->match_index);
-    SAY(s, 2, n->id, "holds its answer to %s (match %" PRIu64 ") until its "
-        "writes are synced", node_name(m->to), m->match_index);
-    return true;
-}
-
-/* Steps 2-5 of the ready contract, once the write (if any) is durable, or
- * (unsynced) only written by a node that syncs in the background. */
-static void finish_ready(struct sim *s, struct node *n, struct raft_ready *rd,
-                         bool unsynced)
-{
-    raft_id unreach[SIM_MAX_NODES];
-    unsigned n_unreach = 0;
-    if (unsynced && (rd->hard_state_changed || rd->snapshot_install)) {
-        violation(s, "Ready contract", "%s: a ready that changes term/vote or "
-                  "installs a snapshot must be durable before raft_advance",
-                  node_name(n->id));
-        return;
-    }
-    if (rd->snapshot_install)
-        load_snapshot(s, n, rd);
-    for (size_t i = 0; i < rd->n_msgs; i++)
-        if ((!n->early_sent || rd->msgs[i].type != RAFT_MSG_APPEND) &&
-            !hold_answer(s, n, &rd->msgs[i]))
-            send_msg(s, n, &rd->msgs[i], unreach, &n_unreach);
-    n->early_sent = false;
-    apply_committed(s, n, rd);
-    for (size_t i = 0; i < rd->n_reads; i++)
-        check_read(s, n, rd->reads[i].id, rd->reads[i].index);
-    if (unsynced)
-        raft_advance_unsynced(n->r, rd);
-    else
-        raft_advance(n->r, rd);
-    for (unsigned i = 0; i < n_unreach; i++)
-        raft_report_unreachable(n->r, unreach[i]);
-    serve_reads(s, n);
-    check_observe(s, n);
-    if (rd->n_committed && !s->res->violated)
-        maybe_compact(s, n);
-}
-
 /* A targeted fault: reboot a node just after it granted a vote, while the
  * election is still running (catches votes that do not survive a crash). */
-static void vote_nemesis(struct sim *s, struct node *n, const struct raft_ready *rd)
+static void vote_nemesis(struct sim *s, struct node *n,
+                         const struct raft_note *notes, size_t count)
 {
-    for (size_t i = 0; i < rd->n_notes; i++)
-        if (rd->notes[i].type == RAFT_NOTE_VOTE_GRANTED && !rd->notes[i].prevote &&
+    for (size_t i = 0; i < count; i++)
+        if (notes[i].type == RAFT_NOTE_VOTE_GRANTED && !notes[i].prevote &&
             rng_chance(&s->fault, s->cfg->vote_crash)) {
             schedule(s, s->now + rng_between(&s->fault, 0, 5), EV_REBOOT, n->id,
                      n->incarnation, 0, NULL);
@@ -656,66 +552,261 @@ static void vote_nemesis(struct sim *s, struct node *n, const struct raft_ready 
         }
 }
 
+/* ---- the driver's operations (src/raft/driver.h) ----
+ *
+ * The node runs the daemon's own ready loop; these are its I/O: the
+ * simulated disk (a write takes the --disk latency, during which the node
+ * is blocked: DRIVER_LATER, then EV_WRITE_DONE), the background sync
+ * (EV_SYNC_DONE), the network, the state machine, and the checker's eyes
+ * on every batch. */
+
+static void start_foreground_write(struct sim *s, struct node *n, uint8_t kind,
+                                   const struct raft_ready *rd)
+{
+    n->fg = kind;
+    n->fg_rd = rd;
+    n->fg_landed = false;
+    uint64_t d = rng_between(&s->disk, s->cfg->disk_min, s->cfg->disk_max);
+    schedule(s, s->now + d, EV_WRITE_DONE, n->id, 0, n->write_gen, NULL);
+}
+
+static bool sim_begin(void *host, const struct raft_ready *rd)
+{
+    struct node *n = host;
+    struct sim *s = n->sim;
+    check_ready_entries(s, n, rd);
+    check_notes(s, n, rd);
+    trace_notes(s, n, rd);
+    check_observe(s, n);
+    if (rd->snapshot_install && n->incoming.index != rd->snapshot_index)
+        violation(s, "API contract", "%s's ready installs a snapshot up "
+                  "to %" PRIu64 " but the node received none there",
+                  node_name(n->id), rd->snapshot_index);
+    return !s->res->violated;
+}
+
+static int sim_install_snapshot(void *host, const struct raft_ready *rd)
+{
+    struct node *n = host;
+    if (n->sim->cfg->disk_max > 0) {
+        start_foreground_write(n->sim, n, FG_INSTALL, rd);
+        return DRIVER_LATER;
+    }
+    persist_snapshot(n->sim, n, rd);
+    load_snapshot(n->sim, n, rd);
+    return 0;
+}
+
+static int sim_write(void *host, const struct raft_ready *rd)
+{
+    struct node *n = host;
+    if (rd->hard_state_changed) {
+        n->pending_hs = rd->hard_state;
+        n->hs_pending = true;
+    }
+    n->pending_commit = rd->hard_state.commit;
+    if (rd->n_entries)
+        wops_push(n->sim, n, rd);
+    return 0;
+}
+
+static int sim_sync(void *host)
+{
+    struct node *n = host;
+    if (n->sim->cfg->disk_max > 0) {
+        start_foreground_write(n->sim, n, FG_SYNC, NULL);
+        return DRIVER_LATER;
+    }
+    land_all(n->sim, n);
+    return 0;
+}
+
+/* A sync thread: it makes the writes made so far durable after a while. */
+static int sim_sync_start(void *host)
+{
+    struct node *n = host;
+    struct sim *s = n->sim;
+    n->syncing = true;
+    n->sync_ops = n->n_wops;
+    n->sync_gen++;
+    uint64_t d = s->cfg->disk_max > 0
+                     ? rng_between(&s->syncing, s->cfg->disk_min, s->cfg->disk_max)
+                     : rng_between(&s->syncing, 1, 3);
+    schedule(s, s->now + d, EV_SYNC_DONE, n->id, 0, n->sync_gen, NULL);
+    return 0;
+}
+
+static int sim_sync_wait(void *host)
+{
+    (void)host;
+    return DRIVER_LATER; /* the node is blocked until EV_SYNC_DONE */
+}
+
+/* raftd syncs at once when nothing waits to overlap the sync with; here a
+ * node without background syncing always does, one with it sometimes. */
+static bool sim_sync_now(void *host)
+{
+    struct node *n = host;
+    return !n->bg || rng_chance(&n->sim->syncing, 0.25);
+}
+
+static void sim_send(void *host, const struct raft_msg *m)
+{
+    struct node *n = host;
+    send_msg(n->sim, n, m);
+}
+
+static void sim_hold(void *host, const struct raft_msg *m)
+{
+    struct node *n = host;
+    struct sim *s = n->sim;
+    dig(s, 0x401dull ^ (n->id << 40) ^ m->match_index);
+    SAY(s, 2, n->id, "holds its answer to %s (match %" PRIu64 ") until its "
+        "writes are synced", node_name(m->to), m->match_index);
+}
+
+static void sim_apply(void *host, raft_index first, const struct raft_entry *e,
+                      size_t count)
+{
+    struct node *n = host;
+    struct sim *s = n->sim;
+    for (size_t k = 0; k < count && !s->res->violated; k++)
+        check_apply(s, n, first + k, &e[k]);
+    raft_index last = first + count - 1;
+    dig(s, 0xa991ull ^ (n->id << 40) ^ last);
+    if (first == last)
+        SAY(s, 1, n->id, "applies entry %" PRIu64, first);
+    else
+        SAY(s, 1, n->id, "applies entries %" PRIu64 "..%" PRIu64, first, last);
+}
+
+static void sim_reads(void *host, const struct raft_read *reads, size_t count)
+{
+    struct node *n = host;
+    for (size_t i = 0; i < count; i++)
+        check_read(n->sim, n, reads[i].id, reads[i].index);
+}
+
+static void sim_notes(void *host, const struct raft_note *notes, size_t count)
+{
+    struct node *n = host;
+    if (n->sim->cfg->vote_crash > 0 && !n->sim->quiet)
+        vote_nemesis(n->sim, n, notes, count);
+}
+
+/* The Ready contract as the host sees it: a batch that changes term or
+ * vote or installs a snapshot is advanced only once durable, and one
+ * advanced as durable has its term, vote and entries on the disk. */
+static void check_advance(struct sim *s, struct node *n,
+                          const struct raft_ready *rd, bool durable)
+{
+    if (!durable && (rd->hard_state_changed || rd->snapshot_install)) {
+        violation(s, "Ready contract", "%s: a ready that changes term/vote or "
+                  "installs a snapshot must be durable before raft_advance",
+                  node_name(n->id));
+        return;
+    }
+    if (durable && rd->hard_state_changed &&
+        (n->hs.term != rd->hard_state.term || n->hs.vote != rd->hard_state.vote)) {
+        violation(s, "Ready contract", "%s: raft_advance() for a ready whose "
+                  "term %" PRIu64 " and vote %s are not on its disk (term %"
+                  PRIu64 ", vote %s)", node_name(n->id), rd->hard_state.term,
+                  node_name(rd->hard_state.vote), n->hs.term,
+                  node_name(n->hs.vote));
+        return;
+    }
+    raft_index last = rd->entries_first + rd->n_entries - 1;
+    if (durable && rd->n_entries &&
+        (n->disk.n < last || n->mirror.n < last ||
+         n->disk.e[last - 1].chain != n->mirror.e[last - 1].chain))
+        violation(s, "Ready contract", "%s: raft_advance() for a ready whose "
+                  "entries (up to %" PRIu64 ") are not on its disk",
+                  node_name(n->id), last);
+}
+
+static void sim_advanced(void *host, const struct raft_ready *rd, bool durable)
+{
+    struct node *n = host;
+    struct sim *s = n->sim;
+    check_advance(s, n, rd, durable);
+    report_unreachable(n);
+    serve_reads(s, n);
+    check_observe(s, n);
+    if (rd->n_committed && !s->res->violated)
+        maybe_compact(s, n);
+}
+
+static const struct driver_ops sim_driver_ops = {
+    .begin = sim_begin,
+    .install_snapshot = sim_install_snapshot,
+    .write = sim_write,
+    .sync = sim_sync,
+    .sync_start = sim_sync_start,
+    .sync_wait = sim_sync_wait,
+    .sync_now = sim_sync_now,
+    .send = sim_send,
+    .hold = sim_hold,
+    .apply = sim_apply,
+    .reads = sim_reads,
+    .notes = sim_notes,
+    .advanced = sim_advanced,
+};
+
+/* The driver of a core just made or restored from the disk. */
+static void start_driver(struct node *n)
+{
+    n->drv = driver_new(n->r, &sim_driver_ops, n);
+    if (!n->drv) {
+        fprintf(stderr, "raft-sim: out of memory\n");
+        exit(2);
+    }
+}
+
+/* With the core: its counters go into the run's statistics. */
+static void stop_driver(struct sim *s, struct node *n)
+{
+    struct driver_stats ds;
+    if (!n->drv)
+        return;
+    driver_get_stats(n->drv, &ds);
+    s->res->st.bg_writes += ds.background_writes;
+    s->res->st.bg_syncs += ds.background_syncs;
+    s->res->st.held += ds.held;
+    driver_free(n->drv);
+    n->drv = NULL;
+}
+
+/* Between raft_ready() and raft_advance(): a batch waits for its write. */
+static bool blocked(const struct node *n)
+{
+    return n->drv && driver_busy(n->drv);
+}
+
+/* ---- the node's loop ---- */
+
+static void rearm(struct sim *s, struct node *n)
+{
+    if (!n->up || n->paused)
+        return;
+    uint64_t t = virtual_time_for(s, n, raft_deadline(n->r));
+    if (n->timer_armed && n->timer_at == t)
+        return;
+    n->timer_gen++;
+    n->timer_armed = true;
+    n->timer_at = t;
+    schedule(s, t, EV_TICK, n->id, 0, n->timer_gen, NULL);
+}
+
 static void process_ready(struct sim *s, struct node *n)
 {
     unsigned guard = 0;
-    while (n->up && !n->writing && !s->res->violated && raft_has_ready(n->r)) {
+    while (n->up && !s->res->violated &&
+           driver_step(n->drv) == DRIVER_ADVANCED) {
         if (++guard > 10000) {
             violation(s, "Progress", "%s: raft_has_ready() stays true after "
                       "10000 ready/advance rounds", node_name(n->id));
             return;
         }
-        struct raft_ready *rd = &n->rd;
-        raft_ready(n->r, rd);
-        check_ready_entries(s, n, rd);
-        check_notes(s, n, rd);
-        trace_notes(s, n, rd);
-        if (s->cfg->vote_crash > 0 && !s->quiet)
-            vote_nemesis(s, n, rd);
-        check_observe(s, n);
-        bool need_write = rd->hard_state_changed || rd->n_entries ||
-                          rd->snapshot_install;
-        if (rd->snapshot_install && n->incoming.index != rd->snapshot_index) {
-            violation(s, "API contract", "%s's ready installs a snapshot up "
-                      "to %" PRIu64 " but the node received none there",
-                      node_name(n->id), rd->snapshot_index);
-            return;
-        }
-        /* Background syncing: only written now; messages go out at once
-         * (successful answers are held), raft_advance_unsynced(). */
-        if (n->bg && !rd->hard_state_changed && !rd->snapshot_install) {
-            if (rd->n_entries) {
-                write_background(s, n, rd);
-                start_sync(s, n);
-            }
-            finish_ready(s, n, rd, true);
-            continue;
-        }
-        /* As raftd does (node.c handle_ready): a leader's AppendEntries go
-         * out before its own write unless the term or vote changed
-         * (dissertation 10.2.1); it counts itself only once durable. */
-        if (need_write && !rd->hard_state_changed) {
-            raft_id unreach[SIM_MAX_NODES];
-            unsigned n_unreach = 0;
-            for (size_t i = 0; i < rd->n_msgs; i++)
-                if (rd->msgs[i].type == RAFT_MSG_APPEND)
-                    send_msg(s, n, &rd->msgs[i], unreach, &n_unreach);
-            n->early_sent = true;
-        }
-        /* A node syncing in the background first waits for the running
-         * sync (drain_syncer), then writes and syncs this ready. */
-        if (need_write && (s->cfg->disk_max > 0 || n->syncing)) {
-            n->writing = true;
-            n->write_durable = false;
-            uint64_t d = s->cfg->disk_max > 0
-                ? rng_between(&s->disk, s->cfg->disk_min, s->cfg->disk_max) : 0;
-            uint64_t t = n->syncing && n->sync_end > s->now ? n->sync_end : s->now;
-            schedule(s, t + d, EV_WRITE_DONE, n->id, 0, n->write_gen, NULL);
-            return;
-        }
-        if (need_write)
-            persist(s, n, rd);
-        finish_ready(s, n, rd, false);
     }
 }
 
@@ -757,7 +848,7 @@ static void tick_now(struct sim *s, struct node *n)
 /* Run the inputs that queued up while the node was blocked or paused. */
 static void drain(struct sim *s, struct node *n)
 {
-    while (n->up && !n->paused && !n->writing && !s->res->violated) {
+    while (n->up && !n->paused && !blocked(n) && !s->res->violated) {
         if (n->inbox_n) {
             struct input in = inbox_pop(n);
             if (in.kind == IN_MSG) {
@@ -778,27 +869,45 @@ static void drain(struct sim *s, struct node *n)
         rearm(s, n);
 }
 
-static void complete_write(struct sim *s, struct node *n)
+/* The batch goes on: settle it and whatever queued meanwhile. */
+static void go_on(struct sim *s, struct node *n)
 {
-    if (n->sync_landed)
-        sync_callback(s, n);
-    if (n->bg && n->synced_gen < n->wgen) {
-        /* the background writes became durable with this write */
-        n->synced_gen = n->wgen;
-        raft_persisted(n->r, n->written_index, n->written_term);
-        release_held(s, n);
-    }
-    n->writing = false;
-    n->early_sent = false;
-    n->write_durable = false;
-    finish_ready(s, n, &n->rd, false);
     settle(s, n);
     drain(s, n);
+}
+
+/* The foreground write is durable and the process sees it: the batch goes
+ * on (a snapshot is loaded first). */
+static void complete_write(struct sim *s, struct node *n)
+{
+    if (n->fg == FG_INSTALL)
+        load_snapshot(s, n, n->fg_rd);
+    n->fg = FG_NONE;
+    n->fg_rd = NULL;
+    n->fg_landed = false;
+    driver_write_done(n->drv);
+    go_on(s, n);
+}
+
+/* The background sync is durable and the process sees it (on_synced):
+ * the driver tells the core, sends the answers held for it, and starts the
+ * next sync if anything was written meanwhile. */
+static void sync_callback(struct sim *s, struct node *n)
+{
+    n->sync_landed = false;
+    driver_synced(n->drv, true);
+    raft_index durable = driver_durable_index(n->drv);
+    dig(s, 0x5c0ull ^ (n->id << 40) ^ durable);
+    SAY(s, 2, n->id, "sync done: durable up to entry %" PRIu64, durable);
+    if (!blocked(n))
+        report_unreachable(n);
+    check_observe(s, n);
 }
 
 static void node_start(struct sim *s, struct node *n)
 {
     make_core(s, n);
+    start_driver(n);
     n->up = true;
     n->paused = false;
     n->incarnation++;
@@ -825,6 +934,7 @@ static void node_restart(struct sim *s, struct node *n)
     free(ents);
     if (rv)
         violation(s, "API contract", "raft_restore failed: %s", raft_strerror(rv));
+    start_driver(n);
     /* The mirror restarts from what the disk holds. */
     slog_truncate(&n->mirror, 1);
     for (size_t i = 0; i < cnt; i++)
@@ -860,68 +970,24 @@ static void node_crash(struct sim *s, struct node *n)
 {
     if (!n->up)
         return;
-    const char *lost = "";
-    bool earlier_landed = true; /* background writes before the write */
-    if (n->n_wops) {
-        size_t k = 0, cnt = 0;
-        if (rng_chance(&s->syncing, s->cfg->torn)) {
-            /* a prefix of the unsynced writes reached the disk */
-            k = rng_between(&s->syncing, 0, n->n_wops);
-            if (k < n->n_wops)
-                cnt = rng_between(&s->syncing, 0, n->wops[k].n);
-            s->res->st.torn_writes++;
-            lost = "; its unsynced writes were torn";
-        } else {
-            lost = "; its unsynced writes are lost";
-        }
-        wops_land(s, n, k, cnt);
-        earlier_landed = !n->n_wops;
-        wops_drop(n);
-    }
-    if (!earlier_landed && n->writing && !n->write_durable) {
-        /* the write waited for them: never started */
-    } else if (n->writing && !n->write_durable) {
-        if (rng_chance(&s->disk, s->cfg->torn)) {
-            /* The disk got part of the write: hard state or not, and a
-             * prefix of the entries (a WAL with checksums keeps a prefix). */
-            struct raft_ready *rd = &n->rd;
-            bool snap_done = !rd->snapshot_install || rng_chance(&s->disk, 0.5);
-            if (rd->snapshot_install && snap_done)
-                persist_snapshot(s, n, rd); /* written first, renamed */
-            if (rd->hard_state_changed && rng_chance(&s->disk, 0.5)) {
-                n->hs.term = rd->hard_state.term;
-                n->hs.vote = rd->hard_state.vote;
-            }
-            if (rd->n_entries && snap_done) {
-                size_t k = rng_between(&s->disk, 0, rd->n_entries);
-                disk_entries(s, n, rd->entries_first, rd->entries, k);
-            }
-            s->res->st.torn_writes++;
-            s->durability_dirty = true;
-            lost = "; its write in progress was torn";
-        } else {
-            lost = "; its write in progress is lost";
-        }
-    }
+    const char *lost = crash_disk(s, n);
     bool was_leader = raft_role(n->r) == RAFT_LEADER;
     SAY(s, 0, n->id, "*** CRASHES ***%s%s; its disk keeps term %" PRIu64
         ", vote %s, log 1..%zu", was_leader ? " (it was the leader)" : "", lost,
         n->hs.term, n->hs.vote ? node_name(n->hs.vote) : "none", n->disk.n);
     dig(s, 0xc2a5ull ^ n->id);
+    stop_driver(s, n); /* its held answers are never sent */
     raft_free(n->r);
     n->r = NULL;
     n->up = false;
     n->paused = false;
-    n->writing = false;
-    n->early_sent = false;
-    n->write_durable = false;
+    n->fg = FG_NONE;
+    n->fg_rd = NULL;
+    n->fg_landed = false;
     n->write_gen++;
-    held_drop(n); /* answers never sent */
     n->syncing = n->sync_landed = false;
     n->sync_gen++;
-    n->wgen = n->synced_gen = 0;
-    n->written_index = 0;
-    n->written_term = 0;
+    n->n_unreach = 0;
     n->timer_gen++;
     n->timer_armed = false;
     n->tick_pending = false;
@@ -960,16 +1026,16 @@ static void node_resume(struct sim *s, struct node *n)
     dig(s, 0x2e5ull ^ n->id);
     SAY(s, 0, n->id, "resumes after %.3fs: its clock jumped ahead; %zu "
         "inputs were waiting", (s->now - n->paused_at) / 1000.0, n->inbox_n);
-    if (n->sync_landed && !n->writing) {
+    if (n->sync_landed) {
         sync_callback(s, n);
         process_ready(s, n);
     }
-    if (n->writing && n->write_durable) {
+    if (n->fg != FG_NONE && n->fg_landed) {
         complete_write(s, n);
         return;
     }
-    if (n->writing)
-        return; /* WRITE_DONE will continue */
+    if (blocked(n))
+        return; /* WRITE_DONE or SYNC_DONE will go on */
     /* A frozen process sees its timers and its sockets at once: pick. */
     if (rng_chance(&s->fault, 0.5))
         tick_now(s, n);
@@ -1051,7 +1117,7 @@ raft_id current_leader(struct sim *s)
 
 static bool available(const struct node *n)
 {
-    return n->up && !n->paused && !n->writing;
+    return n->up && !n->paused && !blocked(n);
 }
 
 static void client_propose(struct sim *s, struct node *n, uint64_t cid,
@@ -1060,7 +1126,7 @@ static void client_propose(struct sim *s, struct node *n, uint64_t cid,
     struct sim_stats *st = &s->res->st;
     char data[32];
     int len = snprintf(data, sizeof(data), "c%" PRIu64, cid);
-    if (n->up && (n->paused || n->writing) && n->inbox_n < 4096) {
+    if (n->up && (n->paused || blocked(n)) && n->inbox_n < 4096) {
         /* The request waits in the socket backlog of a blocked daemon. */
         inbox_push(n, (struct input){.id = cid, .kind = IN_PROPOSE,
                                      .may_retry = may_retry});
@@ -1103,7 +1169,7 @@ static void client_read(struct sim *s, struct node *n, uint64_t rid,
                         bool may_retry)
 {
     struct sim_stats *st = &s->res->st;
-    if (n->up && (n->paused || n->writing) && n->inbox_n < 4096) {
+    if (n->up && (n->paused || blocked(n)) && n->inbox_n < 4096) {
         inbox_push(n, (struct input){.id = rid, .kind = IN_READ,
                                      .may_retry = may_retry});
         dig(s, 0x5ull ^ rid);
@@ -1678,7 +1744,7 @@ static void handle(struct sim *s, struct event *ev)
             s->res->st.msgs_lost++;
             dig(s, 0x11ull ^ m->to);
             free(m);
-        } else if (n->paused || n->writing) {
+        } else if (n->paused || blocked(n)) {
             dig(s, 0x12ull ^ m->to);
             if (n->inbox_n < 4096)
                 inbox_push(n, (struct input){.msg = m, .kind = IN_MSG});
@@ -1698,24 +1764,23 @@ static void handle(struct sim *s, struct event *ev)
         if (n->paused)
             return;
         dig(s, 0x20ull ^ n->id);
-        if (n->writing) {
+        if (blocked(n)) {
             n->tick_pending = true;
             return;
         }
         tick_now(s, n);
         break;
     case EV_WRITE_DONE:
-        if (!n->up || ev->gen != n->write_gen || !n->writing)
+        if (!n->up || ev->gen != n->write_gen || n->fg == FG_NONE ||
+            n->fg_landed)
             return;
         dig(s, 0x30ull ^ n->id);
-        if (n->n_wops) { /* written before: durable with this sync */
-            wops_land(s, n, n->n_wops, 0);
-            n->syncing = false;
-            n->sync_gen++;
-        }
-        persist(s, n, &n->rd);
-        n->write_durable = true;
-        if (!n->paused)
+        if (n->fg == FG_INSTALL)
+            persist_snapshot(s, n, n->fg_rd);
+        else
+            land_all(s, n);
+        n->fg_landed = true;
+        if (!n->paused) /* else the process sees it when it resumes */
             complete_write(s, n);
         break;
     case EV_SYNC_DONE:
@@ -1728,8 +1793,7 @@ static void handle(struct sim *s, struct event *ev)
         if (n->paused)
             return; /* the loop sees it when the process resumes */
         sync_callback(s, n);
-        if (!n->writing)
-            settle(s, n);
+        go_on(s, n); /* a batch may have waited for it */
         break;
     case EV_PROPOSE:
         if (s->quiet)
@@ -1826,6 +1890,7 @@ static void sim_free(struct sim *s)
     free(s->heap);
     for (unsigned id = 1; id <= s->n; id++) {
         struct node *n = &s->nodes[id];
+        stop_driver(s, n);
         raft_free(n->r);
         inbox_clear(n);
         free(n->inbox);
@@ -1834,8 +1899,6 @@ static void sim_free(struct sim *s)
         free(n->reads);
         wops_drop(n);
         free(n->wops);
-        held_drop(n);
-        free(n->held);
     }
     free(s->rreqs);
     check_free(s);
@@ -1875,6 +1938,7 @@ void sim_run(const struct sim_config *cfg, uint64_t seed,
     for (unsigned id = 1; id <= s->n; id++) {
         struct node *n = &s->nodes[id];
         n->id = id;
+        n->sim = s;
         rng_init(&n->rng, seed, STREAM_NODE + id);
         struct rng g;
         rng_init(&g, seed, STREAM_NODE + 50 + id);

@@ -5,6 +5,9 @@
 
 #include "sim.h"
 
+struct sim;
+struct driver; /* src/raft/driver.h */
+
 /* A log as the simulator sees it: index i is e[i - 1]. chain is a hash of
  * the entry and of every entry before it, so two logs agree up to i exactly
  * when their chains at i are equal. data is kept only on "disk". */
@@ -43,7 +46,7 @@ struct ssnap {
     uint64_t chain, sm;
 };
 
-/* A background write: entries from first on replace the log there. */
+/* A write not yet durable: entries from first on replace the log there. */
 struct wop {
     raft_index first;
     size_t n;
@@ -72,31 +75,43 @@ struct node {
     /* The core's log as announced through raft_ready (checker's mirror). */
     struct slog mirror;
 
-    /* A write in progress (fsync latency): the node is blocked on it. */
-    bool writing, write_durable;
-    bool early_sent;  /* this ready's AppendEntries left before the write */
-    struct raft_ready rd;
+    /* The daemon's ready loop (src/raft/driver.h) over sim.c's operations;
+     * NULL while crashed. It holds the batch in hand, the write
+     * generations and the answers held until durable. */
+    struct driver *drv;
+    struct sim *sim;     /* the operations' way back */
+
+    /* The page cache: writes not yet durable, oldest first (wops: entries
+     * from first on replace the log there; a hard state and the commit
+     * index). A sync makes them durable; a crash loses them, or with
+     * --torn keeps a part. */
+    struct wop *wops;
+    size_t n_wops, cap_wops;
+    bool hs_pending;
+    struct raft_hard_state pending_hs;
+    raft_index pending_commit;
+
+    /* A foreground write in flight (fsync latency, DRIVER_LATER): the node
+     * is blocked on it until EV_WRITE_DONE (the one with write_gen). */
+    uint8_t fg;          /* FG_NONE, FG_SYNC, FG_INSTALL */
+    const struct raft_ready *fg_rd; /* FG_INSTALL: its batch (the driver's) */
+    bool fg_landed;      /* durable; its completion waits (paused) */
     uint64_t write_gen;
 
-    /* Background syncing (raftd's syncer.c, node.c): readies that change
-     * neither term/vote nor install a snapshot are only written (wops: in
-     * the page cache, lost by a crash) and the core is told with
-     * raft_advance_unsynced(); one sync at a time makes the first sync_ops
-     * of them durable, then raft_persisted(sync_index, sync_term).
-     * Successful APPEND_RESPs produced while a write is not yet durable
-     * are held (tagged with wgen) until the sync covering them is done. */
+    /* Background syncing (raftd's syncer.c): a node with bg set answers
+     * the driver's sync_now mostly "no", and its append-only batches are
+     * synced by one background sync at a time (EV_SYNC_DONE, the one with
+     * sync_gen), which makes the first sync_ops writes durable. */
     bool bg;             /* this node syncs in the background */
-    struct wop *wops;    /* written, not yet durable, oldest first */
-    size_t n_wops, cap_wops;
-    uint64_t wgen, synced_gen; /* writes so far; covered by the last sync */
-    raft_index written_index; raft_term written_term; /* the last write */
     bool syncing;        /* a sync is running */
     bool sync_landed;    /* it is durable; its callback waits (paused) */
     size_t sync_ops;     /* wops it covers */
-    uint64_t sync_gen, sync_wgen, sync_end;
-    raft_index sync_index; raft_term sync_term;
-    struct held { struct raft_msg *msg; uint64_t gen; } *held;
-    size_t n_held, cap_held;
+    uint64_t sync_gen;
+
+    /* Peers the transport found unreachable, told to the core between
+     * batches (raft_report_unreachable). */
+    raft_id unreach[SIM_MAX_NODES];
+    unsigned n_unreach;
 
     /* Inputs that arrived while blocked (writing) or paused. */
     struct input *inbox;
@@ -126,6 +141,8 @@ struct node {
     struct { uint64_t id; raft_index index; } *reads;
     size_t n_reads, cap_reads;
 };
+
+enum fg_write { FG_NONE, FG_SYNC, FG_INSTALL };
 
 enum ev_type {
     EV_DELIVER, EV_TICK, EV_WRITE_DONE, EV_PROPOSE, EV_RETRY, EV_READ,
