@@ -206,6 +206,27 @@ static int parse_url(const char *url, char **norm, char **host,
     return 0;
 }
 
+int config_normalize_url(const char *url, char *norm, size_t len, char *why,
+                         size_t whylen)
+{
+    char *n = NULL, *host = NULL;
+    uint16_t port;
+    bool https;
+    const char *w = NULL;
+    int rv = parse_url(url, &n, &host, &port, &https, &w);
+    if (rv == 0 && strlen(n) >= len) {
+        w = "it is too long";
+        rv = -1;
+    }
+    if (rv == 0)
+        snprintf(norm, len, "%s", n);
+    else
+        snprintf(why, whylen, "the url \"%s\" is not valid: %s", url, w);
+    free(n);
+    free(host);
+    return rv;
+}
+
 /* ---- log levels -------------------------------------------------------- */
 
 static const struct {

@@ -147,6 +147,11 @@ int config_set_data_dir(struct raftd_config *cfg, const char *dir);
 /* Lookup helpers. */
 const struct raftd_member *config_member(const struct raftd_config *cfg,
                                          raft_id id);
+/* A member URL as the config file takes it, "http://host:port" or
+ * "https://host:port" (a trailing "/" dropped), into norm; -1 with why
+ * ("the url \"x\" is not valid: ...") if it is not one. */
+int config_normalize_url(const char *url, char *norm, size_t len, char *why,
+                         size_t whylen);
 const char *config_log_level_name(int level); /* "info", ... */
 /* Parse a log level name ("error", "warning", "notice", "info", "debug");
  * returns the syslog priority or -1. */

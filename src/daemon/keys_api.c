@@ -4,7 +4,7 @@
  *   PUT    /v2/keys/k  value=v [dir prevValue prevIndex prevExist]
  *   POST   /v2/keys/d  value=v               (in-order key)
  *   DELETE /v2/keys/k  [dir recursive prevValue prevIndex]
- *   GET    /v2/members, /v2/members/leader, /health, /version
+ *   /v2/members (members_api.c), GET /health, /version
  *
  * Writes become log entries (the store's command encoding, kv_encode) and
  * are answered with the store's result once applied here; any node accepts
@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #endif
 #include "keys_api.h"
+#include "members_api.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -551,42 +552,6 @@ static void handle_keys(struct node *n, struct http_request *req,
 
 /* ---- cluster information ---- */
 
-static cJSON *member_json(const struct raftd_member *m)
-{
-    char id[32], name[32];
-    snprintf(id, sizeof(id), "%" PRIx64, m->id);
-    snprintf(name, sizeof(name), "node%" PRIu64, m->id);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", id);
-    cJSON_AddStringToObject(o, "name", name);
-    cJSON *peer = cJSON_AddArrayToObject(o, "peerURLs");
-    cJSON_AddItemToArray(peer, cJSON_CreateString(m->url));
-    cJSON *client = cJSON_AddArrayToObject(o, "clientURLs");
-    cJSON_AddItemToArray(client, cJSON_CreateString(m->url));
-    return o;
-}
-
-static void handle_members(struct node *n, struct http_request *req,
-                           bool leader_only)
-{
-    const struct raftd_config *cfg = node_config(n);
-    if (leader_only) {
-        const struct raftd_member *m = config_member(cfg, node_leader(n));
-        if (!m) {
-            static const char body[] = "{\"message\":\"During election\"}";
-            http_respond(req, 503, "application/json", body, sizeof(body) - 1);
-            return;
-        }
-        api_respond_json(req, 200, member_json(m));
-        return;
-    }
-    cJSON *o = cJSON_CreateObject();
-    cJSON *arr = cJSON_AddArrayToObject(o, "members");
-    for (unsigned i = 0; i < cfg->n_members; i++)
-        cJSON_AddItemToArray(arr, member_json(&cfg->members[i]));
-    api_respond_json(req, 200, o);
-}
-
 /* Unhealthy while no leader is known, and for good once this node refused
  * a message contradicting its committed log (raftd(8), DIVERGENCE). */
 static void handle_health(struct node *n, struct http_request *req)
@@ -626,17 +591,15 @@ bool keys_api_handle(struct node *n, struct http_request *req)
         handle_keys(n, req, path + pl);
         return true;
     }
-    bool members = strcmp(path, "/v2/members") == 0;
-    bool leader = strcmp(path, "/v2/members/leader") == 0;
+    if (members_api_handle(n, req))
+        return true;
     bool health = strcmp(path, "/health") == 0;
     bool version = strcmp(path, "/version") == 0;
-    if (!members && !leader && !health && !version)
+    if (!health && !version)
         return false;
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         http_response_header(req, "Allow", "GET, HEAD");
         http_respond_error(req, 405, "use GET");
-    } else if (members || leader) {
-        handle_members(n, req, leader);
     } else if (health) {
         handle_health(n, req);
     } else {

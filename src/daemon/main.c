@@ -2,6 +2,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "config.h"
 #include "logging.h"
 #include "memberfile.h"
+#include "members_check.h"
 #include "peer_secret.h"
 #include "node.h"
 #include "tls.h"
@@ -138,15 +140,10 @@ static int load_config(const struct options *o, struct raftd_config *cfg)
     note(o, warn);
     tls_config_notes(cfg, warn, sizeof(warn));
     note(o, warn);
-    /* A data directory keeps the members list it was bootstrapped with. */
-    int rv = memberfile_check_config(cfg, err, sizeof(err));
-    if (rv == -2 && o->check) {
-        printf("note: the members list cannot be compared with the one "
-               "recorded in the data directory: %s (run as root, or as the "
-               "user raftd runs as)\n", err);
-        rv = 0;
-    }
-    if (rv < 0)
+    /* a damaged members record does not mend itself either */
+    struct member_list rec;
+    if (memberfile_read(-1, cfg->data_dir, &rec, err, sizeof(err)) < 0 &&
+        !(o->check && errno == EACCES))
         goto bad;
     return 0;
 bad:
@@ -185,15 +182,59 @@ static int new_secret(const char *path)
     return 0;
 }
 
+struct running {
+    const struct options *o;
+    struct node *node;
+};
+
+/* SIGHUP: the TLS files of the running configuration are read again, and
+ * the file's members list, read again, is the desired state (issue 11).
+ * Other settings are read only at start: a change is said, not applied. */
+static void reload(struct running *run)
+{
+    struct raftd_config fresh;
+    char err[3072];
+    config_defaults(&fresh);
+    int rv = config_load(&fresh, run->o->config, err, sizeof(err));
+    if (rv == 0 && !fresh.id)
+        fresh.id = node_config(run->node)->id; /* found by address at start */
+    if (rv == 0 && run->o->id)
+        fresh.id = run->o->id;
+    if (rv == 0 && run->o->data_dir &&
+        config_set_data_dir(&fresh, run->o->data_dir) < 0)
+        rv = -1;
+    /* a list without this node removes it: nothing to resolve for it */
+    bool leaving = rv == 0 && fresh.id == node_config(run->node)->id &&
+                   !config_member(&fresh, fresh.id);
+    if (rv == 0 && !leaving)
+        rv = config_resolve(&fresh, err, sizeof(err));
+    node_reload(run->node);
+    if (rv < 0) {
+        log_msg(LOG_ERR, "reload: %s; the members and settings in use stay",
+                err);
+    } else {
+        const struct raftd_config *cur = node_config(run->node);
+        if (fresh.id != cur->id)
+            log_msg(LOG_WARNING, "reload: this node is now node %llu in the "
+                    "file, it runs as node %llu: an id changes only with a "
+                    "new data directory", (unsigned long long)fresh.id,
+                    (unsigned long long)cur->id);
+        else
+            node_reload_members(run->node, &fresh);
+    }
+    config_free(&fresh);
+}
+
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si,
                      void *arg)
 {
     (void)s;
-    struct node *n = arg;
+    struct running *run = arg;
+    struct node *n = run->node;
     if (si->ssi_signo == SIGHUP) {
         /* (systemctl reload: shown as "reloading" until READY=1) */
         sd_notify(0, "RELOADING=1");
-        node_reload(n);
+        reload(run);
         char status[128];
         node_status_line(n, status, sizeof(status));
         sd_notifyf(0, "READY=1\nSTATUS=%s", status);
@@ -235,6 +276,7 @@ int main(int argc, char **argv)
                            : "serves plain HTTP",
                self->https ? cfg.tls.about : "",
                cert_auth_text(&cfg));
+        members_check_print(&cfg);
         config_free(&cfg);
         return 0;
     }
@@ -263,9 +305,10 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return EX_UNAVAILABLE;
     }
-    sd_event_add_signal(ev, NULL, SIGTERM, on_signal, n);
-    sd_event_add_signal(ev, NULL, SIGINT, on_signal, n);
-    sd_event_add_signal(ev, NULL, SIGHUP, on_signal, n);
+    struct running run = {.o = &o, .node = n};
+    sd_event_add_signal(ev, NULL, SIGTERM, on_signal, &run);
+    sd_event_add_signal(ev, NULL, SIGINT, on_signal, &run);
+    sd_event_add_signal(ev, NULL, SIGHUP, on_signal, &run);
 
     log_msg(LOG_NOTICE, "node %llu listening on %s:%u with %u members",
             (unsigned long long)cfg.id, cfg.listen_host, cfg.listen_port,

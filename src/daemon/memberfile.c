@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "crc32c.h"
+#include "endpoint.h"
 #include "errmsg.h"
 #include "snapfile.h" /* snapfile_write: a whole file, durably */
 
@@ -273,14 +274,6 @@ static const struct member_entry *find(const struct member_list *l, raft_id id)
     return NULL;
 }
 
-/* Whether two member URLs name the same host and port: the scheme may
- * change (http:// to https://: a cluster switched to TLS), the member
- * stays the same. */
-static bool same_address(const char *a, const char *b)
-{
-    const char *pa = strstr(a, "://"), *pb = strstr(b, "://");
-    return strcmp(pa ? pa : a, pb ? pb : b) == 0;
-}
 
 unsigned member_list_diff(const struct member_list *recorded,
                           const struct member_list *file, char *buf,
@@ -296,7 +289,7 @@ unsigned member_list_diff(const struct member_list *recorded,
         if (!r) {
             add(buf, len, &pos, "node %" PRIu64 " (%s) was added", f->id, f->url);
             count++;
-        } else if (!same_address(r->url, f->url)) {
+        } else if (!endpoint_same(r->url, f->url)) {
             add(buf, len, &pos, "node %" PRIu64 "'s url changed from %s to %s",
                 f->id, r->url, f->url);
             count++;
@@ -348,4 +341,60 @@ int memberfile_check_config(const struct raftd_config *cfg, char *err,
     if (rv <= 0)
         return rv;
     return memberfile_compare(cfg, &rec, err, errlen);
+}
+
+/* ---- configurations (issue 11: membership through the log) ---- */
+
+int member_list_to_configuration(const struct member_list *l,
+                                 struct raft_configuration *c)
+{
+    memset(c, 0, sizeof(*c));
+    for (unsigned i = 0; i < l->n; i++) {
+        if (strlen(l->m[i].url) > RAFT_ADDRESS_MAX)
+            return -1;
+        c->members[c->n].id = l->m[i].id;
+        c->members[c->n].role = RAFT_VOTER;
+        strcpy(c->members[c->n].address, l->m[i].url);
+        c->n++;
+    }
+    return 0;
+}
+
+#define SNAPCONF_MAGIC "RCL1"
+
+size_t snapconf_encode(uint64_t cluster_id, const struct raft_configuration *c,
+                       uint8_t *buf)
+{
+    memcpy(buf, SNAPCONF_MAGIC, 4);
+    for (int k = 0; k < 8; k++)
+        buf[4 + k] = (uint8_t)(cluster_id >> (8 * k));
+    int n = raft_configuration_encode(c, buf + 12);
+    return n < 0 ? 0 : 12 + (size_t)n;
+}
+
+int snapconf_decode(const void *data, size_t len, uint64_t *cluster_id,
+                    struct raft_configuration *c, const char *what,
+                    char *err, size_t errlen)
+{
+    const uint8_t *b = data;
+    if (len >= sizeof(HEADER) - 1 && memcmp(b, HEADER, sizeof(HEADER) - 1) == 0) {
+        /* a snapshot of the first version: the members record itself */
+        struct member_list l;
+        if (memberfile_decode(data, len, &l, what, err, errlen) < 0)
+            return -1;
+        *cluster_id = l.cluster_id;
+        if (member_list_to_configuration(&l, c) < 0)
+            return errmsg(err, errlen, "%s: a member url is too long", what);
+        return 0;
+    }
+    if (len < 12 || memcmp(b, SNAPCONF_MAGIC, 4) != 0)
+        return errmsg(err, errlen, "%s: its configuration part is not one "
+                      "(bad magic)", what);
+    *cluster_id = 0;
+    for (int k = 0; k < 8; k++)
+        *cluster_id |= (uint64_t)b[4 + k] << (8 * k);
+    if (raft_configuration_decode(b + 12, len - 12, c) < 0 || !*cluster_id)
+        return errmsg(err, errlen, "%s: its configuration part is malformed",
+                      what);
+    return 0;
 }

@@ -94,4 +94,25 @@ int memberfile_compare(const struct raftd_config *cfg,
 int memberfile_check_config(const struct raftd_config *cfg, char *err,
                             size_t errlen);
 
+/* ---- configurations (membership through the log: raft.h) ---- */
+
+/* The bootstrap list as a configuration: every member a voter, its URL
+ * the address. -1 if a URL is longer than RAFT_ADDRESS_MAX. */
+int member_list_to_configuration(const struct member_list *l,
+                                 struct raft_configuration *c);
+
+/* The configuration part of a snapshot: "RCL1", the cluster id (u64,
+ * little-endian), then the configuration as of the snapshot's index
+ * (raft_configuration_encode). buf has SNAPCONF_MAX bytes; returns the
+ * length (0 for an invalid configuration). */
+#define SNAPCONF_MAX (12 + RAFT_CONFIGURATION_MAX_BYTES)
+size_t snapconf_encode(uint64_t cluster_id, const struct raft_configuration *c,
+                       uint8_t *buf);
+/* Decode one, or the members record text that snapshots of the first
+ * version carried (its members as voters). -1 with err set (naming what)
+ * if it is neither. */
+int snapconf_decode(const void *data, size_t len, uint64_t *cluster_id,
+                    struct raft_configuration *c, const char *what,
+                    char *err, size_t errlen);
+
 #endif

@@ -49,7 +49,7 @@
 
 struct rpc_call {
     struct node *node;
-    struct peer *peer;
+    raft_id to;   /* (its peer entry may go with a configuration change) */
     enum raft_msg_type type;
 };
 
@@ -229,6 +229,24 @@ static void log_note(struct node *n, const struct raft_note *note)
                  "snapshot at index %" PRIu64 " in time; will retry",
                  note->peer, note->index);
         break;
+    case RAFT_NOTE_CONFIGURATION:
+        n->conf_dirty = true; /* the peers table follows (node_process) */
+        prio = LOG_DEBUG;
+        snprintf(text, sizeof(text), "the configuration of entry %" PRIu64
+                 " is in effect", note->index);
+        break;
+    case RAFT_NOTE_LEARNER_CAUGHT_UP:
+        snprintf(text, sizeof(text), "learner node %" PRIu64 " caught up "
+                 "(index %" PRIu64 "): it can be promoted", note->peer,
+                 note->index);
+        break;
+    case RAFT_NOTE_REMOVED:
+        prio = LOG_WARNING;
+        snprintf(text, sizeof(text), "this node is no longer a member (the "
+                 "configuration of entry %" PRIu64 " is committed): it takes "
+                 "no further part; stop it, or add it back to the members "
+                 "list and reload", note->index);
+        break;
     default:
         prio = LOG_DEBUG;
         snprintf(text, sizeof(text), "%s", raft_note_name(note->type));
@@ -254,7 +272,11 @@ static void on_rpc_done(void *arg, long status, const char *body, size_t len,
 {
     struct rpc_call *call = arg;
     struct node *n = call->node;
-    struct peer *p = call->peer;
+    struct peer *p = node_find_peer(n, call->to);
+    if (!p) { /* no longer a member */
+        free(call);
+        return;
+    }
     p->pending--;
     if (call->type == RAFT_MSG_SNAPSHOT)
         p->sending_snapshot = false;
@@ -309,7 +331,7 @@ static void send_request(struct node *n, const struct raft_msg *m)
     char *body = snap ? snap_request_body(n, m, &len) : rpc_encode(m, &len);
     struct rpc_call *call = malloc(sizeof(*call));
     if (body && call) {
-        *call = (struct rpc_call){.node = n, .peer = p, .type = m->type};
+        *call = (struct rpc_call){.node = n, .to = p->id, .type = m->type};
         if (node_peer_post(n, p->id, p->url, path,
                            snap ? "application/octet-stream"
                                 : "application/json",
@@ -410,6 +432,8 @@ static void apply_entry(struct node *n, raft_index index,
                         const struct raft_entry *e)
 {
     if (e->type != RAFT_ENTRY_NORMAL) {
+        if (e->type == RAFT_ENTRY_CONFIG)
+            members_on_applied(n, index, e);
         ops_on_applied(n, index, e->term, NULL);
         return;
     }
@@ -715,6 +739,13 @@ void node_process(struct node *n)
         }
     }
     n->processing = false;
+    if (n->conf_dirty) {
+        n->conf_dirty = false;
+        members_sync_peers(n);
+    }
+    members_check_joined(n);
+    members_reconcile(n);
+    members_forward(n);
     update_notify_status(n);
     rearm_timer(n);
     if (n->stopping && raft_role(n->raft) != RAFT_LEADER)
@@ -755,7 +786,7 @@ static void handle_status(struct node *n, struct http_request *req)
     cJSON_AddItemToObject(o, "voted_for", id_or_null(raft_voted_for(r)));
     cJSON_AddItemToObject(o, "leader_id", id_or_null(raft_leader(r)));
     char cluster[17];
-    snprintf(cluster, sizeof(cluster), "%016" PRIx64, n->members.cluster_id);
+    snprintf(cluster, sizeof(cluster), "%016" PRIx64, n->cluster_id);
     cJSON_AddStringToObject(o, "cluster_id", cluster);
     cJSON_AddStringToObject(o, "peer_auth",
                             node_peers_authenticated(n) ? "hmac" : "none");
@@ -773,23 +804,7 @@ static void handle_status(struct node *n, struct http_request *req)
                             n->snap.index ? (double)(n->snap.length +
                                                      SNAPFILE_HEADER)
                                           : 0);
-    cJSON *members = cJSON_AddArrayToObject(o, "members");
-    for (unsigned i = 0; i < n->cfg->n_members; i++) {
-        const struct raftd_member *m = &n->cfg->members[i];
-        cJSON *jm = cJSON_CreateObject();
-        cJSON_AddNumberToObject(jm, "id", (double)m->id);
-        cJSON_AddStringToObject(jm, "url", m->url);
-        if (raft_role(r) == RAFT_LEADER)
-            cJSON_AddNumberToObject(jm, "match_index",
-                                    (double)raft_match_index(r, m->id));
-        struct peer *p = node_find_peer(n, m->id);
-        if (p && raft_role(r) == RAFT_LEADER) { /* only leaders talk to all */
-            cJSON_AddBoolToObject(jm, "reachable", !p->unreachable);
-            cJSON_AddBoolToObject(jm, "sending_snapshot",
-                                  raft_sending_snapshot(r, m->id));
-        }
-        cJSON_AddItemToArray(members, jm);
-    }
+    members_status(n, o);
     struct storage_stats st;
     storage_stats(n->storage, &st);
     cJSON *js = cJSON_AddObjectToObject(o, "storage");
@@ -904,6 +919,10 @@ static void handle_request(struct http_request *req, void *arg)
         http_respond_error(req, 403, why);
         return;
     }
+    if (strcmp(path, "/raft/reconfigure") == 0) {
+        members_handle_reconfigure(n, req);
+        return;
+    }
     if (handle_forwarded(n, req, path) || keys_api_handle(n, req))
         return;
     if (strcmp(path, rpc_path(RAFT_MSG_SNAPSHOT)) == 0) {
@@ -956,49 +975,6 @@ static int restore(struct node *n, struct storage_loaded *l, char *err,
     return 0;
 }
 
-/* The members record (memberfile.h): on a data directory used before, the
- * config's list must be the one recorded (main.c checked that already; it
- * is checked again here, under the data directory's lock). On a new one,
- * the config's list is recorded before any term, vote or entry is
- * written: this is the cluster's bootstrap. A directory written by a raftd
- * from before the record gets the config's list recorded, with a warning. */
-static int record_members(struct node *n, const struct storage_loaded *l,
-                          char *err, size_t errlen)
-{
-    const char *dir = n->cfg->data_dir;
-    int fd = storage_dir_fd(n->storage);
-    int rv = memberfile_read(fd, dir, &n->members, err, errlen);
-    if (rv < 0)
-        return -1;
-    if (rv == 1 && memberfile_compare(n->cfg, &n->members, err, errlen) < 0)
-        return -1;
-    if (rv == 0) {
-        if (member_list_from_config(n->cfg, &n->members) < 0 ||
-            memberfile_write(fd, dir, &n->members, err, errlen) < 0)
-            return -1;
-        bool fresh = !l->hs.term && !l->n_entries && !l->snapshot_index;
-        if (fresh)
-            log_raft(LOG_NOTICE,
-                     &(struct log_raft){.event = "bootstrapped"},
-                     "new data directory %s: bootstrapped with the %u members "
-                     "of %s (recorded in %s/%s; from now on this node starts "
-                     "only with this members list)", dir, n->members.n,
-                     n->cfg->path, dir, MEMBERFILE_NAME);
-        else
-            log_msg(LOG_WARNING, "%s holds data but no members record (it "
-                    "was written by an earlier raftd): recorded the %u "
-                    "members of %s in %s/%s; from now on this node starts "
-                    "only with this members list", dir, n->members.n,
-                    n->cfg->path, dir, MEMBERFILE_NAME);
-    }
-    n->members_text = memberfile_encode(&n->members, &n->members_text_len);
-    if (!n->members_text) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
-}
-
 /* An IP literal other than the wildcard: outgoing RPCs then leave from the
  * address the node listens on. */
 static bool is_specific_ip(const char *host)
@@ -1030,13 +1006,9 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
     memset(&rc, 0, sizeof(rc));
     raft_config_defaults(&rc);
     rc.id = cfg->id;
-    rc.n_members = cfg->n_members;
-    for (unsigned i = 0; i < cfg->n_members; i++) {
+    rc.n_members = cfg->n_members; /* until members_open() */
+    for (unsigned i = 0; i < cfg->n_members; i++)
         rc.members[i] = cfg->members[i].id;
-        if (cfg->members[i].id != cfg->id)
-            n->peers[n->n_peers++] = (struct peer){
-                .id = cfg->members[i].id, .url = cfg->members[i].url};
-    }
     rc.heartbeat_ms = cfg->heartbeat_ms;
     rc.election_timeout_min_ms = cfg->election_timeout_min_ms;
     rc.election_timeout_max_ms = cfg->election_timeout_max_ms;
@@ -1068,7 +1040,7 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
     if (storage_open(&n->storage, cfg->data_dir, &loaded, err, errlen) < 0)
         goto error;
     storage_set_segment_max(n->storage, cfg->wal_segment_bytes);
-    int rv = record_members(n, &loaded, err, errlen);
+    int rv = members_open(n, &loaded, err, errlen);
     if (rv == 0)
         rv = node_peers_init(n, err, errlen);
     if (rv == 0)
@@ -1077,6 +1049,11 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
     if (rv < 0)
         goto error;
     /* storage_open synced everything it loaded */
+    n->start_commit = raft_commit_index(n->raft);
+    raft_configuration_at(n->raft, raft_applied_index(n->raft),
+                          &n->applied_conf);
+    members_sync_peers(n);
+    members_report_file(n);
     n->driver = driver_new(n->raft, &node_driver_ops, n);
     if (!n->driver) {
         snprintf(err, errlen, "out of memory");
@@ -1136,6 +1113,7 @@ void node_free(struct node *n)
     http_client_free(n->client); /* no forward in flight after this */
     if (n->ops_kick)
         ops_free(n);             /* waiting clients hear we are stopping */
+    members_waits_free(n);       /* and waiting /v2/members changes */
     http_server_free(n->http);
     kv_free(n->kv);
     dedup_free(n->dedup);
@@ -1147,7 +1125,6 @@ void node_free(struct node *n)
     driver_free(n->driver); /* held answers: their requests are gone */
     storage_close(n->storage);
     snap_free(n);
-    free(n->members_text);
     node_peers_free(n);
     raft_free(n->raft);
     sd_event_unref(n->ev);

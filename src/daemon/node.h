@@ -31,6 +31,9 @@ void node_shutdown(struct node *n);
  * a file that is missing or wrong it keeps those in use and logs which
  * file and what is wrong. */
 void node_reload(struct node *n);
+/* SIGHUP: fresh (the config file read again) has the members list to
+ * reach (node_members.c). */
+void node_reload_members(struct node *n, const struct raftd_config *fresh);
 
 /* The text for sd_notify's STATUS=, e.g. "Follower of node 2, term 7". */
 void node_status_line(const struct node *n, char *buf, size_t len);
@@ -81,5 +84,30 @@ size_t node_max_entry_bytes(const struct raftd_config *cfg);
 /* Since it started, this node refused a message that contradicts one of
  * its committed entries (raft.h, "Divergence"); *first: the first one. */
 bool node_diverged(const struct node *n, struct raft_divergence *first);
+
+/* ---- members (node_reconfigure.c), for /v2/members ---- */
+
+/* The configuration this node uses: the latest in its log, committed or
+ * not (dissertation 4.1); *at: its entry's index (0: the bootstrap list). */
+const struct raft_configuration *node_configuration(const struct node *n,
+                                                    raft_index *at);
+/* An id for a new member: one more than the highest this node has seen,
+ * so that a removed member's id is not given again while it is known. */
+raft_id node_new_member_id(const struct node *n);
+/* The outcome of a change: status 0 once the cluster committed the
+ * members asked for (a new member then is a learner until it catches up),
+ * or an HTTP status and what went wrong. */
+typedef void (*node_members_fn)(void *arg, unsigned status,
+                                const char *message);
+struct members_wait;
+/* Ask the cluster to run want (ids and URLs; all voters, in the end), as
+ * a reload with that members list would: the leader gets there one step at
+ * a time. fn is called once, at the latest after request_timeout_ms.
+ * NULL (and fn not called) if too many changes wait already. */
+struct members_wait *node_change_members(struct node *n,
+                                         const struct raft_configuration *want,
+                                         node_members_fn fn, void *arg);
+/* The client went away: fn will not be called. */
+void node_members_cancel(struct node *n, struct members_wait *w);
 
 #endif

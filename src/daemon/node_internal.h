@@ -23,6 +23,8 @@
 #include "storage.h"
 #include "syncer.h"
 
+typedef struct cJSON cJSON;
+
 /* Outstanding RPCs per peer beyond which new messages are dropped (Raft
  * tolerates loss); keeps a dead peer from piling up connections. */
 #define MAX_PENDING_PER_PEER 64
@@ -31,7 +33,7 @@
 
 struct peer {
     raft_id id;
-    const char *url;
+    char url[RAFT_ADDRESS_MAX + 1]; /* its address in the configuration */
     unsigned pending;
     bool unreachable; /* last RPC failed; logged once per outage */
     bool sending_snapshot; /* an InstallSnapshot to it is in flight */
@@ -106,11 +108,37 @@ struct node {
     uint8_t *incoming_snap;     /* a leader's snapshot image, checked, that */
     size_t incoming_snap_len;   /*   the core may ask us to install */
     struct snapfile_meta incoming_meta;
-    /* the members the data directory was bootstrapped with (memberfile.h),
-     * and their record's text, which every snapshot carries */
+    /* members (node_members.c): the list the data directory was
+     * bootstrapped with (memberfile.h) and the cluster's id */
     struct member_list members;
-    char *members_text;
-    size_t members_text_len;
+    uint64_t cluster_id;
+    bool joining;               /* new: may join another cluster */
+    bool conf_dirty;            /* the core's configuration changed: the
+                                   peers table follows it */
+    struct raft_configuration applied_conf; /* as of the applied index */
+    raft_index start_commit;    /* entries up to here are replays at start */
+    char file_differs[2048];    /* how raftd.conf's list differs, or "" */
+    /* node_reconfigure.c: the leader's desired configuration, the ask it
+     * came with (node want_from's, number want_ask) and how that ended */
+    bool want_valid, want_waiting_logged;
+    struct raft_configuration want;
+    raft_id want_from;
+    uint64_t want_ask;
+    raft_time want_since, want_refused_since;
+    bool want_refused;          /* want_from's ask want_ask was given up: */
+    char want_why[1536];        /*   why, to answer it when asked again */
+    /* this node's own ask (a reload, or /v2/members), handed to the
+     * leader until the cluster runs it or the leader refuses it */
+    bool forward_want, forwarding_want;
+    struct raft_configuration my_want;
+    uint64_t my_ask;
+    raft_id forwarded_to, forward_accepted_by;
+    raft_time forwarded_at;
+    uint64_t my_done_ask;       /* the ask the leader said it finished */
+    uint64_t my_refused_ask;    /* the ask the leader refused, and why */
+    char my_refused[1536];
+    struct members_wait *waits; /* /v2/members changes waiting to commit */
+    raft_id highest_id;         /* the highest member id seen */
     struct node_peers *peers_auth; /* node_peers.c */
 };
 
@@ -132,6 +160,10 @@ void node_deliver_rpc(struct node *n, struct http_request *req,
 int node_peers_init(struct node *n, char *err, size_t errlen);
 void node_peers_free(struct node *n);
 bool node_peers_authenticated(const struct node *n);
+/* This node joined cluster_id (node_members.c): its requests and answers
+ * carry that id from now on. */
+void node_peers_set_cluster(struct node *n, uint64_t cluster_id);
+void node_peers_stop_joining(struct node *n);
 /* For a request to a peer path: true if it is an authentic request of a
  * member (its answer is then signed); otherwise it has been answered
  * (401, 403 or 409) and the refusal logged. */
@@ -150,6 +182,49 @@ int node_peer_post(struct node *n, raft_id to, const char *base_url,
                    const char *path, const char *content_type,
                    const char *body, size_t len, unsigned timeout_ms,
                    http_client_cb cb, void *arg);
+
+/* node_members.c: members (issue 11) */
+/* At start, under the data directory's lock: the bootstrap record (written
+ * on a new directory), the cluster id, and the configuration the log
+ * starts from (before a snapshot's, see snap_load_at_start). */
+int members_open(struct node *n, const struct storage_loaded *l, char *err,
+                 size_t errlen);
+/* After restore: log how raftd.conf's list differs from the configuration
+ * in effect, if it does (and keep it for /status). */
+void members_report_file(struct node *n);
+/* The peers table follows the core's configuration in effect. */
+void members_sync_peers(struct node *n);
+/* A committed configuration entry is applied: the members events. */
+void members_on_applied(struct node *n, raft_index index,
+                        const struct raft_entry *e);
+/* The config file's members as a configuration (all voters). */
+int members_file_configuration(const struct raftd_config *cfg,
+                               struct raft_configuration *c);
+/* A new node (no entry, no snapshot) may join another cluster than its
+ * own file's list gave it: true while it may. */
+bool members_joining(const struct node *n);
+/* An authentic request of cluster_id reached this new node: it joins that
+ * cluster if the request is its leader's (AppendEntries, InstallSnapshot
+ * on path) and records it; false if not. */
+bool members_join(struct node *n, uint64_t cluster_id, raft_id from,
+                  const char *path);
+/* After each round: a node that has entries no longer joins. */
+void members_check_joined(struct node *n);
+/* "members", "configuration", "members_file_differs" of /status. */
+void members_status(struct node *n, cJSON *o);
+
+/* node_reconfigure.c: changing the members (issue 11) */
+/* Leader: the next step towards the desired configuration, if any. */
+void members_reconcile(struct node *n);
+/* After each round: hand this node's ask to the leader if it still needs
+ * to, and answer the /v2/members changes that are done. */
+void members_forward(struct node *n);
+/* POST /raft/reconfigure (a peer asks the leader for a members list). */
+void members_handle_reconfigure(struct node *n, struct http_request *req);
+/* SIGHUP: the freshly read config's members become the desired state. */
+void members_reload(struct node *n, const struct raftd_config *fresh);
+/* At stop: every waiting /v2/members change is answered (503). */
+void members_waits_free(struct node *n);
 
 /* node_tls.c: TLS (tls.h) */
 /* At start, after the HTTP client is made: give it the TLS files of

@@ -66,6 +66,7 @@ int node_peers_init(struct node *n, char *err, size_t errlen)
                  "HMAC-SHA256 is not available?)");
         return -1;
     }
+    peer_auth_set_joining(n->peers_auth->auth, members_joining(n));
     if (cfg->peer_auth)
         log_msg(LOG_INFO, "cluster %016" PRIx64 ": peers sign their requests "
                 "with HMAC-SHA256 and the secret in %s", n->members.cluster_id,
@@ -91,6 +92,16 @@ void node_peers_free(struct node *n)
 bool node_peers_authenticated(const struct node *n)
 {
     return peer_auth_has_secret(n->peers_auth->auth);
+}
+
+void node_peers_set_cluster(struct node *n, uint64_t cluster_id)
+{
+    peer_auth_set_cluster(n->peers_auth->auth, cluster_id);
+}
+
+void node_peers_stop_joining(struct node *n)
+{
+    peer_auth_set_joining(n->peers_auth->auth, false);
 }
 
 /* ---- requests to this node ---- */
@@ -174,10 +185,21 @@ bool node_peer_admit(struct node *n, struct http_request *req)
         n->peers_auth->auth, http_request_method(req), path,
         http_request_header(req, PEER_AUTH_HEADER), body, len,
         http_request_started_ms(req), &a->nonce, why, sizeof(why));
-    if (v == PEER_AUTH_OK && !node_find_peer(n, a->nonce.from)) {
+    /* a removed node may still ask for its members list (to be added
+     * back, or to learn that its removal is done) */
+    if (v == PEER_AUTH_OK && !node_find_peer(n, a->nonce.from) &&
+        strcmp(path, "/raft/reconfigure") != 0) {
         v = PEER_AUTH_FOREIGN;
         snprintf(why, sizeof(why), "node %" PRIu64 " is not a member of this "
                  "cluster", a->nonce.from);
+    }
+    if (v == PEER_AUTH_OK && a->nonce.cluster != n->cluster_id &&
+        !members_join(n, a->nonce.cluster, a->nonce.from, path)) {
+        v = PEER_AUTH_FOREIGN;
+        snprintf(why, sizeof(why), "the request comes from node %" PRIu64
+                 " of cluster %016" PRIx64 "; this node is new and joins a "
+                 "cluster only through its leader's AppendEntries or "
+                 "InstallSnapshot", a->nonce.from, a->nonce.cluster);
     }
     if (v != PEER_AUTH_OK) {
         log_refusal(n, req, v, a->nonce.from, why);

@@ -49,27 +49,29 @@ static uint64_t mono_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* The members record a snapshot carries (none in those of older raftd)
- * must be this node's: a snapshot taken under other members comes from
- * another cluster, or from a configuration this node was never part of.
- * Returns 0, or -1 with err set. */
-static int check_members(struct node *n, const struct snapfile_parts *p,
-                         const char *what, char *err, size_t errlen)
+/* The configuration a snapshot carries (as of its index; none in those
+ * of raftd before the members record) into *c, and whether it has one (1)
+ * or not (0). Its cluster id must be this node's: a snapshot of another
+ * cluster is refused (-1, err set). */
+static int snapshot_configuration(struct node *n,
+                                  const struct snapfile_parts *p,
+                                  const char *what,
+                                  struct raft_configuration *c, char *err,
+                                  size_t errlen)
 {
+    uint64_t cluster;
     if (!p->members_len)
         return 0;
-    struct member_list l;
-    if (memberfile_decode(p->members, p->members_len, &l, what, err,
-                          errlen) < 0)
+    if (snapconf_decode(p->members, p->members_len, &cluster, c, what, err,
+                        errlen) < 0)
         return -1;
-    if (member_list_equal(&l, &n->members))
-        return 0;
-    char diff[1024];
-    member_list_diff(&n->members, &l, diff, sizeof(diff));
-    snprintf(err, errlen, "%s was taken under other members than this "
-             "node's (%s/%s), so it does not belong to this cluster: against "
-             "this node's, %s", what, n->cfg->data_dir, MEMBERFILE_NAME, diff);
-    return -1;
+    if (cluster != n->cluster_id) {
+        snprintf(err, errlen, "%s belongs to cluster %016" PRIx64 ", and this "
+                 "node to cluster %016" PRIx64 " (recorded in %s/%s)", what,
+                 cluster, n->cluster_id, n->cfg->data_dir, MEMBERFILE_NAME);
+        return -1;
+    }
+    return 1;
 }
 
 /* Load a snapshot payload into the store and the exactly-once table; -1
@@ -130,8 +132,16 @@ int snap_load_at_start(struct node *n, const struct storage_loaded *l,
     char what[600];
     snprintf(what, sizeof(what), "snapshot file %s/%s", n->cfg->data_dir,
              SNAPFILE_NAME);
-    if (snapfile_split(img + SNAPFILE_HEADER, m.length, &parts) == 0 &&
-        check_members(n, &parts, what, err, errlen) < 0) {
+    struct raft_configuration conf;
+    int has_conf = snapfile_split(img + SNAPFILE_HEADER, m.length, &parts) == 0
+                       ? snapshot_configuration(n, &parts, what, &conf, err,
+                                                errlen)
+                       : 0;
+    if (has_conf == 1 && raft_restore_configuration(n->raft, &conf) < 0) {
+        snprintf(err, errlen, "%s: its configuration is not valid", what);
+        has_conf = -1;
+    }
+    if (has_conf < 0) {
         free(img);
         size_t k = strlen(err);
         snprintf(err + k, errlen - k, "; move %s aside and start the node "
@@ -161,9 +171,14 @@ static uint8_t *make_image(struct node *n, raft_index index, raft_term term,
     size_t kvl, ddl;
     char *kvb = kv_snapshot(n->kv, &kvl);
     char *ddb = dedup_snapshot(n->dedup, &ddl);
-    struct snapfile_parts p = {kvb, kvl, ddb, ddl, n->members_text,
-                               n->members_text_len};
-    uint8_t *img = ddb ? snapfile_build(index, term, &p, len) : NULL;
+    /* the configuration as of index: the one a node restored from this
+     * snapshot starts from */
+    struct raft_configuration conf;
+    uint8_t confb[SNAPCONF_MAX];
+    size_t confl = raft_configuration_at(n->raft, index, &conf) == 0
+                       ? snapconf_encode(n->cluster_id, &conf, confb) : 0;
+    struct snapfile_parts p = {kvb, kvl, ddb, ddl, confb, confl};
+    uint8_t *img = ddb && confl ? snapfile_build(index, term, &p, len) : NULL;
     free(kvb);
     free(ddb);
     if (img)
@@ -338,6 +353,9 @@ static void snapshot_child_done(struct node *n)
     /* the freed log entries: give the memory back now rather than keep it
      * in the heap until the next snapshot */
     malloc_trim(0);
+    /* entries applied while the child ran may call for the next one now,
+     * not at the next message */
+    node_schedule(n);
 }
 
 static int on_snapshot_child(sd_event_source *s, int fd, uint32_t revents,
@@ -498,12 +516,16 @@ void snap_handle_install(struct node *n, struct http_request *req)
         return;
     }
     struct snapfile_parts parts;
+    struct raft_configuration conf;
     snapfile_split(img + SNAPFILE_HEADER, meta.length, &parts); /* valid */
-    if (check_members(n, &parts, what, err, sizeof(err)) < 0) {
+    int has_conf = snapshot_configuration(n, &parts, what, &conf, err,
+                                          sizeof(err));
+    if (has_conf < 0) {
         log_msg(LOG_ERR, "refused a snapshot: %s", err);
         http_respond_error(req, 409, err);
         return;
     }
+    m.snapshot_configuration = has_conf ? &conf : NULL;
     if (m.term >= raft_current_term(n->raft) &&
         meta.index > n->incoming_meta.index) { /* the core may want it */
         uint8_t *copy = malloc(img_len);

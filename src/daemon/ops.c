@@ -217,7 +217,7 @@ static char *frame_commands(struct forward *f, size_t *len)
 
 static void forward_batch(struct node *n, enum op_kind kind, raft_id leader)
 {
-    const struct raftd_member *m = config_member(n->cfg, leader);
+    const struct peer *m = node_find_peer(n, leader);
     raft_time now = node_now_ms(), deadline = UINT64_MAX;
     unsigned count = 0;
     size_t bytes = 0, limit = n->cfg->max_request_bytes;

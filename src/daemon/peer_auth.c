@@ -21,6 +21,7 @@
 static const char *const peer_paths[] = {
     "/raft/request_vote", "/raft/append_entries", "/raft/timeout_now",
     "/raft/install_snapshot", "/raft/propose", "/raft/read_index",
+    "/raft/reconfigure",
 };
 #define N_PATHS (sizeof(peer_paths) / sizeof(peer_paths[0]))
 #define WINDOW_WORDS (PEER_AUTH_REPLAY_WINDOW / 64)
@@ -48,6 +49,7 @@ struct peer_auth {
     EVP_MAC *mac;
     EVP_MAC_CTX *ctx;  /* keyed with the secret; re-initialised per use */
     uint64_t cluster;
+    bool joining;      /* peer_auth_set_joining() */
     raft_id self;
     uint64_t incarnation;
     struct sender *senders;
@@ -112,6 +114,17 @@ bool peer_auth_has_secret(const struct peer_auth *pa)
 uint64_t peer_auth_cluster(const struct peer_auth *pa)
 {
     return pa->cluster;
+}
+
+void peer_auth_set_joining(struct peer_auth *pa, bool joining)
+{
+    pa->joining = joining;
+}
+
+void peer_auth_set_cluster(struct peer_auth *pa, uint64_t cluster_id)
+{
+    pa->cluster = cluster_id;
+    pa->joining = false;
 }
 
 /* ---- MACs ---- */
@@ -353,7 +366,8 @@ static enum peer_auth_verdict check_head(const struct peer_auth *pa,
     *nonce = (struct peer_auth_nonce){.from = p->from, .to = p->to,
                                       .incarnation = p->inc,
                                       .counter = p->ctr, .path = pi};
-    if (p->cluster != pa->cluster) {
+    nonce->cluster = p->cluster;
+    if (p->cluster != pa->cluster && !pa->joining) {
         snprintf(why, whylen, "the request comes from node %" PRIu64 " of "
                  "cluster %016" PRIx64 "; this is cluster %016" PRIx64
                  " (do the members lists of the two clusters name each "

@@ -67,12 +67,20 @@ struct peer_auth *peer_auth_new(const uint8_t *secret, size_t len,
 void peer_auth_free(struct peer_auth *pa);
 bool peer_auth_has_secret(const struct peer_auth *pa);
 uint64_t peer_auth_cluster(const struct peer_auth *pa);
+/* A new node that joins an existing cluster (dissertation 4.2.1): its
+ * cluster id, derived from its own file's list, is not the cluster's. While
+ * joining, a request of another cluster is checked like the others (MAC,
+ * time, nonce) instead of refused, and nonce->cluster says which cluster
+ * it is; the node adopts it (peer_auth_set_cluster, which ends joining). */
+void peer_auth_set_joining(struct peer_auth *pa, bool joining);
+void peer_auth_set_cluster(struct peer_auth *pa, uint64_t cluster_id);
 
 /* What identifies one request: the answer's MAC is bound to it. */
 struct peer_auth_nonce {
     raft_id from, to;
     uint64_t incarnation, counter;
     int path; /* index in the table of peer paths */
+    uint64_t cluster; /* the request's cluster id (checks: see joining) */
 };
 
 /* The header for a request from this node to `to`. now_ms: the wall clock

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "endpoint.h"
+
 static struct raft_member *find(struct raft_configuration *c, raft_id id)
 {
     return (struct raft_member *)raft_configuration_find(c, id);
@@ -74,7 +76,7 @@ void reconcile_next(const struct raft_configuration *cur,
     for (unsigned i = 0; i < cur->n; i++) {
         const struct raft_member *w =
             raft_configuration_find(want, cur->members[i].id);
-        if (w && strcmp(w->address, cur->members[i].address) != 0) {
+        if (w && !endpoint_same(w->address, cur->members[i].address)) {
             strcpy(next.members[i].address, w->address);
             set_step(step, RECONCILE_ADDRESS, w->id, &next);
             return;
@@ -131,7 +133,7 @@ unsigned reconcile_describe(const struct raft_configuration *cur,
             add(buf, len, &pos, "node %" PRIu64 " is a learner, to be "
                 "promoted once it has caught up", w->id);
             count++;
-        } else if (strcmp(c->address, w->address) != 0) {
+        } else if (!endpoint_same(c->address, w->address)) {
             add(buf, len, &pos, "node %" PRIu64 "'s url is to change from %s "
                 "to %s", w->id, c->address, w->address);
             count++;

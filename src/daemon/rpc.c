@@ -303,7 +303,7 @@ static int get_entries(const cJSON *obj, struct raft_msg *m, char *err,
             get_u64(je, "term", &e->term, err, errlen) < 0 ||
             get_u64(je, "type", &type, err, errlen) < 0)
             goto bad;
-        if (type > RAFT_ENTRY_NOOP) {
+        if (type > RAFT_ENTRY_CONFIG) {
             snprintf(err, errlen, "entry %zu: unknown type %llu",
                      m->n_entries, (unsigned long long)type);
             goto bad;

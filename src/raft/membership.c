@@ -284,6 +284,12 @@ int raft_configuration_at(const struct raft *r, raft_index index,
     return 0;
 }
 
+raft_time raft_last_heard(const struct raft *r, raft_id id)
+{
+    const struct progress *pr = raft_progress((struct raft *)r, id);
+    return r->role == RAFT_LEADER && pr ? pr->last_heard : 0;
+}
+
 bool raft_learner_caught_up(const struct raft *r, raft_id id)
 {
     const struct progress *pr = raft_progress((struct raft *)r, id);
@@ -318,18 +324,19 @@ static bool one_step(const struct raft_configuration *cur,
 }
 
 /* Would next's voters that this leader heard from lately (itself
- * included) be a majority of next? */
+ * included) be a majority of next? Lately: within three heartbeats, in
+ * which a healthy follower answers three times. */
 static bool heard_majority(const struct raft *r,
                            const struct raft_configuration *next)
 {
     unsigned voters = raft_configuration_voters(next), heard = 0;
+    raft_time lately = 3 * (raft_time)r->cfg.heartbeat_ms;
     for (unsigned i = 0; i < next->n; i++) {
         const struct raft_member *m = &next->members[i];
         if (m->role != RAFT_VOTER)
             continue;
         const struct progress *pr = raft_progress((struct raft *)r, m->id);
-        if (m->id == r->cfg.id ||
-            (pr && r->now - pr->last_heard <= r->cfg.election_timeout_min_ms))
+        if (m->id == r->cfg.id || (pr && r->now - pr->last_heard <= lately))
             heard++;
     }
     return heard >= voters / 2 + 1;

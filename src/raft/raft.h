@@ -453,7 +453,7 @@ int raft_restore_configuration(struct raft *r,
  * RAFT_ETRANSFER, RAFT_ENOTREADY (no entry of this term committed yet:
  * dissertation 4.1's fix for single-server changes), RAFT_EBUSY (the
  * previous change is not committed yet), RAFT_ENOQUORUM (the voters of
- * next heard from within an election timeout, with the leader, are no
+ * next heard from within three heartbeats, with the leader, are no
  * majority of next: the change would stall the cluster), RAFT_EINVAL
  * (not one valid step), or 0 with *index the entry's index. */
 int raft_change_configuration(struct raft *r, raft_time now,
@@ -473,6 +473,8 @@ int raft_configuration_at(const struct raft *r, raft_index index,
 /* Leader only: learner id finished a catch-up round within an election
  * timeout (dissertation 4.2.1), so promoting it will not stall commits. */
 bool raft_learner_caught_up(const struct raft *r, raft_id id);
+/* Leader only: when member id last answered it (0 if not a member). */
+raft_time raft_last_heard(const struct raft *r, raft_id id);
 
 /* Read-only accessors. */
 raft_id raft_self(const struct raft *r);

@@ -24,6 +24,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import test_membership  # noqa: E402
 import kvclient  # noqa: E402
 from harness import scaled  # noqa: E402
 
@@ -440,6 +441,57 @@ class EtcdctlDegradedTest(EtcdctlMixin, unittest.TestCase):
         so = self.ok("member", "list")
         self.assertEqual(len(so.splitlines()), 3, so)
         self.assertEqual(so.count("isLeader=true"), 1, so)
+
+
+class EtcdctlMembersTest(EtcdctlMixin, test_membership.MembershipCase):
+    """etcdctl member add/update/remove (v2) change the cluster's members
+    through the log (issue 11, item 5), as etcd's would."""
+
+    def test_member_add_update_remove(self):
+        self.c = c = self.cluster_of(4, [1, 2, 3])
+        leader, _ = c.leader(ids=[1, 2, 3])
+        ids = [1, 2, 3]
+        url4 = c.node(4).url
+        so = self.ok("member", "add", "node4", url4, ids=ids)
+        lines = so.splitlines()
+        self.assertEqual(lines[0], "Added member named node4 with ID 4 to "
+                         "cluster", so)
+        self.assertIn('ETCD_INITIAL_CLUSTER_STATE="existing"', lines, so)
+        self.assertRegex(so, r'(?m)^ETCD_INITIAL_CLUSTER=".*node4=%s.*"$'
+                         % re.escape(url4))
+        # not started yet: listed as etcd lists an unstarted member
+        so = self.ok("member", "list", ids=ids)
+        self.assertRegex(so, r"(?m)^4\[unstarted\]: peerURLs=%s$"
+                         % re.escape(url4))
+        c.set_members([4], [1, 2, 3, 4])
+        c.start(4)
+        test_membership.wait_configuration(c, leader, [1, 2, 3, 4])
+        so = self.ok("member", "list", ids=ids)
+        self.assertRegex(so, r"(?m)^4: name=node4 peerURLs=%s clientURLs=%s "
+                         r"isLeader=false$" % (re.escape(url4),
+                                               re.escape(url4)))
+        self.ok("set", "/m/after-add", "x", ids=[4], out="x\n")
+        # remove a follower; the other three go on
+        gone = next(i for i in (1, 2, 3) if i != leader)
+        so = self.ok("member", "remove", "%x" % gone, ids=ids)
+        self.assertEqual(so, "Removed member %x from cluster\n" % gone)
+        rest = [i for i in (1, 2, 3, 4) if i != gone]
+        test_membership.wait_configuration(c, leader, rest)
+        so = self.ok("member", "list", ids=rest)
+        self.assertEqual(len(so.splitlines()), 3, so)
+        self.assertNotIn(c.node(gone).url + " ", so)
+        # an unknown id: etcdctl checks the list first
+        rc, so, se = self.ctl("member", "remove", "99", ids=rest)
+        self.assertEqual(rc, 1, (so, se))
+        self.assertIn("Couldn't find a member in the cluster with an ID of "
+                      "99", se)
+        # update to a URL another member has: etcd's 409 message
+        other = next(i for i in rest if i != leader)
+        rc, so, se = self.ctl("member", "update", "%x" % other,
+                              c.node(leader).url, ids=rest)
+        self.assertEqual(rc, 1, (so, se))
+        self.assertIn("Peer URLs already exists", se)
+        self.ok("set", "/m/after-remove", "y", ids=rest, out="y\n")
 
 
 if __name__ == "__main__":

@@ -385,7 +385,7 @@ class KeysApiTest(kvclient.SharedClusterTestCase):
             v = r.json()
             self.assertRegex(v.get("etcdserver", ""), r"^\d+\.\d+\.\d+")
             self.assertRegex(v.get("etcdcluster", ""), r"^\d+\.\d+\.\d+")
-            r = self.kv.raw(i, "POST", "/v2/members")
+            r = self.kv.raw(i, "PATCH", "/v2/members")
             self.assertEqual(r.status, 405, r)
 
     # ---- watches -----------------------------------------------------------

@@ -1,14 +1,17 @@
-"""The members list a data directory was bootstrapped with (issue 14).
+"""The members list a data directory was bootstrapped with (issues 14
+and 11).
 
-raftd cannot change its members at run time yet, and a members list
-edited on some machines only used to split the brain: two leaders in one
-term, both acknowledging writes. A data directory now keeps the list it
-was bootstrapped with (data_dir/members), and a node refuses to start on
-any other list (exit 78, EX_CONFIG), saying what differs and what to do.
+A members list edited on some machines only used to split the brain: two
+leaders in one term, both acknowledging writes. The configuration now
+lives in the log: a data directory records the list it was bootstrapped
+with (data_dir/members, and the cluster id), a start keeps the cluster's
+configuration and reports a file that differs, and a reload asks the
+leader to change the members one server at a time.
 """
 
 import os
 import re
+import signal
 import subprocess
 
 import harness
@@ -16,6 +19,24 @@ from harness import kv_get, kv_put, kv_value, scaled, wait_converged
 
 # what the refusal says (raftd.conf(5), MEMBERS)
 DIFFERS = r"the members list differs from the one the data directory"
+
+
+def voters(c, i):
+    s = c.status(i)
+    return s and sorted(m["id"] for m in s["members"]
+                        if m.get("role") == "voter")
+
+
+def wait_voters(c, i, ids, timeout=None):
+    """Wait until node i's configuration has exactly the voters ids and
+    is committed; returns its status."""
+    def ok():
+        s = c.status(i)
+        return (s and sorted(m["id"] for m in s["members"]) == sorted(ids) and
+                voters(c, i) == sorted(ids) and
+                s["configuration"]["committed"] and s)
+    return c.wait_for(ok, timeout or scaled(30),
+                      msg="node %d's voters to be %s" % (i, ids))
 
 
 def quorum_value(c, i, key):
@@ -33,12 +54,15 @@ class MembersRecordTest(harness.ClusterTestCase):
         return harness.test_failed(self)
 
     def test_members_edited_on_some_machines_cannot_split_the_brain(self):
-        """The issue's scenario: {1,2,3} runs and is stopped; the list
-        becomes {1,2,3,4,5} on nodes 3, 4 and 5 only. Before the record,
-        nodes 3, 4 and 5 elected a leader of their own while 1 and 2 did
-        too. Now node 3 refuses to start, 4 and 5 (new, bootstrapped from
-        the edited list) cannot win an election because 1 and 2 do not
-        answer non-members, and 1 and 2 keep serving."""
+        """The scenario of issue 14: {1,2,3} runs and is stopped; the list
+        becomes {1,2,3,4,5} on nodes 3, 4 and 5 only. Before the members
+        record, nodes 3, 4 and 5 elected a leader of their own while 1 and
+        2 did too. Now the configuration lives in the log: node 3 starts
+        with {1,2,3} and only reports its file; 4 and 5 (new, bootstrapped
+        from the edited list, so another cluster id) cannot win an
+        election, since 1, 2 and 3 answer no one outside their cluster; the
+        cluster keeps one leader. A reload on node 3 then grows it to five,
+        one server at a time, and 4 and 5 join it."""
         c = self.cluster(5, start=False)
         c.set_members([1, 2, 3], [1, 2, 3])
         for i in (1, 2, 3):
@@ -50,12 +74,9 @@ class MembersRecordTest(harness.ClusterTestCase):
         c.stop_all()
 
         c.set_members([3, 4, 5], [1, 2, 3, 4, 5])
-        c.start(3, wait=False)
-        for i in (4, 5):
+        for i in (3, 4, 5, 1, 2):
             c.start(i)
-        for i in (1, 2):
-            c.start(i)
-        leader, term = c.leader(ids=[1, 2])
+        leader, term = c.leader(ids=[1, 2, 3])
         r = kv_put(c, leader, "/k", "old-side")
         self.assertEqual(r.status, 200, r)
         # Before the record, nodes 3, 4 and 5 elected a leader of their own
@@ -64,100 +85,96 @@ class MembersRecordTest(harness.ClusterTestCase):
         self.assertIsNotNone(r)
         self.assertGreaterEqual(r.status, 500, "a second leader acknowledged "
                                 "a write: %r (%s)" % (r, c.describe_statuses()))
-        # every quorum read that is served agrees
-        for i in (1, 2):
+        for i in (1, 2, 3):
             self.assertEqual(quorum_value(c, i, "/k"), "old-side")
-        for i in (3, 4, 5):
-            if c.node(i).running():
-                self.assertIn(quorum_value(c, i, "/k"), (None, "old-side"),
-                              "node %d" % i)
-
-        # node 3 refused to start, saying why and what to do
-        self.assertEqual(c.wait_refusal(3, scaled(10), "edited list"), 78)
-        log3 = c.log_text(3, since_start=True)
-        self.assertRegex(log3, DIFFERS)
-        self.assertIn("node 4 (%s) was added" % c.node(4).url, log3)
-        self.assertIn("node 5 (%s) was added" % c.node(5).url, log3)
-        self.assertIn("not supported yet", log3)
-        self.assertIn("move every member's data directory aside", log3)
-
-        # node 4 campaigns again and again, and loses every time: nodes 1
-        # and 2 refuse its messages (403: its edited list makes it another
-        # cluster) and node 3 is down
-        c.wait_log(4, r"node 1 answered 403.*of cluster", timeout=scaled(10))
-        c.wait_log(4, r"node 2 answered 403.*of cluster", timeout=scaled(10))
-        c.wait_log(1, r"foreign_rpc: refused POST /raft/request_vote", 
+        for i in (4, 5):
+            self.assertIn(quorum_value(c, i, "/k"), (None, "old-side"))
+        # node 3 started, and says how its file differs
+        self.assertRegex(c.log_text(3, since_start=True),
+                         r"members_file_differs: .* lists other members than "
+                         r"the cluster has: node 4 \(%s\) is to be added; "
+                         r"node 5 \(%s\) is to be added" %
+                         (re.escape(c.node(4).url), re.escape(c.node(5).url)))
+        self.assertIn("is to be added", c.status(3)["members_file_differs"])
+        self.assertEqual(len(c.status(leader)["members"]), 3)
+        # 4 and 5 campaign and lose: the others refuse another cluster
+        c.wait_log(1, r"foreign_rpc: refused POST /raft/request_vote",
                    timeout=scaled(10))
-        c.wait_for(lambda: harness.log_count(c, 4, r"asking for pre-votes")
-                   >= 3, timeout=scaled(20), msg="node 4 to try three pre-votes")
         for i in (4, 5):
             s = c.status(i)
             self.assertNotEqual(s["state"], "Leader", s)
-            self.assertIsNone(s["leader_id"], s)
-        # and 1 and 2 still have their leader of the same term
-        self.assertEqual(c.agreed_leader(ids=[1, 2]), (leader, term))
+        self.assertEqual(c.agreed_leader(ids=[1, 2, 3]), (leader, term))
 
-        # restoring the list on node 3 brings it back into the cluster
-        c.set_members([3], [1, 2, 3])
-        c.start(3)
-        wait_converged(c, ids=[1, 2, 3])
-        self.assertEqual(quorum_value(c, 3, "/k"), "old-side")
+        # a reload on node 3 asks the leader for its list: 4 and 5 join
+        harness.send_signal(c, 3, signal.SIGHUP)
+        wait_voters(c, leader, [1, 2, 3, 4, 5])
+        wait_converged(c)
+        for i in c.ids():
+            self.assertEqual(quorum_value(c, i, "/k"), "old-side")
 
-    def test_every_kind_of_change_is_refused_and_check_config_says_so(self):
+    def test_a_differing_file_is_reported_and_check_config_says_so(self):
+        """A start with another list than the cluster's keeps the cluster's
+        configuration and says what differs; --check-config compares with
+        the running cluster, or with the bootstrap record when the node is
+        down."""
         c = self.cluster(3)
         c.leader()
-        c.stop_all()
         d = c.node(1).data_dir
         with open(os.path.join(d, "members")) as f:
             record = f.read()
         self.assertTrue(record.startswith("raftd members 1\n"), record)
         for i in c.ids():
             self.assertIn("member %d %s\n" % (i, c.node(i).url), record)
-        original = open(c.node(1).config_path).read()
         nd = c.node(1)
 
         def conf(members):
             return harness.config_text(1, "%s:%d" % (nd.host, nd.port),
-                                       nd.data_dir, members)
+                                       nd.data_dir, members,
+                                       secret_file=c.secret_file)
         m = dict(c.members)
         other = "http://127.0.0.1:1"
+        original = open(nd.config_path).read()
         edits = {
             "removed": (conf([(1, m[1]), (2, m[2])]),
-                        r"node 3 \(%s\) was removed" % re.escape(m[3])),
+                        r"node 3 \(%s\) is to be removed" % re.escape(m[3])),
             "added": (conf(c.members + [(4, other)]),
-                      r"node 4 \(%s\) was added" % re.escape(other)),
+                      r"node 4 \(%s\) is to be added" % re.escape(other)),
             "url changed": (conf([(1, m[1]), (2, other), (3, m[3])]),
-                            r"node 2's url changed from %s to %s"
+                            r"node 2's url is to change from %s to %s"
                             % (re.escape(m[2]), re.escape(other))),
-            "id changed": (conf([(1, m[1]), (2, m[2]), (7, m[3])]),
-                           r"node 7 .* was added; node 3 .* was removed"),
         }
         for what, (text, want) in edits.items():
             with self.subTest(what):
-                self.assertNotEqual(text, original)
-                with open(c.node(1).config_path, "w") as f:
+                with open(nd.config_path, "w") as f:
                     f.write(text)
                 p = subprocess.run([c.binary, "--check-config", "--config",
-                                    c.node(1).config_path],
-                                   capture_output=True, text=True,
-                                   timeout=scaled(10))
-                self.assertEqual(p.returncode, 78, p)
-                self.assertRegex(p.stderr, DIFFERS)
-                self.assertRegex(p.stderr, want)
-                self.assertIn("%s:" % c.node(1).config_path, p.stderr)
-                c.start(1, wait=False)
-                self.assertEqual(c.wait_refusal(1, scaled(10), what), 78)
-                self.assertRegex(c.log_text(1, since_start=True), want)
+                                    nd.config_path], capture_output=True,
+                                   text=True, timeout=scaled(10))
+                self.assertEqual(p.returncode, 0, p)
+                self.assertRegex(p.stdout, r"differs from the running "
+                                 r"cluster's configuration")
+                self.assertRegex(p.stdout, want)
+                c.restart(1)
+                c.wait_log(1, want, since_start=True)
+                self.assertEqual(len(c.status(1)["members"]), 3)
+                c.leader()
+        # down: compared with the bootstrap record
+        c.stop(1)
+        p = subprocess.run([c.binary, "--check-config", "--config",
+                            nd.config_path], capture_output=True, text=True,
+                           timeout=scaled(10))
+        self.assertEqual(p.returncode, 0, p)
+        self.assertIn("bootstrapped with", p.stdout)
         # the record was not touched by any of this
         with open(os.path.join(d, "members")) as f:
             self.assertEqual(f.read(), record)
-        with open(c.node(1).config_path, "w") as f:
+        with open(nd.config_path, "w") as f:
             f.write(original)
         p = subprocess.run([c.binary, "--check-config", "--config",
-                            c.node(1).config_path], capture_output=True,
-                           text=True, timeout=scaled(10))
-        self.assertEqual(p.returncode, 0, p)
-        c.start_all()
+                            nd.config_path], capture_output=True, text=True,
+                           timeout=scaled(10))
+        self.assertNotIn("differs", p.stdout)
+        c.start(1)
         c.leader()
 
     def test_damaged_record_is_refused_with_what_to_do(self):
@@ -213,7 +230,7 @@ class MembersRecordTest(harness.ClusterTestCase):
             self.assertEqual(r.status, 401, (path, body, r))
         self.assertEqual(c.agreed_leader(), (leader, term))
 
-    def test_snapshots_carry_the_record_and_foreign_ones_are_refused(self):
+    def test_snapshots_carry_the_configuration_and_foreign_ones_are_refused(self):
         snap = ("snapshot_entries = 20;\nsnapshot_keep_entries = 5;\n")
         a = self.cluster(3, extra_config=snap, name=self.id() + ".a")
         b = self.cluster(3, extra_config=snap, name=self.id() + ".b")
@@ -225,9 +242,9 @@ class MembersRecordTest(harness.ClusterTestCase):
                    msg="a snapshot on cluster b's leader")
         with open(os.path.join(b.node(lb).data_dir, "snapshot"), "rb") as f:
             img = f.read()
-        with open(os.path.join(b.node(lb).data_dir, "members"), "rb") as f:
-            record = f.read()
-        self.assertIn(record, img)  # the snapshot carries the record
+        # the snapshot carries its configuration, with the cluster's id
+        self.assertIn(b"RCL1" + int(b.cluster_id(), 16).to_bytes(8, "little"),
+                      img)
         index = int.from_bytes(img[16:24], "little")
         term = int.from_bytes(img[24:32], "little")
         self.assertIn(kv_put(a, la, "/a", "mine").status, (200, 201))
@@ -244,13 +261,13 @@ class MembersRecordTest(harness.ClusterTestCase):
         self.assertEqual(code, 403, body)
         self.assertIn(b"of cluster %s" % b.cluster_id().encode(), body)
         # signed as cluster a's leader (a member that went wrong): the
-        # snapshot's own record gives it away (409)
+        # snapshot's own cluster id gives it away (409)
         r = a.peer_request(follower, "/raft/install_snapshot",
                            body=head + img, frm=la)
         self.assertEqual(r.status, 409, r)
-        self.assertIn(b"taken under other members", r.body)
-        a.wait_log(follower, r"refused a snapshot: .*taken under other "
-                   r"members")
+        self.assertIn(b"belongs to cluster %s" % b.cluster_id().encode(),
+                      r.body)
+        a.wait_log(follower, r"refused a snapshot: .*belongs to cluster")
         after = a.status(follower)
         for k in ("term", "commit_index", "last_log_index", "snapshot_index"):
             self.assertEqual(after[k], before[k], k)
