@@ -297,8 +297,12 @@ void raft_tick(struct raft *r, raft_time now);
 /* The time at which raft_tick next has something to do. */
 raft_time raft_deadline(const struct raft *r);
 
-/* Deliver a message received from a peer. Unknown senders and malformed
- * messages are ignored (returns RAFT_EINVAL), never trusted. */
+/* Deliver a message received from a peer. Malformed messages, and answers
+ * (VOTE_RESP, APPEND_RESP) from a node that is not a member, are ignored
+ * (returns RAFT_EINVAL), never trusted. Requests are handled whoever sends
+ * them (dissertation 4.1): a leader that joined while this node's log
+ * lagged is followed, so that it brings the configuration in; votes go
+ * only to voters of this node's configuration. */
 int raft_receive(struct raft *r, raft_time now, const struct raft_msg *m);
 
 /* Leader only: append a client command. *index gets its log index. Returns

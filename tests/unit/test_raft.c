@@ -652,7 +652,7 @@ TEST(invalid_messages_are_ignored)
 {
     struct one o;
     one_init(&o, 3, 1);
-    struct raft_msg m = vote_req(9, 1, 5, 0, 0, false); /* not a member */
+    struct raft_msg m = vote_resp(9, 1, 5, true, false); /* not a member */
     CHECK(raft_receive(o.r, 10, &m) == RAFT_EINVAL);
     m = vote_req(2, 3, 5, 0, 0, false); /* not for us */
     CHECK(raft_receive(o.r, 10, &m) == RAFT_EINVAL);
@@ -2161,6 +2161,58 @@ TEST(a_learner_gets_no_vote_and_gives_none_that_counts)
     raft_free(o.r);
 }
 
+/* Found by raft-sim's churn fault: n4, a spare, was added and promoted
+ * while n1's log lagged, and became leader; n1 ignored every message of
+ * the leader it did not know, so it never caught up (a liveness bug). A
+ * request from a node outside the configuration is handled (the entries
+ * bring in the configuration that has it); a vote still goes to voters
+ * only, and an answer from a non-member counts for nothing. */
+TEST(a_leader_outside_our_configuration_is_followed)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_configuration c = *raft_configuration(o.r, NULL);
+    c.members[c.n++] = (struct raft_member){.id = 4, .role = RAFT_LEARNER};
+    uint8_t add[RAFT_CONFIGURATION_MAX_BYTES], promote[RAFT_CONFIGURATION_MAX_BYTES];
+    int add_len = raft_configuration_encode(&c, add);
+    c.members[c.n - 1].role = RAFT_VOTER;
+    int promote_len = raft_configuration_encode(&c, promote);
+    CHECK(add_len > 0 && promote_len > 0);
+    struct raft_entry e[3] = {
+        {.term = 1, .type = RAFT_ENTRY_NOOP},
+        {.term = 1, .type = RAFT_ENTRY_CONFIG, .len = (uint32_t)add_len, .data = add},
+        {.term = 1, .type = RAFT_ENTRY_CONFIG, .len = (uint32_t)promote_len,
+         .data = promote},
+    };
+    struct raft_msg ae = {.type = RAFT_MSG_APPEND, .from = 4, .to = 1,
+                          .term = 2, .seq = 1, .commit = 3, .n_entries = 3,
+                          .entries = e};
+    CHECK(raft_receive(o.r, 10, &ae) == 0);
+    one_drain(&o);
+    CHECK_EQ_U(raft_leader(o.r), 4);
+    CHECK_EQ_U(raft_current_term(o.r), 2);
+    CHECK_EQ_U(raft_last_index(o.r), 3);
+    CHECK_EQ_U(raft_commit_index(o.r), 3);
+    CHECK(raft_configuration_find(raft_configuration(o.r, NULL), 4) &&
+          raft_configuration_find(raft_configuration(o.r, NULL), 4)->role ==
+              RAFT_VOTER);
+    const struct raft_msg *ok = find_msg(&o, RAFT_MSG_APPEND_RESP, 4);
+    CHECK(ok && ok->success && ok->match_index == 3);
+    /* a vote for a stranger: refused, nothing changes */
+    struct raft_msg v = vote_req(7, 1, 9, 100, 9, false);
+    CHECK(raft_receive(o.r, 20, &v) == 0);
+    one_drain(&o);
+    const struct raft_msg *no = find_msg(&o, RAFT_MSG_VOTE_RESP, 7);
+    CHECK(no && !no->granted);
+    CHECK_EQ_U(raft_current_term(o.r), 2);
+    CHECK_EQ_U(raft_voted_for(o.r), RAFT_NONE);
+    /* an answer from a stranger counts for nothing */
+    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .from = 7, .to = 1,
+                           .term = 2, .success = true, .match_index = 3};
+    CHECK(raft_receive(o.r, 30, &ack) == RAFT_EINVAL);
+    raft_free(o.r);
+}
+
 int main(void)
 {
     RUN(election_timeout_starts_prevote_without_new_term);
@@ -2229,5 +2281,6 @@ int main(void)
     RUN(an_uncommitted_configuration_is_undone_when_truncated);
     RUN(configurations_survive_compaction_and_restore);
     RUN(a_learner_gets_no_vote_and_gives_none_that_counts);
+    RUN(a_leader_outside_our_configuration_is_followed);
     return test_summary();
 }
