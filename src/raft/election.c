@@ -83,7 +83,7 @@ void election_tick(struct raft *r)
 {
     if (r->now < r->election_deadline)
         return;
-    if (!membership_is_voter(r, r->cfg.id)) {
+    if (!membership_may_campaign(r)) {
         /* a learner, or removed: it waits to be told (diss. 4.2.1-3) */
         raft_reset_election_timer(r);
         return;

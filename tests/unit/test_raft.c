@@ -2213,6 +2213,35 @@ TEST(a_leader_outside_our_configuration_is_followed)
     raft_free(o.r);
 }
 
+/* Found by raft-sim's churn fault: the leader of {l, f} appends its own
+ * removal while cut off from f and loses office by check-quorum. f needs
+ * l's vote, which l refuses (its log is longer), and l, no voter of the
+ * configuration in its log, waited: nobody could ever lead. A server whose
+ * removal is not committed still campaigns, counting f's vote alone; it
+ * commits its removal and steps down, and f leads. */
+TEST(a_server_whose_removal_is_uncommitted_still_campaigns)
+{
+    struct net *net = net_new_growing(3, 3);
+    raft_id l = elect_settled(net);
+    raft_id gone = l == 3 ? 2 : 3, f = 6 - l - gone;
+    CHECK(change(net, l, changed(net->r[l], 0, 0, gone)) == 0);
+    net_run_until(net, net->now + 300);
+    CHECK(!is_member(net->r[f], gone, RAFT_VOTER));
+    isolate(net, l, true);
+    CHECK(change(net, l, changed(net->r[l], 0, 0, l)) == 0);
+    net_run_until(net, net->now + 3000); /* check-quorum: l steps down */
+    CHECK(raft_role(net->r[l]) != RAFT_LEADER);
+    CHECK(is_member(net->r[f], l, RAFT_VOTER));
+    isolate(net, l, false);
+    net_run_until(net, net->now + 10000);
+    CHECK(!is_member(net->r[f], l, RAFT_VOTER));
+    CHECK_EQ_U(leader_of(net), f);
+    CHECK(propose(net, f, "after") == 0);
+    net_run_until(net, net->now + 300);
+    CHECK_EQ_U(raft_commit_index(net->r[f]), raft_last_index(net->r[f]));
+    net_free(net);
+}
+
 int main(void)
 {
     RUN(election_timeout_starts_prevote_without_new_term);
@@ -2282,5 +2311,6 @@ int main(void)
     RUN(configurations_survive_compaction_and_restore);
     RUN(a_learner_gets_no_vote_and_gives_none_that_counts);
     RUN(a_leader_outside_our_configuration_is_followed);
+    RUN(a_server_whose_removal_is_uncommitted_still_campaigns);
     return test_summary();
 }
