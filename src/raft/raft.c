@@ -429,7 +429,7 @@ raft_time raft_deadline(const struct raft *r)
  * process RPCs without consulting their configuration): a leader this node
  * does not know yet, added while its log lagged, must still reach it, or it
  * never learns of the configuration that made that leader. Votes are then
- * given to voters only (election.c). Answers count only from members. */
+ * given to members only (election.c). Answers count only from members. */
 static bool msg_valid(const struct raft *r, const struct raft_msg *m)
 {
     if (m->to != r->cfg.id || m->from == r->cfg.id || m->from == RAFT_NONE)

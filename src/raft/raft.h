@@ -302,7 +302,8 @@ raft_time raft_deadline(const struct raft *r);
  * (returns RAFT_EINVAL), never trusted. Requests are handled whoever sends
  * them (dissertation 4.1): a leader that joined while this node's log
  * lagged is followed, so that it brings the configuration in; votes go
- * only to voters of this node's configuration. */
+ * only to members of this node's configuration (voters, or learners that
+ * a newer configuration may have promoted). */
 int raft_receive(struct raft *r, raft_time now, const struct raft_msg *m);
 
 /* Leader only: append a client command. *index gets its log index. Returns

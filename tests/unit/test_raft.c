@@ -2242,6 +2242,46 @@ TEST(a_server_whose_removal_is_uncommitted_still_campaigns)
     net_free(net);
 }
 
+/* Found by raft-sim's churn fault: {n2,n4} with n2 just promoted (and n1
+ * removed) while n4 lagged at {n1,n4; learner n2}: n4 refused n2's vote
+ * request as "not a voter", n2 needed it, and no one could be elected. A
+ * learner of ours may be a voter of a newer configuration: it gets our
+ * vote like any member; a stranger still gets none and changes nothing. */
+TEST(a_learner_of_ours_may_be_a_voter_ahead_of_us)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_configuration c = *raft_configuration(o.r, NULL);
+    c.members[c.n++] = (struct raft_member){.id = 4, .role = RAFT_LEARNER};
+    uint8_t add[RAFT_CONFIGURATION_MAX_BYTES];
+    int len = raft_configuration_encode(&c, add);
+    struct raft_entry e[2] = {
+        {.term = 1, .type = RAFT_ENTRY_NOOP},
+        {.term = 1, .type = RAFT_ENTRY_CONFIG, .len = (uint32_t)len, .data = add},
+    };
+    struct raft_msg ae = {.type = RAFT_MSG_APPEND, .from = 2, .to = 1,
+                          .term = 1, .seq = 1, .commit = 2, .n_entries = 2,
+                          .entries = e};
+    CHECK(raft_receive(o.r, 10, &ae) == 0);
+    one_drain(&o);
+    CHECK_EQ_U(raft_commit_index(o.r), 2);
+    /* long after the leader was last heard from: no lease */
+    struct raft_msg v = vote_req(4, 1, 2, 3, 1, false);
+    CHECK(raft_receive(o.r, 5000, &v) == 0);
+    one_drain(&o);
+    const struct raft_msg *yes = find_msg(&o, RAFT_MSG_VOTE_RESP, 4);
+    CHECK(yes && yes->granted);
+    CHECK_EQ_U(raft_voted_for(o.r), 4);
+    v = vote_req(9, 1, 3, 3, 1, false);
+    CHECK(raft_receive(o.r, 5001, &v) == 0);
+    one_drain(&o);
+    const struct raft_msg *no = find_msg(&o, RAFT_MSG_VOTE_RESP, 9);
+    CHECK(no && !no->granted);
+    CHECK_EQ_U(raft_current_term(o.r), 2);
+    CHECK_EQ_U(raft_voted_for(o.r), 4);
+    raft_free(o.r);
+}
+
 int main(void)
 {
     RUN(election_timeout_starts_prevote_without_new_term);
@@ -2312,5 +2352,6 @@ int main(void)
     RUN(a_learner_gets_no_vote_and_gives_none_that_counts);
     RUN(a_leader_outside_our_configuration_is_followed);
     RUN(a_server_whose_removal_is_uncommitted_still_campaigns);
+    RUN(a_learner_of_ours_may_be_a_voter_ahead_of_us);
     return test_summary();
 }
