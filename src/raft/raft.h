@@ -315,9 +315,9 @@ int raft_propose(struct raft *r, raft_time now, const void *data, size_t len,
  * appears in a later ready's reads once leadership is confirmed. */
 int raft_read_index(struct raft *r, raft_time now, uint64_t id);
 
-/* Leader only: hand leadership to target (RAFT_NONE: the most up-to-date
- * follower). Proposals are refused until it ends or is aborted after one
- * election timeout. */
+/* Leader only: hand leadership to target, a voter (RAFT_NONE: the most
+ * up-to-date voter; RAFT_EINVAL for a learner or a non-member). Proposals
+ * are refused until it ends or is aborted after one election timeout. */
 int raft_transfer_leadership(struct raft *r, raft_time now, raft_id target);
 
 /* Not leader: someone who knows (the leader, answering a forwarded

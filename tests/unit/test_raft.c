@@ -2282,6 +2282,64 @@ TEST(a_learner_of_ours_may_be_a_voter_ahead_of_us)
     raft_free(o.r);
 }
 
+/* Found by raft-sim (churn with leadership transfers): a leader asked to
+ * hand over to "the most up-to-date follower" chose a learner, which took
+ * TimeoutNow as a signal to campaign and, learners now getting votes, led
+ * a configuration it had no vote in. A learner is never a transfer target
+ * and ignores TimeoutNow. */
+TEST(leadership_is_never_handed_to_a_learner)
+{
+    struct one o;
+    struct raft_msg ack;
+    one_committed_leader(&o, &ack);
+    struct raft_configuration c = *raft_configuration(o.r, NULL);
+    c.members[c.n++] = (struct raft_member){.id = 4, .role = RAFT_LEARNER};
+    raft_index idx;
+    CHECK(raft_change_configuration(o.r, 2100, &c, &idx) == 0);
+    one_drain(&o);
+    /* the learner is the only one up to date and heard from */
+    struct raft_msg a4 = {.type = RAFT_MSG_APPEND_RESP, .seq = 1, .from = 4,
+                          .to = 1, .term = 1, .success = true,
+                          .match_index = idx};
+    raft_receive(o.r, 2110, &a4);
+    one_drain(&o);
+    CHECK(raft_transfer_leadership(o.r, 2120, 4) == RAFT_EINVAL);
+    CHECK(raft_transfer_leadership(o.r, 2120, RAFT_NONE) == 0);
+    one_drain(&o);
+    bool started = false;
+    for (unsigned i = 0; i < o.nnotes; i++)
+        if (o.notes[i].type == RAFT_NOTE_TRANSFER_STARTED) {
+            started = true;
+            CHECK(o.notes[i].peer == 2 || o.notes[i].peer == 3);
+        }
+    CHECK(started);
+    raft_free(o.r);
+
+    /* a learner told to time out now does not campaign */
+    struct one l;
+    one_init(&l, 3, 1);
+    struct raft_configuration lc = {.n = 3};
+    lc.members[0] = (struct raft_member){.id = 2, .role = RAFT_VOTER};
+    lc.members[1] = (struct raft_member){.id = 3, .role = RAFT_VOTER};
+    lc.members[2] = (struct raft_member){.id = 1, .role = RAFT_LEARNER};
+    uint8_t buf[RAFT_CONFIGURATION_MAX_BYTES];
+    int len = raft_configuration_encode(&lc, buf);
+    struct raft_entry e = {.term = 1, .type = RAFT_ENTRY_CONFIG,
+                           .len = (uint32_t)len, .data = buf};
+    struct raft_msg ae = {.type = RAFT_MSG_APPEND, .from = 2, .to = 1,
+                          .term = 1, .seq = 1, .commit = 1, .n_entries = 1,
+                          .entries = &e};
+    CHECK(raft_receive(l.r, 10, &ae) == 0);
+    one_drain(&l);
+    struct raft_msg tn = {.type = RAFT_MSG_TIMEOUT_NOW, .from = 2, .to = 1,
+                          .term = 1};
+    CHECK(raft_receive(l.r, 20, &tn) == 0);
+    one_drain(&l);
+    CHECK_EQ_U(raft_role(l.r), RAFT_FOLLOWER);
+    CHECK_EQ_U(raft_current_term(l.r), 1);
+    raft_free(l.r);
+}
+
 int main(void)
 {
     RUN(election_timeout_starts_prevote_without_new_term);
@@ -2353,5 +2411,6 @@ int main(void)
     RUN(a_leader_outside_our_configuration_is_followed);
     RUN(a_server_whose_removal_is_uncommitted_still_campaigns);
     RUN(a_learner_of_ours_may_be_a_voter_ahead_of_us);
+    RUN(leadership_is_never_handed_to_a_learner);
     return test_summary();
 }
