@@ -73,6 +73,25 @@ void violation(struct sim *s, const char *property, const char *fmt, ...)
     SAY(s, 0, 0, "VIOLATION of %s: %s", property, s->res->detail);
 }
 
+/* A list of node names for a message: " n1 n3" (" none" if empty). */
+struct names {
+    char s[64];
+    size_t len;
+};
+
+static void names_add(struct names *w, raft_id id)
+{
+    w->len += (size_t)snprintf(w->s + w->len, sizeof(w->s) - w->len, " %s",
+                               node_name(id));
+    if (w->len >= sizeof(w->s))
+        w->len = sizeof(w->s) - 1;
+}
+
+static const char *names_text(const struct names *w)
+{
+    return w->len ? w->s : " none";
+}
+
 /* ---- logs ---------------------------------------------------------------- */
 
 uint64_t entry_hash(const struct raft_entry *e)
@@ -685,26 +704,21 @@ static void check_commit_quorum(struct sim *s, struct node *n, raft_index c)
         return;
     struct sconf k = node_conf(s, n, NULL);
     unsigned have = 0;
-    char who[64];
-    size_t len = 0;
-    who[0] = 0;
+    struct names who = {.len = 0};
     for (raft_id id = 1; id <= s->n; id++) {
         const struct slog *d = &s->nodes[id].disk;
         if (!sconf_voter(k, id) || d->n < c ||
             d->e[c - 1].chain != C->e[c - 1].chain)
             continue;
         have++;
-        len += (size_t)snprintf(who + len, sizeof(who) - len, " %s",
-                                node_name(id));
-        if (len >= sizeof(who))
-            len = sizeof(who) - 1;
+        names_add(&who, id);
     }
     if (have < majority(k))
         violation(s, "Commit quorum", "%s, leader of term %" PRIu64 ", commits "
                   "entry %" PRIu64 " but only %u of the %u voters of its "
                   "configuration %s have it on disk (%s ); a majority is %u",
                   node_name(n->id), n->lead_term, c, have, sconf_voters(k),
-                  sconf_text(k), have ? who : " none", majority(k));
+                  sconf_text(k), names_text(&who), majority(k));
 }
 
 /* A leader whose removal is committed steps down (dissertation 4.2.2): it
@@ -860,9 +874,7 @@ void check_durability(struct sim *s)
      * majority of it holds the entry: fewer than a majority lack it. */
     struct sconf k = C->e[c - 1].conf;
     unsigned have = 0, voters = sconf_voters(k);
-    char who[64];
-    size_t len = 0;
-    who[0] = 0;
+    struct names who = {.len = 0};
     for (unsigned id = 1; id <= s->n; id++) {
         struct node *n = &s->nodes[id];
         size_t lim = n->disk.n < c ? n->disk.n : c;
@@ -872,17 +884,14 @@ void check_durability(struct sim *s)
             n->lcp++;
         if (n->lcp >= c && sconf_voter(k, id)) {
             have++;
-            len += (size_t)snprintf(who + len, sizeof(who) - len, " %s",
-                                    node_name(id));
-            if (len >= sizeof(who))
-                len = sizeof(who) - 1;
+            names_add(&who, id);
         }
     }
     if (voters - have >= majority(k))
         violation(s, "Durability", "committed entry %" PRIu64 " (term %" PRIu64
                   ") is on the disks of only %u of the %u voters of %s (%s ); "
                   "losing the others' memory loses it", c, C->e[c - 1].term,
-                  have, voters, sconf_text(k), have ? who : " none");
+                  have, voters, sconf_text(k), names_text(&who));
 }
 
 static bool log_newer(raft_term ta, raft_index ia, raft_term tb, raft_index ib)
@@ -915,9 +924,7 @@ void check_electable(struct sim *s)
             continue;
         raft_term tx = lx->n ? lx->e[lx->n - 1].term : 0;
         unsigned votes = 0;
-        char who[64];
-        size_t len = 0;
-        who[0] = 0;
+        struct names who = {.len = 0};
         for (unsigned v = 1; v <= s->n; v++) {
             const struct slog *lv = &s->nodes[v].disk;
             raft_term tv = lv->n ? lv->e[lv->n - 1].term : 0;
@@ -925,10 +932,7 @@ void check_electable(struct sim *s)
                 continue; /* x's own vote counts if it is a voter of k */
             if (v == x || log_newer(tx, lx->n, tv, lv->n)) {
                 votes++;
-                len += (size_t)snprintf(who + len, sizeof(who) - len, " %s",
-                                        node_name(v));
-                if (len >= sizeof(who))
-                    len = sizeof(who) - 1;
+                names_add(&who, v);
             }
         }
         if (votes >= majority(k)) {
@@ -936,7 +940,7 @@ void check_electable(struct sim *s)
                       " (term %" PRIu64 ") is not safe: %s lacks it (its log "
                       "ends at %zu/term %" PRIu64 ") yet could be elected by"
                       "%s, whose logs are no more up to date", c,
-                      C->e[c - 1].term, node_name(x), lx->n, tx, who);
+                      C->e[c - 1].term, node_name(x), lx->n, tx, who.s);
             return;
         }
     }

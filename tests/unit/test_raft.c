@@ -2161,6 +2161,20 @@ TEST(a_learner_gets_no_vote_and_gives_none_that_counts)
     raft_free(o.r);
 }
 
+/* o receives an AppendEntries from `from` in term, from the start of the
+ * log, with n entries and the leader's commit index; returns
+ * raft_receive's answer, the ready drained. */
+static int one_append(struct one *o, raft_id from, raft_term term,
+                      raft_index commit, struct raft_entry *e, size_t n)
+{
+    struct raft_msg ae = {.type = RAFT_MSG_APPEND, .from = from,
+                          .to = raft_self(o->r), .term = term, .seq = 1,
+                          .commit = commit, .n_entries = n, .entries = e};
+    int rv = raft_receive(o->r, 10, &ae);
+    one_drain(o);
+    return rv;
+}
+
 /* Found by raft-sim's churn fault: n4, a spare, was added and promoted
  * while n1's log lagged, and became leader; n1 ignored every message of
  * the leader it did not know, so it never caught up (a liveness bug). A
@@ -2184,11 +2198,7 @@ TEST(a_leader_outside_our_configuration_is_followed)
         {.term = 1, .type = RAFT_ENTRY_CONFIG, .len = (uint32_t)promote_len,
          .data = promote},
     };
-    struct raft_msg ae = {.type = RAFT_MSG_APPEND, .from = 4, .to = 1,
-                          .term = 2, .seq = 1, .commit = 3, .n_entries = 3,
-                          .entries = e};
-    CHECK(raft_receive(o.r, 10, &ae) == 0);
-    one_drain(&o);
+    CHECK(one_append(&o, 4, 2, 3, e, 3) == 0);
     CHECK_EQ_U(raft_leader(o.r), 4);
     CHECK_EQ_U(raft_current_term(o.r), 2);
     CHECK_EQ_U(raft_last_index(o.r), 3);
@@ -2259,11 +2269,7 @@ TEST(a_learner_of_ours_may_be_a_voter_ahead_of_us)
         {.term = 1, .type = RAFT_ENTRY_NOOP},
         {.term = 1, .type = RAFT_ENTRY_CONFIG, .len = (uint32_t)len, .data = add},
     };
-    struct raft_msg ae = {.type = RAFT_MSG_APPEND, .from = 2, .to = 1,
-                          .term = 1, .seq = 1, .commit = 2, .n_entries = 2,
-                          .entries = e};
-    CHECK(raft_receive(o.r, 10, &ae) == 0);
-    one_drain(&o);
+    CHECK(one_append(&o, 2, 1, 2, e, 2) == 0);
     CHECK_EQ_U(raft_commit_index(o.r), 2);
     /* long after the leader was last heard from: no lease */
     struct raft_msg v = vote_req(4, 1, 2, 3, 1, false);
@@ -2326,11 +2332,7 @@ TEST(leadership_is_never_handed_to_a_learner)
     int len = raft_configuration_encode(&lc, buf);
     struct raft_entry e = {.term = 1, .type = RAFT_ENTRY_CONFIG,
                            .len = (uint32_t)len, .data = buf};
-    struct raft_msg ae = {.type = RAFT_MSG_APPEND, .from = 2, .to = 1,
-                          .term = 1, .seq = 1, .commit = 1, .n_entries = 1,
-                          .entries = &e};
-    CHECK(raft_receive(l.r, 10, &ae) == 0);
-    one_drain(&l);
+    CHECK(one_append(&l, 2, 1, 1, &e, 1) == 0);
     struct raft_msg tn = {.type = RAFT_MSG_TIMEOUT_NOW, .from = 2, .to = 1,
                           .term = 1};
     CHECK(raft_receive(l.r, 20, &tn) == 0);
