@@ -83,7 +83,7 @@ void election_tick(struct raft *r)
 {
     if (r->now < r->election_deadline)
         return;
-    if (!membership_is_voter(r, r->cfg.id)) {
+    if (!membership_may_campaign(r)) {
         /* a learner, or removed: it waits to be told (diss. 4.2.1-3) */
         raft_reset_election_timer(r);
         return;
@@ -133,8 +133,13 @@ void election_recv_vote(struct raft *r, const struct raft_msg *m)
 {
     bool up_to_date = log_up_to_date(r, m->last_index, m->last_term);
 
-    if (!membership_is_voter(r, m->from)) {
-        reply_vote(r, m, false, "candidate is not a voter");
+    /* Only members stand (a spare or a removed server is refused without
+     * changing anything: dissertation 4.2.3), but a learner of ours may be
+     * a voter of the candidate's configuration, one step ahead of ours:
+     * refusing it could leave no one electable (raft-sim: {n2,n4} with n2
+     * just promoted, n1 removed, and n4 lagging at {n1,n4; learner n2}). */
+    if (!raft_configuration_find(&r->conf, m->from)) {
+        reply_vote(r, m, false, "candidate is not a member");
         return;
     }
     if (m->term > r->term && in_leader_lease(r, m)) {

@@ -176,6 +176,9 @@ void membership_on_progress(struct raft *r, struct progress *pr);
  * start now. */
 void membership_start_round(struct raft *r, struct progress *pr);
 bool membership_is_voter(const struct raft *r, raft_id id);
+/* May this node start an election: a voter of its configuration, or one
+ * whose removal from it is not committed yet (a voter of the one before)? */
+bool membership_may_campaign(const struct raft *r);
 
 /* quorum.c: every majority, over the voters of the configuration */
 enum quorum_result { QUORUM_PENDING, QUORUM_WON, QUORUM_LOST };

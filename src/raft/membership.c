@@ -21,7 +21,12 @@
  * A removed leader leads until its removal is committed, without counting
  * itself, then steps down (4.2.2). A removed server that does not know it
  * is harmless (4.2.3): its requests come from a non-member, and pre-vote
- * and the leader's lease make the others ignore its elections.
+ * and the leader's lease make the others ignore its elections. One whose
+ * removal is in its log but not committed may still campaign, counting the
+ * votes of the new configuration without itself, as a leader removing
+ * itself counts them: the others may need it (raft-sim found {n1,n2}
+ * stuck after n1, leading, appended its removal alone and lost office: n2
+ * needs n1's vote, which n1's longer log refuses, and n1 waited).
  *
  * The progress entries (struct progress) follow the configuration in
  * effect: one per member, with its voter flag, created and dropped with
@@ -196,6 +201,18 @@ static raft_index latest_at(const struct raft *r, raft_index index,
     }
     *c = r->base_conf;
     return 0;
+}
+
+bool membership_may_campaign(const struct raft *r)
+{
+    if (membership_is_voter(r, r->cfg.id))
+        return true;
+    if (r->conf_index <= r->commit || raft_configuration_find(&r->conf, r->cfg.id))
+        return false; /* a learner, or its removal is committed */
+    struct raft_configuration prev;
+    latest_at(r, r->conf_index - 1, &prev);
+    const struct raft_member *m = raft_configuration_find(&prev, r->cfg.id);
+    return m && m->role == RAFT_VOTER;
 }
 
 void membership_on_truncate(struct raft *r, raft_index index)

@@ -425,11 +425,17 @@ raft_time raft_deadline(const struct raft *r)
     return t;
 }
 
+/* Requests are handled whoever sends them (dissertation 4.1: servers
+ * process RPCs without consulting their configuration): a leader this node
+ * does not know yet, added while its log lagged, must still reach it, or it
+ * never learns of the configuration that made that leader. Votes are then
+ * given to members only (election.c). Answers count only from members. */
 static bool msg_valid(const struct raft *r, const struct raft_msg *m)
 {
-    if (m->to != r->cfg.id || m->from == r->cfg.id)
+    if (m->to != r->cfg.id || m->from == r->cfg.id || m->from == RAFT_NONE)
         return false;
-    if (!raft_progress((struct raft *)r, m->from))
+    if ((m->type == RAFT_MSG_VOTE_RESP || m->type == RAFT_MSG_APPEND_RESP) &&
+        !raft_progress((struct raft *)r, m->from))
         return false;
     if (m->type == RAFT_MSG_APPEND) {
         if (m->n_entries && !m->entries)

@@ -297,8 +297,13 @@ void raft_tick(struct raft *r, raft_time now);
 /* The time at which raft_tick next has something to do. */
 raft_time raft_deadline(const struct raft *r);
 
-/* Deliver a message received from a peer. Unknown senders and malformed
- * messages are ignored (returns RAFT_EINVAL), never trusted. */
+/* Deliver a message received from a peer. Malformed messages, and answers
+ * (VOTE_RESP, APPEND_RESP) from a node that is not a member, are ignored
+ * (returns RAFT_EINVAL), never trusted. Requests are handled whoever sends
+ * them (dissertation 4.1): a leader that joined while this node's log
+ * lagged is followed, so that it brings the configuration in; votes go
+ * only to members of this node's configuration (voters, or learners that
+ * a newer configuration may have promoted). */
 int raft_receive(struct raft *r, raft_time now, const struct raft_msg *m);
 
 /* Leader only: append a client command. *index gets its log index. Returns
@@ -310,9 +315,9 @@ int raft_propose(struct raft *r, raft_time now, const void *data, size_t len,
  * appears in a later ready's reads once leadership is confirmed. */
 int raft_read_index(struct raft *r, raft_time now, uint64_t id);
 
-/* Leader only: hand leadership to target (RAFT_NONE: the most up-to-date
- * follower). Proposals are refused until it ends or is aborted after one
- * election timeout. */
+/* Leader only: hand leadership to target, a voter (RAFT_NONE: the most
+ * up-to-date voter; RAFT_EINVAL for a learner or a non-member). Proposals
+ * are refused until it ends or is aborted after one election timeout. */
 int raft_transfer_leadership(struct raft *r, raft_time now, raft_id target);
 
 /* Not leader: someone who knows (the leader, answering a forwarded

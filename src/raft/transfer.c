@@ -31,8 +31,8 @@ int raft_transfer_leadership(struct raft *r, raft_time now, raft_id target)
         bool best_active = false;
         for (unsigned i = 0; i < r->n_prs; i++) {
             const struct progress *pr = &r->prs[i];
-            if (pr->id == r->cfg.id)
-                continue;
+            if (pr->id == r->cfg.id || !pr->voter)
+                continue; /* a learner cannot take over */
             bool better = target == RAFT_NONE ||
                           (pr->recent_active && !best_active) ||
                           (pr->recent_active == best_active && pr->match > best);
@@ -44,7 +44,7 @@ int raft_transfer_leadership(struct raft *r, raft_time now, raft_id target)
         }
     }
     struct progress *pr = raft_progress(r, target);
-    if (!pr || target == r->cfg.id)
+    if (!pr || !pr->voter || target == r->cfg.id)
         return RAFT_EINVAL;
     r->transfer_target = target;
     r->transfer_sent = false;
@@ -79,7 +79,9 @@ void transfer_end(struct raft *r, enum raft_note_type how)
 
 void transfer_recv_timeout_now(struct raft *r, const struct raft_msg *m)
 {
-    if (m->term < r->term || r->role == RAFT_LEADER)
+    /* a learner (the leader's configuration may be ahead of ours) waits */
+    if (m->term < r->term || r->role == RAFT_LEADER ||
+        !membership_may_campaign(r))
         return;
     election_start(r, true);
 }

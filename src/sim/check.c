@@ -73,6 +73,25 @@ void violation(struct sim *s, const char *property, const char *fmt, ...)
     SAY(s, 0, 0, "VIOLATION of %s: %s", property, s->res->detail);
 }
 
+/* A list of node names for a message: " n1 n3" (" none" if empty). */
+struct names {
+    char s[64];
+    size_t len;
+};
+
+static void names_add(struct names *w, raft_id id)
+{
+    w->len += (size_t)snprintf(w->s + w->len, sizeof(w->s) - w->len, " %s",
+                               node_name(id));
+    if (w->len >= sizeof(w->s))
+        w->len = sizeof(w->s) - 1;
+}
+
+static const char *names_text(const struct names *w)
+{
+    return w->len ? w->s : " none";
+}
+
 /* ---- logs ---------------------------------------------------------------- */
 
 uint64_t entry_hash(const struct raft_entry *e)
@@ -102,7 +121,18 @@ static struct slog_entry *slog_grow(struct slog *l)
 void slog_append(struct slog *l, const struct raft_entry *e, bool keep_data)
 {
     uint64_t prev = l->n ? l->e[l->n - 1].chain : 0x5eedull;
+    struct sconf conf = l->n ? l->e[l->n - 1].conf : l->base;
+    raft_index conf_idx = l->n ? l->e[l->n - 1].conf_idx : 0;
+    struct raft_configuration rc;
+    if (e->type == RAFT_ENTRY_CONFIG &&
+        raft_configuration_decode(e->data, e->len, &rc) == 0) {
+        conf = sconf_of(&rc); /* as the core: one that does not decode
+                                 changes nothing */
+        conf_idx = l->n + 1;
+    }
     struct slog_entry *x = slog_grow(l);
+    x->conf = conf;
+    x->conf_idx = conf_idx;
     x->term = e->term;
     x->type = e->type;
     x->len = e->len;
@@ -127,6 +157,156 @@ void slog_free(struct slog *l)
     slog_truncate(l, 1);
     free(l->e);
     memset(l, 0, sizeof(*l));
+}
+
+/* ---- configurations -------------------------------------------------------- */
+
+struct sconf sconf_of(const struct raft_configuration *c)
+{
+    struct sconf x = {0, 0};
+    for (unsigned i = 0; i < c->n; i++) {
+        raft_id id = c->members[i].id;
+        if (id < 1 || id > 15)
+            continue; /* no such node: it cannot be matched */
+        if (c->members[i].role == RAFT_VOTER)
+            x.voters |= (uint16_t)(1u << id);
+        else
+            x.learners |= (uint16_t)(1u << id);
+    }
+    return x;
+}
+
+void sconf_to_raft(struct sconf c, struct raft_configuration *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (raft_id id = 1; id <= SIM_MAX_NODES; id++)
+        if (sconf_member(c, id))
+            out->members[out->n++] = (struct raft_member){
+                .id = id, .role = sconf_voter(c, id) ? RAFT_VOTER : RAFT_LEARNER};
+}
+
+bool sconf_eq(struct sconf a, struct sconf b)
+{
+    return a.voters == b.voters && a.learners == b.learners;
+}
+
+bool sconf_voter(struct sconf c, raft_id id)
+{
+    return id < 16 && (c.voters >> id & 1);
+}
+
+bool sconf_member(struct sconf c, raft_id id)
+{
+    return id < 16 && ((c.voters | c.learners) >> id & 1);
+}
+
+unsigned sconf_voters(struct sconf c)
+{
+    return (unsigned)__builtin_popcount(c.voters);
+}
+
+static unsigned majority(struct sconf c)
+{
+    return sconf_voters(c) / 2 + 1;
+}
+
+const char *sconf_text(struct sconf c)
+{
+    static char buf[4][96];
+    static unsigned k;
+    char *b = buf[k++ % 4];
+    size_t len = 0;
+    b[len++] = '{';
+    for (raft_id id = 1; id < 16; id++)
+        if (sconf_voter(c, id))
+            len += (size_t)snprintf(b + len, 96 - len, "%s%s",
+                                    len > 1 ? "," : "", node_name(id));
+    bool first = true;
+    for (raft_id id = 1; id < 16 && len < 80; id++)
+        if (sconf_member(c, id) && !sconf_voter(c, id)) {
+            len += (size_t)snprintf(b + len, 96 - len, "%s%s",
+                                    first ? "; learner " : ",", node_name(id));
+            first = false;
+        }
+    snprintf(b + len, 96 - len, "}");
+    return b;
+}
+
+/* The base the core of n starts its log from: for a node that is down,
+ * the one it will restore (its snapshot's, or its bootstrap one). */
+static struct sconf node_base(const struct node *n, raft_index *at)
+{
+    if (n->up) {
+        *at = n->base_index;
+        return n->base;
+    }
+    *at = n->snap.index;
+    return n->snap.index ? n->snap.conf : n->boot;
+}
+
+struct sconf node_conf_at(const struct sim *s, const struct node *n,
+                          raft_index i)
+{
+    (void)s;
+    const struct slog *l = n->up ? &n->mirror : &n->disk;
+    raft_index b;
+    struct sconf base = node_base(n, &b);
+    if (i > l->n)
+        i = l->n;
+    if (i > b && l->e[i - 1].conf_idx > b)
+        return l->e[i - 1].conf;
+    return base;
+}
+
+struct sconf node_conf(const struct sim *s, const struct node *n,
+                       raft_index *at)
+{
+    const struct slog *l = n->up ? &n->mirror : &n->disk;
+    raft_index b;
+    struct sconf base = node_base(n, &b);
+    (void)s;
+    if (l->n > b && l->e[l->n - 1].conf_idx > b) {
+        if (at)
+            *at = l->e[l->n - 1].conf_idx;
+        return l->e[l->n - 1].conf;
+    }
+    if (at)
+        *at = b;
+    return base;
+}
+
+void check_configuration(struct sim *s, struct node *n, const char *where)
+{
+    if (!n->up || s->res->violated)
+        return;
+    raft_index at, core_at;
+    struct sconf want = node_conf(s, n, &at);
+    struct sconf core = sconf_of(raft_configuration(n->r, &core_at));
+    if (!sconf_eq(want, core))
+        violation(s, "Configuration in effect", "%s %s uses configuration "
+                  "%s, but the latest in its log is %s (%s %" PRIu64 "): a "
+                  "configuration is in effect from the moment it is in the "
+                  "log", node_name(n->id), where, sconf_text(core),
+                  sconf_text(want),
+                  at > n->base_index || !n->base_index ? "entry" : "its snapshot at",
+                  at);
+}
+
+void check_disruption(struct sim *s, struct node *n, const struct raft_msg *m,
+                      raft_term term_before, raft_id vote_before)
+{
+    if (!n->up || s->res->violated)
+        return;
+    if (raft_current_term(n->r) != term_before ||
+        raft_voted_for(n->r) != vote_before)
+        violation(s, "Disruption", "%s took a %s from %s, which is not a "
+                  "member of its configuration %s, and its %s changed (term %" PRIu64
+                  " -> %" PRIu64 ", vote %s -> %s)", node_name(n->id),
+                  m->prevote ? "PreVote" : "RequestVote", node_name(m->from),
+                  sconf_text(node_conf(s, n, NULL)),
+                  raft_current_term(n->r) != term_before ? "term" : "vote",
+                  term_before, raft_current_term(n->r), node_name(vote_before),
+                  node_name(raft_voted_for(n->r)));
 }
 
 void check_init(struct sim *s)
@@ -215,6 +395,10 @@ static void mirror_install(struct sim *s, struct node *n,
                   node_name(n->id), idx, C->n);
         return;
     }
+    /* the core's log starts from the snapshot's configuration (one sent
+     * without any leaves the one in effect) */
+    struct sconf base = n->incoming.conf.voters ? n->incoming.conf
+                                                : node_conf(s, n, NULL);
     if (rd->snapshot_discard_log) {
         slog_truncate(&n->mirror, idx + 1);
     } else if (n->mirror.n < idx ||
@@ -241,7 +425,59 @@ static void mirror_install(struct sim *s, struct node *n,
             *slog_grow(&n->mirror) = x;
         }
     }
+    n->base = base;
+    n->base_index = idx;
     s->electable_dirty = true;
+}
+
+/* ---- Configuration chain ------------------------------------------------------ */
+
+/* Does the committed log hold an entry of term t? */
+static bool committed_in_term(const struct sim *s, raft_term t)
+{
+    for (size_t i = s->committed.n; i > 0 && s->committed.e[i - 1].term >= t; i--)
+        if (s->committed.e[i - 1].term == t)
+            return true;
+    return false;
+}
+
+/* Entry i of n's mirror was just appended: if it is a configuration, it
+ * is one voter away from the one before it in this log (any majority of
+ * one then overlaps any majority of the other: dissertation 4.1), and a
+ * leader appending it in its own term had committed the one before it (one
+ * change at a time) and an entry of its term (the 2015 fix). */
+static void check_config_entry(struct sim *s, struct node *n, raft_index i)
+{
+    const struct slog_entry *e = &n->mirror.e[i - 1];
+    if (e->conf_idx != i)
+        return;
+    struct sconf prev = i > 1 ? n->mirror.e[i - 2].conf : n->mirror.base;
+    raft_index prev_idx = i > 1 ? n->mirror.e[i - 2].conf_idx : 0;
+    unsigned changed = (unsigned)__builtin_popcount(prev.voters ^ e->conf.voters);
+    if (changed > 1) {
+        violation(s, "Configuration chain", "%s's log holds configuration %s "
+                  "at entry %" PRIu64 " right after %s: %u voters changed at "
+                  "once, so majorities of the two need not overlap",
+                  node_name(n->id), sconf_text(e->conf), i, sconf_text(prev),
+                  changed);
+        return;
+    }
+    raft_term t = raft_current_term(n->r);
+    if (raft_role(n->r) != RAFT_LEADER || e->term != t)
+        return;
+    if (prev_idx > s->committed.n) {
+        violation(s, "Configuration chain", "%s, leader of term %" PRIu64
+                  ", appends configuration %s as entry %" PRIu64 " while the "
+                  "previous one, %s (entry %" PRIu64 "), is not committed: two "
+                  "changes in flight", node_name(n->id), t,
+                  sconf_text(e->conf), i, sconf_text(prev), prev_idx);
+        return;
+    }
+    if (!committed_in_term(s, n->lead_term))
+        violation(s, "Configuration chain", "%s, leader of term %" PRIu64
+                  ", appends configuration %s as entry %" PRIu64 " before "
+                  "committing an entry of its term", node_name(n->id),
+                  t, sconf_text(e->conf), i);
 }
 
 void check_ready_entries(struct sim *s, struct node *n,
@@ -276,9 +512,10 @@ void check_ready_entries(struct sim *s, struct node *n,
         }
         slog_truncate(&n->mirror, f);
         s->electable_dirty = true;
-        for (size_t k = 0; k < rd->n_entries; k++) {
+        for (size_t k = 0; k < rd->n_entries && !s->res->violated; k++) {
             slog_append(&n->mirror, &rd->entries[k], false);
             lm_check(s, n, n->mirror.n, &n->mirror.e[n->mirror.n - 1]);
+            check_config_entry(s, n, n->mirror.n);
         }
     }
     raft_index last = raft_last_index(n->r);
@@ -364,6 +601,13 @@ static void commit_report(struct sim *s, struct node *n, raft_index commit,
             x.data = NULL;
             x.sm = mix64((C->n ? C->e[C->n - 1].sm : 0) ^ x.ehash);
             *slog_grow(C) = x;
+            if (x.conf_idx == C->n) {
+                s->res->st.configs_committed++;
+                dig(s, 0xc0f1ull ^ C->n ^ ((uint64_t)x.conf.voters << 32) ^
+                           ((uint64_t)x.conf.learners << 48));
+                SAY(s, 0, 0, "configuration %s committed (entry %zu)",
+                    sconf_text(x.conf), C->n);
+            }
         }
         s->durability_dirty = true;
         s->electable_dirty = true;
@@ -392,8 +636,9 @@ static void say_commit(struct sim *s, struct node *n, raft_index from,
     size_t len = 0;
     unsigned cnt = 0;
     who[0] = 0;
+    struct sconf k = node_conf(s, n, NULL);
     for (unsigned id = 1; id <= s->n; id++)
-        if (raft_match_index(n->r, id) >= to) {
+        if (sconf_voter(k, id) && raft_match_index(n->r, id) >= to) {
             cnt++;
             len += (size_t)snprintf(who + len, sizeof(who) - len, "%s%s",
                                     len ? " " : "", node_name(id));
@@ -402,10 +647,91 @@ static void say_commit(struct sim *s, struct node *n, raft_index from,
         }
     if (from + 1 == to)
         say(s, 0, n->id, "commits entry %" PRIu64 " (stored on %s: %u of %u)",
-            to, who, cnt, s->n);
+            to, who, cnt, sconf_voters(k));
     else
         say(s, 0, n->id, "commits entries %" PRIu64 "..%" PRIu64
-            " (stored on %s: %u of %u)", from + 1, to, who, cnt, s->n);
+            " (stored on %s: %u of %u)", from + 1, to, who, cnt,
+            sconf_voters(k));
+}
+
+/* May a node whose configuration is k (entry at; prev: the one before
+ * it) stand for election, counting the votes of k? A voter of k may, and
+ * so may one that k removes while k is not committed (below commit): a
+ * leader removing itself leads until then, without counting itself. */
+static bool may_campaign(struct sconf k, raft_index at, struct sconf prev,
+                         raft_id id, raft_index commit)
+{
+    return sconf_voter(k, id) ||
+           (!sconf_member(k, id) && at > commit && sconf_voter(prev, id));
+}
+
+static bool node_may_campaign(const struct sim *s, const struct node *n,
+                              struct sconf k, raft_index at, raft_index commit)
+{
+    return may_campaign(k, at, at ? node_conf_at(s, n, at - 1) : k, n->id,
+                        commit);
+}
+
+/* A node that becomes leader may stand in the configuration its core uses
+ * and in the one its log holds as the cluster's history has it (a spare
+ * that believes its bootstrap list, or a node whose removal is committed,
+ * may not). */
+static void check_leader_member(struct sim *s, struct node *n)
+{
+    raft_index at;
+    struct sconf c = node_conf(s, n, &at);
+    const struct slog *l = &n->mirror;
+    struct sconf h = l->n ? l->e[l->n - 1].conf : l->base;
+    raft_index hat = l->n ? l->e[l->n - 1].conf_idx : 0;
+    struct sconf hprev = hat > 1 ? l->e[hat - 2].conf : l->base;
+    bool ok_c = node_may_campaign(s, n, c, at, s->committed.n);
+    bool ok_h = may_campaign(h, hat, hprev, n->id, s->committed.n);
+    if (!ok_c || !ok_h)
+        violation(s, "Membership", "%s becomes leader of term %" PRIu64
+                  " but may not stand in %s %s (not a voter, nor one whose "
+                  "removal is uncommitted)", node_name(n->id), n->lead_term,
+                  !ok_c ? "its configuration"
+                        : "the cluster's configuration in its log",
+                  sconf_text(!ok_c ? c : h));
+}
+
+/* A leader that commits up to c has it on the disks of a majority of the
+ * voters of its configuration (itself only if it is one of them). */
+static void check_commit_quorum(struct sim *s, struct node *n, raft_index c)
+{
+    const struct slog *C = &s->committed;
+    if (c > C->n)
+        return;
+    struct sconf k = node_conf(s, n, NULL);
+    unsigned have = 0;
+    struct names who = {.len = 0};
+    for (raft_id id = 1; id <= s->n; id++) {
+        const struct slog *d = &s->nodes[id].disk;
+        if (!sconf_voter(k, id) || d->n < c ||
+            d->e[c - 1].chain != C->e[c - 1].chain)
+            continue;
+        have++;
+        names_add(&who, id);
+    }
+    if (have < majority(k))
+        violation(s, "Commit quorum", "%s, leader of term %" PRIu64 ", commits "
+                  "entry %" PRIu64 " but only %u of the %u voters of its "
+                  "configuration %s have it on disk (%s ); a majority is %u",
+                  node_name(n->id), n->lead_term, c, have, sconf_voters(k),
+                  sconf_text(k), names_text(&who), majority(k));
+}
+
+/* A leader whose removal is committed steps down (dissertation 4.2.2): it
+ * never leads on in a configuration that is committed without it. */
+static void check_removed_leader(struct sim *s, struct node *n)
+{
+    raft_index at;
+    struct sconf k = node_conf(s, n, &at);
+    if (!sconf_voter(k, n->id) && at <= n->commit)
+        violation(s, "Membership", "%s still leads term %" PRIu64 " although "
+                  "configuration %s (entry %" PRIu64 "), without it as a "
+                  "voter, is committed (commit index %" PRIu64 ")",
+                  node_name(n->id), n->lead_term, sconf_text(k), at, n->commit);
 }
 
 void check_observe(struct sim *s, struct node *n)
@@ -444,6 +770,9 @@ void check_observe(struct sim *s, struct node *n)
             s->res->st.leaders++;
             dig(s, 0x1ead00ull ^ (term << 8) ^ n->id);
             check_leader_complete(s, n);
+            check_leader_member(s, n);
+            if (s->res->violated)
+                return;
         }
     } else {
         n->lead_term = 0;
@@ -457,9 +786,13 @@ void check_observe(struct sim *s, struct node *n)
     if (commit > n->commit) {
         raft_index old = n->commit;
         n->commit = commit;
-        commit_report(s, n, commit, term);
         say_commit(s, n, old, commit);
+        commit_report(s, n, commit, term);
+        if (n->role == RAFT_LEADER && !s->res->violated)
+            check_commit_quorum(s, n, commit);
     }
+    if (n->role == RAFT_LEADER && !s->res->violated)
+        check_removed_leader(s, n);
 }
 
 void check_apply(struct sim *s, struct node *n, raft_index i,
@@ -536,10 +869,12 @@ void check_durability(struct sim *s)
     raft_index c = C->n;
     if (!c)
         return;
-    unsigned have = 0;
-    char who[64];
-    size_t len = 0;
-    who[0] = 0;
+    /* The configuration of the committed log: the entry was committed by
+     * a majority of it or of the one after it (one voter apart), so every
+     * majority of it holds the entry: fewer than a majority lack it. */
+    struct sconf k = C->e[c - 1].conf;
+    unsigned have = 0, voters = sconf_voters(k);
+    struct names who = {.len = 0};
     for (unsigned id = 1; id <= s->n; id++) {
         struct node *n = &s->nodes[id];
         size_t lim = n->disk.n < c ? n->disk.n : c;
@@ -547,19 +882,16 @@ void check_durability(struct sim *s)
             n->lcp = lim;
         while (n->lcp < lim && n->disk.e[n->lcp].chain == C->e[n->lcp].chain)
             n->lcp++;
-        if (n->lcp >= c) {
+        if (n->lcp >= c && sconf_voter(k, id)) {
             have++;
-            len += (size_t)snprintf(who + len, sizeof(who) - len, " %s",
-                                    node_name(id));
-            if (len >= sizeof(who))
-                len = sizeof(who) - 1;
+            names_add(&who, id);
         }
     }
-    if (have < s->n / 2 + 1)
+    if (voters - have >= majority(k))
         violation(s, "Durability", "committed entry %" PRIu64 " (term %" PRIu64
-                  ") is on the disks of only %u of %u nodes (%s ); losing "
-                  "the others' memory loses it", c, C->e[c - 1].term, have,
-                  s->n, have ? who : " none");
+                  ") is on the disks of only %u of the %u voters of %s (%s ); "
+                  "losing the others' memory loses it", c, C->e[c - 1].term,
+                  have, voters, sconf_text(k), names_text(&who));
 }
 
 static bool log_newer(raft_term ta, raft_index ia, raft_term tb, raft_index ib)
@@ -575,33 +907,40 @@ void check_electable(struct sim *s)
     if (!c)
         return;
     uint64_t chain = C->e[c - 1].chain;
+    struct sconf conf[SIM_MAX_NODES + 1];
+    raft_index at[SIM_MAX_NODES + 1];
+    for (unsigned v = 1; v <= s->n; v++)
+        conf[v] = node_conf(s, &s->nodes[v], &at[v]);
     for (unsigned x = 1; x <= s->n; x++) {
         const struct node *nx = &s->nodes[x];
         const struct slog *lx = nx->up ? &nx->mirror : &nx->disk;
         if (lx->n >= c && lx->e[c - 1].chain == chain)
             continue;
+        /* x counts votes by its configuration, if it may stand there;
+         * voters grant only candidates that are members of theirs */
+        struct sconf k = conf[x];
+        if (!node_may_campaign(s, nx, k, at[x],
+                               nx->up ? raft_commit_index(nx->r) : nx->hs.commit))
+            continue;
         raft_term tx = lx->n ? lx->e[lx->n - 1].term : 0;
         unsigned votes = 0;
-        char who[64];
-        size_t len = 0;
-        who[0] = 0;
+        struct names who = {.len = 0};
         for (unsigned v = 1; v <= s->n; v++) {
             const struct slog *lv = &s->nodes[v].disk;
             raft_term tv = lv->n ? lv->e[lv->n - 1].term : 0;
+            if (!sconf_voter(k, v) || (v != x && !sconf_member(conf[v], x)))
+                continue; /* x's own vote counts if it is a voter of k */
             if (v == x || log_newer(tx, lx->n, tv, lv->n)) {
                 votes++;
-                len += (size_t)snprintf(who + len, sizeof(who) - len, " %s",
-                                        node_name(v));
-                if (len >= sizeof(who))
-                    len = sizeof(who) - 1;
+                names_add(&who, v);
             }
         }
-        if (votes >= s->n / 2 + 1) {
+        if (votes >= majority(k)) {
             violation(s, "Leader Completeness", "committed entry %" PRIu64
                       " (term %" PRIu64 ") is not safe: %s lacks it (its log "
                       "ends at %zu/term %" PRIu64 ") yet could be elected by"
                       "%s, whose logs are no more up to date", c,
-                      C->e[c - 1].term, node_name(x), lx->n, tx, who);
+                      C->e[c - 1].term, node_name(x), lx->n, tx, who.s);
             return;
         }
     }

@@ -30,6 +30,8 @@ static const char usage_text[] =
     "\n"
     "Run:\n"
     "  -n, --nodes N          cluster size, 1-9 (default 3; soak: 3, 5 or 7 per seed)\n"
+    "      --spares N         N more nodes that start outside the cluster, for\n"
+    "                         membership changes (default 0; 2 with the churn fault)\n"
     "  -s, --seed S           the seed (default 1)\n"
     "  -d, --duration T       length of the fault/scenario phase (default 10s; soak 25s);\n"
     "                         then faults stop and the liveness check runs\n"
@@ -39,12 +41,15 @@ static const char usage_text[] =
     "                         (default: 10 election timeouts, at least 10s)\n"
     "Faults (defaults for one run: none; soak: drawn per seed):\n"
     "      --faults MODE      none | random (the seed draws the whole mix, as in soak)\n"
-    "                         | a list of partition,crash,pause,vote-crash,forge\n"
+    "                         | a list of partition,crash,pause,vote-crash,forge,churn\n"
     "                         (random such faults; vote-crash: a node may reboot\n"
     "                         right after it granted a vote; forge: forged messages\n"
-    "                         that contradict a node's committed log)\n"
+    "                         that contradict a node's committed log; churn: the\n"
+    "                         leader is asked for membership changes one step at a\n"
+    "                         time: add a spare as learner, promote it, remove a\n"
+    "                         member or itself)\n"
     "      --fault-rate R     random faults per second (default 0.3), and as many\n"
-    "                         forged messages\n"
+    "                         forged messages and membership changes\n"
     "      --loss P           message loss probability (10% or 0.1)\n"
     "      --dup P            message duplication probability\n"
     "      --reorder P        probability a message is delayed extra (reordering)\n"
@@ -84,10 +89,12 @@ enum {
     O_LOSS, O_DUP, O_REORDER, O_LATENCY, O_DISK, O_TORN, O_BG_SYNC, O_SNAPSHOTS, O_SNAPSHOT_KEEP, O_RATE, O_READS,
     O_TRANSFERS, O_HEARTBEAT, O_ELECTION, O_NO_PREVOTE, O_NO_CQ, O_BATCH,
     O_INFLIGHT, O_TAIL, O_SEEDS, O_SEED_START, O_BUDGET, O_KEEP_GOING,
+    O_SPARES,
 };
 
 static const struct option long_opts[] = {
     {"nodes", required_argument, 0, 'n'},
+    {"spares", required_argument, 0, O_SPARES},
     {"seed", required_argument, 0, 's'},
     {"duration", required_argument, 0, 'd'},
     {"scenario", required_argument, 0, O_SCENARIO},
@@ -320,6 +327,13 @@ static void parse_args(int argc, char **argv, struct cli *c)
             c->set |= SET_NODES;
             add_override(c, name, optarg);
             break;
+        case O_SPARES:
+            b->spares = (unsigned)arg_u64("--spares", optarg);
+            if (b->spares > SIM_MAX_NODES - 1)
+                die("--spares must be 0-%d", SIM_MAX_NODES - 1);
+            c->set |= SET_SPARES;
+            add_override(c, name, optarg);
+            break;
         case 's':
             c->seed = arg_u64("--seed", optarg);
             c->seed_given = true;
@@ -516,9 +530,11 @@ static void parse_args(int argc, char **argv, struct cli *c)
                 b->vote_crash = 0.2;
             else if (!strcmp(t, "forge"))
                 b->forge_rate = -1; /* = the fault rate, below */
+            else if (!strcmp(t, "churn"))
+                b->churn_rate = -1; /* = the fault rate, below */
             else
                 die("--faults: none, random, or a list of partition,crash,"
-                    "pause,vote-crash,forge");
+                    "pause,vote-crash,forge,churn");
         }
         c->set |= SET_FAULTS;
     }
@@ -529,6 +545,13 @@ static void parse_args(int argc, char **argv, struct cli *c)
     }
     if (b->forge_rate < 0)
         b->forge_rate = b->fault_rate;
+    if (b->churn_rate < 0) {
+        b->churn_rate = b->fault_rate;
+        if (!(c->set & SET_SPARES))
+            b->spares = 2;
+    }
+    if (!c->random_mix && b->nodes + b->spares > SIM_MAX_NODES)
+        die("--nodes and --spares: at most %d nodes in all", SIM_MAX_NODES);
     if (!b->duration_ms)
         b->duration_ms = c->soak ? 25000 : 10000;
     if (b->heartbeat_ms == 0 || b->heartbeat_ms >= b->election_min_ms)
@@ -597,9 +620,11 @@ static int run_one(const struct cli *c)
     for (size_t i = 0; i < c->sc.n; i++)
         for (unsigned k = 0; k < c->sc.items[i].n_refs; k++)
             if (c->sc.items[i].refs[k].kind == T_NODE &&
-                c->sc.items[i].refs[k].id > cfg.nodes)
-                die("scenario \"%s\": there is no node %u in a cluster of %u",
-                    c->sc.items[i].text, c->sc.items[i].refs[k].id, cfg.nodes);
+                c->sc.items[i].refs[k].id > cfg.nodes + cfg.spares)
+                die("scenario \"%s\": there is no node %u among %u (a cluster "
+                    "of %u; --spares adds nodes outside it)",
+                    c->sc.items[i].text, c->sc.items[i].refs[k].id,
+                    cfg.nodes + cfg.spares, cfg.nodes);
     struct sim_result res;
     if (c->quiet) {
         struct sim_output out = {.fmt = false, .out = stdout};
@@ -647,6 +672,15 @@ static int run_one(const struct cli *c)
     if (st->forged)
         printf("  forged messages: %" PRIu64 " delivered, %" PRIu64 " refused "
                "and reported as divergent\n", st->forged, st->forged_refused);
+    if (st->changes || st->changes_waiting)
+        printf("  membership changes: %" PRIu64 " asked, %" PRIu64 " made, %"
+               PRIu64 " configurations committed; refused: %" PRIu64 " busy "
+               "(a change in flight), %" PRIu64 " not ready, %" PRIu64 " no "
+               "quorum, %" PRIu64 " not leader, %" PRIu64 " other; %" PRIu64
+               " promotions waited for a learner to catch up\n", st->changes,
+               st->changes_ok, st->configs_committed, st->changes_busy,
+               st->changes_notready, st->changes_noquorum,
+               st->changes_notleader, st->changes_other, st->changes_waiting);
     printf("  messages: %" PRIu64 " sent, %" PRIu64 " delivered, %" PRIu64
            " lost, %" PRIu64 " duplicated\n", st->msgs_sent, st->msgs_delivered,
            st->msgs_lost, st->msgs_dup);

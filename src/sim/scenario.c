@@ -38,7 +38,14 @@ const char scenario_help[] =
     "                             entry), snapshot (an InstallSnapshot), or stale (an old\n"
     "                             InstallSnapshot that agrees: nothing to report); default:\n"
     "                             one of them at random\n"
-    "  Example: \"2s crash leader; 5s restart all; 6s partition 1|2,3; 8s heal\"\n";
+    "    add NODE                 the leader adds NODE (a spare: --spares) as a learner\n"
+    "    promote NODE             the leader makes learner NODE a voter once it caught up\n"
+    "    remove NODE              the leader removes NODE ('remove leader': itself)\n"
+    "                             (membership steps wait, up to 10s, while a change is\n"
+    "                             in flight, the leader has not committed in its term,\n"
+    "                             or the learner is catching up)\n"
+    "  Example: \"2s crash leader; 5s restart all; 6s partition 1|2,3; 8s heal\"\n"
+    "  Grow 3 to 5 (--spares 2): \"2s add 4; +1s promote 4; +1s add 5; +1s promote 5\"\n";
 
 static void trim(char *s)
 {
@@ -334,6 +341,18 @@ static int parse_item(char *text, uint64_t prev, struct sc_item *it,
         }
         if (!it->n_refs)
             goto need_node;
+    } else if (!strcmp(action, "add") || !strcmp(action, "promote") ||
+               !strcmp(action, "remove")) {
+        it->action = !strcmp(action, "add")       ? SC_ADD
+                     : !strcmp(action, "promote") ? SC_PROMOTE
+                                                  : SC_REMOVE;
+        nt = split(buf, " \t,", tok, 64);
+        if (nt != 1)
+            goto need_node;
+        if (add_ref(it, tok[0], 0) ||
+            (it->refs[0].kind != T_NODE &&
+             !(it->action == SC_REMOVE && it->refs[0].kind == T_LEADER)))
+            goto bad_node;
     } else if (!strcmp(action, "note") || !strcmp(action, "say")) {
         it->action = SC_NOTE;
         snprintf(it->text, sizeof(it->text), "%s", args);

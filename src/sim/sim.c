@@ -187,9 +187,9 @@ static void make_core(struct sim *s, struct node *n)
     memset(&rc, 0, sizeof(rc));
     raft_config_defaults(&rc);
     rc.id = n->id;
-    rc.n_members = s->n;
-    for (unsigned i = 0; i < s->n; i++)
-        rc.members[i] = i + 1;
+    struct raft_configuration boot;
+    sconf_to_raft(n->boot, &boot);
+    rc.configuration = &boot;
     rc.heartbeat_ms = s->cfg->heartbeat_ms;
     rc.election_timeout_min_ms = s->cfg->election_min_ms;
     rc.election_timeout_max_ms = s->cfg->election_max_ms;
@@ -517,16 +517,30 @@ static void maybe_compact(struct sim *s, struct node *n)
     if (a <= n->snap.index || a != n->applied || n->n_wops || n->sync_landed ||
         !rng_chance(&s->snapshotting, s->cfg->snapshots))
         return;
+    struct raft_configuration rc;
+    int crv = raft_configuration_at(n->r, a, &rc);
+    struct sconf want = node_conf_at(s, n, a);
+    if (crv || !sconf_eq(sconf_of(&rc), want)) {
+        violation(s, "Snapshot configuration", "%s snapshots at entry %" PRIu64
+                  " and its core gives the configuration there as %s, but it "
+                  "is %s", node_name(n->id), a,
+                  crv ? raft_strerror(crv) : sconf_text(sconf_of(&rc)),
+                  sconf_text(want));
+        return;
+    }
     n->snap = (struct ssnap){.index = a, .term = raft_term_at(n->r, a),
                              .chain = n->mirror.e[a - 1].chain,
-                             .sm = n->sm_hash};
+                             .sm = n->sm_hash, .conf = want};
     raft_index keep = rng_below(&s->snapshotting, s->cfg->snapshot_keep + 1);
     raft_index upto = a > keep ? a - keep : 0;
     if (upto > raft_snapshot_index(n->r)) {
+        struct sconf base = node_conf_at(s, n, upto);
         int rv = raft_compact(n->r, upto);
         if (rv)
             violation(s, "API contract", "raft_compact(%" PRIu64 ") failed: %s",
                       upto, raft_strerror(rv));
+        n->base = base; /* the log now starts after upto */
+        n->base_index = upto;
         for (raft_index i = 1; i <= upto && i <= n->disk.n; i++) {
             free(n->disk.e[i - 1].data); /* the log's segments go */
             n->disk.e[i - 1].data = NULL;
@@ -575,6 +589,7 @@ static bool sim_begin(void *host, const struct raft_ready *rd)
     struct node *n = host;
     struct sim *s = n->sim;
     check_ready_entries(s, n, rd);
+    check_configuration(s, n, "(in a ready)");
     check_notes(s, n, rd);
     trace_notes(s, n, rd);
     check_observe(s, n);
@@ -824,17 +839,37 @@ static void deliver_now(struct sim *s, struct node *n, struct raft_msg *m)
     s->res->st.msgs_delivered++;
     SAY(s, 2, n->id, "got from %s: %s", node_name(m->from),
         msg_describe(m, buf, sizeof(buf)));
+    /* The snapshot's configuration travels with it (raftd keeps it in the
+     * snapshot file); the core borrows it for the call. */
+    struct raft_configuration snap_conf;
+    m->snapshot_configuration = NULL;
+    if (m->type == RAFT_MSG_SNAPSHOT && msg_snap(m)->conf.voters) {
+        sconf_to_raft(msg_snap(m)->conf, &snap_conf);
+        m->snapshot_configuration = &snap_conf;
+    }
     if (m->type == RAFT_MSG_SNAPSHOT && m->term >= raft_current_term(n->r) &&
         msg_snap(m)->index > n->incoming.index)
         n->incoming = *msg_snap(m); /* the core may ask to install it */
+    bool member = raft_configuration_find(raft_configuration(n->r, NULL),
+                                          m->from) != NULL;
+    bool nonvoter = m->type == RAFT_MSG_VOTE &&
+                    !sconf_member(node_conf(s, n, NULL), m->from);
+    raft_term term0 = raft_current_term(n->r);
+    raft_id vote0 = raft_voted_for(n->r);
     int rv = raft_receive(n->r, node_clock(n, s->now), m);
     if (m->type == RAFT_MSG_APPEND && raft_leader(n->r) == m->from) {
         n->heard_from = m->from; /* for the timeline only */
         n->heard_at = s->now;
     }
-    if (rv != 0)
+    if (rv == RAFT_EINVAL && !member)
+        SAY(s, 1, n->id, "ignores %s's message: %s is not in its "
+            "configuration %s", node_name(m->from), node_name(m->from),
+            sconf_text(node_conf(s, n, NULL)));
+    else if (rv != 0)
         violation(s, "API contract", "raft_receive rejected a well-formed "
                   "message from %s: %s", node_name(m->from), raft_strerror(rv));
+    if (nonvoter)
+        check_disruption(s, n, m, term0, vote0);
     settle(s, n);
 }
 
@@ -907,6 +942,8 @@ static void sync_callback(struct sim *s, struct node *n)
 static void node_start(struct sim *s, struct node *n)
 {
     make_core(s, n);
+    n->base = n->boot;
+    n->base_index = 0;
     start_driver(n);
     n->up = true;
     n->paused = false;
@@ -921,8 +958,20 @@ static void node_restart(struct sim *s, struct node *n)
     if (n->up)
         return;
     make_core(s, n);
-    /* from the snapshot, then the log's entries after it */
+    /* the configuration as of the snapshot (else the bootstrap one), then
+     * the log's entries after it */
     size_t cnt = n->disk.n, from = n->snap.index;
+    n->base = n->boot;
+    n->base_index = from;
+    if (from && n->snap.conf.voters) {
+        struct raft_configuration rc;
+        sconf_to_raft(n->snap.conf, &rc);
+        n->base = n->snap.conf;
+        int crv = raft_restore_configuration(n->r, &rc);
+        if (crv)
+            violation(s, "API contract", "raft_restore_configuration failed: "
+                      "%s", raft_strerror(crv));
+    }
     struct raft_entry *ents = xrealloc(NULL, (cnt ? cnt : 1) * sizeof(*ents));
     for (size_t i = from; i < cnt; i++)
         ents[i - from] = (struct raft_entry){.term = n->disk.e[i].term,
@@ -962,6 +1011,7 @@ static void node_restart(struct sim *s, struct node *n)
         "follower", n->hs.term, n->hs.vote ? node_name(n->hs.vote) : "nobody",
         from, from + 1, cnt, raft_commit_index(n->r));
     check_restart(s, n);
+    check_configuration(s, n, "restarted from its disk");
     check_observe(s, n);
     settle(s, n);
 }
@@ -1219,6 +1269,165 @@ static void do_transfer(struct sim *s, raft_id target)
         target ? node_name(target) : "the most up-to-date follower",
         rv ? ": " : "", rv ? raft_strerror(rv) : "");
     settle(s, n);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Membership changes                                                       */
+/* ------------------------------------------------------------------------ */
+
+enum member_step { STEP_ADD, STEP_PROMOTE, STEP_REMOVE };
+
+/* Ask the leader l for one membership step on node id: add it as a
+ * learner, promote it, or remove it. Returns the core's answer (1: not
+ * asked, the learner has not caught up yet). */
+static int member_step(struct sim *s, raft_id l, enum member_step step,
+                       raft_id id)
+{
+    struct sim_stats *st = &s->res->st;
+    struct node *n = &s->nodes[l];
+    struct raft_configuration next = *raft_configuration(n->r, NULL);
+    static const char *const verb[] = {"adds", "promotes", "removes"};
+    char what[64];
+    snprintf(what, sizeof(what), "%s %s%s", verb[step],
+             id == l ? "itself" : node_name(id),
+             step == STEP_ADD ? " as a learner"
+             : step == STEP_PROMOTE ? " to voter" : "");
+    if (step == STEP_PROMOTE && !raft_learner_caught_up(n->r, id)) {
+        st->changes_waiting++;
+        dig(s, 0xc4a1ull ^ id);
+        SAY(s, 1, l, "(leader) would promote %s, which has not caught up yet",
+            node_name(id));
+        return 1;
+    }
+    unsigned i = 0;
+    while (i < next.n && next.members[i].id != id)
+        i++;
+    if (step == STEP_ADD && i == next.n && next.n < RAFT_MAX_MEMBERS)
+        next.members[next.n++] = (struct raft_member){.id = id,
+                                                      .role = RAFT_LEARNER};
+    else if (step == STEP_PROMOTE && i < next.n)
+        next.members[i].role = RAFT_VOTER;
+    else if (step == STEP_REMOVE && i < next.n)
+        next.members[i] = next.members[--next.n];
+    st->changes++;
+    raft_index idx = 0;
+    int rv = raft_change_configuration(n->r, node_clock(n, s->now), &next, &idx);
+    dig(s, 0xc4a9ull ^ ((uint64_t)step << 8) ^ id ^
+               ((uint64_t)(rv + 100) << 40) ^ (idx << 16));
+    switch (rv) {
+    case 0: st->changes_ok++; break;
+    case RAFT_EBUSY: st->changes_busy++; break;
+    case RAFT_ENOTREADY: st->changes_notready++; break;
+    case RAFT_ENOQUORUM: st->changes_noquorum++; break;
+    case RAFT_ENOTLEADER: st->changes_notleader++; break;
+    default: st->changes_other++; break;
+    }
+    if (rv == 0)
+        SAY(s, 0, l, "(leader) %s -> configuration %s, appended as entry %"
+            PRIu64, what, sconf_text(sconf_of(&next)), idx);
+    else
+        SAY(s, 0, l, "(leader) is asked: %s; refused: %s", what,
+            raft_strerror(rv));
+    settle(s, n);
+    return rv;
+}
+
+/* A new configuration to head for: a random set of voters among all the
+ * nodes, of 1 to 5 (mostly 3 to 5, even sizes too), and no learner. */
+static void churn_target(struct sim *s)
+{
+    struct rng *g = &s->churning;
+    unsigned max = s->n < 5 ? s->n : 5;
+    unsigned k = rng_chance(g, 0.1) ? 1 : (unsigned)rng_between(g, 2, max);
+    raft_id ids[SIM_MAX_NODES];
+    for (unsigned i = 0; i < s->n; i++)
+        ids[i] = i + 1;
+    s->target = (struct sconf){0, 0};
+    for (unsigned i = 0; i < k; i++) {
+        unsigned j = i + (unsigned)rng_below(g, s->n - i);
+        raft_id t = ids[i];
+        ids[i] = ids[j];
+        ids[j] = t;
+        s->target.voters |= (uint16_t)(1u << ids[i]);
+    }
+    dig(s, 0x7a29e7ull ^ s->target.voters);
+    SAY(s, 1, 0, "membership: the operator now wants %s", sconf_text(s->target));
+}
+
+/* The churn fault: the next step from the leader's configuration towards
+ * the target (as raftd's planner, reconcile.c, takes them: add as learner,
+ * promote once caught up, then remove, the leader last), or now and then
+ * a step off the plan: remove the leader or any member. */
+static void churn(struct sim *s)
+{
+    struct rng *g = &s->churning;
+    raft_id l = current_leader(s);
+    if (!l || !available(&s->nodes[l])) {
+        SAY(s, 1, 0, "membership change skipped: no available leader");
+        return;
+    }
+    struct sconf cur = sconf_of(raft_configuration(s->nodes[l].r, NULL));
+    if (!s->target.voters || rng_chance(g, 0.1))
+        churn_target(s);
+    if (rng_chance(g, 0.1)) {
+        raft_id id = rng_chance(g, 0.5) ? l : (raft_id)rng_between(g, 1, s->n);
+        if (sconf_member(cur, id) && (sconf_voters(cur) > 1 || !sconf_voter(cur, id))) {
+            member_step(s, l, STEP_REMOVE, id);
+            return;
+        }
+    }
+    struct sconf t = s->target;
+    for (raft_id id = 1; id <= s->n; id++)
+        if (sconf_member(cur, id) && !sconf_voter(cur, id) && sconf_voter(t, id)) {
+            member_step(s, l, STEP_PROMOTE, id);
+            return;
+        }
+    for (raft_id id = 1; id <= s->n; id++)
+        if (!sconf_member(cur, id) && sconf_voter(t, id)) {
+            member_step(s, l, STEP_ADD, id);
+            return;
+        }
+    for (int pass = 0; pass < 2; pass++)
+        for (raft_id id = 1; id <= s->n; id++)
+            if (sconf_member(cur, id) && !sconf_voter(t, id) &&
+                (pass == 1 || id != l) && (sconf_voters(cur) > 1 || !sconf_voter(cur, id))) {
+                member_step(s, l, STEP_REMOVE, id);
+                return;
+            }
+    churn_target(s); /* reached: head for another one next time */
+}
+
+/* A scripted step (add, promote, remove): tried again every 100ms, for up
+ * to 10s, while the leader cannot take it yet (none available, a change in
+ * flight, nothing committed in its term, the learner still catching up). */
+static void scripted_step(struct sim *s, enum member_step step, raft_id id,
+                          unsigned attempt)
+{
+    raft_id l = current_leader(s);
+    int rv = 1;
+    if (l && available(&s->nodes[l])) {
+        struct sconf cur = sconf_of(raft_configuration(s->nodes[l].r, NULL));
+        if (step == STEP_PROMOTE && !sconf_member(cur, id)) {
+            SAY(s, 1, l, "(leader) cannot promote %s yet: not a member",
+                node_name(id)); /* its addition may not be appended yet */
+        } else if ((step == STEP_ADD && sconf_member(cur, id)) ||
+            (step == STEP_PROMOTE && sconf_voter(cur, id)) ||
+            (step == STEP_REMOVE && !sconf_member(cur, id))) {
+            SAY(s, 0, l, "(leader) has nothing to do: %s is %s of %s",
+                node_name(id), sconf_voter(cur, id) ? "a voter"
+                : sconf_member(cur, id) ? "a learner" : "not a member",
+                sconf_text(cur));
+            return;
+        } else {
+            rv = member_step(s, l, step, id);
+        }
+    }
+    bool again = rv == 1 || rv == RAFT_EBUSY || rv == RAFT_ENOTREADY ||
+                 rv == RAFT_ENOTLEADER || rv == RAFT_ETRANSFER;
+    if (again && attempt < 100)
+        schedule(s, s->now + 100, EV_MEMBER, id, step, attempt + 1, NULL);
+    else if (again)
+        SAY(s, 0, 0, "scenario: gives up the membership step after 10s");
 }
 
 static uint64_t interval(struct rng *g, double per_second)
@@ -1479,7 +1688,9 @@ static void run_item(struct sim *s, const struct sc_item *it)
             k += resolve(s, &it->refs[i], ids + k);
     bool needs_node = it->action == SC_CRASH || it->action == SC_RESTART ||
                       it->action == SC_PAUSE || it->action == SC_RESUME ||
-                      it->action == SC_ISOLATE || it->action == SC_FORGE;
+                      it->action == SC_ISOLATE || it->action == SC_FORGE ||
+                      it->action == SC_ADD || it->action == SC_PROMOTE ||
+                      it->action == SC_REMOVE;
     if (needs_node && k == 0) {
         SAY(s, 0, 0, "  (no such node right now: skipped)");
         return;
@@ -1609,6 +1820,14 @@ static void run_item(struct sim *s, const struct sc_item *it)
     case SC_FORGE:
         forge(s, ids[0], it->lo);
         break;
+    case SC_ADD:
+    case SC_PROMOTE:
+    case SC_REMOVE:
+        scripted_step(s, it->action == SC_ADD       ? STEP_ADD
+                         : it->action == SC_PROMOTE ? STEP_PROMOTE
+                                                    : STEP_REMOVE,
+                      ids[0], 0);
+        break;
     }
 }
 
@@ -1682,8 +1901,12 @@ static void liveness_progress(struct sim *s)
             return;
         }
     }
+    /* every member of the configuration at the probe (a removed node or a
+     * spare never added is not sent it) */
+    struct sconf k = s->committed.e[s->probe_index - 1].conf;
     for (unsigned id = 1; id <= s->n; id++)
-        if (!s->nodes[id].up || s->nodes[id].applied < s->probe_index)
+        if (sconf_member(k, id) &&
+            (!s->nodes[id].up || s->nodes[id].applied < s->probe_index))
             return;
     s->done = true;
     s->res->st.liveness_ms = s->now - s->quiet_start;
@@ -1843,6 +2066,18 @@ static void handle(struct sim *s, struct event *ev)
                  0, 0, 0, NULL);
         forge(s, (raft_id)rng_between(&s->forging, 1, s->n), FORGE_RANDOM);
         break;
+    case EV_CHURN:
+        if (s->quiet)
+            return;
+        schedule(s, s->now + interval(&s->churning, c->churn_rate), EV_CHURN,
+                 0, 0, 0, NULL);
+        churn(s);
+        break;
+    case EV_MEMBER:
+        if (s->quiet)
+            return;
+        scripted_step(s, (enum member_step)ev->a, ev->node, (unsigned)ev->gen);
+        break;
     case EV_RESTART:
         if (n->up || n->incarnation != ev->a)
             return;
@@ -1918,7 +2153,13 @@ void sim_run(const struct sim_config *cfg, uint64_t seed,
     s->out = out;
     s->res = res;
     s->seed = seed;
-    s->n = cfg->nodes;
+    s->members = cfg->nodes;
+    s->n = cfg->nodes + cfg->spares;
+    if (s->n > SIM_MAX_NODES)
+        s->n = SIM_MAX_NODES;
+    for (unsigned id = 1; id <= s->members; id++)
+        s->initial.voters |= (uint16_t)(1u << id);
+    s->committed.base = s->initial;
     rng_init(&s->net, seed, STREAM_NET);
     rng_init(&s->fault, seed, STREAM_FAULT);
     rng_init(&s->work, seed, STREAM_WORK);
@@ -1926,6 +2167,7 @@ void sim_run(const struct sim_config *cfg, uint64_t seed,
     rng_init(&s->snapshotting, seed, STREAM_SNAP);
     rng_init(&s->syncing, seed, STREAM_SYNC);
     rng_init(&s->forging, seed, STREAM_FORGE);
+    rng_init(&s->churning, seed, STREAM_CHURN);
     s->loss = cfg->loss;
     s->dup = cfg->dup;
     s->reorder = cfg->reorder;
@@ -1939,6 +2181,13 @@ void sim_run(const struct sim_config *cfg, uint64_t seed,
         struct node *n = &s->nodes[id];
         n->id = id;
         n->sim = s;
+        /* a spare is bootstrapped with the cluster's members and itself,
+         * as a node started from an edited member list: it believes it is
+         * a voter, and the members do not know it */
+        n->boot = s->initial;
+        if (id > s->members)
+            n->boot.voters |= (uint16_t)(1u << id);
+        n->mirror.base = n->disk.base = s->initial;
         rng_init(&n->rng, seed, STREAM_NODE + id);
         struct rng g;
         rng_init(&g, seed, STREAM_NODE + 50 + id);
@@ -1952,7 +2201,12 @@ void sim_run(const struct sim_config *cfg, uint64_t seed,
         n->bg = cfg->bg_sync >= 1 || (cfg->bg_sync > 0 && rng_chance(&g, cfg->bg_sync));
     }
     SAY(s, 0, 0, "%u nodes start as followers in term 0; nobody is leader yet",
-        s->n);
+        s->members);
+    if (s->n > s->members)
+        SAY(s, 0, 0, "%s n%u%s%s start outside the cluster %s (they believe "
+            "they are voters of it with themselves)", s->n - s->members > 1 ?
+            "spares" : "spare", s->members + 1, s->n - s->members > 1 ? ".." : "",
+            s->n - s->members > 1 ? node_name(s->n) : "", sconf_text(s->initial));
     for (unsigned id = 1; id <= s->n; id++)
         node_start(s, &s->nodes[id]);
     trace_flush(s);
@@ -1967,6 +2221,9 @@ void sim_run(const struct sim_config *cfg, uint64_t seed,
         schedule(s, interval(&s->fault, cfg->fault_rate), EV_FAULT, 0, 0, 0, NULL);
     if (cfg->forge_rate > 0)
         schedule(s, interval(&s->forging, cfg->forge_rate), EV_FORGE, 0, 0, 0,
+                 NULL);
+    if (cfg->churn_rate > 0)
+        schedule(s, interval(&s->churning, cfg->churn_rate), EV_CHURN, 0, 0, 0,
                  NULL);
     if (cfg->sc)
         for (size_t i = 0; i < cfg->sc->n; i++)
@@ -2077,6 +2334,9 @@ void sim_config_for_seed(struct sim_config *cfg, const struct sim_config *base,
     double bg_sync = rng_chance(&g, 0.5) ? 0 : rng_chance(&g, 0.5) ? 1 : 0.5;
     /* and then forged messages */
     double forge = rng_chance(&g, 0.7) ? 0 : rng_between(&g, 10, 50) / 100.0;
+    /* and then membership changes, with one or two spare nodes */
+    double churn = rng_chance(&g, 0.6) ? 0 : rng_between(&g, 20, 100) / 100.0;
+    unsigned spares = (unsigned)rng_between(&g, 1, 2);
 
     if (!(set & SET_NODES))
         cfg->nodes = nodes;
@@ -2127,6 +2387,7 @@ void sim_config_for_seed(struct sim_config *cfg, const struct sim_config *base,
         cfg->down_max = down_max;
         cfg->vote_crash = vote_crash;
         cfg->forge_rate = forge;
+        cfg->churn_rate = churn;
         cfg->pause_min = 100;
         cfg->pause_max = pause_max;
     }
@@ -2147,6 +2408,10 @@ void sim_config_for_seed(struct sim_config *cfg, const struct sim_config *base,
     }
     if (!(set & SET_BG_SYNC))
         cfg->bg_sync = bg_sync;
+    if (!(set & SET_SPARES))
+        cfg->spares = cfg->churn_rate > 0 ? spares : 0;
+    if (cfg->nodes + cfg->spares > SIM_MAX_NODES)
+        cfg->spares = SIM_MAX_NODES - cfg->nodes;
     if (!(set & SET_READS))
         cfg->reads = reads;
     if (!(set & SET_TRANSFERS))
@@ -2163,9 +2428,11 @@ static const char *pct(double p, char *buf, size_t len)
 void sim_print_config(FILE *f, const struct sim_config *c, uint64_t seed)
 {
     char a[16], b[16], d[16];
-    fprintf(f, "raft-sim: %u nodes, seed %" PRIu64 ", %.3fs of virtual time%s\n",
-            c->nodes, seed, c->duration_ms / 1000.0,
-            c->liveness ? " then a liveness check" : "");
+    fprintf(f, "raft-sim: %u nodes", c->nodes);
+    if (c->spares)
+        fprintf(f, " and %u spare%s", c->spares, c->spares > 1 ? "s" : "");
+    fprintf(f, ", seed %" PRIu64 ", %.3fs of virtual time%s\n", seed,
+            c->duration_ms / 1000.0, c->liveness ? " then a liveness check" : "");
     fprintf(f, "  core: heartbeat %ums, election timeout %u-%ums, pre-vote %s, "
             "check-quorum %s, batches of %u entries, %u in flight\n",
             c->heartbeat_ms, c->election_min_ms, c->election_max_ms,
@@ -2192,6 +2459,9 @@ void sim_print_config(FILE *f, const struct sim_config *c, uint64_t seed)
     if (c->forge_rate > 0)
         fprintf(f, "  forged messages contradicting a node's committed log: "
                 "%.2f/s\n", c->forge_rate);
+    if (c->churn_rate > 0)
+        fprintf(f, "  membership changes asked of the leader: %.2f/s\n",
+                c->churn_rate);
     fprintf(f, "  clients: %.2f commands/s, %.2f reads/s, %.2f leadership "
             "transfers/s\n", c->proposals, c->reads, c->transfers);
     if (c->sc && c->sc->n)

@@ -46,6 +46,7 @@ enum { /* stream numbers */
     STREAM_SNAP,
     STREAM_SYNC,
     STREAM_FORGE,
+    STREAM_CHURN,
     STREAM_NODE = 100, /* + node id */
 };
 
@@ -53,7 +54,8 @@ enum { /* stream numbers */
 enum sc_action {
     SC_CRASH, SC_RESTART, SC_PAUSE, SC_RESUME, SC_ISOLATE, SC_PARTITION,
     SC_CUT, SC_HEAL, SC_PROPOSE, SC_READ, SC_TRANSFER, SC_LOSS, SC_DUP,
-    SC_REORDER, SC_LATENCY, SC_NOTE, SC_FORGE,
+    SC_REORDER, SC_LATENCY, SC_NOTE, SC_FORGE, SC_ADD, SC_PROMOTE,
+    SC_REMOVE,
 };
 /* What a forged message (the forge fault, doc/simulator.md) contradicts:
  * an entry of an AppendEntries, its previous entry, an InstallSnapshot's
@@ -92,7 +94,9 @@ extern const char scenario_help[];
 
 /* ---- the configuration of one run ----------------------------------------- */
 struct sim_config {
-    unsigned nodes;
+    unsigned nodes;         /* the cluster: voters n1..nodes at the start */
+    unsigned spares;        /* and nodes beyond it that start as non-members
+                               (the churn fault or the scenario adds them) */
     uint64_t duration_ms;   /* faults/scenario phase; then the liveness phase */
     /* core timing and limits */
     unsigned heartbeat_ms, election_min_ms, election_max_ms;
@@ -120,6 +124,8 @@ struct sim_config {
     double forge_rate;           /* forged messages per second that contradict
                                     a node's committed log (raft.h,
                                     "Divergence") */
+    double churn_rate;           /* membership changes asked of the leader
+                                    per second (the churn fault) */
     /* snapshots (paper 7) */
     double snapshots;            /* chance a node compacts after a ready that
                                     applied entries */
@@ -142,6 +148,7 @@ enum {
     SET_DISK = 1u << 9, SET_TORN = 1u << 10, SET_FAULTS = 1u << 11,
     SET_PROPOSALS = 1u << 12, SET_READS = 1u << 13, SET_TRANSFERS = 1u << 14,
     SET_CLOCKS = 1u << 15, SET_SNAPSHOTS = 1u << 16, SET_BG_SYNC = 1u << 17,
+    SET_SPARES = 1u << 18,
 };
 
 /* Fill cfg for `seed`: base (from the command line), and when random_mix,
@@ -168,6 +175,11 @@ struct sim_stats {
     uint64_t bg_writes, bg_syncs, held; /* background syncing: writes, syncs,
                                            answers held until durable */
     uint64_t forged, forged_refused; /* forged messages; refused as divergent */
+    /* membership changes asked of a leader: made, refused (by reason),
+     * not asked (a learner still catching up); configurations committed */
+    uint64_t changes, changes_ok, changes_busy, changes_notready,
+        changes_noquorum, changes_notleader, changes_other, changes_waiting;
+    uint64_t configs_committed;
     uint64_t committed;   /* highest committed index */
     uint64_t liveness_ms; /* time from quiet start to probe applied everywhere */
 };

@@ -8,6 +8,12 @@
 struct sim;
 struct driver; /* src/raft/driver.h */
 
+/* A configuration as the simulator keeps it: bit id of voters and of
+ * learners (ids 1..SIM_MAX_NODES, addresses empty). */
+struct sconf {
+    uint16_t voters, learners;
+};
+
 /* A log as the simulator sees it: index i is e[i - 1]. chain is a hash of
  * the entry and of every entry before it, so two logs agree up to i exactly
  * when their chains at i are equal. data is kept only on "disk". */
@@ -19,10 +25,17 @@ struct slog_entry {
     uint64_t ehash; /* this entry alone */
     uint64_t chain; /* this entry and all before it */
     uint64_t sm;    /* committed log only: state machine hash after it */
+    /* The configuration in effect at this entry, as the cluster's history
+     * has it (from the cluster's initial one, through every configuration
+     * entry up to here), and the index of the latest configuration entry
+     * at or before it (0: none). */
+    struct sconf conf;
+    raft_index conf_idx;
 };
 struct slog {
     struct slog_entry *e;
     size_t n, cap;
+    struct sconf base; /* the configuration before the first entry */
 };
 
 /* An input that waited while its node was blocked on a write or paused:
@@ -44,6 +57,8 @@ struct ssnap {
     raft_index index;
     raft_term term;
     uint64_t chain, sm;
+    struct sconf conf; /* the configuration at index (raft_configuration_at);
+                          no voters: none recorded */
 };
 
 /* A write not yet durable: entries from first on replace the log there. */
@@ -74,6 +89,14 @@ struct node {
 
     /* The core's log as announced through raft_ready (checker's mirror). */
     struct slog mirror;
+
+    /* Membership. boot: the configuration the node is bootstrapped with
+     * (the cluster's initial one; a spare's adds itself, as a node started
+     * from an edited member list would). base: the one the core's log
+     * starts from, as the model has it (boot, or the configuration of the
+     * snapshot it installed, restored or compacted into), at base_index. */
+    struct sconf boot, base;
+    raft_index base_index;
 
     /* The daemon's ready loop (src/raft/driver.h) over sim.c's operations;
      * NULL while crashed. It holds the batch in hand, the write
@@ -148,7 +171,7 @@ enum ev_type {
     EV_DELIVER, EV_TICK, EV_WRITE_DONE, EV_PROPOSE, EV_RETRY, EV_READ,
     EV_TRANSFER, EV_FAULT, EV_HEAL, EV_RESTART, EV_RESUME, EV_SCRIPT,
     EV_QUIET, EV_PROBE, EV_DEADLINE, EV_END, EV_REBOOT, EV_SYNC_DONE,
-    EV_FORGE,
+    EV_FORGE, EV_CHURN, EV_MEMBER,
 };
 
 struct event {
@@ -225,6 +248,10 @@ struct sim {
     struct rng net, fault, work, disk, snapshotting;
     struct rng syncing;    /* background sync delays and crashes during them */
     struct rng forging;    /* the forge fault */
+    struct rng churning;   /* the churn fault: membership changes */
+    unsigned members;      /* nodes n1..members form the initial cluster */
+    struct sconf initial;  /* its configuration */
+    struct sconf target;   /* churn: the configuration it heads for */
     bool cut[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1]; /* cut[a][b]: a -> b lost */
     double loss, dup, reorder;
     unsigned lat_min, lat_max;
@@ -275,6 +302,31 @@ struct sim {
 const char *node_name(raft_id id);
 raft_id current_leader(struct sim *s);
 uint64_t node_clock(const struct node *n, uint64_t t);
+
+/* Configurations (check.c) */
+struct sconf sconf_of(const struct raft_configuration *c);
+void sconf_to_raft(struct sconf c, struct raft_configuration *out);
+bool sconf_eq(struct sconf a, struct sconf b);
+bool sconf_voter(struct sconf c, raft_id id);
+bool sconf_member(struct sconf c, raft_id id);
+unsigned sconf_voters(struct sconf c);
+/* "{n1,n2,n3}" or "{n1,n2; learner n4}" (static buffers, rotated) */
+const char *sconf_text(struct sconf c);
+/* The configuration node n's core should be using (the latest in its log,
+ * else the base its log starts from), and the index of its entry (the
+ * base's index when it is the base). */
+struct sconf node_conf(const struct sim *s, const struct node *n,
+                       raft_index *at);
+/* The same as of entry i of its log. */
+struct sconf node_conf_at(const struct sim *s, const struct node *n,
+                          raft_index i);
+/* The core's configuration agrees with the model's (Configuration in
+ * effect); where: when it was checked, for the message. */
+void check_configuration(struct sim *s, struct node *n, const char *where);
+/* A vote request reached n from a node that is no voter of n's
+ * configuration: n's term and vote, before and after. */
+void check_disruption(struct sim *s, struct node *n, const struct raft_msg *m,
+                      raft_term term_before, raft_id vote_before);
 
 /* check.c */
 void check_init(struct sim *s);

@@ -346,11 +346,31 @@ void trace_notes(struct sim *s, struct node *n, const struct raft_ready *rd)
             say(s, no->prevote ? 1 : 0, n->id, "refuses %s its %s (%s)", peer,
                 no->prevote ? "pre-vote" : "vote", reason);
             break;
-        case RAFT_NOTE_VOTE_RECEIVED:
+        case RAFT_NOTE_VOTE_RECEIVED: {
+            unsigned voters = sconf_voters(node_conf(s, n, NULL));
             n->votes++;
             say(s, 0, n->id, "gets a %s from %s (%u of %u%s)",
-                no->prevote ? "pre-vote" : "vote", peer, n->votes, s->n,
-                n->votes == s->n / 2 + 1 ? ": a majority" : "");
+                no->prevote ? "pre-vote" : "vote", peer, n->votes, voters,
+                n->votes == voters / 2 + 1 ? ": a majority" : "");
+            break;
+        }
+        case RAFT_NOTE_CONFIGURATION: {
+            raft_index at;
+            struct sconf c = node_conf(s, n, &at);
+            say(s, 1, n->id,
+                "now uses configuration %s (%s %" PRIu64 "%s)", sconf_text(c),
+                no->index ? "entry" : "as of its snapshot at",
+                no->index ? no->index : at,
+                no->index > raft_commit_index(n->r) ? ", not yet committed" : "");
+            break;
+        }
+        case RAFT_NOTE_LEARNER_CAUGHT_UP:
+            say(s, 0, n->id, "%s caught up (a catch-up round within an "
+                "election timeout): it may be promoted", peer);
+            break;
+        case RAFT_NOTE_REMOVED:
+            say(s, 0, n->id, "learns that its removal is committed (entry %"
+                PRIu64 ")", no->index);
             break;
         case RAFT_NOTE_BECAME_LEADER:
             say(s, 0, n->id, "-> becomes LEADER of term %" PRIu64, no->term);

@@ -652,7 +652,7 @@ TEST(invalid_messages_are_ignored)
 {
     struct one o;
     one_init(&o, 3, 1);
-    struct raft_msg m = vote_req(9, 1, 5, 0, 0, false); /* not a member */
+    struct raft_msg m = vote_resp(9, 1, 5, true, false); /* not a member */
     CHECK(raft_receive(o.r, 10, &m) == RAFT_EINVAL);
     m = vote_req(2, 3, 5, 0, 0, false); /* not for us */
     CHECK(raft_receive(o.r, 10, &m) == RAFT_EINVAL);
@@ -2161,6 +2161,187 @@ TEST(a_learner_gets_no_vote_and_gives_none_that_counts)
     raft_free(o.r);
 }
 
+/* o receives an AppendEntries from `from` in term, from the start of the
+ * log, with n entries and the leader's commit index; returns
+ * raft_receive's answer, the ready drained. */
+static int one_append(struct one *o, raft_id from, raft_term term,
+                      raft_index commit, struct raft_entry *e, size_t n)
+{
+    struct raft_msg ae = {.type = RAFT_MSG_APPEND, .from = from,
+                          .to = raft_self(o->r), .term = term, .seq = 1,
+                          .commit = commit, .n_entries = n, .entries = e};
+    int rv = raft_receive(o->r, 10, &ae);
+    one_drain(o);
+    return rv;
+}
+
+/* Found by raft-sim's churn fault: n4, a spare, was added and promoted
+ * while n1's log lagged, and became leader; n1 ignored every message of
+ * the leader it did not know, so it never caught up (a liveness bug). A
+ * request from a node outside the configuration is handled (the entries
+ * bring in the configuration that has it); a vote still goes to voters
+ * only, and an answer from a non-member counts for nothing. */
+TEST(a_leader_outside_our_configuration_is_followed)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_configuration c = *raft_configuration(o.r, NULL);
+    c.members[c.n++] = (struct raft_member){.id = 4, .role = RAFT_LEARNER};
+    uint8_t add[RAFT_CONFIGURATION_MAX_BYTES], promote[RAFT_CONFIGURATION_MAX_BYTES];
+    int add_len = raft_configuration_encode(&c, add);
+    c.members[c.n - 1].role = RAFT_VOTER;
+    int promote_len = raft_configuration_encode(&c, promote);
+    CHECK(add_len > 0 && promote_len > 0);
+    struct raft_entry e[3] = {
+        {.term = 1, .type = RAFT_ENTRY_NOOP},
+        {.term = 1, .type = RAFT_ENTRY_CONFIG, .len = (uint32_t)add_len, .data = add},
+        {.term = 1, .type = RAFT_ENTRY_CONFIG, .len = (uint32_t)promote_len,
+         .data = promote},
+    };
+    CHECK(one_append(&o, 4, 2, 3, e, 3) == 0);
+    CHECK_EQ_U(raft_leader(o.r), 4);
+    CHECK_EQ_U(raft_current_term(o.r), 2);
+    CHECK_EQ_U(raft_last_index(o.r), 3);
+    CHECK_EQ_U(raft_commit_index(o.r), 3);
+    CHECK(raft_configuration_find(raft_configuration(o.r, NULL), 4) &&
+          raft_configuration_find(raft_configuration(o.r, NULL), 4)->role ==
+              RAFT_VOTER);
+    const struct raft_msg *ok = find_msg(&o, RAFT_MSG_APPEND_RESP, 4);
+    CHECK(ok && ok->success && ok->match_index == 3);
+    /* a vote for a stranger: refused, nothing changes */
+    struct raft_msg v = vote_req(7, 1, 9, 100, 9, false);
+    CHECK(raft_receive(o.r, 20, &v) == 0);
+    one_drain(&o);
+    const struct raft_msg *no = find_msg(&o, RAFT_MSG_VOTE_RESP, 7);
+    CHECK(no && !no->granted);
+    CHECK_EQ_U(raft_current_term(o.r), 2);
+    CHECK_EQ_U(raft_voted_for(o.r), RAFT_NONE);
+    /* an answer from a stranger counts for nothing */
+    struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .from = 7, .to = 1,
+                           .term = 2, .success = true, .match_index = 3};
+    CHECK(raft_receive(o.r, 30, &ack) == RAFT_EINVAL);
+    raft_free(o.r);
+}
+
+/* Found by raft-sim's churn fault: the leader of {l, f} appends its own
+ * removal while cut off from f and loses office by check-quorum. f needs
+ * l's vote, which l refuses (its log is longer), and l, no voter of the
+ * configuration in its log, waited: nobody could ever lead. A server whose
+ * removal is not committed still campaigns, counting f's vote alone; it
+ * commits its removal and steps down, and f leads. */
+TEST(a_server_whose_removal_is_uncommitted_still_campaigns)
+{
+    struct net *net = net_new_growing(3, 3);
+    raft_id l = elect_settled(net);
+    raft_id gone = l == 3 ? 2 : 3, f = 6 - l - gone;
+    CHECK(change(net, l, changed(net->r[l], 0, 0, gone)) == 0);
+    net_run_until(net, net->now + 300);
+    CHECK(!is_member(net->r[f], gone, RAFT_VOTER));
+    isolate(net, l, true);
+    CHECK(change(net, l, changed(net->r[l], 0, 0, l)) == 0);
+    net_run_until(net, net->now + 3000); /* check-quorum: l steps down */
+    CHECK(raft_role(net->r[l]) != RAFT_LEADER);
+    CHECK(is_member(net->r[f], l, RAFT_VOTER));
+    isolate(net, l, false);
+    net_run_until(net, net->now + 10000);
+    CHECK(!is_member(net->r[f], l, RAFT_VOTER));
+    CHECK_EQ_U(leader_of(net), f);
+    CHECK(propose(net, f, "after") == 0);
+    net_run_until(net, net->now + 300);
+    CHECK_EQ_U(raft_commit_index(net->r[f]), raft_last_index(net->r[f]));
+    net_free(net);
+}
+
+/* Found by raft-sim's churn fault: {n2,n4} with n2 just promoted (and n1
+ * removed) while n4 lagged at {n1,n4; learner n2}: n4 refused n2's vote
+ * request as "not a voter", n2 needed it, and no one could be elected. A
+ * learner of ours may be a voter of a newer configuration: it gets our
+ * vote like any member; a stranger still gets none and changes nothing. */
+TEST(a_learner_of_ours_may_be_a_voter_ahead_of_us)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    struct raft_configuration c = *raft_configuration(o.r, NULL);
+    c.members[c.n++] = (struct raft_member){.id = 4, .role = RAFT_LEARNER};
+    uint8_t add[RAFT_CONFIGURATION_MAX_BYTES];
+    int len = raft_configuration_encode(&c, add);
+    struct raft_entry e[2] = {
+        {.term = 1, .type = RAFT_ENTRY_NOOP},
+        {.term = 1, .type = RAFT_ENTRY_CONFIG, .len = (uint32_t)len, .data = add},
+    };
+    CHECK(one_append(&o, 2, 1, 2, e, 2) == 0);
+    CHECK_EQ_U(raft_commit_index(o.r), 2);
+    /* long after the leader was last heard from: no lease */
+    struct raft_msg v = vote_req(4, 1, 2, 3, 1, false);
+    CHECK(raft_receive(o.r, 5000, &v) == 0);
+    one_drain(&o);
+    const struct raft_msg *yes = find_msg(&o, RAFT_MSG_VOTE_RESP, 4);
+    CHECK(yes && yes->granted);
+    CHECK_EQ_U(raft_voted_for(o.r), 4);
+    v = vote_req(9, 1, 3, 3, 1, false);
+    CHECK(raft_receive(o.r, 5001, &v) == 0);
+    one_drain(&o);
+    const struct raft_msg *no = find_msg(&o, RAFT_MSG_VOTE_RESP, 9);
+    CHECK(no && !no->granted);
+    CHECK_EQ_U(raft_current_term(o.r), 2);
+    CHECK_EQ_U(raft_voted_for(o.r), 4);
+    raft_free(o.r);
+}
+
+/* Found by raft-sim (churn with leadership transfers): a leader asked to
+ * hand over to "the most up-to-date follower" chose a learner, which took
+ * TimeoutNow as a signal to campaign and, learners now getting votes, led
+ * a configuration it had no vote in. A learner is never a transfer target
+ * and ignores TimeoutNow. */
+TEST(leadership_is_never_handed_to_a_learner)
+{
+    struct one o;
+    struct raft_msg ack;
+    one_committed_leader(&o, &ack);
+    struct raft_configuration c = *raft_configuration(o.r, NULL);
+    c.members[c.n++] = (struct raft_member){.id = 4, .role = RAFT_LEARNER};
+    raft_index idx;
+    CHECK(raft_change_configuration(o.r, 2100, &c, &idx) == 0);
+    one_drain(&o);
+    /* the learner is the only one up to date and heard from */
+    struct raft_msg a4 = {.type = RAFT_MSG_APPEND_RESP, .seq = 1, .from = 4,
+                          .to = 1, .term = 1, .success = true,
+                          .match_index = idx};
+    raft_receive(o.r, 2110, &a4);
+    one_drain(&o);
+    CHECK(raft_transfer_leadership(o.r, 2120, 4) == RAFT_EINVAL);
+    CHECK(raft_transfer_leadership(o.r, 2120, RAFT_NONE) == 0);
+    one_drain(&o);
+    bool started = false;
+    for (unsigned i = 0; i < o.nnotes; i++)
+        if (o.notes[i].type == RAFT_NOTE_TRANSFER_STARTED) {
+            started = true;
+            CHECK(o.notes[i].peer == 2 || o.notes[i].peer == 3);
+        }
+    CHECK(started);
+    raft_free(o.r);
+
+    /* a learner told to time out now does not campaign */
+    struct one l;
+    one_init(&l, 3, 1);
+    struct raft_configuration lc = {.n = 3};
+    lc.members[0] = (struct raft_member){.id = 2, .role = RAFT_VOTER};
+    lc.members[1] = (struct raft_member){.id = 3, .role = RAFT_VOTER};
+    lc.members[2] = (struct raft_member){.id = 1, .role = RAFT_LEARNER};
+    uint8_t buf[RAFT_CONFIGURATION_MAX_BYTES];
+    int len = raft_configuration_encode(&lc, buf);
+    struct raft_entry e = {.term = 1, .type = RAFT_ENTRY_CONFIG,
+                           .len = (uint32_t)len, .data = buf};
+    CHECK(one_append(&l, 2, 1, 1, &e, 1) == 0);
+    struct raft_msg tn = {.type = RAFT_MSG_TIMEOUT_NOW, .from = 2, .to = 1,
+                          .term = 1};
+    CHECK(raft_receive(l.r, 20, &tn) == 0);
+    one_drain(&l);
+    CHECK_EQ_U(raft_role(l.r), RAFT_FOLLOWER);
+    CHECK_EQ_U(raft_current_term(l.r), 1);
+    raft_free(l.r);
+}
+
 int main(void)
 {
     RUN(election_timeout_starts_prevote_without_new_term);
@@ -2229,5 +2410,9 @@ int main(void)
     RUN(an_uncommitted_configuration_is_undone_when_truncated);
     RUN(configurations_survive_compaction_and_restore);
     RUN(a_learner_gets_no_vote_and_gives_none_that_counts);
+    RUN(a_leader_outside_our_configuration_is_followed);
+    RUN(a_server_whose_removal_is_uncommitted_still_campaigns);
+    RUN(a_learner_of_ours_may_be_a_voter_ahead_of_us);
+    RUN(leadership_is_never_handed_to_a_learner);
     return test_summary();
 }
