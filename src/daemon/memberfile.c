@@ -168,7 +168,8 @@ int memberfile_decode(const char *text, size_t len, struct member_list *l,
     unsigned crc;
     char tail[32];
     size_t tl = len - last;
-    if (tl >= sizeof(tail) || memcmp(text + last, CRC_PREFIX, 7))
+    if (tl >= sizeof(tail) || tl < sizeof(CRC_PREFIX) - 1 ||
+        memcmp(text + last, CRC_PREFIX, sizeof(CRC_PREFIX) - 1))
         return errmsg(err, errlen, "%s is truncated or damaged: it does not "
                       "end with its checksum line", what);
     memcpy(tail, text + last, tl);
