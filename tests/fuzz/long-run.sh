@@ -10,8 +10,8 @@
 # time, result), corpus/ (seeds + what the run found), crashes/ (inputs
 # that failed, if any). OUTDIR/summary is run.sh's output: one line per
 # target as it finishes, then "N passed, N failed"; OUTDIR/pid is the
-# runner's process id (kill -- -PID stops it and its fuzzer). See
-# doc/fuzzing.md.
+# runner's process id (kill -- -PID stops it and its fuzzer); OUTDIR/bin
+# holds the copy of the fuzzers it runs. See doc/fuzzing.md.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 [ $# -ge 1 ] || { echo "usage: $0 OUTDIR [SECONDS]" >&2; exit 64; }
@@ -22,9 +22,12 @@ builddir=${FUZZ_BUILDDIR:-$(pwd)}
     echo "$0: no fuzzers in $builddir/tests/fuzz: run make fuzz FUZZ_SECONDS=0 first" >&2
     exit 1
 }
-mkdir -p "$out"
+mkdir -p "$out/bin/tests/fuzz"
 out=$(cd "$out" && pwd)
-FUZZ_OUT=$out FUZZ_SECONDS=$seconds FUZZ_NICE=19 FUZZ_BUILDDIR=$builddir \
+# A copy of the fuzzers: rebuilding or cleaning the build directory during
+# the hours this takes must not change or remove the later targets'.
+cp "$builddir"/tests/fuzz/fuzz_* "$out/bin/tests/fuzz/"
+FUZZ_OUT=$out FUZZ_SECONDS=$seconds FUZZ_NICE=19 FUZZ_BUILDDIR=$out/bin \
 FUZZ_SRCDIR=$(cd "$here/../.." && pwd) \
     nohup setsid "$here/run.sh" > "$out/summary" 2>&1 < /dev/null &
 echo $! > "$out/pid"
