@@ -2,7 +2,8 @@
 # quickstart-test.sh - on a fresh Debian 12 machine: install the build
 # dependencies, build raftd with -Werror and AddressSanitizer +
 # UndefinedBehaviorSanitizer in ./build-test, run the whole test suite
-# (make check: unit tests and integration tests), then make distcheck.
+# (make check: unit tests, integration tests, and each libFuzzer target for
+# 20 s: tests/fuzz, doc/fuzzing.md), then make distcheck.
 #
 # Prints "N passed, N failed" per test program and in total; exits non-zero
 # if anything failed.  Environment:
@@ -16,7 +17,8 @@ cd "$top"
 PACKAGES=(build-essential autoconf automake pkg-config libmicrohttpd-dev
           libcurl4-openssl-dev libconfig-dev libsystemd-dev libcjson-dev
           libssl-dev libgnutls28-dev
-          mandoc curl python3 iproute2 nftables etcd-client gnuplot-nox openssl)
+          mandoc curl python3 iproute2 nftables etcd-client gnuplot-nox openssl
+          clang libclang-rt-14-dev)
 CONFIGURE_FLAGS=(--enable-werror --enable-sanitizers)
 
 . "$top/scripts/deps.sh"

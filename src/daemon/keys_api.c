@@ -184,7 +184,8 @@ struct params {
 static const char *param(struct params *p, const char *name)
 {
     size_t nl = strlen(name);
-    const char *s = p->body, *end = p->body + p->body_len;
+    /* no body (GET): NULL, and NULL + 0 is undefined behaviour in C */
+    const char *s = p->body, *end = s ? s + p->body_len : NULL;
     while (s && s < end) {
         const char *amp = memchr(s, '&', (size_t)(end - s));
         const char *e = amp ? amp : end;

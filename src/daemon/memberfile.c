@@ -134,6 +134,25 @@ static int parse_member(const char *p, size_t len, struct member_entry *e)
     return 0;
 }
 
+/* A "cluster <16 hex digits>" line (without its newline) into *id, which
+ * must not be 0. From a NUL-terminated copy: sscanf() reads a string, and
+ * a record's text is not one (a snapshot's part, a file in a buffer). */
+static int parse_cluster(const char *p, size_t len, uint64_t *id)
+{
+    char line[32];
+    int used = 0;
+    uint64_t v = 0;
+    if (len != 24)
+        return -1;
+    memcpy(line, p, len);
+    line[len] = 0;
+    if (sscanf(line, "cluster %16" SCNx64 "%n", &v, &used) != 1 ||
+        used != 24 || !v)
+        return -1;
+    *id = v;
+    return 0;
+}
+
 int memberfile_decode(const char *text, size_t len, struct member_list *l,
                       const char *what, char *err, size_t errlen)
 {
@@ -151,7 +170,8 @@ int memberfile_decode(const char *text, size_t len, struct member_list *l,
     unsigned crc;
     char tail[32];
     size_t tl = len - last;
-    if (tl >= sizeof(tail) || memcmp(text + last, CRC_PREFIX, 7))
+    if (tl >= sizeof(tail) || tl < sizeof(CRC_PREFIX) - 1 ||
+        memcmp(text + last, CRC_PREFIX, sizeof(CRC_PREFIX) - 1))
         return errmsg(err, errlen, "%s is truncated or damaged: it does not "
                       "end with its checksum line", what);
     memcpy(tail, text + last, tl);
@@ -169,10 +189,8 @@ int memberfile_decode(const char *text, size_t len, struct member_list *l,
             p += ll + 1;
             continue;
         }
-        int cl = 0;
-        if (l->n == 0 && !l->cluster_id && ll == 24 &&
-            sscanf(text + p, "cluster %16" SCNx64 "%n", &l->cluster_id,
-                   &cl) == 1 && cl == 24 && l->cluster_id) {
+        if (l->n == 0 && !l->cluster_id &&
+            parse_cluster(text + p, ll, &l->cluster_id) == 0) {
             p += ll + 1;
             continue;
         }

@@ -482,23 +482,16 @@ void snap_handle_install(struct node *n, struct http_request *req)
         http_respond_error(req, 405, "use POST");
         return;
     }
-    size_t len;
+    size_t len, img_len;
     const char *body = http_request_body(req, &len);
-    const char *nl = memchr(body, '\n', len < 4096 ? len : 4096);
+    const uint8_t *img;
     char err[1200];
     struct raft_msg m;
-    if (!nl) {
-        http_respond_error(req, 400, "an InstallSnapshot body starts with a "
-                           "JSON line, then the snapshot");
-        return;
-    }
-    if (rpc_decode(RAFT_MSG_SNAPSHOT, body, (size_t)(nl - body), &m, err,
-                   sizeof(err)) < 0) {
+    if (rpc_decode_install_snapshot(body, len, &m, &img, &img_len, err,
+                                    sizeof(err)) < 0) {
         http_respond_error(req, 400, err);
         return;
     }
-    const uint8_t *img = (const uint8_t *)nl + 1;
-    size_t img_len = len - (size_t)(nl + 1 - body);
     char what[64];
     snprintf(what, sizeof(what), "the snapshot from node %" PRIu64, m.from);
     struct snapfile_meta meta;

@@ -358,3 +358,23 @@ void rpc_msg_free(struct raft_msg *m)
     m->entries = NULL;
     m->n_entries = 0;
 }
+
+int rpc_decode_install_snapshot(const char *body, size_t len,
+                                struct raft_msg *m, const uint8_t **img,
+                                size_t *img_len, char *err, size_t errlen)
+{
+    size_t scan = len < RPC_SNAPSHOT_LINE_MAX ? len : RPC_SNAPSHOT_LINE_MAX;
+    const char *nl = memchr(body, '\n', scan);
+    if (!nl) {
+        memset(m, 0, sizeof(*m));
+        snprintf(err, errlen, "an InstallSnapshot body starts with a JSON "
+                 "line, then the snapshot");
+        return -1;
+    }
+    if (rpc_decode(RAFT_MSG_SNAPSHOT, body, (size_t)(nl - body), m, err,
+                   errlen) < 0)
+        return -1;
+    *img = (const uint8_t *)nl + 1;
+    *img_len = len - (size_t)(nl + 1 - body);
+    return 0;
+}

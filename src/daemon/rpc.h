@@ -25,6 +25,7 @@
 #define RAFTD_RPC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../raft/raft.h"
 
@@ -44,5 +45,14 @@ char *rpc_encode(const struct raft_msg *m, size_t *len);
 int rpc_decode(enum raft_msg_type type, const char *body, size_t len,
                struct raft_msg *m, char *err, size_t errlen);
 void rpc_msg_free(struct raft_msg *m);
+
+/* Split an InstallSnapshot request body: its first line (a newline within
+ * the first RPC_SNAPSHOT_LINE_MAX bytes) is the JSON of the message, parsed
+ * into m; the rest is the snapshot image, *img (pointing into body) and
+ * *img_len bytes, for snapfile_check(). On error returns -1 with err set. */
+#define RPC_SNAPSHOT_LINE_MAX 4096
+int rpc_decode_install_snapshot(const char *body, size_t len,
+                                struct raft_msg *m, const uint8_t **img,
+                                size_t *img_len, char *err, size_t errlen);
 
 #endif

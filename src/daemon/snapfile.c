@@ -18,6 +18,9 @@
 
 #define SNAP_MAGIC "RAFTDSN1"
 #define SNAP_VERSION 1
+/* Indexes and terms are below 2^53, as on the wire (rpc.h): the log must
+ * be able to go on after the snapshot's index. */
+#define SNAP_NUMBER_LIMIT (UINT64_C(1) << 53)
 
 static void put_le(uint8_t *p, uint64_t v, unsigned n)
 {
@@ -79,7 +82,8 @@ int snapfile_check_header(const uint8_t *hdr, size_t len,
     m->index = get_le(hdr + 16, 8);
     m->term = get_le(hdr + 24, 8);
     m->length = get_le(hdr + 32, 8);
-    if (m->index == 0 || m->term == 0)
+    if (m->index == 0 || m->term == 0 || m->index >= SNAP_NUMBER_LIMIT ||
+        m->term >= SNAP_NUMBER_LIMIT)
         return errmsg(err, errlen, "%s claims to cover index %" PRIu64 " of term "
                     "%" PRIu64 ", which is impossible", what, m->index, m->term);
     return 0;

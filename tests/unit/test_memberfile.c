@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -380,6 +381,54 @@ TEST(test_snapshot_payload_members_part)
     free(img);
 }
 
+/* A record is not NUL-terminated (a snapshot's part ends where the image
+ * does): decoding reads its len bytes and nothing after them. Found by
+ * fuzzing (tests/fuzz/fuzz_snapshot.c): the cluster line was parsed with
+ * sscanf() on the text itself, which read on to a NUL byte. */
+TEST(test_decode_reads_only_the_record)
+{
+    struct member_list l, got;
+    list3(&l);
+    size_t len;
+    char *text = memberfile_encode(&l, &len);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    CHECK(text && len < page);
+    char *map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(map != MAP_FAILED);
+    if (!text || map == MAP_FAILED)
+        return;
+    CHECK(mprotect(map + page, page, PROT_NONE) == 0); /* reading on faults */
+    char *at = map + page - len;
+    memcpy(at, text, len);
+    char err[600];
+    CHECK(memberfile_decode(at, len, &got, "test", err, sizeof(err)) == 0);
+    CHECK(member_list_equal(&l, &got));
+    munmap(map, 2 * page);
+    free(text);
+}
+
+/* A record whose last line is shorter than "crc32c " is refused without
+ * reading past its end (found by fuzzing: it compared 7 bytes there). */
+TEST(test_short_last_line_refused_within_the_record)
+{
+    static const char text[] = "raftd members 1\nmember 1 http://a:1\n\n";
+    size_t len = sizeof(text) - 1, page = (size_t)sysconf(_SC_PAGESIZE);
+    char *map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(map != MAP_FAILED);
+    if (map == MAP_FAILED)
+        return;
+    CHECK(mprotect(map + page, page, PROT_NONE) == 0);
+    char *at = map + page - len;
+    memcpy(at, text, len);
+    struct member_list l;
+    char err[600];
+    CHECK(memberfile_decode(at, len, &l, "test", err, sizeof(err)) < 0);
+    CHECK(strstr(err, "checksum line") != NULL);
+    munmap(map, 2 * page);
+}
+
 int main(void)
 {
     snprintf(tmp, sizeof(tmp), "/tmp/raftd-test-memberfile-XXXXXX");
@@ -397,6 +446,8 @@ int main(void)
     RUN(test_diff_names_every_difference);
     RUN(test_config_compared_with_record);
     RUN(test_snapshot_payload_members_part);
+    RUN(test_decode_reads_only_the_record);
+    RUN(test_short_last_line_refused_within_the_record);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0)

@@ -198,6 +198,42 @@ TEST(random_bytes_never_crash)
     CHECK(rejected > 4900);
 }
 
+/* The InstallSnapshot body: a JSON line, then the image (node_snapshot.c
+ * hands the image to snapfile_check). */
+TEST(install_snapshot_body_is_split_at_the_first_line)
+{
+    static const char body[] =
+        "{\"term\":3,\"leader_id\":1,\"to\":2,\"last_included_index\":9,"
+        "\"last_included_term\":2,\"leader_commit\":9,\"seq\":4}\nIMG\n\x00X";
+    size_t len = sizeof(body) - 1;
+    struct raft_msg m;
+    const uint8_t *img = NULL;
+    size_t img_len = 0;
+    char err[256];
+    CHECK(rpc_decode_install_snapshot(body, len, &m, &img, &img_len, err,
+                                      sizeof(err)) == 0);
+    CHECK(m.type == RAFT_MSG_SNAPSHOT && m.term == 3 && m.from == 1);
+    CHECK(m.to == 2 && m.snapshot_index == 9 && m.snapshot_term == 2);
+    CHECK_EQ_U(img_len, 6);
+    CHECK(img && memcmp(img, "IMG\n\x00X", 6) == 0);
+    /* no newline in the first 4 KiB, or a bad first line: refused */
+    char *nonl = malloc(RPC_SNAPSHOT_LINE_MAX + 10);
+    CHECK(nonl != NULL);
+    if (!nonl)
+        return;
+    memset(nonl, ' ', RPC_SNAPSHOT_LINE_MAX + 10);
+    nonl[RPC_SNAPSHOT_LINE_MAX + 5] = '\n';
+    CHECK(rpc_decode_install_snapshot(nonl, RPC_SNAPSHOT_LINE_MAX + 10, &m,
+                                      &img, &img_len, err, sizeof(err)) < 0);
+    CHECK(strstr(err, "starts with a JSON line") != NULL);
+    free(nonl);
+    CHECK(rpc_decode_install_snapshot("{\"term\":1}\nX", 12, &m, &img,
+                                      &img_len, err, sizeof(err)) < 0);
+    CHECK(strstr(err, "missing field") != NULL);
+    CHECK(rpc_decode_install_snapshot("", 0, &m, &img, &img_len, err,
+                                      sizeof(err)) < 0);
+}
+
 int main(void)
 {
     RUN(vote_round_trip);
@@ -207,5 +243,6 @@ int main(void)
     RUN(paths_and_types);
     RUN(hostile_input_is_rejected);
     RUN(random_bytes_never_crash);
+    RUN(install_snapshot_body_is_split_at_the_first_line);
     return test_summary();
 }

@@ -1855,6 +1855,35 @@ TEST(test_snapshot_file_round_trip_and_damage)
     rmtree_free(dir);
 }
 
+/* A snapshot header claiming an index or term of 2^53 or more (2^64 - 1:
+ * the log could not even continue after it) is refused like a damaged one.
+ * Found by fuzzing (tests/fuzz/fuzz_wal.c): storage_open() returned a log
+ * starting at index 0. */
+TEST(test_snapshot_with_impossible_numbers_refused)
+{
+    static const struct {
+        raft_index index;
+        raft_term term;
+    } cases[] = {
+        {UINT64_MAX, 1}, {UINT64_C(1) << 53, 1}, {5, UINT64_C(1) << 53},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *dir = tmpdir_new();
+        struct snapfile_meta m;
+        CHECK(write_snap(dir, cases[i].index, cases[i].term, 16));
+        CHECK_EQ_U((unsigned)(read_snap(dir, &m) + 1), 0); /* -1 */
+        CHECK(strstr(err, "impossible") != NULL);
+        CHECK(open_fails(dir));
+        CHECK(strstr(err, "impossible") != NULL);
+        rmtree_free(dir);
+    }
+    char *dir = tmpdir_new(); /* just below the limit: fine */
+    struct snapfile_meta m;
+    CHECK(write_snap(dir, (UINT64_C(1) << 53) - 1, 3, 16));
+    CHECK_EQ_U(read_snap(dir, &m), 1);
+    rmtree_free(dir);
+}
+
 /* The loaded log is entries first..m->n of m. */
 static bool same_log_from(const struct storage_loaded *l, const struct model *m,
                           raft_index first)
@@ -2024,6 +2053,7 @@ int main(void)
     RUN(test_stats_count_syncs);
     RUN(test_open_removes_unfinished_snapshot_files);
     RUN(test_snapshot_file_round_trip_and_damage);
+    RUN(test_snapshot_with_impossible_numbers_refused);
     RUN(test_compaction_removes_covered_segments);
     RUN(test_log_not_continuing_snapshot_is_dropped);
     RUN(test_reset_after_install_and_gap_refused);
