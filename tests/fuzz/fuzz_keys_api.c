@@ -1,5 +1,6 @@
 /* fuzz_keys_api.c - the client API (keys_api.c: path, query string, form
- * body, parameters) and the store's commands (kv.c: kv_encode, kv_apply's
+ * body, parameters; members_api.c: /v2/members and its JSON bodies) and
+ * the store's commands (kv.c: kv_encode, kv_apply's
  * decoding, dedup.c's frame), without a node or an HTTP server.
  *
  * keys_api.c is linked as it is; the node and HTTP server functions it
@@ -17,12 +18,16 @@
  *         the method (bits 0-2: GET HEAD PUT POST DELETE PATCH OPTIONS GET),
  *         how a pending operation ends (bits 3-5: done, done, done, done,
  *         the client goes away, no leader, timeout, too big), bit 6: no
- *         leader known; then "path[?query]\n" and the body.
+ *         leader known, bit 7: Content-Type application/json (else none);
+ *         then "path[?query]\n" and the body. A members change ends as
+ *         committed, refused (409) or timed out (504) by bits 3-4.
  *   odd   committed log entries, separated by 0x1e, applied as the node's
  *         apply_entry() does (dedup_parse, dedup_begin, kv_apply,
  *         dedup_remember); then the store must read as valid JSON and its
  *         snapshot restore to the same snapshot, as must the table's.
  */
+#include <strings.h>
+
 #include "fuzz.h"
 #include "fuzz_json.h"
 
@@ -32,6 +37,7 @@
 #include "http_server.h"
 #include "keys_api.h"
 #include "kv.h"
+#include "members_api.h"
 #include "node.h"
 
 #define SEP 0x1e
@@ -46,6 +52,9 @@ struct http_request {
     size_t body_len;
     char *values[32]; /* decoded query values handed out */
     unsigned n_values;
+    const char *content_type;
+    void *context;
+    size_t context_size;
     bool responded, aborted;
     void (*on_abort)(struct http_request *, void *);
     void *abort_arg;
@@ -126,6 +135,22 @@ const char *http_request_body(const struct http_request *r, size_t *len)
     if (len)
         *len = r->body_len;
     return r->body;
+}
+
+const char *http_request_header(const struct http_request *r,
+                                const char *name)
+{
+    return strcasecmp(name, "Content-Type") == 0 ? r->content_type : NULL;
+}
+
+void *http_request_context(struct http_request *r, size_t size)
+{
+    if (!r->context) {
+        r->context = calloc(1, size);
+        r->context_size = size;
+    }
+    FUZZ_CHECK(r->context_size == size);
+    return r->context;
 }
 
 void http_response_header(struct http_request *r, const char *name,
@@ -236,6 +261,64 @@ raft_id node_leader(const struct node *n) { return n->no_leader ? RAFT_NONE : 1;
 raft_term node_term(const struct node *n) { (void)n; return 3; }
 raft_index node_applied_index(const struct node *n) { (void)n; return 42; }
 
+bool node_diverged(const struct node *n, struct raft_divergence *first)
+{
+    (void)n;
+    (void)first;
+    return false;
+}
+
+/* ---- members (node_reconfigure.c) ---- */
+
+struct members_wait {
+    bool used, cancelled;
+    node_members_fn fn;
+    void *arg;
+};
+static struct members_wait mwait;
+
+const struct raft_configuration *node_configuration(const struct node *n,
+                                                    raft_index *at)
+{
+    static struct raft_configuration c;
+    c.n = 0;
+    for (unsigned i = 0; i < n->cfg.n_members; i++) {
+        struct raft_member *m = &c.members[c.n++];
+        m->id = n->cfg.members[i].id;
+        m->role = i == 2 ? RAFT_LEARNER : RAFT_VOTER;
+        snprintf(m->address, sizeof(m->address), "%s", n->cfg.members[i].url);
+    }
+    if (at)
+        *at = 7;
+    return &c;
+}
+
+raft_id node_new_member_id(const struct node *n)
+{
+    (void)n;
+    return 4;
+}
+
+struct members_wait *node_change_members(struct node *n,
+                                         const struct raft_configuration *want,
+                                         node_members_fn fn, void *arg)
+{
+    (void)n;
+    uint8_t buf[RAFT_CONFIGURATION_MAX_BYTES];
+    FUZZ_CHECK(raft_configuration_encode(want, buf) > 0); /* a valid one */
+    if (mwait.used)
+        return NULL;
+    mwait = (struct members_wait){.used = true, .fn = fn, .arg = arg};
+    return &mwait;
+}
+
+void node_members_cancel(struct node *n, struct members_wait *w)
+{
+    (void)n;
+    FUZZ_CHECK(w == &mwait && w->used && !w->cancelled);
+    w->cancelled = true;
+}
+
 /* As node.c computes it, for the default core limit of 1 MiB. */
 size_t node_max_entry_bytes(const struct raftd_config *cfg)
 {
@@ -320,6 +403,16 @@ static void run_ops(struct http_request *req, unsigned how)
         free(op->cmd);
         *op = (struct node_op){0};
     }
+    if (mwait.used) {
+        if (how == 4 && !req->responded && req->on_abort && !req->aborted) {
+            req->aborted = true;
+            req->on_abort(req, req->abort_arg);
+        }
+        if (!mwait.cancelled)
+            mwait.fn(mwait.arg, (unsigned[]){0, 0, 409, 504}[how & 3],
+                     "refused, or not in time");
+        mwait = (struct members_wait){0};
+    }
 }
 
 static void request_free(struct http_request *r)
@@ -329,6 +422,7 @@ static void request_free(struct http_request *r)
     free(r->path);
     free(r->query);
     free(r->body);
+    free(r->context);
     free(r);
 }
 
@@ -362,8 +456,9 @@ static bool is_api_path(const char *path)
 {
     if (strncmp(path, "/v2/keys", 8) == 0 && (!path[8] || path[8] == '/'))
         return true;
-    return !strcmp(path, "/v2/members") || !strcmp(path, "/v2/members/leader") ||
-           !strcmp(path, "/health") || !strcmp(path, "/version");
+    if (strncmp(path, "/v2/members", 11) == 0 && (!path[11] || path[11] == '/'))
+        return true;
+    return !strcmp(path, "/health") || !strcmp(path, "/version");
 }
 
 static void fuzz_requests(const uint8_t *data, size_t size)
@@ -384,6 +479,7 @@ static void fuzz_requests(const uint8_t *data, size_t size)
         } else if (r) {
             unsigned how = data[0] >> 3 & 7;
             node.no_leader = data[0] & 0x40;
+            r->content_type = data[0] & 0x80 ? "application/json" : NULL;
             bool taken = keys_api_handle(&node, r);
             FUZZ_CHECK(taken == is_api_path(r->path));
             if (taken)
