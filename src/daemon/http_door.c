@@ -286,9 +286,17 @@ static int on_sweep(sd_event_source *src, uint64_t usec, void *userdata)
 }
 
 /* Every connection allowed is taken: close the one that has waited longest
- * in the door (it has not sent a whole request line, or was answered). */
+ * in the door (it has not sent a whole request line, or was answered).
+ * Connections whose request line arrived but was not looked at yet (their
+ * readiness not dispatched yet, on a busy loop) are judged first: they are
+ * not idle, and closing one would drop a request already sent. */
 static bool make_room(struct http_door *d)
 {
+    for (struct door_conn *c = d->head, *next; c; c = next) {
+        next = c->next; /* (judging c frees only c) */
+        if (!c->answered)
+            conn_judge(c, false);
+    }
     if (!d->head)
         return d->ops.evict && d->ops.evict(d->arg);
     conn_close(d->head);

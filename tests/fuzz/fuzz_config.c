@@ -128,7 +128,9 @@ static void check_resolved(const struct raftd_config *cfg)
     for (unsigned i = 0; i < cfg->n_members; i++) {
         const struct raftd_member *m = &cfg->members[i];
         FUZZ_CHECK(m->url && m->host && m->port && m->id);
-        FUZZ_CHECK(strncmp(m->url, "http://", 7) == 0);
+        FUZZ_CHECK(strncmp(m->url, "http://", 7) == 0 ||
+                   strncmp(m->url, "https://", 8) == 0);
+        FUZZ_CHECK(m->https == (m->url[4] == 's'));
     }
     struct member_list l, again;
     if (member_list_from_config(cfg, &l) < 0)

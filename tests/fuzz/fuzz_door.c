@@ -4,8 +4,9 @@
  *
  * The door peeks at what has arrived so far and judges it again as more
  * arrives, so the verdicts on the prefixes of one byte stream must agree:
- * a prefix judged garbage stays garbage, a complete request line stays a
- * request (of the same class), and "wait" may only come before either.
+ * a prefix judged garbage stays garbage, a TLS handshake stays one, a
+ * complete request line stays a request (of the same class), and "wait"
+ * may only come before these.
  * A request's line ends in the bytes judged; a peer's target starts with
  * the prefix. The first input byte picks the prefix (/raft/, none, /v2/).
  */
@@ -25,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool peer = false;
     enum http_door_verdict whole = http_door_judge(buf, n, prefix, &peer);
     FUZZ_CHECK(whole == HTTP_DOOR_WAIT || whole == HTTP_DOOR_REQUEST ||
-               whole == HTTP_DOOR_GARBAGE);
+               whole == HTTP_DOOR_GARBAGE || whole == HTTP_DOOR_TLS);
     if (whole == HTTP_DOOR_REQUEST)
         FUZZ_CHECK(memchr(buf, '\n', n) != NULL);
     if (whole == HTTP_DOOR_REQUEST && peer) /* (*peer means nothing else) */
@@ -37,8 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t k = 0; k <= upto; k++) {
         bool p = false;
         enum http_door_verdict v = http_door_judge(buf, k, prefix, &p);
-        if (prev == HTTP_DOOR_GARBAGE)
-            FUZZ_CHECK(v == HTTP_DOOR_GARBAGE);
+        if (prev == HTTP_DOOR_GARBAGE || prev == HTTP_DOOR_TLS)
+            FUZZ_CHECK(v == prev);
         if (prev == HTTP_DOOR_REQUEST)
             FUZZ_CHECK(v == HTTP_DOOR_REQUEST && p == prev_peer);
         prev = v;

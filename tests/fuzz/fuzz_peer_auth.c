@@ -221,23 +221,16 @@ static void model_free(struct model *m)
             free(m->w[i][p].seen);
 }
 
-/* The header peer_auth_sign_request() would write for these fields,
- * signed here with OpenSSL's HMAC-SHA256 as the protocol defines. */
-static void sign(const char *method, const char *path, uint64_t to,
-                 uint64_t ts, uint64_t inc, uint64_t ctr, const void *body,
-                 size_t len, char *header, size_t hlen)
+/* HMAC-SHA256(secret, head || body) in hex, with OpenSSL's one-shot API
+ * (not peer_auth.c's code). */
+static void hmac_hex(const char *head, const void *body, size_t len,
+                     char out[65])
 {
-    char fields[200], head[512];
-    snprintf(fields, sizeof(fields), "c=%016" PRIx64 " f=%d t=%" PRIu64
-             " ts=%" PRIu64 " n=%016" PRIx64 ".%" PRIu64, cluster_id, SENDER,
-             to, ts, inc, ctr);
-    int hn = snprintf(head, sizeof(head), "raftd-peer-request-v1\n%s\n%s\n%s\n",
-                      method, path, fields);
-    size_t total = (size_t)hn + len;
+    size_t hn = strlen(head), total = hn + len;
     uint8_t *msg = malloc(total ? total : 1);
     if (!msg)
         abort();
-    memcpy(msg, head, (size_t)hn);
+    memcpy(msg, head, hn);
     if (len)
         memcpy(msg + hn, body, len);
     uint8_t md[32];
@@ -247,10 +240,28 @@ static void sign(const char *method, const char *path, uint64_t to,
         mdlen != 32)
         abort();
     free(msg);
-    char mac[65];
     for (int i = 0; i < 32; i++)
-        snprintf(mac + 2 * i, 3, "%02x", md[i]);
-    snprintf(header, hlen, "v1 %s m=%s", fields, mac);
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* The header peer_auth_sign_request() would write for these fields,
+ * signed here as the protocol defines (peer_auth.h): k= over the method,
+ * the path and the fields, m= over the same and the body. */
+static void sign(const char *method, const char *path, uint64_t to,
+                 uint64_t ts, uint64_t inc, uint64_t ctr, const void *body,
+                 size_t len, char *header, size_t hlen)
+{
+    char fields[200], head[512], key_proof[65], mac[65];
+    snprintf(fields, sizeof(fields), "c=%016" PRIx64 " f=%d t=%" PRIu64
+             " ts=%" PRIu64 " n=%016" PRIx64 ".%" PRIu64, cluster_id, SENDER,
+             to, ts, inc, ctr);
+    snprintf(head, sizeof(head), "raftd-peer-head-v1\n%s\n%s\n%s\n", method,
+             path, fields);
+    hmac_hex(head, NULL, 0, key_proof);
+    snprintf(head, sizeof(head), "raftd-peer-request-v1\n%s\n%s\n%s\n",
+             method, path, fields);
+    hmac_hex(head, body, len, mac);
+    snprintf(header, hlen, "v1 %s k=%s m=%s", fields, key_proof, mac);
 }
 
 struct op {
@@ -275,12 +286,14 @@ static struct op read_op(const uint8_t *p)
 static enum peer_auth_verdict expected(const struct model *m,
                                        const struct op *o, uint64_t ctr)
 {
+    /* peer_auth.h's order: the target; k= and the time, before the body
+     * is read; then m= (the one a changed digit breaks); then replays */
     if (o->other_node)
         return PEER_AUTH_NOT_FOR_US;
-    if (o->bad_mac)
-        return PEER_AUTH_BAD_MAC;
     if ((o->skew_ms < 0 ? -o->skew_ms : o->skew_ms) > PEER_AUTH_WINDOW_MS)
         return PEER_AUTH_STALE;
+    if (o->bad_mac)
+        return PEER_AUTH_BAD_MAC;
     return model_seen(&m->w[o->inc][o->path], ctr) ? PEER_AUTH_REPLAYED
                                                    : PEER_AUTH_OK;
 }

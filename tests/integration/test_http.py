@@ -492,13 +492,21 @@ class EdgesTest(HttpTestCase):
         for nd in c.nodes.values():
             held += self.hold(nd, self.MAX,
                       b"GET /v2/keys/held?wait=true HTTP/1.1\r\nHost: t\r\n\r\n")
+        last = {}
+
+        def answer_503(i):
+            a = last[i] = self.over_limit_answer(c.node(i))
+            return a if a[0] == 503 else None
         for i in c.ids():
-            got = c.wait_for(
-                lambda: (lambda a: a if a[0] == 503 else None)(
-                    self.over_limit_answer(c.node(i))),
-                # (generous: on a busy machine the node may take a while
-                # to read every held connection's request line)
-                scaled(20), msg="a 503 from node %d" % i)
+            try:
+                got = c.wait_for(
+                    lambda: answer_503(i),
+                    # (generous: on a busy machine the node may take a
+                    # while to read every held connection's request line)
+                    scaled(20), msg="a 503 from node %d" % i)
+            except harness.WaitTimeout as e:
+                raise AssertionError("%s; its last answer: %r"
+                                     % (e, last.get(i))) from None
             st, body, took = got
             self.assertLess(took, scaled(2), "503 took %.1fs" % took)
             err = json.loads(body)["error"]
