@@ -132,6 +132,9 @@ struct raft {
 };
 
 /* raft.c */
+/* A leader's API call at time now: 0 if it may act, or RAFT_ENOTLEADER /
+ * RAFT_ETRANSFER (it is handing leadership over). Advances r->now. */
+int leader_may_act(struct raft *r, raft_time now);
 struct progress *raft_progress(struct raft *r, raft_id id);
 struct raft_msg *raft_send(struct raft *r, enum raft_msg_type type, raft_id to);
 struct raft_note *raft_note(struct raft *r, enum raft_note_type type,

@@ -363,12 +363,9 @@ int raft_change_configuration(struct raft *r, raft_time now,
                               const struct raft_configuration *next,
                               raft_index *index)
 {
-    if (now > r->now)
-        r->now = now;
-    if (r->role != RAFT_LEADER)
-        return RAFT_ENOTLEADER;
-    if (r->transfer_target)
-        return RAFT_ETRANSFER;
+    int rv = leader_may_act(r, now);
+    if (rv < 0)
+        return rv;
     if (raftlog_term_at(&r->log, r->commit) != r->term)
         return RAFT_ENOTREADY;
     if (r->conf_index > r->commit)
@@ -382,7 +379,7 @@ int raft_change_configuration(struct raft *r, raft_time now,
     if (len < 0)
         return len;
     raft_index at;
-    int rv = replication_append_local(r, RAFT_ENTRY_CONFIG, buf, (size_t)len,
+    rv = replication_append_local(r, RAFT_ENTRY_CONFIG, buf, (size_t)len,
                                       &at);
     if (rv)
         return rv;

@@ -506,18 +506,24 @@ int raft_receive(struct raft *r, raft_time now, const struct raft_msg *m)
     return 0;
 }
 
-int raft_propose(struct raft *r, raft_time now, const void *data, size_t len,
-                 raft_index *index)
+int leader_may_act(struct raft *r, raft_time now)
 {
     if (now > r->now)
         r->now = now;
     if (r->role != RAFT_LEADER)
         return RAFT_ENOTLEADER;
-    if (r->transfer_target)
-        return RAFT_ETRANSFER;
+    return r->transfer_target ? RAFT_ETRANSFER : 0;
+}
+
+int raft_propose(struct raft *r, raft_time now, const void *data, size_t len,
+                 raft_index *index)
+{
+    int rv = leader_may_act(r, now);
+    if (rv < 0)
+        return rv;
     if (len > UINT32_MAX || len > r->cfg.max_bytes_per_msg)
         return RAFT_ETOOBIG;
-    int rv = replication_append_local(r, RAFT_ENTRY_NORMAL, data, len, index);
+    rv = replication_append_local(r, RAFT_ENTRY_NORMAL, data, len, index);
     if (rv)
         return rv;
     r->broadcast_pending = true;

@@ -18,12 +18,9 @@ static void send_timeout_now(struct raft *r)
 
 int raft_transfer_leadership(struct raft *r, raft_time now, raft_id target)
 {
-    if (now > r->now)
-        r->now = now;
-    if (r->role != RAFT_LEADER)
-        return RAFT_ENOTLEADER;
-    if (r->transfer_target)
-        return RAFT_ETRANSFER;
+    int rv = leader_may_act(r, now);
+    if (rv < 0)
+        return rv;
     if (target == RAFT_NONE) {
         /* the most up-to-date follower, preferring ones heard from lately
          * (check-quorum's recent_active) over ones that may be down */
