@@ -244,18 +244,47 @@ static struct sconf node_base(const struct node *n, raft_index *at)
     return n->snap.index ? n->snap.conf : n->boot;
 }
 
-struct sconf node_conf_at(const struct sim *s, const struct node *n,
-                          raft_index i)
+/* The configuration in effect at entry i of n's log, and into *at the
+ * index of its entry (0 for the base its log starts from). */
+static struct sconf conf_at(const struct node *n, raft_index i,
+                            raft_index *at)
 {
-    (void)s;
     const struct slog *l = n->up ? &n->mirror : &n->disk;
     raft_index b;
     struct sconf base = node_base(n, &b);
     if (i > l->n)
         i = l->n;
-    if (i > b && l->e[i - 1].conf_idx > b)
+    if (i > b && l->e[i - 1].conf_idx > b) {
+        *at = l->e[i - 1].conf_idx;
         return l->e[i - 1].conf;
+    }
+    *at = 0;
     return base;
+}
+
+struct sconf node_conf_at(const struct sim *s, const struct node *n,
+                          raft_index i)
+{
+    raft_index at;
+    (void)s;
+    return conf_at(n, i, &at);
+}
+
+bool node_knows(const struct sim *s, const struct node *n, raft_id id)
+{
+    const struct slog *l = n->up ? &n->mirror : &n->disk;
+    raft_index at; /* 0: the base, committed */
+    struct sconf c = conf_at(n, l->n, &at);
+    (void)s;
+    if (sconf_member(c, id))
+        return true;
+    raft_index commit = n->up ? raft_commit_index(n->r) : n->hs.commit;
+    while (at > commit) {
+        c = conf_at(n, at - 1, &at);
+        if (sconf_member(c, id))
+            return true;
+    }
+    return false;
 }
 
 struct sconf node_conf(const struct sim *s, const struct node *n,
@@ -299,8 +328,10 @@ void check_disruption(struct sim *s, struct node *n, const struct raft_msg *m,
         return;
     if (raft_current_term(n->r) != term_before ||
         raft_voted_for(n->r) != vote_before)
-        violation(s, "Disruption", "%s took a %s from %s, which is not a "
-                  "member of its configuration %s, and its %s changed (term %" PRIu64
+        violation(s, "Disruption", "%s took a %s from %s, a stranger to it "
+                  "(a member neither of its configuration %s nor of any before "
+                  "it back to its latest committed one), and its %s changed "
+                  "(term %" PRIu64
                   " -> %" PRIu64 ", vote %s -> %s)", node_name(n->id),
                   m->prevote ? "PreVote" : "RequestVote", node_name(m->from),
                   sconf_text(node_conf(s, n, NULL)),
@@ -917,7 +948,8 @@ void check_electable(struct sim *s)
         if (lx->n >= c && lx->e[c - 1].chain == chain)
             continue;
         /* x counts votes by its configuration, if it may stand there;
-         * voters grant only candidates that are members of theirs */
+         * voters grant only candidates that are no strangers to them
+         * (node_knows) */
         struct sconf k = conf[x];
         if (!node_may_campaign(s, nx, k, at[x],
                                nx->up ? raft_commit_index(nx->r) : nx->hs.commit))
@@ -928,7 +960,9 @@ void check_electable(struct sim *s)
         for (unsigned v = 1; v <= s->n; v++) {
             const struct slog *lv = &s->nodes[v].disk;
             raft_term tv = lv->n ? lv->e[lv->n - 1].term : 0;
-            if (!sconf_voter(k, v) || (v != x && !sconf_member(conf[v], x)))
+            if (!sconf_voter(k, v) ||
+                (v != x && !sconf_member(conf[v], x) &&
+                 !node_knows(s, &s->nodes[v], x)))
                 continue; /* x's own vote counts if it is a voter of k */
             if (v == x || log_newer(tx, lx->n, tv, lv->n)) {
                 votes++;
