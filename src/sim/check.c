@@ -705,8 +705,22 @@ static bool node_may_campaign(const struct sim *s, const struct node *n,
 
 /* A node that becomes leader may stand in the configuration its core uses
  * and in the one its log holds as the cluster's history has it (a spare
- * that believes its bootstrap list, or a node whose removal is committed,
- * may not). */
+ * that believes its bootstrap list may not, nor a node that knows its
+ * removal is committed).
+ *
+ * "Committed" is what the node knows, its commit index, not what the
+ * cluster's history knows: the commit index is volatile (a restart starts
+ * from the persisted one), so a removal may be committed on a majority of
+ * the new configuration while neither the removed node nor those voters
+ * know it. Such a node may stand and be elected by voters to whom it is
+ * no stranger (Disruption: a voter that knows the removal committed
+ * refuses it without effect); it commits its no-op, with it its removal,
+ * and steps down at once (check_removed_leader), as a leader removing
+ * itself does (dissertation 4.2.2). No core can refuse it without knowing
+ * the commit it cannot know: a voter holding an uncommitted configuration
+ * without the candidate cannot tell a committed one from a stale one, and
+ * refusing on the strength of a stale one left nobody electable at seed
+ * 154 (membership.c, membership_knows). */
 static void check_leader_member(struct sim *s, struct node *n)
 {
     raft_index at;
@@ -715,8 +729,9 @@ static void check_leader_member(struct sim *s, struct node *n)
     struct sconf h = l->n ? l->e[l->n - 1].conf : l->base;
     raft_index hat = l->n ? l->e[l->n - 1].conf_idx : 0;
     struct sconf hprev = hat > 1 ? l->e[hat - 2].conf : l->base;
-    bool ok_c = node_may_campaign(s, n, c, at, s->committed.n);
-    bool ok_h = may_campaign(h, hat, hprev, n->id, s->committed.n);
+    raft_index commit = raft_commit_index(n->r);
+    bool ok_c = node_may_campaign(s, n, c, at, commit);
+    bool ok_h = may_campaign(h, hat, hprev, n->id, commit);
     if (!ok_c || !ok_h)
         violation(s, "Membership", "%s becomes leader of term %" PRIu64
                   " but may not stand in %s %s (not a voter, nor one whose "
