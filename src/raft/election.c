@@ -133,12 +133,16 @@ void election_recv_vote(struct raft *r, const struct raft_msg *m)
 {
     bool up_to_date = log_up_to_date(r, m->last_index, m->last_term);
 
-    /* Only members stand (a spare or a removed server is refused without
-     * changing anything: dissertation 4.2.3), but a learner of ours may be
-     * a voter of the candidate's configuration, one step ahead of ours:
-     * refusing it could leave no one electable (raft-sim: {n2,n4} with n2
-     * just promoted, n1 removed, and n4 lagging at {n1,n4; learner n2}). */
-    if (!raft_configuration_find(&r->conf, m->from)) {
+    /* Only members stand (a spare or a server whose removal we know is
+     * committed is refused without changing anything: dissertation 4.2.3),
+     * but a learner of ours may be a voter of the candidate's
+     * configuration, one step ahead of ours (raft-sim: {n2,n4} with n2
+     * just promoted, n1 removed, and n4 lagging at {n1,n4; learner n2}),
+     * and a server that an uncommitted configuration of ours removes may
+     * still be a voter of the cluster's (raft-sim seed 154: n2 refused n4
+     * for n2's own stale removal of n4, n4's election needed n2): refusing
+     * either could leave no one electable (4.1). */
+    if (!membership_knows(r, m->from)) {
         reply_vote(r, m, false, "candidate is not a member");
         return;
     }

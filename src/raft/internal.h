@@ -182,6 +182,10 @@ bool membership_is_voter(const struct raft *r, raft_id id);
 /* May this node start an election: a voter of its configuration, or one
  * whose removal from it is not committed yet (a voter of the one before)? */
 bool membership_may_campaign(const struct raft *r);
+/* Is id a member of the configuration in effect, or of any before it back
+ * to the latest committed one (any it may yet return to)? Votes go to
+ * those only; anyone else is a stranger. */
+bool membership_knows(const struct raft *r, raft_id id);
 
 /* quorum.c: every majority, over the voters of the configuration */
 enum quorum_result { QUORUM_PENDING, QUORUM_WON, QUORUM_LOST };

@@ -28,6 +28,17 @@
  * stuck after n1, leading, appended its removal alone and lost office: n2
  * needs n1's vote, which n1's longer log refuses, and n1 waited).
  *
+ * Votes go to members only (election.c), but "member" cannot mean only of
+ * the configuration in effect: a learner of ours may be a voter of a newer
+ * one, and a configuration above our commit index may be truncated, so a
+ * server it removes may still be a voter of the cluster's configuration
+ * (raft-sim seed 154: n2 held its own stale removal of n4, never to be
+ * committed, and refused n4, whose election needed n2's vote, while n4
+ * refused n5 for its uncommitted removal: nobody could lead). A stranger
+ * is a server in none of the configurations from our latest committed one
+ * on (a spare, or a server whose removal we know is committed); only
+ * strangers are refused without effect (4.2.3).
+ *
  * The progress entries (struct progress) follow the configuration in
  * effect: one per member, with its voter flag, created and dropped with
  * the members.
@@ -213,6 +224,22 @@ bool membership_may_campaign(const struct raft *r)
     latest_at(r, r->conf_index - 1, &prev);
     const struct raft_member *m = raft_configuration_find(&prev, r->cfg.id);
     return m && m->role == RAFT_VOTER;
+}
+
+bool membership_knows(const struct raft *r, raft_id id)
+{
+    if (raft_configuration_find(&r->conf, id))
+        return true;
+    /* Configurations above the commit index may still be truncated: a
+     * member of any of them, or of the committed one before them, may be
+     * a voter of the cluster's configuration. */
+    struct raft_configuration c;
+    for (raft_index at = r->conf_index; at > r->commit;) {
+        at = latest_at(r, at - 1, &c);
+        if (raft_configuration_find(&c, id))
+            return true;
+    }
+    return false;
 }
 
 void membership_on_truncate(struct raft *r, raft_index index)

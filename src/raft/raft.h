@@ -303,7 +303,9 @@ raft_time raft_deadline(const struct raft *r);
  * them (dissertation 4.1): a leader that joined while this node's log
  * lagged is followed, so that it brings the configuration in; votes go
  * only to members of this node's configuration (voters, or learners that
- * a newer configuration may have promoted). */
+ * a newer configuration may have promoted), or of one before it that an
+ * uncommitted configuration entry may yet give way to, back to the latest
+ * committed one; a stranger to all of them is refused without effect. */
 int raft_receive(struct raft *r, raft_time now, const struct raft_msg *m);
 
 /* Leader only: append a client command. *index gets its log index. Returns

@@ -244,18 +244,47 @@ static struct sconf node_base(const struct node *n, raft_index *at)
     return n->snap.index ? n->snap.conf : n->boot;
 }
 
-struct sconf node_conf_at(const struct sim *s, const struct node *n,
-                          raft_index i)
+/* The configuration in effect at entry i of n's log, and into *at the
+ * index of its entry (0 for the base its log starts from). */
+static struct sconf conf_at(const struct node *n, raft_index i,
+                            raft_index *at)
 {
-    (void)s;
     const struct slog *l = n->up ? &n->mirror : &n->disk;
     raft_index b;
     struct sconf base = node_base(n, &b);
     if (i > l->n)
         i = l->n;
-    if (i > b && l->e[i - 1].conf_idx > b)
+    if (i > b && l->e[i - 1].conf_idx > b) {
+        *at = l->e[i - 1].conf_idx;
         return l->e[i - 1].conf;
+    }
+    *at = 0;
     return base;
+}
+
+struct sconf node_conf_at(const struct sim *s, const struct node *n,
+                          raft_index i)
+{
+    raft_index at;
+    (void)s;
+    return conf_at(n, i, &at);
+}
+
+bool node_knows(const struct sim *s, const struct node *n, raft_id id)
+{
+    const struct slog *l = n->up ? &n->mirror : &n->disk;
+    raft_index at; /* 0: the base, committed */
+    struct sconf c = conf_at(n, l->n, &at);
+    (void)s;
+    if (sconf_member(c, id))
+        return true;
+    raft_index commit = n->up ? raft_commit_index(n->r) : n->hs.commit;
+    while (at > commit) {
+        c = conf_at(n, at - 1, &at);
+        if (sconf_member(c, id))
+            return true;
+    }
+    return false;
 }
 
 struct sconf node_conf(const struct sim *s, const struct node *n,
@@ -299,8 +328,10 @@ void check_disruption(struct sim *s, struct node *n, const struct raft_msg *m,
         return;
     if (raft_current_term(n->r) != term_before ||
         raft_voted_for(n->r) != vote_before)
-        violation(s, "Disruption", "%s took a %s from %s, which is not a "
-                  "member of its configuration %s, and its %s changed (term %" PRIu64
+        violation(s, "Disruption", "%s took a %s from %s, a stranger to it "
+                  "(a member neither of its configuration %s nor of any before "
+                  "it back to its latest committed one), and its %s changed "
+                  "(term %" PRIu64
                   " -> %" PRIu64 ", vote %s -> %s)", node_name(n->id),
                   m->prevote ? "PreVote" : "RequestVote", node_name(m->from),
                   sconf_text(node_conf(s, n, NULL)),
@@ -674,8 +705,22 @@ static bool node_may_campaign(const struct sim *s, const struct node *n,
 
 /* A node that becomes leader may stand in the configuration its core uses
  * and in the one its log holds as the cluster's history has it (a spare
- * that believes its bootstrap list, or a node whose removal is committed,
- * may not). */
+ * that believes its bootstrap list may not, nor a node that knows its
+ * removal is committed).
+ *
+ * "Committed" is what the node knows, its commit index, not what the
+ * cluster's history knows: the commit index is volatile (a restart starts
+ * from the persisted one), so a removal may be committed on a majority of
+ * the new configuration while neither the removed node nor those voters
+ * know it. Such a node may stand and be elected by voters to whom it is
+ * no stranger (Disruption: a voter that knows the removal committed
+ * refuses it without effect); it commits its no-op, with it its removal,
+ * and steps down at once (check_removed_leader), as a leader removing
+ * itself does (dissertation 4.2.2). No core can refuse it without knowing
+ * the commit it cannot know: a voter holding an uncommitted configuration
+ * without the candidate cannot tell a committed one from a stale one, and
+ * refusing on the strength of a stale one left nobody electable at seed
+ * 154 (membership.c, membership_knows). */
 static void check_leader_member(struct sim *s, struct node *n)
 {
     raft_index at;
@@ -684,8 +729,9 @@ static void check_leader_member(struct sim *s, struct node *n)
     struct sconf h = l->n ? l->e[l->n - 1].conf : l->base;
     raft_index hat = l->n ? l->e[l->n - 1].conf_idx : 0;
     struct sconf hprev = hat > 1 ? l->e[hat - 2].conf : l->base;
-    bool ok_c = node_may_campaign(s, n, c, at, s->committed.n);
-    bool ok_h = may_campaign(h, hat, hprev, n->id, s->committed.n);
+    raft_index commit = raft_commit_index(n->r);
+    bool ok_c = node_may_campaign(s, n, c, at, commit);
+    bool ok_h = may_campaign(h, hat, hprev, n->id, commit);
     if (!ok_c || !ok_h)
         violation(s, "Membership", "%s becomes leader of term %" PRIu64
                   " but may not stand in %s %s (not a voter, nor one whose "
@@ -917,7 +963,8 @@ void check_electable(struct sim *s)
         if (lx->n >= c && lx->e[c - 1].chain == chain)
             continue;
         /* x counts votes by its configuration, if it may stand there;
-         * voters grant only candidates that are members of theirs */
+         * voters grant only candidates that are no strangers to them
+         * (node_knows) */
         struct sconf k = conf[x];
         if (!node_may_campaign(s, nx, k, at[x],
                                nx->up ? raft_commit_index(nx->r) : nx->hs.commit))
@@ -928,7 +975,9 @@ void check_electable(struct sim *s)
         for (unsigned v = 1; v <= s->n; v++) {
             const struct slog *lv = &s->nodes[v].disk;
             raft_term tv = lv->n ? lv->e[lv->n - 1].term : 0;
-            if (!sconf_voter(k, v) || (v != x && !sconf_member(conf[v], x)))
+            if (!sconf_voter(k, v) ||
+                (v != x && !sconf_member(conf[v], x) &&
+                 !node_knows(s, &s->nodes[v], x)))
                 continue; /* x's own vote counts if it is a voter of k */
             if (v == x || log_newer(tx, lx->n, tv, lv->n)) {
                 votes++;

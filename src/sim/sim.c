@@ -852,8 +852,7 @@ static void deliver_now(struct sim *s, struct node *n, struct raft_msg *m)
         n->incoming = *msg_snap(m); /* the core may ask to install it */
     bool member = raft_configuration_find(raft_configuration(n->r, NULL),
                                           m->from) != NULL;
-    bool nonvoter = m->type == RAFT_MSG_VOTE &&
-                    !sconf_member(node_conf(s, n, NULL), m->from);
+    bool nonvoter = m->type == RAFT_MSG_VOTE && !node_knows(s, n, m->from);
     raft_term term0 = raft_current_term(n->r);
     raft_id vote0 = raft_voted_for(n->r);
     int rv = raft_receive(n->r, node_clock(n, s->now), m);

@@ -320,6 +320,12 @@ struct sconf node_conf(const struct sim *s, const struct node *n,
 /* The same as of entry i of its log. */
 struct sconf node_conf_at(const struct sim *s, const struct node *n,
                           raft_index i);
+/* Is id no stranger to n: a member of the configuration n's core uses, or
+ * of one before it in n's log back to the latest n knows committed (an
+ * uncommitted configuration may yet be truncated)? The core votes only
+ * for those (membership_knows); the checker asks it of the Disruption and
+ * Electability properties. */
+bool node_knows(const struct sim *s, const struct node *n, raft_id id);
 /* The core's configuration agrees with the model's (Configuration in
  * effect); where: when it was checked, for the message. */
 void check_configuration(struct sim *s, struct node *n, const char *where);

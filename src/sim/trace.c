@@ -318,7 +318,9 @@ void trace_notes(struct sim *s, struct node *n, const struct raft_ready *rd)
                 say(s, 0, n->id, "election timeout (has heard from no leader)");
             break;
         case RAFT_NOTE_PREVOTE_STARTED:
-            n->votes = 1;
+            /* its own vote counts only if it is a voter (one whose
+             * removal is uncommitted counts the others only) */
+            n->votes = sconf_voter(node_conf(s, n, NULL), n->id);
             say(s, 0, n->id, "-> pre-vote: asks the others \"would you vote for "
                 "me in term %" PRIu64 "?\"", no->term + 1);
             break;
@@ -326,7 +328,9 @@ void trace_notes(struct sim *s, struct node *n, const struct raft_ready *rd)
             say(s, 0, n->id, "pre-vote failed (%s)", reason);
             break;
         case RAFT_NOTE_ELECTION_STARTED:
-            n->votes = 1;
+            /* its own vote counts only if it is a voter (one whose
+             * removal is uncommitted counts the others only) */
+            n->votes = sconf_voter(node_conf(s, n, NULL), n->id);
             say(s, 0, n->id, "-> starts an election for term %" PRIu64
                 ", votes for itself%s", no->term,
                 no->reason ? " (leadership transfer: no pre-vote)" : "");

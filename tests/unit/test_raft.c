@@ -2288,6 +2288,76 @@ TEST(a_learner_of_ours_may_be_a_voter_ahead_of_us)
     raft_free(o.r);
 }
 
+/* 1 follows leader 3 of term 2, which appended the removal of 2 from
+ * {1,2,3} at entry 2; commit says whether that is committed. */
+static void one_with_removal_of_2(struct one *o, raft_index commit)
+{
+    one_init(o, 3, 1);
+    struct raft_configuration c = {.n = 2};
+    c.members[0] = (struct raft_member){.id = 1, .role = RAFT_VOTER};
+    c.members[1] = (struct raft_member){.id = 3, .role = RAFT_VOTER};
+    uint8_t buf[RAFT_CONFIGURATION_MAX_BYTES];
+    int len = raft_configuration_encode(&c, buf);
+    struct raft_entry e[2] = {
+        {.term = 2, .type = RAFT_ENTRY_NOOP},
+        {.term = 2, .type = RAFT_ENTRY_CONFIG, .len = (uint32_t)len, .data = buf},
+    };
+    CHECK(one_append(o, 3, 2, commit, e, 2) == 0);
+    CHECK(!raft_configuration_find(raft_configuration(o->r, NULL), 2));
+    CHECK_EQ_U(raft_commit_index(o->r), commit);
+}
+
+/* Found by raft-sim's churn fault (seed 154 of a five-node churn soak with
+ * transfers): n2, leading {n2,n4,n5}, appended the removal of n4 alone and
+ * crashed; n4 and n5 went on, n5 removed itself, and {n2,n4} stayed
+ * uncommitted. n4 needed n2's vote, and n2 refused it as "not a member" of
+ * {n2,n5}, the configuration of its own stale, uncommitted entry (the one
+ * n4 would have truncated); n5, whose removal was uncommitted, needed n4's,
+ * which n4 refused the same way; n2's log was too old for either: nobody
+ * could ever lead. A configuration in our log that is not committed may
+ * still be undone: a member of the one before it is no stranger and gets
+ * our vote (dissertation 4.1: the vote may be needed to keep the cluster
+ * available). Once the removal is committed, it is a stranger again. */
+TEST(a_member_our_uncommitted_configuration_removes_still_gets_our_vote)
+{
+    struct one o;
+    one_with_removal_of_2(&o, 1);
+    /* long after the leader was last heard from: no lease */
+    struct raft_msg v = vote_req(2, 1, 3, 3, 3, true);
+    CHECK(raft_receive(o.r, 5000, &v) == 0);
+    one_drain(&o);
+    const struct raft_msg *pre = find_msg(&o, RAFT_MSG_VOTE_RESP, 2);
+    CHECK(pre && pre->granted && pre->prevote);
+    CHECK_EQ_U(raft_current_term(o.r), 2);
+    v = vote_req(2, 1, 3, 3, 3, false);
+    CHECK(raft_receive(o.r, 5001, &v) == 0);
+    one_drain(&o);
+    const struct raft_msg *yes = find_msg(&o, RAFT_MSG_VOTE_RESP, 2);
+    CHECK(yes && yes->granted && !yes->prevote);
+    CHECK_EQ_U(raft_current_term(o.r), 3);
+    CHECK_EQ_U(raft_voted_for(o.r), 2);
+    /* a stranger still gets nothing and changes nothing */
+    v = vote_req(9, 1, 4, 3, 3, false);
+    CHECK(raft_receive(o.r, 5002, &v) == 0);
+    one_drain(&o);
+    const struct raft_msg *no = find_msg(&o, RAFT_MSG_VOTE_RESP, 9);
+    CHECK(no && !no->granted);
+    CHECK_EQ_U(raft_current_term(o.r), 3);
+    CHECK_EQ_U(raft_voted_for(o.r), 2);
+    raft_free(o.r);
+
+    /* the removal committed: 2 is a stranger, refused without effect */
+    one_with_removal_of_2(&o, 2);
+    v = vote_req(2, 1, 3, 3, 3, false);
+    CHECK(raft_receive(o.r, 5000, &v) == 0);
+    one_drain(&o);
+    no = find_msg(&o, RAFT_MSG_VOTE_RESP, 2);
+    CHECK(no && !no->granted);
+    CHECK_EQ_U(raft_current_term(o.r), 2);
+    CHECK_EQ_U(raft_voted_for(o.r), RAFT_NONE);
+    raft_free(o.r);
+}
+
 /* Found by raft-sim (churn with leadership transfers): a leader asked to
  * hand over to "the most up-to-date follower" chose a learner, which took
  * TimeoutNow as a signal to campaign and, learners now getting votes, led
@@ -2413,6 +2483,7 @@ int main(void)
     RUN(a_leader_outside_our_configuration_is_followed);
     RUN(a_server_whose_removal_is_uncommitted_still_campaigns);
     RUN(a_learner_of_ours_may_be_a_voter_ahead_of_us);
+    RUN(a_member_our_uncommitted_configuration_removes_still_gets_our_vote);
     RUN(leadership_is_never_handed_to_a_learner);
     return test_summary();
 }
