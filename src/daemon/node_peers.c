@@ -165,6 +165,25 @@ unsigned node_peer_check_head(struct http_request *req, void *arg,
     return peer_auth_status(v);
 }
 
+/* An authentic request from a node outside the configuration in effect
+ * here goes on to the core for votes, entries and snapshots: that node may
+ * be the leader, or a candidate, of a configuration this node has not
+ * caught up with (dissertation 4.1), and the core refuses strangers'
+ * votes itself, without effect (membership_knows). A removed node may
+ * still ask for a members list (to be added back, or to learn that its
+ * removal is done). Forwarded writes and reads, and TimeoutNow, only come
+ * from members. */
+static bool stranger_may_send(const char *path)
+{
+    static const char *const paths[] = {
+        "/raft/request_vote", "/raft/append_entries", "/raft/install_snapshot",
+        "/raft/reconfigure"};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+        if (strcmp(path, paths[i]) == 0)
+            return true;
+    return false;
+}
+
 bool node_peer_admit(struct node *n, struct http_request *req)
 {
     const char *path = http_request_path(req);
@@ -185,10 +204,8 @@ bool node_peer_admit(struct node *n, struct http_request *req)
         n->peers_auth->auth, http_request_method(req), path,
         http_request_header(req, PEER_AUTH_HEADER), body, len,
         http_request_started_ms(req), &a->nonce, why, sizeof(why));
-    /* a removed node may still ask for its members list (to be added
-     * back, or to learn that its removal is done) */
     if (v == PEER_AUTH_OK && !node_find_peer(n, a->nonce.from) &&
-        strcmp(path, "/raft/reconfigure") != 0) {
+        !stranger_may_send(path)) {
         v = PEER_AUTH_FOREIGN;
         snprintf(why, sizeof(why), "node %" PRIu64 " is not a member of this "
                  "cluster", a->nonce.from);
