@@ -291,10 +291,17 @@ void membership_on_progress(struct raft *r, struct progress *pr)
         raft_note(r, RAFT_NOTE_LEARNER_CAUGHT_UP, pr->id, pr->match, NULL);
         return;
     }
-    /* Too slow: another round, to the leader's log as it is now. */
+    /* Too slow: another round, to the leader's log as it is now. If the
+     * learner has that already (an idle cluster, a learner that started
+     * late), the round took no time: caught up. Otherwise nothing would
+     * end it, as this runs only when the learner's match index grows. */
     pr->round_target = raftlog_last_index(&r->log);
     pr->round_start = r->now;
     pr->rounds++;
+    if (pr->match >= pr->round_target) {
+        pr->caught_up = true;
+        raft_note(r, RAFT_NOTE_LEARNER_CAUGHT_UP, pr->id, pr->match, NULL);
+    }
 }
 
 /* ---- API ---- */

@@ -97,6 +97,14 @@ class MembershipTest(MembershipCase):
             leader = c.wait_for(lambda: c.agreed_leader([1, 2, 3]),
                                 scaled(10), msg="a leader")[0]
             wait_configuration(c, leader, [1, 2, 3])
+
+            def acked_writes():
+                return sum(1 for o in list(rec.ops) if o.kind != "read" and
+                           o.outcome != "unknown")
+            # enough acknowledged writes to check (a busy machine may have
+            # made few while the members changed)
+            c.wait_for(lambda: acked_writes() > 20, scaled(30),
+                       msg="20 acknowledged writes")
         finally:
             stop.set()
             for t in threads:
@@ -204,6 +212,42 @@ class MembershipTest(MembershipCase):
         wait_configuration(c, new, [1, 2, 3, 4])
         wait_converged(c)
         self.assertEqual(kv_value(kv_get(c, 4, "/c119")), "v")
+
+    def test_kill_9_the_leader_at_each_step_of_a_replacement(self):
+        """A follower R is replaced by node 4 (reload on the other
+        follower O). At each step, adding 4 as a learner, promoting it,
+        removing R, the leader is killed (-9) as soon as it appended the
+        step, and restarted: the next leader finishes the change, and
+        every acknowledged write is still there."""
+        steps = (r"adding node 4 as a learner", r"promoting node 4 to voter",
+                 r"removing node (\d+)")
+        for step in steps:
+            with self.subTest(step=step):
+                c = self.cluster_of(4, [1, 2, 3])
+                leader, _ = c.leader(ids=[1, 2, 3])
+                removed, other = [i for i in (1, 2, 3) if i != leader]
+                acked = {}
+                for k in range(20):
+                    key = "/s%d" % k
+                    if kv_put(c, leader, key, "v%d" % k).status in (200, 201):
+                        acked[key] = "v%d" % k
+                want = sorted([leader, other, 4])
+                c.set_members(c.ids(), want)
+                c.start(4)
+                reload(c, other)
+                pattern = r"membership_step: " + step.replace(
+                    r"(\d+)", str(removed))
+                c.wait_log(leader, pattern, timeout=scaled(20))
+                c.kill(leader)
+                c.start(leader)
+                new = c.wait_for(lambda: c.agreed_leader(want), scaled(30),
+                                 msg="a leader of %s" % want)[0]
+                wait_configuration(c, new, want)
+                wait_converged(c, ids=want)
+                for key, value in acked.items():
+                    self.assertEqual(kv_value(kv_get(c, 4, key)), value,
+                                     "step %r: %s" % (step, key))
+                c.stop_all()  # (torn down at the end of the test)
 
     def test_a_change_that_would_lose_quorum_is_refused(self):
         """{1,2,3} with one member down, and a list that keeps only that
