@@ -179,13 +179,47 @@ static int emit_journal(int prio, const struct log_raft *f, const char *msg)
     return sd_journal_sendv(iov, n);
 }
 
+/* Observers of Raft events (log_add_event_observer), called whatever the
+ * log level. */
+#define MAX_EVENT_OBSERVERS 4
+static struct {
+    log_event_observer fn;
+    void *arg;
+} observers[MAX_EVENT_OBSERVERS];
+static unsigned n_observers;
+
+int log_add_event_observer(log_event_observer fn, void *arg)
+{
+    if (n_observers == MAX_EVENT_OBSERVERS)
+        return -1;
+    observers[n_observers].fn = fn;
+    observers[n_observers].arg = arg;
+    n_observers++;
+    return 0;
+}
+
+void log_remove_event_observer(log_event_observer fn, void *arg)
+{
+    for (unsigned i = 0; i < n_observers; i++) {
+        if (observers[i].fn == fn && observers[i].arg == arg) {
+            observers[i] = observers[--n_observers];
+            return;
+        }
+    }
+}
+
 static void vlog(int prio, const struct log_raft *f, const char *fmt,
                  va_list ap)
 {
-    if (!log_enabled(prio))
+    bool observed = f && f->event && n_observers > 0;
+    if (!observed && !log_enabled(prio))
         return;
     char msg[4096];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    for (unsigned i = 0; observed && i < n_observers; i++)
+        observers[i].fn(observers[i].arg, prio, f, msg);
+    if (!log_enabled(prio))
+        return;
     if (lg.journal && emit_journal(prio, f, msg) >= 0)
         return;
     emit_stderr(prio, f, msg);

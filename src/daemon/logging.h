@@ -57,4 +57,14 @@ struct log_raft {
 void log_raft(int prio, const struct log_raft *f, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* An observer sees every log_raft() that names an event, whatever the log
+ * level, with its formatted message: the event history of /events and the
+ * counters of /metrics are fed this way. Called synchronously, on the
+ * loop; it must not call log_raft() itself. At most 4 observers;
+ * log_add_event_observer returns -1 when full. */
+typedef void (*log_event_observer)(void *arg, int prio,
+                                   const struct log_raft *f, const char *msg);
+int log_add_event_observer(log_event_observer fn, void *arg);
+void log_remove_event_observer(log_event_observer fn, void *arg);
+
 #endif
