@@ -161,6 +161,7 @@ struct http_server {
     char *full_msg;       /* the 503's message */
     struct tls_gen *tls;  /* current credentials; NULL: plain HTTP */
     struct tls_gen *retired; /* older ones still in use */
+    struct conn_ctx *closed; /* closed connections' contexts, freed after the MHD call */
     char *mhd_cert, *mhd_key; /* the first ones, as MHD was started with */
     bool moved;           /* this MHD run moved bytes or did work */
     struct conn_ctx *starving; /* handshakes that found nothing to read */
@@ -208,11 +209,13 @@ static void rearm_timer(struct http_server *s)
 }
 
 static void tls_reap(struct http_server *s, bool all);
+static void closed_reap(struct http_server *s);
 
 static void server_run(struct http_server *s)
 {
     s->moved = false;
     MHD_run(s->mhd);
+    closed_reap(s);
     if (s->retired) /* MHD has cleaned up the connections it closed */
         tls_reap(s, false);
     rearm_timer(s);
@@ -528,6 +531,7 @@ struct conn_ctx {
     bool starving;       /* on srv->starving */
     struct conn_ctx *next_starving;
     sd_event_source *readable; /* watches a starving handshake's socket */
+    struct conn_ctx *next_closed; /* on srv->closed (closed_park) */
 };
 
 static struct conn_ctx *conn_ctx_of(struct MHD_Connection *conn)
@@ -645,9 +649,29 @@ static void starving_remove(struct http_server *s, struct conn_ctx *cc)
     cc->next_starving = NULL;
 }
 
-/* What a session's transport points to once its connection is closed
- * (GnuTLS keeps the session a little longer than MHD our context). */
-static struct conn_ctx closed_conn = {.fd = -1};
+/* A closed connection's context. libmicrohttpd 0.9.75 frees a TLS session
+ * (gnutls_deinit) BEFORE it tells us the connection closed
+ * (MHD_cleanup_connections), other versions and paths after it, within the
+ * same call: so nothing here touches the session once the connection is
+ * closed (writing to the freed session crashed a follower under TLS load),
+ * and the context stays allocated, with no socket (fd -1: the transport
+ * functions then fail with EBADF), until the MHD call returns. */
+static void closed_park(struct http_server *s, struct conn_ctx *cc)
+{
+    cc->fd = -1;
+    cc->session = NULL;
+    cc->next_closed = s->closed;
+    s->closed = cc;
+}
+
+static void closed_reap(struct http_server *s)
+{
+    while (s->closed) {
+        struct conn_ctx *cc = s->closed;
+        s->closed = cc->next_closed;
+        free(cc);
+    }
+}
 
 static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
 {
@@ -978,13 +1002,13 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
             unsorted_remove(s, cc);
             starving_remove(s, cc);
             sd_event_source_disable_unref(cc->readable);
-            if (cc->session)
-                gnutls_transport_set_ptr2(cc->session, &closed_conn, &closed_conn);
+            cc->readable = NULL;
             if (cc->gen && cc->gen->refs > 0) /* freed after MHD_run (tls_reap) */
                 cc->gen->refs--;
             free(cc->cert_why);
+            cc->cert_why = NULL;
+            closed_park(s, cc);
         }
-        free(cc);
         *socket_context = NULL;
     }
 }
@@ -1526,6 +1550,7 @@ void http_server_free(struct http_server *s)
         MHD_stop_daemon(s->mhd); /* calls on_completed for every request */
         s->mhd = NULL;
     }
+    closed_reap(s);
     while (s->requests)
         request_free(s->requests);
     if (s->tls) {

@@ -447,6 +447,7 @@ class Node:
         self.exits = []              # (pid, how, returncode) of past runs
         self.log_mark = 0            # log offset at the latest start
         self.extra_env = {}
+        self.wrapper = []            # command run in front of raftd (valgrind)
         self.cert = self.key = None  # TLS: its certificate and key,
         self.ca_file = None          # and its own tls_ca_file if set
         os.makedirs(self.data_dir, exist_ok=True)
@@ -612,11 +613,13 @@ class Cluster:
 
     def command(self, i):
         nd = self.nodes[i]
+        wrapper = list(nd.wrapper)
         if self.shared_config:
             # listen comes from the member list entry for this id
-            return [self.binary, "--config", self.shared_config_path,
-                    "--id", str(i), "--data-dir", nd.data_dir]
-        return [self.binary, "--config", nd.config_path]
+            return wrapper + [self.binary, "--config",
+                              self.shared_config_path, "--id", str(i),
+                              "--data-dir", nd.data_dir]
+        return wrapper + [self.binary, "--config", nd.config_path]
 
     def environment(self, i, extra=None):
         env = dict(os.environ)
