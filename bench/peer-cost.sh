@@ -91,6 +91,7 @@ for rep in $(seq 1 "$reps"); do
                 "${extra[@]}" -o "$res" >"$res/bench.log" 2>&1 ||
                 echo "$prog: raftd-bench failed for $v $op (see $res/bench.log)" >&2
             stop_cluster
+            cp "$dir.log" "$res/cluster.log" 2>/dev/null || true
             line=$(tail -n 1 "$res/runs.csv" 2>/dev/null)
             tput=$(cut -d, -f7 <<<"$line") p99=$(cut -d, -f12 <<<"$line")
             errs=$(cut -d, -f15 <<<"$line")
