@@ -69,6 +69,7 @@ struct node {
     struct syncer *syncer;
     struct http_server *http;
     struct http_client *client;
+    struct events_api *events;      /* GET /events (events_api.h) */
     sd_event_source *timer;
     struct peer peers[RAFT_MAX_MEMBERS];
     unsigned n_peers;
