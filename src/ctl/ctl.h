@@ -6,6 +6,7 @@
  *   status.c     status and leader: every member's /status, one table
  *   members.c    members, members add, members remove (/v2/members)
  *   timeline.c   events [-f]: every member's /events, merged by time
+ *   admin.c      transfer and snapshot: signed /admin/ requests
  */
 #ifndef RAFTCTL_CTL_H
 #define RAFTCTL_CTL_H
@@ -14,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+struct raftd_config;
 
 /* Exit statuses (raftctl(1), EXIT STATUS). */
 enum {
@@ -38,15 +41,17 @@ struct ctl {
     const char *cert, *key;  /* client certificate and key, or NULL */
     long timeout_ms;         /* per request (not long polls) */
     const char *config_path; /* the config file read, or NULL */
+    struct raftd_config *cfg; /* what it says (NULL: none read) */
+    const char *secret_file;  /* --secret-file, or NULL */
 };
 
 /* ---- endpoints.c ---- */
 /* Fill c->eps from a comma-separated list of URLs. 0, or -1 with why. */
 int endpoints_parse(struct ctl *c, const char *list, char *why, size_t len);
-/* Fill c->eps (and c->cacert when unset) from a raftd.conf. 0, or -1 with
- * why ("file:line: ..."). */
-int endpoints_from_config(struct ctl *c, const char *path, char *why,
-                          size_t len);
+/* Read a raftd.conf into c->cfg; fill c->eps from it when fill_eps
+ * (and c->cacert when unset). 0, or -1 with why ("file:line: ..."). */
+int endpoints_from_config(struct ctl *c, const char *path, bool fill_eps,
+                          char *why, size_t len);
 /* Add url (id may be 0) unless an endpoint with that URL or id exists;
  * returns its index, or -1 when full. */
 int endpoints_add(struct ctl *c, uint64_t id, const char *url);
@@ -63,6 +68,7 @@ struct request {
     const char *method;       /* NULL: GET */
     const char *body;         /* NULL: none */
     const char *content_type;
+    const char *header;       /* one more "Name: value", or NULL */
     long timeout_ms;          /* 0: the ctl's */
     struct reply reply;
     void *priv;               /* fetch.c's */
@@ -87,6 +93,8 @@ int cmd_status(struct ctl *c, int argc, char **argv);
 int cmd_leader(struct ctl *c, int argc, char **argv);
 int cmd_members(struct ctl *c, int argc, char **argv);
 int cmd_events(struct ctl *c, int argc, char **argv);
+int cmd_transfer(struct ctl *c, int argc, char **argv);
+int cmd_snapshot(struct ctl *c, int argc, char **argv);
 
 /* Every endpoint's /status, in parallel; members the answers name that
  * are not endpoints yet are added and asked too. statuses[i] is

@@ -53,16 +53,17 @@ int endpoints_parse(struct ctl *c, const char *list, char *why, size_t len)
     return 0;
 }
 
-int endpoints_from_config(struct ctl *c, const char *path, char *why,
-                          size_t len)
+int endpoints_from_config(struct ctl *c, const char *path, bool fill_eps,
+                          char *why, size_t len)
 {
     static struct raftd_config cfg; /* its strings live until exit */
     config_defaults(&cfg);
     if (config_load(&cfg, path, why, len) < 0)
         return -1;
-    for (unsigned i = 0; i < cfg.n_members; i++)
+    c->cfg = &cfg;
+    for (unsigned i = 0; fill_eps && i < cfg.n_members; i++)
         endpoints_add(c, cfg.members[i].id, cfg.members[i].url);
-    if (c->n_eps == 0) {
+    if (fill_eps && c->n_eps == 0) {
         snprintf(why, len, "%s lists no members: add them to its members "
                            "list, or name them with --endpoints", path);
         return -1;

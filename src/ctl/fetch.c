@@ -129,6 +129,8 @@ int fetcher_start(struct fetcher *f, struct request *r)
         snprintf(h, sizeof(h), "Content-Type: %s", r->content_type);
         p->headers = curl_slist_append(p->headers, h);
     }
+    if (r->header)
+        p->headers = curl_slist_append(p->headers, r->header);
     p->headers = curl_slist_append(p->headers, "Expect:");
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->headers);
     if (curl_multi_add_handle(f->multi, e) != CURLM_OK) {

@@ -26,6 +26,11 @@ static void usage(FILE *to)
 "  members remove ID   remove a member\n"
 "  events [-f]         every member's Raft events as one timeline;\n"
 "                      -f: follow until Ctrl+C\n"
+"  transfer [ID]       the leader hands leadership to member ID (default:\n"
+"                      the most up-to-date voter)\n"
+"  snapshot [ID]       member ID (default: the leader) takes a snapshot now\n"
+"                      (transfer and snapshot are signed with the cluster's\n"
+"                      peer secret: sudo raftctl ...)\n"
 "\n"
 "Options:\n"
 "  -c, --config FILE   read the members from FILE (default %s)\n"
@@ -34,6 +39,9 @@ static void usage(FILE *to)
 "  -j, --json          machine-readable output\n"
 "      --cacert FILE   CA for https:// members (default: the config's\n"
 "                      tls_ca_file)\n"
+"      --secret-file FILE\n"
+"                      the peer secret for transfer and snapshot (default:\n"
+"                      the config's peer_secret_file)\n"
 "      --cert FILE, --key FILE\n"
 "                      client certificate and key (client_cert_auth)\n"
 "  -t, --timeout MS    per request (default 3000)\n"
@@ -54,13 +62,15 @@ static const struct command commands[] = {
     {"leader", cmd_leader},
     {"members", cmd_members},
     {"events", cmd_events},
+    {"transfer", cmd_transfer},
+    {"snapshot", cmd_snapshot},
 };
 
 int main(int argc, char **argv)
 {
     static struct ctl c = {.timeout_ms = 3000};
     const char *config = NULL, *endpoints = NULL;
-    enum { OPT_CACERT = 256, OPT_CERT, OPT_KEY };
+    enum { OPT_CACERT = 256, OPT_CERT, OPT_KEY, OPT_SECRET };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"endpoints", required_argument, NULL, 'e'},
@@ -69,6 +79,7 @@ int main(int argc, char **argv)
         {"cacert", required_argument, NULL, OPT_CACERT},
         {"cert", required_argument, NULL, OPT_CERT},
         {"key", required_argument, NULL, OPT_KEY},
+        {"secret-file", required_argument, NULL, OPT_SECRET},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -93,6 +104,7 @@ int main(int argc, char **argv)
         case OPT_CACERT: c.cacert = optarg; break;
         case OPT_CERT: c.cert = optarg; break;
         case OPT_KEY: c.key = optarg; break;
+        case OPT_SECRET: c.secret_file = optarg; break;
         case 'h': usage(stdout); return CTL_OK;
         default: usage(stderr); return CTL_USAGE;
         }
@@ -111,9 +123,13 @@ int main(int argc, char **argv)
         return CTL_USAGE;
     }
     char why[1024];
-    if (endpoints ? endpoints_parse(&c, endpoints, why, sizeof(why))
-                  : endpoints_from_config(&c, config ? config : DEFAULT_CONFIG,
-                                          why, sizeof(why))) {
+    /* --endpoints names the members; a config (named, or the default one
+     * when there is no --endpoints) gives them otherwise, and the CA and
+     * the peer secret's file */
+    if ((endpoints && endpoints_parse(&c, endpoints, why, sizeof(why)) < 0) ||
+        ((config || !endpoints) &&
+         endpoints_from_config(&c, config ? config : DEFAULT_CONFIG,
+                               !endpoints, why, sizeof(why)) < 0)) {
         fprintf(stderr, "raftctl: %s\n", why);
         if (!endpoints && !config)
             fprintf(stderr, "raftctl: name the members with --endpoints "

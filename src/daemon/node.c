@@ -30,6 +30,7 @@
 
 #include "../raft/driver.h"
 #include "../raft/raft.h"
+#include "admin_api.h"
 #include "events_api.h"
 #include "http_client.h"
 #include "http_server.h"
@@ -924,7 +925,7 @@ static void handle_request(struct http_request *req, void *arg)
         members_handle_reconfigure(n, req);
         return;
     }
-    if (events_api_handle(n->events, req))
+    if (events_api_handle(n->events, req) || admin_api_handle(n, req))
         return;
     if (handle_forwarded(n, req, path) || keys_api_handle(n, req))
         return;

@@ -2,12 +2,15 @@
 members up and with one down, leader, members add/remove, the merged
 events timeline, and events -f following a new election as it happens."""
 
+import hashlib
+import hmac
 import json
 import os
 import queue
 import re
 import subprocess
 import threading
+import time
 import unittest
 
 import harness
@@ -239,6 +242,163 @@ class RaftctlMembersTest(RaftctlCase, test_membership.MembershipCase):
         self.assertEqual(rc, 1)
         self.assertIn("No such member", err)
         c.stop(4)
+
+
+def admin_headers(c, to, path, body=b"", secret=None, frm=0, ts_ms=None,
+                  domain="admin"):
+    """An operator's Raftd-Auth header as raftctl makes it (peer_auth.h:
+    f=0, MACs over "raftd-admin-..."); the arguments spoil it."""
+    fields = "c=%s f=%d t=%d ts=%d n=%016x.%d" % (
+        c.cluster_id(), frm, to,
+        int(time.time() * 1000) if ts_ms is None else ts_ms,
+        int.from_bytes(os.urandom(7), "big") | 1, 1)
+    key = c.secret if secret is None else secret
+
+    def mac(kind, data):
+        head = ("raftd-%s-%s-v1\nPOST\n%s\n%s\n" % (domain, kind, path,
+                                                     fields)).encode()
+        return hmac.new(key, head + data, hashlib.sha256).hexdigest()
+    return {"Raftd-Auth": "v1 %s k=%s m=%s" % (fields, mac("head", b""),
+                                               mac("request", body)),
+            "Content-Type": "application/json"}
+
+
+class RaftctlAdminTest(RaftctlCase):
+
+    def admin(self, c, *args):
+        return self.raftctl("--config", c.node(1).config_path, *args)
+
+    def events_of(self, c, i):
+        return [e["event"] for e in
+                c.request(i, "GET", "/events").json()["events"]]
+
+    def test_transfer_moves_the_leader_to_the_asked_node(self):
+        c = self.cluster(3)
+        leader, term = c.leader()
+        target = c.followers(leader)[0]
+        rc, out, err = self.admin(c, "transfer", str(target))
+        self.assertEqual(rc, 0, (out, err))
+        self.assertRegex(out, r"^leadership moved from node %d to node %d "
+                         r"\(term \d+\)" % (leader, target))
+        new, new_term = c.leader()
+        self.assertEqual(new, target)
+        self.assertGreater(new_term, term)
+        self.assertIn("admin_transfer", self.events_of(c, leader))
+        # no id: the most up-to-date voter, any other node
+        rc, out, err = self.admin(c, "--json", "transfer")
+        self.assertEqual(rc, 0, (out, err))
+        j = json.loads(out)
+        self.assertEqual(j["from"], target)
+        self.assertNotEqual(j["to"], target)
+        self.assertEqual(c.leader()[0], j["to"])
+        # to the leader itself: nothing to do; to a stranger: refused
+        rc, out, _ = self.admin(c, "transfer", str(j["to"]))
+        self.assertEqual((rc, out.strip()), (0, "node %d leads already"
+                                             % j["to"]))
+        rc, _, err = self.admin(c, "transfer", "9")
+        self.assertEqual(rc, 1)
+        self.assertIn("not a voting member", err)
+
+    def test_snapshot_now_makes_a_snapshot_taken_event(self):
+        c = self.cluster(3)
+        leader, _ = c.leader()
+        for k in range(5):
+            self.assertIn(harness.kv_put(c, leader, "k%d" % k, "v").status,
+                          (200, 201))
+        rc, out, err = self.admin(c, "snapshot")
+        self.assertEqual(rc, 0, (out, err))
+        m = re.match(r"^node %d took a snapshot up to index (\d+) \((\d+) "
+                     r"bytes\)" % leader, out)
+        self.assertTrue(m, out)
+        self.assertGreater(int(m.group(2)), 0)
+        st = c.status(leader)
+        self.assertGreaterEqual(st["snapshot_index"], int(m.group(1)))
+        evs = self.events_of(c, leader)
+        self.assertIn("admin_snapshot", evs)
+        self.assertIn("snapshot_taken", evs)
+        # again with nothing new: refused, says why
+        rc, _, err = self.admin(c, "snapshot")
+        self.assertEqual(rc, 1)
+        self.assertIn("current", err)
+        # a follower, by id
+        f = c.followers(leader)[0]
+        rc, out, err = self.admin(c, "snapshot", str(f))
+        self.assertEqual(rc, 0, (out, err))
+        self.assertIn("snapshot_taken", self.events_of(c, f))
+
+    def test_unsigned_and_badly_signed_admin_requests_change_nothing(self):
+        c = self.cluster(3)
+        leader, term = c.leader()
+        f = c.followers(leader)[0]
+        body = json.dumps({"to": f}).encode()
+        path = "/admin/transfer"
+        other_secret = os.urandom(32)
+        refusals = [
+            ({"Content-Type": "application/json"}, 401, "no Raftd-Auth"),
+            (admin_headers(c, leader, path, body, secret=other_secret), 401,
+             "wrong signature"),
+            (admin_headers(c, leader, path, b'{"to":3}'), 401,
+             "wrong signature"),
+            (admin_headers(c, leader, path, body,
+                           ts_ms=int(time.time() * 1000) - 120000), 401,
+             "clock"),
+            # a member's signature (peer domain, f=2): not an operator's
+            (c.peer_headers(leader, path, body, frm=f), 403, "operator"),
+            # f=0 with the members' MAC domain: no such signature
+            (admin_headers(c, leader, path, body, domain="peer"), 401,
+             "wrong signature"),
+        ]
+        for headers, status, says in refusals:
+            r = c.request(leader, "POST", path, body=body, headers=headers)
+            self.assertEqual(r.status, status, (headers, r.body))
+            self.assertIn(says, r.json()["error"])
+        # the same request, well signed, is accepted; replayed, refused
+        good = admin_headers(c, leader, "/admin/snapshot", b"{}")
+        harness.kv_put(c, leader, "x", "y")
+        r = c.request(leader, "POST", "/admin/snapshot", body=b"{}",
+                      headers=good)
+        self.assertEqual(r.status, 202, r.body)
+        r = c.request(leader, "POST", "/admin/snapshot", body=b"{}",
+                      headers=good)
+        self.assertEqual(r.status, 401, r.body)
+        self.assertIn("replayed", r.json()["error"])
+        # nothing changed by the refused transfers
+        self.assertEqual(c.leader(), (leader, term))
+        self.assertNotIn("admin_transfer", self.events_of(c, leader))
+        # an operator's signature is no Raft RPC either
+        h = admin_headers(c, f, "/raft/timeout_now", b"{}")
+        r = c.request(f, "POST", "/raft/timeout_now", body=b"{}", headers=h)
+        self.assertEqual(r.status, 401, r.body)
+        self.assertEqual(c.leader(), (leader, term))
+        # raftctl without the secret says how to get it
+        rc, _, err = self.raftctl("--endpoints", self.endpoints(c),
+                                  "transfer")
+        self.assertEqual(rc, 1)
+        self.assertIn("peer secret", err)
+        rc, _, err = self.admin(c, "--secret-file", "/nonexistent/secret",
+                                "transfer")
+        self.assertEqual(rc, 1)
+        self.assertIn("sudo", err)
+        self.assertEqual(c.leader(), (leader, term))
+
+    def test_open_without_peer_auth_and_bad_requests_get_4xx(self):
+        c = self.cluster(3, peer_auth="none")
+        leader, term = c.leader()
+        f = c.followers(leader)[0]
+        for body, status in ((b"x", 400), (b'{"to":-1}', 400),
+                             (b'{"to":"2"}', 400), (b"[]", 400)):
+            r = c.request(leader, "POST", "/admin/transfer", body=body)
+            self.assertEqual(r.status, status, body)
+        self.assertEqual(c.request(leader, "GET", "/admin/transfer").status,
+                         405)
+        self.assertEqual(c.request(leader, "POST", "/admin/nope").status, 404)
+        r = c.request(f, "POST", "/admin/transfer", body=b"{}")
+        self.assertEqual(r.status, 409)
+        self.assertIn("node %d is" % leader, r.json()["error"])
+        self.assertEqual(c.leader(), (leader, term))
+        rc, out, err = self.ctl(c, "transfer", str(f))
+        self.assertEqual(rc, 0, (out, err))
+        self.assertEqual(c.leader()[0], f)
 
 
 if __name__ == "__main__":
