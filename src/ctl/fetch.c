@@ -9,7 +9,6 @@
 #include "ctl.h"
 
 #define BODY_MAX (16u << 20)
-#define CONNECT_TIMEOUT_MS 2000L
 
 struct fetcher {
     const struct ctl *c;
@@ -113,7 +112,8 @@ int fetcher_start(struct fetcher *f, struct request *r)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &r->reply);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p->errbuf);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+    /* a member that is down shows within --timeout, long polls too */
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, f->c->timeout_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
                      r->timeout_ms ? r->timeout_ms : f->c->timeout_ms);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");

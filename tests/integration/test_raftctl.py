@@ -107,6 +107,23 @@ class RaftctlTest(RaftctlCase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(out.split(), [str(new), c.node(new).url])
 
+    def test_https_members_with_the_configs_ca(self):
+        c = self.cluster(3, tls=True)
+        leader, _ = c.leader()
+        rc, out, err = self.raftctl("--config", c.node(2).config_path,
+                                    "leader")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.split(), [str(leader), c.node(leader).url])
+        self.assertTrue(c.node(leader).url.startswith("https://"))
+        # --cacert names it too; without any CA the certificate is refused
+        rc, out, err = self.ctl(c, "--cacert", c.ca.cert, "leader")
+        self.assertEqual(rc, 0, err)
+        rc, _, err = self.ctl(c, "leader")
+        self.assertEqual(rc, 1)
+        # (curl says "certificate", or times out reading the system's CAs
+        # on a busy machine)
+        self.assertRegex(err, r"(?i)certificate|SSL")
+
     def test_usage_and_config_errors(self):
         rc, _, err = self.raftctl("--endpoints", "http://127.0.0.1:1",
                                   "frobnicate")
