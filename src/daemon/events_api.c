@@ -295,6 +295,23 @@ bool events_api_handle(struct events_api *a, struct http_request *req)
 
 /* ---- lifecycle ---- */
 
+/* $RAFTD_EVENTS_KEPT, or the default (with a warning for a bad value). */
+static size_t capacity_from_env(void)
+{
+    const char *v = getenv(EVENTS_API_KEPT_ENV);
+    uint64_t n;
+    if (!v || !*v)
+        return EVENTS_DEFAULT_CAPACITY;
+    if (parse_u64(v, EVENTS_API_KEPT_MAX, &n) < 0 || n < EVENTS_API_KEPT_MIN) {
+        log_msg(LOG_WARNING, "%s=%s is not a number of events from %u to %u; "
+                "keeping the last %u", EVENTS_API_KEPT_ENV, v,
+                EVENTS_API_KEPT_MIN, EVENTS_API_KEPT_MAX,
+                EVENTS_DEFAULT_CAPACITY);
+        return EVENTS_DEFAULT_CAPACITY;
+    }
+    return (size_t)n;
+}
+
 struct events_api *events_api_new(sd_event *ev, uint64_t node_id,
                                   size_t capacity)
 {
@@ -303,7 +320,7 @@ struct events_api *events_api_new(sd_event *ev, uint64_t node_id,
         return NULL;
     a->ev = sd_event_ref(ev);
     a->node_id = node_id;
-    a->ring = events_new(capacity);
+    a->ring = events_new(capacity ? capacity : capacity_from_env());
     if (getrandom(&a->instance, sizeof(a->instance), 0) !=
         sizeof(a->instance))
         a->instance = realtime_us() ^ ((uint64_t)getpid() << 40);

@@ -28,11 +28,16 @@
 
 #define EVENTS_API_MAX_WAIT_S 60u
 #define EVENTS_API_MAX_LIMIT 1024u
+/* How many events are kept: $RAFTD_EVENTS_KEPT (raftd(8), ENVIRONMENT),
+ * else EVENTS_DEFAULT_CAPACITY. */
+#define EVENTS_API_KEPT_ENV "RAFTD_EVENTS_KEPT"
+#define EVENTS_API_KEPT_MIN 16u
+#define EVENTS_API_KEPT_MAX 1048576u
 
 struct events_api;
 
 /* Start recording this node's events (a logging observer) into a ring of
- * capacity (0: the default). NULL when out of memory or when the logging
+ * capacity (0: $RAFTD_EVENTS_KEPT or the default). NULL when out of memory or when the logging
  * observers are all taken. */
 struct events_api *events_api_new(sd_event *ev, uint64_t node_id,
                                   size_t capacity);

@@ -1,6 +1,8 @@
 """GET /events: each node's recent Raft events with a cursor, loss and
 restart detection, and a long poll (issue 12, item 1)."""
 
+import os
+import subprocess
 import threading
 import time
 import unittest
@@ -100,6 +102,47 @@ class EventsTest(harness.ClusterTestCase):
         self.assertLess(got["t"] - t_kill, scaled(30),
                         "answered at the event, not at the end of the wait")
         c.leader(ids=[i for i in c.ids() if i != leader])
+
+
+    def test_a_cursor_older_than_the_ring_says_events_were_lost(self):
+        kept = 16
+        c = self.cluster(3, peer_auth="none",
+                         env={i: {"RAFTD_EVENTS_KEPT": str(kept)}
+                              for i in (1, 2, 3)})
+        leader, _ = c.leader()
+        # leadership transfers make events on every node, until the ring
+        # of node 1 has wrapped
+        def wrapped():
+            e = events(c, 1)
+            if e["first"] > 1:
+                return e
+            lead, _ = c.leader()
+            to = [i for i in c.ids() if i != lead][0]
+            c.request(lead, "POST", "/admin/transfer", body={"to": to})
+            return None
+        e = c.wait_for(wrapped, scaled(60), interval=0.2,
+                       msg="node 1's ring of %d events to wrap" % kept)
+        self.assertTrue(e["lost"], "cursor 0 is older than the ring")
+        self.assertEqual(len(e["events"]), e["last"] - e["first"] + 1)
+        self.assertLessEqual(len(e["events"]), kept)
+        self.assertEqual(e["events"][0]["seq"], e["first"])
+        # a cursor just before the oldest kept event lost nothing
+        e2 = events(c, 1, after=e["first"] - 1, instance=e["instance"])
+        if e2["first"] == e["first"]:  # (no new event dropped meanwhile)
+            self.assertFalse(e2["lost"])
+            self.assertEqual(e2["events"][0]["seq"], e["first"])
+        # raftctl says so
+        p = subprocess.run([os.path.join(os.path.dirname(
+            harness.raftd_path()), "raftctl"), "--endpoints", c.node(1).url,
+            "events"], capture_output=True, text=True, timeout=scaled(30))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("dropped", p.stderr)
+        # a bad value: a warning, and the default
+        c.stop(2)
+        c.node(2).extra_env["RAFTD_EVENTS_KEPT"] = "lots"
+        c.start(2)
+        c.wait_log(2, r"RAFTD_EVENTS_KEPT=lots is not a number",
+                   since_start=True)
 
 
 if __name__ == "__main__":
