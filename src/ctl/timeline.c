@@ -58,15 +58,13 @@ static uint64_t mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void request_events(struct timeline *t, struct fetcher *f,
-                           struct source *s, bool wait)
+static void request_events(struct fetcher *f, struct source *s, bool wait)
 {
     snprintf(s->req.url, sizeof(s->req.url), "%s/events?after=%" PRIu64 "%s%s"
              "%s", s->ep->url, s->cursor, s->instance[0] ? "&instance=" : "",
              s->instance, wait ? "&wait=" WAIT_STR : "");
     s->req.timeout_ms = wait ? (WAIT_S + 10) * 1000L : 0;
     s->req.user = s;
-    (void)t;
     if (fetcher_start(f, &s->req) == 0)
         s->in_flight = true;
     else
@@ -224,7 +222,7 @@ static int run(struct timeline *t)
                 continue;
             if (!t->follow && (s->caught_up || s->failed))
                 continue;
-            request_events(t, f, s, t->follow && s->caught_up);
+            request_events(f, s, t->follow && s->caught_up);
         }
         struct request *r = fetcher_next(f, next_wakeup_ms(t));
         if (r) {
