@@ -30,6 +30,8 @@
 
 #include "../raft/driver.h"
 #include "../raft/raft.h"
+#include "admin_api.h"
+#include "events_api.h"
 #include "http_client.h"
 #include "http_server.h"
 #include "logging.h"
@@ -923,6 +925,8 @@ static void handle_request(struct http_request *req, void *arg)
         members_handle_reconfigure(n, req);
         return;
     }
+    if (events_api_handle(n->events, req) || admin_api_handle(n, req))
+        return;
     if (handle_forwarded(n, req, path) || keys_api_handle(n, req))
         return;
     if (strcmp(path, rpc_path(RAFT_MSG_SNAPSHOT)) == 0) {
@@ -1001,6 +1005,11 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
     n->cfg = cfg;
     if (getrandom(&n->rng, sizeof(n->rng), 0) != sizeof(n->rng))
         n->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    n->events = events_api_new(ev, cfg->id, 0); /* before the first event */
+    if (!n->events) {
+        snprintf(err, errlen, "out of memory");
+        goto error;
+    }
 
     struct raft_config rc;
     memset(&rc, 0, sizeof(rc));
@@ -1115,6 +1124,7 @@ void node_free(struct node *n)
         ops_free(n);             /* waiting clients hear we are stopping */
     members_waits_free(n);       /* and waiting /v2/members changes */
     http_server_free(n->http);
+    events_api_free(n->events); /* after the server: it aborts waits */
     kv_free(n->kv);
     dedup_free(n->dedup);
     sd_event_source_unref(n->timer);

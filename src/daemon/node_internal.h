@@ -69,6 +69,7 @@ struct node {
     struct syncer *syncer;
     struct http_server *http;
     struct http_client *client;
+    struct events_api *events;      /* GET /events (events_api.h) */
     sd_event_source *timer;
     struct peer peers[RAFT_MAX_MEMBERS];
     unsigned n_peers;
@@ -173,6 +174,10 @@ bool node_peer_admit(struct node *n, struct http_request *req);
  * body is read. arg is the node. */
 unsigned node_peer_check_head(struct http_request *req, void *arg,
                               char *msg, size_t msglen);
+/* For a request to an admin path (peer_auth.h: signed by an operator,
+ * unless peer_auth = "none"): true if admitted; otherwise it has been
+ * answered (401 or 403) and the refusal logged. */
+bool node_admin_admit(struct node *n, struct http_request *req);
 /* The member that sent an admitted request (RAFT_NONE if none). */
 raft_id node_peer_sender(struct http_request *req);
 /* POST a signed request to peer `to` at base_url + path; cb as for
@@ -255,6 +260,12 @@ void snap_handle_install(struct node *n, struct http_request *req);
 void snap_free(struct node *n);
 /* Wait for a snapshot being taken (by a child process) to be done. */
 void snap_wait(struct node *n);
+/* Take a snapshot of everything applied, now (/admin/snapshot): 0 when
+ * one is being taken at *index, SNAP_BUSY while another one is, SNAP_
+ * CURRENT when nothing was applied since the last one, -1 when it could
+ * not start (logged). */
+enum { SNAP_BUSY = 1, SNAP_CURRENT = 2 };
+int snap_take_now(struct node *n, raft_index *index);
 
 /* ops.c */
 void ops_on_applied(struct node *n, raft_index index, raft_term term,

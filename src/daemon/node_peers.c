@@ -148,6 +148,25 @@ static void log_refusal(struct node *n, struct http_request *req,
              http_request_path(req), http_request_peer(req), why, more);
 }
 
+bool node_admin_admit(struct node *n, struct http_request *req)
+{
+    if (!node_peers_authenticated(n))
+        return true; /* peer_auth = "none": open, as the peer RPCs are */
+    size_t len;
+    const char *body = http_request_body(req, &len);
+    struct peer_auth_nonce nonce;
+    char why[700];
+    enum peer_auth_verdict v = peer_auth_check_admin(
+        n->peers_auth->auth, http_request_method(req), http_request_path(req),
+        http_request_header(req, PEER_AUTH_HEADER), body, len,
+        http_request_started_ms(req), &nonce, why, sizeof(why));
+    if (v == PEER_AUTH_OK)
+        return true;
+    log_refusal(n, req, v, nonce.from, why);
+    http_respond_error(req, peer_auth_status(v), why);
+    return false;
+}
+
 unsigned node_peer_check_head(struct http_request *req, void *arg,
                               char *msg, size_t msglen)
 {

@@ -425,6 +425,20 @@ void snap_maybe_take(struct node *n)
     take_snapshot(n, applied);
 }
 
+int snap_take_now(struct node *n, raft_index *index)
+{
+    raft_index applied = raft_applied_index(n->raft);
+    *index = n->snap_child ? n->snap_child->index : n->snap.index;
+    if (n->snap_child)
+        return SNAP_BUSY;
+    if (applied <= n->snap.index)
+        return SNAP_CURRENT;
+    take_snapshot(n, applied);
+    *index = applied;
+    /* without a pidfd it was waited for at once */
+    return n->snap_child || n->snap.index >= applied ? 0 : -1;
+}
+
 void snap_wait(struct node *n)
 {
     if (n->snap_child)

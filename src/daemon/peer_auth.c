@@ -23,7 +23,10 @@ static const char *const peer_paths[] = {
     "/raft/install_snapshot", "/raft/propose", "/raft/read_index",
     "/raft/reconfigure",
 };
-#define N_PATHS (sizeof(peer_paths) / sizeof(peer_paths[0]))
+#define N_PEER_PATHS (sizeof(peer_paths) / sizeof(peer_paths[0]))
+/* Operators' requests (PEER_AUTH_ADMIN_PREFIX) share one more slot. */
+#define ADMIN_SLOT N_PEER_PATHS
+#define N_PATHS (N_PEER_PATHS + 1)
 #define WINDOW_WORDS (PEER_AUTH_REPLAY_WINDOW / 64)
 
 struct window {        /* counters seen on one path */
@@ -60,10 +63,24 @@ struct peer_auth {
 
 int peer_auth_path_index(const char *path)
 {
-    for (size_t i = 0; i < N_PATHS; i++)
+    for (size_t i = 0; i < N_PEER_PATHS; i++)
         if (strcmp(path, peer_paths[i]) == 0)
             return (int)i;
     return -1;
+}
+
+bool peer_auth_is_admin_path(const char *path)
+{
+    size_t n = strlen(PEER_AUTH_ADMIN_PREFIX);
+    return strncmp(path, PEER_AUTH_ADMIN_PREFIX, n) == 0 && path[n] != 0;
+}
+
+/* The replay window slot of a path (-1: not one of the kind). */
+static int path_slot(const char *path, bool admin)
+{
+    if (admin)
+        return peer_auth_is_admin_path(path) ? (int)ADMIN_SLOT : -1;
+    return peer_auth_path_index(path);
 }
 
 struct peer_auth *peer_auth_new(const uint8_t *secret, size_t len,
@@ -154,13 +171,15 @@ static void mac_hex(const struct peer_auth *pa, const char *head,
 }
 
 /* What a request's MACs cover besides the body: kind "head" (k=, checked
- * before the body is read) or "request" (m=, with the body). */
-static void request_head(char *buf, size_t len, const char *kind,
+ * before the body is read) or "request" (m=, with the body). A member's
+ * request begins "raftd-peer-", an operator's "raftd-admin-": the one can
+ * never verify as the other. */
+static void request_head(char *buf, size_t len, bool admin, const char *kind,
                          const char *method, const char *path,
                          const char *fields)
 {
-    snprintf(buf, len, "raftd-peer-%s-v1\n%s\n%s\n%s\n", kind, method, path,
-             fields);
+    snprintf(buf, len, "raftd-%s-%s-v1\n%s\n%s\n%s\n",
+             admin ? "admin" : "peer", kind, method, path, fields);
 }
 
 static void response_head(char *buf, size_t len, uint64_t cluster,
@@ -189,35 +208,53 @@ static struct destination *destination(struct peer_auth *pa, raft_id id)
     return d;
 }
 
+static int sign(struct peer_auth *pa, bool admin, const char *method,
+                const char *path, raft_id to, const void *body, size_t len,
+                uint64_t now_ms, char header[PEER_AUTH_HEADER_MAX],
+                struct peer_auth_nonce *nonce)
+{
+    int p = path_slot(path, admin);
+    struct destination *d = p < 0 ? NULL : destination(pa, to);
+    if (!d)
+        return -1;
+    raft_id from = admin ? PEER_AUTH_OPERATOR : pa->self;
+    *nonce = (struct peer_auth_nonce){.from = from, .to = to,
+                                      .incarnation = pa->incarnation,
+                                      .counter = ++d->counter[p], .path = p};
+    char fields[160];
+    snprintf(fields, sizeof(fields), "c=%016" PRIx64 " f=%" PRIu64 " t=%"
+             PRIu64 " ts=%" PRIu64 " n=%016" PRIx64 ".%" PRIu64, pa->cluster,
+             from, to, now_ms, nonce->incarnation, nonce->counter);
+    if (!pa->has_secret) {
+        snprintf(header, PEER_AUTH_HEADER_MAX, "v1 %s", fields);
+        return 0;
+    }
+    char head[400], key_proof[65], mac[65];
+    request_head(head, sizeof(head), admin, "head", method, path, fields);
+    mac_hex(pa, head, NULL, 0, key_proof);
+    request_head(head, sizeof(head), admin, "request", method, path, fields);
+    mac_hex(pa, head, body, len, mac);
+    snprintf(header, PEER_AUTH_HEADER_MAX, "v1 %s k=%s m=%s", fields,
+             key_proof, mac);
+    return 0;
+}
+
 int peer_auth_sign_request(struct peer_auth *pa, const char *method,
                            const char *path, raft_id to, const void *body,
                            size_t len, uint64_t now_ms,
                            char header[PEER_AUTH_HEADER_MAX],
                            struct peer_auth_nonce *nonce)
 {
-    int p = peer_auth_path_index(path);
-    struct destination *d = p < 0 ? NULL : destination(pa, to);
-    if (!d)
-        return -1;
-    *nonce = (struct peer_auth_nonce){.from = pa->self, .to = to,
-                                      .incarnation = pa->incarnation,
-                                      .counter = ++d->counter[p], .path = p};
-    char fields[160];
-    snprintf(fields, sizeof(fields), "c=%016" PRIx64 " f=%" PRIu64 " t=%"
-             PRIu64 " ts=%" PRIu64 " n=%016" PRIx64 ".%" PRIu64, pa->cluster,
-             pa->self, to, now_ms, nonce->incarnation, nonce->counter);
-    if (!pa->has_secret) {
-        snprintf(header, PEER_AUTH_HEADER_MAX, "v1 %s", fields);
-        return 0;
-    }
-    char head[400], key_proof[65], mac[65];
-    request_head(head, sizeof(head), "head", method, path, fields);
-    mac_hex(pa, head, NULL, 0, key_proof);
-    request_head(head, sizeof(head), "request", method, path, fields);
-    mac_hex(pa, head, body, len, mac);
-    snprintf(header, PEER_AUTH_HEADER_MAX, "v1 %s k=%s m=%s", fields,
-             key_proof, mac);
-    return 0;
+    return sign(pa, false, method, path, to, body, len, now_ms, header, nonce);
+}
+
+int peer_auth_sign_admin(struct peer_auth *pa, const char *method,
+                         const char *path, raft_id to, const void *body,
+                         size_t len, uint64_t now_ms,
+                         char header[PEER_AUTH_HEADER_MAX],
+                         struct peer_auth_nonce *nonce)
+{
+    return sign(pa, true, method, path, to, body, len, now_ms, header, nonce);
 }
 
 unsigned peer_auth_status(enum peer_auth_verdict v)
@@ -226,6 +263,7 @@ unsigned peer_auth_status(enum peer_auth_verdict v)
     case PEER_AUTH_OK:
         return 200;
     case PEER_AUTH_FOREIGN:
+    case PEER_AUTH_WRONG_SENDER:
         return 403;
     case PEER_AUTH_NOT_FOR_US:
         return 409;
@@ -238,7 +276,7 @@ const char *peer_auth_verdict_name(enum peer_auth_verdict v)
 {
     static const char *const names[] = {
         "ok", "missing", "malformed", "foreign", "not_for_us", "no_mac",
-        "bad_mac", "stale", "replayed",
+        "bad_mac", "stale", "replayed", "wrong_sender",
     };
     return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "?";
 }
@@ -250,7 +288,8 @@ struct parsed {
     char mac[65];      /* m=, "" if unsigned */
 };
 
-static bool parse_request_header(const char *h, struct parsed *p)
+/* A member's header names its id (f=1...); an operator's f=0. */
+static bool parse_request_header(const char *h, struct parsed *p, bool admin)
 {
     int end = 0, fend = 0;
     if (strlen(h) >= PEER_AUTH_HEADER_MAX)
@@ -266,14 +305,15 @@ static bool parse_request_header(const char *h, struct parsed *p)
     memcpy(p->fields, h + 3, flen);
     p->fields[flen] = 0;
     p->key_proof[0] = p->mac[0] = 0;
+    bool from_ok = admin || p->from; /* admin: checked by check_head */
     if (h[fend] == 0)
-        return p->from && p->inc && p->ctr;
+        return from_ok && p->inc && p->ctr;
     if (sscanf(h + fend, " k=%64[0-9a-f] m=%64[0-9a-f]%n", p->key_proof,
                p->mac, &end) != 2 ||
         h[fend + end] != 0 || strlen(p->key_proof) != 64 ||
         strlen(p->mac) != 64)
         return false;
-    return p->from && p->inc && p->ctr;
+    return from_ok && p->inc && p->ctr;
 }
 
 static struct incarnation *incarnation_of(struct peer_auth *pa, raft_id from,
@@ -346,20 +386,25 @@ static void window_note(struct window *w, uint64_t c)
 
 /* Everything but the body's MAC and the replay window. */
 static enum peer_auth_verdict check_head(const struct peer_auth *pa,
+                                         bool admin,
                                          const char *method, const char *path,
                                          const char *header, uint64_t now_ms,
                                          struct parsed *p,
                                          struct peer_auth_nonce *nonce,
                                          char *why, size_t whylen)
 {
-    int pi = peer_auth_path_index(path);
+    int pi = path_slot(path, admin);
     memset(nonce, 0, sizeof(*nonce));
     if (!header) {
-        snprintf(why, whylen, "no %s header: only members of this cluster "
-                 "may send %s", PEER_AUTH_HEADER, path);
+        snprintf(why, whylen, admin ? "no %s header: %s must be signed with "
+                                      "the cluster's peer secret (sudo "
+                                      "raftctl ...)"
+                                    : "no %s header: only members of this "
+                                      "cluster may send %s",
+                 PEER_AUTH_HEADER, path);
         return PEER_AUTH_MISSING;
     }
-    if (pi < 0 || !parse_request_header(header, p)) {
+    if (pi < 0 || !parse_request_header(header, p, admin)) {
         snprintf(why, whylen, "malformed %s header", PEER_AUTH_HEADER);
         return PEER_AUTH_MALFORMED;
     }
@@ -367,6 +412,13 @@ static enum peer_auth_verdict check_head(const struct peer_auth *pa,
                                       .incarnation = p->inc,
                                       .counter = p->ctr, .path = pi};
     nonce->cluster = p->cluster;
+    if (admin && p->from != PEER_AUTH_OPERATOR) {
+        snprintf(why, whylen, "the request is signed as node %" PRIu64 ": "
+                 "%s requests are signed as the operator (f=0), as raftctl "
+                 "does; a member's signature is not accepted", p->from,
+                 PEER_AUTH_ADMIN_PREFIX);
+        return PEER_AUTH_WRONG_SENDER;
+    }
     if (p->cluster != pa->cluster && !pa->joining) {
         snprintf(why, whylen, "the request comes from node %" PRIu64 " of "
                  "cluster %016" PRIx64 "; this is cluster %016" PRIx64
@@ -389,7 +441,7 @@ static enum peer_auth_verdict check_head(const struct peer_auth *pa,
         return PEER_AUTH_NO_MAC;
     }
     char head[400], key_proof[65];
-    request_head(head, sizeof(head), "head", method, path, p->fields);
+    request_head(head, sizeof(head), admin, "head", method, path, p->fields);
     mac_hex(pa, head, NULL, 0, key_proof);
     if (CRYPTO_memcmp(key_proof, p->key_proof, 64) != 0) {
         snprintf(why, whylen, "the request claiming to be from node %" PRIu64
@@ -419,22 +471,23 @@ enum peer_auth_verdict peer_auth_check_head(const struct peer_auth *pa,
 {
     struct parsed p;
     struct peer_auth_nonce nonce;
-    return check_head(pa, method, path, header, now_ms, &p, &nonce, why,
-                      whylen);
+    return check_head(pa, false, method, path, header, now_ms, &p, &nonce,
+                      why, whylen);
 }
 
-enum peer_auth_verdict peer_auth_check_request(
-    struct peer_auth *pa, const char *method, const char *path,
+static enum peer_auth_verdict check_request(
+    struct peer_auth *pa, bool admin, const char *method, const char *path,
     const char *header, const void *body, size_t len, uint64_t now_ms,
     struct peer_auth_nonce *nonce, char *why, size_t whylen)
 {
     struct parsed p;
-    enum peer_auth_verdict v = check_head(pa, method, path, header, now_ms,
-                                          &p, nonce, why, whylen);
+    enum peer_auth_verdict v = check_head(pa, admin, method, path, header,
+                                          now_ms, &p, nonce, why, whylen);
     if (v != PEER_AUTH_OK || !pa->has_secret)
         return v;
     char head[400], mac[65];
-    request_head(head, sizeof(head), "request", method, path, p.fields);
+    request_head(head, sizeof(head), admin, "request", method, path,
+                 p.fields);
     mac_hex(pa, head, body, len, mac);
     if (CRYPTO_memcmp(mac, p.mac, 64) != 0) {
         snprintf(why, whylen, "the request claiming to be from node %" PRIu64
@@ -453,6 +506,24 @@ enum peer_auth_verdict peer_auth_check_request(
     if (p.ts > inc->last_ms)
         inc->last_ms = p.ts;
     return PEER_AUTH_OK;
+}
+
+enum peer_auth_verdict peer_auth_check_request(
+    struct peer_auth *pa, const char *method, const char *path,
+    const char *header, const void *body, size_t len, uint64_t now_ms,
+    struct peer_auth_nonce *nonce, char *why, size_t whylen)
+{
+    return check_request(pa, false, method, path, header, body, len, now_ms,
+                         nonce, why, whylen);
+}
+
+enum peer_auth_verdict peer_auth_check_admin(
+    struct peer_auth *pa, const char *method, const char *path,
+    const char *header, const void *body, size_t len, uint64_t now_ms,
+    struct peer_auth_nonce *nonce, char *why, size_t whylen)
+{
+    return check_request(pa, true, method, path, header, body, len, now_ms,
+                         nonce, why, whylen);
 }
 
 /* ---- answers ---- */

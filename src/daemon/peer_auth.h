@@ -34,6 +34,14 @@
  * the status and the body, so that a vote or an acknowledgement cannot be
  * forged either.
  *
+ * Operators' requests (paths under PEER_AUTH_ADMIN_PREFIX, from raftctl)
+ * carry the same header, signed with the same secret, but name the sender
+ * f=0 (PEER_AUTH_OPERATOR: no member has id 0) and their MACs cover
+ * "raftd-admin-..." where members' cover "raftd-peer-...": an operator's
+ * signature never passes as a member's Raft RPC, nor a member's as an
+ * operator's (PEER_AUTH_WRONG_SENDER, 403). Their nonces have a replay
+ * window of their own.
+ *
  * With peer_auth = "none" the header carries the cluster id and the ids
  * only (no MAC), and only the cluster and target checks apply.
  *
@@ -56,6 +64,8 @@
 #define PEER_AUTH_WINDOW_MS 30000   /* accepted clock difference */
 #define PEER_AUTH_REPLAY_WINDOW 1024
 #define PEER_AUTH_INCARNATIONS 8    /* per sender, remembered */
+#define PEER_AUTH_ADMIN_PREFIX "/admin/"
+#define PEER_AUTH_OPERATOR 0        /* the f= of an operator's request */
 
 struct peer_auth;
 
@@ -101,8 +111,9 @@ enum peer_auth_verdict {
     PEER_AUTH_BAD_MAC,   /* wrong signature: another secret, or forged */
     PEER_AUTH_STALE,     /* timestamp outside the window */
     PEER_AUTH_REPLAYED,  /* nonce seen before, or too far behind */
+    PEER_AUTH_WRONG_SENDER, /* an admin request signed as a member */
 };
-/* The HTTP status for a refusal: 403 for FOREIGN, 409 for NOT_FOR_US, 401
+/* The HTTP status for a refusal: 403 for FOREIGN and WRONG_SENDER, 409 for NOT_FOR_US, 401
  * for the others. */
 unsigned peer_auth_status(enum peer_auth_verdict v);
 const char *peer_auth_verdict_name(enum peer_auth_verdict v);
@@ -139,6 +150,21 @@ bool peer_auth_check_response(const struct peer_auth *pa,
 
 /* Index of a peer path ("/raft/append_entries", ...), -1 if not one. */
 int peer_auth_path_index(const char *path);
+/* A path under PEER_AUTH_ADMIN_PREFIX. */
+bool peer_auth_is_admin_path(const char *path);
+
+/* An operator's request to node `to` (an admin path), and its check:
+ * the same as peer_auth_sign_request()/peer_auth_check_request(), with
+ * the sender PEER_AUTH_OPERATOR and the MACs of the admin domain. */
+int peer_auth_sign_admin(struct peer_auth *pa, const char *method,
+                         const char *path, raft_id to, const void *body,
+                         size_t len, uint64_t now_ms,
+                         char header[PEER_AUTH_HEADER_MAX],
+                         struct peer_auth_nonce *nonce);
+enum peer_auth_verdict peer_auth_check_admin(
+    struct peer_auth *pa, const char *method, const char *path,
+    const char *header, const void *body, size_t len, uint64_t now_ms,
+    struct peer_auth_nonce *nonce, char *why, size_t whylen);
 
 /* Parse a secret file's text: hex digits (whitespace around them is
  * ignored), at least 2 * PEER_AUTH_SECRET_MIN of them. Returns the number

@@ -414,6 +414,81 @@ TEST(test_secret_files)
     config_free(&cfg);
 }
 
+/* Operators (raftctl) sign requests under /admin/ as f=0 in a domain of their
+ * own: their signature never passes as a member's RPC, nor a member's as
+ * theirs. */
+TEST(test_operator_and_member_signatures_do_not_mix)
+{
+    struct pair p = pair_new();
+    struct peer_auth *op = peer_auth_new(key1, 32, CLUSTER, 0, 333);
+    char h[PEER_AUTH_HEADER_MAX], why[512];
+    struct peer_auth_nonce n;
+    CHECK(peer_auth_is_admin_path("/admin/transfer"));
+    CHECK(!peer_auth_is_admin_path("/admin/"));
+    CHECK(!peer_auth_is_admin_path("/raft/request_vote"));
+    CHECK(peer_auth_path_index("/admin/transfer") < 0);
+    /* an operator's request: admitted once, as the operator */
+    CHECK(peer_auth_sign_admin(op, "POST", "/admin/transfer", 2, "{}", 2, NOW,
+                               h, &n) == 0);
+    CHECK(strstr(h, " f=0 ") != NULL);
+    CHECK_EQ_U(peer_auth_check_admin(p.b, "POST", "/admin/transfer", h, "{}",
+                                     2, NOW, &n, why, sizeof(why)),
+               PEER_AUTH_OK);
+    CHECK_EQ_U(n.from, PEER_AUTH_OPERATOR);
+    CHECK_EQ_U(peer_auth_check_admin(p.b, "POST", "/admin/transfer", h, "{}",
+                                     2, NOW, &n, why, sizeof(why)),
+               PEER_AUTH_REPLAYED);
+    /* bound to its path and body */
+    CHECK(peer_auth_sign_admin(op, "POST", "/admin/transfer", 2, "{}", 2, NOW,
+                               h, &n) == 0);
+    CHECK_EQ_U(peer_auth_check_admin(p.b, "POST", "/admin/snapshot", h, "{}",
+                                     2, NOW, &n, why, sizeof(why)),
+               PEER_AUTH_BAD_MAC);
+    CHECK_EQ_U(peer_auth_check_admin(p.b, "POST", "/admin/transfer", h,
+                                     "{\"to\":3}", 8, NOW, &n, why,
+                                     sizeof(why)),
+               PEER_AUTH_BAD_MAC);
+    /* as a member's Raft RPC: refused (f=0 is no member) */
+    CHECK(peer_auth_sign_admin(op, "POST", "/admin/x", 2, "", 0, NOW, h,
+                               &n) == 0);
+    CHECK(peer_auth_check_request(p.b, "POST", "/raft/timeout_now", h, "", 0,
+                                  NOW, &n, why, sizeof(why)) != PEER_AUTH_OK);
+    /* the operator header with f= changed to a member: wrong MACs */
+    char forged[PEER_AUTH_HEADER_MAX];
+    snprintf(forged, sizeof(forged), "%s", h);
+    char *f = strstr(forged, " f=0 ");
+    CHECK(f != NULL);
+    if (f)
+        f[3] = '1';
+    CHECK_EQ_U(peer_auth_check_request(p.b, "POST", "/admin/x", forged, "", 0,
+                                       NOW, &n, why, sizeof(why)),
+               PEER_AUTH_MALFORMED); /* not a peer path */
+    CHECK_EQ_U(peer_auth_check_admin(p.b, "POST", "/admin/x", forged, "", 0,
+                                     NOW, &n, why, sizeof(why)),
+               PEER_AUTH_WRONG_SENDER);
+    /* a member's signature on an admin path: refused, 403 */
+    sign(p.a, 2, "/raft/timeout_now", "", NOW, h, NULL);
+    CHECK_EQ_U(peer_auth_check_admin(p.b, "POST", "/raft/timeout_now", h, "",
+                                     0, NOW, &n, why, sizeof(why)),
+               PEER_AUTH_MALFORMED); /* not an admin path */
+    CHECK(peer_auth_sign_request(p.a, "POST", "/admin/transfer", 2, "", 0,
+                                 NOW, h, &n) < 0); /* members cannot sign it */
+    CHECK_EQ_U(peer_auth_status(PEER_AUTH_WRONG_SENDER), 403);
+    /* unsigned, and another secret */
+    CHECK_EQ_U(peer_auth_check_admin(p.b, "POST", "/admin/transfer", NULL, "",
+                                     0, NOW, &n, why, sizeof(why)),
+               PEER_AUTH_MISSING);
+    struct peer_auth *other = peer_auth_new(key2, 32, CLUSTER, 0, 444);
+    CHECK(peer_auth_sign_admin(other, "POST", "/admin/transfer", 2, "", 0,
+                               NOW, h, &n) == 0);
+    CHECK_EQ_U(peer_auth_check_admin(p.b, "POST", "/admin/transfer", h, "", 0,
+                                     NOW, &n, why, sizeof(why)),
+               PEER_AUTH_BAD_MAC);
+    peer_auth_free(other);
+    peer_auth_free(op);
+    pair_free(p);
+}
+
 int main(void)
 {
     snprintf(tmp, sizeof(tmp), "/tmp/raftd-test-peer-auth-XXXXXX");
@@ -431,6 +506,7 @@ int main(void)
     RUN(test_replay_window_against_a_model);
     RUN(test_counters_run_per_path_and_a_restart_is_a_new_incarnation);
     RUN(test_answers_are_bound_to_their_request);
+    RUN(test_operator_and_member_signatures_do_not_mix);
     RUN(test_secret_text);
     RUN(test_secret_files);
     char cmd[300];

@@ -1,0 +1,115 @@
+/* ctl.h - raftctl: what its files share (raftctl(1)).
+ *
+ *   raftctl.c    command line, the commands' dispatch, exit statuses
+ *   endpoints.c  which members to ask: --endpoints, or the config file
+ *   fetch.c      HTTP requests over one libcurl multi handle, in parallel
+ *   status.c     status and leader: every member's /status, one table
+ *   members.c    members, members add, members remove (/v2/members)
+ *   timeline.c   events [-f]: every member's /events, merged by time
+ *   admin.c      transfer and snapshot: signed /admin/ requests
+ */
+#ifndef RAFTCTL_CTL_H
+#define RAFTCTL_CTL_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct raftd_config;
+
+/* Exit statuses (raftctl(1), EXIT STATUS). */
+enum {
+    CTL_OK = 0,
+    CTL_FAIL = 1,     /* nothing answered, or the command failed */
+    CTL_USAGE = 2,    /* bad command line or config file */
+    CTL_DEGRADED = 3, /* status: some member did not answer, or no leader */
+};
+
+#define CTL_MAX_ENDPOINTS 32
+
+struct endpoint {
+    uint64_t id; /* 0: not known (from --endpoints) until it answers */
+    char url[256]; /* "http://host:port", without a trailing "/" */
+};
+
+struct ctl {
+    struct endpoint eps[CTL_MAX_ENDPOINTS];
+    size_t n_eps;
+    bool json;
+    const char *cacert;      /* CA file for https:// members, or NULL */
+    const char *cert, *key;  /* client certificate and key, or NULL */
+    long timeout_ms;         /* per request (not long polls) */
+    const char *config_path; /* the config file read, or NULL */
+    struct raftd_config *cfg; /* what it says (NULL: none read) */
+    const char *secret_file;  /* --secret-file, or NULL */
+};
+
+/* ---- endpoints.c ---- */
+/* Fill c->eps from a comma-separated list of URLs. 0, or -1 with why. */
+int endpoints_parse(struct ctl *c, const char *list, char *why, size_t len);
+/* Read a raftd.conf into c->cfg; fill c->eps from it when fill_eps
+ * (and c->cacert when unset). 0, or -1 with why ("file:line: ..."). */
+int endpoints_from_config(struct ctl *c, const char *path, bool fill_eps,
+                          char *why, size_t len);
+/* Add url (id may be 0) unless an endpoint with that URL or id exists;
+ * returns its index, or -1 when full. */
+int endpoints_add(struct ctl *c, uint64_t id, const char *url);
+
+/* ---- fetch.c ---- */
+struct reply {
+    long status;      /* HTTP status; 0: no answer (see error) */
+    char *body;       /* NUL-terminated, NULL when none */
+    size_t len;
+    char error[300];  /* why there was no answer */
+};
+struct request {
+    char url[512];
+    const char *method;       /* NULL: GET */
+    const char *body;         /* NULL: none */
+    const char *content_type;
+    const char *header;       /* one more "Name: value", or NULL */
+    long timeout_ms;          /* 0: the ctl's */
+    struct reply reply;
+    void *priv;               /* fetch.c's */
+    void *user;               /* the caller's */
+};
+/* Run n requests in parallel; returns when all have an answer or failed. */
+void fetch_all(const struct ctl *c, struct request *reqs, size_t n);
+/* The same one by one: start them, then take each as it finishes. */
+struct fetcher *fetcher_new(const struct ctl *c);
+void fetcher_free(struct fetcher *f); /* requests in flight are dropped */
+int fetcher_start(struct fetcher *f, struct request *r);
+/* A request that finished, or NULL when none did within wait_ms. */
+struct request *fetcher_next(struct fetcher *f, long wait_ms);
+void reply_clear(struct reply *r);
+/* The reply's body as JSON (NULL if it is not), and the message of a JSON
+ * error body ({"error":...} or {"message":...}) or the body itself. */
+cJSON *reply_json(const struct reply *r);
+void reply_why(const struct reply *r, char *why, size_t len);
+
+/* ---- the commands ---- */
+int cmd_status(struct ctl *c, int argc, char **argv);
+int cmd_leader(struct ctl *c, int argc, char **argv);
+int cmd_members(struct ctl *c, int argc, char **argv);
+int cmd_events(struct ctl *c, int argc, char **argv);
+int cmd_transfer(struct ctl *c, int argc, char **argv);
+int cmd_snapshot(struct ctl *c, int argc, char **argv);
+
+/* Every endpoint's /status, in parallel; members the answers name that
+ * are not endpoints yet are added and asked too. statuses[i] is
+ * c->eps[i]'s parsed answer or NULL, with why[i] set. Returns how many
+ * answered. Free with statuses_free(). */
+size_t statuses_fetch(struct ctl *c, cJSON **statuses,
+                      char (*why)[300]);
+void statuses_free(cJSON **statuses, size_t n);
+/* The leader among them: the index of the member that says it leads in
+ * the highest term, or -1. */
+int statuses_leader(const struct ctl *c, cJSON *const *statuses);
+
+/* Helpers for the commands. */
+double json_number(const cJSON *o, const char *name, double dflt);
+const char *json_string(const cJSON *o, const char *name);
+void print_json(cJSON *o); /* prints and deletes */
+
+#endif
