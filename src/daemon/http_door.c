@@ -52,6 +52,7 @@ struct http_door {
     struct door_conn *head, *tail;
     unsigned n;
     unsigned long long accepted;
+    unsigned long long refused; /* answered 503: no room */
     struct http_door_limits limits;
     char *full_body;
     struct http_door_ops ops;
@@ -213,6 +214,7 @@ static void conn_admit(struct door_conn *c, bool peer)
 {
     struct http_door *d = c->d;
     if (!d->ops.room_for(d->arg, peer)) {
+        d->refused++;
         conn_answer(c, "503 Service Unavailable", d->full_body);
         return;
     }
@@ -366,8 +368,10 @@ static int on_listen(sd_event_source *src, int fd, uint32_t revents, void *userd
          * told so) */
         bool full = d->n + d->ops.inside(d->arg) >= d->limits.total && !make_room(d);
         struct door_conn *c = conn_add(d, cfd, &sa, salen);
-        if (c && full)
+        if (c && full) {
+            d->refused++;
             conn_answer(c, "503 Service Unavailable", d->full_body);
+        }
     }
     return 0;
 }
@@ -432,4 +436,9 @@ unsigned http_door_waiting(const struct http_door *d)
 unsigned long long http_door_accepted(const struct http_door *d)
 {
     return d ? d->accepted : 0;
+}
+
+unsigned long long http_door_refused(const struct http_door *d)
+{
+    return d ? d->refused : 0;
 }

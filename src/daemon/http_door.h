@@ -85,6 +85,7 @@ void http_door_free(struct http_door *d);
 
 unsigned http_door_waiting(const struct http_door *d); /* connections in the door */
 unsigned long long http_door_accepted(const struct http_door *d); /* since start */
+unsigned long long http_door_refused(const struct http_door *d); /* 503: no room */
 
 /* What a connection's first bytes are, judged as the start of an HTTP/1.x
  * request (leading empty lines allowed, as RFC 9112 says). */

@@ -121,6 +121,7 @@ struct http_request {
     void *respond_hook_arg;
     void *context;         /* http_request_context(), freed with r */
     uint64_t started_ms;   /* CLOCK_REALTIME when the headers were in */
+    uint64_t started_us;   /* CLOCK_MONOTONIC then (request durations) */
 };
 
 /* One certificate, key and CA (see the top). */
@@ -154,6 +155,7 @@ struct http_server {
     unsigned open;        /* connections inside (past the door) */
     unsigned open_peers;  /*   of which peers' */
     unsigned open_unsorted; /*   of which unsorted (TLS, no request yet) */
+    unsigned long long refused_sorted; /* clients over the limit once sorted */
     struct conn_ctx *unsorted_head, *unsorted_tail; /* oldest first */
     enum http_door_kind taking; /* the connection being added */
     int taking_fd;
@@ -858,6 +860,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         clock_gettime(CLOCK_REALTIME, &now);
         r->started_ms = (uint64_t)now.tv_sec * 1000u +
                         (uint64_t)now.tv_nsec / 1000000u;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        r->started_us = (uint64_t)now.tv_sec * 1000000u +
+                        (uint64_t)now.tv_nsec / 1000u;
         r->method = strdup(method ? method : "");
         r->path = strdup(url ? url : "");
         if (!r->method || !r->path) {
@@ -880,8 +885,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         s->moved = true;
         if (cc && cc->readable) /* its handshake is over */
             cc->readable = sd_event_source_disable_unref(cc->readable);
-        if (cc && cc->unsorted && !sort_connection(s, cc, r->path))
+        if (cc && cc->unsorted && !sort_connection(s, cc, r->path)) {
+            s->refused_sorted++;
             return queue_error_ex(r, 503, s->full_msg, true);
+        }
         if (cc && cc->bad_escape) {
             cc->bad_escape = false;
             return queue_error(r, 400, "malformed or NUL (%00) %-escape in the URL");
@@ -1140,6 +1147,11 @@ void *http_request_context(struct http_request *r, size_t size)
 uint64_t http_request_started_ms(const struct http_request *r)
 {
     return r->started_ms;
+}
+
+uint64_t http_request_started_us(const struct http_request *r)
+{
+    return r->started_us;
 }
 
 void http_respond(struct http_request *r, unsigned status, const char *content_type, const char *body, size_t len)
@@ -1513,6 +1525,21 @@ uint64_t http_server_connections_accepted(const struct http_server *s)
 unsigned http_server_connections_open(const struct http_server *s)
 {
     return s ? s->open + http_door_waiting(s->door) : 0;
+}
+
+unsigned http_server_peer_connections_open(const struct http_server *s)
+{
+    return s ? s->open_peers : 0;
+}
+
+unsigned http_server_client_connections_open(const struct http_server *s)
+{
+    return s ? clients_open(s) : 0;
+}
+
+uint64_t http_server_connections_refused(const struct http_server *s)
+{
+    return s ? http_door_refused(s->door) + s->refused_sorted : 0;
 }
 
 unsigned http_server_requests_pending(const struct http_server *s)

@@ -103,6 +103,12 @@ void http_server_flush(struct http_server *s);
 uint64_t http_server_connections_accepted(const struct http_server *s); /* since start */
 unsigned http_server_connections_open(const struct http_server *s); /* door included */
 unsigned http_server_requests_pending(const struct http_server *s); /* handled, not yet answered */
+/* Of the open connections past the door: peers' and clients' (the rest,
+ * TLS ones before their first request, are neither yet). */
+unsigned http_server_peer_connections_open(const struct http_server *s);
+unsigned http_server_client_connections_open(const struct http_server *s);
+/* Connections refused with 503 because every one allowed was taken. */
+uint64_t http_server_connections_refused(const struct http_server *s);
 
 /* Memory per connection (request line and headers must fit in half). */
 #define HTTP_SERVER_CONN_MEMORY (16u * 1024)
@@ -157,6 +163,8 @@ void *http_request_context(struct http_request *r, size_t size);
 /* The wall clock (CLOCK_REALTIME, ms) when r's headers had arrived: a
  * large body may take long to arrive after that. */
 uint64_t http_request_started_ms(const struct http_request *r);
+/* CLOCK_MONOTONIC (usec) at the same moment: for measuring durations. */
+uint64_t http_request_started_us(const struct http_request *r);
 
 /* convenience: a JSON error body {"error": msg} with the status */
 void http_respond_error(struct http_request *r, unsigned status, const char *msg);

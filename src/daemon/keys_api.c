@@ -28,6 +28,7 @@
 
 #include "divergence.h"
 #include "kv.h"
+#include "node_metrics.h"
 
 #define KEYS_PREFIX "/v2/keys"
 #define ETCD_VERSION "3.4.0"
@@ -364,6 +365,12 @@ static int common_write_params(struct params *p, struct kv_cmd *cmd)
     return 0;
 }
 
+/* A write with a condition (compare-and-swap, compare-and-delete). */
+static bool is_compare(const struct kv_cmd *cmd)
+{
+    return cmd->prev_value || cmd->prev_index || cmd->prev_exist != -1;
+}
+
 static void handle_put(struct params *p, const char *key, bool post)
 {
     struct kv_cmd cmd = {.op = post ? KV_CREATE_IN_ORDER : KV_SET,
@@ -388,6 +395,9 @@ static void handle_put(struct params *p, const char *key, bool post)
     }
     if (!cmd.dir && !cmd.value && !post)
         cmd.value = ""; /* etcd: PUT without value sets an empty value */
+    node_metrics_time_request(p->req, post ? METRICS_OP_POST
+                                      : is_compare(&cmd) ? METRICS_OP_CAS
+                                                         : METRICS_OP_PUT);
     propose(p->n, p->req, &cmd);
 }
 
@@ -401,6 +411,8 @@ static void handle_delete(struct params *p, const char *key)
     }
     if (common_write_params(p, &cmd) < 0)
         return;
+    node_metrics_time_request(p->req, is_compare(&cmd) ? METRICS_OP_CAD
+                                                       : METRICS_OP_DELETE);
     propose(p->n, p->req, &cmd);
 }
 
@@ -487,6 +499,9 @@ static void handle_get(struct params *p, const char *key)
                            "recursive, sorted, quorum and wait take true or false");
         return;
     }
+    node_metrics_time_request(p->req, wait     ? METRICS_OP_WATCH
+                                      : quorum ? METRICS_OP_QGET
+                                               : METRICS_OP_GET);
     if (wait) {
         handle_watch(p, key, recursive);
         return;

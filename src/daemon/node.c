@@ -38,6 +38,7 @@
 #include "keys_api.h"
 #include "kv.h"
 #include "node_internal.h"
+#include "node_metrics.h"
 #include "peer_auth.h"
 #include "rpc.h"
 
@@ -283,6 +284,8 @@ static void on_rpc_done(void *arg, long status, const char *body, size_t len,
     if (call->type == RAFT_MSG_SNAPSHOT)
         p->sending_snapshot = false;
     if (status == 0 || status >= 300) {
+        if (!n->closing)
+            node_metrics_rpc_failed(p->id);
         if (!p->unreachable && !n->closing)
             log_msg(LOG_WARNING, "node %" PRIu64 " (%s) is unreachable: %s",
                     p->id, p->url, err ? err : "bad answer");
@@ -343,6 +346,7 @@ static void send_request(struct node *n, const struct raft_msg *m)
                            on_rpc_done, call) == 0) {
             p->pending++;
             p->sending_snapshot |= snap;
+            node_metrics_rpc_sent(m->type);
             call = NULL;
         }
     }
@@ -424,6 +428,7 @@ static void on_synced(void *arg, int err, uint64_t usec)
         return;
     }
     storage_note_sync(n->storage, usec);
+    node_metrics_fsync(usec);
     driver_synced(n->driver, true); /* held answers go, the next sync starts */
     node_schedule(n);
 }
@@ -555,10 +560,15 @@ static int drv_sync(void *arg)
 {
     struct node *n = arg;
     char err[512];
+    struct storage_stats before, after;
+    storage_stats(n->storage, &before);
     if (storage_sync(n->storage, err, sizeof(err)) < 0) {
         fatal_storage(n, err);
         return -1;
     }
+    storage_stats(n->storage, &after);
+    if (after.syncs > before.syncs)
+        node_metrics_fsync(after.sync_us_total - before.sync_us_total);
     return 0;
 }
 
@@ -933,6 +943,10 @@ static void handle_request(struct http_request *req, void *arg)
         snap_handle_install(n, req);
         return;
     }
+    if (strcmp(path, "/metrics") == 0) {
+        node_metrics_handle(n, req);
+        return;
+    }
     enum raft_msg_type type = rpc_type_for_path(path);
     bool is_status = strcmp(path, "/status") == 0;
     if (!type && !is_status) {
@@ -1036,7 +1050,7 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
 
     n->kv = kv_new();
     n->dedup = dedup_new();
-    if (!n->kv || !n->dedup || ops_init(n) < 0) {
+    if (!n->kv || !n->dedup || ops_init(n) < 0 || node_metrics_init() < 0) {
         snprintf(err, errlen, "out of memory");
         goto error;
     }
@@ -1137,6 +1151,7 @@ void node_free(struct node *n)
     snap_free(n);
     node_peers_free(n);
     raft_free(n->raft);
+    node_metrics_free();
     sd_event_unref(n->ev);
     free(n);
 }

@@ -40,6 +40,7 @@
 
 #include "logging.h"
 #include "node_internal.h"
+#include "node_metrics.h"
 #include "rpc.h"
 
 static uint64_t mono_us(void)
@@ -335,6 +336,7 @@ static void snapshot_child_done(struct node *n)
             n->snap_compact_pending = true;
         else
             compact_log(n);
+        node_metrics_snapshot_made(ser_us, write_us);
         log_raft(LOG_INFO,
                  &(struct log_raft){.event = "snapshot_taken",
                                     .term = raft_current_term(n->raft),
@@ -472,6 +474,7 @@ char *snap_request_body(struct node *n, const struct raft_msg *m, size_t *len)
         body[jl] = '\n';
         memcpy(body + jl + 1, img, img_len);
         *len = jl + 1 + img_len;
+        node_metrics_snapshot_sent(img_len);
         log_raft(LOG_INFO,
                  &(struct log_raft){.event = "snapshot_sent",
                                     .term = raft_current_term(n->raft),
@@ -559,6 +562,7 @@ int snap_install(struct node *n, const struct raft_ready *rd, char *err,
                  "%" PRIu64 " that was not received", index);
         return -1;
     }
+    uint64_t t0 = mono_us();
     snap_wait(n); /* our own snapshot file is not being written */
     if (snapfile_write(storage_dir_fd(n->storage), n->cfg->data_dir,
                        SNAPFILE_NAME, n->incoming_snap, n->incoming_snap_len,
@@ -578,6 +582,7 @@ int snap_install(struct node *n, const struct raft_ready *rd, char *err,
                  : storage_compact(n->storage, index, err, errlen);
     if (rv < 0)
         return -1;
+    node_metrics_snapshot_installed(mono_us() - t0);
     log_raft(LOG_NOTICE,
              &(struct log_raft){.event = "snapshot_loaded",
                                 .term = raft_current_term(n->raft),

@@ -27,6 +27,7 @@
 #include "logging.h"
 #include "dedup.h"
 #include "node_internal.h"
+#include "node_metrics.h"
 
 enum op_kind { OP_PROPOSE, OP_READ };
 enum op_state {
@@ -90,6 +91,8 @@ static struct node_op *op_new(struct node *n, enum op_kind kind,
     struct node_op *op = calloc(1, sizeof(*op));
     if (!op)
         return NULL;
+    if (kind == OP_PROPOSE) /* a client's, or forwarded to this leader */
+        node_metrics_proposal_received();
     raft_time now = node_now_ms();
     op->owner = n;
     op->kind = kind;
@@ -126,6 +129,10 @@ static void op_finish(struct node *n, struct node_op *op, enum node_error e,
     if (op->state == ST_DONE)
         return;
     op->state = ST_DONE;
+    if (op->kind == OP_PROPOSE && e == NODE_OK)
+        node_metrics_proposal_committed();
+    else if (op->kind == OP_PROPOSE)
+        node_metrics_proposal_failed(error_code[e]);
     op->out.error = e;
     op->out.message = message ? message : error_text[e];
     sd_event_source_set_enabled(n->ops_kick, SD_EVENT_ONESHOT);
@@ -258,6 +265,8 @@ static void forward_batch(struct node *n, enum op_kind kind, raft_id leader)
     }
     free(body);
     n->forwarding[kind] = leader;
+    if (kind == OP_PROPOSE)
+        node_metrics_proposals_forwarded(f->n_ops);
     for (unsigned i = 0; i < f->n_ops; i++) {
         f->ops[i]->state = ST_FORWARDED;
         f->ops[i]->in_flight = true;
