@@ -199,6 +199,15 @@ class MetricsTest(harness.ClusterTestCase):
                                    stderr=subprocess.STDOUT, timeout=60)
                 self.assertEqual(p.returncode, 0, "promtool on node %d: %s"
                                  % (i, p.stdout.decode()))
+        # raftd(8) lists every family a node serves
+        man_page = os.path.join(os.environ.get("SRCDIR", os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "..", "..")),
+            "man", "raftd.8")
+        with open(man_page) as f:
+            man = f.read()
+        for name in m.type:
+            self.assertRegex(man, r"\b%s\b" % name,
+                             "raftd(8) METRICS does not list %s" % name)
         # HEAD answers like GET without a body; other methods get 405
         code, headers, body = c.http(leader, "HEAD", "/metrics")
         self.assertEqual((code, body), (200, b""))
