@@ -266,6 +266,27 @@ void raft_reset_election_timer(struct raft *r)
     r->election_deadline = r->now + lo + rnd;
 }
 
+int raft_set_timing(struct raft *r, raft_time now, unsigned heartbeat_ms,
+                    unsigned election_timeout_min_ms,
+                    unsigned election_timeout_max_ms)
+{
+    if (heartbeat_ms == 0 || heartbeat_ms >= election_timeout_min_ms ||
+        election_timeout_max_ms < election_timeout_min_ms)
+        return RAFT_EINVAL;
+    if (now > r->now)
+        r->now = now;
+    r->cfg.heartbeat_ms = heartbeat_ms;
+    r->cfg.election_timeout_min_ms = election_timeout_min_ms;
+    r->cfg.election_timeout_max_ms = election_timeout_max_ms;
+    if (r->role != RAFT_LEADER) {
+        if (r->election_deadline) /* armed: raft_start() was called */
+            raft_reset_election_timer(r);
+    } else if (r->heartbeat_deadline > r->now + heartbeat_ms) {
+        r->heartbeat_deadline = r->now + heartbeat_ms;
+    }
+    return 0;
+}
+
 void raft_set_leader(struct raft *r, raft_id leader)
 {
     if (r->leader == leader)

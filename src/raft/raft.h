@@ -289,6 +289,18 @@ int raft_restore(struct raft *r, const struct raft_hard_state *hs,
                  raft_index first_index, raft_term prev_term,
                  const struct raft_entry *entries, size_t n);
 
+/* Change the timing at time now (a reload): heartbeat_ms and the election
+ * timeout range [min_ms, max_ms), with raft_config's rules (0 < heartbeat
+ * < min <= max). They apply at once: a follower or candidate draws a new
+ * election timeout from now (as if it had just heard from its leader); a
+ * leader sends
+ * its next heartbeat within the new heartbeat_ms, and check-quorum and
+ * transfer deadlines keep their start but use the new length only from
+ * their next round. Returns 0, or RAFT_EINVAL changing nothing. */
+int raft_set_timing(struct raft *r, raft_time now, unsigned heartbeat_ms,
+                    unsigned election_timeout_min_ms,
+                    unsigned election_timeout_max_ms);
+
 /* Start as a follower at time now (arms the election timer). */
 void raft_start(struct raft *r, raft_time now);
 

@@ -351,6 +351,49 @@ TEST(election_timeout_is_redrawn_on_every_reset)
     raft_free(o.r);
 }
 
+TEST(set_timing_applies_at_once_and_refuses_bad_values)
+{
+    struct one o;
+    memset(&o, 0, sizeof(o));
+    o.rnd.v[0] = 250; /* first timeout: 1000 + 250 */
+    o.rnd.v[1] = 30;  /* after the change at 100: 200 + 30 % 100 */
+    o.rnd.n = 2;
+    struct raft_config cfg = make_cfg(3, 1, &o.rnd);
+    o.r = raft_new(&cfg, NULL);
+    raft_start(o.r, 0);
+    CHECK_EQ_U(raft_deadline(o.r), 1250);
+    /* bad values change nothing */
+    CHECK(raft_set_timing(o.r, 100, 0, 200, 300) == RAFT_EINVAL);
+    CHECK(raft_set_timing(o.r, 100, 200, 200, 300) == RAFT_EINVAL);
+    CHECK(raft_set_timing(o.r, 100, 50, 300, 200) == RAFT_EINVAL);
+    CHECK_EQ_U(raft_deadline(o.r), 1250);
+    /* a follower draws its timeout from the new range at once */
+    CHECK(raft_set_timing(o.r, 100, 50, 200, 300) == 0);
+    CHECK_EQ_U(raft_deadline(o.r), 100 + 200 + 30);
+    raft_tick(o.r, 329);
+    one_drain(&o);
+    CHECK_EQ_U(raft_role(o.r), RAFT_FOLLOWER);
+    raft_tick(o.r, 330);
+    one_drain(&o);
+    CHECK_EQ_U(raft_role(o.r), RAFT_PRECANDIDATE);
+    raft_free(o.r);
+
+    /* a leader sends its next heartbeat within the new period */
+    struct raft_msg ack;
+    one_committed_leader(&o, &ack);
+    raft_tick(o.r, 2004); /* followers learn the commit index */
+    one_drain(&o);
+    CHECK_EQ_U(raft_deadline(o.r), 2100);
+    CHECK(raft_set_timing(o.r, 2010, 20, 400, 800) == 0);
+    CHECK_EQ_U(raft_deadline(o.r), 2030);
+    raft_tick(o.r, 2030);
+    one_drain(&o);
+    CHECK(find_msg(&o, RAFT_MSG_APPEND, 2) != NULL);
+    CHECK(find_msg(&o, RAFT_MSG_APPEND, 3) != NULL);
+    CHECK_EQ_U(raft_deadline(o.r), 2050);
+    raft_free(o.r);
+}
+
 TEST(prevote_majority_starts_real_election)
 {
     struct one o;
@@ -2439,6 +2482,7 @@ int main(void)
 {
     RUN(election_timeout_starts_prevote_without_new_term);
     RUN(election_timeout_is_redrawn_on_every_reset);
+    RUN(set_timing_applies_at_once_and_refuses_bad_values);
     RUN(prevote_majority_starts_real_election);
     RUN(candidate_with_majority_becomes_leader_and_appends_noop);
     RUN(one_vote_per_term);
