@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "logging.h"
+#include "loopback_check.h"
 #include "memberfile.h"
 #include "members_check.h"
 #include "peer_secret.h"
@@ -134,6 +135,7 @@ static int load_config(const struct options *o, struct raftd_config *cfg)
         goto bad;
     }
     if (config_resolve(cfg, err, sizeof(err)) < 0 ||
+        loopback_check(cfg, host_resolve_system, NULL, err, sizeof(err)) < 0 ||
         peer_secret_load(cfg, err, sizeof(err)) < 0 ||
         tls_load(cfg, &cfg->tls, err, sizeof(err), warn, sizeof(warn)) < 0)
         goto bad;

@@ -256,6 +256,48 @@ class ConfigTest(unittest.TestCase):
         self.assert_config_error(res, path, self.line_of(text, "frobnicate"),
                                  "start with unknown setting")
 
+    # ---- the Debian host-name pitfall (issue 12): a name meaning loopback
+    # here, other members elsewhere
+
+    LOOPBACK_NAME = [(1, "http://localhost:7001"),
+                     (2, "http://192.0.2.2:7001"),
+                     (3, "http://192.0.2.3:7001")]
+
+    def test_own_name_on_loopback_with_members_elsewhere_is_refused(self):
+        text = self.good_text(members=self.LOOPBACK_NAME, listen=None)
+        path = self.write("loopback-name", text)
+        line = self.line_of(text, "localhost")
+        for args, what in ((("--check-config", "--config", path),
+                            "--check-config"),
+                           (("--config", path), "start")):
+            res = self.run_raftd(*args)
+            self.assert_config_error(res, path, line, what)
+            err = res.stderr.decode("utf-8", "replace")
+            self.assertRegex(err, r'"localhost", which resolves on this '
+                             r'machine to the loopback address (127\.|::1)')
+            self.assertIn("/etc/hosts", err)
+            self.assertIn("IP address in the URL", err)
+
+    def test_loopback_name_allowed_in_an_all_loopback_cluster(self):
+        members = [(1, "http://localhost:7001"), (2, "http://127.0.0.1:7002"),
+                   (3, "http://127.0.0.1:7003")]
+        res = self.check(self.write("all-loopback",
+                                    self.good_text(members=members,
+                                                   listen=None)))
+        self.assertEqual(res.returncode, 0, res.stderr)
+
+    def test_loopback_literal_is_not_refused_by_the_rule(self):
+        members = [(1, "http://127.0.0.1:7001"), (2, "http://192.0.2.2:7001"),
+                   (3, "http://192.0.2.3:7001")]
+        res = self.check(self.write("literal", self.good_text(
+            members=members, listen=None)))
+        self.assertEqual(res.returncode, 0, res.stderr)
+
+    def test_loopback_name_with_wildcard_listen_is_reachable(self):
+        res = self.check(self.write("wildcard", self.good_text(
+            members=self.LOOPBACK_NAME, listen="0.0.0.0:7001")))
+        self.assertEqual(res.returncode, 0, res.stderr)
+
 
 class SharedConfigTest(harness.ClusterTestCase):
     """One file for every node (the lab deployment): no id and no listen in
