@@ -750,9 +750,12 @@ static int load_setting(struct loader *L, const config_setting_t *s)
         if (get_int(L, s, name, 1, 3600000, "milliseconds", 5000, &v) < 0)
             return -1;
         cfg->request_timeout_ms = (unsigned)v;
+        cfg->src.request_timeout_ms = line;
     } else if (strcmp(name, "prevote") == 0) {
+        cfg->src.prevote = line;
         return get_bool(L, s, name, &cfg->prevote);
     } else if (strcmp(name, "check_quorum") == 0) {
+        cfg->src.check_quorum = line;
         return get_bool(L, s, name, &cfg->check_quorum);
     } else if (strcmp(name, "log_level") == 0) {
         if (get_string(L, s, name, "info", &str) < 0)
@@ -762,6 +765,7 @@ static int load_setting(struct loader *L, const config_setting_t *s)
             FAIL_AT(L, s, "unknown log_level \"%s\"; use one of \"error\", "
                     "\"warning\", \"notice\", \"info\", \"debug\"", str);
         cfg->log_level = lv;
+        cfg->src.log_level = line;
     } else if (strcmp(name, "max_request_bytes") == 0) {
         if (get_int(L, s, name, 1024, (int64_t)1 << 30, "bytes", 8388608,
                     &v) < 0)
@@ -772,6 +776,7 @@ static int load_setting(struct loader *L, const config_setting_t *s)
         if (get_int(L, s, name, 1, 1000000, "connections", 1024, &v) < 0)
             return -1;
         cfg->max_connections = (unsigned)v;
+        cfg->src.max_connections = line;
     } else if (strcmp(name, "snapshot_entries") == 0) {
         if (get_int(L, s, name, 0, 100000000, "entries", 10000, &v) < 0)
             return -1;
@@ -787,11 +792,13 @@ static int load_setting(struct loader *L, const config_setting_t *s)
                     &v) < 0)
             return -1;
         cfg->max_snapshot_bytes = (size_t)v;
+        cfg->src.max_snapshot_bytes = line;
     } else if (strcmp(name, "wal_segment_bytes") == 0) {
         if (get_int(L, s, name, 65536, (int64_t)1 << 30, "bytes", 67108864,
                     &v) < 0)
             return -1;
         cfg->wal_segment_bytes = (size_t)v;
+        cfg->src.wal_segment_bytes = line;
     } else if (strcmp(name, "peer_auth") == 0) {
         if (get_string(L, s, name, "hmac", &str) < 0)
             return -1;

@@ -115,7 +115,9 @@ struct raftd_config {
             rpc_timeout_ms, max_request_bytes, snapshot_entries,
             snapshot_keep_entries, peer_auth, peer_secret_file,
             tls_cert_file, tls_key_file, tls_ca_file, peer_client_cert_auth,
-            client_cert_auth;
+            client_cert_auth, request_timeout_ms, prevote, check_quorum,
+            log_level, max_connections, max_snapshot_bytes,
+            wal_segment_bytes;
         int last_line;          /* lines in the file: where a missing
                                    setting would go */
         bool rpc_timeout_set;

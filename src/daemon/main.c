@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
@@ -20,6 +21,7 @@
 #include "members_check.h"
 #include "peer_secret.h"
 #include "node.h"
+#include "reload.h"
 #include "tls.h"
 
 static void usage(FILE *f)
@@ -186,43 +188,93 @@ static int new_secret(const char *path)
 
 struct running {
     const struct options *o;
+    struct raftd_config *cfg; /* the settings in use, the node's too */
     struct node *node;
 };
 
-/* SIGHUP: the TLS files of the running configuration are read again, and
- * the file's members list, read again, is the desired state (issue 11).
- * Other settings are read only at start: a change is said, not applied. */
+/* The file read again and checked as at start (but for the members list
+ * without this node: it leaves the cluster, nothing to resolve for it).
+ * Returns 0, or -1 with "FILE:LINE: ..." in err. */
+static int read_again(const struct running *run, struct raftd_config *fresh,
+                      bool *leaving, char *err, size_t errlen)
+{
+    raft_id id = run->cfg->id;
+    config_defaults(fresh);
+    *leaving = false;
+    if (config_load(fresh, run->o->config, err, errlen) < 0)
+        return -1;
+    if (!fresh->id)
+        fresh->id = id; /* found by address at start */
+    if (run->o->id)
+        fresh->id = run->o->id;
+    if (run->o->data_dir && config_set_data_dir(fresh, run->o->data_dir) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (fresh->id == id && !config_member(fresh, id)) {
+        *leaving = true;
+        return 0;
+    }
+    if (config_resolve(fresh, err, errlen) < 0 ||
+        loopback_check(fresh, host_resolve_system, NULL, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
+/* Apply the settings a reload may change (reload.h) and say, in one line,
+ * what changed; settings that need a restart are named with file:line. */
+static void reload_settings(struct running *run,
+                            const struct raftd_config *fresh)
+{
+    struct reload_changes ch;
+    reload_compare(run->cfg, fresh, &ch);
+    if (ch.restart[0])
+        log_msg(LOG_WARNING, "reload: %s: restart raftd to apply %s",
+                ch.restart, strchr(ch.restart, ',') ? "them" : "it");
+    reload_apply(run->cfg, fresh);
+    /* (config_resolve() checked the timing as the core does) */
+    if (ch.timing && node_apply_timing(run->node) < 0)
+        log_msg(LOG_ERR, "reload: the Raft core refused the new timeouts "
+                "and keeps its old ones; restart raftd to apply them");
+    log_set_level(run->cfg->log_level);
+    log_raft(LOG_NOTICE, &(struct log_raft){.event = "reloaded",
+                                            .term = node_term(run->node)},
+             "reload: %s%s", ch.applied[0] ? ch.applied : "no setting changed",
+             ch.applied[0] ? " (in effect now)" : "");
+}
+
+/* SIGHUP: the file is read again and checked whole; if it is invalid,
+ * nothing changes (the error names file:line). Otherwise the log level
+ * and the timeouts apply at once, the TLS files of the running
+ * configuration are read again, and the file's members list is the desired
+ * state (issue 11). Other settings need a restart: a change is said. */
 static void reload(struct running *run)
 {
     struct raftd_config fresh;
     char err[3072];
-    config_defaults(&fresh);
-    int rv = config_load(&fresh, run->o->config, err, sizeof(err));
-    if (rv == 0 && !fresh.id)
-        fresh.id = node_config(run->node)->id; /* found by address at start */
-    if (rv == 0 && run->o->id)
-        fresh.id = run->o->id;
-    if (rv == 0 && run->o->data_dir &&
-        config_set_data_dir(&fresh, run->o->data_dir) < 0)
-        rv = -1;
-    /* a list without this node removes it: nothing to resolve for it */
-    bool leaving = rv == 0 && fresh.id == node_config(run->node)->id &&
-                   !config_member(&fresh, fresh.id);
-    if (rv == 0 && !leaving)
-        rv = config_resolve(&fresh, err, sizeof(err));
-    node_reload(run->node);
-    if (rv < 0) {
-        log_msg(LOG_ERR, "reload: %s; the members and settings in use stay",
-                err);
+    bool leaving;
+    const struct raftd_config *cur = run->cfg;
+    if (read_again(run, &fresh, &leaving, err, sizeof(err)) < 0) {
+        log_raft(LOG_ERR, &(struct log_raft){.event = "reload_failed",
+                                             .term = node_term(run->node)},
+                 "reload: %s; nothing changed: the settings, members and "
+                 "certificates in use stay", err);
+        config_free(&fresh);
+        return;
+    }
+    if (fresh.id != cur->id) {
+        log_msg(LOG_WARNING, "reload: this node is now node %llu in the "
+                "file, it runs as node %llu: an id changes only with a "
+                "new data directory", (unsigned long long)fresh.id,
+                (unsigned long long)cur->id);
+    } else if (leaving) {
+        log_msg(LOG_NOTICE, "reload: this node is not in the members list "
+                "of %s: only the members change", cur->path);
+        node_reload_members(run->node, &fresh);
     } else {
-        const struct raftd_config *cur = node_config(run->node);
-        if (fresh.id != cur->id)
-            log_msg(LOG_WARNING, "reload: this node is now node %llu in the "
-                    "file, it runs as node %llu: an id changes only with a "
-                    "new data directory", (unsigned long long)fresh.id,
-                    (unsigned long long)cur->id);
-        else
-            node_reload_members(run->node, &fresh);
+        reload_settings(run, &fresh);
+        node_reload(run->node);
+        node_reload_members(run->node, &fresh);
     }
     config_free(&fresh);
 }
@@ -234,8 +286,14 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si,
     struct running *run = arg;
     struct node *n = run->node;
     if (si->ssi_signo == SIGHUP) {
-        /* (systemctl reload: shown as "reloading" until READY=1) */
-        sd_notify(0, "RELOADING=1");
+        /* (systemctl reload: shown as "reloading" until READY=1;
+         * systemd 253's Type=notify-reload wants MONOTONIC_USEC, 252
+         * accepts it) */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                   (unsigned long long)ts.tv_sec * 1000000ull +
+                       (unsigned long long)ts.tv_nsec / 1000u);
         reload(run);
         char status[128];
         node_status_line(n, status, sizeof(status));
@@ -298,6 +356,13 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return EX_OSERR;
     }
+    /* WATCHDOG=1 from the loop itself, every WATCHDOG_USEC/2 (the unit's
+     * WatchdogSec=): a loop stuck in a handler stops sending it and
+     * systemd restarts raftd. systemd arms the watchdog at READY=1, so the
+     * recovery in node_new() below falls under TimeoutStartSec= instead. */
+    if (sd_event_set_watchdog(ev, true) < 0)
+        log_msg(LOG_WARNING, "cannot set up the systemd watchdog: WatchdogSec= "
+                "in the unit has no effect");
     char err[1024];
     struct node *n = node_new(ev, &cfg, err, sizeof(err));
     if (!n) {
@@ -307,7 +372,7 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return EX_UNAVAILABLE;
     }
-    struct running run = {.o = &o, .node = n};
+    struct running run = {.o = &o, .cfg = &cfg, .node = n};
     sd_event_add_signal(ev, NULL, SIGTERM, on_signal, &run);
     sd_event_add_signal(ev, NULL, SIGINT, on_signal, &run);
     sd_event_add_signal(ev, NULL, SIGHUP, on_signal, &run);

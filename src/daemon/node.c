@@ -40,6 +40,7 @@
 #include "node_internal.h"
 #include "node_metrics.h"
 #include "peer_auth.h"
+#include "reload.h"
 #include "rpc.h"
 
 #include "storage.h"
@@ -112,13 +113,23 @@ void node_status_line(const struct node *n, char *buf, size_t len)
         snprintf(buf, len, "Follower, no leader, term %" PRIu64, term);
 }
 
+/* STATUS= for "systemctl status" when role, term or leader change, at
+ * most once a second (an election storm is not a message storm); a change
+ * held back goes out at the next turn after that, which a timer brings
+ * within an election timeout at most. */
+#define STATUS_MIN_INTERVAL_MS 1000u
+
 static void update_notify_status(struct node *n)
 {
     char line[128];
     node_status_line(n, line, sizeof(line));
     if (strcmp(line, n->last_status) == 0)
         return;
+    raft_time now = node_now_ms();
+    if (n->status_sent_at && now - n->status_sent_at < STATUS_MIN_INTERVAL_MS)
+        return;
     memcpy(n->last_status, line, sizeof(line));
+    n->status_sent_at = now;
     sd_notifyf(0, "STATUS=%s", line);
 }
 
@@ -827,6 +838,7 @@ static void handle_status(struct node *n, struct http_request *req)
     cJSON_AddNumberToObject(js, "wal_segments", (double)st.segments);
     cJSON_AddNumberToObject(js, "wal_first_index", (double)st.first_index);
     cJSON_AddItemToObject(o, "diverged", divergence_json(r));
+    cJSON_AddItemToObject(o, "settings", reload_settings_json(n->cfg));
     api_respond_json(req, 200, o);
 }
 
@@ -1189,6 +1201,18 @@ void node_shutdown(struct node *n)
                       usec + (uint64_t)n->cfg->election_timeout_min_ms * 1000,
                       1000, on_stop_timeout, n);
     node_process(n);
+}
+
+int node_apply_timing(struct node *n)
+{
+    const struct raftd_config *c = n->cfg;
+    int rv = raft_set_timing(n->raft, node_now_ms(), c->heartbeat_ms,
+                             c->election_timeout_min_ms,
+                             c->election_timeout_max_ms);
+    if (rv < 0)
+        return -1;
+    node_process(n); /* the timer follows the new deadline */
+    return 0;
 }
 
 /* The core's batching bound (1 MiB by default) is also the largest entry

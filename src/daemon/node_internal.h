@@ -85,6 +85,7 @@ struct node {
     sd_event_source *stop_timer;
     bool stop_grace;        /* stop_timer is the short final grace period */
     char last_status[128];
+    raft_time status_sent_at;  /* when STATUS= last went to systemd */
     struct divergence_log divergence; /* what was logged of it (divergence.h) */
     struct kv *kv;
     raft_index saved_commit;    /* last commit hint written to storage */

@@ -38,6 +38,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "logging.h"
 #include "node_internal.h"
 #include "node_metrics.h"
@@ -75,10 +77,22 @@ static int snapshot_configuration(struct node *n,
     return 1;
 }
 
+/* Parsing and loading a received snapshot (up to max_snapshot_bytes) are
+ * the longest steps on the loop: each starts with a whole WatchdogSec= of
+ * its own (the loop pings only every half of it), so a large one is not
+ * taken for a stuck loop. */
+static void feed_watchdog(void)
+{
+    uint64_t usec;
+    if (sd_watchdog_enabled(0, &usec) > 0)
+        sd_notify(0, "WATCHDOG=1");
+}
+
 /* Load a snapshot payload into the store and the exactly-once table; -1
  * (nothing changed) if it does not parse. */
 static int load_payload(struct node *n, const uint8_t *payload, size_t len)
 {
+    feed_watchdog();
     struct snapfile_parts p;
     if (snapfile_split(payload, len, &p) < 0)
         return -1;
@@ -99,6 +113,7 @@ static int load_payload(struct node *n, const uint8_t *payload, size_t len)
 /* Does a payload parse? (checked before a received snapshot is accepted) */
 static bool payload_valid(const uint8_t *payload, size_t len)
 {
+    feed_watchdog();
     struct snapfile_parts p;
     if (snapfile_split(payload, len, &p) < 0)
         return false;

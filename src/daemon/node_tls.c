@@ -69,8 +69,8 @@ void node_reload(struct node *n)
 {
     const struct raftd_config *cfg = n->cfg;
     if (!cfg->tls_cert_file && !cfg->tls_ca_file) {
-        log_msg(LOG_NOTICE, "reload: no TLS files to reread; raftd reads its "
-                "configuration only at start: restart it to apply changes");
+        log_msg(LOG_INFO, "reload: no TLS files to reread (neither "
+                "tls_cert_file nor tls_ca_file is set)");
         return;
     }
     struct raftd_tls_files f = {0};
