@@ -20,9 +20,20 @@
 #       "systemctl restart raftd" (state kept under DynamicUser)
 #     - "systemctl stop raftd": STOPPING=1 reaches systemd, the daemon logs
 #       that it stops, ExecMainStatus=0, Result=success
+#     - systemd-analyze security: exposure at most 1.5; WatchdogUSec=15s
+#       and WATCHDOG=1 from the main PID
+#     - "systemctl reload raftd": RELOADING=1, RAFT_EVENT=reloaded saying
+#       what changed, /status settings changed in the same process; an
+#       invalid file: RAFT_EVENT=reload_failed naming file:line, nothing
+#       changed
+#     - the watchdog: SIGSTOP raftd, systemd kills it after WatchdogSec
+#       ("Watchdog timeout" in the journal), restarts it, and it serves
 #     - a broken config: "raftd --check-config" exits 78 naming file:line;
-#       the service fails with 78, is not restarted in a loop, and says so
-#       once in the journal
+#       the service fails with 78 and StatusText "bad configuration:
+#       file:line: ...", is not restarted in a loop, and says so once in
+#       the journal
+#     - the machine's own name on 127.0.1.1 in /etc/hosts as its member
+#       URL, another member elsewhere: --check-config exits 78
 #     - a members list that differs from the one the data directory was
 #       bootstrapped with: the same, with the reason in "systemctl status"
 #     - a data_dir outside the StateDirectory (read-only under
@@ -41,6 +52,8 @@
 #     - a write through a follower is readable everywhere
 #     - stopping the leader elects another one with a higher term, and the
 #       old leader rejoins as a follower without disturbing it
+#     - a follower stopped with SIGSTOP is restarted by the watchdog,
+#       rejoins as a follower of the same leader and term, and serves
 #
 # The Debian rootfs (debootstrap, about a minute) is cached; each container
 # boots from an overlay of it (plus a layer with "make install" of raftd),
@@ -502,7 +515,14 @@ check "the first start recorded the members list in /var/lib/raftd/members" \
 check "/var/lib/raftd is the StateDirectory (-> private/raftd, owned by the dynamic user)" \
     eval '[ "$(cin "$n1" readlink /var/lib/raftd)" = private/raftd ] &&
           [ "$(cin "$n1" stat -c %u /var/lib/private/raftd)" = "$uid" ]'
-echo "  $(cin "$n1" systemd-analyze security raftd --no-pager 2>/dev/null | grep 'Overall exposure')"
+exposure=$(cin "$n1" systemd-analyze security raftd --no-pager 2>/dev/null |
+    sed -n 's/.*Overall exposure level for raftd.service: \([0-9.]*\).*/\1/p')
+check "systemd-analyze security raftd: exposure $exposure, at most 1.5" \
+    python3 -c 'import sys; sys.exit(not (sys.argv[1] and float(sys.argv[1]) <= 1.5))' "$exposure"
+check "WatchdogUSec=15s (the unit's WatchdogSec=)" \
+    [ "$(prop "$n1" WatchdogUSec)" = 15s ]
+check "WATCHDOG=1 from the main PID $mainpid (sent by its event loop)" \
+    wait_for 10 eval 'grep -qE "Got notification message from PID $mainpid \(WATCHDOG=1" <(pid1_log_all)'
 
 # Journal: structured fields, through sd_journal_send (JOURNAL_STREAM).
 jl=$(cin "$n1" journalctl -u raftd -o json --no-pager RAFT_EVENT=became_leader)
@@ -552,6 +572,49 @@ check "a snapshot was taken under the sandbox (journal RAFT_EVENT=snapshot_taken
 if ! snap_taken; then
     note "$(cin "$n1" journalctl -u raftd --no-pager -n 20 | grep -i snapshot)"
 fi
+
+get_x_early() { cin "$n1" curl -s -m 5 'http://127.0.0.1:7001/v2/keys/x?quorum=true' | grep -q '"value":"1"'; }
+# Reload: log_level and the timeouts apply in the same process, an invalid
+# file changes nothing; both are journaled.
+good=$(cin "$n1" cat "$conf_path")
+printf '%s\nlog_level = "debug";\nelection_timeout_min_ms = 1500;\nelection_timeout_max_ms = 3000;\n' "$good" | write_conf "$n1"
+out=$(cin "$n1" systemctl reload raftd 2>&1)
+check "systemctl reload raftd" [ $? -eq 0 ]
+[ -n "$out" ] && echo "  $out"
+reloaded() { grep -q "log_level info -> debug, election_timeout_min_ms 1000 -> 1500" <(cin "$n1" journalctl -u raftd -o cat --no-pager "_PID=$mainpid" RAFT_EVENT=reloaded); }
+check "  ... the journal has RAFT_EVENT=reloaded saying what changed" wait_for 10 reloaded
+echo "  $(cin "$n1" journalctl -u raftd -o cat --no-pager RAFT_EVENT=reloaded | tail -n 1)"
+reloading() { grep -qE "Got notification message from PID $mainpid \(RELOADING=1" <(pid1_log_all); }
+check "  ... RELOADING=1 from the main PID reached systemd" wait_for 10 reloading
+st=$(cin "$n1" curl -sf -m 5 http://127.0.0.1:7001/status)
+check "  ... /status settings: debug, election_timeout_min_ms 1500, same process" \
+    eval 'python3 -c "import json,sys; s=json.loads(sys.argv[1])[\"settings\"]; sys.exit(not (s[\"log_level\"] == \"debug\" and s[\"election_timeout_min_ms\"] == 1500))" "$st" &&
+          [ "$(prop "$n1" MainPID)" = "$mainpid" ]'
+printf '%s\nheartbeat_ms = "fast";\n' "$good" | write_conf "$n1"
+badline=$(($(printf '%s\n' "$good" | wc -l) + 1))
+cin "$n1" systemctl reload raftd >/dev/null 2>&1
+refused() { grep -q "$conf_path:$badline: .*nothing changed" <(cin "$n1" journalctl -u raftd -o cat --no-pager "_PID=$mainpid" RAFT_EVENT=reload_failed); }
+check "an invalid file on reload: RAFT_EVENT=reload_failed names $conf_path:$badline, nothing changed" \
+    wait_for 10 refused
+check "  ... still active/running, Leader, same process" \
+    eval '[ "$(prop "$n1" ActiveState)/$(prop "$n1" SubState)" = active/running ] &&
+          is_leader && [ "$(prop "$n1" MainPID)" = "$mainpid" ]'
+printf '%s\n' "$good" | write_conf "$n1"
+cin "$n1" systemctl reload raftd >/dev/null 2>&1
+
+# Watchdog: a stopped process sends no WATCHDOG=1; systemd kills it after
+# WatchdogSec (15 s) and restarts it (RestartSec=2s); it serves again.
+info "single node: SIGSTOP, waiting for the watchdog"
+cin "$n1" sh -c 'kill -STOP "$1"' sh "$mainpid"   # (no /bin/kill there)
+restarted() { local p; p=$(prop "$n1" MainPID); [ -n "$p" ] && [ "$p" != 0 ] && [ "$p" != "$mainpid" ] && is_leader; }
+t_stop=$SECONDS
+check "SIGSTOP $mainpid: systemd restarts raftd (watchdog)" wait_for 40 restarted
+echo "  restarted after $((SECONDS - t_stop)) s; $(cin "$n1" systemctl show -p NRestarts,MainPID raftd | tr '\n' ' ')"
+check "  ... the journal says \"Watchdog timeout\"" \
+    grep -q "Watchdog timeout" <(cin "$n1" journalctl -u raftd -q --no-pager -o cat)
+check "  ... and the restarted node serves x=1" wait_for 15 get_x_early
+mainpid=$(prop "$n1" MainPID)
+term1=$(prop "$n1" StatusText | sed -n 's/^Leader, term //p')
 
 # Restart: the state directory survives, under the dynamic user.
 out=$(cin "$n1" systemctl restart raftd 2>&1)
@@ -617,6 +680,10 @@ cin "$n1" systemctl start raftd >/dev/null 2>&1
 check "systemctl start with the broken config fails with ExecMainStatus=78" \
     [ "$(prop "$n1" ExecMainStatus)" = 78 ]
 badpid=$(prop "$n1" ExecMainPID)
+st=$(prop "$n1" StatusText)
+echo "  StatusText=$st"
+check "  ... StatusText \"bad configuration: $conf_path:2: ...\" (systemctl status)" \
+    grep -q "^bad configuration: $conf_path:2: " <<<"$st"
 sleep 3.5   # RestartSec=2s
 nr=$(prop "$n1" NRestarts)
 echo "  $(cin "$n1" systemctl show -p ActiveState,SubState,Result,NRestarts raftd | tr '\n' ' ')"
@@ -626,6 +693,23 @@ errs=$(cin "$n1" journalctl -u raftd -o cat --no-pager "_PID=$badpid" | grep -c 
 check "the config error is in the journal once per start (got $errs)" [ "$errs" -eq 1 ]
 cin "$n1" systemctl stop raftd >/dev/null 2>&1
 cin "$n1" systemctl reset-failed raftd >/dev/null 2>&1
+
+# Debian's installer maps the machine's own name to 127.0.1.1 in /etc/hosts:
+# a member URL by that name is refused when the others are elsewhere.
+cin "$n1" sh -c '[ -e /etc/hosts ] && cp /etc/hosts /etc/hosts.orig; echo "127.0.1.1 labnode1" >>/etc/hosts'
+write_conf "$n1" <<'EOF'
+id = 1;
+members = ( { id = 1; url = "http://labnode1:7001"; },
+            { id = 2; url = "http://192.0.2.2:7001"; } );
+EOF
+out=$(cin "$n1" "$raftd_bin" --check-config --config "$conf_path" 2>&1)
+rc=$?
+echo "  $out" | cut -c 1-240
+check "own name on 127.0.1.1 in /etc/hosts, another member elsewhere: --check-config exits 78 (got $rc)" \
+    [ $rc -eq 78 ]
+check "  ... naming $conf_path:2, 127.0.1.1 and what to do" \
+    eval 'grep -q "^$conf_path:2: .*127.0.1.1.*/etc/hosts" <<<"$out"'
+cin "$n1" sh -c 'if [ -e /etc/hosts.orig ]; then mv /etc/hosts.orig /etc/hosts; else rm -f /etc/hosts; fi'
 
 # A members list that differs from the one /var/lib/raftd was bootstrapped
 # with ({1}): the node starts with the cluster's configuration, reports how
@@ -886,6 +970,25 @@ members = (
                 sleep 2
                 check "  ... and node $L2 still leads in term $T2 (no disruption)" \
                     [ "$(status_of "${names[$((L2 - 1))]}")" = "Leader, term $T2" ]
+
+                # The watchdog on a follower: SIGSTOP, systemd kills and
+                # restarts it after WatchdogSec, it rejoins and serves.
+                info "three nodes: SIGSTOP follower $L, waiting for the watchdog"
+                wpid=$(prop "$Lnm" MainPID)
+                cin "$Lnm" sh -c 'kill -STOP "$1"' sh "$wpid"
+                back() {
+                    local p
+                    p=$(prop "$Lnm" MainPID)
+                    [ -n "$p" ] && [ "$p" != 0 ] && [ "$p" != "$wpid" ] && rejoined
+                }
+                t_stop=$SECONDS
+                check "follower $L stopped (SIGSTOP): the watchdog restarts it, it rejoins as \"Follower of node $L2, term $T2\"" \
+                    wait_for 45 back
+                echo "  back after $((SECONDS - t_stop)) s: $(status_of "$Lnm")"
+                check "  ... \"Watchdog timeout\" in its journal" \
+                    grep -q "Watchdog timeout" <(cin "$Lnm" journalctl -u raftd -q --no-pager -o cat)
+                get_y_L() { cin "$Lnm" curl -s -m 5 "http://10.213.0.1$L:7001/v2/keys/y?quorum=true" | grep -q '"value":"2"'; }
+                check "  ... and serves y=2 (a quorum read)" wait_for 10 get_y_L
 
                 # Replace a lab machine (issue 11): node R "breaks", a new
                 # machine, node 4, takes its place; the new list goes on
