@@ -186,6 +186,15 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         events |= EPOLLIN;
     if (what & CURL_POLL_OUT)
         events |= EPOLLOUT;
+    if (si && !si->src) {
+        /* closed before its REMOVE (on_close_socket), and now a new socket
+         * with the same number: watch it afresh */
+        if (sd_event_add_io(c->ev, &si->src, fd, events, on_io, si) < 0)
+            return -1;
+        sd_event_source_set_description(si->src, "http-client-io");
+        si->fd = fd;
+        return 0;
+    }
     if (si) {
         if (sd_event_source_set_io_events(si->src, events) < 0)
             return -1;
@@ -207,6 +216,23 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     c->socks = si;
     curl_multi_assign(c->multi, fd, si);
     return 0;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: stop watching a socket BEFORE it is
+ * closed. libcurl means to say CURL_POLL_REMOVE first, but some of its
+ * paths close first (curl issues 3597, 14976, 16026); sd-event's
+ * EPOLL_CTL_DEL on a closed descriptor then fails, and if the number was
+ * reused meanwhile it removes the new socket's watch instead. The sockinfo
+ * stays (curl may still name it in a REMOVE); only its watch goes. */
+static int on_close_socket(void *clientp, curl_socket_t fd)
+{
+    struct http_client *c = clientp;
+    for (struct sockinfo *si = c->socks; si; si = si->next) {
+        if (si->fd == fd && si->src) {
+            si->src = sd_event_source_disable_unref(si->src);
+        }
+    }
+    return close(fd);
 }
 
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
@@ -501,6 +527,8 @@ static int start(struct http_client *c, const struct http_call *call, http_clien
     SET(CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     SET(CURLOPT_PROXY, "");
     SET(CURLOPT_TCP_NODELAY, 1L);
+    SET(CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    SET(CURLOPT_CLOSESOCKETDATA, (void *)c);
     if (c->source[0])
         SET(CURLOPT_INTERFACE, c->source);
     SET(CURLOPT_FOLLOWLOCATION, 0L);
