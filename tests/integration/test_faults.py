@@ -210,6 +210,31 @@ class FaultsPartitionTest(FaultsCase):
         self.assertEqual([c.status(i)["faults"] for i in c.ids()],
                          [[], [], []])
 
+    def test_one_way_in_on_a_follower_the_leader_sees_it_unreachable(self):
+        c = self.faults_cluster()
+        leader, term = c.leader()
+        f = c.followers(leader)[0]
+        rc, out, err = self.ctl_fault(c, "partition", str(f), "--from",
+                                      str(leader), "--one-way", "in")
+        self.assertEqual(rc, 0, (out, err))
+        self.assertIn("node %d: node %d: cut one way" % (f, leader), out)
+
+        def member(i):
+            return [m for m in c.status(leader)["members"]
+                    if m["id"] == i][0]
+        c.wait_for(lambda: not member(f)["reachable"], LEADER_TIMEOUT,
+                   msg="the leader to see node %d unreachable" % f)
+        r = kv_put(c, leader, "without", "f")  # the other follower suffices
+        self.assertLess(r.status, 300, r)
+        commit = c.status(leader)["commit_index"]
+        self.assertLess(member(f)["match_index"], commit)
+        self.assertIn("refuses requests from node %d" % leader,
+                      c.log_text(leader))
+        self.assertEqual(self.ctl_fault(c, "heal", str(f))[0], 0)
+        c.wait_for(lambda: member(f)["reachable"], LEADER_TIMEOUT,
+                   msg="node %d reachable again" % f)
+        self.wait_applied(c, f, commit)
+
 
 class FaultsOtherTest(FaultsCase):
 
