@@ -144,6 +144,20 @@ class FaultsRequestTest(FaultsCase):
         self.assertEqual((code, out["healed"], out["faults"]), (200, 1, []))
         self.assertIn("fault_healed", self.events_of(c, leader))
 
+    def test_raftctl_fault_bad_command_lines_are_usage_errors(self):
+        for args in (["fault"], ["fault", "flood", "1"],
+                     ["fault", "partition"], ["fault", "partition", "x"],
+                     ["fault", "partition", "1", "--one-way", "up"],
+                     ["fault", "partition", "1", "--to", "2"],
+                     ["fault", "delay", "1"], ["fault", "delay", "1", "0"],
+                     ["fault", "delay", "1", "5ms"],
+                     ["fault", "crash"], ["fault", "crash", "1", "2"],
+                     ["fault", "list", "1"]):
+            rc, out, err = self.raftctl("--endpoints", "http://127.0.0.1:1",
+                                        *args)
+            self.assertEqual(rc, 2, (args, out, err))
+            self.assertIn("usage: raftctl fault", err, args)
+
 
 class FaultsPartitionTest(FaultsCase):
 
@@ -165,6 +179,9 @@ class FaultsPartitionTest(FaultsCase):
                 acked["during/%d" % k] = "v%d" % k
         self.assertEqual(len(acked), 5, "writes to the new leader failed")
         self.assertEqual(c.status(old)["faults"][0]["drop_in"], True)
+        rc, out, err = self.ctl_fault(c, "list")
+        self.assertEqual((rc, out.strip()),
+                         (0, "node %d: every peer: cut both ways" % old), err)
         ev = c.request(old, "GET", "/events").json()["events"]
         self.assertTrue(any(e["event"] == "fault_injected" for e in ev), ev)
         rc, out, err = self.ctl_fault(c, "heal", str(old))
