@@ -75,15 +75,15 @@ static int load_secret(struct ctl *c)
     return 0;
 }
 
-/* POST path with body to eps[i], signed when its status says "hmac". */
-static int post_admin(struct ctl *c, size_t i, const cJSON *st,
-                      const char *path, const char *body, struct request *r)
+int admin_request(struct ctl *c, size_t i, const cJSON *st,
+                  const char *method, const char *path, const char *body,
+                  struct request *r)
 {
     memset(r, 0, sizeof(*r));
     snprintf(r->url, sizeof(r->url), "%s%s", c->eps[i].url, path);
-    r->method = "POST";
-    r->body = body;
-    r->content_type = "application/json";
+    r->method = method;
+    r->body = strcmp(method, "GET") == 0 ? NULL : body;
+    r->content_type = r->body ? "application/json" : NULL;
     static char header[PEER_AUTH_HEADER_MAX + 32];
     const char *mode = json_string(st, "peer_auth");
     if (mode && strcmp(mode, "hmac") == 0) {
@@ -100,7 +100,7 @@ static int post_admin(struct ctl *c, size_t i, const cJSON *st,
         memset(cfg->peer_secret, 0, sizeof(cfg->peer_secret)); /* wiped */
         char h[PEER_AUTH_HEADER_MAX];
         struct peer_auth_nonce nonce;
-        if (!pa || peer_auth_sign_admin(pa, "POST", path, c->eps[i].id, body,
+        if (!pa || peer_auth_sign_admin(pa, method, path, c->eps[i].id, body,
                                         strlen(body), wall_ms(), h,
                                         &nonce) < 0) {
             peer_auth_free(pa);
@@ -116,7 +116,7 @@ static int post_admin(struct ctl *c, size_t i, const cJSON *st,
     return 0;
 }
 
-static int parse_member_id(const char *cmd, const char *s, uint64_t *id)
+int parse_member_id(const char *cmd, const char *s, uint64_t *id)
 {
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
@@ -129,7 +129,7 @@ static int parse_member_id(const char *cmd, const char *s, uint64_t *id)
     return 0;
 }
 
-static int find_id(const struct ctl *c, uint64_t id)
+int find_id(const struct ctl *c, uint64_t id)
 {
     for (size_t i = 0; i < c->n_eps; i++)
         if (c->eps[i].id == id)
@@ -196,7 +196,7 @@ int cmd_transfer(struct ctl *c, int argc, char **argv)
     snprintf(body, sizeof(body), target ? "{\"to\":%" PRIu64 "}" : "{}",
              target);
     struct request r;
-    if (post_admin(c, (size_t)li, st[li], "/admin/transfer", body, &r) < 0)
+    if (admin_request(c, (size_t)li, st[li], "POST", "/admin/transfer", body, &r) < 0)
         goto out;
     if (r.reply.status != 202) {
         char w[400];
@@ -276,7 +276,7 @@ int cmd_snapshot(struct ctl *c, int argc, char **argv)
         goto out;
     }
     struct request r;
-    if (post_admin(c, (size_t)i, st[i], "/admin/snapshot", "{}", &r) < 0)
+    if (admin_request(c, (size_t)i, st[i], "POST", "/admin/snapshot", "{}", &r) < 0)
         goto out;
     cJSON *o = r.reply.status == 202 ? reply_json(&r.reply) : NULL;
     double index = json_number(o, "index", -1);

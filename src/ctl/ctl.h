@@ -7,6 +7,7 @@
  *   members.c    members, members add, members remove (/v2/members)
  *   timeline.c   events [-f]: every member's /events, merged by time
  *   admin.c      transfer and snapshot: signed /admin/ requests
+ *   fault.c      fault ...: fault injection for teaching (/admin/fault)
  */
 #ifndef RAFTCTL_CTL_H
 #define RAFTCTL_CTL_H
@@ -95,6 +96,19 @@ int cmd_members(struct ctl *c, int argc, char **argv);
 int cmd_events(struct ctl *c, int argc, char **argv);
 int cmd_transfer(struct ctl *c, int argc, char **argv);
 int cmd_snapshot(struct ctl *c, int argc, char **argv);
+int cmd_fault(struct ctl *c, int argc, char **argv);
+
+/* ---- admin.c ---- */
+/* method path with body (JSON, "" for none) to eps[i], signed with the
+ * peer secret as an operator when st (its /status) says "hmac"; the
+ * answer is in r->reply. -1 (with a message) when it cannot be signed. */
+int admin_request(struct ctl *c, size_t i, const cJSON *st,
+                  const char *method, const char *path, const char *body,
+                  struct request *r);
+/* A member id from the command line: 0, or -1 with a message. */
+int parse_member_id(const char *cmd, const char *s, uint64_t *id);
+/* The index of the endpoint with that id, or -1. */
+int find_id(const struct ctl *c, uint64_t id);
 
 /* Every endpoint's /status, in parallel; members the answers name that
  * are not endpoints yet are added and asked too. statuses[i] is

@@ -29,8 +29,17 @@ static void usage(FILE *to)
 "  transfer [ID]       the leader hands leadership to member ID (default:\n"
 "                      the most up-to-date voter)\n"
 "  snapshot [ID]       member ID (default: the leader) takes a snapshot now\n"
-"                      (transfer and snapshot are signed with the cluster's\n"
-"                      peer secret: sudo raftctl ...)\n"
+"  fault partition ID [--from X] [--one-way out|in]\n"
+"                      cut member ID off from X (default: every peer)\n"
+"  fault delay ID MS [--to X]\n"
+"                      delay ID's messages (to X) by MS milliseconds\n"
+"  fault election ID   member ID's election timer fires now\n"
+"  fault crash ID      member ID exits at once (status 86)\n"
+"  fault heal [ID]     clear ID's faults (default: every member's)\n"
+"  fault list          every member's faults\n"
+"                      (faults need fault_injection = true; in raftd.conf)\n"
+"                      (transfer, snapshot and fault are signed with the\n"
+"                      cluster's peer secret: sudo raftctl ...)\n"
 "\n"
 "Options:\n"
 "  -c, --config FILE   read the members from FILE (default %s)\n"
@@ -40,8 +49,8 @@ static void usage(FILE *to)
 "      --cacert FILE   CA for https:// members (default: the config's\n"
 "                      tls_ca_file)\n"
 "      --secret-file FILE\n"
-"                      the peer secret for transfer and snapshot (default:\n"
-"                      the config's peer_secret_file)\n"
+"                      the peer secret for transfer, snapshot and fault\n"
+"                      (default: the config's peer_secret_file)\n"
 "      --cert FILE, --key FILE\n"
 "                      client certificate and key (client_cert_auth)\n"
 "  -t, --timeout MS    per request (default 3000)\n"
@@ -64,6 +73,7 @@ static const struct command commands[] = {
     {"events", cmd_events},
     {"transfer", cmd_transfer},
     {"snapshot", cmd_snapshot},
+    {"fault", cmd_fault},
 };
 
 int main(int argc, char **argv)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fault_api.h"
 #include "keys_api.h"
 #include "logging.h"
 #include "node_internal.h"
@@ -127,20 +128,25 @@ static void handle_snapshot(struct node *n, struct http_request *req)
     http_respond(req, 202, "application/json", msg, strlen(msg));
 }
 
+#define ADMIN_PATHS "/admin/transfer, /admin/snapshot and " FAULT_API_PATH
+
 bool admin_api_handle(struct node *n, struct http_request *req)
 {
     const char *path = http_request_path(req);
     if (strncmp(path, PEER_AUTH_ADMIN_PREFIX,
                 strlen(PEER_AUTH_ADMIN_PREFIX)) != 0)
         return false;
-    if (strcmp(http_request_method(req), "POST") != 0) {
-        http_response_header(req, "Allow", "POST");
-        http_respond_error(req, 405, "use POST");
+    bool fault = strcmp(path, FAULT_API_PATH) == 0;
+    const char *method = http_request_method(req);
+    if (strcmp(method, "POST") != 0 &&
+        !(fault && strcmp(method, "GET") == 0)) {
+        http_response_header(req, "Allow", fault ? "GET, POST" : "POST");
+        http_respond_error(req, 405, fault ? "use GET or POST" : "use POST");
         return true;
     }
     if (!peer_auth_is_admin_path(path)) {
         http_respond_error(req, 404, "no such admin command: there are "
-                                     "/admin/transfer and /admin/snapshot");
+                                     ADMIN_PATHS);
         return true;
     }
     if (!node_admin_admit(n, req))
@@ -149,8 +155,10 @@ bool admin_api_handle(struct node *n, struct http_request *req)
         handle_transfer(n, req);
     else if (strcmp(path, "/admin/snapshot") == 0)
         handle_snapshot(n, req);
+    else if (fault)
+        fault_api_handle(n, req);
     else
         http_respond_error(req, 404, "no such admin command: there are "
-                                     "/admin/transfer and /admin/snapshot");
+                                     ADMIN_PATHS);
     return true;
 }

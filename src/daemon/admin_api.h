@@ -15,8 +15,10 @@
  * 401 (unsigned, badly signed, stale, replayed) or 403 (another cluster,
  * or signed as a member) and change nothing. With peer_auth = "none"
  * they are open, as the peer RPCs are. Each is journaled (admin_transfer,
- * admin_snapshot). Fault injection (issue 12, item 3) adds its paths
- * here. */
+ * admin_snapshot).
+ *
+ *   GET, POST /admin/fault  fault injection for teaching (fault_api.h),
+ *                         off unless raftd.conf enables it */
 #ifndef RAFTD_ADMIN_API_H
 #define RAFTD_ADMIN_API_H
 

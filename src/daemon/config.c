@@ -616,7 +616,7 @@ static const char *const known[] = {
     "snapshot_entries", "snapshot_keep_entries", "max_snapshot_bytes",
     "wal_segment_bytes", "max_connections", "peer_auth", "peer_secret_file",
     "tls_cert_file", "tls_key_file", "tls_ca_file", "peer_client_cert_auth",
-    "client_cert_auth",
+    "client_cert_auth", "fault_injection",
 };
 static const struct {
     const char *alias, *name;
@@ -645,6 +645,7 @@ static const struct {
     {"peer_cert_file", "tls_cert_file"}, {"peer_key_file", "tls_key_file"},
     {"peer_cert_auth", "peer_client_cert_auth"},
     {"client_cert", "client_cert_auth"},
+    {"faults", "fault_injection"}, {"enable_faults", "fault_injection"},
 };
 
 static size_t edit_distance(const char *a, const char *b)
@@ -757,6 +758,9 @@ static int load_setting(struct loader *L, const config_setting_t *s)
     } else if (strcmp(name, "check_quorum") == 0) {
         cfg->src.check_quorum = line;
         return get_bool(L, s, name, &cfg->check_quorum);
+    } else if (strcmp(name, "fault_injection") == 0) {
+        cfg->src.fault_injection = line;
+        return get_bool(L, s, name, &cfg->fault_injection);
     } else if (strcmp(name, "log_level") == 0) {
         if (get_string(L, s, name, "info", &str) < 0)
             return -1;

@@ -69,6 +69,8 @@ struct raftd_config {
                                          "outcome unknown" */
     bool prevote;                     /* default true */
     bool check_quorum;                /* default true */
+    bool fault_injection;             /* POST /admin/fault (fault_api.h);
+                                         default false */
     int log_level;                    /* LOG_ERR..LOG_DEBUG, default LOG_INFO */
     size_t max_request_bytes;         /* default 8 MiB */
     unsigned max_connections;         /* client connections (default 1024);
@@ -117,7 +119,7 @@ struct raftd_config {
             tls_cert_file, tls_key_file, tls_ca_file, peer_client_cert_auth,
             client_cert_auth, request_timeout_ms, prevote, check_quorum,
             log_level, max_connections, max_snapshot_bytes,
-            wal_segment_bytes;
+            wal_segment_bytes, fault_injection;
         int last_line;          /* lines in the file: where a missing
                                    setting would go */
         bool rpc_timeout_set;

@@ -37,6 +37,7 @@
 #include "logging.h"
 #include "keys_api.h"
 #include "kv.h"
+#include "faults.h"
 #include "node_internal.h"
 #include "node_metrics.h"
 #include "peer_auth.h"
@@ -839,6 +840,8 @@ static void handle_status(struct node *n, struct http_request *req)
     cJSON_AddNumberToObject(js, "wal_first_index", (double)st.first_index);
     cJSON_AddItemToObject(o, "diverged", divergence_json(r));
     cJSON_AddItemToObject(o, "settings", reload_settings_json(n->cfg));
+    cJSON_AddBoolToObject(o, "fault_injection", n->cfg->fault_injection);
+    cJSON_AddItemToObject(o, "faults", faults_json(node_faults(n)));
     api_respond_json(req, 200, o);
 }
 
@@ -1079,6 +1082,8 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
     if (rv == 0)
         rv = node_peers_init(n, err, errlen);
     if (rv == 0)
+        rv = node_faults_init(n, err, errlen);
+    if (rv == 0)
         rv = restore(n, &loaded, err, errlen); /* snapshot into kv first */
     storage_loaded_free(&loaded);
     if (rv < 0)
@@ -1146,6 +1151,7 @@ void node_free(struct node *n)
         return;
     n->closing = true;           /* callbacks fired below do nothing more */
     http_client_free(n->client); /* no forward in flight after this */
+    node_faults_free(n);         /* nor one held back by a fault */
     if (n->ops_kick)
         ops_free(n);             /* waiting clients hear we are stopping */
     members_waits_free(n);       /* and waiting /v2/members changes */

@@ -142,6 +142,7 @@ struct node {
     struct members_wait *waits; /* /v2/members changes waiting to commit */
     raft_id highest_id;         /* the highest member id seen */
     struct node_peers *peers_auth; /* node_peers.c */
+    struct node_faults *faults;    /* node_faults.c */
 };
 
 /* node.c */
@@ -188,6 +189,32 @@ int node_peer_post(struct node *n, raft_id to, const char *base_url,
                    const char *path, const char *content_type,
                    const char *body, size_t len, unsigned timeout_ms,
                    http_client_cb cb, void *arg);
+
+/* The same without fault injection's check: node_faults.c sends a delayed
+ * request with it. */
+int node_peer_post_now(struct node *n, raft_id to, const char *base_url,
+                       const char *path, const char *content_type,
+                       const char *body, size_t len, unsigned timeout_ms,
+                       http_client_cb cb, void *arg);
+
+/* node_faults.c: fault injection (faults.h, fault_api.h) */
+int node_faults_init(struct node *n, char *err, size_t errlen);
+/* Calls cb of every request held back (status 0: stopping). */
+void node_faults_free(struct node *n);
+struct faults *node_faults(struct node *n);
+/* A request to peer `to` about to be sent: 0 to send it now; 1 if fault
+ * injection took it (cb is called later: a failure for a dropped one, the
+ * answer for a delayed one); -1 if out of memory (cb not called). */
+int node_faults_outgoing(struct node *n, raft_id to, const char *base_url,
+                         const char *path, const char *content_type,
+                         const char *body, size_t len, unsigned timeout_ms,
+                         http_client_cb cb, void *arg);
+/* An admitted request of peer `from`: true if fault injection refuses it
+ * (it has been answered 503). */
+bool node_faults_refuse_incoming(struct node *n, struct http_request *req,
+                                 raft_id from);
+/* Exit at once with FAULTS_CRASH_EXIT (after the answer to req is out). */
+int node_faults_crash_soon(struct node *n);
 
 /* node_members.c: members (issue 11) */
 /* At start, under the data directory's lock: the bootstrap record (written

@@ -244,6 +244,8 @@ bool node_peer_admit(struct node *n, struct http_request *req)
     }
     a->admitted = true;
     http_request_on_respond(req, sign_answer, n);
+    if (node_faults_refuse_incoming(n, req, a->nonce.from))
+        return false; /* (signed: the sender sees a real 503) */
     return true;
 }
 
@@ -305,6 +307,19 @@ int node_peer_post(struct node *n, raft_id to, const char *base_url,
                    const char *path, const char *content_type,
                    const char *body, size_t len, unsigned timeout_ms,
                    http_client_cb cb, void *arg)
+{
+    int held = node_faults_outgoing(n, to, base_url, path, content_type,
+                                    body, len, timeout_ms, cb, arg);
+    if (held != 0)
+        return held < 0 ? -1 : 0;
+    return node_peer_post_now(n, to, base_url, path, content_type, body, len,
+                              timeout_ms, cb, arg);
+}
+
+int node_peer_post_now(struct node *n, raft_id to, const char *base_url,
+                       const char *path, const char *content_type,
+                       const char *body, size_t len, unsigned timeout_ms,
+                       http_client_cb cb, void *arg)
 {
     struct call *c = malloc(sizeof(*c));
     char url[512], header[PEER_AUTH_HEADER_MAX + 16];

@@ -91,6 +91,8 @@ static void compare_restart_only(const struct raftd_config *c,
          "peer_client_cert_auth", peer_client_cert_auth);
     DIFF(c->client_cert_auth != f->client_cert_auth, "client_cert_auth",
          client_cert_auth);
+    DIFF(c->fault_injection != f->fault_injection, "fault_injection",
+         fault_injection);
 #undef DIFF
 }
 

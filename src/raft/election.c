@@ -69,6 +69,17 @@ void election_start(struct raft *r, bool transfer)
     tally(r); /* a single-node cluster wins at once */
 }
 
+int raft_campaign(struct raft *r, raft_time now)
+{
+    if (now > r->now)
+        r->now = now;
+    if (r->role == RAFT_LEADER || !membership_may_campaign(r))
+        return RAFT_EINVAL;
+    raft_note(r, RAFT_NOTE_ELECTION_TIMEOUT, 0, 0, "forced by an operator");
+    election_start(r, true);
+    return 0;
+}
+
 static void prevote_start(struct raft *r)
 {
     if (r->role == RAFT_PRECANDIDATE)

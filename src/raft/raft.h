@@ -341,6 +341,14 @@ int raft_transfer_leadership(struct raft *r, raft_time now, raft_id target);
  * Returns true if the commit index moved. */
 bool raft_learn_commit(struct raft *r, raft_index index, raft_term term);
 
+/* Not leader: the election timer fires now (an operator's fault injection,
+ * for teaching): a real election starts at once, without pre-vote, and is
+ * flagged like a leadership transfer's (diss. 3.10), so that voters set
+ * aside their leader lease (diss. 4.2.3) and the students see the term
+ * grow beside a healthy leader. Returns RAFT_EINVAL on a leader, a
+ * learner or a removed node (nothing happens), else 0. */
+int raft_campaign(struct raft *r, raft_time now);
+
 /* The transport could not deliver to id: stop streaming to it and probe
  * (a snapshot being sent to it is given up, and sent again no sooner than
  * an election timeout later). */

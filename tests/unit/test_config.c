@@ -101,6 +101,7 @@ TEST(defaults)
     CHECK_EQ_U(cfg.rpc_timeout_ms, 500);
     CHECK(cfg.prevote);
     CHECK(cfg.check_quorum);
+    CHECK(!cfg.fault_injection); /* teaching labs only: off by default */
     CHECK_EQ_U(cfg.log_level, LOG_INFO);
     CHECK_EQ_U(cfg.max_request_bytes, 8 * 1024 * 1024);
     CHECK_EQ_U(cfg.max_connections, 1024);
@@ -152,6 +153,7 @@ TEST(good_file)
         "rpc_timeout_ms = 200;\n"
         "prevote = false;\n"
         "check_quorum = false;\n"
+        "fault_injection = true;\n"
         "log_level = \"debug\";\n"
         "max_request_bytes = 1048576;\n"
         "max_connections = 64;\n", err, sizeof err);
@@ -180,6 +182,7 @@ TEST(good_file)
     CHECK_EQ_U(cfg.rpc_timeout_ms, 200);
     CHECK(!cfg.prevote);
     CHECK(!cfg.check_quorum);
+    CHECK(cfg.fault_injection);
     CHECK_EQ_U(cfg.log_level, LOG_DEBUG);
     CHECK_EQ_U(cfg.max_request_bytes, 1048576);
     CHECK_EQ_U(cfg.max_connections, 64);
@@ -310,6 +313,8 @@ TEST(wrong_types)
     expect_error("prevote = \"yes\";\n", 1, "'prevote' must be true or false");
     expect_error("check_quorum = 1;\n", 1,
                  "'check_quorum' must be true or false");
+    expect_error("\nfault_injection = \"yes\";\n", 2,
+                 "'fault_injection' must be true or false");
     expect_error("log_level = 7;\n", 1, "'log_level' must be a string");
     expect_error("members = { id = 1; url = \"http://a:1\"; };\n", 1,
                  "'members' must be a list of groups");

@@ -330,6 +330,31 @@ TEST(election_timeout_starts_prevote_without_new_term)
     raft_free(o.r);
 }
 
+/* raft_campaign (fault injection): a real election at once, without
+ * pre-vote, flagged like a transfer's so voters set their lease aside. */
+TEST(campaign_starts_a_real_election_now_and_not_on_a_leader)
+{
+    struct one o;
+    one_init(&o, 3, 1);
+    CHECK_EQ_U(raft_campaign(o.r, 10), 0);
+    one_drain(&o);
+    CHECK(has_note(&o, RAFT_NOTE_ELECTION_TIMEOUT));
+    CHECK(!has_note(&o, RAFT_NOTE_PREVOTE_STARTED));
+    CHECK_EQ_U(raft_role(o.r), RAFT_CANDIDATE);
+    CHECK_EQ_U(raft_current_term(o.r), 1);
+    const struct raft_msg *m = find_msg(&o, RAFT_MSG_VOTE, 2);
+    CHECK(m && !m->prevote && m->transfer && m->term == 1);
+    raft_free(o.r);
+
+    struct raft_msg ack;
+    one_committed_leader(&o, &ack);
+    raft_term term = raft_current_term(o.r);
+    CHECK_EQ_U(raft_campaign(o.r, 2003), (uint64_t)(int64_t)RAFT_EINVAL);
+    CHECK_EQ_U(raft_role(o.r), RAFT_LEADER);
+    CHECK_EQ_U(raft_current_term(o.r), term);
+    raft_free(o.r);
+}
+
 TEST(election_timeout_is_redrawn_on_every_reset)
 {
     struct one o;
@@ -2483,6 +2508,7 @@ int main(void)
     RUN(election_timeout_starts_prevote_without_new_term);
     RUN(election_timeout_is_redrawn_on_every_reset);
     RUN(set_timing_applies_at_once_and_refuses_bad_values);
+    RUN(campaign_starts_a_real_election_now_and_not_on_a_leader);
     RUN(prevote_majority_starts_real_election);
     RUN(candidate_with_majority_becomes_leader_and_appends_noop);
     RUN(one_vote_per_term);

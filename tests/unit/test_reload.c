@@ -83,10 +83,14 @@ TEST(restart_only_settings_are_named_with_their_line)
     load(&b, MEMBERS "listen = \"127.0.0.1:7001\";\n"
                      "data_dir = \"/var/lib/other\";\n"
                      "max_connections = 10;\n"
-                     "heartbeat_ms = 50;\n");
+                     "heartbeat_ms = 50;\n"
+                     "fault_injection = true;\n");
     struct reload_changes ch;
     reload_compare(&a, &b, &ch);
     char want[256];
+    snprintf(want, sizeof(want), "fault_injection changed in %s/raftd.conf:7",
+             dir);
+    CHECK(strstr(ch.restart, want));
     /* the same listen address, written out: no change */
     CHECK(!strstr(ch.restart, "listen"));
     snprintf(want, sizeof(want), "data_dir changed in %s/raftd.conf:4", dir);
@@ -99,6 +103,7 @@ TEST(restart_only_settings_are_named_with_their_line)
     reload_apply(&a, &b);
     CHECK(strcmp(a.data_dir, "/var/lib/raftd") == 0); /* not applied */
     CHECK_EQ_U(a.max_connections, 1024);
+    CHECK(!a.fault_injection); /* a lab turns it on with a restart */
     config_free(&a);
     config_free(&b);
 }
