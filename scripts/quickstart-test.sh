@@ -18,7 +18,8 @@ PACKAGES=(build-essential autoconf automake pkg-config libmicrohttpd-dev
           libcurl4-openssl-dev libconfig-dev libsystemd-dev libcjson-dev
           libssl-dev libgnutls28-dev
           mandoc curl python3 iproute2 nftables etcd-client gnuplot-nox openssl
-          clang libclang-rt-14-dev valgrind prometheus)
+          clang libclang-rt-14-dev valgrind prometheus
+          debhelper dpkg-dev lintian)
 CONFIGURE_FLAGS=(--enable-werror --enable-sanitizers)
 
 . "$top/scripts/deps.sh"

@@ -2,9 +2,17 @@
 # tests/systemd/run.sh - raftd under a real systemd, in systemd-nspawn
 # containers booted from a cached Debian rootfs.
 #
-# What it checks, with the unit file and the paths "make install" gives:
+# What it checks, with the Debian package (debian/) it builds:
+#   the package (dpkg-buildpackage -b -us -uc in a copy of the source tree):
+#     - raftd, raftctl, raftd-bench, the unit in /lib/systemd/system,
+#       /etc/raftd.conf as its only conffile, /etc/raftd/ mode 700, the man
+#       pages and README; lintian finds no error (when installed)
 #   single node (one container, private network, member 127.0.0.1:7001):
-#     - "make install" installs the unit, "systemd-analyze verify" accepts it
+#     - "apt-get install ./raftd.deb" (offline: the rootfs has the runtime
+#       libraries): the unit is loaded (the postinst's daemon-reload), neither
+#       enabled nor started; dpkg lists the conffile; "man -w" finds raftd(8),
+#       raftd.conf(5), raftctl(1), raftd-bench(1); raftctl and raftd-bench are
+#       on PATH; "systemd-analyze verify" accepts the unit
 #     - without a peer secret the service fails and says how to make one;
 #       "raftd --new-secret" makes one (root's, mode 600), the unit passes
 #       it to the dynamic user with LoadCredential=
@@ -32,6 +40,7 @@
 #       the service fails with 78 and StatusText "bad configuration:
 #       file:line: ...", is not restarted in a loop, and says so once in
 #       the journal
+#     - "raftctl leader" without flags reads the members of /etc/raftd.conf
 #     - the machine's own name on 127.0.1.1 in /etc/hosts as its member
 #       URL, another member elsewhere: --check-config exits 78
 #     - a members list that differs from the one the data directory was
@@ -45,8 +54,13 @@
 #       reload raftd" serves a renewed certificate to new connections in
 #       the same process and term, and keeps the old one when the new file
 #       is broken (RAFT_EVENT=tls_reload_failed naming it)
+#     - "dpkg -r raftd" stops the running service, removes the programs, the
+#       unit and the man pages, keeps the edited /etc/raftd.conf and the data;
+#       installing again keeps that config; "dpkg -P raftd" removes
+#       /etc/raftd.conf and /var/lib/raftd, and keeps /etc/raftd/peer-secret
 #   three nodes (three containers on a private bridge, 10.213.0.11-13, no
-#   address on the host side, the same config everywhere without "id"):
+#   address on the host side, each installs the package, then gets the same
+#   config without "id" and the same peer secret):
 #     - each node finds itself by its addresses inside the sandbox
 #       (getifaddrs over AF_NETLINK), one leader, two "Follower of node L"
 #     - a write through a follower is readable everywhere
@@ -56,24 +70,25 @@
 #       rejoins as a follower of the same leader and term, and serves
 #
 # The Debian rootfs (debootstrap, about a minute) is cached; each container
-# boots from an overlay of it (plus a layer with "make install" of raftd),
-# so a rerun takes about 25 s, 6 of them building raftd. Containers are
-# powered off and every temporary directory removed on exit or interrupt.
+# boots from an overlay of it (plus a layer with the package), and installs
+# the package. Containers are powered off and every temporary directory
+# removed on exit or interrupt.
 #
 # Environment:
 #   RAFTD_SYSTEMD_CACHE     cached rootfs directory
 #                           (default /var/tmp/raftd-systemd-rootfs)
 #   RAFTD_SYSTEMD_MIRROR    Debian mirror (default http://deb.debian.org/debian)
-#   RAFTD_SYSTEMD_BUILDDIR  an already configured build tree to "make
-#                           install" from, any prefix (default: a fresh
-#                           --prefix=/usr --sysconfdir=/etc build of SRCDIR
-#                           in a temporary directory, or SRCDIR itself when
-#                           it is configured in place)
+#   RAFTD_SYSTEMD_DEB       the raftd_*.deb to test (default: build one with
+#                           "dpkg-buildpackage -b -us -uc" from a copy of
+#                           SRCDIR's files, git's tracked and untracked
+#                           non-ignored ones in a git checkout; needs
+#                           debhelper and dpkg-dev, DEB_BUILD_OPTIONS
+#                           defaults to parallel=2)
 #   RAFTD_SYSTEMD_CLUSTER   0 skips the three-node part (default 1)
 #   RAFTD_SYSTEMD_KEEP      1 keeps the work directory (default 0)
 #   SRCDIR                  source tree (default: this script's ../..)
-#   CI=true                 installs debootstrap and systemd-container if
-#                           missing (apt-get)
+#   CI=true                 installs debootstrap, systemd-container,
+#                           debhelper and dpkg-dev if missing (apt-get)
 # Needs root, systemd-nspawn, debootstrap and network access to the mirror
 # on the first run. Exit status: 0 all passed, 1 failures, 77 skipped. The
 # last line of output is "N passed, N failed".
@@ -91,9 +106,9 @@ MIRROR=${RAFTD_SYSTEMD_MIRROR:-http://deb.debian.org/debian}
 CLUSTER=${RAFTD_SYSTEMD_CLUSTER:-1}
 KEEP=${RAFTD_SYSTEMD_KEEP:-0}
 # Packages of the cached rootfs: a bootable systemd, curl and ip for the
-# checks, man for "systemd-analyze verify" (Documentation=man:...), and
-# raftd's runtime libraries (Debian 12 names). Libraries a particular build
-# needs beyond these (e.g. libasan) are copied from the host.
+# checks, man for "systemd-analyze verify" (Documentation=man:...) and
+# "man -w", and raftd's runtime libraries (Debian 12 names): the package's
+# dependencies, so that "apt-get install ./raftd.deb" needs no network.
 PKGS=systemd,systemd-sysv,dbus,curl,iproute2,man-db,libmicrohttpd12,libcurl4,libconfig9,libcjson1,libsystemd0
 CACHE_VERSION=1
 
@@ -226,49 +241,100 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# ---- build and install into a staging directory ------------------------------
+# ---- the Debian package ----------------------------------------------------
+# dpkg-buildpackage -b -us -uc (debian/) in a copy of the source tree, so
+# that the tree itself (maybe configured in place, or by CI) is untouched;
+# or the package RAFTD_SYSTEMD_DEB names. Its files go to $stage too, where
+# the checks below read the unit.
 stage=$work/stage
-info "building raftd"
 build_log=$work/build.log
-build() {
-    if [ -n "${RAFTD_SYSTEMD_BUILDDIR:-}" ]; then
-        make -C "$RAFTD_SYSTEMD_BUILDDIR" -j2 &&
-            make -C "$RAFTD_SYSTEMD_BUILDDIR" install DESTDIR="$stage"
-    elif [ -f "$SRCDIR/config.status" ]; then
-        # configured in the source tree: a VPATH build is refused there
-        make -C "$SRCDIR" -j2 && make -C "$SRCDIR" install DESTDIR="$stage"
-    else
-        if [ ! -x "$SRCDIR/configure" ]; then
-            (cd "$SRCDIR" && autoreconf -fi) || return 1
-        fi
-        mkdir -p "$work/build" && cd "$work/build" &&
-            "$SRCDIR/configure" --prefix=/usr --sysconfdir=/etc \
-                --localstatedir=/var &&
-            make -j2 && make install DESTDIR="$stage"
-    fi
-}
-if ! (build) >"$build_log" 2>&1; then
-    tail -n 30 "$build_log"
-    fail "build and make install (log above)"
-    exit 1
-fi
-unit_src=$(find "$stage" -path '*/systemd/system/raftd.service' | head -n 1)
-if [ -n "$unit_src" ]; then
-    ok "make install installs the unit (${unit_src#"$stage"})"
+deb=${RAFTD_SYSTEMD_DEB:-}
+if [ -n "$deb" ]; then
+    deb=$(cd "$(dirname "$deb")" && pwd)/$(basename "$deb") ||
+        { fail "RAFTD_SYSTEMD_DEB=$RAFTD_SYSTEMD_DEB not found"; exit 1; }
+    info "using the package $deb"
 else
-    fail "make install did not install raftd.service (pkg-config systemd missing?)"
-    exit 1
+    if ! command -v dpkg-buildpackage >/dev/null || ! command -v dh >/dev/null; then
+        if [ "${CI:-}" = true ] && command -v apt-get >/dev/null; then
+            echo "installing debhelper and dpkg-dev"
+            DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q \
+                --no-install-recommends debhelper dpkg-dev >/dev/null 2>&1
+        fi
+        command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null ||
+            skip "dpkg-buildpackage or dh not found (apt-get install debhelper dpkg-dev), and no RAFTD_SYSTEMD_DEB"
+    fi
+    info "building the Debian package (dpkg-buildpackage -b -us -uc)"
+    build() {
+        local src=$work/src
+        mkdir -p "$src" || return 1
+        # the tracked and the new (not ignored) files, as they are now
+        if git -C "$SRCDIR" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+            git -C "$SRCDIR" ls-files -z --cached --others --exclude-standard |
+                tar -C "$SRCDIR" --null -T - --ignore-failed-read -cf - |
+                tar -C "$src" -xf - || return 1
+        else
+            tar -C "$SRCDIR" --exclude=./.git --exclude=./build \
+                --exclude=./build-test --exclude=./debian/raftd \
+                --exclude=./debian/.debhelper -cf - . | tar -C "$src" -xf - ||
+                return 1
+        fi
+        cd "$src" &&
+            DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-parallel=2} \
+                dpkg-buildpackage -b -us -uc
+    }
+    if ! (build) >"$build_log" 2>&1; then
+        tail -n 30 "$build_log"
+        fail "dpkg-buildpackage -b -us -uc (log above)"
+        exit 1
+    fi
+    deb=$(find "$work" -maxdepth 1 -name 'raftd_*.deb' | head -n 1)
+    check "dpkg-buildpackage -b -us -uc made ${deb##*/}" [ -n "$deb" ]
+    [ -n "$deb" ] || exit 1
+    nwarn=$(grep -c 'warning:' "$build_log")
+    [ "$nwarn" -gt 0 ] &&
+        note "$nwarn compiler warnings with Debian's flags: $(grep 'warning:' "$build_log" | head -n 3 | cut -c 1-160 | tr '\n' ' ')"
+    rm -rf --one-file-system "$work/src"
 fi
-# The paths the unit runs raftd with (configure's --prefix/--sysconfdir).
+contents=$(dpkg-deb -c "$deb" | awk '{print $1, $NF}') ||
+    { fail "dpkg-deb -c $deb"; exit 1; }
+has() { grep -qxF -e "$1 ./$2" <<<"$contents"; }
+check "the package has /usr/sbin/raftd, /usr/bin/raftctl and /usr/bin/raftd-bench" \
+    eval 'has -rwxr-xr-x usr/sbin/raftd && has -rwxr-xr-x usr/bin/raftctl &&
+          has -rwxr-xr-x usr/bin/raftd-bench'
+check "  ... the unit in /lib/systemd/system/raftd.service" \
+    has -rw-r--r-- lib/systemd/system/raftd.service
+check "  ... /etc/raftd.conf and /etc/raftd/ (drwx------)" \
+    eval 'has -rw-r--r-- etc/raftd.conf && has drwx------ etc/raftd/'
+for m in man8/raftd.8 man5/raftd.conf.5 man1/raftctl.1 man1/raftd-bench.1; do
+    check "  ... the man page /usr/share/man/$m.gz" has -rw-r--r-- "usr/share/man/$m.gz"
+done
+check "  ... /usr/share/doc/raftd/README.md.gz and copyright" \
+    eval 'has -rw-r--r-- usr/share/doc/raftd/README.md.gz &&
+          has -rw-r--r-- usr/share/doc/raftd/copyright'
+mkdir -p "$work/control"
+dpkg-deb -e "$deb" "$work/control" 2>/dev/null
+check "  ... /etc/raftd.conf is its only conffile" \
+    [ "$(cat "$work/control/conffiles" 2>/dev/null)" = /etc/raftd.conf ]
+if command -v lintian >/dev/null; then
+    lint=$(lintian "$deb" 2>&1 | grep -v '^running with root privileges')
+    [ -n "$lint" ] && echo "$lint" | sed 's/^/  lintian: /'
+    check "lintian ${deb##*/}: no errors" eval '! grep -q "^E: " <<<"$lint"'
+else
+    note "lintian not found: the package is not linted"
+fi
+dpkg-deb -x "$deb" "$stage" || { fail "dpkg-deb -x $deb"; exit 1; }
+unit_src=$stage/lib/systemd/system/raftd.service
+[ -f "$unit_src" ] || exit 1
+# The paths the unit runs raftd with.
 execstart=$(sed -n 's/^ExecStart=//p' "$unit_src" | head -n 1)
 raftd_bin=${execstart%% *}
 conf_path=$(sed -n 's/.*--config[= ]\([^ ]*\).*/\1/p' <<<"$execstart")
 : "${conf_path:=/etc/raftd.conf}"
 if [ ! -x "$stage$raftd_bin" ]; then
-    fail "the unit's ExecStart binary $raftd_bin is not installed"
+    fail "the unit's ExecStart binary $raftd_bin is not in the package"
     exit 1
 fi
-info "installed: $raftd_bin, config $conf_path"
+info "the package has $raftd_bin, config $conf_path"
 
 # ---- cached rootfs ---------------------------------------------------------
 # shellcheck source=/dev/null
@@ -312,35 +378,22 @@ fi
 flock -s 8   # back to shared (a no-op when it already was)
 grep -q overlay /proc/filesystems || skip "no overlayfs in this kernel"
 
-# The raftd layer: "make install" on top of the rootfs, whose merged-/usr
-# symlinks (lib -> usr/lib, ...) it keeps.
+# The raftd layer: the package as /root/raftd.deb; each container
+# installs it after booting.
 layer=$work/layer
-mkdir -p "$layer"
-for l in "$CACHE/rootfs"/*; do
-    [ -L "$l" ] || continue
-    cp -P "$l" "$layer/"
-    t=$(readlink "$l")
-    # tar --keep-directory-symlink keeps only symlinks to existing directories
-    case $t in /*) ;; *) mkdir -p "$layer/$t" ;; esac
-done
-tar -C "$stage" -cf - . | tar -C "$layer" -xf - --keep-directory-symlink ||
-    { fail "installing into the raftd layer"; exit 1; }
-# Libraries this build needs that the rootfs lacks (e.g. libasan of a
-# sanitizer build) come from the host, which has the same release.
-while read -r _ path; do
-    [ -e "$CACHE/rootfs$path" ] || [ -e "$layer$path" ] && continue
-    note "copying $path from the host into the raftd layer"
-    mkdir -p "$layer$(dirname "$path")"
-    cp -L "$path" "$layer$path"
-done < <(ldd "$stage$raftd_bin" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}')
-# A sanitizer build: LeakSanitizer needs ptrace, which the unit's
-# SystemCallFilter refuses; leaks are checked by make check, not here.
-if ldd "$stage$raftd_bin" | grep -q libasan; then
-    note "sanitizer build: ASAN_OPTIONS=detect_leaks=0 in a drop-in"
-    mkdir -p "$layer/etc/systemd/system/raftd.service.d"
-    printf '[Service]\nEnvironment=ASAN_OPTIONS=detect_leaks=0\n' \
-        >"$layer/etc/systemd/system/raftd.service.d/asan.conf"
-fi
+mkdir -p "$layer/root" && chmod 700 "$layer/root"
+cp "$deb" "$layer/root/raftd.deb" ||
+    { fail "copying the package into the raftd layer"; exit 1; }
+# install_deb NAME: "apt-get install ./raftd.deb" in container NAME, as a
+# lab machine does (its runtime libraries are in the rootfs: no network).
+install_deb() {
+    cin "$1" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        --no-install-recommends /root/raftd.deb >"$work/$1.apt.log" 2>&1 &&
+        [ "$(cin "$1" dpkg-query -W -f='${Status}' raftd)" = "install ok installed" ] &&
+        return 0
+    tail -n 10 "$work/$1.apt.log"
+    return 1
+}
 
 # ---- containers ------------------------------------------------------------
 # Each container's root is an overlay (its own upper directory over the raftd
@@ -436,10 +489,42 @@ write_conf() { # name: config text on stdin goes to the unit's config path
     fi
 }
 
+none_exist() { # name path...: none of the paths exists in the container
+    local name=$1
+    shift
+    cin "$name" sh -c 'for f; do [ -e "$f" ] || [ -L "$f" ] && exit 1; done; exit 0' sh "$@"
+}
+put_secret() { # name: the peer secret on stdin, root's, mode 600
+    cin "$1" sh -c 'umask 077; cat >"$1"' sh "$secret_path"
+}
+
 # ==== single node ===========================================================
 info "single node: booting a container"
 n1=rsd${tag}s
 new_root "$n1" || { fail "preparing the container directory"; exit 1; }
+if ! boot "$n1" --private-network; then
+    skip "systemd-nspawn --boot did not come up here (console above)"
+fi
+info "single node: booted, installing the package"
+# The package, as on a lab machine: apt install ./raftd_*.deb.
+check "apt-get install ./${deb##*/}: installed" install_deb "$n1"
+check "  ... the unit is loaded without a daemon-reload (the postinst did it): $(prop "$n1" FragmentPath)" \
+    eval '[ "$(prop "$n1" LoadState)" = loaded ] &&
+          [ "$(prop "$n1" FragmentPath)" = /lib/systemd/system/raftd.service ]'
+check "  ... neither enabled nor started (is-enabled: $(cin "$n1" systemctl is-enabled raftd 2>&1), $(prop "$n1" ActiveState))" \
+    eval '[ "$(cin "$n1" systemctl is-enabled raftd 2>&1)" = disabled ] &&
+          [ "$(prop "$n1" ActiveState)" = inactive ]'
+check "  ... dpkg lists /etc/raftd.conf as a conffile" \
+    grep -q "^ /etc/raftd.conf [0-9a-f]\{32\}\$" <(cin "$n1" dpkg-query -W -f='${Conffiles}\n' raftd)
+for m in raftd raftd.conf raftctl raftd-bench; do
+    mp=$(cin "$n1" man -w "$m" 2>&1)
+    check "  ... man -w $m: $mp" grep -q "^/usr/share/man/man[158]/$m\.[158]\.gz\$" <<<"$mp"
+done
+check "  ... raftctl and raftd-bench on PATH (/usr/bin), raftctl --help" \
+    eval '[ "$(cin "$n1" sh -c "command -v raftctl; command -v raftd-bench")" = "/usr/bin/raftctl
+/usr/bin/raftd-bench" ] && cin "$n1" raftctl --help >/dev/null'
+check "  ... raftd --version: $(cin "$n1" raftd --version 2>&1)" \
+    eval '[ "$(cin "$n1" raftd --version)" = "raftd $(dpkg-deb -f "$deb" Version)" ]'
 write_conf "$n1" <<'EOF'
 # tests/systemd: a single-node cluster
 members = ( { id = 1; url = "http://127.0.0.1:7001"; } );
@@ -447,17 +532,13 @@ members = ( { id = 1; url = "http://127.0.0.1:7001"; } );
 snapshot_entries = 20;
 snapshot_keep_entries = 5;
 EOF
-if ! boot "$n1" --private-network; then
-    skip "systemd-nspawn --boot did not come up here (console above)"
-fi
-info "single node: booted"
 # The peer secret: without one the service does not start, and says how
 # to make one; "raftd --new-secret" makes it (root's, mode 600) and the
 # unit hands it to the dynamic user as a credential.
 secret_dir=$(sed -n 's/^LoadCredential=raftd://p' "$unit_src" | head -n 1)
 secret_path=${secret_dir%/}/peer-secret
 check "the unit passes the files of $secret_dir as credentials" [ -n "$secret_dir" ]
-check "  ... make install made $secret_dir, mode 700" \
+check "  ... the package made $secret_dir, mode 700" \
     [ "$(cin "$n1" stat -c %a "$secret_dir")" = 700 ]
 cin "$n1" systemctl start raftd >/dev/null 2>&1
 st=$(cin "$n1" systemctl status raftd --no-pager -l -n 8 2>&1)
@@ -494,6 +575,9 @@ check "ActiveState=active SubState=running" \
     [ "$(prop "$n1" ActiveState)/$(prop "$n1" SubState)" = active/running ]
 term1=$(prop "$n1" StatusText | sed -n 's/^Leader, term //p')
 mainpid=$(prop "$n1" MainPID)
+out=$(cin "$n1" raftctl leader 2>&1)
+check "raftctl leader, no flags (the members of $conf_path): \"$out\"" \
+    [ "$out" = "1 http://127.0.0.1:7001" ]
 
 pid1_log_all() { cin "$n1" journalctl -q --no-pager -o cat _PID=1; }
 check "READY=1 from the main PID $mainpid is accepted (Type=notify, NotifyAccess=main)" \
@@ -836,6 +920,34 @@ else
     note "openssl not found on the host: the TLS part is skipped"
 fi
 
+# Removing the package: the service stops, the programs and the unit go,
+# the configuration stays (a reinstall keeps it); purge removes it and the
+# data, and leaves the keys in /etc/raftd/ (debian/raftd.postrm).
+info "single node: dpkg -r raftd, reinstall, dpkg -P raftd"
+cin "$n1" systemctl start raftd >/dev/null 2>&1
+check "raftd runs again before the removal" wait_for 15 is_leader
+out=$(cin "$n1" dpkg -r raftd 2>&1)
+check "dpkg -r raftd" [ $? -eq 0 ]
+echo "$out" | tail -n 3 | sed 's/^/  | /'
+check "  ... stopped the service (ActiveState=$(prop "$n1" ActiveState), LoadState=$(prop "$n1" LoadState))" \
+    eval '[ "$(prop "$n1" ActiveState)" = inactive ] &&
+          [ "$(prop "$n1" LoadState)" = not-found ]'
+check "  ... removed raftd, raftctl, the unit and the man pages" \
+    none_exist "$n1" /usr/sbin/raftd /usr/bin/raftctl /lib/systemd/system/raftd.service /usr/share/man/man8/raftd.8.gz
+check "  ... left $conf_path as it was (dpkg: config-files)" \
+    eval '[ "$(cin "$n1" cat "$conf_path")" = "$good" ] &&
+          [ "$(cin "$n1" dpkg-query -W -f="\${Status}" raftd)" = "deinstall ok config-files" ]'
+check "  ... and the data in /var/lib/raftd" cin "$n1" test -s /var/lib/private/raftd/members
+check "apt-get install ./${deb##*/} again keeps the edited $conf_path" \
+    eval 'install_deb "$n1" && [ "$(cin "$n1" cat "$conf_path")" = "$good" ]'
+out=$(cin "$n1" dpkg -P raftd 2>&1)
+check "dpkg -P raftd" [ $? -eq 0 ]
+echo "$out" | tail -n 3 | sed 's/^/  | /'
+check "  ... removed $conf_path, /var/lib/raftd and its data (dpkg: not installed)" \
+    eval 'none_exist "$n1" "$conf_path" /var/lib/raftd /var/lib/private/raftd &&
+          [ -z "$(cin "$n1" dpkg-query -W -f="\${Status}" raftd 2>/dev/null)" ]'
+check "  ... kept $secret_path" cin "$n1" test -s "$secret_path"
+
 info "single node: powering off"
 stop_container "$n1"
 remove_tree "$work/$n1"
@@ -873,12 +985,11 @@ members = (
         for i in 1 2 3; do
             nm=${names[$((i - 1))]}
             new_root "$nm" || { bad=1; break; }
+            boot "$nm" --network-bridge="$bridge" || { bad=1; break; }
+            install_deb "$nm" || { bad=1; break; }
             printf '%s\n' "$conf" | write_conf "$nm"
             # the same peer secret on every member, as a lab copies it
-            install -d -m 700 "$(dirname "${ROOT[$nm]}$secret_path")"
-            printf '%s\n' "$cluster_secret" >"${ROOT[$nm]}$secret_path"
-            chmod 600 "${ROOT[$nm]}$secret_path"
-            boot "$nm" --network-bridge="$bridge" || { bad=1; break; }
+            printf '%s\n' "$cluster_secret" | put_secret "$nm" || { bad=1; break; }
             if ! cin "$nm" ip link set host0 up ||
                 ! cin "$nm" ip addr add "10.213.0.1$i/24" dev host0; then
                 bad=1
@@ -1010,11 +1121,10 @@ members = ("
 );"
                 echo "$newconf" | sed 's/^/  /'
                 n4="rsd${tag}n4"
-                if new_root "$n4" && printf '%s\n' "$newconf" | write_conf "$n4" &&
-                    install -d -m 700 "$(dirname "${ROOT[$n4]}$secret_path")" &&
-                    printf '%s\n' "$cluster_secret" >"${ROOT[$n4]}$secret_path" &&
-                    chmod 600 "${ROOT[$n4]}$secret_path" &&
-                    boot "$n4" --network-bridge="$bridge" &&
+                if new_root "$n4" && boot "$n4" --network-bridge="$bridge" &&
+                    install_deb "$n4" &&
+                    printf '%s\n' "$newconf" | write_conf "$n4" &&
+                    printf '%s\n' "$cluster_secret" | put_secret "$n4" &&
                     cin "$n4" ip link set host0 up &&
                     cin "$n4" ip addr add 10.213.0.14/24 dev host0; then
                     names+=("$n4")
