@@ -54,6 +54,8 @@
 #       reload raftd" serves a renewed certificate to new connections in
 #       the same process and term, and keeps the old one when the new file
 #       is broken (RAFT_EVENT=tls_reload_failed naming it)
+#     - an upgrade (the package repacked as version V+up1) restarts the
+#       running raftd, keeps the edited config without asking
 #     - "dpkg -r raftd" stops the running service, removes the programs, the
 #       unit and the man pages, keeps the edited /etc/raftd.conf and the data;
 #       installing again keeps that config; "dpkg -P raftd" removes
@@ -384,11 +386,18 @@ layer=$work/layer
 mkdir -p "$layer/root" && chmod 700 "$layer/root"
 cp "$deb" "$layer/root/raftd.deb" ||
     { fail "copying the package into the raftd layer"; exit 1; }
-# install_deb NAME: "apt-get install ./raftd.deb" in container NAME, as a
-# lab machine does (its runtime libraries are in the rootfs: no network).
+# The same package as a newer version (Version: V+up1), for an upgrade.
+dpkg-deb -R "$deb" "$work/up" &&
+    sed -i 's/^Version: .*/&+up1/' "$work/up/DEBIAN/control" &&
+    dpkg-deb -b "$work/up" "$layer/root/raftd-up.deb" >/dev/null ||
+    { fail "repacking the package as a newer version"; exit 1; }
+rm -rf "$work/up"
+# install_deb NAME [DEB]: "apt-get install ./raftd.deb" (or /root/DEB) in
+# container NAME, as a lab machine does (its runtime libraries are in the
+# rootfs: no network).
 install_deb() {
     cin "$1" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-        --no-install-recommends /root/raftd.deb >"$work/$1.apt.log" 2>&1 &&
+        --no-install-recommends "/root/${2:-raftd.deb}" >"$work/$1.apt.log" 2>&1 &&
         [ "$(cin "$1" dpkg-query -W -f='${Status}' raftd)" = "install ok installed" ] &&
         return 0
     tail -n 10 "$work/$1.apt.log"
@@ -920,12 +929,24 @@ else
     note "openssl not found on the host: the TLS part is skipped"
 fi
 
-# Removing the package: the service stops, the programs and the unit go,
+# Upgrading the package restarts a running raftd and keeps the edited
+# config. Removing it: the service stops, the programs and the unit go,
 # the configuration stays (a reinstall keeps it); purge removes it and the
 # data, and leaves the keys in /etc/raftd/ (debian/raftd.postrm).
-info "single node: dpkg -r raftd, reinstall, dpkg -P raftd"
+info "single node: upgrade, dpkg -r raftd, reinstall, dpkg -P raftd"
 cin "$n1" systemctl start raftd >/dev/null 2>&1
-check "raftd runs again before the removal" wait_for 15 is_leader
+check "raftd runs again before the upgrade" wait_for 15 is_leader
+uppid=$(prop "$n1" MainPID)
+upver=$(dpkg-deb -f "$layer/root/raftd-up.deb" Version)
+check "an upgrade (apt-get install of version $upver) with an edited $conf_path: no question" \
+    eval 'install_deb "$n1" raftd-up.deb &&
+          [ "$(cin "$n1" dpkg-query -W -f="\${Version}" raftd)" = "$upver" ]'
+upped() { local p; p=$(prop "$n1" MainPID); [ -n "$p" ] && [ "$p" != 0 ] && [ "$p" != "$uppid" ] && is_leader; }
+check "  ... restarted the running raftd (MainPID $uppid -> $(prop "$n1" MainPID)), Leader again" \
+    wait_for 15 upped
+check "  ... kept the edited $conf_path, and the unit enabled (systemctl enable above)" \
+    eval '[ "$(cin "$n1" cat "$conf_path")" = "$good" ] &&
+          [ "$(cin "$n1" systemctl is-enabled raftd 2>&1)" = enabled ]'
 out=$(cin "$n1" dpkg -r raftd 2>&1)
 check "dpkg -r raftd" [ $? -eq 0 ]
 echo "$out" | tail -n 3 | sed 's/^/  | /'
