@@ -163,7 +163,8 @@ static void fill_row(struct row *w, const struct endpoint *e, const cJSON *st,
         w->lag = leader_last > w->last ? leader_last - w->last : 0;
     w->contact_ms = is_leader ? -1 : json_number(lv, "last_contact_ms", -1);
     if (!st)
-        snprintf(w->health, sizeof(w->health), "unreachable: %s", why);
+        snprintf(w->health, sizeof(w->health), "unreachable: %.*s",
+                 (int)(sizeof(w->health) - sizeof("unreachable: ")), why);
     else if (!w->leader)
         snprintf(w->health, sizeof(w->health), "no leader");
     else if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(lv, "reachable")))
