@@ -229,7 +229,9 @@ class SnapshotTest(harness.ClusterTestCase):
             t.join(scaled(60))
         self.assertEqual(failed, [])
         wait_converged(c, timeout=scaled(30))
-        r = kv_get(c, f, "/big00")
+        # a 900 KB answer from a node that has just caught up with ~50 MB
+        # (an ASan build on a busy machine took over the default 1 s)
+        r = kv_get(c, f, "/big00", timeout=scaled(30))
         self.assertEqual(kv_value(r), BIG_VALUE)
 
     def test_malformed_snapshots_are_refused_without_harm(self):
