@@ -19,7 +19,7 @@ PACKAGES=(build-essential autoconf automake pkg-config libmicrohttpd-dev
           libssl-dev libgnutls28-dev
           mandoc curl python3 iproute2 nftables etcd-client gnuplot-nox openssl
           clang libclang-rt-14-dev valgrind prometheus
-          debhelper dpkg-dev lintian)
+          debhelper dpkg-dev lintian chromium)
 CONFIGURE_FLAGS=(--enable-werror --enable-sanitizers)
 
 . "$top/scripts/deps.sh"

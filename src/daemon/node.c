@@ -32,6 +32,7 @@
 #include "../raft/raft.h"
 #include "admin_api.h"
 #include "events_api.h"
+#include "ui_api.h"
 #include "http_client.h"
 #include "http_server.h"
 #include "logging.h"
@@ -950,7 +951,8 @@ static void handle_request(struct http_request *req, void *arg)
         members_handle_reconfigure(n, req);
         return;
     }
-    if (events_api_handle(n->events, req) || admin_api_handle(n, req))
+    if (events_api_handle(n->events, req) || admin_api_handle(n, req) ||
+        ui_api_handle(n, req))
         return;
     if (handle_forwarded(n, req, path) || keys_api_handle(n, req))
         return;
