@@ -252,6 +252,26 @@ class UiHttpTest(harness.ClusterTestCase):
         self.assertEqual(r.status, 502)
         self.assertIn("error", r.json())
 
+    def test_tls_client_certificates_still_required(self):
+        """With client_cert_auth, /ui and the relay are client paths like
+        /status: no certificate, 403; with one, the relay reads every
+        member over HTTPS with this node's own client certificate."""
+        c = self.cluster(3, tls=True, peer_client_cert_auth=True,
+                         client_cert_auth=True)
+        leader, term = c.leader()
+        f = c.followers(leader)[0]
+        for path in ("/ui", "/ui/member/%d/status" % leader):
+            r = c.request(f, "GET", path, context=c.ssl_context())
+            self.assertEqual(r.status, 403, path)
+        r = c.request(f, "GET", "/ui")
+        self.assertEqual(r.status, 200)
+        for i in c.ids():
+            r = c.request(f, "GET", "/ui/member/%d/status" % i)
+            self.assertEqual(r.status, 200, (i, r))
+            st = r.json()
+            self.assertEqual((st["id"], st["term"]), (i, term))
+            self.assertTrue(st["members"][0]["url"].startswith("https://"))
+
 
 @unittest.skipUnless(CHROMIUM, "chromium is not installed "
                      "(apt-get install chromium): the dashboard is not "
