@@ -12,6 +12,7 @@ import select
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -66,6 +67,7 @@ class Browser:
         self._buf = b""
         self._id = 0
         self.session = None
+        self.events = []  # DevTools events (no id), the latest 1000
         targets = self.call("Target.getTargets")["targetInfos"]
         page = [t for t in targets if t["type"] == "page"]
         if page:
@@ -76,6 +78,7 @@ class Browser:
                                  flatten=True)["sessionId"]
         self.call("Page.enable")
         self.call("Runtime.enable")
+        self.call("Log.enable")
 
     def _read_message(self, deadline):
         while b"\0" not in self._buf:
@@ -102,6 +105,10 @@ class Browser:
         deadline = time.monotonic() + (timeout or scaled(30))
         while True:  # events in between are dropped; bounded by deadline
             m = self._read_message(deadline)
+            if "id" not in m:
+                self.events.append(m)  # kept for the test's checks
+                del self.events[:-1000]
+                continue
             if m.get("id") == self._id:
                 if "error" in m:
                     raise AssertionError("%s: %s" % (method, m["error"]))
@@ -125,6 +132,21 @@ class Browser:
         harness.wait_for(ok, timeout, interval=0.2, msg=msg,
                          describe=lambda: "last value %r" % (last[0],))
         return last[0]
+
+    def problems(self):
+        """Console and log errors of the page (a CSP refusal, a failed
+        script) so far, as texts."""
+        out = []
+        for m in self.events:
+            p = m.get("params", {})
+            if m.get("method") == "Log.entryAdded":
+                e = p.get("entry", {})
+                if e.get("level") == "error" and e.get("source") != "network":
+                    out.append(e.get("text", ""))
+            elif m.get("method") == "Runtime.exceptionThrown":
+                out.append(str(p.get("exceptionDetails", {}).get(
+                    "exception", {}).get("description")))
+        return out
 
     def screenshot(self, path):
         data = self.call("Page.captureScreenshot", format="png")["data"]
@@ -252,6 +274,53 @@ class UiHttpTest(harness.ClusterTestCase):
         self.assertEqual(r.status, 502)
         self.assertIn("error", r.json())
 
+    def test_relay_bounds_requests_in_flight(self):
+        """A member that does not answer (SIGSTOP): relayed requests wait
+        for it at most UI_RELAY_TIMEOUT_MS (502), and beyond 64 in flight
+        the node answers 503 at once instead of asking the member again."""
+        c = self.cluster(3)
+        leader, _ = c.leader()
+        f = c.followers(leader)[0]
+        other = [i for i in c.ids() if i not in (leader, f)][0]
+        c.pause(other)
+        self.addCleanup(lambda: c.nodes[other].paused and c.resume(other))
+        burst = 80
+        seen = []
+        for attempt in range(5):  # bounded: one burst normally suffices
+            statuses = []
+            lock = threading.Lock()
+            gate = threading.Barrier(burst)
+
+            def one():
+                try:
+                    gate.wait(timeout=scaled(20))
+                except threading.BrokenBarrierError:
+                    pass
+                r = c.request(f, "GET", "/ui/member/%d/status" % other,
+                              timeout=scaled(20))
+                with lock:
+                    statuses.append(r.status)
+            threads = [threading.Thread(target=one) for _ in range(burst)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(scaled(60))
+            self.assertFalse(any(t.is_alive() for t in threads))
+            self.assertEqual(len(statuses), burst)
+            self.assertTrue(set(statuses) <= {502, 503}, statuses)
+            seen = statuses
+            if 503 in statuses:
+                break
+        self.assertIn(503, seen, "no burst of %d ever had more than 64 "
+                      "requests in flight" % burst)
+        # the node itself stayed responsive and answers the others
+        r = c.request(f, "GET", "/ui/member/%d/status" % leader)
+        self.assertEqual(r.status, 200)
+        c.resume(other)
+        r = c.request(f, "GET", "/ui/member/%d/status" % other,
+                      timeout=scaled(10))
+        self.assertEqual(r.status, 200)
+
     def test_tls_client_certificates_still_required(self):
         """With client_cert_auth, /ui and the relay are client paths like
         /status: no certificate, 403; with one, the relay reads every
@@ -316,6 +385,23 @@ class UiBrowserTest(harness.ClusterTestCase):
                         s["events"])
         self.assertIn("raftctl fault partition %d" % leader, s["actions"])
         self.assertIn("raftctl fault heal", s["actions"])
+        # the page runs under its own CSP without a refusal or an error
+        self.assertEqual(b.problems(), [])
+        # ... which is enforced: an inline script and a fetch from another
+        # member's origin are refused
+        b.eval("var s = document.createElement('script');"
+               "s.textContent = 'window.injected = 1';"
+               "document.body.appendChild(s);"
+               "fetch('%s/status').catch(function () {}); 1"
+               % c.node(c.ids()[1]).url)
+
+        def refused():
+            b.eval("1")  # reads the events that arrived meanwhile
+            p = " ".join(b.problems())
+            return p.count("Content Security Policy") >= 2
+        harness.wait_for(refused, scaled(10), msg="CSP refusals",
+                         describe=lambda: repr(b.problems()))
+        self.assertIsNone(b.eval("window.injected"))
         # a write shows up in every row's commit index
         harness_put = c.request(leader, "PUT", "/v2/keys/ui", form={"value": "1"})
         self.assertIn(harness_put.status, (200, 201))
