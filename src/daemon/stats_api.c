@@ -420,12 +420,26 @@ static void handle_machines(struct node *n, struct http_request *req)
                                                            : m->address;
     }
     qsort(urls, k, sizeof(urls[0]), cmp_str);
-    char body[RAFT_MAX_MEMBERS * (RAFT_ADDRESS_MAX + 3)];
-    size_t len = 0;
+    size_t cap = 1, len = 0;
     for (unsigned i = 0; i < k; i++)
-        len += (size_t)snprintf(body + len, sizeof(body) - len, "%s%s",
-                                i ? ", " : "", urls[i]);
+        cap += strlen(urls[i]) + 2;
+    char *body = malloc(cap);
+    if (!body) {
+        http_respond_error(req, 500, "out of memory");
+        return;
+    }
+    body[0] = 0;
+    for (unsigned i = 0; i < k; i++) {
+        size_t l = strlen(urls[i]);
+        if (i) {
+            memcpy(body + len, ", ", 2);
+            len += 2;
+        }
+        memcpy(body + len, urls[i], l);
+        len += l;
+    }
     http_respond(req, 200, "text/plain; charset=utf-8", body, len);
+    free(body);
 }
 
 static void refuse_method(struct http_request *req, const char *allow)
