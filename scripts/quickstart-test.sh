@@ -17,7 +17,8 @@ cd "$top"
 PACKAGES=(build-essential autoconf automake pkg-config libmicrohttpd-dev
           libcurl4-openssl-dev libconfig-dev libsystemd-dev libcjson-dev
           libssl-dev libgnutls28-dev
-          mandoc curl python3 iproute2 nftables etcd-client gnuplot-nox openssl
+          mandoc curl python3 iproute2 nftables etcd-client python3-etcd
+          gnuplot-nox openssl
           clang libclang-rt-14-dev valgrind prometheus
           debhelper dpkg-dev lintian chromium)
 CONFIGURE_FLAGS=(--enable-werror --enable-sanitizers)

@@ -478,6 +478,8 @@ struct kv {
     struct kv_watch *fire_head, *fire_tail;
     bool in_callbacks;
 
+    struct kv_stats stats; /* kv_get_stats() */
+
     /* kv_apply's working buffers, kept between calls so that applying an
      * entry does not allocate them again (it runs for every entry on every
      * node) */
@@ -1766,6 +1768,21 @@ size_t kv_watch_count(const struct kv *kv)
     return kv->nwatch;
 }
 
+void kv_get_stats(const struct kv *kv, struct kv_stats *out)
+{
+    *out = kv->stats;
+}
+
+/* Count an applied operation under etcd's name for it. */
+static void count_op(uint64_t *success, uint64_t *fail,
+                     const struct kv_result *res)
+{
+    if (res->error_code == 0)
+        (*success)++;
+    else
+        (*fail)++;
+}
+
 void kv_apply(struct kv *kv, const void *data, size_t len,
               struct kv_result *res)
 {
@@ -1787,16 +1804,25 @@ void kv_apply(struct kv *kv, const void *data, size_t len,
     const char *pv = c.has_prev_value ? c.prev_value.p : NULL;
     bool cond = pv || c.prev_index;
     o.path = path;
+    struct kv_stats *st = &kv->stats;
     switch (c.op) {
     case KV_SET:
-        if (c.prev_exist == 1)
+        if (c.prev_exist == 1) {
             op_update(&o, cond, value, pv, c.prev_index);
-        else if (c.prev_exist == 0)
+            if (cond)
+                count_op(&st->cas_success, &st->cas_fail, res);
+            else
+                count_op(&st->update_success, &st->update_fail, res);
+        } else if (c.prev_exist == 0) {
             op_create(&o, "create", false, c.dir, value);
-        else if (cond)
+            count_op(&st->create_success, &st->create_fail, res);
+        } else if (cond) {
             op_update(&o, true, value, pv, c.prev_index);
-        else
+            count_op(&st->cas_success, &st->cas_fail, res);
+        } else {
             op_create(&o, "set", true, c.dir, value);
+            count_op(&st->sets_success, &st->sets_fail, res);
+        }
         break;
     case KV_CREATE_IN_ORDER: {
         char name[24];
@@ -1810,10 +1836,15 @@ void kv_apply(struct kv *kv, const void *data, size_t len,
         path = buf_take(&b, &o.plen);
         o.path = path;
         op_create(&o, "create", false, c.dir, value);
+        count_op(&st->create_success, &st->create_fail, res);
         break;
     }
     case KV_DELETE:
         op_delete(&o, cond, c.dir, c.recursive, pv, c.prev_index);
+        if (cond)
+            count_op(&st->cad_success, &st->cad_fail, res);
+        else
+            count_op(&st->delete_success, &st->delete_fail, res);
         break;
     }
     scratch_keep(&kv->scratch_event, o.b);
@@ -1832,6 +1863,7 @@ void kv_get(struct kv *kv, const char *key, bool recursive, bool sorted,
     memset(res, 0, sizeof *res);
     walk(kv, p, plen, &w);
     if (w.st != WALK_FOUND) {
+        kv->stats.gets_fail++;
         if (w.st == WALK_NOTDIR)
             error_n(KV_E_NOT_DIR, p, w.at, kv->index, res);
         else
@@ -1839,6 +1871,7 @@ void kv_get(struct kv *kv, const char *key, bool recursive, bool sorted,
         free(p);
         return;
     }
+    kv->stats.gets_success++;
     buf_adds(&b, "{\"action\":\"get\",\"node\":");
     if (w.n->dir) {
         buf_add(&path, p, plen);

@@ -62,6 +62,24 @@ size_t kv_count(const struct kv *kv);
 /* Number of watches waiting. */
 size_t kv_watch_count(const struct kv *kv);
 
+/* etcd v2's store statistics (GET /v2/stats/store): operations this store
+ * saw since kv_new(), by etcd's operation name, and whether they succeeded
+ * (an etcd error such as 100 or 101 counts as a failure). Writes count on
+ * every node, as each applies them; gets (kv_get) on the node that served
+ * them. A malformed command is counted nowhere. Not part of the replicated
+ * state: neither snapshotted nor restored. */
+struct kv_stats {
+    uint64_t gets_success, gets_fail;
+    uint64_t sets_success, sets_fail;
+    uint64_t delete_success, delete_fail;
+    uint64_t update_success, update_fail;
+    uint64_t create_success, create_fail;
+    uint64_t cas_success, cas_fail;   /* compareAndSwap */
+    uint64_t cad_success, cad_fail;   /* compareAndDelete */
+    uint64_t expire_count;            /* always 0: no TTLs yet */
+};
+void kv_get_stats(const struct kv *kv, struct kv_stats *out);
+
 /* ---- Commands: what the HTTP layer proposes to the log -------------------
  *
  * A command carries the request's parameters; kv_apply() decides, exactly

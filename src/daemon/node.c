@@ -44,6 +44,7 @@
 #include "peer_auth.h"
 #include "reload.h"
 #include "rpc.h"
+#include "stats_api.h"
 
 #include "storage.h"
 
@@ -57,9 +58,17 @@ struct rpc_call {
     struct node *node;
     raft_id to;   /* (its peer entry may go with a configuration change) */
     enum raft_msg_type type;
+    raft_time sent_us; /* an AppendEntries' round trip (stats_api.h) */
 };
 
 /* ---- time and randomness, the core's only view of the world ---- */
+
+static raft_time node_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (raft_time)ts.tv_sec * 1000000u + (raft_time)ts.tv_nsec / 1000u;
+}
 
 raft_time node_now_ms(void)
 {
@@ -294,6 +303,9 @@ static void on_rpc_done(void *arg, long status, const char *body, size_t len,
         return;
     }
     p->pending--;
+    if (call->type == RAFT_MSG_APPEND && !n->closing)
+        stats_append_answered(p->id, node_now_us() - call->sent_us,
+                              status >= 200 && status < 300);
     if (call->type == RAFT_MSG_SNAPSHOT)
         p->sending_snapshot = false;
     if (status == 0 || status >= 300) {
@@ -349,7 +361,8 @@ static void send_request(struct node *n, const struct raft_msg *m)
     char *body = snap ? snap_request_body(n, m, &len) : rpc_encode(m, &len);
     struct rpc_call *call = malloc(sizeof(*call));
     if (body && call) {
-        *call = (struct rpc_call){.node = n, .to = p->id, .type = m->type};
+        *call = (struct rpc_call){.node = n, .to = p->id, .type = m->type,
+                                  .sent_us = node_now_us()};
         if (node_peer_post(n, p->id, p->url, path,
                            snap ? "application/octet-stream"
                                 : "application/json",
@@ -360,6 +373,8 @@ static void send_request(struct node *n, const struct raft_msg *m)
             p->pending++;
             p->sending_snapshot |= snap;
             node_metrics_rpc_sent(m->type);
+            if (m->type == RAFT_MSG_APPEND)
+                stats_append_sent(len);
             call = NULL;
         }
     }
@@ -864,6 +879,8 @@ static void handle_rpc(struct node *n, struct http_request *req,
         http_respond_error(req, 400, err);
         return;
     }
+    if (type == RAFT_MSG_APPEND)
+        stats_append_received(len);
     node_deliver_rpc(n, req, &m);
 }
 
@@ -952,7 +969,7 @@ static void handle_request(struct http_request *req, void *arg)
         return;
     }
     if (events_api_handle(n->events, req) || admin_api_handle(n, req) ||
-        ui_api_handle(n, req))
+        ui_api_handle(n, req) || stats_api_handle(n, req))
         return;
     if (handle_forwarded(n, req, path) || keys_api_handle(n, req))
         return;
@@ -1067,7 +1084,8 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
 
     n->kv = kv_new();
     n->dedup = dedup_new();
-    if (!n->kv || !n->dedup || ops_init(n) < 0 || node_metrics_init() < 0) {
+    if (!n->kv || !n->dedup || ops_init(n) < 0 || node_metrics_init() < 0 ||
+        stats_api_start() < 0) {
         snprintf(err, errlen, "out of memory");
         goto error;
     }
@@ -1172,6 +1190,7 @@ void node_free(struct node *n)
     node_peers_free(n);
     raft_free(n->raft);
     node_metrics_free();
+    stats_api_stop();
     sd_event_unref(n->ev);
     free(n);
 }

@@ -1472,6 +1472,62 @@ TEST(utf8_validity)
         }
 }
 
+/* etcd's store stats: each operation under its etcd name, success or
+ * failure; a malformed command counts nowhere; a restore keeps them. */
+TEST(operation_stats)
+{
+    struct kv *kv = kv_new();
+    struct kv_stats st;
+    set(kv, "/a", "1");            /* set */
+    set(kv, "/a/b", "1");          /* set fail: 104 */
+    create(kv, "/a", "2");         /* create fail: 105 */
+    create(kv, "/c", "2");         /* create */
+    post(kv, "/q", "x");           /* create (in order) */
+    update(kv, "/a", "3");         /* update */
+    update(kv, "/nope", "3");      /* update fail: 100 */
+    cas(kv, "/a", "4", "3", 0);    /* compareAndSwap */
+    cas(kv, "/a", "5", "x", 0);    /* compareAndSwap fail */
+    run(kv, KV_SET, "/a", "6", false, "4", 0, 1, false); /* cas, prevExist */
+    cad(kv, "/c", "x", 0);         /* compareAndDelete fail */
+    cad(kv, "/c", "2", 0);         /* compareAndDelete */
+    del(kv, "/c", false, false);   /* delete fail: 100 */
+    del(kv, "/a", false, false);   /* delete */
+    get(kv, "/q", true, false);    /* get */
+    get(kv, "/a", false, false);   /* get fail */
+    get(kv, "/q/x/y", false, false); /* get fail */
+    apply_raw(kv, "{", 1);         /* malformed: nowhere */
+    kv_get_stats(kv, &st);
+    CHECK_EQ_U(st.sets_success, 1);
+    CHECK_EQ_U(st.sets_fail, 1);
+    CHECK_EQ_U(st.create_success, 2);
+    CHECK_EQ_U(st.create_fail, 1);
+    CHECK_EQ_U(st.update_success, 1);
+    CHECK_EQ_U(st.update_fail, 1);
+    CHECK_EQ_U(st.cas_success, 2);
+    CHECK_EQ_U(st.cas_fail, 1);
+    CHECK_EQ_U(st.cad_success, 1);
+    CHECK_EQ_U(st.cad_fail, 1);
+    CHECK_EQ_U(st.delete_success, 1);
+    CHECK_EQ_U(st.delete_fail, 1);
+    CHECK_EQ_U(st.gets_success, 1);
+    CHECK_EQ_U(st.gets_fail, 2);
+    CHECK_EQ_U(st.expire_count, 0);
+    size_t len;
+    char *snap = kv_snapshot(kv, &len);
+    struct kv *other = kv_new();
+    CHECK_EQ_U(kv_restore(other, snap, len), 0);
+    struct kv_stats fresh;
+    kv_get_stats(other, &fresh);
+    CHECK_EQ_U(fresh.sets_success, 0); /* not replicated state */
+    CHECK_EQ_U(kv_restore(kv, snap, len), 0);
+    struct kv_stats kept;
+    kv_get_stats(kv, &kept);
+    CHECK(memcmp(&kept, &st, sizeof(st)) == 0);
+    free(snap);
+    kv_free(other);
+    kv_free(kv);
+}
+
 int main(void)
 {
     RUN(utf8_validity);
@@ -1503,6 +1559,7 @@ int main(void)
     RUN(scale_and_depth);
     RUN(snapshot_restores_identical_store);
     RUN(restore_refuses_malformed_snapshots_unchanged);
+    RUN(operation_stats);
     last_clear();
     return test_summary();
 }
