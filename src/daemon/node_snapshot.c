@@ -296,6 +296,30 @@ static void child_setup(struct node *n, pid_t parent, int out)
     prctl(PR_SET_NAME, SNAPSHOT_CHILD_NAME);
 }
 
+/* RAFTD_SNAPSHOT_CHILD_PAUSE_MS (for tests, raftd(8) ENVIRONMENT): the
+ * child waits this long once set up, before it serializes, so that a test
+ * can look at it and kill its node while it runs; read by the parent
+ * before the fork (the child of a threaded process calls only what is
+ * async-signal-safe). */
+static long child_pause_ms(void)
+{
+    static long ms = -1;
+    if (ms < 0) {
+        const char *v = getenv("RAFTD_SNAPSHOT_CHILD_PAUSE_MS");
+        char *end = NULL;
+        long x = v && *v ? strtol(v, &end, 10) : 0;
+        ms = end && *end == 0 && x > 0 && x <= 600000 ? x : 0;
+    }
+    return ms;
+}
+
+static void child_pause(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (ms > 0 && nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
 static _Noreturn void snapshot_child(struct node *n, raft_index index,
                                      raft_term term, int out)
 {
@@ -401,10 +425,12 @@ static void take_snapshot(struct node *n, raft_index index)
     c->term = raft_term_at(n->raft, index);
     c->keys = kv_count(n->kv);
     pid_t parent = getpid();
+    long pause_ms = child_pause_ms();
     c->pid = fork();
     if (c->pid == 0) {
         close(p[0]);
         child_setup(n, parent, p[1]);
+        child_pause(pause_ms);
         snapshot_child(n, c->index, c->term, p[1]);
     }
     close(p[1]);

@@ -171,7 +171,14 @@ class SnapshotTest(harness.ClusterTestCase):
         of connections, which would keep them open behind the node's back),
         and is killed with the node rather than finishing its snapshot as
         an orphan that holds the LOCK."""
-        c = self.cluster(3, extra_config=BIG_CONFIG)
+        # Each snapshot child pauses once set up (RAFTD_SNAPSHOT_CHILD_PAUSE_MS,
+        # raftd(8)): on a quiet machine a child lived a few ms and the test,
+        # polling, could miss every one (CI did).
+        c = self.cluster(3, extra_config=BIG_CONFIG, start=False)
+        for i in c.ids():
+            c.nodes[i].extra_env["RAFTD_SNAPSHOT_CHILD_PAUSE_MS"] = str(
+                int(scaled(5) * 1000))
+            c.start(i)
         leader, _ = c.leader()
         f = c.followers(leader)[0]
         pid = c.node(f).pid
