@@ -171,16 +171,18 @@ class SnapshotTest(harness.ClusterTestCase):
         of connections, which would keep them open behind the node's back),
         and is killed with the node rather than finishing its snapshot as
         an orphan that holds the LOCK."""
-        # Each snapshot child pauses once set up (RAFTD_SNAPSHOT_CHILD_PAUSE_MS,
-        # raftd(8)): on a quiet machine a child lived a few ms and the test,
-        # polling, could miss every one (CI did).
-        c = self.cluster(3, extra_config=BIG_CONFIG, start=False)
-        for i in c.ids():
-            c.nodes[i].extra_env["RAFTD_SNAPSHOT_CHILD_PAUSE_MS"] = str(
-                int(scaled(5) * 1000))
-            c.start(i)
+        c = self.cluster(3, extra_config=BIG_CONFIG)
         leader, _ = c.leader()
         f = c.followers(leader)[0]
+        # Follower f's snapshot children pause once set up
+        # (RAFTD_SNAPSHOT_CHILD_PAUSE_MS, raftd(8)): on a quiet machine a
+        # child lived a few ms and the test, polling, could miss every one
+        # (CI did). Only f's, and only until it is killed: a graceful stop
+        # waits for a snapshot being written.
+        pause = "RAFTD_SNAPSHOT_CHILD_PAUSE_MS"
+        c.stop(f)
+        c.nodes[f].extra_env[pause] = str(int(scaled(5) * 1000))
+        c.start(f)
         pid = c.node(f).pid
         lock = os.path.realpath(os.path.join(c.node(f).data_dir, "LOCK"))
         done = threading.Event()
@@ -230,6 +232,7 @@ class SnapshotTest(harness.ClusterTestCase):
                              msg="the snapshot child to die with its node")
             self.assertEqual(read_head(snap), before,
                              "the orphaned child still wrote its snapshot")
+            del c.nodes[f].extra_env[pause]
             c.start(f)
         finally:
             done.set()
