@@ -85,29 +85,12 @@ request = function()
 end
 EOF
 
-# start_SYSTEM: a fresh cluster; sets url to the leader's URL
-start_raftd() {
-    rm -rf "$work/raftd"
-    "$top/scripts/raftd-cluster" -n 3 -p 17201 -b "$raftd" -l warning \
-        -d "$work/raftd" > "$work/raftd.log" 2>&1 &
-    launcher_pid=$!
-    local t
+# find_leader FIRST_PORT WHAT: sets url to the member of the 3 on
+# FIRST_PORT.. that says it leads (both answer etcd's /v2/stats/self)
+find_leader() {
+    local t p
     for t in $(seq 1 200); do
-        for p in 17201 17202 17203; do
-            if curl -s -m 1 "http://127.0.0.1:$p/status" 2>/dev/null |
-                    grep -q '"state": *"Leader"'; then
-                url="http://127.0.0.1:$p"; return 0
-            fi
-        done
-        sleep 0.1
-    done
-    die "no raftd leader after 20 s (log: $work/raftd.log)"
-}
-start_etcd() {
-    "$here/etcd-cluster.sh" restart "$work/etcd" 22579 22680 >/dev/null
-    local t
-    for t in $(seq 1 200); do
-        for p in 22579 22580 22581; do
+        for p in $1 $(($1 + 1)) $(($1 + 2)); do
             if curl -s -m 1 "http://127.0.0.1:$p/v2/stats/self" 2>/dev/null |
                     grep -q '"state": *"StateLeader"'; then
                 url="http://127.0.0.1:$p"; return 0
@@ -115,7 +98,20 @@ start_etcd() {
         done
         sleep 0.1
     done
-    die "no etcd leader after 20 s"
+    die "no $2 leader after 20 s"
+}
+
+# start_SYSTEM: a fresh cluster; sets url to the leader's URL
+start_raftd() {
+    rm -rf "$work/raftd"
+    "$top/scripts/raftd-cluster" -n 3 -p 17201 -b "$raftd" -l warning \
+        -d "$work/raftd" > "$work/raftd.log" 2>&1 &
+    launcher_pid=$!
+    find_leader 17201 "raftd (log: $work/raftd.log)"
+}
+start_etcd() {
+    "$here/etcd-cluster.sh" restart "$work/etcd" 22579 22680 >/dev/null
+    find_leader 22579 etcd
 }
 
 # field FILE: requests/s p50 p90 p99 non2xx socketerrors from wrk's output
