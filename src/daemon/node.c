@@ -456,7 +456,6 @@ static void on_synced(void *arg, int err, uint64_t usec)
         return;
     }
     storage_note_sync(n->storage, usec);
-    node_metrics_fsync(usec);
     driver_synced(n->driver, true); /* held answers go, the next sync starts */
     node_schedule(n);
 }
@@ -588,15 +587,10 @@ static int drv_sync(void *arg)
 {
     struct node *n = arg;
     char err[512];
-    struct storage_stats before, after;
-    storage_stats(n->storage, &before);
     if (storage_sync(n->storage, err, sizeof(err)) < 0) {
         fatal_storage(n, err);
         return -1;
     }
-    storage_stats(n->storage, &after);
-    if (after.syncs > before.syncs)
-        node_metrics_fsync(after.sync_us_total - before.sync_us_total);
     return 0;
 }
 
@@ -1098,6 +1092,7 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
     if (storage_open(&n->storage, cfg->data_dir, &loaded, err, errlen) < 0)
         goto error;
     storage_set_segment_max(n->storage, cfg->wal_segment_bytes);
+    storage_on_sync(n->storage, node_metrics_fsync, NULL);
     int rv = members_open(n, &loaded, err, errlen);
     if (rv == 0)
         rv = node_peers_init(n, err, errlen);

@@ -376,8 +376,9 @@ void node_metrics_time_request(struct http_request *req, enum metrics_op op)
         http_request_on_respond(req, on_request_answered, M.request[op]);
 }
 
-void node_metrics_fsync(uint64_t usec)
+void node_metrics_fsync(void *arg, uint64_t usec)
 {
+    (void)arg;
     metric_observe(M.fsync, (double)usec / 1e6);
 }
 

@@ -46,7 +46,8 @@ enum metrics_op {
  * the answer (it uses req's respond hook: not for peer requests). */
 void node_metrics_time_request(struct http_request *req, enum metrics_op op);
 
-void node_metrics_fsync(uint64_t usec);
+/* (storage_on_sync's hook: every counted sync, whichever path) */
+void node_metrics_fsync(void *arg, uint64_t usec);
 
 void node_metrics_proposal_received(void);
 void node_metrics_proposal_committed(void);

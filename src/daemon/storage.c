@@ -57,6 +57,8 @@ struct location {
 };
 
 struct storage {
+    void (*on_sync)(void *arg, uint64_t usec); /* storage_on_sync */
+    void *on_sync_arg;
     char *dir;
     int dir_fd, lock_fd;
     int meta_fd[2];
@@ -958,8 +960,17 @@ int storage_sync_take(struct storage *s, int *fds, bool *is_dir, unsigned max,
     return 0;
 }
 
+void storage_on_sync(struct storage *s, void (*fn)(void *arg, uint64_t usec),
+                     void *arg)
+{
+    s->on_sync = fn;
+    s->on_sync_arg = arg;
+}
+
 void storage_note_sync(struct storage *s, uint64_t usec)
 {
+    if (s->on_sync)
+        s->on_sync(s->on_sync_arg, usec);
     s->stats.syncs++;
     s->stats.sync_us_total += usec;
     if (usec > s->stats.sync_us_max)

@@ -66,6 +66,11 @@ int storage_sync_take(struct storage *s, int *fds, bool *is_dir, unsigned max,
                       unsigned *n, char *err, size_t errlen);
 /* Count a sync done elsewhere in the statistics. */
 void storage_note_sync(struct storage *s, uint64_t usec);
+/* fn(arg, usec) is told the duration of every sync counted, whichever path
+ * made it (storage_sync or storage_note_sync): the fdatasync histogram of
+ * /metrics is fed there, once. */
+void storage_on_sync(struct storage *s, void (*fn)(void *arg, uint64_t usec),
+                     void *arg);
 
 /* Statistics for /status and benchmarks. */
 struct storage_stats {
