@@ -116,7 +116,12 @@ int fetcher_start(struct fetcher *f, struct request *r)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, f->c->timeout_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
                      r->timeout_ms ? r->timeout_ms : f->c->timeout_ms);
+#if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS,
+                     (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
     set_tls(f->c, e);
     if (r->method && strcmp(r->method, "GET") != 0)
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
