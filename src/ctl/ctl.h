@@ -88,6 +88,9 @@ void reply_clear(struct reply *r);
  * error body ({"error":...} or {"message":...}) or the body itself. */
 cJSON *reply_json(const struct reply *r);
 void reply_why(const struct reply *r, char *why, size_t len);
+/* Milliseconds on the monotonic clock; sleep that long. */
+uint64_t mono_ms(void);
+void sleep_ms(long ms);
 
 /* ---- the commands ---- */
 int cmd_status(struct ctl *c, int argc, char **argv);

@@ -123,24 +123,11 @@ static int add(struct ctl *c, const char *url)
     return rc;
 }
 
-static int parse_id(const char *s, uint64_t *id)
-{
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (!*s || *end || v == 0 || s[0] == '-')
-        return -1;
-    *id = (uint64_t)v;
-    return 0;
-}
-
 static int remove_member(struct ctl *c, const char *arg)
 {
     uint64_t id;
-    if (parse_id(arg, &id) < 0) {
-        fprintf(stderr, "raftctl members remove: \"%s\" is not a member id "
-                        "(a number, as raftctl members shows)\n", arg);
+    if (parse_member_id("members remove", arg, &id) < 0)
         return CTL_USAGE;
-    }
     char path[64];
     snprintf(path, sizeof(path), "/v2/members/%" PRIx64, id);
     struct request r = {.method = "DELETE", .timeout_ms = CHANGE_TIMEOUT_MS};

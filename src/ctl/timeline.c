@@ -51,13 +51,6 @@ struct timeline {
     bool follow;
 };
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void request_events(struct fetcher *f, struct source *s, bool wait)
 {
     snprintf(s->req.url, sizeof(s->req.url), "%s/events?after=%" PRIu64 "%s%s"
