@@ -46,7 +46,6 @@ static int load_secret(struct ctl *c)
         }
         free(c->cfg->peer_secret_file);
         c->cfg->peer_secret_file = strdup(c->secret_file);
-        c->cfg->peer_auth = true;
     }
     c->cfg->peer_auth = true; /* the node asks for it, whatever the file
                                  says */
