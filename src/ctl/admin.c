@@ -124,9 +124,11 @@ int find_id(const struct ctl *c, uint64_t id)
 }
 
 /* After a transfer from old (in term): wait until a new leader is known,
- * target if given. Returns its index, or -1 on timeout. */
+ * target if given. Returns WAIT_LED with its index in *who, WAIT_OTHER
+ * when another node than target won (its index in *who), or WAIT_TIMEOUT. */
+enum { WAIT_LED, WAIT_OTHER, WAIT_TIMEOUT };
 static int wait_new_leader(struct ctl *c, uint64_t old, double term,
-                           uint64_t target, double *new_term)
+                           uint64_t target, int *who, double *new_term)
 {
     uint64_t deadline = mono_ms() + SETTLE_MS;
     while (mono_ms() < deadline) {
@@ -138,15 +140,15 @@ static int wait_new_leader(struct ctl *c, uint64_t old, double term,
         bool done = li >= 0 && t > term && c->eps[li].id != old &&
                     (!target || c->eps[li].id == target);
         statuses_free(st, c->n_eps);
-        if (done) {
+        if (li >= 0 && t > term && (done || (target && c->eps[li].id !=
+                                                         target))) {
+            *who = li;
             *new_term = t;
-            return li;
+            return done ? WAIT_LED : WAIT_OTHER;
         }
-        if (li >= 0 && t > term && target && c->eps[li].id != target)
-            return -1; /* another one won */
         sleep_ms(POLL_MS);
     }
-    return -1;
+    return WAIT_TIMEOUT;
 }
 
 int cmd_transfer(struct ctl *c, int argc, char **argv)
@@ -193,8 +195,16 @@ int cmd_transfer(struct ctl *c, int argc, char **argv)
     }
     reply_clear(&r.reply);
     double new_term = 0;
-    int ni = wait_new_leader(c, old, term, target, &new_term);
-    if (ni < 0) {
+    int ni = -1;
+    int waited = wait_new_leader(c, old, term, target, &ni, &new_term);
+    if (waited == WAIT_OTHER) {
+        fprintf(stderr, "raftctl: node %" PRIu64 " started the transfer, but "
+                        "node %" PRIu64 " won the election (term %.0f), not "
+                        "node %" PRIu64 " (see raftctl status and raftctl "
+                        "events)\n", old, c->eps[ni].id, new_term, target);
+        goto out;
+    }
+    if (waited == WAIT_TIMEOUT) {
         fprintf(stderr, "raftctl: node %" PRIu64 " started the transfer, but "
                         "%s did not lead within %ld s (see raftctl status "
                         "and raftctl events)\n", old,

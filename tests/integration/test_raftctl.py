@@ -4,6 +4,7 @@ events timeline, and events -f following a new election as it happens."""
 
 import hashlib
 import hmac
+import http.server
 import json
 import os
 import queue
@@ -21,6 +22,56 @@ from harness import LEADER_TIMEOUT, scaled
 def raftctl_path():
     here = os.path.dirname(harness.raftd_path())
     return os.environ.get("RAFTCTL") or os.path.join(here, "raftctl")
+
+
+class FakeMembers:
+    """HTTP servers that stand for members, for what a real cluster does
+    not do on cue: answer(i, method, path, body) -> (status, JSON or None)
+    runs in the server's thread for member i (0, 1, ...), and may sleep."""
+
+    def __init__(self, n, answer):
+        self.servers = []
+        self.requests = []  # (i, method, path), in order
+        fake = self
+
+        for i in range(n):
+            class Handler(http.server.BaseHTTPRequestHandler):
+                member = i
+                protocol_version = "HTTP/1.1"
+
+                def log_message(self, *args):
+                    pass
+
+                def handle_one(self):
+                    n = int(self.headers.get("Content-Length") or 0)
+                    body = self.rfile.read(n) if n else b""
+                    fake.requests.append((self.member, self.command,
+                                          self.path))
+                    status, obj = answer(self.member, self.command,
+                                         self.path, body)
+                    if status is None:  # no answer: drop the connection
+                        self.close_connection = True
+                        return
+                    data = b"" if obj is None else json.dumps(obj).encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+
+                do_GET = do_POST = do_DELETE = handle_one
+
+            srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+            srv.daemon_threads = True
+            threading.Thread(target=srv.serve_forever, daemon=True).start()
+            self.servers.append(srv)
+        self.urls = ["http://127.0.0.1:%d" % s.server_address[1]
+                     for s in self.servers]
+
+    def close(self):
+        for srv in self.servers:
+            srv.shutdown()
+            srv.server_close()
 
 
 class RaftctlCase(harness.ClusterTestCase):
@@ -41,6 +92,11 @@ class RaftctlCase(harness.ClusterTestCase):
 
     def ctl(self, c, *args, ids=None):
         return self.raftctl("--endpoints", self.endpoints(c, ids), *args)
+
+    def fake_members(self, n, answer):
+        f = FakeMembers(n, answer)
+        self.addCleanup(f.close)
+        return f
 
     def ctl_json(self, c, *args, ids=None, want_rc=0):
         rc, out, err = self.ctl(c, "--json", *args, ids=ids)
@@ -397,6 +453,28 @@ class RaftctlAdminTest(RaftctlCase):
         self.assertEqual(rc, 1)
         self.assertIn("sudo", err)
         self.assertEqual(c.leader(), (leader, term))
+
+    def test_transfer_says_which_node_won_when_not_the_asked_one(self):
+        # three fake members: node 1 leads; once asked to hand over to
+        # node 2, node 3 wins the election instead
+        asked = threading.Event()
+
+        def answer(i, method, path, body):
+            if method == "POST" and path == "/admin/transfer":
+                asked.set()
+                return 202, {}
+            if path == "/status":
+                leader = 3 if asked.is_set() else 1
+                return 200, {"id": i + 1, "term": 6 if asked.is_set() else 5,
+                             "state": "Leader" if i + 1 == leader
+                             else "Follower", "leader_id": leader}
+            return 404, {"error": "no such path"}
+        f = self.fake_members(3, answer)
+        rc, out, err = self.raftctl("--endpoints", ",".join(f.urls),
+                                    "transfer", "2")
+        self.assertEqual(rc, 1, (out, err))
+        self.assertIn("node 3 won the election (term 6), not node 2", err)
+        self.assertNotIn("did not lead", err)
 
     def test_open_without_peer_auth_and_bad_requests_get_4xx(self):
         c = self.cluster(3, peer_auth="none")
