@@ -117,7 +117,10 @@ static void print_event(const struct ctl *c, cJSON *ev)
            json_string(ev, "message") ? json_string(ev, "message") : "");
 }
 
-/* Print the events that waited HOLD_MS (all: everything), in time order. */
+/* Print, in time order, the events that waited HOLD_MS (all: every one):
+ * those before the first in time order that has not waited so long. That
+ * one and the rest are kept, so an event that happened a little earlier on
+ * another member and arrives within its HOLD_MS still comes before it. */
 static void flush(struct timeline *t, bool all)
 {
     if (!t->np)
@@ -129,12 +132,16 @@ static void flush(struct timeline *t, bool all)
     if (!ripe)
         return;
     qsort(t->p, t->np, sizeof(*t->p), by_time);
-    for (size_t i = 0; i < t->np; i++) {
-        print_event(t->c, t->p[i].ev);
-        cJSON_Delete(t->p[i].ev);
+    size_t n = 0;
+    while (n < t->np && (all || now >= t->p[n].arrived_ms + HOLD_MS)) {
+        print_event(t->c, t->p[n].ev);
+        cJSON_Delete(t->p[n].ev);
+        n++;
     }
-    t->np = 0;
-    fflush(stdout);
+    memmove(t->p, t->p + n, (t->np - n) * sizeof(*t->p));
+    t->np -= n;
+    if (n)
+        fflush(stdout);
 }
 
 /* Take a member's answer: keep its events, move its cursor. */

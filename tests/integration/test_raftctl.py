@@ -53,11 +53,14 @@ class FakeMembers:
                         self.close_connection = True
                         return
                     data = b"" if obj is None else json.dumps(obj).encode()
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
+                    try:
+                        self.send_response(status)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(data)))
+                        self.end_headers()
+                        self.wfile.write(data)
+                    except OSError:  # raftctl gone meanwhile
+                        self.close_connection = True
 
                 do_GET = do_POST = do_DELETE = handle_one
 
@@ -281,6 +284,69 @@ class RaftctlEventsTest(RaftctlCase):
             p.wait(timeout=10)
             reader.join(timeout=10)
         self.assertIn("asking again", p.stderr.read())
+
+    def test_events_follow_holds_each_event_for_its_own_wait(self):
+        # fake members: node 1's first event comes at once, node 2's (later
+        # in time) 290 ms on, then node 1's second (between the two in
+        # time) 445 ms on, within the 300 ms node 2's is held. Node 3 keeps
+        # answering with nothing every 10 ms, so raftctl looks often. Each
+        # event waits its own 300 ms: the three come out in time order,
+        # not node 2's as soon as node 1's first had waited.
+        start = []
+        lock = threading.Lock()
+
+        def ev(node, seq, t):
+            return {"node_id": node, "seq": seq, "time_us": t, "term": 1,
+                    "state": "Follower", "event": "test"}
+
+        def events(evs, nxt):
+            return 200, {"instance": "%016x" % 1, "events": evs,
+                         "next": nxt, "last": nxt}
+
+        def at(seconds):
+            delay = start[0] + seconds - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+        def answer(i, method, path, body):
+            with lock:
+                if not start:
+                    start.append(time.monotonic())
+            follow = "wait=" in path
+            if i == 2:
+                if follow:
+                    time.sleep(0.01)
+                return events([], 0)
+            if not follow:
+                if i == 1:
+                    at(0.290)
+                return events([ev(i + 1, 1, 1000 if i == 0 else 3000)], 1)
+            if i == 0 and "after=1&" in path:
+                at(0.445)
+                return events([ev(1, 2, 2000)], 2)
+            time.sleep(3)
+            return events([], 1 if i == 1 else 2)
+        f = self.fake_members(3, answer)
+        p = subprocess.Popen([raftctl_path(), "--endpoints", ",".join(f.urls),
+                              "--json", "events", "-f"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        lines = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(l) for l in p.stdout],
+                         daemon=True).start()
+        got = []
+        try:
+            deadline = time.monotonic() + scaled(10)
+            while len(got) < 3 and time.monotonic() < deadline:
+                try:
+                    got.append(json.loads(lines.get(timeout=0.5)))
+                except queue.Empty:
+                    self.assertIsNone(p.poll(), "raftctl exited")
+        finally:
+            p.terminate()
+            p.wait(timeout=10)
+        self.assertEqual([(e["node_id"], e["time_us"]) for e in got],
+                         [(1, 1000), (1, 2000), (2, 3000)])
 
 
 class RaftctlMembersTest(RaftctlCase, test_membership.MembershipCase):
