@@ -63,6 +63,7 @@ struct reply {
     char *body;       /* NUL-terminated, NULL when none */
     size_t len;
     char error[300];  /* why there was no answer */
+    int curl_code;    /* the CURLcode of a failed transfer (0: none) */
 };
 struct request {
     char url[512];
@@ -88,6 +89,9 @@ void reply_clear(struct reply *r);
  * error body ({"error":...} or {"message":...}) or the body itself. */
 cJSON *reply_json(const struct reply *r);
 void reply_why(const struct reply *r, char *why, size_t len);
+/* No answer, and the request surely did not reach the member (it could
+ * not be resolved or connected to): safe to send elsewhere. */
+bool reply_unsent(const struct reply *r);
 /* Milliseconds on the monotonic clock; sleep that long. */
 uint64_t mono_ms(void);
 void sleep_ms(long ms);

@@ -177,6 +177,7 @@ static struct request *take_done(struct fetcher *f)
                               &r->reply.status);
         } else {
             r->reply.status = 0;
+            r->reply.curl_code = (int)m->data.result;
             snprintf(r->reply.error, sizeof(r->reply.error), "%s",
                      p->errbuf[0] ? p->errbuf
                                   : curl_easy_strerror(m->data.result));
@@ -219,6 +220,12 @@ void fetch_all(const struct ctl *c, struct request *reqs, size_t n)
         if (fetcher_next(f, 1000))
             pending--;
     fetcher_free(f);
+}
+
+bool reply_unsent(const struct reply *r)
+{
+    return r->status == 0 && (r->curl_code == CURLE_COULDNT_CONNECT ||
+                              r->curl_code == CURLE_COULDNT_RESOLVE_HOST);
 }
 
 cJSON *reply_json(const struct reply *r)

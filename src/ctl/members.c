@@ -11,9 +11,13 @@
 #define CHANGE_TIMEOUT_MS 60000L
 
 /* Send one request to each endpoint in turn until one answers (any HTTP
- * status). Returns the index of the endpoint, or -1 (none did). */
+ * status). A change (not a GET) goes to the next one only when it surely
+ * did not reach this one: after a timeout it may have been made all the
+ * same, and sent again it could be made twice. Returns the index of the
+ * endpoint, or -1 (none did). */
 static int ask_first(const struct ctl *c, struct request *r, const char *path)
 {
+    bool change = r->method && strcmp(r->method, "GET") != 0;
     for (size_t i = 0; i < c->n_eps; i++) {
         snprintf(r->url, sizeof(r->url), "%s%s", c->eps[i].url, path);
         fetch_all(c, r, 1);
@@ -22,6 +26,12 @@ static int ask_first(const struct ctl *c, struct request *r, const char *path)
         char why[400];
         reply_why(&r->reply, why, sizeof(why));
         fprintf(stderr, "raftctl: %s: %s\n", c->eps[i].url, why);
+        if (change && !reply_unsent(&r->reply)) {
+            fprintf(stderr, "raftctl: the request may have reached it and "
+                            "the change may be made all the same: see "
+                            "raftctl members before trying again\n");
+            return -1;
+        }
     }
     fprintf(stderr, "raftctl: no member answered\n");
     return -1;

@@ -382,6 +382,38 @@ class RaftctlMembersTest(RaftctlCase, test_membership.MembershipCase):
         self.assertIn("No such member", err)
         c.stop(4)
 
+    def test_members_add_is_sent_again_only_where_it_surely_did_not_go(self):
+        c = self.cluster(3)
+        c.leader()
+        # a member that takes the request and drops the connection: the
+        # change may have been made there, so it is not sent to the next
+        # (the fake makes none: nothing is added)
+        dropper = self.fake_members(1, lambda *a: (None, None))
+        eps = ",".join([dropper.urls[0], self.endpoints(c)])
+        url = "http://%s:%d" % harness.allocate_addresses(1)[0]
+        rc, out, err = self.raftctl("--endpoints", eps, "members", "add", url)
+        self.assertEqual(rc, 1, (out, err))
+        self.assertIn(dropper.urls[0], err)
+        self.assertIn("see raftctl members", err)
+        self.assertEqual([r[1] for r in dropper.requests], ["POST"])
+        # (a list is sent on: it changes nothing)
+        j = self.ctl_json(c, "members")
+        rc, out, err = self.raftctl("--endpoints", eps, "--json", "members")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out), j)
+        self.assertNotIn(url, [m["url"] for m in j])
+        # a member that refuses the connection: surely not made there, sent
+        # to the next, added once
+        dead = "http://%s:%d" % harness.allocate_addresses(1)[0]
+        rc, out, err = self.raftctl("--endpoints",
+                                    ",".join([dead, self.endpoints(c)]),
+                                    "members", "add", url)
+        self.assertEqual(rc, 0, (out, err))
+        self.assertIn(dead, err)
+        self.assertRegex(out, r"^added member \d+ at %s" % re.escape(url))
+        j = self.ctl_json(c, "members")
+        self.assertEqual([m["url"] for m in j].count(url), 1, j)
+
 
 def admin_headers(c, to, path, body=b"", secret=None, frm=0, ts_ms=None,
                   domain="admin"):
