@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "ctl.h"
 
 #define CHANGE_TIMEOUT_MS 60000L
@@ -95,8 +96,13 @@ static int list(struct ctl *c)
     return CTL_OK;
 }
 
-static int add(struct ctl *c, const char *url)
+static int add(struct ctl *c, const char *arg)
 {
+    char url[256], bad[400];
+    if (config_normalize_url(arg, url, sizeof(url), bad, sizeof(bad)) < 0) {
+        fprintf(stderr, "raftctl members add: %s\n", bad);
+        return CTL_USAGE;
+    }
     cJSON *b = cJSON_CreateObject();
     cJSON *urls = cJSON_AddArrayToObject(b, "peerURLs");
     cJSON_AddItemToArray(urls, cJSON_CreateString(url));

@@ -198,6 +198,17 @@ class RaftctlTest(RaftctlCase):
         rc, _, err = self.raftctl("--endpoints", "http://127.0.0.1:1",
                                   "members", "remove", "x")
         self.assertEqual(rc, 2)
+        # a bad URL to add is refused before any member is asked (one is
+        # there, and would answer: a fake that records what it is asked)
+        f = self.fake_members(1, lambda *a: (500, {"error": "asked"}))
+        for url in ("ftp://192.0.2.1:7001", "http://192.0.2.1:99999",
+                    "192.0.2.1:7001"):
+            rc, _, err = self.raftctl("--endpoints", f.urls[0], "members",
+                                      "add", url)
+            self.assertEqual(rc, 2, err)
+            self.assertIn('members add: the url "%s" is not valid' % url,
+                          err)
+        self.assertEqual(f.requests, [])
 
 
 class RaftctlEventsTest(RaftctlCase):
