@@ -132,14 +132,13 @@ static int wait_new_leader(struct ctl *c, uint64_t old, double term,
 {
     uint64_t deadline = mono_ms() + SETTLE_MS;
     while (mono_ms() < deadline) {
-        cJSON *st[CTL_MAX_ENDPOINTS] = {0};
-        char why[CTL_MAX_ENDPOINTS][300];
-        statuses_fetch(c, st, why);
-        int li = statuses_leader(c, st);
-        double t = li >= 0 ? json_number(st[li], "term", 0) : 0;
+        struct statuses s;
+        statuses_get(c, &s);
+        int li = s.leader;
+        double t = li >= 0 ? json_number(s.st[li], "term", 0) : 0;
         bool done = li >= 0 && t > term && c->eps[li].id != old &&
                     (!target || c->eps[li].id == target);
-        statuses_free(st, c->n_eps);
+        statuses_put(&s);
         if (li >= 0 && t > term && (done || (target && c->eps[li].id !=
                                                          target))) {
             *who = li;
@@ -159,19 +158,18 @@ int cmd_transfer(struct ctl *c, int argc, char **argv)
         fprintf(stderr, "usage: raftctl transfer [ID]\n");
         return CTL_USAGE;
     }
-    cJSON *st[CTL_MAX_ENDPOINTS] = {0};
-    char why[CTL_MAX_ENDPOINTS][300];
-    size_t ok = statuses_fetch(c, st, why);
-    int li = statuses_leader(c, st);
+    struct statuses s;
+    statuses_get(c, &s);
+    int li = s.leader;
     int rc = CTL_FAIL;
-    if (ok == 0 || li < 0) {
+    if (s.ok == 0 || li < 0) {
         fprintf(stderr, "raftctl: %s: nothing to transfer (see raftctl "
-                        "status)\n", ok ? "no leader now" : "no member "
-                                                          "answered");
+                        "status)\n", s.ok ? "no leader now" : "no member "
+                                                            "answered");
         goto out;
     }
     uint64_t old = c->eps[li].id;
-    double term = json_number(st[li], "term", 0);
+    double term = json_number(s.st[li], "term", 0);
     if (target && target == old) {
         printf("node %" PRIu64 " leads already\n", old);
         rc = CTL_OK;
@@ -184,7 +182,7 @@ int cmd_transfer(struct ctl *c, int argc, char **argv)
     snprintf(body, sizeof(body), target ? "{\"to\":%" PRIu64 "}" : "{}",
              target);
     struct request r;
-    if (admin_request(c, (size_t)li, st[li], "POST", "/admin/transfer", body, &r) < 0)
+    if (admin_request(c, (size_t)li, s.st[li], "POST", "/admin/transfer", body, &r) < 0)
         goto out;
     if (r.reply.status != 202) {
         char w[400];
@@ -223,7 +221,7 @@ int cmd_transfer(struct ctl *c, int argc, char **argv)
     }
     rc = CTL_OK;
 out:
-    statuses_free(st, c->n_eps);
+    statuses_put(&s);
     return rc;
 }
 
@@ -255,24 +253,23 @@ int cmd_snapshot(struct ctl *c, int argc, char **argv)
         fprintf(stderr, "usage: raftctl snapshot [ID]\n");
         return CTL_USAGE;
     }
-    cJSON *st[CTL_MAX_ENDPOINTS] = {0};
-    char why[CTL_MAX_ENDPOINTS][300];
-    size_t ok = statuses_fetch(c, st, why);
-    int i = id ? find_id(c, id) : statuses_leader(c, st);
+    struct statuses s;
+    statuses_get(c, &s);
+    int i = id ? find_id(c, id) : s.leader;
     int rc = CTL_FAIL;
-    if (ok == 0 || i < 0 || !st[i]) {
+    if (s.ok == 0 || i < 0 || !s.st[i]) {
         if (i >= 0)
-            fprintf(stderr, "raftctl: %s: %s\n", c->eps[i].url, why[i]);
+            fprintf(stderr, "raftctl: %s: %s\n", c->eps[i].url, s.why[i]);
         else
             fprintf(stderr, "raftctl: %s\n",
-                    ok == 0 ? "no member answered"
-                    : id    ? "no such member (see raftctl status)"
-                            : "no leader now: name a member (raftctl "
-                              "snapshot ID)");
+                    s.ok == 0 ? "no member answered"
+                    : id      ? "no such member (see raftctl status)"
+                              : "no leader now: name a member (raftctl "
+                                "snapshot ID)");
         goto out;
     }
     struct request r;
-    if (admin_request(c, (size_t)i, st[i], "POST", "/admin/snapshot", "{}", &r) < 0)
+    if (admin_request(c, (size_t)i, s.st[i], "POST", "/admin/snapshot", "{}", &r) < 0)
         goto out;
     cJSON *o = r.reply.status == 202 ? reply_json(&r.reply) : NULL;
     double index = json_number(o, "index", -1);
@@ -304,6 +301,6 @@ int cmd_snapshot(struct ctl *c, int argc, char **argv)
     }
     rc = CTL_OK;
 out:
-    statuses_free(st, c->n_eps);
+    statuses_put(&s);
     return rc;
 }

@@ -117,16 +117,18 @@ int parse_member_id(const char *cmd, const char *s, uint64_t *id);
 /* The index of the endpoint with that id, or -1. */
 int find_id(const struct ctl *c, uint64_t id);
 
-/* Every endpoint's /status, in parallel; members the answers name that
- * are not endpoints yet are added and asked too. statuses[i] is
- * c->eps[i]'s parsed answer or NULL, with why[i] set. Returns how many
- * answered. Free with statuses_free(). */
-size_t statuses_fetch(struct ctl *c, cJSON **statuses,
-                      char (*why)[300]);
-void statuses_free(cJSON **statuses, size_t n);
-/* The leader among them: the index of the member that says it leads in
- * the highest term, or -1. */
-int statuses_leader(const struct ctl *c, cJSON *const *statuses);
+/* ---- status.c ---- */
+/* Every endpoint's /status, in parallel (statuses_get); members the
+ * answers name that are not endpoints yet are added and asked too. */
+struct statuses {
+    cJSON *st[CTL_MAX_ENDPOINTS]; /* c->eps[i]'s parsed answer, or NULL */
+    char why[CTL_MAX_ENDPOINTS][300]; /* why not */
+    size_t ok;  /* how many answered */
+    int leader; /* the member that says it leads in the highest term, -1 */
+    size_t n;   /* how many entries (c->n_eps then) */
+};
+void statuses_get(struct ctl *c, struct statuses *s);
+void statuses_put(struct statuses *s); /* frees the answers */
 
 /* Helpers for the commands. */
 double json_number(const cJSON *o, const char *name, double dflt);

@@ -53,23 +53,22 @@ static void print_rule(uint64_t id, const cJSON *r)
 
 static int cmd_list(struct ctl *c)
 {
-    cJSON *st[CTL_MAX_ENDPOINTS] = {0};
-    char why[CTL_MAX_ENDPOINTS][300];
-    size_t ok = statuses_fetch(c, st, why);
+    struct statuses s;
+    statuses_get(c, &s);
     cJSON *all = c->json ? cJSON_CreateArray() : NULL;
     size_t shown = 0;
     for (size_t i = 0; i < c->n_eps; i++) {
-        if (!st[i]) {
-            fprintf(stderr, "raftctl: %s: %s\n", c->eps[i].url, why[i]);
+        if (!s.st[i]) {
+            fprintf(stderr, "raftctl: %s: %s\n", c->eps[i].url, s.why[i]);
             continue;
         }
-        const cJSON *f = cJSON_GetObjectItemCaseSensitive(st[i], "faults");
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(s.st[i], "faults");
         if (all) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddNumberToObject(o, "id", (double)c->eps[i].id);
             cJSON_AddItemToObject(o, "fault_injection",
                                   cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(
-                                                      st[i], "fault_injection"),
+                                                      s.st[i], "fault_injection"),
                                                   true));
             cJSON_AddItemToObject(o, "faults", cJSON_Duplicate(f, true));
             cJSON_AddItemToArray(all, o);
@@ -80,24 +79,24 @@ static int cmd_list(struct ctl *c)
     }
     if (all)
         print_json(all);
-    else if (shown == 0 && ok)
+    else if (shown == 0 && s.ok)
         printf("no faults\n");
-    statuses_free(st, c->n_eps);
-    return ok ? CTL_OK : CTL_FAIL;
+    statuses_put(&s);
+    return s.ok ? CTL_OK : CTL_FAIL;
 }
 
 /* POST body to member id's /admin/fault; prints what it answered. */
-static int send_fault(struct ctl *c, cJSON **st, char (*why)[300],
-                      uint64_t id, const char *body)
+static int send_fault(struct ctl *c, const struct statuses *s, uint64_t id,
+                      const char *body)
 {
     int i = find_id(c, id);
-    if (i < 0 || !st[i]) {
+    if (i < 0 || !s->st[i]) {
         fprintf(stderr, "raftctl: node %" PRIu64 ": %s\n", id,
-                i < 0 ? "no such member (see raftctl status)" : why[i]);
+                i < 0 ? "no such member (see raftctl status)" : s->why[i]);
         return CTL_FAIL;
     }
     struct request r;
-    if (admin_request(c, (size_t)i, st[i], "POST", "/admin/fault", body,
+    if (admin_request(c, (size_t)i, s->st[i], "POST", "/admin/fault", body,
                       &r) < 0)
         return CTL_FAIL;
     long status = r.reply.status;
@@ -227,25 +226,24 @@ int cmd_fault(struct ctl *c, int argc, char **argv)
     char body[200];
     if (!known || build_body(argc - 1, argv + 1, &id, body, sizeof(body)) < 0)
         return usage_error();
-    cJSON *st[CTL_MAX_ENDPOINTS] = {0};
-    char why[CTL_MAX_ENDPOINTS][300];
-    size_t ok = statuses_fetch(c, st, why);
+    struct statuses s;
+    statuses_get(c, &s);
     int rc = CTL_OK;
-    if (ok == 0) {
+    if (s.ok == 0) {
         fprintf(stderr, "raftctl: no member answered (see raftctl status)\n");
         rc = CTL_FAIL;
     } else if (id) {
-        rc = send_fault(c, st, why, id, body);
+        rc = send_fault(c, &s, id, body);
     } else { /* heal every member that answers */
         for (size_t i = 0; i < c->n_eps; i++)
-            if (st[i] && send_fault(c, st, why, c->eps[i].id, body) != CTL_OK)
+            if (s.st[i] && send_fault(c, &s, c->eps[i].id, body) != CTL_OK)
                 rc = CTL_FAIL;
-        if (ok < c->n_eps) {
+        if (s.ok < c->n_eps) {
             fprintf(stderr, "raftctl: some members did not answer: heal "
                             "them when they do\n");
             rc = CTL_FAIL;
         }
     }
-    statuses_free(st, c->n_eps);
+    statuses_put(&s);
     return rc;
 }

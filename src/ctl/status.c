@@ -80,23 +80,9 @@ static void add_named_members(struct ctl *c, cJSON *const *st, size_t n)
     }
 }
 
-size_t statuses_fetch(struct ctl *c, cJSON **st, char (*why)[300])
-{
-    size_t before = c->n_eps;
-    size_t ok = fetch_range(c, 0, st, why);
-    add_named_members(c, st, before);
-    if (c->n_eps > before)
-        ok += fetch_range(c, before, st, why);
-    return ok;
-}
-
-void statuses_free(cJSON **st, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        cJSON_Delete(st[i]);
-}
-
-int statuses_leader(const struct ctl *c, cJSON *const *st)
+/* The leader among them: the index of the member that says it leads in
+ * the highest term, or -1. */
+static int find_leader(const struct ctl *c, cJSON *const *st)
 {
     int best = -1;
     double best_term = -1;
@@ -109,6 +95,26 @@ int statuses_leader(const struct ctl *c, cJSON *const *st)
         }
     }
     return best;
+}
+
+void statuses_get(struct ctl *c, struct statuses *s)
+{
+    memset(s, 0, sizeof(*s));
+    size_t before = c->n_eps;
+    s->ok = fetch_range(c, 0, s->st, s->why);
+    add_named_members(c, s->st, before);
+    if (c->n_eps > before)
+        s->ok += fetch_range(c, before, s->st, s->why);
+    s->n = c->n_eps;
+    s->leader = find_leader(c, s->st);
+}
+
+void statuses_put(struct statuses *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        cJSON_Delete(s->st[i]);
+        s->st[i] = NULL;
+    }
 }
 
 /* The leader's entry for member id in its /status "members", or NULL. */
@@ -272,17 +278,16 @@ int cmd_status(struct ctl *c, int argc, char **argv)
         fprintf(stderr, "raftctl status: takes no arguments\n");
         return CTL_USAGE;
     }
-    cJSON *st[CTL_MAX_ENDPOINTS] = {0};
-    char why[CTL_MAX_ENDPOINTS][300];
-    size_t ok = statuses_fetch(c, st, why);
-    if (ok == 0)
-        return no_answer(c, why);
-    int li = statuses_leader(c, st);
+    struct statuses s;
+    statuses_get(c, &s);
+    if (s.ok == 0)
+        return no_answer(c, s.why);
+    int li = s.leader;
     struct row rows[CTL_MAX_ENDPOINTS];
     bool degraded = li < 0;
     for (size_t i = 0; i < c->n_eps; i++) {
-        fill_row(&rows[i], &c->eps[i], st[i], why[i],
-                 li >= 0 ? st[li] : NULL, (int)i == li);
+        fill_row(&rows[i], &c->eps[i], s.st[i], s.why[i],
+                 li >= 0 ? s.st[li] : NULL, (int)i == li);
         degraded |= strcmp(rows[i].health, "ok") != 0;
     }
     if (c->json) {
@@ -299,7 +304,7 @@ int cmd_status(struct ctl *c, int argc, char **argv)
                 break;
             }
     }
-    statuses_free(st, c->n_eps);
+    statuses_put(&s);
     return degraded ? CTL_DEGRADED : CTL_OK;
 }
 
@@ -310,27 +315,26 @@ int cmd_leader(struct ctl *c, int argc, char **argv)
         fprintf(stderr, "raftctl leader: takes no arguments\n");
         return CTL_USAGE;
     }
-    cJSON *st[CTL_MAX_ENDPOINTS] = {0};
-    char why[CTL_MAX_ENDPOINTS][300];
-    size_t ok = statuses_fetch(c, st, why);
-    if (ok == 0)
-        return no_answer(c, why);
-    int li = statuses_leader(c, st);
+    struct statuses s;
+    statuses_get(c, &s);
+    if (s.ok == 0)
+        return no_answer(c, s.why);
+    int li = s.leader;
     int rc = CTL_OK;
     if (li < 0) {
         fprintf(stderr, "raftctl: no leader: %zu of %zu members answered and "
                         "none leads (an election may be under way: try "
-                        "again; see raftctl status)\n", ok, c->n_eps);
+                        "again; see raftctl status)\n", s.ok, c->n_eps);
         rc = CTL_FAIL;
     } else if (c->json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "id", (double)c->eps[li].id);
         cJSON_AddStringToObject(o, "url", c->eps[li].url);
-        cJSON_AddNumberToObject(o, "term", json_number(st[li], "term", 0));
+        cJSON_AddNumberToObject(o, "term", json_number(s.st[li], "term", 0));
         print_json(o);
     } else {
         printf("%" PRIu64 " %s\n", c->eps[li].id, c->eps[li].url);
     }
-    statuses_free(st, c->n_eps);
+    statuses_put(&s);
     return rc;
 }
