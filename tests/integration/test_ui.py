@@ -2,8 +2,10 @@
 Chromium over the DevTools protocol (--remote-debugging-pipe, so only the
 standard library), plus plain HTTP checks of its headers and errors.
 
-The screenshots are kept in $RAFTD_TEST_ARTIFACTS, else in artifacts/ next
-to this file (when that is writable), else in the current directory."""
+The screenshots are kept in $RAFTD_TEST_ARTIFACTS (make check sets it to
+tests/integration/artifacts in the build tree), else in ui-artifacts/ in
+the current directory: never in the source tree, which may be read-only
+(make distcheck) or a git checkout."""
 
 import base64
 import json
@@ -23,13 +25,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def artifacts_dir():
-    d = os.environ.get("RAFTD_TEST_ARTIFACTS")
-    if not d:
-        here = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                            "artifacts")
-        parent = os.path.dirname(here)
-        d = here if os.access(parent, os.W_OK) else os.path.join(
-            os.getcwd(), "ui-artifacts")
+    d = os.environ.get("RAFTD_TEST_ARTIFACTS") or os.path.join(
+        os.getcwd(), "ui-artifacts")
     os.makedirs(d, exist_ok=True)
     return d
 
