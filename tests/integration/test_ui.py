@@ -38,6 +38,17 @@ class Browser:
 
     def __init__(self):
         self.profile = tempfile.mkdtemp(prefix="raftd-ui-chromium-")
+        self.proc = None
+        self.log = None
+        self._to_chrome = self._from_chrome = None
+        try:
+            self._start()
+        except BaseException:
+            # no Chromium (nor pipe, log or profile) outlives a failed start
+            self._cleanup(graceful=False)
+            raise
+
+    def _start(self):
         to_chrome_r, self._to_chrome = os.pipe()
         self._from_chrome, from_chrome_w = os.pipe()
 
@@ -55,12 +66,14 @@ class Browser:
                 "about:blank"]
         if os.geteuid() == 0:
             args.insert(1, "--no-sandbox")  # Chromium refuses root otherwise
-        self.log = open(os.path.join(self.profile, "chromium.log"), "wb")
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=self.log,
-                                     pass_fds=(3, 4), preexec_fn=setup)
-        os.close(to_chrome_r)
-        os.close(from_chrome_w)
+        try:
+            self.log = open(os.path.join(self.profile, "chromium.log"), "wb")
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                         stdout=self.log, stderr=self.log,
+                                         pass_fds=(3, 4), preexec_fn=setup)
+        finally:
+            os.close(to_chrome_r)
+            os.close(from_chrome_w)
         self._buf = b""
         self._id = 0
         self.session = None
@@ -151,21 +164,31 @@ class Browser:
             f.write(base64.b64decode(data))
 
     def close(self):
-        try:
-            self.call("Browser.close", timeout=scaled(5))
-        except Exception:
-            pass
-        try:
-            self.proc.wait(timeout=scaled(10))
-        except subprocess.TimeoutExpired:
-            self.proc.kill()  # our own child, by its PID
-            self.proc.wait()
-        for fd in (self._to_chrome, self._from_chrome):
+        self._cleanup(graceful=True)
+
+    def _cleanup(self, graceful):
+        if self.proc is not None:
+            if graceful:
+                try:
+                    self.call("Browser.close", timeout=scaled(5))
+                except Exception:
+                    pass
+            else:
+                self.proc.kill()  # our own child, by its PID
             try:
-                os.close(fd)
-            except OSError:
-                pass
-        self.log.close()
+                self.proc.wait(timeout=scaled(10))
+            except subprocess.TimeoutExpired:
+                self.proc.kill()  # our own child, by its PID
+                self.proc.wait()
+        for fd in (self._to_chrome, self._from_chrome):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._to_chrome = self._from_chrome = None
+        if self.log is not None:
+            self.log.close()
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
