@@ -15,11 +15,16 @@ kill, 0.5-1 s before watch changes); it is not changed here.
 The suite imports nose.tools.nottest only; without python3-nose a stand-in
 module is put on sys.path. Prints "N passed, N failed" last; exit status
 0, 1, or 77 when python3-etcd is not installed.
+
+The raftd processes are stopped at the end, at exit, and on SIGTERM or
+SIGHUP (run.sh's timeout sends SIGTERM); each also dies with this process
+(bin/etcd sets PR_SET_PDEATHSIG), whatever way it ends.
 """
 
 import atexit
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import unittest
@@ -70,6 +75,16 @@ def main():
                     proc.kill()
                     proc.wait()
     atexit.register(stop_leftovers)
+
+    # Not SystemExit: unittest would take it for a test's error and go on.
+    def on_signal(signum, _frame):
+        print("\nrun_python_etcd: %s: stopping raftd and exiting; raftd "
+              "logs kept in %s" % (signal.Signals(signum).name, logs),
+              flush=True)
+        stop_leftovers()
+        os._exit(128 + signum)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
     orig_init = ts.helpers.EtcdProcessHelper.__init__
 
     def tracking_init(self, *a, **kw):
