@@ -5,8 +5,8 @@
 #
 # RAFTD names the daemon (default ../../src/raftd from here, else
 # ./src/raftd). Exit status 0, 1, or 77 (skipped: no raftd, no python3, no
-# python3-etcd). The last line is "N passed, N failed". Uses 127.0.0.1
-# ports 6001-6004 (the suite's own choice).
+# python3-etcd, or a port taken). The last line is "N passed, N failed".
+# Uses 127.0.0.1 ports 6001-6004 and 8001-8003 (the suite's own choice).
 #
 # The whole run is bounded (ETCD_COMPAT_TIMEOUT seconds, default 900;
 # normally it takes under two minutes), so that one hung test cannot hold

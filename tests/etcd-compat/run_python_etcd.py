@@ -14,7 +14,8 @@ kill, 0.5-1 s before watch changes); it is not changed here.
 
 The suite imports nose.tools.nottest only; without python3-nose a stand-in
 module is put on sys.path. Prints "N passed, N failed" last; exit status
-0, 1, or 77 when python3-etcd is not installed.
+0, 1, or 77 (skipped) when python3-etcd is not installed or one of the
+suite's ports is taken.
 
 The raftd processes are stopped at the end, at exit, and on SIGTERM or
 SIGHUP (run.sh's timeout sends SIGTERM); each also dies with this process
@@ -25,16 +26,35 @@ import atexit
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The suite's fixed ports on 127.0.0.1: clients 6001-6003 (raftd's member
+# URLs), peers 8001-8003 (passed to bin/etcd), and 6004, where a test
+# expects no server at all (test_reconnect_with_several_hosts_passed).
+PORTS = list(range(6001, 6005)) + list(range(8001, 8004))
 EXPECTED_FAILURES = {
     "TestSimple.test_directory_ttl_update":
         "raftd has no TTL keys yet: ttl= is refused with error 209 "
         "(issue 15, item 2)",
 }
+
+
+def ports_taken():
+    """The PORTS something else holds (bound or listening), as a server
+    binds them: another run of this suite, an etcd, anything."""
+    taken = []
+    for port in PORTS:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                taken.append(port)
+    return taken
 
 
 def main():
@@ -44,6 +64,13 @@ def main():
     except ImportError as e:
         print("SKIP: %s: install python3-etcd (Debian) to run python-etcd's "
               "integration suite against raftd" % e)
+        print("0 passed, 0 failed")
+        return 77
+    taken = ports_taken()
+    if taken:
+        print("SKIP: 127.0.0.1 port(s) %s in use: python-etcd's suite needs "
+              "ports 6001-6004 and 8001-8003 free (is another run of it, or "
+              "an etcd, going on?)" % ", ".join(map(str, taken)))
         print("0 passed, 0 failed")
         return 77
     work = tempfile.mkdtemp(prefix="raftd-python-etcd.")
