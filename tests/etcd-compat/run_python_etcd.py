@@ -10,7 +10,9 @@ Expected failure, until raftd has TTL keys (issue 15, item 2):
 test_directory_ttl_update (raftd refuses ttl= with error 209).
 
 The suite's timing is its own (fixed sleeps: 2 s after each start and
-kill, 0.5-1 s before watch changes); it is not changed here.
+kill, 0.5-1 s before watch changes); it is not changed here. raftd's is
+the integration harness's (bin/etcd: elections within 300-600 ms), well
+inside those sleeps.
 
 The suite imports nose.tools.nottest only; without python3-nose a stand-in
 module is put on sys.path. Prints "N passed, N failed" last; exit status
