@@ -819,11 +819,19 @@ class Cluster:
         return self._cluster_id
 
     def peer_headers(self, to, path, body=b"", frm=None, method="POST",
-                     secret=None, cluster=None, ts_ms=None, sign=True):
+                     secret=None, cluster=None, ts_ms=None, sign=True,
+                     domain="peer"):
         """The Raftd-Auth header a member (frm, default: another member
         than `to`) puts on a peer request (see src/daemon/peer_auth.h), for
-        tests that speak Raft to a node themselves. secret/cluster/ts_ms
-        override the cluster's; sign=False leaves the MAC out."""
+        tests that speak Raft to a node themselves; with domain="admin",
+        an operator's as raftctl signs it (frm, default 0; MACs over
+        "raftd-admin-..." where members' are over "raftd-peer-...").
+        secret/cluster/ts_ms override the cluster's; sign=False leaves the
+        MAC out."""
+        if domain not in ("peer", "admin"):
+            raise ValueError("domain: 'peer' or 'admin', not %r" % (domain,))
+        if frm is None and domain == "admin":
+            frm = 0  # PEER_AUTH_OPERATOR
         if frm is None:
             others = [i for i in self.ids() if i != to]
             if not others:
@@ -841,11 +849,35 @@ class Cluster:
         if not sign or key is None:
             return {"Raftd-Auth": "v1 " + fields}
         def mac(kind, data):
-            head = ("raftd-peer-%s-v1\n%s\n%s\n%s\n"
-                    % (kind, method, path, fields)).encode()
+            head = ("raftd-%s-%s-v1\n%s\n%s\n%s\n"
+                    % (domain, kind, method, path, fields)).encode()
             return hmac.new(key, head + data, hashlib.sha256).hexdigest()
         return {"Raftd-Auth": "v1 %s k=%s m=%s" % (
             fields, mac("head", b""), mac("request", body))}
+
+    def admin_request(self, i, method, path, body=b"", signed_body=None,
+                      headers=None, timeout=HTTP_TIMEOUT, context=None,
+                      **spoil):
+        """An operator's request to node i (an /admin/ path), signed as
+        raftctl signs it: peer_headers(domain="admin"); returns a Response.
+        body: bytes, str, an object sent as JSON, or None (no body, signed
+        as empty). spoil: peer_headers' arguments, to make the signature
+        wrong (secret=, ts_ms=, cluster=, frm=, domain="peer", sign=False);
+        signed_body: the bytes signed instead of the body sent."""
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body).encode()
+        elif isinstance(body, str):
+            body = body.encode()
+        spoil.setdefault("domain", "admin")
+        hdrs = {"Content-Type": "application/json"}
+        if signed_body is None:
+            signed_body = body or b""
+        hdrs.update(self.peer_headers(i, path, signed_body, method=method,
+                                      **spoil))
+        hdrs.update(headers or {})
+        code, rh, data = self.http(i, method, path, body, hdrs, timeout,
+                                   context)
+        return Response(code, rh, data)
 
     def peer_request(self, i, path, body=b"", frm=None, method="POST",
                      headers=None, timeout=HTTP_TIMEOUT, context=None,

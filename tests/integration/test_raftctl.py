@@ -2,8 +2,6 @@
 members up and with one down, leader, members add/remove, the merged
 events timeline, and events -f following a new election as it happens."""
 
-import hashlib
-import hmac
 import http.server
 import json
 import os
@@ -426,25 +424,6 @@ class RaftctlMembersTest(RaftctlCase, test_membership.MembershipCase):
         self.assertEqual([m["url"] for m in j].count(url), 1, j)
 
 
-def admin_headers(c, to, path, body=b"", secret=None, frm=0, ts_ms=None,
-                  domain="admin"):
-    """An operator's Raftd-Auth header as raftctl makes it (peer_auth.h:
-    f=0, MACs over "raftd-admin-..."); the arguments spoil it."""
-    fields = "c=%s f=%d t=%d ts=%d n=%016x.%d" % (
-        c.cluster_id(), frm, to,
-        int(time.time() * 1000) if ts_ms is None else ts_ms,
-        int.from_bytes(os.urandom(7), "big") | 1, 1)
-    key = c.secret if secret is None else secret
-
-    def mac(kind, data):
-        head = ("raftd-%s-%s-v1\nPOST\n%s\n%s\n" % (domain, kind, path,
-                                                     fields)).encode()
-        return hmac.new(key, head + data, hashlib.sha256).hexdigest()
-    return {"Raftd-Auth": "v1 %s k=%s m=%s" % (fields, mac("head", b""),
-                                               mac("request", body)),
-            "Content-Type": "application/json"}
-
-
 class RaftctlAdminTest(RaftctlCase):
 
     def admin(self, c, *args):
@@ -515,27 +494,27 @@ class RaftctlAdminTest(RaftctlCase):
         body = json.dumps({"to": f}).encode()
         path = "/admin/transfer"
         other_secret = os.urandom(32)
-        refusals = [
-            ({"Content-Type": "application/json"}, 401, "no Raftd-Auth"),
-            (admin_headers(c, leader, path, body, secret=other_secret), 401,
-             "wrong signature"),
-            (admin_headers(c, leader, path, b'{"to":3}'), 401,
-             "wrong signature"),
-            (admin_headers(c, leader, path, body,
-                           ts_ms=int(time.time() * 1000) - 120000), 401,
-             "clock"),
+        r = c.request(leader, "POST", path, body=body,
+                      headers={"Content-Type": "application/json"})
+        self.assertEqual(r.status, 401, r.body)
+        self.assertIn("no Raftd-Auth", r.json()["error"])
+        refusals = [  # an operator's request (harness.admin_request), spoilt
+            (dict(secret=other_secret), 401, "wrong signature"),
+            (dict(signed_body=b'{"to":3}'), 401, "wrong signature"),
+            (dict(ts_ms=int(time.time() * 1000) - 120000), 401, "clock"),
             # a member's signature (peer domain, f=2): not an operator's
-            (c.peer_headers(leader, path, body, frm=f), 403, "operator"),
+            (dict(domain="peer", frm=f), 403, "operator"),
             # f=0 with the members' MAC domain: no such signature
-            (admin_headers(c, leader, path, body, domain="peer"), 401,
-             "wrong signature"),
+            (dict(domain="peer", frm=0), 401, "wrong signature"),
         ]
-        for headers, status, says in refusals:
-            r = c.request(leader, "POST", path, body=body, headers=headers)
-            self.assertEqual(r.status, status, (headers, r.body))
+        for spoil, status, says in refusals:
+            r = c.admin_request(leader, "POST", path, body, **spoil)
+            self.assertEqual(r.status, status, (spoil, r.body))
             self.assertIn(says, r.json()["error"])
         # the same request, well signed, is accepted; replayed, refused
-        good = admin_headers(c, leader, "/admin/snapshot", b"{}")
+        good = c.peer_headers(leader, "/admin/snapshot", b"{}",
+                              domain="admin")
+        good["Content-Type"] = "application/json"
         harness.kv_put(c, leader, "x", "y")
         r = c.request(leader, "POST", "/admin/snapshot", body=b"{}",
                       headers=good)
@@ -548,8 +527,7 @@ class RaftctlAdminTest(RaftctlCase):
         self.assertEqual(c.leader(), (leader, term))
         self.assertNotIn("admin_transfer", self.events_of(c, leader))
         # an operator's signature is no Raft RPC either
-        h = admin_headers(c, f, "/raft/timeout_now", b"{}")
-        r = c.request(f, "POST", "/raft/timeout_now", body=b"{}", headers=h)
+        r = c.admin_request(f, "POST", "/raft/timeout_now", b"{}")
         self.assertEqual(r.status, 401, r.body)
         self.assertEqual(c.leader(), (leader, term))
         # raftctl without the secret says how to get it
