@@ -45,10 +45,6 @@ class FaultsCase(RaftctlCase):
     def faults_of(self, c, i):
         return c.status(i)["faults"]
 
-    def events_of(self, c, i):
-        return [e["event"] for e in
-                c.request(i, "GET", "/events").json()["events"]]
-
     def wait_applied(self, c, i, index, timeout=LEADER_TIMEOUT):
         c.wait_for(lambda: (c.status(i) or {}).get("applied_index", -1)
                    >= index, timeout,

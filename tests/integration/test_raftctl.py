@@ -22,6 +22,14 @@ def raftctl_path():
     return os.environ.get("RAFTCTL") or os.path.join(here, "raftctl")
 
 
+def require_raftctl():
+    """raftctl's path; skips (not fails) when it has not been built."""
+    p = raftctl_path()
+    if not os.access(p, os.X_OK):
+        raise unittest.SkipTest("raftctl not built at %s (set RAFTCTL)" % p)
+    return p
+
+
 class FakeMembers:
     """HTTP servers that stand for members, for what a real cluster does
     not do on cue: answer(i, method, path, body) -> (status, JSON or None)
@@ -80,8 +88,7 @@ class RaftctlCase(harness.ClusterTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        if not os.access(raftctl_path(), os.X_OK):
-            raise unittest.SkipTest("raftctl not built at %s" % raftctl_path())
+        require_raftctl()
 
     def endpoints(self, c, ids=None):
         return ",".join(c.node(i).url for i in (ids or c.ids()))
@@ -103,6 +110,11 @@ class RaftctlCase(harness.ClusterTestCase):
         rc, out, err = self.ctl(c, "--json", *args, ids=ids)
         self.assertEqual(rc, want_rc, (out, err))
         return json.loads(out)
+
+    def events_of(self, c, i):
+        """The names of node i's recent events (GET /events), oldest first."""
+        return [e["event"] for e in
+                c.request(i, "GET", "/events").json()["events"]]
 
 
 class RaftctlTest(RaftctlCase):
@@ -428,10 +440,6 @@ class RaftctlAdminTest(RaftctlCase):
 
     def admin(self, c, *args):
         return self.raftctl("--config", c.node(1).config_path, *args)
-
-    def events_of(self, c, i):
-        return [e["event"] for e in
-                c.request(i, "GET", "/events").json()["events"]]
 
     def test_transfer_moves_the_leader_to_the_asked_node(self):
         c = self.cluster(3)
