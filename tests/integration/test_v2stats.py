@@ -71,23 +71,41 @@ class V2StatsTest(harness.ClusterTestCase):
             self.assertGreaterEqual(li["startTime"], o["startTime"])
             for k in ("recvAppendRequestCnt", "sendAppendRequestCnt"):
                 self.assertIsInstance(o[k], int)
-        # the leader sends AppendEntries (heartbeats too), followers get them
-        lead0 = get_json(c, self.lid, "/v2/stats/self")
-        fols0 = {i: get_json(c, i, "/v2/stats/self")
-                 for i in c.followers(self.lid)}
-        self.assertEqual(lead0["recvAppendRequestCnt"], 0)
-        for o in fols0.values():
-            self.assertEqual(o["sendAppendRequestCnt"], 0)
+        # The leader sends AppendEntries (heartbeats too), followers get
+        # them; while it leads, it gets none and they send none. The counts
+        # are since each node started, and an earlier re-election (a busy
+        # machine) may have had any node lead or follow before: so they
+        # are compared with values read once the leader is known, over a
+        # time in which it keeps leading in the same term (else again).
+        for attempt in range(3):
+            lid, term = c.leader()
+            fids = c.followers(lid)
+            lead0 = get_json(c, lid, "/v2/stats/self")
+            fols0 = {i: get_json(c, i, "/v2/stats/self") for i in fids}
 
-        def grew():
-            lead = get_json(c, self.lid, "/v2/stats/self")
-            fols = {i: get_json(c, i, "/v2/stats/self") for i in fols0}
-            ok = lead["sendAppendRequestCnt"] > lead0["sendAppendRequestCnt"]
-            ok &= all(fols[i]["recvAppendRequestCnt"] >
-                      fols0[i]["recvAppendRequestCnt"] for i in fols)
-            return ok and (lead, fols)
-        lead, fols = c.wait_for(grew, scaled(10),
-                                msg="AppendEntries counts to grow")
+            def grew():
+                lead = get_json(c, lid, "/v2/stats/self")
+                fols = {i: get_json(c, i, "/v2/stats/self") for i in fids}
+                ok = (lead["sendAppendRequestCnt"] >
+                      lead0["sendAppendRequestCnt"])
+                ok &= all(fols[i]["recvAppendRequestCnt"] >
+                          fols0[i]["recvAppendRequestCnt"] for i in fols)
+                return ok and (lead, fols)
+            lead, fols = c.wait_for(grew, scaled(10),
+                                    msg="AppendEntries counts to grow")
+            if c.agreed_leader() == (lid, term):
+                break
+        else:
+            self.fail("no leader kept its term for a whole measurement in "
+                      "3 attempts: %s" % c.describe_statuses())
+        self.assertEqual(lead["state"], "StateLeader")
+        self.assertEqual(lead["recvAppendRequestCnt"],
+                         lead0["recvAppendRequestCnt"],
+                         "the leader received AppendEntries in its term")
+        for i in fids:
+            self.assertEqual(fols[i]["sendAppendRequestCnt"],
+                             fols0[i]["sendAppendRequestCnt"],
+                             "follower %d sent AppendEntries" % i)
         # rates: present (omitempty) while requests flow, as in etcd
         if "sendPkgRate" in lead:
             self.assertGreater(lead["sendPkgRate"], 0)
@@ -181,9 +199,15 @@ class V2StatsTest(harness.ClusterTestCase):
             c.wait_for(lambda: moved(i), scaled(10),
                        msg="node %d's store counters" % i)
         # watchers: a waiting watch counts until its event answers it
-        got = []
-        t = threading.Thread(target=lambda: got.append(c.request(
-            node, "GET", "/v2/keys/w?wait=true", timeout=scaled(20))))
+        got, failed = [], []
+
+        def watch():
+            try:
+                got.append(c.request(node, "GET", "/v2/keys/w?wait=true",
+                                     timeout=scaled(20)))
+            except Exception as e:  # reported below, not lost in the thread
+                failed.append(e)
+        t = threading.Thread(target=watch)
         t.start()
         try:
             c.wait_for(lambda: self.store(node)["watchers"] == 1, scaled(10),
@@ -191,6 +215,8 @@ class V2StatsTest(harness.ClusterTestCase):
         finally:
             kv_put(c, self.lid, "w", "x")
             t.join(scaled(20))
+        self.assertFalse(t.is_alive(), "the watch was not answered")
+        self.assertTrue(got, "the watch got no answer: %r" % (failed,))
         self.assertEqual(got[0].status, 200)
         c.wait_for(lambda: self.store(node)["watchers"] == 0, scaled(10),
                    msg="no watcher")
