@@ -34,9 +34,21 @@ void events_free(struct events *e)
     free(e);
 }
 
+/* How much of src to keep, at most max bytes: a cut never splits a UTF-8
+ * sequence (the /events JSON must stay valid UTF-8), so it backs off to the
+ * first byte of the sequence the limit falls in. */
+static size_t cut_length(const char *src, size_t max)
+{
+    size_t n = src ? strnlen(src, max) : 0;
+    if (n == max && src[n] != '\0')
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
+    return n;
+}
+
 static void copy_field(char *dst, size_t size, const char *src)
 {
-    size_t n = src ? strnlen(src, size - 1) : 0;
+    size_t n = cut_length(src, size - 1);
     if (n)
         memcpy(dst, src, n);
     dst[n] = '\0';
@@ -44,7 +56,7 @@ static void copy_field(char *dst, size_t size, const char *src)
 
 static char *copy_message(const char *msg)
 {
-    size_t n = msg ? strnlen(msg, EVENTS_MESSAGE_MAX) : 0;
+    size_t n = cut_length(msg, EVENTS_MESSAGE_MAX);
     char *m = malloc(n + 1);
     if (m) {
         if (n)

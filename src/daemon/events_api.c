@@ -11,6 +11,9 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "hex.h"
+#include "keys_api.h"
+
 /* A request held until an event arrives or its wait is over. */
 struct waiter {
     struct events_api *api;
@@ -95,15 +98,8 @@ static void respond_events(struct events_api *a, struct http_request *req,
     cJSON *list = cJSON_AddArrayToObject(o, "events");
     for (size_t i = 0; i < n; i++)
         cJSON_AddItemToArray(list, event_json(a, found[i]));
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!s) {
-        http_respond_error(req, 500, "out of memory");
-        return;
-    }
     http_response_header(req, "Cache-Control", "no-store");
-    http_respond(req, 200, "application/json", s, strlen(s));
-    free(s);
+    api_respond_json(req, 200, o);
 }
 
 /* ---- held requests ---- */
@@ -212,10 +208,7 @@ static int parse_instance(const char *s, uint64_t *out)
         return -1;
     uint64_t v = 0;
     for (const char *p = s; *p; p++) {
-        int d = *p >= '0' && *p <= '9'   ? *p - '0'
-                : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
-                : *p >= 'A' && *p <= 'F' ? *p - 'A' + 10
-                                         : -1;
+        int d = hex_digit(*p);
         if (d < 0)
             return -1;
         v = v << 4 | (uint64_t)d;

@@ -59,6 +59,7 @@ struct xfer {
     char *buf; /* response body, NUL-terminated */
     size_t len, cap;
     bool too_big;
+    size_t max_response;     /* the body's limit */
     unsigned timeout_ms;
     http_client_cb cb;       /* one of the two */
     http_reply_fn reply_cb;
@@ -263,7 +264,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     struct xfer *x = userdata;
     size_t n = size * nmemb;
-    if (n > HTTP_CLIENT_MAX_RESPONSE - x->len) {
+    if (n > x->max_response - x->len) {
         x->too_big = true;
         return 0; /* != n: CURLE_WRITE_ERROR */
     }
@@ -309,7 +310,7 @@ static void describe_error(struct xfer *x, CURLcode res, char *out, size_t outle
     if (x->easy)
         curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
     if (x->too_big || res == CURLE_FILESIZE_EXCEEDED) {
-        snprintf(out, outlen, "response larger than %zu bytes", HTTP_CLIENT_MAX_RESPONSE);
+        snprintf(out, outlen, "response larger than %zu bytes", x->max_response);
     } else if (res == CURLE_OPERATION_TIMEDOUT) {
         snprintf(out, outlen, "timed out after %u ms", x->timeout_ms);
     } else if (os_errno == ECONNREFUSED) {
@@ -345,7 +346,9 @@ static void xfer_finish(struct http_client *c, struct xfer *x, CURLcode res, con
         struct http_reply r = {.status = err ? 0 : status,
                                .body = !err && x->buf ? x->buf : "",
                                .len = err ? 0 : x->len, .err = err,
-                               .captured = err ? NULL : x->captured};
+                               .captured = err ? NULL : x->captured,
+                               .too_big = err && (x->too_big ||
+                                                  res == CURLE_FILESIZE_EXCEEDED)};
         x->reply_cb(x->arg, &r);
     } else if (err) { /* a partial body is of no use to anyone */
         x->cb(x->arg, 0, "", 0, err);
@@ -511,6 +514,9 @@ static int start(struct http_client *c, const struct http_call *call, http_clien
     x->reply_cb = reply_cb;
     x->arg = arg;
     x->timeout_ms = timeout_ms;
+    x->max_response = call->max_response && call->max_response < HTTP_CLIENT_MAX_RESPONSE
+                          ? call->max_response
+                          : HTTP_CLIENT_MAX_RESPONSE;
     x->easy = c->n_idle ? c->idle[--c->n_idle] : curl_easy_init();
     if (!x->easy)
         goto fail;
@@ -532,7 +538,7 @@ static int start(struct http_client *c, const struct http_call *call, http_clien
     if (c->source[0])
         SET(CURLOPT_INTERFACE, c->source);
     SET(CURLOPT_FOLLOWLOCATION, 0L);
-    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_CLIENT_MAX_RESPONSE);
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_response);
     SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 #if LIBCURL_VERSION_NUM >= 0x075500
     SET(CURLOPT_PROTOCOLS_STR, "http,https");

@@ -14,11 +14,13 @@
 #ifndef RAFTD_HTTP_CLIENT_H
 #define RAFTD_HTTP_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <systemd/sd-event.h>
 
-/* Responses larger than this fail with an error. */
+/* Responses larger than this fail with an error ("response larger than N
+ * bytes"); a call may set a smaller limit (http_call.max_response). */
 #define HTTP_CLIENT_MAX_RESPONSE ((size_t)64 << 20)
 
 struct http_client;
@@ -50,6 +52,8 @@ struct http_call {
     unsigned timeout_ms;
     const char *header;  /* an extra request header line, "Name: value", or NULL */
     const char *capture; /* the name of a response header to return, or NULL */
+    size_t max_response; /* a larger body fails the call (too_big); 0 or
+                            more than HTTP_CLIENT_MAX_RESPONSE: that */
 };
 struct http_reply {
     long status;         /* as for http_client_cb */
@@ -57,6 +61,7 @@ struct http_reply {
     size_t len;
     const char *err;
     const char *captured; /* the value of call->capture, NULL if absent */
+    bool too_big;        /* status 0: the body exceeded the call's limit */
 };
 typedef void (*http_reply_fn)(void *arg, const struct http_reply *r);
 int http_client_call(struct http_client *c, const struct http_call *call, http_reply_fn cb, void *arg);

@@ -72,6 +72,26 @@ void api_respond_json(struct http_request *req, unsigned status, cJSON *obj)
     cJSON_Delete(obj);
 }
 
+void api_respond_message(struct http_request *req, unsigned status,
+                         const char *message)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "message", message);
+    api_respond_json(req, status, o);
+}
+
+void api_refuse_method(struct http_request *req, const char *allow,
+                       bool plain)
+{
+    static const char body[] = "Method Not Allowed\n";
+    http_response_header(req, "Allow", allow);
+    if (plain)
+        http_respond(req, 405, "text/plain; charset=utf-8", body,
+                     sizeof(body) - 1);
+    else
+        api_respond_message(req, 405, "Method Not Allowed");
+}
+
 /* An etcd-style error: {"errorCode","message","cause","index"}, with the
  * store's wording and trailing newline (kv_error). */
 static void respond_etcd_error(struct node *n, struct http_request *req,

@@ -15,6 +15,14 @@ struct cJSON;
 /* Answer req with obj as JSON (obj is freed), or 500 if out of memory. */
 void api_respond_json(struct http_request *req, unsigned status,
                       struct cJSON *obj);
+/* Answer req with {"message": message} (etcd's members and stats APIs). */
+void api_respond_message(struct http_request *req, unsigned status,
+                         const char *message);
+/* 405 with Allow: allow. plain: etcd's text/plain "Method Not Allowed\n"
+ * (as etcd's /v2/stats and /v2/machines answer); else
+ * {"message":"Method Not Allowed"}. */
+void api_refuse_method(struct http_request *req, const char *allow,
+                       bool plain);
 
 /* Handle req if its path belongs to the client API; false otherwise. */
 bool keys_api_handle(struct node *n, struct http_request *req);

@@ -2,6 +2,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -231,11 +232,19 @@ static void reload_settings(struct running *run,
     if (ch.restart[0])
         log_msg(LOG_WARNING, "reload: %s: restart raftd to apply %s",
                 ch.restart, strchr(ch.restart, ',') ? "them" : "it");
-    reload_apply(run->cfg, fresh);
-    /* (config_resolve() checked the timing as the core does) */
-    if (ch.timing && node_apply_timing(run->node) < 0)
+    /* The other settings first; the core's timeouts go into the running
+     * configuration (what /status "settings" reports) only once the core
+     * took them. config_resolve() checked the timing more strictly than
+     * the core does (heartbeat_ms < election_timeout_min_ms <
+     * election_timeout_max_ms), so a refusal would be a bug. */
+    reload_apply(run->cfg, fresh, false);
+    if (ch.timing && node_apply_timing(run->node, fresh) < 0) {
+        assert(!"the core refused timeouts that config_resolve() accepted");
         log_msg(LOG_ERR, "reload: the Raft core refused the new timeouts "
                 "and keeps its old ones; restart raftd to apply them");
+    } else {
+        reload_apply(run->cfg, fresh, true);
+    }
     log_set_level(run->cfg->log_level);
     log_raft(LOG_NOTICE, &(struct log_raft){.event = "reloaded",
                                             .term = node_term(run->node)},

@@ -86,14 +86,6 @@ static void handle_leader(struct node *n, struct http_request *req)
 }
 
 /* etcd's errors here are {"message": "..."}. */
-static void respond_message(struct http_request *req, unsigned status,
-                            const char *message)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "message", message);
-    api_respond_json(req, status, o);
-}
-
 /* ---- a change, answered once committed ---- */
 
 struct change {
@@ -109,7 +101,7 @@ static void on_change_done(void *arg, unsigned status, const char *message)
     struct change *ch = http_request_context(req, sizeof(*ch));
     ch->wait = NULL;
     if (status) {
-        respond_message(req, status, message);
+        api_respond_message(req, status, message);
     } else if (ch->status == 201) {
         struct raft_member m = ch->added;
         m.role = RAFT_LEARNER;
@@ -142,8 +134,8 @@ static void ask_change(struct node *n, struct http_request *req,
         ch->added = *added;
     ch->wait = node_change_members(n, want, on_change_done, req);
     if (!ch->wait) {
-        respond_message(req, 503, "too many changes of members are waiting "
-                        "already: try again once they are done");
+        api_respond_message(req, 503, "too many changes of members are "
+                            "waiting already: try again once they are done");
         return;
     }
     http_request_on_abort(req, on_change_abort, ch);
@@ -156,7 +148,7 @@ static int parse_peer_url(struct http_request *req, char *url, size_t len)
 {
     const char *ct = http_request_header(req, "Content-Type");
     if (!ct || strncasecmp(ct, "application/json", 16) != 0) {
-        respond_message(req, 415, "Bad Content-Type");
+        api_respond_message(req, 415, "Bad Content-Type");
         return -1;
     }
     size_t blen;
@@ -171,10 +163,11 @@ static int parse_peer_url(struct http_request *req, char *url, size_t len)
               config_normalize_url(u->valuestring, url, len, why,
                                    sizeof(why)) == 0;
     if (!ok && !cJSON_IsString(u))
-        respond_message(req, 400, "the body must be {\"peerURLs\":[\"url\"]}, "
-                        "with one URL: a raftd member has one");
+        api_respond_message(req, 400, "the body must be "
+                            "{\"peerURLs\":[\"url\"]}, with one URL: a "
+                            "raftd member has one");
     else if (!ok)
-        respond_message(req, 400, why);
+        api_respond_message(req, 400, why);
     cJSON_Delete(o);
     return ok ? 0 : -1;
 }
@@ -194,7 +187,7 @@ static int path_member(struct node *n, struct http_request *req,
         }
     char msg[200];
     snprintf(msg, sizeof(msg), "No such member: %.32s", hexid);
-    respond_message(req, 404, msg);
+    api_respond_message(req, 404, msg);
     return -1;
 }
 
@@ -211,7 +204,7 @@ static int url_in_use(struct http_request *req,
             snprintf(msg, sizeof(msg), "Peer URLs already exists: node %"
                      PRIu64 " has %s", c->members[i].id,
                      c->members[i].address);
-            respond_message(req, 409, msg);
+            api_respond_message(req, 409, msg);
             return -1;
         }
     return 0;
@@ -225,8 +218,8 @@ static void handle_add(struct node *n, struct http_request *req)
         url_in_use(req, &want, url, RAFT_NONE) < 0)
         return;
     if (want.n == RAFT_MAX_MEMBERS) {
-        respond_message(req, 409, "the cluster has the most members raftd "
-                        "allows already");
+        api_respond_message(req, 409, "the cluster has the most members "
+                            "raftd allows already");
         return;
     }
     struct raft_member *m = &want.members[want.n++];
@@ -245,8 +238,8 @@ static void handle_remove(struct node *n, struct http_request *req,
     if (path_member(n, req, hexid, &want, &at) < 0)
         return;
     if (want.n == 1) {
-        respond_message(req, 409, "the cluster's last member cannot be "
-                        "removed");
+        api_respond_message(req, 409, "the cluster's last member cannot "
+                            "be removed");
         return;
     }
     want.members[at] = want.members[--want.n];
@@ -273,12 +266,6 @@ static bool is_get(const char *method)
     return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 }
 
-static void refuse_method(struct http_request *req, const char *allow)
-{
-    http_response_header(req, "Allow", allow);
-    respond_message(req, 405, "Method Not Allowed");
-}
-
 bool members_api_handle(struct node *n, struct http_request *req)
 {
     const char *path = http_request_path(req);
@@ -294,18 +281,18 @@ bool members_api_handle(struct node *n, struct http_request *req)
         else if (strcmp(method, "POST") == 0)
             handle_add(n, req);
         else
-            refuse_method(req, "GET, HEAD, POST");
+            api_refuse_method(req, "GET, HEAD, POST", false);
     } else if (strcmp(rest, "leader") == 0) {
         if (is_get(method))
             handle_leader(n, req);
         else
-            refuse_method(req, "GET, HEAD");
+            api_refuse_method(req, "GET, HEAD", false);
     } else if (strcmp(method, "DELETE") == 0) {
         handle_remove(n, req, rest);
     } else if (strcmp(method, "PUT") == 0) {
         handle_update(n, req, rest);
     } else {
-        refuse_method(req, "DELETE, PUT");
+        api_refuse_method(req, "DELETE, PUT", false);
     }
     return true;
 }

@@ -1225,9 +1225,8 @@ void node_shutdown(struct node *n)
     node_process(n);
 }
 
-int node_apply_timing(struct node *n)
+int node_apply_timing(struct node *n, const struct raftd_config *c)
 {
-    const struct raftd_config *c = n->cfg;
     int rv = raft_set_timing(n->raft, node_now_ms(), c->heartbeat_ms,
                              c->election_timeout_min_ms,
                              c->election_timeout_max_ms);

@@ -35,11 +35,13 @@ void node_reload(struct node *n);
  * reach (node_members.c). */
 void node_reload_members(struct node *n, const struct raftd_config *fresh);
 
-/* A reload changed the timing of the configuration the node runs with
- * (heartbeat_ms, election_timeout_min_ms/max_ms, in place): the core uses
- * it from now on (raft_set_timing). -1 if the core refuses it (then it
- * keeps its old timing). Other settings are read where they are used. */
-int node_apply_timing(struct node *n);
+/* A reload changes the timing (heartbeat_ms, election_timeout_min_ms/
+ * max_ms) to fresh's: the core uses it from now on (raft_set_timing). -1 if
+ * the core refuses it (then it keeps its old timing). The caller copies it
+ * into the configuration the node runs with (reload_apply) only once the
+ * core took it, so that /status reports the timing in use. Other settings
+ * are read where they are used. */
+int node_apply_timing(struct node *n, const struct raftd_config *fresh);
 
 /* The text for sd_notify's STATUS=, e.g. "Follower of node 2, term 7". */
 void node_status_line(const struct node *n, char *buf, size_t len);

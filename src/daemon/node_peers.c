@@ -148,6 +148,20 @@ static void log_refusal(struct node *n, struct http_request *req,
              http_request_path(req), http_request_peer(req), why, more);
 }
 
+/* A refused request's answer: PEER_AUTH_BUSY says when to retry. */
+static void respond_refusal(struct http_request *req,
+                            enum peer_auth_verdict v,
+                            const struct peer_auth_nonce *nonce,
+                            const char *why)
+{
+    if (v == PEER_AUTH_BUSY) {
+        char secs[16];
+        snprintf(secs, sizeof(secs), "%u", nonce->retry_s);
+        http_response_header(req, "Retry-After", secs);
+    }
+    http_respond_error(req, peer_auth_status(v), why);
+}
+
 bool node_admin_admit(struct node *n, struct http_request *req)
 {
     if (!node_peers_authenticated(n))
@@ -163,7 +177,7 @@ bool node_admin_admit(struct node *n, struct http_request *req)
     if (v == PEER_AUTH_OK)
         return true;
     log_refusal(n, req, v, nonce.from, why);
-    http_respond_error(req, peer_auth_status(v), why);
+    respond_refusal(req, v, &nonce, why);
     return false;
 }
 
@@ -239,7 +253,7 @@ bool node_peer_admit(struct node *n, struct http_request *req)
     }
     if (v != PEER_AUTH_OK) {
         log_refusal(n, req, v, a->nonce.from, why);
-        http_respond_error(req, peer_auth_status(v), why);
+        respond_refusal(req, v, &a->nonce, why);
         return false;
     }
     a->admitted = true;

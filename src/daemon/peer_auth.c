@@ -40,7 +40,8 @@ struct incarnation {
 };
 struct sender {        /* what this node remembers of one peer */
     raft_id id;
-    struct incarnation inc[PEER_AUTH_INCARNATIONS];
+    size_t n_inc;      /* PEER_AUTH_[OPERATOR_]INCARNATIONS */
+    struct incarnation *inc;
 };
 struct destination {   /* this node's counters towards one peer */
     raft_id id;
@@ -118,6 +119,8 @@ void peer_auth_free(struct peer_auth *pa)
         return;
     EVP_MAC_CTX_free(pa->ctx);
     EVP_MAC_free(pa->mac);
+    for (size_t i = 0; i < pa->n_senders; i++)
+        free(pa->senders[i].inc);
     free(pa->senders);
     free(pa->dests);
     free(pa);
@@ -267,6 +270,8 @@ unsigned peer_auth_status(enum peer_auth_verdict v)
         return 403;
     case PEER_AUTH_NOT_FOR_US:
         return 409;
+    case PEER_AUTH_BUSY:
+        return 503;
     default:
         return 401;
     }
@@ -276,7 +281,7 @@ const char *peer_auth_verdict_name(enum peer_auth_verdict v)
 {
     static const char *const names[] = {
         "ok", "missing", "malformed", "foreign", "not_for_us", "no_mac",
-        "bad_mac", "stale", "replayed", "wrong_sender",
+        "bad_mac", "stale", "replayed", "wrong_sender", "busy",
     };
     return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "?";
 }
@@ -316,39 +321,57 @@ static bool parse_request_header(const char *h, struct parsed *p, bool admin)
     return from_ok && p->inc && p->ctr;
 }
 
+/* The incarnation inc of sender from, remembered from now on. A new one
+ * takes a free slot, or that of an incarnation whose newest request is
+ * older than the window at now_ms: every request of that one is then
+ * refused as stale, so forgetting its counters lets nothing be replayed.
+ * If every slot holds an incarnation still inside the window, NULL and
+ * *retry_s: the seconds until the oldest of them leaves it. (NULL with
+ * *retry_s 0: out of memory.) */
 static struct incarnation *incarnation_of(struct peer_auth *pa, raft_id from,
-                                          uint64_t inc, bool create)
+                                          uint64_t inc, uint64_t now_ms,
+                                          unsigned *retry_s)
 {
     struct sender *s = NULL;
+    *retry_s = 0;
     for (size_t i = 0; i < pa->n_senders && !s; i++)
         if (pa->senders[i].id == from)
             s = &pa->senders[i];
     if (!s) {
-        if (!create)
+        size_t n = from == PEER_AUTH_OPERATOR ? PEER_AUTH_OPERATOR_INCARNATIONS
+                                              : PEER_AUTH_INCARNATIONS;
+        struct incarnation *slots = calloc(n, sizeof(*slots));
+        if (!slots)
             return NULL;
         s = realloc(pa->senders, (pa->n_senders + 1) * sizeof(*s));
-        if (!s)
+        if (!s) {
+            free(slots);
             return NULL;
+        }
         pa->senders = s;
         s = &pa->senders[pa->n_senders++];
-        memset(s, 0, sizeof(*s));
-        s->id = from;
+        *s = (struct sender){.id = from, .n_inc = n, .inc = slots};
     }
-    struct incarnation *oldest = &s->inc[0];
-    for (size_t i = 0; i < PEER_AUTH_INCARNATIONS; i++) {
+    struct incarnation *free_slot = NULL, *oldest = &s->inc[0];
+    for (size_t i = 0; i < s->n_inc; i++) {
         if (s->inc[i].id == inc)
             return &s->inc[i];
+        if (!s->inc[i].id && !free_slot)
+            free_slot = &s->inc[i];
         if (s->inc[i].last_ms < oldest->last_ms)
             oldest = &s->inc[i];
     }
-    if (!create)
-        return NULL;
-    /* A sender restarts with a new incarnation; the oldest one goes (its
-     * requests are older than the window after PEER_AUTH_INCARNATIONS
-     * restarts within it, which is not how anyone runs a node). */
-    memset(oldest, 0, sizeof(*oldest));
-    oldest->id = inc;
-    return oldest;
+    if (!free_slot) {
+        if (oldest->last_ms + PEER_AUTH_WINDOW_MS >= now_ms) {
+            uint64_t wait = oldest->last_ms + PEER_AUTH_WINDOW_MS - now_ms;
+            *retry_s = (unsigned)(wait / 1000 + 1);
+            return NULL;
+        }
+        free_slot = oldest;
+    }
+    memset(free_slot, 0, sizeof(*free_slot));
+    free_slot->id = inc;
+    return free_slot;
 }
 
 /* Has counter c been seen on this path (or is it too far behind)? */
@@ -495,7 +518,23 @@ static enum peer_auth_verdict check_request(
                  "forged", p.from);
         return PEER_AUTH_BAD_MAC;
     }
-    struct incarnation *inc = incarnation_of(pa, p.from, p.inc, true);
+    struct incarnation *inc = incarnation_of(pa, p.from, p.inc, now_ms,
+                                             &nonce->retry_s);
+    if (!inc && nonce->retry_s) {
+        if (p.from == PEER_AUTH_OPERATOR)
+            snprintf(why, whylen, "too many operators' requests (raftctl "
+                     "runs) within %.0f s: this node remembers %d, each "
+                     "until it is too old to be replayed; retry in %u s",
+                     PEER_AUTH_WINDOW_MS / 1000.0,
+                     PEER_AUTH_OPERATOR_INCARNATIONS, nonce->retry_s);
+        else
+            snprintf(why, whylen, "node %" PRIu64 " restarted more than %d "
+                     "times within %.0f s: this node remembers each of its "
+                     "runs until it is too old to be replayed; retry in %u s",
+                     p.from, PEER_AUTH_INCARNATIONS,
+                     PEER_AUTH_WINDOW_MS / 1000.0, nonce->retry_s);
+        return PEER_AUTH_BUSY;
+    }
     if (!inc || window_seen(&inc->path[nonce->path], p.ctr)) {
         snprintf(why, whylen, "node %" PRIu64 "'s request %016" PRIx64 ".%"
                  PRIu64 " on %s was seen before: a replayed request", p.from,

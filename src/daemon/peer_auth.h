@@ -30,6 +30,12 @@
  *     incarnation, a sliding window of the last PEER_AUTH_REPLAY_WINDOW
  *     counters per path (IPsec's anti-replay window, RFC 4303 3.4.3), so
  *     requests that overtake each other on several connections are fine.
+ *     It remembers PEER_AUTH_INCARNATIONS incarnations per member and
+ *     PEER_AUTH_OPERATOR_INCARNATIONS of the operator (raftctl starts a
+ *     new one at every request), and forgets one only once its newest
+ *     request is older than PEER_AUTH_WINDOW_MS (a replay of it is then
+ *     refused as stale); a new incarnation while every one remembered is
+ *     younger than that is refused (PEER_AUTH_BUSY, 503: retry later).
  * Answers carry "Raftd-Auth: v1 m=<mac>", a MAC over the request's nonce,
  * the status and the body, so that a vote or an acknowledgement cannot be
  * forged either.
@@ -63,7 +69,9 @@
 #define PEER_AUTH_SECRET_MAX 64
 #define PEER_AUTH_WINDOW_MS 30000   /* accepted clock difference */
 #define PEER_AUTH_REPLAY_WINDOW 1024
-#define PEER_AUTH_INCARNATIONS 8    /* per sender, remembered */
+#define PEER_AUTH_INCARNATIONS 8    /* per member, remembered */
+/* per operator: raftctl starts a new incarnation at every request */
+#define PEER_AUTH_OPERATOR_INCARNATIONS 128
 #define PEER_AUTH_ADMIN_PREFIX "/admin/"
 #define PEER_AUTH_OPERATOR 0        /* the f= of an operator's request */
 
@@ -91,6 +99,7 @@ struct peer_auth_nonce {
     uint64_t incarnation, counter;
     int path; /* index in the table of peer paths */
     uint64_t cluster; /* the request's cluster id (checks: see joining) */
+    unsigned retry_s; /* PEER_AUTH_BUSY: seconds until one can be forgotten */
 };
 
 /* The header for a request from this node to `to`. now_ms: the wall clock
@@ -112,9 +121,11 @@ enum peer_auth_verdict {
     PEER_AUTH_STALE,     /* timestamp outside the window */
     PEER_AUTH_REPLAYED,  /* nonce seen before, or too far behind */
     PEER_AUTH_WRONG_SENDER, /* an admin request signed as a member */
+    PEER_AUTH_BUSY,      /* a new incarnation, and no room to remember it */
 };
-/* The HTTP status for a refusal: 403 for FOREIGN and WRONG_SENDER, 409 for NOT_FOR_US, 401
- * for the others. */
+/* The HTTP status for a refusal: 403 for FOREIGN and WRONG_SENDER, 409 for
+ * NOT_FOR_US, 503 for BUSY (with Retry-After: nonce->retry_s), 401 for the
+ * others. */
 unsigned peer_auth_status(enum peer_auth_verdict v);
 const char *peer_auth_verdict_name(enum peer_auth_verdict v);
 

@@ -122,18 +122,21 @@ void reload_compare(const struct raftd_config *cur,
     compare_restart_only(cur, fresh, ch);
 }
 
-void reload_apply(struct raftd_config *cur, const struct raftd_config *fresh)
+void reload_apply(struct raftd_config *cur, const struct raftd_config *fresh,
+                  bool timing)
 {
+    if (timing) {
+        cur->heartbeat_ms = fresh->heartbeat_ms;
+        cur->election_timeout_min_ms = fresh->election_timeout_min_ms;
+        cur->election_timeout_max_ms = fresh->election_timeout_max_ms;
+        cur->src.heartbeat_ms = fresh->src.heartbeat_ms;
+        cur->src.election_timeout_min_ms = fresh->src.election_timeout_min_ms;
+        cur->src.election_timeout_max_ms = fresh->src.election_timeout_max_ms;
+    }
     cur->log_level = fresh->log_level;
-    cur->heartbeat_ms = fresh->heartbeat_ms;
-    cur->election_timeout_min_ms = fresh->election_timeout_min_ms;
-    cur->election_timeout_max_ms = fresh->election_timeout_max_ms;
     cur->rpc_timeout_ms = fresh->rpc_timeout_ms;
     cur->request_timeout_ms = fresh->request_timeout_ms;
     cur->src.log_level = fresh->src.log_level;
-    cur->src.heartbeat_ms = fresh->src.heartbeat_ms;
-    cur->src.election_timeout_min_ms = fresh->src.election_timeout_min_ms;
-    cur->src.election_timeout_max_ms = fresh->src.election_timeout_max_ms;
     cur->src.rpc_timeout_ms = fresh->src.rpc_timeout_ms;
     cur->src.rpc_timeout_set = fresh->src.rpc_timeout_set;
     cur->src.request_timeout_ms = fresh->src.request_timeout_ms;

@@ -6,7 +6,8 @@
  * (the log level, the heartbeat and election timeouts, rpc_timeout_ms and
  * request_timeout_ms) from those that differ but need a restart (listen,
  * data_dir, the limits, peer authentication, the TLS settings, ...), and
- * reload_apply() copies the first kind into the running configuration.
+ * reload_apply() copies the first kind into the running configuration
+ * (the timeouts of the core once it took them: main.c).
  * The members list and the TLS files have their own reload (node.h).
  */
 #ifndef RAFTD_RELOAD_H
@@ -30,8 +31,12 @@ void reload_compare(const struct raftd_config *cur,
                     const struct raftd_config *fresh,
                     struct reload_changes *ch);
 
-/* Copy the settings a reload applies from fresh into cur. */
-void reload_apply(struct raftd_config *cur, const struct raftd_config *fresh);
+/* Copy the settings a reload applies from fresh into cur; the core's timing
+ * (heartbeat_ms, election_timeout_min_ms/max_ms) only if timing is true:
+ * once the core took it (node_apply_timing), so that cur always says the
+ * timing in use. */
+void reload_apply(struct raftd_config *cur, const struct raftd_config *fresh,
+                  bool timing);
 
 /* Those settings as they are in cfg, for /status ("settings"). */
 struct cJSON;

@@ -288,14 +288,6 @@ static const char *etcd_state(enum raft_role role)
 
 /* ---- the answers ---- */
 
-static void respond_message(struct http_request *req, unsigned status,
-                            const char *message)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "message", message);
-    api_respond_json(req, status, o);
-}
-
 static void handle_self(struct node *n, struct http_request *req)
 {
     cJSON *o = cJSON_CreateObject();
@@ -337,7 +329,7 @@ static void handle_self(struct node *n, struct http_request *req)
 static void handle_leader(struct node *n, struct http_request *req)
 {
     if (raft_role(n->raft) != RAFT_LEADER) {
-        respond_message(req, 403, "not current leader");
+        api_respond_message(req, 403, "not current leader");
         return;
     }
     cJSON *o = cJSON_CreateObject();
@@ -442,14 +434,6 @@ static void handle_machines(struct node *n, struct http_request *req)
     free(body);
 }
 
-static void refuse_method(struct http_request *req, const char *allow)
-{
-    static const char body[] = "Method Not Allowed\n";
-    http_response_header(req, "Allow", allow);
-    http_respond(req, 405, "text/plain; charset=utf-8", body,
-                 sizeof(body) - 1);
-}
-
 bool stats_api_handle(struct node *n, struct http_request *req)
 {
     const char *path = http_request_path(req);
@@ -459,7 +443,7 @@ bool stats_api_handle(struct node *n, struct http_request *req)
         if (get || strcmp(method, "HEAD") == 0)
             handle_machines(n, req);
         else
-            refuse_method(req, "GET,HEAD");
+            api_refuse_method(req, "GET,HEAD", true);
         return true;
     }
     void (*fn)(struct node *, struct http_request *) =
@@ -472,6 +456,6 @@ bool stats_api_handle(struct node *n, struct http_request *req)
     if (get)
         fn(n, req);
     else
-        refuse_method(req, "GET"); /* etcd allows GET alone here */
+        api_refuse_method(req, "GET", true); /* etcd allows GET alone here */
     return true;
 }

@@ -54,7 +54,11 @@ static void on_relay_reply(void *arg, const struct http_reply *rep)
             http_respond(r->req, 200, r->content_type, rep->body, rep->len);
         } else {
             char msg[300];
-            if (rep->status)
+            if (rep->too_big)
+                snprintf(msg, sizeof(msg), "the member's answer was too "
+                         "large (more than %zu bytes)",
+                         UI_RELAY_MAX_RESPONSE);
+            else if (rep->status)
                 snprintf(msg, sizeof(msg), "the member answered %ld",
                          rep->status);
             else
@@ -139,7 +143,8 @@ static void relay(struct node *n, struct http_request *req, const char *rest)
     r->req = req;
     r->content_type = type;
     struct http_call call = {.method = "GET", .url = full,
-                             .timeout_ms = UI_RELAY_TIMEOUT_MS};
+                             .timeout_ms = UI_RELAY_TIMEOUT_MS,
+                             .max_response = UI_RELAY_MAX_RESPONSE};
     if (http_client_call(n->client, &call, on_relay_reply, r) < 0) {
         free(r);
         error(req, 503, "cannot start a request to the member");

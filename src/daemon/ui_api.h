@@ -11,7 +11,8 @@
  * a URL from the request), for that one read-only resource with its own
  * HTTP client (its TLS client certificate, its source address) and
  * answers with the member's body, or 502 with {"error"} when the member
- * does not answer 200. Only these fixed paths and the three numeric/hex
+ * does not answer 200, or answers more than UI_RELAY_MAX_RESPONSE bytes.
+ * Only these fixed paths and the three numeric/hex
  * /events parameters are passed on (no long poll). At most
  * UI_RELAY_MAX_PENDING relayed requests are in flight (503 beyond).
  * Every answer under /ui carries a Content-Security-Policy that allows
@@ -26,6 +27,7 @@
 
 #define UI_RELAY_MAX_PENDING 64u
 #define UI_RELAY_TIMEOUT_MS 2000u
+#define UI_RELAY_MAX_RESPONSE ((size_t)4 << 20) /* a member's answer */
 #define UI_CSP                                                              \
     "default-src 'none'; script-src 'self'; style-src 'self'; "            \
     "connect-src 'self'; img-src 'self'; base-uri 'none'; "                \

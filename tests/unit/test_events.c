@@ -92,11 +92,50 @@ TEST(long_messages_and_names_are_cut_absent_fields_empty)
     events_free(e);
 }
 
+/* A cut never splits a UTF-8 sequence: a message whose limit falls inside
+ * a character keeps what comes before that character, whole. */
+TEST(long_messages_are_cut_at_a_utf8_boundary)
+{
+    struct events *e = events_new(4);
+    const struct event *out[1];
+    bool lost;
+    /* "\xe2\x82\xac" (U+20AC) at bytes 510-512: the limit (512) falls
+     * after its second byte */
+    char big[600];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    memcpy(big + EVENTS_MESSAGE_MAX - 2, "\xe2\x82\xac", 3);
+    events_record(e, 1, &(struct log_raft){.event = "e"}, big);
+    CHECK_EQ_U(events_after(e, 0, out, 1, &lost), 1);
+    CHECK_EQ_U(strlen(out[0]->message), EVENTS_MESSAGE_MAX - 2);
+    CHECK(out[0]->message[EVENTS_MESSAGE_MAX - 3] == 'a');
+    /* a 4-byte character (U+1F600) whose last byte would be the 513th */
+    memset(big, 'a', sizeof(big) - 1);
+    memcpy(big + EVENTS_MESSAGE_MAX - 3, "\xf0\x9f\x98\x80", 4);
+    events_record(e, 2, &(struct log_raft){.event = "e"}, big);
+    CHECK_EQ_U(events_after(e, 1, out, 1, &lost), 1);
+    CHECK_EQ_U(strlen(out[0]->message), EVENTS_MESSAGE_MAX - 3);
+    /* one that ends exactly at the limit is kept whole */
+    memset(big, 'a', sizeof(big) - 1);
+    memcpy(big + EVENTS_MESSAGE_MAX - 3, "\xe2\x82\xac", 3);
+    events_record(e, 3, &(struct log_raft){.event = "e"}, big);
+    CHECK_EQ_U(events_after(e, 2, out, 1, &lost), 1);
+    CHECK_EQ_U(strlen(out[0]->message), EVENTS_MESSAGE_MAX);
+    CHECK(memcmp(out[0]->message + EVENTS_MESSAGE_MAX - 3, "\xe2\x82\xac",
+                 3) == 0);
+    /* a short message with multi-byte characters is untouched */
+    events_record(e, 4, &(struct log_raft){.event = "e"}, "caf\xc3\xa9");
+    CHECK_EQ_U(events_after(e, 3, out, 1, &lost), 1);
+    CHECK(strcmp(out[0]->message, "caf\xc3\xa9") == 0);
+    events_free(e);
+}
+
 int main(void)
 {
     RUN(empty_ring_has_nothing_and_lost_nothing);
     RUN(events_keep_order_fields_and_sequence);
     RUN(full_ring_drops_the_oldest_and_says_lost);
     RUN(long_messages_and_names_are_cut_absent_fields_empty);
+    RUN(long_messages_are_cut_at_a_utf8_boundary);
     return test_summary();
 }

@@ -978,6 +978,65 @@ TEST(test_response_cap)
     teardown();
 }
 
+/* A call's own limit (http_call.max_response, the dashboard relay's):
+ * a larger body fails the call with too_big, one at the limit passes. */
+struct capped {
+    bool done, too_big;
+    long status;
+    size_t len;
+    char err[256];
+};
+
+static void capped_cb(void *arg, const struct http_reply *r)
+{
+    struct capped *c = arg;
+    c->done = true;
+    c->too_big = r->too_big;
+    c->status = r->status;
+    c->len = r->len;
+    snprintf(c->err, sizeof c->err, "%s", r->err ? r->err : "");
+}
+
+TEST(test_response_cap_per_call)
+{
+    setup();
+    size_t n = 4096 + 1;
+    char err[256];
+    struct http_server *hs = http_server_new(ev, "127.0.0.1", 0, 1024, big_handler, &n, err, sizeof err);
+    struct http_client *hc = http_client_new(ev);
+    CHECK(hs && hc);
+    if (hs && hc) {
+        struct http_call call = {.method = "GET", .url = url(http_server_port(hs), "/"),
+                                 .timeout_ms = 5000, .max_response = 4096};
+        struct capped c = {0};
+        CHECK(http_client_call(hc, &call, capped_cb, &c) == 0);
+        CHECK(run_until(&c.done, 5000));
+        CHECK_EQ_U(c.status, 0);
+        CHECK(c.too_big);
+        CHECK(strstr(c.err, "response larger than 4096 bytes") != NULL);
+
+        n = 4096;
+        memset(&c, 0, sizeof c);
+        CHECK(http_client_call(hc, &call, capped_cb, &c) == 0);
+        CHECK(run_until(&c.done, 5000));
+        CHECK_EQ_U(c.status, 200);
+        CHECK(!c.too_big);
+        CHECK_EQ_U(c.len, 4096);
+
+        /* without a limit of its own: HTTP_CLIENT_MAX_RESPONSE */
+        n = 100000;
+        call.max_response = 0;
+        memset(&c, 0, sizeof c);
+        CHECK(http_client_call(hc, &call, capped_cb, &c) == 0);
+        CHECK(run_until(&c.done, 5000));
+        CHECK_EQ_U(c.status, 200);
+        CHECK_EQ_U(c.len, 100000);
+    }
+    http_client_free(hc);
+    http_server_free(hs);
+    teardown();
+}
+
 TEST(test_listen_addresses)
 {
     setup();
@@ -1125,6 +1184,7 @@ int main(void)
     RUN(test_connection_reuse);
     RUN(test_client_free_cancels);
     RUN(test_response_cap);
+    RUN(test_response_cap_per_call);
     RUN(test_listen_addresses);
     RUN(test_no_fd_leaks); /* keep last */
     return test_summary();

@@ -489,6 +489,110 @@ TEST(test_operator_and_member_signatures_do_not_mix)
     pair_free(p);
 }
 
+/* raftctl starts a new incarnation at every request. A full table of the
+ * operator's incarnations must not forget one whose requests are still
+ * inside the timestamp window: a recorded POST /admin/fault {"fault":
+ * "crash"} would be accepted again after a few more raftctl runs. */
+static enum peer_auth_verdict admin_check(struct peer_auth *to,
+                                          const char *header, uint64_t now,
+                                          struct peer_auth_nonce *n)
+{
+    char why[512];
+    return peer_auth_check_admin(to, "POST", "/admin/fault", header,
+                                 "{\"fault\":\"crash\"}", 17, now, n, why,
+                                 sizeof(why));
+}
+
+static void admin_sign(uint64_t incarnation, uint64_t now, char *header)
+{
+    struct peer_auth *op = peer_auth_new(key1, 32, CLUSTER, 0, incarnation);
+    struct peer_auth_nonce n;
+    CHECK(op != NULL);
+    CHECK(peer_auth_sign_admin(op, "POST", "/admin/fault", 2,
+                               "{\"fault\":\"crash\"}", 17, now, header,
+                               &n) == 0);
+    peer_auth_free(op);
+}
+
+TEST(test_operators_runs_are_not_forgotten_inside_the_window)
+{
+    struct pair p = pair_new();
+    char first[PEER_AUTH_HEADER_MAX], h[PEER_AUTH_HEADER_MAX];
+    struct peer_auth_nonce n;
+    admin_sign(1000, NOW, first);
+    CHECK_EQ_U(admin_check(p.b, first, NOW, &n), PEER_AUTH_OK);
+    /* 70 more raftctl runs within 14 s: all accepted */
+    for (uint64_t i = 1; i <= 70; i++) {
+        admin_sign(1000 + i, NOW + i * 200, h);
+        CHECK_EQ_U(admin_check(p.b, h, NOW + i * 200, &n), PEER_AUTH_OK);
+    }
+    /* the first, recorded and sent again inside its window */
+    CHECK_EQ_U(admin_check(p.b, first, NOW + 15000, &n), PEER_AUTH_REPLAYED);
+    /* the table full of runs inside the window: a new one is refused (503,
+     * and when to retry), and the first is still remembered */
+    uint64_t inc = 2000, t = NOW + 15000;
+    for (unsigned i = 71; i < PEER_AUTH_OPERATOR_INCARNATIONS; i++) {
+        admin_sign(inc++, t, h);
+        CHECK_EQ_U(admin_check(p.b, h, t, &n), PEER_AUTH_OK);
+    }
+    admin_sign(inc++, t, h);
+    CHECK_EQ_U(admin_check(p.b, h, t, &n), PEER_AUTH_BUSY);
+    CHECK_EQ_U(peer_auth_status(PEER_AUTH_BUSY), 503);
+    CHECK_EQ_U(n.retry_s, 16); /* the first leaves the window at NOW+30 s */
+    CHECK_EQ_U(admin_check(p.b, first, t, &n), PEER_AUTH_REPLAYED);
+    /* refused, not remembered: the same request later is accepted */
+    CHECK_EQ_U(admin_check(p.b, h, NOW + 30000, &n), PEER_AUTH_BUSY);
+    CHECK_EQ_U(n.retry_s, 1);
+    CHECK_EQ_U(admin_check(p.b, h, NOW + 30001, &n), PEER_AUTH_OK);
+    /* the first's slot went to it; a replay of the first is stale */
+    CHECK_EQ_U(admin_check(p.b, first, NOW + 30001, &n), PEER_AUTH_STALE);
+    pair_free(p);
+}
+
+/* A member's incarnations: 8 remembered; an old one is forgotten for a new
+ * one only once its requests are too old to be replayed. */
+TEST(test_members_incarnations_are_forgotten_once_stale)
+{
+    struct pair p = pair_new();
+    char first[PEER_AUTH_HEADER_MAX], h[PEER_AUTH_HEADER_MAX];
+    struct peer_auth *runs[PEER_AUTH_INCARNATIONS + 2];
+    for (int i = 0; i < PEER_AUTH_INCARNATIONS + 2; i++)
+        runs[i] = peer_auth_new(key1, 32, CLUSTER, 1, 500 + (uint64_t)i);
+    sign(runs[0], 2, "/raft/append_entries", "", NOW, first, NULL);
+    CHECK_EQ_U(check(p.b, "/raft/append_entries", first, "", NOW, NULL),
+               PEER_AUTH_OK);
+    for (int i = 1; i < PEER_AUTH_INCARNATIONS; i++) {
+        sign(runs[i], 2, "/raft/append_entries", "", NOW + 1000, h, NULL);
+        CHECK_EQ_U(check(p.b, "/raft/append_entries", h, "", NOW + 1000,
+                         NULL),
+                   PEER_AUTH_OK);
+    }
+    /* a ninth run within the window: refused; the first is remembered */
+    sign(runs[PEER_AUTH_INCARNATIONS], 2, "/raft/append_entries", "",
+         NOW + 2000, h, NULL);
+    CHECK_EQ_U(check(p.b, "/raft/append_entries", h, "", NOW + 2000, NULL),
+               PEER_AUTH_BUSY);
+    CHECK_EQ_U(check(p.b, "/raft/append_entries", first, "", NOW + 2000,
+                     NULL),
+               PEER_AUTH_REPLAYED);
+    /* once the first run's requests are stale, a new run takes its place,
+     * and only the first's (not the others') are forgotten */
+    sign(runs[PEER_AUTH_INCARNATIONS + 1], 2, "/raft/append_entries", "",
+         NOW + 30001, h, NULL);
+    CHECK_EQ_U(check(p.b, "/raft/append_entries", h, "", NOW + 30001, NULL),
+               PEER_AUTH_OK);
+    CHECK_EQ_U(check(p.b, "/raft/append_entries", first, "", NOW + 30001,
+                     NULL),
+               PEER_AUTH_STALE);
+    char h2[PEER_AUTH_HEADER_MAX];
+    sign(runs[1], 2, "/raft/append_entries", "", NOW + 30001, h2, NULL);
+    CHECK_EQ_U(check(p.b, "/raft/append_entries", h2, "", NOW + 30001, NULL),
+               PEER_AUTH_OK);
+    for (int i = 0; i < PEER_AUTH_INCARNATIONS + 2; i++)
+        peer_auth_free(runs[i]);
+    pair_free(p);
+}
+
 int main(void)
 {
     snprintf(tmp, sizeof(tmp), "/tmp/raftd-test-peer-auth-XXXXXX");
@@ -507,6 +611,8 @@ int main(void)
     RUN(test_counters_run_per_path_and_a_restart_is_a_new_incarnation);
     RUN(test_answers_are_bound_to_their_request);
     RUN(test_operator_and_member_signatures_do_not_mix);
+    RUN(test_operators_runs_are_not_forgotten_inside_the_window);
+    RUN(test_members_incarnations_are_forgotten_once_stale);
     RUN(test_secret_text);
     RUN(test_secret_files);
     char cmd[300];

@@ -64,7 +64,21 @@ TEST(log_level_and_timeouts_apply)
     CHECK(!strstr(ch.applied, "heartbeat_ms"));
     CHECK(ch.timing);
     CHECK(ch.restart[0] == '\0');
-    reload_apply(&a, &b);
+    /* before the core took the new timing: everything but it */
+    unsigned src_min = a.src.election_timeout_min_ms;
+    reload_apply(&a, &b, false);
+    CHECK_EQ_U(a.log_level, LOG_DEBUG);
+    CHECK_EQ_U(a.election_timeout_min_ms, 1000);
+    CHECK_EQ_U(a.election_timeout_max_ms, 2000);
+    CHECK_EQ_U(a.src.election_timeout_min_ms, src_min);
+    CHECK_EQ_U(a.rpc_timeout_ms, 150);
+    CHECK_EQ_U(a.request_timeout_ms, 2000);
+    reload_compare(&a, &b, &ch);
+    CHECK(ch.timing);
+    CHECK(strstr(ch.applied, "election_timeout_min_ms 1000 -> 300"));
+    CHECK(!strstr(ch.applied, "rpc_timeout_ms"));
+    /* once it did */
+    reload_apply(&a, &b, true);
     CHECK_EQ_U(a.log_level, LOG_DEBUG);
     CHECK_EQ_U(a.election_timeout_min_ms, 300);
     CHECK_EQ_U(a.election_timeout_max_ms, 600);
@@ -100,7 +114,7 @@ TEST(restart_only_settings_are_named_with_their_line)
     CHECK(strstr(ch.restart, want));
     CHECK(strstr(ch.applied, "heartbeat_ms 100 -> 50"));
     CHECK(!strstr(ch.applied, "data_dir"));
-    reload_apply(&a, &b);
+    reload_apply(&a, &b, true);
     CHECK(strcmp(a.data_dir, "/var/lib/raftd") == 0); /* not applied */
     CHECK_EQ_U(a.max_connections, 1024);
     CHECK(!a.fault_injection); /* a lab turns it on with a restart */
