@@ -12,6 +12,13 @@
 # target as it finishes, then "N passed, N failed"; OUTDIR/pid is the
 # runner's process id (kill -- -PID stops it and its fuzzer); OUTDIR/bin
 # holds the copy of the fuzzers it runs. See doc/fuzzing.md.
+#
+# run.sh's settings pass through: FUZZ_TARGETS (which targets),
+# FUZZ_CPU_SECONDS (stop each target after that much CPU time rather than
+# wall time: at nice 19 on a busy machine a target gets a fraction of a
+# core), FUZZ_CORPUS_FROM (go on from earlier runs' corpora), e.g.
+#   FUZZ_TARGETS="wal door" FUZZ_CPU_SECONDS=3600 \
+#   FUZZ_CORPUS_FROM=/work/fuzz-a tests/fuzz/long-run.sh /work/fuzz-c 86400
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 [ $# -ge 1 ] || { echo "usage: $0 OUTDIR [SECONDS]" >&2; exit 64; }
