@@ -20,10 +20,12 @@
 #endif
 #include "kv.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ------------------------------------------------------------------------ */
 /* Memory                                                                   */
@@ -429,6 +431,8 @@ struct node {
     char *value;              /* file: NUL-terminated; dir: NULL */
     size_t value_len;
     uint64_t created, modified;
+    int64_t expire_ms;        /* Unix ms; 0: permanent */
+    size_t heap_pos;          /* in kv->ttl, while expire_ms != 0 */
     bool dir;
     size_t name_len;
     char name[];
@@ -479,6 +483,12 @@ struct kv {
     bool in_callbacks;
 
     struct kv_stats stats; /* kv_get_stats() */
+
+    /* TTLs: the nodes that have one, a min-heap by (expire_ms, created) */
+    struct node **ttl;
+    size_t ttl_n, ttl_cap;
+    int64_t clock_ms;      /* the store's clock: the largest now_ms applied */
+    int64_t read_clock_ms; /* kv_set_read_clock() */
 
     /* kv_apply's working buffers, kept between calls so that applying an
      * entry does not allocate them again (it runs for every entry on every
@@ -554,10 +564,93 @@ static struct node *node_add(struct kv *kv, struct node *parent,
     return n;
 }
 
+/* ---- TTLs ----
+ * A min-heap of the nodes with a TTL, ordered by (expiration, createdIndex).
+ * That is a total order (a command gives at most one node a TTL: the
+ * directories it creates on the way are permanent), so ties expire in the
+ * same order on every replica, whether it built its heap entry by entry or
+ * from a snapshot. */
+
+static bool ttl_before(const struct node *a, const struct node *b)
+{
+    if (a->expire_ms != b->expire_ms)
+        return a->expire_ms < b->expire_ms;
+    return a->created < b->created;
+}
+
+static void ttl_place(struct kv *kv, size_t i, struct node *n)
+{
+    kv->ttl[i] = n;
+    n->heap_pos = i;
+}
+
+static void ttl_sift_up(struct kv *kv, size_t i)
+{
+    struct node *n = kv->ttl[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!ttl_before(n, kv->ttl[parent]))
+            break;
+        ttl_place(kv, i, kv->ttl[parent]);
+        i = parent;
+    }
+    ttl_place(kv, i, n);
+}
+
+static void ttl_sift_down(struct kv *kv, size_t i)
+{
+    struct node *n = kv->ttl[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= kv->ttl_n)
+            break;
+        if (c + 1 < kv->ttl_n && ttl_before(kv->ttl[c + 1], kv->ttl[c]))
+            c++;
+        if (!ttl_before(kv->ttl[c], n))
+            break;
+        ttl_place(kv, i, kv->ttl[c]);
+        i = c;
+    }
+    ttl_place(kv, i, n);
+}
+
+/* Make n permanent: out of the heap. */
+static void ttl_unlink(struct kv *kv, struct node *n)
+{
+    size_t i = n->heap_pos;
+    assert(n->expire_ms && i < kv->ttl_n && kv->ttl[i] == n);
+    struct node *last = kv->ttl[--kv->ttl_n];
+    n->expire_ms = 0;
+    if (last != n) {
+        ttl_place(kv, i, last);
+        ttl_sift_up(kv, i);
+        ttl_sift_down(kv, last->heap_pos);
+    }
+}
+
+/* Give n the expiration exp (Unix ms; 0: permanent). Its createdIndex must
+ * not change while it is in the heap (it orders ties). */
+static void node_set_expire(struct kv *kv, struct node *n, int64_t exp)
+{
+    if (n->expire_ms)
+        ttl_unlink(kv, n);
+    if (!exp)
+        return;
+    if (kv->ttl_n == kv->ttl_cap) {
+        kv->ttl_cap = kv->ttl_cap ? 2 * kv->ttl_cap : 16;
+        kv->ttl = xrealloc(kv->ttl, kv->ttl_cap * sizeof *kv->ttl);
+    }
+    n->expire_ms = exp;
+    ttl_place(kv, kv->ttl_n++, n);
+    ttl_sift_up(kv, n->heap_pos);
+}
+
 /* Unlink a childless node from its parent and the table, and free it. */
 static void node_remove(struct kv *kv, struct node *n)
 {
     struct node *p = n->parent;
+    if (n->expire_ms)
+        ttl_unlink(kv, n);
     ht_remove(&kv->nodes, child_hash(kv, p, n->name, n->name_len), n);
     if (n->next == n)
         p->kids = NULL;
@@ -777,12 +870,58 @@ void kv_result_free(struct kv_result *res)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Node JSON (etcd's NodeExtern field order: key, value, dir, nodes,        */
-/* modifiedIndex, createdIndex; empty ones omitted)                         */
+/* Node JSON (etcd's NodeExtern field order: key, value, dir, expiration,   */
+/* ttl, nodes, modifiedIndex, createdIndex; empty ones omitted)             */
+
+/* Unix ms as Go's time.RFC3339Nano in UTC, which etcd's JSON uses:
+ * "2026-12-07T04:05:06.789Z", trailing zeros of the fraction dropped. */
+static void buf_time(struct buf *b, int64_t ms)
+{
+    time_t secs = (time_t)(ms / 1000);
+    int frac = (int)(ms % 1000);
+    struct tm tm;
+    char t[64];
+    if (!gmtime_r(&secs, &tm) ||
+        !strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S", &tm))
+        snprintf(t, sizeof t, "1970-01-01T00:00:00");
+    buf_adds(b, t);
+    if (frac) {
+        snprintf(t, sizeof t, ".%03d", frac);
+        size_t n = strlen(t);
+        while (t[n - 1] == '0')
+            n--;
+        buf_add(b, t, n);
+    }
+    buf_addc(b, 'Z');
+}
+
+/* Whole seconds left, rounded up (etcd's expirationAndTTL); <= 0 once due. */
+static int64_t ttl_left(int64_t exp, int64_t now)
+{
+    int64_t d = exp - now;
+    return d / 1000 + (d % 1000 > 0);
+}
+
+/* ,"expiration":...,"ttl":N for a node with a TTL (ttl omitted when 0, as
+ * Go's omitempty does), counting from now. */
+static void emit_expiration(struct buf *b, int64_t exp, int64_t now)
+{
+    if (!exp)
+        return;
+    buf_adds(b, ",\"expiration\":\"");
+    buf_time(b, exp);
+    buf_addc(b, '"');
+    int64_t left = ttl_left(exp, now);
+    if (left) {
+        char t[40];
+        snprintf(t, sizeof t, ",\"ttl\":%" PRId64, left);
+        buf_adds(b, t);
+    }
+}
 
 static void emit_node(struct buf *b, const char *key, size_t klen,
-                      const char *value, size_t vlen, bool dir,
-                      uint64_t modified, uint64_t created)
+                      const char *value, size_t vlen, bool dir, int64_t exp,
+                      int64_t now, uint64_t modified, uint64_t created)
 {
     buf_adds(b, "{\"key\":");
     buf_jstr(b, key, klen);
@@ -792,6 +931,7 @@ static void emit_node(struct buf *b, const char *key, size_t klen,
     }
     if (dir)
         buf_adds(b, ",\"dir\":true");
+    emit_expiration(b, exp, now);
     buf_adds(b, ",\"modifiedIndex\":");
     buf_u64(b, modified);
     buf_adds(b, ",\"createdIndex\":");
@@ -801,10 +941,10 @@ static void emit_node(struct buf *b, const char *key, size_t klen,
 
 /* A node without children (etcd's Repr(false)): key from path. */
 static void emit_leaf(struct buf *b, const struct node *n, const char *key,
-                      size_t klen)
+                      size_t klen, int64_t now)
 {
     emit_node(b, key, klen, n->dir ? NULL : n->value, n->value_len, n->dir,
-              n->modified, n->created);
+              n->expire_ms, now, n->modified, n->created);
 }
 
 static int cmp_name(const void *a, const void *b)
@@ -847,7 +987,7 @@ struct frame {
 };
 
 static void open_dir(struct buf *b, struct frame *f, const struct node *d,
-                     const struct buf *path, bool sorted)
+                     const struct buf *path, bool sorted, int64_t now)
 {
     f->dir = d;
     f->i = 0;
@@ -860,6 +1000,7 @@ static void open_dir(struct buf *b, struct frame *f, const struct node *d,
         buf_addc(b, ',');
     }
     buf_adds(b, "\"dir\":true");
+    emit_expiration(b, d->expire_ms, now);
     if (f->n)
         buf_adds(b, ",\"nodes\":[");
 }
@@ -881,11 +1022,11 @@ static void close_dir(struct buf *b, struct frame *f)
 /* A directory with its children (recursive: the whole subtree), as etcd's
  * loadInternalNode. path holds d's key on entry; it is clobbered. */
 static void emit_dir(struct buf *b, const struct node *d, struct buf *path,
-                     bool recursive, bool sorted)
+                     bool recursive, bool sorted, int64_t now)
 {
     size_t nf = 1, cap = 8;
     struct frame *fr = xmalloc(cap * sizeof *fr);
-    open_dir(b, &fr[0], d, path, sorted);
+    open_dir(b, &fr[0], d, path, sorted, now);
     while (nf) {
         struct frame *f = &fr[nf - 1];
         if (f->i == f->n) {
@@ -905,9 +1046,9 @@ static void emit_dir(struct buf *b, const struct node *d, struct buf *path,
                 cap *= 2;
                 fr = xrealloc(fr, cap * sizeof *fr);
             }
-            open_dir(b, &fr[nf++], c, path, sorted);
+            open_dir(b, &fr[nf++], c, path, sorted, now);
         } else
-            emit_leaf(b, c, path->p, path->len);
+            emit_leaf(b, c, path->p, path->len, now);
     }
     free(fr);
 }
@@ -1075,7 +1216,10 @@ struct op {
     const char *path;
     size_t plen;
     struct kv_result *res;
-    struct buf b; /* the event body */
+    struct buf b;    /* the event body */
+    int64_t now;     /* the command's time (Unix ms): ttls count from it */
+    int64_t exp;     /* the expiration the command gives (0: permanent) */
+    bool refresh;    /* TTL only: keep the value, notify no watcher */
 };
 
 static void op_error(struct op *o, unsigned code, size_t cause_len)
@@ -1098,7 +1242,23 @@ static void event_begin(struct op *o, const char *action)
 static void event_prev(struct op *o, const struct node *prev)
 {
     buf_adds(&o->b, ",\"prevNode\":");
-    emit_leaf(&o->b, prev, o->path, o->plen);
+    emit_leaf(&o->b, prev, o->path, o->plen, o->now);
+}
+
+/* Put the event body b (complete) for key at the (already bumped) store
+ * index into the history. */
+static struct event *event_record(struct kv *kv, const char *key,
+                                  size_t klen, bool dir_delete,
+                                  const struct buf *b)
+{
+    struct event *e = hist_push(kv);
+    e->index = kv->index;
+    e->key = xmemdup(key, klen);
+    e->key_len = klen;
+    e->dir_delete = dir_delete;
+    e->len = b->len;
+    e->body = xmemdup(b->p, b->len); /* b stays, for the next one */
+    return e;
 }
 
 /* Finish the event at the (already bumped) index: history, answer. */
@@ -1106,14 +1266,10 @@ static struct event *event_commit(struct op *o, unsigned status,
                                   bool dir_delete)
 {
     struct kv *kv = o->kv;
+    if (o->refresh)
+        buf_adds(&o->b, ",\"refresh\":true");
     buf_adds(&o->b, "}\n");
-    struct event *e = hist_push(kv);
-    e->index = kv->index;
-    e->key = xmemdup(o->path, o->plen);
-    e->key_len = o->plen;
-    e->dir_delete = dir_delete;
-    e->len = o->b.len;
-    e->body = xmemdup(o->b.p, o->b.len); /* o->b stays, for the next one */
+    struct event *e = event_record(kv, o->path, o->plen, dir_delete, &o->b);
     o->res->status = status;
     o->res->error_code = 0;
     o->res->index = kv->index;
@@ -1169,6 +1325,10 @@ static void op_create(struct op *o, const char *action, bool replace,
         return;
     }
     struct node *prev = w.st == WALK_FOUND ? w.n : NULL;
+    if (o->refresh && !prev) { /* etcd's Set: refresh needs the node */
+        op_error(o, KV_E_KEY_NOT_FOUND, w.end);
+        return;
+    }
     if (prev && !replace) {
         op_error(o, KV_E_NODE_EXIST, o->plen);
         return;
@@ -1179,15 +1339,19 @@ static void op_create(struct op *o, const char *action, bool replace,
     }
 
     uint64_t idx = kv->index + 1;
+    if (o->refresh)
+        value = prev->value; /* (freed below only after its last use) */
     if (!value)
         value = "";
     event_begin(o, action);
     emit_node(&o->b, o->path, o->plen, dir ? NULL : value, strlen(value),
-              dir, idx, idx);
+              dir, o->exp, o->now, idx, idx);
+    struct node *n;
     if (prev) {
         event_prev(o, prev);
+        node_set_expire(kv, prev, 0); /* createdIndex changes */
+        char *old = prev->value;
         /* etcd replaces the node: a new createdIndex too */
-        free(prev->value);
         prev->value = NULL;
         prev->value_len = 0;
         if (dir) {
@@ -1198,11 +1362,16 @@ static void op_create(struct op *o, const char *action, bool replace,
             prev->value_len = strlen(value);
             prev->value = xmemdup(value, prev->value_len);
         }
+        free(old);
         prev->created = prev->modified = idx;
+        n = prev;
     } else
-        create_path(kv, o->path, o->plen, &w, dir, value, idx);
+        n = create_path(kv, o->path, o->plen, &w, dir, value, idx);
+    node_set_expire(kv, n, o->exp);
     kv->index = idx;
-    notify_prefixes(kv, event_commit(o, prev ? 200 : 201, false));
+    struct event *ev = event_commit(o, prev ? 200 : 201, false);
+    if (!o->refresh)
+        notify_prefixes(kv, ev);
 }
 
 /* Find an existing node for update/CAS/delete/CAD (etcd's internalGet). */
@@ -1233,25 +1402,35 @@ static void op_update(struct op *o, bool cas, const char *value,
     struct node *n = op_get(o);
     if (!n)
         return;
-    if (n->dir) {
+    if (o->refresh && !n->dir)
+        value = n->value;
+    if (!value)
+        value = "";
+    /* etcd: a directory can be updated (its TTL), only to an empty value,
+     * and never compared-and-swapped */
+    if (n->dir && (cas || *value)) {
         op_error(o, KV_E_NOT_FILE, o->plen);
         return;
     }
     if (cas && !compare(o, n, pv, pi))
         return;
     uint64_t idx = kv->index + 1;
-    if (!value)
-        value = "";
     event_begin(o, cas ? "compareAndSwap" : "update");
-    emit_node(&o->b, o->path, o->plen, value, strlen(value), false, idx,
-              n->created);
+    emit_node(&o->b, o->path, o->plen, n->dir ? NULL : value, strlen(value),
+              n->dir, o->exp, o->now, idx, n->created);
     event_prev(o, n);
-    free(n->value);
-    n->value_len = strlen(value);
-    n->value = xmemdup(value, n->value_len);
-    n->modified = idx;
+    if (!n->dir) { /* etcd leaves a directory's modifiedIndex alone */
+        char *old = n->value;
+        n->value_len = strlen(value);
+        n->value = xmemdup(value, n->value_len);
+        free(old);
+        n->modified = idx;
+    }
+    node_set_expire(kv, n, o->exp);
     kv->index = idx;
-    notify_prefixes(kv, event_commit(o, 200, false));
+    struct event *ev = event_commit(o, 200, false);
+    if (!o->refresh)
+        notify_prefixes(kv, ev);
 }
 
 /* Remove n and everything below it, notifying the watchers at each removed
@@ -1336,12 +1515,66 @@ static void op_delete(struct op *o, bool cad, bool dir, bool recursive,
         return;
     uint64_t idx = kv->index + 1;
     event_begin(o, cad ? "compareAndDelete" : "delete");
-    emit_node(&o->b, o->path, o->plen, NULL, 0, n->dir, idx, n->created);
+    emit_node(&o->b, o->path, o->plen, NULL, 0, n->dir, 0, 0, idx,
+              n->created);
     event_prev(o, n);
     kv->index = idx;
     struct event *ev = event_commit(o, 200, n->dir);
     remove_subtree(kv, n, ev);
     notify_prefixes(kv, ev);
+}
+
+/* n's full key into b (cleared first). */
+static void node_key(const struct node *n, struct buf *b)
+{
+    size_t len = 0;
+    for (const struct node *c = n; c->parent; c = c->parent)
+        len += 1 + c->name_len;
+    buf_truncate(b, 0);
+    buf_reserve(b, len);
+    b->len = len;
+    b->p[len] = '\0';
+    for (const struct node *c = n; c->parent; c = c->parent) {
+        len -= c->name_len;
+        memcpy(b->p + len, c->name, c->name_len);
+        b->p[--len] = '/';
+    }
+}
+
+/* A "now" entry: expire, oldest first, every node due at o->now (etcd's
+ * DeleteExpiredKeys): each an "expire" event at its own index, watchers of
+ * the removed keys notified as for a delete. Answers how many expired. */
+static void op_sync(struct op *o)
+{
+    struct kv *kv = o->kv;
+    struct buf key = {0};
+    uint64_t expired = 0;
+    while (kv->ttl_n && kv->ttl[0]->expire_ms <= o->now) {
+        struct node *n = kv->ttl[0];
+        uint64_t idx = ++kv->index;
+        node_key(n, &key);
+        buf_truncate(&o->b, 0);
+        buf_adds(&o->b, "{\"action\":\"expire\",\"node\":");
+        emit_node(&o->b, key.p, key.len, NULL, 0, n->dir, 0, 0, idx,
+                  n->created);
+        buf_adds(&o->b, ",\"prevNode\":");
+        emit_leaf(&o->b, n, key.p, key.len, o->now);
+        buf_adds(&o->b, "}\n");
+        struct event *ev = event_record(kv, key.p, key.len, n->dir, &o->b);
+        remove_subtree(kv, n, ev);
+        notify_prefixes(kv, ev);
+        kv->stats.expire_count++;
+        expired++;
+    }
+    free(key.p);
+    buf_truncate(&o->b, 0);
+    buf_adds(&o->b, "{\"action\":\"sync\",\"expired\":");
+    buf_u64(&o->b, expired);
+    buf_adds(&o->b, "}\n");
+    o->res->status = 200;
+    o->res->index = kv->index;
+    o->res->body = xmemdup(o->b.p, o->b.len);
+    o->res->len = o->b.len;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1356,18 +1589,36 @@ static const char *op_name(enum kv_op op)
         return "post";
     case KV_DELETE:
         return "delete";
+    case KV_SYNC:
+        return "sync";
     }
     return NULL;
 }
 
+/* Times past this (year 10000) are refused: a clock this wrong is a bug. */
+#define KV_TIME_MAX INT64_C(253402300799999)
+
 char *kv_encode(const struct kv_cmd *cmd, size_t *len)
 {
-    if (!cmd || !cmd->key || !op_name(cmd->op))
+    if (!cmd || !op_name(cmd->op) || (cmd->op != KV_SYNC && !cmd->key) ||
+        (cmd->op == KV_SYNC && cmd->now_ms <= 0) || cmd->now_ms < 0 ||
+        cmd->now_ms > KV_TIME_MAX || (cmd->has_ttl && cmd->ttl > KV_TTL_MAX))
         return NULL;
     struct buf b = {0};
     buf_adds(&b, "{\"op\":\"");
     buf_adds(&b, op_name(cmd->op));
-    buf_adds(&b, "\",\"key\":");
+    buf_addc(&b, '"');
+    if (cmd->op == KV_SYNC) { /* the time, nothing else */
+        buf_adds(&b, ",\"now\":\"");
+        buf_u64(&b, (uint64_t)cmd->now_ms);
+        buf_adds(&b, "\"}");
+        size_t n;
+        char *p = buf_take(&b, &n);
+        if (len)
+            *len = n;
+        return p;
+    }
+    buf_adds(&b, ",\"key\":");
     buf_jstr_raw(&b, cmd->key);
     if (cmd->value) {
         buf_adds(&b, ",\"value\":");
@@ -1389,6 +1640,18 @@ char *kv_encode(const struct kv_cmd *cmd, size_t *len)
                                      : ",\"prevExist\":false");
     if (cmd->recursive)
         buf_adds(&b, ",\"recursive\":true");
+    if (cmd->has_ttl) {
+        buf_adds(&b, ",\"ttl\":\"");
+        buf_u64(&b, cmd->ttl);
+        buf_addc(&b, '"');
+    }
+    if (cmd->refresh)
+        buf_adds(&b, ",\"refresh\":true");
+    if (cmd->now_ms) {
+        buf_adds(&b, ",\"now\":\"");
+        buf_u64(&b, (uint64_t)cmd->now_ms);
+        buf_addc(&b, '"');
+    }
     buf_addc(&b, '}');
     size_t n;
     char *p = buf_take(&b, &n);
@@ -1404,6 +1667,8 @@ struct dcmd {
     bool dir, recursive;
     int prev_exist;
     uint64_t prev_index;
+    bool has_ttl, refresh;
+    uint64_t ttl, now;
 };
 
 struct jp {
@@ -1568,7 +1833,8 @@ static int parse_u64(const char *s, size_t n, uint64_t *v)
 
 enum {
     F_OP = 1, F_KEY = 2, F_VALUE = 4, F_DIR = 8, F_PREV_VALUE = 16,
-    F_PREV_INDEX = 32, F_PREV_EXIST = 64, F_RECURSIVE = 128,
+    F_PREV_INDEX = 32, F_PREV_EXIST = 64, F_RECURSIVE = 128, F_TTL = 256,
+    F_REFRESH = 512, F_NOW = 1024,
 };
 
 /* Keep a working buffer for the next entry, unless a large value made it
@@ -1637,6 +1903,8 @@ static int decode(struct kv *kv, const void *data, size_t len, struct dcmd *c,
                         c->op = KV_CREATE_IN_ORDER;
                     else if (!strcmp(tmp.p, "delete"))
                         c->op = KV_DELETE;
+                    else if (!strcmp(tmp.p, "sync"))
+                        c->op = KV_SYNC;
                     else {
                         *why = "unknown op in command";
                         goto out;
@@ -1658,6 +1926,24 @@ static int decode(struct kv *kv, const void *data, size_t len, struct dcmd *c,
                 r = jp_string(&p, &tmp);
                 if (r == 0)
                     r = parse_u64(tmp.p, tmp.len, &c->prev_index);
+            } else if (!strcmp(f, "ttl")) {
+                bit = F_TTL;
+                r = jp_string(&p, &tmp);
+                if (r == 0)
+                    r = parse_u64(tmp.p, tmp.len, &c->ttl);
+                if (r == 0 && c->ttl > KV_TTL_MAX)
+                    r = -1;
+                c->has_ttl = true;
+            } else if (!strcmp(f, "now")) {
+                bit = F_NOW;
+                r = jp_string(&p, &tmp);
+                if (r == 0)
+                    r = parse_u64(tmp.p, tmp.len, &c->now);
+                if (r == 0 && (c->now == 0 || c->now > KV_TIME_MAX))
+                    r = -1;
+            } else if (!strcmp(f, "refresh")) {
+                bit = F_REFRESH;
+                r = jp_bool(&p, &c->refresh);
             } else if (!strcmp(f, "dir")) {
                 bit = F_DIR;
                 r = jp_bool(&p, &c->dir);
@@ -1693,8 +1979,16 @@ static int decode(struct kv *kv, const void *data, size_t len, struct dcmd *c,
     jp_ws(&p);
     if (p.i != p.n)
         goto out;
-    if ((seen & (F_OP | F_KEY)) != (F_OP | F_KEY)) {
+    if (!(seen & F_OP) || (c->op != KV_SYNC && !(seen & F_KEY))) {
         *why = "command without op or key";
+        goto out;
+    }
+    if (c->op == KV_SYNC && (seen & ~(F_OP | F_NOW) || !(seen & F_NOW))) {
+        *why = "a sync command has a time (now) and nothing else";
+        goto out;
+    }
+    if (c->refresh && !c->has_ttl) {
+        *why = "refresh without a ttl";
         goto out;
     }
     rc = 0;
@@ -1744,6 +2038,7 @@ void kv_free(struct kv *kv)
         free(l);
     }
     free(kv->watches.s);
+    free(kv->ttl);
     free(kv->scratch_name.p);
     free(kv->scratch_tmp.p);
     free(kv->scratch_key.p);
@@ -1773,6 +2068,26 @@ void kv_get_stats(const struct kv *kv, struct kv_stats *out)
     *out = kv->stats;
 }
 
+void kv_set_read_clock(struct kv *kv, int64_t unix_ms)
+{
+    kv->read_clock_ms = unix_ms;
+}
+
+int64_t kv_next_expiration(const struct kv *kv)
+{
+    return kv->ttl_n ? kv->ttl[0]->expire_ms : 0;
+}
+
+size_t kv_ttl_count(const struct kv *kv)
+{
+    return kv->ttl_n;
+}
+
+int64_t kv_clock(const struct kv *kv)
+{
+    return kv->clock_ms;
+}
+
 /* Count an applied operation under etcd's name for it. */
 static void count_op(uint64_t *success, uint64_t *fail,
                      const struct kv_result *res)
@@ -1799,6 +2114,22 @@ void kv_apply(struct kv *kv, const void *data, size_t len,
     }
     struct op o = {.kv = kv, .res = res, .b = kv->scratch_event};
     buf_truncate(&o.b, 0);
+    if ((int64_t)c.now > kv->clock_ms)
+        kv->clock_ms = (int64_t)c.now;
+    o.now = c.now ? (int64_t)c.now : kv->clock_ms;
+    if (c.has_ttl) { /* (0 means permanent: an expiration is at least 1) */
+        o.exp = o.now + (int64_t)c.ttl * 1000;
+        if (o.exp < 1)
+            o.exp = 1;
+    }
+    o.refresh = c.refresh;
+    if (c.op == KV_SYNC) {
+        op_sync(&o);
+        scratch_keep(&kv->scratch_event, o.b);
+        decode_done(kv, &c);
+        run_callbacks(kv);
+        return;
+    }
     char *path = path_clean(c.key.p, &o.plen);
     const char *value = c.has_value ? c.value.p : NULL;
     const char *pv = c.has_prev_value ? c.prev_value.p : NULL;
@@ -1846,6 +2177,8 @@ void kv_apply(struct kv *kv, const void *data, size_t len,
         else
             count_op(&st->delete_success, &st->delete_fail, res);
         break;
+    case KV_SYNC: /* (handled above) */
+        break;
     }
     scratch_keep(&kv->scratch_event, o.b);
     free(path);
@@ -1872,12 +2205,14 @@ void kv_get(struct kv *kv, const char *key, bool recursive, bool sorted,
         return;
     }
     kv->stats.gets_success++;
+    int64_t now = kv->clock_ms > kv->read_clock_ms ? kv->clock_ms
+                                                   : kv->read_clock_ms;
     buf_adds(&b, "{\"action\":\"get\",\"node\":");
     if (w.n->dir) {
         buf_add(&path, p, plen);
-        emit_dir(&b, w.n, &path, recursive, sorted);
+        emit_dir(&b, w.n, &path, recursive, sorted, now);
     } else
-        emit_leaf(&b, w.n, p, plen);
+        emit_leaf(&b, w.n, p, plen, now);
     buf_adds(&b, "}\n");
     res->status = 200;
     res->index = kv->index;
@@ -1971,13 +2306,21 @@ void kv_watch_cancel(struct kv *kv, struct kv_watch *w)
  *     u8 1 (directory) | u8 0 (file), u32 name length, name, u64 created,
  *     u64 modified, and for a file u32 value length, value;
  *     u8 2 closes the directory opened last;
+ *     u8 5 (directory) | u8 4 (file): the same for a node with a TTL,
+ *     followed by u64 expiration (Unix ms);
  * then u8 3, the event history oldest first: u32 count, and per event
  *     u64 index, u8 dir_delete, u32 key length, key, u32 body length, body.
+ * Between the index and the tree, u8 6 and u64 clock (Unix ms) if the
+ * store's clock is set. Stores without TTLs write what raftd wrote before
+ * TTLs existed, and those snapshots load as they did.
  * So a restored store answers reads, writes and watches with a waitIndex
  * exactly as the original would.
  */
 
-enum { SNAP_FILE = 0, SNAP_DIR = 1, SNAP_END = 2, SNAP_HIST = 3 };
+enum {
+    SNAP_FILE = 0, SNAP_DIR = 1, SNAP_END = 2, SNAP_HIST = 3,
+    SNAP_FILE_TTL = 4, SNAP_DIR_TTL = 5, SNAP_CLOCK = 6,
+};
 
 static void buf_le(struct buf *b, uint64_t v, unsigned bytes)
 {
@@ -1995,12 +2338,17 @@ static void snap_bytes(struct buf *b, const char *p, size_t n)
 
 static void snap_node(struct buf *b, const struct node *n)
 {
-    buf_addc(b, n->dir ? SNAP_DIR : SNAP_FILE);
+    if (n->expire_ms)
+        buf_addc(b, n->dir ? SNAP_DIR_TTL : SNAP_FILE_TTL);
+    else
+        buf_addc(b, n->dir ? SNAP_DIR : SNAP_FILE);
     snap_bytes(b, n->name, n->name_len);
     buf_le(b, n->created, 8);
     buf_le(b, n->modified, 8);
     if (!n->dir)
         snap_bytes(b, n->value, n->value_len);
+    if (n->expire_ms)
+        buf_le(b, (uint64_t)n->expire_ms, 8);
 }
 
 /* The sibling after c under its parent, or NULL at the end of the list. */
@@ -2013,6 +2361,10 @@ char *kv_snapshot(const struct kv *kv, size_t *len)
 {
     struct buf b = {0};
     buf_le(&b, kv->index, 8);
+    if (kv->clock_ms) {
+        buf_addc(&b, SNAP_CLOCK);
+        buf_le(&b, (uint64_t)kv->clock_ms, 8);
+    }
     const struct node *d = kv->root, *c = d->kids;
     for (;;) { /* iterative pre-order walk */
         if (c) {
@@ -2083,17 +2435,20 @@ static bool valid_name(const char *s, size_t n)
 /* One tree record into dir cur; returns the directory to continue in, or
  * NULL if the record is malformed. */
 static struct node *snap_load_node(struct kv *kv, struct node *cur,
-                                   struct snap_reader *r, bool dir)
+                                   struct snap_reader *r, bool dir, bool ttl)
 {
     size_t nl, vl = 0;
     const char *name = snap_str(r, &nl);
     uint64_t created = snap_le(r, 8), modified = snap_le(r, 8);
     const char *value = dir ? NULL : snap_str(r, &vl);
+    uint64_t exp = ttl ? snap_le(r, 8) : 0;
     if (r->bad || !valid_name(name, nl) || child_find(kv, cur, name, nl) ||
-        (value && memchr(value, '\0', vl)))
+        (value && memchr(value, '\0', vl)) ||
+        (ttl && (exp == 0 || exp > (uint64_t)KV_TIME_MAX + KV_TTL_MAX * 1000)))
         return NULL;
     struct node *n = node_add(kv, cur, name, nl, dir, "", created);
     n->modified = modified;
+    node_set_expire(kv, n, (int64_t)exp);
     if (!dir) {
         free(n->value);
         n->value = xmemdup(value, vl);
@@ -2131,6 +2486,13 @@ static int snap_load(struct kv *kv, struct snap_reader *r)
 {
     kv->index = snap_le(r, 8);
     struct node *cur = kv->root;
+    if (r->len - r->off > 0 && r->p[r->off] == SNAP_CLOCK) {
+        r->off++;
+        uint64_t clock = snap_le(r, 8);
+        if (clock == 0 || clock > (uint64_t)KV_TIME_MAX)
+            return -1;
+        kv->clock_ms = (int64_t)clock;
+    }
     while (!r->bad) {
         uint64_t type = snap_le(r, 1);
         if (type == SNAP_HIST)
@@ -2141,9 +2503,12 @@ static int snap_load(struct kv *kv, struct snap_reader *r)
             cur = cur->parent;
             continue;
         }
-        if (type != SNAP_FILE && type != SNAP_DIR)
+        if (type != SNAP_FILE && type != SNAP_DIR && type != SNAP_FILE_TTL &&
+            type != SNAP_DIR_TTL)
             return -1;
-        cur = snap_load_node(kv, cur, r, type == SNAP_DIR);
+        cur = snap_load_node(kv, cur, r,
+                             type == SNAP_DIR || type == SNAP_DIR_TTL,
+                             type == SNAP_FILE_TTL || type == SNAP_DIR_TTL);
         if (!cur)
             return -1;
     }
@@ -2170,6 +2535,13 @@ int kv_restore(struct kv *kv, const void *data, size_t len)
     memcpy(kv->hist, t->hist, sizeof kv->hist);
     kv->hist_start = t->hist_start;
     kv->hist_n = t->hist_n;
+    kv->ttl = t->ttl;
+    kv->ttl_n = t->ttl_n;
+    kv->ttl_cap = t->ttl_cap;
+    kv->clock_ms = t->clock_ms;
+    t->ttl = old.ttl;
+    t->ttl_n = old.ttl_n;
+    t->ttl_cap = old.ttl_cap;
     t->root = old.root;
     t->nodes = old.nodes;
     memcpy(t->hist, old.hist, sizeof t->hist);

@@ -76,7 +76,7 @@ struct kv_stats {
     uint64_t create_success, create_fail;
     uint64_t cas_success, cas_fail;   /* compareAndSwap */
     uint64_t cad_success, cad_fail;   /* compareAndDelete */
-    uint64_t expire_count;            /* always 0: no TTLs yet */
+    uint64_t expire_count;            /* keys and directories expired */
 };
 void kv_get_stats(const struct kv *kv, struct kv_stats *out);
 
@@ -102,18 +102,56 @@ void kv_get_stats(const struct kv *kv, struct kv_stats *out);
  * prev_value "" is compared literally; etcd's HTTP layer rejects an empty
  * prevValue with error 201, and ours should too.
  */
-enum kv_op { KV_SET = 1, KV_CREATE_IN_ORDER = 2, KV_DELETE = 3 };
+enum kv_op { KV_SET = 1, KV_CREATE_IN_ORDER = 2, KV_DELETE = 3, KV_SYNC = 4 };
 
 struct kv_cmd {
     enum kv_op op;
-    const char *key;
+    const char *key;        /* NULL for KV_SYNC */
     const char *value;      /* NULL if absent (a file gets "") */
     bool dir;
     const char *prev_value; /* NULL if absent */
     uint64_t prev_index;    /* 0 if absent */
     int prev_exist;         /* -1 absent, 0 false, 1 true */
     bool recursive;         /* delete */
+    /* TTLs (etcd's TTLOptionSet). A write without has_ttl makes the node
+     * permanent (as in etcd, an update without ttl clears it). */
+    bool has_ttl;
+    uint64_t ttl;           /* seconds, at most KV_TTL_MAX */
+    bool refresh;           /* keep the value, change only the TTL, and
+                               notify no watcher (the event still goes
+                               into the history, marked "refresh") */
+    int64_t now_ms;         /* the proposer's wall clock (Unix ms): the
+                               expiration is now_ms + ttl s. For KV_SYNC,
+                               the time the leader says it is. 0: none */
 };
+
+/* ---- Time and TTLs (Raft dissertation 6.4's point on clocks: time comes
+ * through the log, never from a replica's own clock) ----------------------
+ *
+ * The store has a clock: the largest now_ms of the commands it applied.
+ * Nothing expires on its own. A KV_SYNC command ("now" entry), which the
+ * leader proposes when something is due by its clock, advances the clock
+ * and expires every node whose expiration is at or before it, oldest first
+ * (ties in creation order), each as an "expire" event at its own index, as
+ * etcd v2's DeleteExpiredKeys does. Every replica applies the same entries,
+ * so the same keys expire at the same log positions everywhere; snapshots
+ * carry the expirations and the clock.
+ *
+ * The ttl shown in an answer counts whole seconds left, rounded up, from
+ * the command's own now_ms for writes and events, and for reads from the
+ * later of the store's clock and the read clock (kv_set_read_clock). */
+#define KV_TTL_MAX UINT64_C(315360000) /* ten years, in seconds */
+
+/* The wall clock (Unix ms) that reads compute a remaining ttl with. Only
+ * the answer's "ttl" field depends on it: nothing expires by it. */
+void kv_set_read_clock(struct kv *kv, int64_t unix_ms);
+/* The earliest expiration (Unix ms) in the store, 0 if nothing has a TTL:
+ * the leader proposes a KV_SYNC once its clock reaches it. */
+int64_t kv_next_expiration(const struct kv *kv);
+/* Nodes (keys and directories) with a TTL. */
+size_t kv_ttl_count(const struct kv *kv);
+/* The store's clock (Unix ms; 0 before any command carried a time). */
+int64_t kv_clock(const struct kv *kv);
 
 /* Whether s[0..n) is valid UTF-8 (no overlongs, no surrogates, at most
  * U+10FFFF). Keys and values must be: JSON, the only way out of the store,
@@ -121,8 +159,9 @@ struct kv_cmd {
 bool kv_utf8_valid(const char *s, size_t n);
 
 /* The command as compact JSON (malloc'd, NUL-terminated; *len excludes the
- * NUL), e.g. {"op":"set","key":"/a","value":"1","prevExist":false}.
- * NULL if cmd is invalid (NULL key or unknown op). */
+ * NUL), e.g. {"op":"set","key":"/a","value":"1","prevExist":false}, or
+ * {"op":"sync","now":"1765080000123"}. NULL if cmd is invalid (NULL key
+ * for a write, no now_ms for a sync, ttl over KV_TTL_MAX, unknown op). */
 char *kv_encode(const struct kv_cmd *cmd, size_t *len);
 
 /* ---- Results ------------------------------------------------------------ */

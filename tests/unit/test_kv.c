@@ -94,7 +94,7 @@ static void run(struct kv *kv, enum kv_op op, const char *key,
                 const char *value, bool dir, const char *pv, uint64_t pi,
                 int pe, bool rec)
 {
-    struct kv_cmd c = {op, key, value, dir, pv, pi, pe, rec};
+    struct kv_cmd c = {.op = op, .key = key, .value = value, .dir = dir, .prev_value = pv, .prev_index = pi, .prev_exist = pe, .recursive = rec};
     size_t n;
     char *e = kv_encode(&c, &n);
     CHECK(e != NULL);
@@ -380,10 +380,19 @@ TEST(update_prev_exist_true)
     mkdir_(kv, "/d", -1);
     update(kv, "/d", "x");
     CHECK_ERR(102, 403, "/d", 4);
+    /* etcd: a directory can be updated with an empty value (that is how
+     * its TTL changes); its modifiedIndex stays, the event has the new one */
     mkdir_(kv, "/d", 1);
-    CHECK_ERR(102, 403, "/d", 4);
+    CHECK_EQ_U(last.status, 200);
+    CHECK(streq(jstr("action"), "update"));
+    CHECK(jtrue("node.dir"));
+    CHECK_EQ_U(jnum("node.modifiedIndex"), 5);
+    CHECK_EQ_U(jnum("node.createdIndex"), 4);
+    CHECK(jstr("node.value") == NULL);
+    get(kv, "/d", false, false);
+    CHECK_EQ_U(jnum("node.modifiedIndex"), 4);
     update(kv, "/u/x", "1");
-    CHECK_ERR(104, 400, "/u", 4);
+    CHECK_ERR(104, 400, "/u", 5);
     kv_free(kv);
 }
 
@@ -1106,7 +1115,7 @@ TEST(garbage_commands)
     expect_rejected(kv, nul1, sizeof nul1 - 1, before);
     expect_rejected(kv, nul2, sizeof nul2 - 1, before);
     /* every proper prefix of a valid command */
-    struct kv_cmd c = {KV_SET, "/p/q", "v\"al", true, "pv", 12, 1, true};
+    struct kv_cmd c = {.op = KV_SET, .key = "/p/q", .value = "v\"al", .dir = true, .prev_value = "pv", .prev_index = 12, .prev_exist = 1, .recursive = true};
     size_t n;
     char *e = kv_encode(&c, &n);
     for (size_t i = 0; i < n; i++)
@@ -1178,7 +1187,7 @@ TEST(json_escaping)
     all[255] = '\0';
     set(kv, "/all", all);
     CHECK_EQ_U(last.status, 201);
-    struct kv_cmd c = {KV_SET, "/all", "x", false, all, 0, -1, false};
+    struct kv_cmd c = {.op = KV_SET, .key = "/all", .value = "x", .dir = false, .prev_value = all, .prev_index = 0, .prev_exist = -1, .recursive = false};
     size_t n;
     char *e = kv_encode(&c, &n);
     apply_raw(kv, e, n);
@@ -1194,27 +1203,25 @@ TEST(json_escaping)
 
 TEST(encode_format)
 {
-    struct kv_cmd c = {KV_SET, "/a", "1", false, NULL, 0, 0, false};
+    struct kv_cmd c = {.op = KV_SET, .key = "/a", .value = "1", .dir = false, .prev_value = NULL, .prev_index = 0, .prev_exist = 0, .recursive = false};
     size_t n;
     char *e = kv_encode(&c, &n);
     CHECK(streq(e, "{\"op\":\"set\",\"key\":\"/a\",\"value\":\"1\","
                    "\"prevExist\":false}"));
     CHECK_EQ_U(n, strlen(e));
     free(e);
-    struct kv_cmd d = {KV_DELETE, "/d", NULL, true, "p\"v", UINT64_MAX, 1,
-                       true};
+    struct kv_cmd d = {.op = KV_DELETE, .key = "/d", .value = NULL, .dir = true, .prev_value = "p\"v", .prev_index = UINT64_MAX, .prev_exist = 1, .recursive = true};
     e = kv_encode(&d, &n);
     CHECK(streq(e, "{\"op\":\"delete\",\"key\":\"/d\",\"dir\":true,"
                    "\"prevValue\":\"p\\\"v\",\"prevIndex\":"
                    "\"18446744073709551615\",\"prevExist\":true,"
                    "\"recursive\":true}"));
     free(e);
-    struct kv_cmd p = {KV_CREATE_IN_ORDER, "/q", NULL, false, NULL, 0, -1,
-                       false};
+    struct kv_cmd p = {.op = KV_CREATE_IN_ORDER, .key = "/q", .value = NULL, .dir = false, .prev_value = NULL, .prev_index = 0, .prev_exist = -1, .recursive = false};
     e = kv_encode(&p, &n);
     CHECK(streq(e, "{\"op\":\"post\",\"key\":\"/q\"}"));
     free(e);
-    struct kv_cmd bad = {KV_SET, NULL, NULL, false, NULL, 0, -1, false};
+    struct kv_cmd bad = {.op = KV_SET, .key = NULL, .value = NULL, .dir = false, .prev_value = NULL, .prev_index = 0, .prev_exist = -1, .recursive = false};
     CHECK(kv_encode(&bad, &n) == NULL);
     bad.key = "/x";
     bad.op = (enum kv_op)42;
@@ -1263,7 +1270,7 @@ TEST(scale_and_depth)
         snprintf(key, sizeof key, "/big/k%016llx",
                  (unsigned long long)(rnd() & 0xffffffffffffULL));
         snprintf(val, sizeof val, "%d", i);
-        struct kv_cmd c = {KV_SET, key, val, false, NULL, 0, -1, false};
+        struct kv_cmd c = {.op = KV_SET, .key = key, .value = val, .dir = false, .prev_value = NULL, .prev_index = 0, .prev_exist = -1, .recursive = false};
         size_t n;
         char *e = kv_encode(&c, &n);
         struct kv_result r;
@@ -1528,6 +1535,326 @@ TEST(operation_stats)
     kv_free(kv);
 }
 
+/* ---- TTLs ("now" entries; kv.h, "Time and TTLs") ---- */
+
+#define T0 INT64_C(1765080000000) /* 2025-12-07T04:00:00Z */
+
+/* A write with a TTL (ttl < 0: none) stamped at now. */
+static void run_ttl(struct kv *kv, enum kv_op op, const char *k, const char *v,
+                    bool dir, int pe, int64_t ttl, bool refresh, int64_t now)
+{
+    struct kv_cmd c = {.op = op, .key = k, .value = v, .dir = dir,
+                       .prev_exist = pe, .has_ttl = ttl >= 0,
+                       .ttl = ttl >= 0 ? (uint64_t)ttl : 0,
+                       .refresh = refresh, .now_ms = now};
+    size_t n;
+    char *e = kv_encode(&c, &n);
+    CHECK(e != NULL);
+    struct kv_result r;
+    kv_apply(kv, e, n, &r);
+    free(e);
+    take(&r);
+}
+
+static void sync_at(struct kv *kv, int64_t now)
+{
+    struct kv_cmd c = {.op = KV_SYNC, .now_ms = now};
+    size_t n;
+    char *e = kv_encode(&c, &n);
+    CHECK(e != NULL);
+    struct kv_result r;
+    kv_apply(kv, e, n, &r);
+    free(e);
+    take(&r);
+    CHECK_EQ_U(last.status, 200);
+}
+
+TEST(ttl_set_read_and_expire)
+{
+    struct kv *kv = kv_new();
+    run_ttl(kv, KV_SET, "/a", "1", false, -1, 5, false, T0);
+    CHECK_EQ_U(last.status, 201);
+    CHECK_EQ_U(jnum("node.ttl"), 5);
+    CHECK(streq(jstr("node.expiration"), "2025-12-07T04:00:05Z"));
+    CHECK_EQ_U(kv_ttl_count(kv), 1);
+    CHECK(kv_next_expiration(kv) == T0 + 5000);
+    CHECK(kv_clock(kv) == T0);
+    /* reads count from the later of the store's clock and the read clock,
+     * rounding up */
+    kv_set_read_clock(kv, T0 + 2500);
+    get(kv, "/a", false, false);
+    CHECK_EQ_U(jnum("node.ttl"), 3);
+    kv_set_read_clock(kv, 0);
+    get(kv, "/a", false, false);
+    CHECK_EQ_U(jnum("node.ttl"), 5);
+    /* a fraction of a second in the expiration */
+    run_ttl(kv, KV_SET, "/b", "2", false, -1, 1, false, T0 + 120);
+    CHECK(streq(jstr("node.expiration"), "2025-12-07T04:00:01.12Z"));
+    /* nothing expires by itself, nor before its time */
+    sync_at(kv, T0 + 1119);
+    CHECK_EQ_U(jnum("expired"), 0);
+    CHECK_EQ_U(kv_index(kv), 2);
+    sync_at(kv, T0 + 1120);
+    CHECK_EQ_U(jnum("expired"), 1);
+    CHECK_EQ_U(kv_index(kv), 3);
+    get(kv, "/b", false, false);
+    CHECK_ERR(100, 404, "/b", 3);
+    sync_at(kv, T0 + 9000);
+    CHECK_EQ_U(kv_index(kv), 4);
+    get(kv, "/a", false, false);
+    CHECK_ERR(100, 404, "/a", 4);
+    CHECK_EQ_U(kv_ttl_count(kv), 0);
+    CHECK(kv_next_expiration(kv) == 0);
+    struct kv_stats st;
+    kv_get_stats(kv, &st);
+    CHECK_EQ_U(st.expire_count, 2);
+    /* the expire event, as etcd's: in the history for waitIndex */
+    struct kv_result r;
+    struct cap c = {0};
+    CHECK(kv_watch(kv, "/a", false, 4, on_event, &c, &r) == NULL);
+    take(&r);
+    CHECK(streq(jstr("action"), "expire"));
+    CHECK(streq(jstr("node.key"), "/a"));
+    CHECK_EQ_U(jnum("node.modifiedIndex"), 4);
+    CHECK_EQ_U(jnum("node.createdIndex"), 1);
+    CHECK(!jhas("node.value"));
+    CHECK(streq(jstr("prevNode.value"), "1"));
+    CHECK(streq(jstr("prevNode.expiration"), "2025-12-07T04:00:05Z"));
+    /* the store's clock never goes back (a new leader's clock may be
+     * behind): a late sync expires nothing new and keeps the clock */
+    sync_at(kv, T0 + 10);
+    CHECK(kv_clock(kv) == T0 + 9000);
+    kv_free(kv);
+}
+
+TEST(ttl_zero_update_clears_and_refresh)
+{
+    struct kv *kv = kv_new();
+    /* ttl=0 expires at the next "now" entry, as in etcd */
+    run_ttl(kv, KV_SET, "/z", "0", false, -1, 0, false, T0);
+    CHECK_EQ_U(last.status, 201);
+    CHECK(!jhas("node.ttl"));
+    CHECK(jhas("node.expiration"));
+    /* an update without a ttl makes a key permanent */
+    run_ttl(kv, KV_SET, "/p", "v", false, -1, 30, false, T0);
+    run_ttl(kv, KV_SET, "/p", "w", false, 1, -1, false, T0);
+    CHECK(streq(jstr("action"), "update"));
+    CHECK(!jhas("node.expiration"));
+    CHECK_EQ_U(jnum("prevNode.ttl"), 30);
+    /* refresh: the value stays, the ttl changes, no watcher hears it, the
+     * history has it marked */
+    run_ttl(kv, KV_SET, "/r", "keep", false, -1, 5, false, T0);
+    uint64_t ri = kv_index(kv) + 1;
+    struct kv_result r;
+    struct cap c = {0};
+    struct kv_watch *w = kv_watch(kv, "/r", false, 0, on_event, &c, &r);
+    CHECK(w != NULL);
+    run_ttl(kv, KV_SET, "/r", NULL, false, 1, 60, true, T0 + 1000);
+    CHECK_EQ_U(last.status, 200);
+    CHECK(streq(jstr("node.value"), "keep"));
+    CHECK_EQ_U(jnum("node.ttl"), 60);
+    CHECK(jtrue("refresh"));
+    CHECK_EQ_U(c.calls, 0);
+    struct cap c2 = {0};
+    CHECK(kv_watch(kv, "/r", false, ri, on_event, &c2, &r) == NULL);
+    take(&r);
+    CHECK(jtrue("refresh"));
+    /* set with refresh needs the key */
+    run_ttl(kv, KV_SET, "/missing", NULL, false, -1, 5, true, T0);
+    CHECK_ERR(100, 404, "/missing", kv_index(kv));
+    sync_at(kv, T0 + 1);
+    CHECK_EQ_U(jnum("expired"), 1); /* /z */
+    CHECK_EQ_U(c.calls, 0);
+    sync_at(kv, T0 + 61000);
+    CHECK_EQ_U(jnum("expired"), 1); /* /r, refreshed to T0 + 61 s */
+    CHECK_EQ_U(c.calls, 1);         /* and its watcher hears the expiry */
+    take_cap(&c);
+    CHECK(streq(jstr("action"), "expire"));
+    get(kv, "/p", false, false);
+    CHECK(streq(jstr("node.value"), "w"));
+    free(c2.body);
+    kv_free(kv);
+}
+
+TEST(ttl_directories)
+{
+    struct kv *kv = kv_new();
+    run_ttl(kv, KV_SET, "/dir", NULL, true, -1, 30, false, T0);
+    CHECK_EQ_U(last.status, 201);
+    CHECK_EQ_U(jnum("node.ttl"), 30);
+    set(kv, "/dir/k", "v");
+    set(kv, "/dir/sub/k2", "v2");
+    /* python-etcd's test_directory_ttl_update */
+    run_ttl(kv, KV_SET, "/dir", NULL, true, 1, 31, false, T0 + 10);
+    CHECK_EQ_U(last.status, 200);
+    CHECK(streq(jstr("action"), "update"));
+    CHECK_EQ_U(jnum("node.ttl"), 31);
+    get(kv, "/dir", false, false);
+    CHECK_EQ_U(jnum("node.ttl"), 31);
+    CHECK(jtrue("node.dir"));
+    CHECK_EQ_U(jcount("node.nodes"), 2);
+    /* a directory is not compared and swapped, nor given a value */
+    run(kv, KV_SET, "/dir", "x", false, NULL, 0, 1, false);
+    CHECK_ERR(102, 403, "/dir", 4);
+    struct kv_result r;
+    struct cap child = {0}, top = {0};
+    CHECK(kv_watch(kv, "/dir/sub/k2", false, 0, on_event, &child, &r));
+    CHECK(kv_watch(kv, "/", true, 0, on_event, &top, &r));
+    sync_at(kv, T0 + 31009);
+    CHECK_EQ_U(jnum("expired"), 0);
+    sync_at(kv, T0 + 31010);
+    CHECK_EQ_U(jnum("expired"), 1);
+    get(kv, "/dir/k", false, false);
+    CHECK_EQ_U(last.status, 404);
+    CHECK_EQ_U(child.calls, 1);
+    CHECK_EQ_U(top.calls, 1);
+    take_cap(&child);
+    CHECK(streq(jstr("action"), "expire"));
+    CHECK(streq(jstr("node.key"), "/dir"));
+    CHECK(jtrue("node.dir"));
+    CHECK(jtrue("prevNode.dir"));
+    free(top.body);
+    /* watching below an expired directory from history finds the event */
+    CHECK(kv_watch(kv, "/dir/k", false, 5, on_event, &child, &r) == NULL);
+    take(&r);
+    CHECK(streq(jstr("action"), "expire"));
+    /* a key with a TTL inside a directory with one: either order is fine,
+     * each node expires once */
+    run_ttl(kv, KV_SET, "/d2", NULL, true, -1, 10, false, T0 + 50000);
+    run_ttl(kv, KV_SET, "/d2/k", "v", false, -1, 5, false, T0 + 50000);
+    run_ttl(kv, KV_SET, "/d3", NULL, true, -1, 5, false, T0 + 50000);
+    run_ttl(kv, KV_SET, "/d3/k", "v", false, -1, 10, false, T0 + 50000);
+    CHECK_EQ_U(kv_ttl_count(kv), 4);
+    uint64_t before = kv_index(kv);
+    sync_at(kv, T0 + 70000);
+    CHECK_EQ_U(jnum("expired"), 3); /* /d2/k, /d3 (with /d3/k), /d2 */
+    CHECK_EQ_U(kv_index(kv), before + 3);
+    CHECK_EQ_U(kv_ttl_count(kv), 0);
+    kv_free(kv);
+}
+
+/* Ties expire in creation order; a restored store expires exactly as the
+ * original: same events at the same indexes, same bytes after. */
+TEST(ttl_deterministic_across_snapshots)
+{
+    struct kv *a = kv_new();
+    run_ttl(a, KV_SET, "/x", "1", false, -1, 3, false, T0);
+    run_ttl(a, KV_SET, "/y", "2", false, -1, 3, false, T0);
+    run_ttl(a, KV_CREATE_IN_ORDER, "/q", "3", false, -1, 2, false, T0 + 1000);
+    run_ttl(a, KV_SET, "/dir", NULL, true, -1, 100, false, T0);
+    set(a, "/perm", "p");
+    size_t len;
+    char *snap = kv_snapshot(a, &len);
+    struct kv *b = kv_new();
+    CHECK(kv_restore(b, snap, len) == 0);
+    free(snap);
+    CHECK(kv_clock(b) == kv_clock(a));
+    CHECK(kv_next_expiration(b) == kv_next_expiration(a));
+    CHECK_EQ_U(kv_ttl_count(b), 4);
+    get(b, "/dir", false, false);
+    CHECK_EQ_U(jnum("node.ttl"), 99); /* from the clock: /q's T0 + 1 s */
+    int64_t times[] = {T0 + 2999, T0 + 3000, T0 + 200000};
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+        sync_at(a, times[i]);
+        char *ba = strdup(last.body);
+        sync_at(b, times[i]);
+        CHECK(streq(ba, last.body));
+        free(ba);
+    }
+    CHECK_EQ_U(kv_index(a), 9);
+    char *sa = kv_snapshot(a, &len);
+    size_t lb;
+    char *sb = kv_snapshot(b, &lb);
+    CHECK(len == lb && memcmp(sa, sb, len) == 0);
+    free(sa);
+    free(sb);
+    /* /x and /y (same expiration) expired in creation order */
+    struct kv_result r;
+    struct cap c = {0};
+    CHECK(kv_watch(a, "/", true, 6, on_event, &c, &r) == NULL);
+    take(&r);
+    CHECK(streq(jstr("node.key"), "/x"));
+    CHECK(kv_watch(a, "/", true, 7, on_event, &c, &r) == NULL);
+    take(&r);
+    CHECK(streq(jstr("node.key"), "/y"));
+    get(a, "/perm", false, false);
+    CHECK_EQ_U(last.status, 200);
+    kv_free(a);
+    kv_free(b);
+}
+
+TEST(ttl_commands_encoded_and_refused)
+{
+    struct kv_cmd c = {.op = KV_SYNC, .now_ms = 1234};
+    size_t n;
+    char *e = kv_encode(&c, &n);
+    CHECK(streq(e, "{\"op\":\"sync\",\"now\":\"1234\"}"));
+    free(e);
+    struct kv_cmd t = {.op = KV_SET, .key = "/k", .prev_exist = 1,
+                       .has_ttl = true, .ttl = 7, .refresh = true,
+                       .now_ms = 99};
+    e = kv_encode(&t, &n);
+    CHECK(streq(e, "{\"op\":\"set\",\"key\":\"/k\",\"prevExist\":true,"
+                   "\"ttl\":\"7\",\"refresh\":true,\"now\":\"99\"}"));
+    free(e);
+    c.now_ms = 0;
+    CHECK(kv_encode(&c, &n) == NULL);
+    t.ttl = KV_TTL_MAX + 1;
+    CHECK(kv_encode(&t, &n) == NULL);
+    struct kv *kv = kv_new();
+    set(kv, "/k", "v");
+    static const char *bad[] = {
+        "{\"op\":\"sync\"}",
+        "{\"op\":\"sync\",\"now\":\"0\"}",
+        "{\"op\":\"sync\",\"now\":5}",
+        "{\"op\":\"sync\",\"now\":\"5\",\"key\":\"/k\"}",
+        "{\"op\":\"sync\",\"now\":\"99999999999999999\"}",
+        "{\"op\":\"set\",\"key\":\"/k\",\"refresh\":true}",
+        "{\"op\":\"set\",\"key\":\"/k\",\"ttl\":\"315360001\"}",
+        "{\"op\":\"set\",\"key\":\"/k\",\"ttl\":\"-1\"}",
+        "{\"op\":\"set\",\"key\":\"/k\",\"ttl\":\"1\",\"ttl\":\"2\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        apply_raw(kv, bad[i], strlen(bad[i]));
+        CHECK_EQ_U(last.ecode, 209);
+        CHECK_EQ_U(kv_index(kv), 1);
+    }
+    CHECK(kv_clock(kv) == 0);
+    kv_free(kv);
+}
+
+/* Snapshots of stores with TTLs refuse what cannot be right. */
+TEST(ttl_snapshot_records_checked)
+{
+    struct kv *a = kv_new();
+    run_ttl(a, KV_SET, "/x", "1", false, -1, 3, false, T0);
+    size_t len;
+    char *snap = kv_snapshot(a, &len);
+    struct kv *b = kv_new();
+    for (size_t cut = 0; cut < len; cut++)
+        CHECK(kv_restore(b, snap, cut) == -1);
+    CHECK(kv_restore(b, snap, len) == 0);
+    /* an expiration of 0 in a TTL record: refused */
+    char *z = malloc(len);
+    memcpy(z, snap, len);
+    /* u64 index, u8 6 + u64 clock, u8 4, u32 1, "x", u64 created, u64
+     * modified, u32 1, "1", then the expiration */
+    size_t at = 8 + 9 + 1 + 4 + 1 + 8 + 8 + 4 + 1;
+    CHECK(z[17] == 4 && z[at - 1] == '1');
+    uint64_t exp = 0;
+    for (unsigned i = 0; i < 8; i++)
+        exp |= (uint64_t)(unsigned char)z[at + i] << (8 * i);
+    CHECK(exp == (uint64_t)T0 + 3000);
+    memset(z + at, 0, 8);
+    struct kv *c = kv_new();
+    CHECK(kv_restore(c, z, len) == -1);
+    free(z);
+    free(snap);
+    kv_free(a);
+    kv_free(b);
+    kv_free(c);
+}
+
 int main(void)
 {
     RUN(utf8_validity);
@@ -1560,6 +1887,12 @@ int main(void)
     RUN(snapshot_restores_identical_store);
     RUN(restore_refuses_malformed_snapshots_unchanged);
     RUN(operation_stats);
+    RUN(ttl_set_read_and_expire);
+    RUN(ttl_zero_update_clears_and_refresh);
+    RUN(ttl_directories);
+    RUN(ttl_deterministic_across_snapshots);
+    RUN(ttl_commands_encoded_and_refused);
+    RUN(ttl_snapshot_records_checked);
     last_clear();
     return test_summary();
 }
