@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "divergence.h"
 #include "kv.h"
@@ -41,6 +42,8 @@ enum {
     ECODE_INDEX_NAN = 203,
     ECODE_INVALID_FIELD = 209,
     ECODE_INVALID_FORM = 210,
+    ECODE_REFRESH_VALUE = 211,
+    ECODE_REFRESH_TTL_REQUIRED = 212,
     ECODE_RAFT_INTERNAL = 300,
     ECODE_LEADER_ELECT = 301,
 };
@@ -348,6 +351,15 @@ static bool text_field_ok(struct params *p, const char *what, const char *s)
     return false;
 }
 
+/* CLOCK_REALTIME in ms: a write with a TTL carries the time it was asked
+ * at, and expires that many seconds later by the leader's clock (kv.h). */
+static int64_t wall_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Validate the write parameters shared by PUT, POST and DELETE. */
 static int common_write_params(struct params *p, struct kv_cmd *cmd)
 {
@@ -371,17 +383,45 @@ static int common_write_params(struct params *p, struct kv_cmd *cmd)
         }
         cmd->prev_index = v; /* 0 means absent, as in etcd */
     }
-    if (ttl && *ttl && strcmp(ttl, "0") != 0) {
+    /* etcd: an empty ttl is no ttl (the node is permanent); ttl=0 expires
+     * at the leader's next "now" entry */
+    if (ttl && *ttl) {
+        uint64_t v;
+        if (parse_index(ttl, &v) < 0) {
+            respond_etcd_error(n, p->req, 400, ECODE_TTL_NAN,
+                               "invalid value for \"ttl\"");
+            return -1;
+        }
+        if (v > KV_TTL_MAX) {
+            respond_etcd_error(n, p->req, 400, ECODE_TTL_NAN,
+                               "ttl: at most 315360000 seconds (ten years)");
+            return -1;
+        }
+        cmd->has_ttl = cmd->op != KV_DELETE;
+        cmd->ttl = v;
+    }
+    bool refresh;
+    if (bool_param(p, "refresh", &refresh, false) < 0) {
         respond_etcd_error(n, p->req, 400, ECODE_INVALID_FIELD,
-                           "ttl: raftd does not support TTLs (see raftd(8))");
+                           "invalid value for refresh");
         return -1;
     }
-    const char *refresh = param(p, "refresh");
-    if (refresh && strcmp(refresh, "true") == 0) {
-        respond_etcd_error(n, p->req, 400, ECODE_INVALID_FIELD,
-                           "refresh: raftd does not support TTLs");
-        return -1;
+    if (refresh && cmd->op != KV_DELETE) {
+        const char *value = param(p, "value");
+        if (value && *value) {
+            respond_etcd_error(n, p->req, 400, ECODE_REFRESH_VALUE,
+                               "A value was provided on a refresh");
+            return -1;
+        }
+        if (!cmd->has_ttl) {
+            respond_etcd_error(n, p->req, 400, ECODE_REFRESH_TTL_REQUIRED,
+                               "No TTL value set");
+            return -1;
+        }
+        cmd->refresh = true;
     }
+    if (cmd->has_ttl)
+        cmd->now_ms = wall_clock_ms();
     return 0;
 }
 
@@ -442,6 +482,7 @@ static void read_now(struct node *n, struct http_request *req, const char *key,
                      bool recursive, bool sorted)
 {
     struct kv_result res;
+    kv_set_read_clock(node_kv(n), wall_clock_ms());
     kv_get(node_kv(n), key, recursive, sorted, &res);
     respond_result(n, req, &res, 0, 0);
     free(res.body);

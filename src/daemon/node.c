@@ -1145,7 +1145,8 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
         goto error;
     http_server_set_early_check(n->http, node_peer_check_head, n);
     if (sd_event_add_time(ev, &n->timer, CLOCK_MONOTONIC, 0, 1, on_timer, n) < 0 ||
-        sd_event_add_defer(ev, &n->process_defer, on_process_defer, n) < 0) {
+        sd_event_add_defer(ev, &n->process_defer, on_process_defer, n) < 0 ||
+        node_ttl_start(n) < 0) {
         snprintf(err, errlen, "cannot create event sources");
         goto error;
     }
@@ -1175,6 +1176,7 @@ void node_free(struct node *n)
     kv_free(n->kv);
     dedup_free(n->dedup);
     sd_event_source_unref(n->timer);
+    node_ttl_free(n);
     sd_event_source_unref(n->process_defer);
     sd_event_source_unref(n->stop_timer);
     syncer_free(n->syncer); /* waits for a sync in progress */

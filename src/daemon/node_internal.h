@@ -143,7 +143,14 @@ struct node {
     raft_id highest_id;         /* the highest member id seen */
     struct node_peers *peers_auth; /* node_peers.c */
     struct node_faults *faults;    /* node_faults.c */
+    /* node_ttl.c: the leader's "now" entries */
+    sd_event_source *ttl_timer;
+    struct node_op *ttl_sync_op;   /* the one in flight, or NULL */
 };
+
+/* node_ttl.c: "now" entries, so that TTL keys expire through the log */
+int node_ttl_start(struct node *n);
+void node_ttl_free(struct node *n);
 
 /* node.c */
 raft_time node_now_ms(void);

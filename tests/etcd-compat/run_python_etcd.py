@@ -6,8 +6,8 @@ ports 6001-6003 for clients, 8001-8003 for peers, on 127.0.0.1) and use
 the library as an application would. Here PATH starts with bin/, whose
 `etcd` writes a raftd.conf from the helper's etcd flags and execs raftd.
 
-Expected failure, until raftd has TTL keys (issue 15, item 2):
-test_directory_ttl_update (raftd refuses ttl= with error 209).
+All 17 are expected to pass (test_directory_ttl_update since raftd has TTL
+keys); EXPECTED_FAILURES lists any that may not, with the reason.
 
 The suite's timing is its own (fixed sleeps: 2 s after each start and
 kill, 0.5-1 s before watch changes); it is not changed here. raftd's is
@@ -38,11 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # URLs), peers 8001-8003 (passed to bin/etcd), and 6004, where a test
 # expects no server at all (test_reconnect_with_several_hosts_passed).
 PORTS = list(range(6001, 6005)) + list(range(8001, 8004))
-EXPECTED_FAILURES = {
-    "TestSimple.test_directory_ttl_update":
-        "raftd has no TTL keys yet: ttl= is refused with error 209 "
-        "(issue 15, item 2)",
-}
+EXPECTED_FAILURES = {}
 
 
 def ports_taken():

@@ -43,6 +43,7 @@ ETCD_ERRORS = {
     107: (400, "Root is read only"),
     108: (403, "Directory not empty"),
     201: (400, "PrevValue is Required in POST form"),
+    202: (400, "The given TTL in POST form is not a number"),
     203: (400, "The given index in POST form is not a number"),
     209: (400, "Invalid field"),
     210: (400, "Invalid POST form"),

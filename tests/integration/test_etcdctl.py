@@ -249,12 +249,93 @@ class EtcdctlTest(EtcdctlMixin, kvclient.SharedClusterTestCase):
             self.assertRegex(n, r"^%s/\d{20}$" % re.escape(q))
         self.assertEqual([self.ok("get", n).strip() for n in names], vals)
 
-    def test_ttl_is_refused(self):
-        # raftd's documented difference: no TTLs (errorCode 209)
+    def ttl_of(self, key):
+        so = self.ok("-o", "extended", "get", key)
+        m = re.search(r"(?m)^TTL: (-?\d+)$", so)
+        self.assertIsNotNone(m, so)
+        return int(m.group(1))
+
+    def test_ttl_commands(self):
+        # etcdctl v2's TTL commands (issue 15, item 4)
         k = self.k("t")
-        se = self.fails("set", "--ttl", "5", k, "v")
-        self.assertRegex(se, r"Error:\s+209: Invalid field \(.*ttl.*\)")
-        self.fails("get", k, code=100, message="Key not found", cause=self.k())
+        self.ok("set", "--ttl", "300", k, "v", out="v\n")
+        self.assertIn(self.ttl_of(k), (299, 300))
+        self.ok("update", "--ttl", "600", k, "w", out="w\n")
+        self.assertIn(self.ttl_of(k), (599, 600))
+        self.ok("set", k, "permanent", out="permanent\n")
+        self.assertEqual(self.ttl_of(k), 0)
+        d = self.k("d")
+        self.ok("mkdir", "--ttl", "300", d)
+        self.ok("updatedir", "--ttl", "1", d)
+        node = self.kv.get(self.c.ids()[0], d).json()["node"]
+        self.assertTrue(node["dir"], node)
+        self.assertIn(node.get("ttl", 0), (0, 1), node)
+        short = self.k("short")
+        self.ok("mk", "--ttl", "1", short, "s", out="s\n")
+        self.fails("mk", "--ttl", "1", short, "again", code=105,
+                   message="Key already exists", cause=short)
+        # both expire through the log, on every node
+        for i in self.c.ids():
+            self.c.wait_for(
+                lambda: self.ctl("get", short, ids=[i], no_sync=True)[0] == 4
+                and self.ctl("ls", d, ids=[i], no_sync=True)[0] == 4,
+                scaled(20), msg="%s and %s to expire on node %d"
+                % (short, d, i))
+        self.fails("get", short, code=100, message="Key not found",
+                   cause=short)
+        self.ok("mk", "--ttl", "1", short, "again", out="again\n")
+
+    def test_watch_forever_and_exec_watch(self):
+        k = self.k("f")
+        ids = self.c.ids()
+        p = self.watch_proc("--forever", k, ids=[ids[0]], no_sync=True)
+        marker = os.path.join(self.c.dir, "exec-watch.out")
+        cmd = [ETCDCTL, "--endpoints", self.endpoints([ids[0]]),
+               "--no-sync"] + self.tls_args() + [
+            # etcdctl 3.4's v2 exec-watch takes the key last (its argument
+            # parser drops "--", and it then reads the last word as the key)
+            "exec-watch", "--", "sh", "-c",
+            'echo "$ETCD_WATCH_ACTION $ETCD_WATCH_VALUE" >> %s' % marker, k]
+        q = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL,
+                             env=dict(os.environ, ETCDCTL_API="2"))
+        self.addCleanup(self._reap, q)
+        writes = [0]
+
+        def seen():
+            try:
+                with open(marker) as f:
+                    return f.read().splitlines()
+            except FileNotFoundError:
+                return []
+
+        def write_until(count):
+            """Write k until exec-watch has run count times (a watch
+            started a moment ago may not be registered yet), polling a
+            second after each write; at most 20 writes."""
+            while len(seen()) < count:
+                self.assertLess(writes[0], 20, "exec-watch ran %d times "
+                                "after %d writes" % (len(seen()), writes[0]))
+                writes[0] += 1
+                self.kv.put(ids[1], k, value="v%d" % writes[0])
+                deadline = time.monotonic() + scaled(1)
+                while len(seen()) < count and time.monotonic() < deadline:
+                    time.sleep(0.05)
+        write_until(1)
+        write_until(2)
+        lines = seen()
+        self.assertGreaterEqual(len(lines), 2, lines)
+        for line in lines:
+            self.assertRegex(line, r"^set v\d+$")
+        # watch --forever printed every change it saw, and is still running
+        self.assertIsNone(p.poll(), "watch --forever exited")
+        p.kill()
+        so, _ = p.communicate(timeout=5)
+        vals = so.decode().splitlines()
+        self.assertGreaterEqual(len(vals), 2, vals)
+        for v in vals:
+            self.assertRegex(v, r"^v\d+$")
 
     def test_member_list(self):
         lid = self.leader()

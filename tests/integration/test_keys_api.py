@@ -7,7 +7,7 @@ is killed.
 
 Expected answers are etcd v2's (etcd 2.x / 3.4 --enable-v2, whose
 v2store and v2http code define them); where raftd deliberately differs
-(TTLs are refused with errorCode 209) the test says so.
+the test says so. TTL keys have their own tests (test_ttl.py).
 """
 
 import http.client
@@ -581,13 +581,15 @@ class KeysApiTest(kvclient.SharedClusterTestCase):
         for q in ("recursive", "sorted", "quorum", "wait"):
             r = self.kv.get(f2, key, **{q: "yes"})
             self.assertEtcdError(r, 209, what="%s=yes" % q)
-        # raftd has no TTLs: refused with 209 (etcd would accept them)
-        for ttl in ("5", "abc"):
+        # a ttl that is not a count of seconds: 202, as etcd
+        for ttl in ("abc", "-1", "1.5", "0x10"):
             r = self.kv.put(f2, key, value="w", ttl=ttl)
-            self.assertEtcdError(r, 209, what="ttl=%s" % ttl,
+            self.assertEtcdError(r, 202, what="ttl=%s" % ttl,
                                  cause=lambda c: "ttl" in (c or "").lower())
-        r = self.kv.put(f2, key, dir="true", ttl="5")
-        self.assertEtcdError(r, 209, what="dir with ttl")
+        r = self.kv.put(f2, key, dir="true", ttl="5x")
+        self.assertEtcdError(r, 202, what="dir with a bad ttl")
+        r = self.kv.put(f2, key, value="w", refresh="yes")
+        self.assertEtcdError(r, 209, what="refresh=yes")
         # nothing of that changed the key
         self.assertEqual(self.kv.value(lid, key, quorum=True), "v")
 
