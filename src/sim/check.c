@@ -142,6 +142,7 @@ void slog_append(struct slog *l, const struct raft_entry *e, bool keep_data)
         memcpy(x->data, e->data, e->len);
     }
     x->ehash = entry_hash(e);
+    x->now = e->type == RAFT_ENTRY_NORMAL ? now_of(e->data, e->len) : 0;
     x->chain = mix64(prev ^ x->ehash);
 }
 
@@ -472,6 +473,29 @@ static bool committed_in_term(const struct sim *s, raft_term t)
     return false;
 }
 
+/* A "now" entry (the leader's time for TTL expiry, kv.h) is "t<clock>":
+ * its clock, or 0 for any other entry. */
+uint64_t now_of(const uint8_t *data, uint32_t len)
+{
+    if (!data || len < 2 || len > 21 || data[0] != 't')
+        return 0;
+    uint64_t v = 0;
+    for (uint32_t k = 1; k < len; k++) {
+        if (data[k] < '0' || data[k] > '9')
+            return 0;
+        v = v * 10 + (uint64_t)(data[k] - '0');
+    }
+    return v;
+}
+
+/* The store's clock after entry e, from the clock before it: the largest
+ * time so far, as kv_apply keeps it (a new leader's clock may be behind). */
+static uint64_t clock_after(uint64_t before, uint64_t now)
+{
+    return now > before ? now : before;
+}
+
+
 /* Entry i of n's mirror was just appended: if it is a configuration, it
  * is one voter away from the one before it in this log (any majority of
  * one then overlaps any majority of the other: dissertation 4.1), and a
@@ -631,6 +655,7 @@ static void commit_report(struct sim *s, struct node *n, raft_index commit,
             struct slog_entry x = n->mirror.e[C->n];
             x.data = NULL;
             x.sm = mix64((C->n ? C->e[C->n - 1].sm : 0) ^ x.ehash);
+            x.clock = clock_after(C->n ? C->e[C->n - 1].clock : 0, x.now);
             *slog_grow(C) = x;
             if (x.conf_idx == C->n) {
                 s->res->st.configs_committed++;
@@ -866,6 +891,16 @@ void check_apply(struct sim *s, struct node *n, raft_index i,
     }
     n->applied = i;
     n->sm_hash = mix64(n->sm_hash ^ h);
+    uint64_t t = e->type == RAFT_ENTRY_NORMAL ? now_of(e->data, e->len) : 0;
+    if (t && t < n->sm_clock)
+        s->res->st.now_behind++;
+    n->sm_clock = clock_after(n->sm_clock, t);
+    if (n->sm_clock != C->e[i - 1].clock)
+        violation(s, "Now entries", "%s's store clock after entry %" PRIu64
+                  " is %" PRIu64 " but the committed log's is %" PRIu64
+                  " (a snapshot or restart lost the clock, or \"now\" "
+                  "entries were applied out of order)", node_name(n->id), i,
+                  n->sm_clock, C->e[i - 1].clock);
     if (n->sm_hash != C->e[i - 1].sm)
         violation(s, "State Machine Safety", "%s's state machine after entry %"
                   PRIu64 " differs from the committed log's (it applied it "

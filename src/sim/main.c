@@ -62,6 +62,10 @@ static const char usage_text[] =
     "      --snapshots P      chance a node snapshots and compacts its log after\n"
     "                         applying entries (default 5%; 0: never)\n"
     "      --snapshot-keep N  it keeps up to N applied entries (default 10)\n"
+    "      --now-interval MS  a leader proposes a \"now\" entry (its clock, for\n"
+    "                         TTL expiry) every MS ms of it (default 0: never);\n"
+    "                         every node must apply them in the same order and\n"
+    "                         keep the same store clock, across snapshots\n"
     "Clients:\n"
     "      --rate R           client commands per second, at random nodes (default 1)\n"
     "      --reads R          ReadIndex reads per second (default 0)\n"
@@ -86,7 +90,7 @@ static const char usage_text[] =
 
 enum {
     O_SCENARIO = 256, O_NO_LIVENESS, O_LIVENESS, O_FAULTS, O_FAULT_RATE,
-    O_LOSS, O_DUP, O_REORDER, O_LATENCY, O_DISK, O_TORN, O_BG_SYNC, O_SNAPSHOTS, O_SNAPSHOT_KEEP, O_RATE, O_READS,
+    O_LOSS, O_DUP, O_REORDER, O_LATENCY, O_DISK, O_TORN, O_BG_SYNC, O_SNAPSHOTS, O_SNAPSHOT_KEEP, O_NOW_INTERVAL, O_RATE, O_READS,
     O_TRANSFERS, O_HEARTBEAT, O_ELECTION, O_NO_PREVOTE, O_NO_CQ, O_BATCH,
     O_INFLIGHT, O_TAIL, O_SEEDS, O_SEED_START, O_BUDGET, O_KEEP_GOING,
     O_SPARES,
@@ -111,6 +115,7 @@ static const struct option long_opts[] = {
     {"bg-sync", required_argument, 0, O_BG_SYNC},
     {"snapshots", required_argument, 0, O_SNAPSHOTS},
     {"snapshot-keep", required_argument, 0, O_SNAPSHOT_KEEP},
+    {"now-interval", required_argument, 0, O_NOW_INTERVAL},
     {"rate", required_argument, 0, O_RATE},
     {"reads", required_argument, 0, O_READS},
     {"transfers", required_argument, 0, O_TRANSFERS},
@@ -416,6 +421,10 @@ static void parse_args(int argc, char **argv, struct cli *c)
             c->set |= SET_SNAPSHOTS;
             add_override(c, name, optarg);
             break;
+        case O_NOW_INTERVAL:
+            b->now_interval = (unsigned)arg_u64("--now-interval", optarg);
+            add_override(c, name, optarg);
+            break;
         case O_RATE:
             b->proposals = arg_rate("--rate", optarg);
             c->set |= SET_PROPOSALS;
@@ -665,6 +674,11 @@ static int run_one(const struct cli *c)
            " snapshots taken, %" PRIu64 " installed\n",
            st->crashes, st->restarts, st->partitions, st->pauses, st->torn_writes,
            st->snapshots, st->installs);
+    if (st->now_entries)
+        printf("  \"now\" entries: %" PRIu64 " proposed; %" PRIu64 " times one "
+               "was applied behind the store's clock (from a leader whose "
+               "clock was behind)\n",
+               st->now_entries, st->now_behind);
     if (st->bg_writes)
         printf("  background syncing: %" PRIu64 " writes, %" PRIu64 " syncs, %"
                PRIu64 " answers held until durable\n", st->bg_writes,

@@ -492,7 +492,8 @@ static void load_snapshot(struct sim *s, struct node *n,
     raft_index idx = rd->snapshot_index;
     const struct slog *C = &s->committed;
     if (idx > C->n || C->e[idx - 1].chain != n->snap.chain ||
-        C->e[idx - 1].sm != n->snap.sm) {
+        C->e[idx - 1].sm != n->snap.sm ||
+        C->e[idx - 1].clock != n->snap.clock) {
         violation(s, "State Machine Safety", "%s installs a snapshot up to %"
                   PRIu64 " that is not the committed state there",
                   node_name(n->id), idx);
@@ -500,6 +501,7 @@ static void load_snapshot(struct sim *s, struct node *n,
     }
     n->applied = idx;
     n->sm_hash = n->snap.sm;
+    n->sm_clock = n->snap.clock;
     s->res->st.installs++;
     dig(s, 0x5a9ull ^ (n->id << 40) ^ idx);
     SAY(s, 0, n->id, "installs the leader's snapshot up to entry %" PRIu64
@@ -530,7 +532,8 @@ static void maybe_compact(struct sim *s, struct node *n)
     }
     n->snap = (struct ssnap){.index = a, .term = raft_term_at(n->r, a),
                              .chain = n->mirror.e[a - 1].chain,
-                             .sm = n->sm_hash, .conf = want};
+                             .sm = n->sm_hash, .clock = n->sm_clock,
+                             .conf = want};
     raft_index keep = rng_below(&s->snapshotting, s->cfg->snapshot_keep + 1);
     raft_index upto = a > keep ? a - keep : 0;
     if (upto > raft_snapshot_index(n->r)) {
@@ -872,10 +875,34 @@ static void deliver_now(struct sim *s, struct node *n, struct raft_msg *m)
     settle(s, n);
 }
 
+/* A leader proposes a "now" entry, "t<its clock>", every now_interval ms
+ * of its clock (node_ttl.c does so when a TTL is due; here always, so that
+ * leader changes between nodes whose clocks disagree are exercised). */
+static void maybe_propose_now(struct sim *s, struct node *n)
+{
+    if (!s->cfg->now_interval || raft_role(n->r) != RAFT_LEADER)
+        return;
+    uint64_t clock = node_clock(n, s->now);
+    if (clock < n->next_now)
+        return;
+    n->next_now = clock + s->cfg->now_interval;
+    char data[32];
+    int len = snprintf(data, sizeof(data), "t%" PRIu64, clock);
+    raft_index idx = 0;
+    int rv = raft_propose(n->r, clock, data, (size_t)len, &idx);
+    dig(s, 0x70ull ^ clock ^ ((uint64_t)(rv + 100) << 40) ^ (idx << 8));
+    if (rv == 0) {
+        s->res->st.now_entries++;
+        SAY(s, 1, n->id, "proposes \"now\" entry %s as entry %" PRIu64, data,
+            idx);
+    }
+}
+
 static void tick_now(struct sim *s, struct node *n)
 {
     n->tick_pending = false;
     raft_tick(n->r, node_clock(n, s->now));
+    maybe_propose_now(s, n);
     settle(s, n);
 }
 
@@ -992,6 +1019,8 @@ static void node_restart(struct sim *s, struct node *n)
     n->incarnation++;
     n->applied = n->snap.index; /* the state machine loads the snapshot */
     n->sm_hash = n->snap.sm;
+    n->sm_clock = n->snap.clock;
+    n->next_now = 0;
     n->incoming = (struct ssnap){0};
     n->term = 0;
     n->commit = 0;
@@ -1604,6 +1633,7 @@ static void forge(struct sim *s, raft_id to, unsigned kind)
         if (kind == FORGE_STALE && idx <= s->committed.n) { /* agrees */
             att.chain = s->committed.e[idx - 1].chain;
             att.sm = s->committed.e[idx - 1].sm;
+            att.clock = s->committed.e[idx - 1].clock;
         } else { /* a state that never was */
             att.chain = mix64(rng_next(g));
             att.sm = mix64(rng_next(g));
@@ -2455,6 +2485,9 @@ void sim_print_config(FILE *f, const struct sim_config *c, uint64_t seed)
     if (c->snapshots > 0)
         fprintf(f, "  snapshots: %.0f%% chance after applying, keeping up to "
                 "%u entries\n", c->snapshots * 100, c->snapshot_keep);
+    if (c->now_interval)
+        fprintf(f, "  \"now\" entries: a leader proposes its clock every %u "
+                "ms of it\n", c->now_interval);
     if (c->forge_rate > 0)
         fprintf(f, "  forged messages contradicting a node's committed log: "
                 "%.2f/s\n", c->forge_rate);

@@ -130,6 +130,9 @@ struct sim_config {
     double snapshots;            /* chance a node compacts after a ready that
                                     applied entries */
     unsigned snapshot_keep;      /* it keeps up to this many applied entries */
+    /* TTL time (kv.h, "Time and TTLs"): a leader proposes a "now" entry
+     * with its own clock every now_interval ms of it (0: never) */
+    unsigned now_interval;
     /* clients */
     double proposals, reads, transfers; /* per second */
     /* scripted events */
@@ -181,6 +184,8 @@ struct sim_stats {
         changes_noquorum, changes_notleader, changes_other, changes_waiting;
     uint64_t configs_committed;
     uint64_t committed;   /* highest committed index */
+    uint64_t now_entries, now_behind; /* "now" entries proposed; of those
+                                         applied, behind the store's clock */
     uint64_t liveness_ms; /* time from quiet start to probe applied everywhere */
 };
 

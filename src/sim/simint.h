@@ -25,6 +25,9 @@ struct slog_entry {
     uint64_t ehash; /* this entry alone */
     uint64_t chain; /* this entry and all before it */
     uint64_t sm;    /* committed log only: state machine hash after it */
+    uint64_t now;   /* a "now" entry's time (now_of), else 0 */
+    uint64_t clock; /* committed log only: the store's clock after it (the
+                       largest time of a "now" entry up to here) */
     /* The configuration in effect at this entry, as the cluster's history
      * has it (from the cluster's initial one, through every configuration
      * entry up to here), and the index of the latest configuration entry
@@ -57,6 +60,7 @@ struct ssnap {
     raft_index index;
     raft_term term;
     uint64_t chain, sm;
+    uint64_t clock; /* the store's clock (as kv_snapshot carries it) */
     struct sconf conf; /* the configuration at index (raft_configuration_at);
                           no voters: none recorded */
 };
@@ -145,6 +149,8 @@ struct node {
     /* The state machine: applied entries (volatile, rebuilt on restart). */
     raft_index applied;
     uint64_t sm_hash;
+    uint64_t sm_clock;    /* the store's clock: the largest "now" applied */
+    uint64_t next_now;    /* leader: its clock for the next "now" entry */
 
     /* Observed state, for the checker and the timeline. */
     raft_term term;
@@ -349,6 +355,7 @@ uint64_t entry_hash(const struct raft_entry *e);
 void check_ready_entries(struct sim *s, struct node *n,
                          const struct raft_ready *rd);
 void check_observe(struct sim *s, struct node *n);
+uint64_t now_of(const uint8_t *data, uint32_t len);
 void check_apply(struct sim *s, struct node *n, raft_index i,
                  const struct raft_entry *e);
 void check_read(struct sim *s, struct node *n, uint64_t id, raft_index index);

@@ -93,14 +93,18 @@ fi
 # with torn writes, no pre-vote and no check-quorum, background syncing,
 # forged messages with snapshots compacting right up to the applied index,
 # membership changes (churn) with spares, crashes, partitions, pauses, loss,
-# snapshots, slow disks and background syncing.
+# snapshots, slow disks and background syncing; "now" entries (TTL time,
+# kv.h) from leaders whose clocks disagree, across leader changes, crashes
+# and snapshots: every node must apply them in the same order and keep the
+# same store clock.
 for args in "--nodes 9 --faults partition,crash --fault-rate 1" \
             "--nodes 5 --faults crash,pause,vote-crash --disk 1-20 --torn 0.5 --fault-rate 1" \
             "--nodes 3 --faults partition,pause --no-prevote --no-check-quorum --loss 10% --dup 5% --reorder 20%" \
             "--nodes 5 --bg-sync 1 --faults crash,pause,partition --torn 0.5 --disk 0-20 --fault-rate 1 --rate 20" \
             "--nodes 5 --faults partition,crash,forge --fault-rate 1 --rate 10 --snapshots 0.3 --snapshot-keep 0" \
             "--nodes 5 --faults partition,crash,pause,churn --fault-rate 1 --rate 10 --snapshots 0.3 --snapshot-keep 0 --transfers 0.3" \
-            "--nodes 3 --spares 3 --faults crash,partition,vote-crash,churn --fault-rate 1.5 --loss 5% --bg-sync 0.5 --disk 0-20 --torn 0.5 --snapshots 0.2"; do
+            "--nodes 3 --spares 3 --faults crash,partition,vote-crash,churn --fault-rate 1.5 --loss 5% --bg-sync 0.5 --disk 0-20 --torn 0.5 --snapshots 0.2" \
+            "--nodes 5 --faults partition,crash,pause --fault-rate 1 --now-interval 200 --snapshots 0.3 --snapshot-keep 0 --transfers 0.3"; do
     # shellcheck disable=SC2086
     out=$(run "$SIM" --seeds 40 -q $args 2>&1)
     rc=$?
