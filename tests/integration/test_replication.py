@@ -338,12 +338,15 @@ class ReplicationTest(harness.ClusterTestCase):
     # ------------------------------------------------------------------
     # partitions (nft)
 
-    def isolate_leader_with_writes(self, n_writes, nodes=3):
+    def isolate_leader_with_writes(self, n_writes, nodes=3, **cluster_kw):
         """Cluster, leader L cut off by nft, n_writes sent to L at once
         (none may succeed), a new leader elected by the majority which
         takes writes. Returns (c, p, old leader, new leader, acked
-        {key: value}, unacked keys, status of L before healing)."""
-        c = self.cluster(nodes)
+        {key: value}, unacked keys, status of L before healing).
+        L appends the writes that reach it before check-quorum makes it
+        step down, an election timeout after it was cut off: cluster_kw
+        (longer election timeouts) widens that window."""
+        c = self.cluster(nodes, **cluster_kw)
         p = partition.partitioner(self, c)
         lid, term = c.leader()
         partition.check_partitions_work(self, c, p, lid, c.followers(lid)[0])
@@ -414,8 +417,12 @@ class ReplicationTest(harness.ClusterTestCase):
         self.check_rejoined(c, old, new, acked, unacked)
 
     def test_fast_backoff_over_many_conflicting_entries(self):
+        # The 100 writes must reach the cut-off leader before it steps down
+        # (check-quorum): on a busy machine the default 300-600 ms election
+        # timeout let only 48 in; with 2-4 s, all of them get there.
         c, p, old, new, acked, unacked, st = \
-            self.isolate_leader_with_writes(100)
+            self.isolate_leader_with_writes(100, election_min_ms=2000,
+                                            election_max_ms=4000)
         conflicting = st["last_log_index"] - st["commit_index"]
         self.assertGreaterEqual(conflicting, 50,
                                 "the cut-off leader holds only %d uncommitted "
