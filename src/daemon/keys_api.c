@@ -385,7 +385,8 @@ static int common_write_params(struct params *p, struct kv_cmd *cmd)
     }
     /* etcd: an empty ttl is no ttl (the node is permanent); ttl=0 expires
      * at the leader's next "now" entry */
-    if (ttl && *ttl) {
+    bool ttl_given = ttl && *ttl;
+    if (ttl_given) {
         uint64_t v;
         if (parse_index(ttl, &v) < 0) {
             respond_etcd_error(n, p->req, 400, ECODE_TTL_NAN,
@@ -400,27 +401,32 @@ static int common_write_params(struct params *p, struct kv_cmd *cmd)
         cmd->has_ttl = cmd->op != KV_DELETE;
         cmd->ttl = v;
     }
-    bool refresh;
-    if (bool_param(p, "refresh", &refresh, false) < 0) {
+    /* etcd checks refresh on every method, and an empty one is invalid */
+    const char *rv = param(p, "refresh");
+    bool refresh = rv && strcmp(rv, "true") == 0;
+    if (rv && !refresh && strcmp(rv, "false") != 0) {
         respond_etcd_error(n, p->req, 400, ECODE_INVALID_FIELD,
                            "invalid value for refresh");
         return -1;
     }
-    if (refresh && cmd->op != KV_DELETE) {
+    if (refresh) {
         const char *value = param(p, "value");
         if (value && *value) {
             respond_etcd_error(n, p->req, 400, ECODE_REFRESH_VALUE,
                                "A value was provided on a refresh");
             return -1;
         }
-        if (!cmd->has_ttl) {
+        if (!ttl_given) {
             respond_etcd_error(n, p->req, 400, ECODE_REFRESH_TTL_REQUIRED,
                                "No TTL value set");
             return -1;
         }
-        cmd->refresh = true;
+        cmd->refresh = cmd->op != KV_DELETE;
     }
-    if (cmd->has_ttl)
+    /* The time goes with a write that sets a TTL, and with any write while
+     * the store has TTLs: the ttl in its answer's prevNode counts from it,
+     * and it keeps the store's clock current. */
+    if (cmd->has_ttl || kv_ttl_count(node_kv(n)) > 0)
         cmd->now_ms = wall_clock_ms();
     return 0;
 }

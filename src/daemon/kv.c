@@ -565,17 +565,29 @@ static struct node *node_add(struct kv *kv, struct node *parent,
 }
 
 /* ---- TTLs ----
- * A min-heap of the nodes with a TTL, ordered by (expiration, createdIndex).
- * That is a total order (a command gives at most one node a TTL: the
- * directories it creates on the way are permanent), so ties expire in the
- * same order on every replica, whether it built its heap entry by entry or
- * from a snapshot. */
+ * A min-heap of the nodes with a TTL, ordered by (expiration, createdIndex,
+ * depth). That is a total order, so ties expire in the same order on every
+ * replica, whether it built its heap entry by entry or from a snapshot
+ * (which restores nodes in tree order): nodes that share a createdIndex
+ * were made by one command, which creates one path, so they lie on one
+ * root-to-leaf chain and differ in depth. The shallower goes first (a
+ * directory expires with what is below it, as one event). */
+
+static size_t node_depth(const struct node *n)
+{
+    size_t d = 0;
+    for (; n->parent; n = n->parent)
+        d++;
+    return d;
+}
 
 static bool ttl_before(const struct node *a, const struct node *b)
 {
     if (a->expire_ms != b->expire_ms)
         return a->expire_ms < b->expire_ms;
-    return a->created < b->created;
+    if (a->created != b->created)
+        return a->created < b->created;
+    return node_depth(a) < node_depth(b);
 }
 
 static void ttl_place(struct kv *kv, size_t i, struct node *n)
@@ -1317,7 +1329,10 @@ static void op_create(struct op *o, const char *action, bool replace,
     struct walk w;
     walk(kv, o->path, o->plen, &w);
     if (o->plen == 1) { /* (the walk of "/" cannot meet a file) */
-        op_root_error(o);
+        if (o->refresh) /* etcd reads the root's value first: 102 */
+            op_error(o, KV_E_NOT_FILE, 1);
+        else
+            op_root_error(o);
         return;
     }
     if (w.st == WALK_NOTDIR) {
@@ -1327,6 +1342,10 @@ static void op_create(struct op *o, const char *action, bool replace,
     struct node *prev = w.st == WALK_FOUND ? w.n : NULL;
     if (o->refresh && !prev) { /* etcd's Set: refresh needs the node */
         op_error(o, KV_E_KEY_NOT_FOUND, w.end);
+        return;
+    }
+    if (o->refresh && prev->dir) { /* etcd reads its value first: 102 */
+        op_error(o, KV_E_NOT_FILE, o->plen);
         return;
     }
     if (prev && !replace) {
@@ -1541,15 +1560,18 @@ static void node_key(const struct node *n, struct buf *b)
     }
 }
 
-/* A "now" entry: expire, oldest first, every node due at o->now (etcd's
- * DeleteExpiredKeys): each an "expire" event at its own index, watchers of
- * the removed keys notified as for a delete. Answers how many expired. */
+/* A "now" entry: expire, oldest first, the nodes due at o->now (etcd's
+ * DeleteExpiredKeys), at most KV_SYNC_MAX of them (a constant, so every
+ * replica stops at the same one; the leader proposes another entry for the
+ * rest): each an "expire" event at its own index, watchers of the removed
+ * keys notified as for a delete. Answers how many expired. */
 static void op_sync(struct op *o)
 {
     struct kv *kv = o->kv;
     struct buf key = {0};
     uint64_t expired = 0;
-    while (kv->ttl_n && kv->ttl[0]->expire_ms <= o->now) {
+    while (kv->ttl_n && kv->ttl[0]->expire_ms <= o->now &&
+           expired < KV_SYNC_MAX) {
         struct node *n = kv->ttl[0];
         uint64_t idx = ++kv->index;
         node_key(n, &key);
@@ -1565,6 +1587,9 @@ static void op_sync(struct op *o)
         notify_prefixes(kv, ev);
         kv->stats.expire_count++;
         expired++;
+        /* now, while ev is in the history ring: the next expiries may
+         * reuse its slot */
+        run_callbacks(kv);
     }
     free(key.p);
     buf_truncate(&o->b, 0);
@@ -2145,6 +2170,7 @@ void kv_apply(struct kv *kv, const void *data, size_t len,
             else
                 count_op(&st->update_success, &st->update_fail, res);
         } else if (c.prev_exist == 0) {
+            o.refresh = false; /* etcd's Create ignores it */
             op_create(&o, "create", false, c.dir, value);
             count_op(&st->create_success, &st->create_fail, res);
         } else if (cond) {
@@ -2166,6 +2192,7 @@ void kv_apply(struct kv *kv, const void *data, size_t len,
         free(path);
         path = buf_take(&b, &o.plen);
         o.path = path;
+        o.refresh = false; /* etcd's Create ignores it */
         op_create(&o, "create", false, c.dir, value);
         count_op(&st->create_success, &st->create_fail, res);
         break;

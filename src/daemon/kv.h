@@ -131,8 +131,9 @@ struct kv_cmd {
  * The store has a clock: the largest now_ms of the commands it applied.
  * Nothing expires on its own. A KV_SYNC command ("now" entry), which the
  * leader proposes when something is due by its clock, advances the clock
- * and expires every node whose expiration is at or before it, oldest first
- * (ties in creation order), each as an "expire" event at its own index, as
+ * and expires the nodes whose expiration is at or before it (at most
+ * KV_SYNC_MAX), oldest first (ties by createdIndex, then shallower first),
+ * each as an "expire" event at its own index, as
  * etcd v2's DeleteExpiredKeys does. Every replica applies the same entries,
  * so the same keys expire at the same log positions everywhere; snapshots
  * carry the expirations and the clock.
@@ -141,6 +142,9 @@ struct kv_cmd {
  * the command's own now_ms for writes and events, and for reads from the
  * later of the store's clock and the read clock (kv_set_read_clock). */
 #define KV_TTL_MAX UINT64_C(315360000) /* ten years, in seconds */
+/* At most this many nodes expire per KV_SYNC (the history keeps KV_HISTORY
+ * events; the leader proposes another sync for the rest). */
+#define KV_SYNC_MAX (KV_HISTORY / 2)
 
 /* The wall clock (Unix ms) that reads compute a remaining ttl with. Only
  * the answer's "ttl" field depends on it: nothing expires by it. */

@@ -35,9 +35,21 @@ static void on_sync_done(void *arg, const struct node_outcome *o)
 {
     struct node *n = arg;
     n->ttl_sync_op = NULL;
-    if (o->error != NODE_OK && !n->closing)
+    if (n->closing)
+        return;
+    if (o->error != NODE_OK) {
         log_msg(LOG_DEBUG, "a \"now\" entry for TTL expiry failed (%s); the "
                 "next check proposes another", o->message ? o->message : "?");
+        return;
+    }
+    /* A sync expires at most KV_SYNC_MAX nodes: the rest go at once, from
+     * the timer (not from inside the ops' delivery loop). */
+    if (kv_next_expiration(n->kv) && n->ttl_timer) {
+        uint64_t now;
+        sd_event_now(n->ev, CLOCK_MONOTONIC, &now);
+        sd_event_source_set_time(n->ttl_timer, now);
+        sd_event_source_set_enabled(n->ttl_timer, SD_EVENT_ONESHOT);
+    }
 }
 
 /* Propose a "now" entry if this node leads and something is due. */
@@ -61,9 +73,13 @@ static void propose_now_if_due(struct node *n)
 
 static int on_ttl_timer(sd_event_source *s, uint64_t usec, void *arg)
 {
+    (void)usec;
     struct node *n = arg;
     propose_now_if_due(n);
-    sd_event_source_set_time(s, usec + TTL_CHECK_MS * 1000);
+    uint64_t now; /* from now, not from when it was due: no catching up
+                     after a long turn of the loop */
+    sd_event_now(n->ev, CLOCK_MONOTONIC, &now);
+    sd_event_source_set_time(s, now + TTL_CHECK_MS * 1000);
     sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
     return 0;
 }

@@ -146,12 +146,26 @@ class TTLTest(harness.ClusterTestCase):
                            ({"value": "x", "ttl": "5", "refresh": "true"},
                             211),
                            ({"refresh": "true", "prevExist": "true"}, 212),
-                           ({"value": "x", "refresh": "maybe"}, 209)):
+                           ({"value": "x", "refresh": "maybe"}, 209),
+                           ({"value": "x", "refresh": ""}, 209)):
             r = c.request(leader, "PUT", "/v2/keys/r", form=form)
             self.assertEqual(r.status, 400, (form, r))
             self.assertEqual(r.json()["errorCode"], code, (form, r))
+        # etcd checks refresh on DELETE too
+        r = c.request(leader, "DELETE", "/v2/keys/r",
+                      params={"refresh": "true"})
+        self.assertEqual((r.status, r.json()["errorCode"]), (400, 212), r)
         self.assertEqual(kv_get(c, leader, "/r").json()["node"]["value"],
                          "permanent")
+        # while the store has TTLs, a plain write's prevNode counts its ttl
+        # from the write's own time
+        kv_put(c, leader, "/p", "v", ttl="100")
+        t0 = time.time()
+        c.wait_for(lambda: time.time() > t0 + 1.5, scaled(5),
+                   msg="1.5 s to pass")
+        r = kv_put(c, leader, "/p", "w")
+        self.assertLessEqual(r.json()["prevNode"]["ttl"], 99)
+        self.assertGreater(r.json()["prevNode"]["ttl"], 50)
 
     def test_expiry_while_a_follower_is_down(self):
         c = self.cluster(3)

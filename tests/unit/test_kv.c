@@ -1855,6 +1855,96 @@ TEST(ttl_snapshot_records_checked)
     kv_free(c);
 }
 
+/* Nodes made by one command share a createdIndex: a directory and the key
+ * below it, with the same expiration, expire in the same order in a store
+ * restored from a snapshot (tree order) as in the original (helper-20's
+ * review found they did not). */
+TEST(ttl_ties_on_one_path_restore_alike)
+{
+    struct kv *a = kv_new();
+    set(a, "/d/f", "v"); /* /d and /d/f: createdIndex 1 */
+    run_ttl(a, KV_SET, "/d/f", "v", false, 1, 10, false, T0);
+    run_ttl(a, KV_SET, "/d", NULL, true, 1, 10, false, T0);
+    size_t len;
+    char *snap = kv_snapshot(a, &len);
+    struct kv *b = kv_new();
+    CHECK(kv_restore(b, snap, len) == 0);
+    free(snap);
+    sync_at(a, T0 + 10000);
+    char *ba = strdup(last.body);
+    sync_at(b, T0 + 10000);
+    CHECK(streq(ba, last.body));
+    CHECK_EQ_U(jnum("expired"), 1); /* /d first, /d/f with it */
+    free(ba);
+    CHECK_EQ_U(kv_index(a), kv_index(b));
+    char *sa = kv_snapshot(a, &len);
+    size_t lb;
+    char *sb = kv_snapshot(b, &lb);
+    CHECK(len == lb && memcmp(sa, sb, len) == 0);
+    free(sa);
+    free(sb);
+    kv_free(a);
+    kv_free(b);
+}
+
+/* One sync expires at most KV_SYNC_MAX nodes, and each watcher gets its
+ * own key's event even when the history ring turns over meanwhile. */
+TEST(ttl_sync_bounded_and_watchers_get_their_event)
+{
+    struct kv *kv = kv_new();
+    char key[32];
+    int total = KV_SYNC_MAX * 2 + 1;
+    for (int i = 0; i < total; i++) {
+        snprintf(key, sizeof key, "/k%d", i);
+        run_ttl(kv, KV_SET, key, "v", false, -1, 1, false, T0);
+    }
+    struct kv_result r;
+    struct cap c0 = {0}, clast = {0};
+    CHECK(kv_watch(kv, "/k0", false, 0, on_event, &c0, &r));
+    snprintf(key, sizeof key, "/k%d", KV_SYNC_MAX - 1);
+    CHECK(kv_watch(kv, key, false, 0, on_event, &clast, &r));
+    sync_at(kv, T0 + 1000);
+    CHECK_EQ_U(jnum("expired"), KV_SYNC_MAX);
+    CHECK_EQ_U(c0.calls, 1);
+    CHECK_EQ_U(clast.calls, 1);
+    take_cap(&c0);
+    CHECK(streq(jstr("node.key"), "/k0"));
+    take_cap(&clast);
+    CHECK(streq(jstr("node.key"), key));
+    CHECK(kv_next_expiration(kv) == T0 + 1000);
+    sync_at(kv, T0 + 1000);
+    CHECK_EQ_U(jnum("expired"), KV_SYNC_MAX);
+    sync_at(kv, T0 + 1000);
+    CHECK_EQ_U(jnum("expired"), 1);
+    CHECK_EQ_U(kv_ttl_count(kv), 0);
+    CHECK_EQ_U(kv_index(kv), (uint64_t)total * 2);
+    kv_free(kv);
+}
+
+TEST(ttl_refresh_edges_and_prev_node_time)
+{
+    struct kv *kv = kv_new();
+    /* etcd's Create ignores refresh */
+    run_ttl(kv, KV_SET, "/c", "", false, 0, 5, true, T0);
+    CHECK_EQ_U(last.status, 201);
+    CHECK(!jhas("refresh"));
+    run_ttl(kv, KV_CREATE_IN_ORDER, "/q", NULL, false, -1, 5, true, T0);
+    CHECK_EQ_U(last.status, 201);
+    CHECK(!jhas("refresh"));
+    /* refresh reads the value first: a directory or the root is 102 */
+    run_ttl(kv, KV_SET, "/dir", NULL, true, -1, 5, false, T0);
+    run_ttl(kv, KV_SET, "/dir", NULL, false, -1, 5, true, T0);
+    CHECK_ERR(102, 403, "/dir", 3);
+    run_ttl(kv, KV_SET, "/", NULL, false, -1, 5, true, T0);
+    CHECK_ERR(102, 403, "/", 3);
+    /* a write without a ttl but with the time: prevNode's ttl counts from
+     * it (keys_api stamps writes while the store has TTLs) */
+    run_ttl(kv, KV_SET, "/c", "plain", false, -1, -1, false, T0 + 3000);
+    CHECK_EQ_U(jnum("prevNode.ttl"), 2);
+    CHECK(!jhas("node.ttl"));
+    kv_free(kv);
+}
+
 int main(void)
 {
     RUN(utf8_validity);
@@ -1893,6 +1983,9 @@ int main(void)
     RUN(ttl_deterministic_across_snapshots);
     RUN(ttl_commands_encoded_and_refused);
     RUN(ttl_snapshot_records_checked);
+    RUN(ttl_ties_on_one_path_restore_alike);
+    RUN(ttl_sync_bounded_and_watchers_get_their_event);
+    RUN(ttl_refresh_edges_and_prev_node_time);
     last_clear();
     return test_summary();
 }
