@@ -43,6 +43,8 @@
  */
 #include "simint.h"
 
+#include "../daemon/kv.h"
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -143,6 +145,7 @@ void slog_append(struct slog *l, const struct raft_entry *e, bool keep_data)
     }
     x->ehash = entry_hash(e);
     x->now = e->type == RAFT_ENTRY_NORMAL ? now_of(e->data, e->len) : 0;
+    x->clock = x->kvc = 0; /* (committed log only) */
     x->chain = mix64(prev ^ x->ehash);
 }
 
@@ -473,19 +476,27 @@ static bool committed_in_term(const struct sim *s, raft_term t)
     return false;
 }
 
-/* A "now" entry (the leader's time for TTL expiry, kv.h) is "t<clock>":
- * its clock, or 0 for any other entry. */
+/* The time a store command carries (kv.h: its "now" field, which a write
+ * with a TTL and a leader's "now" entry have), or 0. The sim's commands
+ * are kv_encode()'s, so the field's text is exactly "now":"<digits>". */
 uint64_t now_of(const uint8_t *data, uint32_t len)
 {
-    if (!data || len < 2 || len > 21 || data[0] != 't')
+    static const char field[] = "\"now\":\"";
+    size_t fl = sizeof field - 1;
+    if (!data || len < fl + 2 || data[0] != '{')
         return 0;
-    uint64_t v = 0;
-    for (uint32_t k = 1; k < len; k++) {
-        if (data[k] < '0' || data[k] > '9')
-            return 0;
-        v = v * 10 + (uint64_t)(data[k] - '0');
+    for (uint32_t k = 0; k + fl < len; k++) {
+        if (memcmp(data + k, field, fl) != 0)
+            continue;
+        uint64_t v = 0;
+        for (uint32_t j = k + (uint32_t)fl; j < len && data[j] != '"'; j++) {
+            if (data[j] < '0' || data[j] > '9' || v > UINT64_MAX / 10 - 9)
+                return 0;
+            v = v * 10 + (uint64_t)(data[j] - '0');
+        }
+        return v;
     }
-    return v;
+    return 0;
 }
 
 /* The store's clock after entry e, from the clock before it: the largest
@@ -656,6 +667,7 @@ static void commit_report(struct sim *s, struct node *n, raft_index commit,
             x.data = NULL;
             x.sm = mix64((C->n ? C->e[C->n - 1].sm : 0) ^ x.ehash);
             x.clock = clock_after(C->n ? C->e[C->n - 1].clock : 0, x.now);
+            x.kvc = 0; /* the first node to apply it records it */
             *slog_grow(C) = x;
             if (x.conf_idx == C->n) {
                 s->res->st.configs_committed++;
@@ -866,6 +878,34 @@ void check_observe(struct sim *s, struct node *n)
         check_removed_leader(s, n);
 }
 
+/* With --now-interval every node runs the real store (kv.c) over the
+ * entries it applies: the chain of its answers (expire events included)
+ * after entry i must be the one the first node to apply i had, and its
+ * clock the model's. */
+static void check_store(struct sim *s, struct node *n, raft_index i,
+                        const struct raft_entry *e)
+{
+    if (e->type == RAFT_ENTRY_NORMAL) {
+        struct kv_result res;
+        kv_apply(n->kv, e->data, e->len, &res);
+        n->kv_chain = hash_bytes(mix64(n->kv_chain ^ res.index), res.body,
+                                 res.len) | 1;
+        kv_result_free(&res);
+        if ((uint64_t)kv_clock(n->kv) != n->sm_clock)
+            violation(s, "Now entries", "%s's store (kv.c) has the clock %"
+                      PRId64 " after entry %" PRIu64 ", the model %" PRIu64,
+                      node_name(n->id), kv_clock(n->kv), i, n->sm_clock);
+    }
+    uint64_t *rec = &s->committed.e[i - 1].kvc;
+    if (!*rec)
+        *rec = n->kv_chain;
+    else if (*rec != n->kv_chain)
+        violation(s, "Replicated store", "%s's store (kv.c) answered "
+                  "differently from another node's up to entry %" PRIu64
+                  " (the same entries must give the same answers, "
+                  "expiries and indexes on every node)", node_name(n->id), i);
+}
+
 void check_apply(struct sim *s, struct node *n, raft_index i,
                  const struct raft_entry *e)
 {
@@ -901,6 +941,8 @@ void check_apply(struct sim *s, struct node *n, raft_index i,
                   " (a snapshot or restart lost the clock, or \"now\" "
                   "entries were applied out of order)", node_name(n->id), i,
                   n->sm_clock, C->e[i - 1].clock);
+    if (n->kv)
+        check_store(s, n, i, e);
     if (n->sm_hash != C->e[i - 1].sm)
         violation(s, "State Machine Safety", "%s's state machine after entry %"
                   PRIu64 " differs from the committed log's (it applied it "

@@ -14,6 +14,7 @@
 #include "simint.h"
 
 #include "driver.h"
+#include "../daemon/kv.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -44,6 +45,13 @@ static void *xrealloc(void *p, size_t n)
     }
     return q;
 }
+
+/* The wall clock a simulated node's clock 0 stands for, in the store's
+ * commands (Unix ms, 2025-12-07). */
+#define SIM_EPOCH_MS UINT64_C(1765080000000)
+
+static void kv_snap_keep(struct sim *s, struct node *n, raft_index index);
+static void kv_load(struct sim *s, struct node *n);
 
 static uint64_t core_random(void *arg)
 {
@@ -502,6 +510,8 @@ static void load_snapshot(struct sim *s, struct node *n,
     n->applied = idx;
     n->sm_hash = n->snap.sm;
     n->sm_clock = n->snap.clock;
+    if (n->kv)
+        kv_load(s, n);
     s->res->st.installs++;
     dig(s, 0x5a9ull ^ (n->id << 40) ^ idx);
     SAY(s, 0, n->id, "installs the leader's snapshot up to entry %" PRIu64
@@ -533,7 +543,9 @@ static void maybe_compact(struct sim *s, struct node *n)
     n->snap = (struct ssnap){.index = a, .term = raft_term_at(n->r, a),
                              .chain = n->mirror.e[a - 1].chain,
                              .sm = n->sm_hash, .clock = n->sm_clock,
-                             .conf = want};
+                             .kvc = n->kv_chain, .conf = want};
+    if (n->kv)
+        kv_snap_keep(s, n, a);
     raft_index keep = rng_below(&s->snapshotting, s->cfg->snapshot_keep + 1);
     raft_index upto = a > keep ? a - keep : 0;
     if (upto > raft_snapshot_index(n->r)) {
@@ -886,16 +898,20 @@ static void maybe_propose_now(struct sim *s, struct node *n)
     if (clock < n->next_now)
         return;
     n->next_now = clock + s->cfg->now_interval;
-    char data[32];
-    int len = snprintf(data, sizeof(data), "t%" PRIu64, clock);
+    struct kv_cmd sync = {.op = KV_SYNC, .now_ms = (int64_t)(SIM_EPOCH_MS + clock)};
+    size_t len;
+    char *data = kv_encode(&sync, &len);
+    if (!data)
+        return;
     raft_index idx = 0;
-    int rv = raft_propose(n->r, clock, data, (size_t)len, &idx);
+    int rv = raft_propose(n->r, clock, data, len, &idx);
     dig(s, 0x70ull ^ clock ^ ((uint64_t)(rv + 100) << 40) ^ (idx << 8));
     if (rv == 0) {
         s->res->st.now_entries++;
         SAY(s, 1, n->id, "proposes \"now\" entry %s as entry %" PRIu64, data,
             idx);
     }
+    free(data);
 }
 
 static void tick_now(struct sim *s, struct node *n)
@@ -974,6 +990,11 @@ static void node_start(struct sim *s, struct node *n)
     n->up = true;
     n->paused = false;
     n->incarnation++;
+    if (s->cfg->now_interval) { /* the real store, empty */
+        kv_free(n->kv);
+        n->kv = kv_new();
+        n->kv_chain = 1;
+    }
     raft_start(n->r, node_clock(n, s->now));
     check_observe(s, n);
     settle(s, n);
@@ -1021,6 +1042,8 @@ static void node_restart(struct sim *s, struct node *n)
     n->sm_hash = n->snap.sm;
     n->sm_clock = n->snap.clock;
     n->next_now = 0;
+    if (n->kv)
+        kv_load(s, n);
     n->incoming = (struct ssnap){0};
     n->term = 0;
     n->commit = 0;
@@ -1198,12 +1221,123 @@ static bool available(const struct node *n)
     return n->up && !n->paused && !blocked(n);
 }
 
+/* A client command. Without --now-interval, "c<id>". With it, a real store
+ * command (kv_encode) that the id picks: keys and directories with TTLs of
+ * 0-2 s, TTL updates of directories, refreshes, keys in expiring
+ * directories, permanent keys; stamped with the proposer's clock, as
+ * keys_api stamps a write with its node's (here in whole seconds). */
+static int client_command(struct sim *s, struct node *n, uint64_t cid,
+                          char *buf, size_t size)
+{
+    if (!s->cfg->now_interval)
+        return snprintf(buf, size, "c%" PRIu64, cid);
+    char key[32], value[32];
+    unsigned k = (unsigned)(cid % 8);
+    struct kv_cmd c = {.op = KV_SET, .key = key, .value = value,
+                       .prev_exist = -1, .has_ttl = true, .ttl = cid % 3,
+                       /* whole seconds: expirations often tie, and the
+                        * store must break ties alike everywhere */
+                       .now_ms = (int64_t)(SIM_EPOCH_MS +
+                                           node_clock(n, s->now) / 1000 *
+                                               1000)};
+    snprintf(value, sizeof value, "c%" PRIu64, cid);
+    switch (cid % 6) {
+    case 0: /* a key with a TTL */
+        snprintf(key, sizeof key, "/k%u", k);
+        break;
+    case 1: /* a permanent key (it clears a TTL) */
+        snprintf(key, sizeof key, "/k%u", k);
+        c.has_ttl = false;
+        break;
+    case 2: /* a directory with a TTL */
+        snprintf(key, sizeof key, "/d%u", k % 3);
+        c.dir = true;
+        c.value = NULL;
+        break;
+    case 3: /* a key in it, with a longer TTL */
+        snprintf(key, sizeof key, "/d%u/x%u", k % 3, k);
+        c.ttl = 2;
+        break;
+    case 4: /* a directory's TTL updated */
+        snprintf(key, sizeof key, "/d%u", k % 3);
+        c.dir = true;
+        c.value = NULL;
+        c.prev_exist = 1;
+        break;
+    default: /* a refresh */
+        snprintf(key, sizeof key, "/k%u", k);
+        c.value = NULL;
+        c.prev_exist = 1;
+        c.refresh = true;
+        c.ttl = 1 + cid % 2;
+        break;
+    }
+    size_t len;
+    char *e = kv_encode(&c, &len);
+    if (!e || len >= size) {
+        free(e);
+        return snprintf(buf, size, "c%" PRIu64, cid);
+    }
+    memcpy(buf, e, len + 1);
+    free(e);
+    return (int)len;
+}
+
+static struct kv_snap *kv_snap_find(struct sim *s, raft_index index)
+{
+    for (size_t i = 0; i < s->n_kv_snaps; i++)
+        if (s->kv_snaps[i].index == index)
+            return &s->kv_snaps[i];
+    return NULL;
+}
+
+/* Keep the store's bytes at index (a snapshot there): the first node's;
+ * another node's snapshot at the same index must be the same bytes. */
+static void kv_snap_keep(struct sim *s, struct node *n, raft_index index)
+{
+    size_t len;
+    char *bytes = kv_snapshot(n->kv, &len);
+    struct kv_snap *k = kv_snap_find(s, index);
+    if (k) {
+        if (k->len != len || memcmp(k->bytes, bytes, len) != 0)
+            violation(s, "Replicated store", "%s's snapshot of the store "
+                      "(kv_snapshot) at entry %" PRIu64 " differs from "
+                      "another node's there", node_name(n->id), index);
+        free(bytes);
+        return;
+    }
+    if (s->n_kv_snaps == s->cap_kv_snaps) {
+        s->cap_kv_snaps = s->cap_kv_snaps ? 2 * s->cap_kv_snaps : 16;
+        s->kv_snaps = xrealloc(s->kv_snaps,
+                               s->cap_kv_snaps * sizeof(*s->kv_snaps));
+    }
+    s->kv_snaps[s->n_kv_snaps++] = (struct kv_snap){index, bytes, len};
+}
+
+/* The store becomes the snapshot's (n->snap): empty without one. */
+static void kv_load(struct sim *s, struct node *n)
+{
+    kv_free(n->kv);
+    n->kv = kv_new();
+    n->kv_chain = 1;
+    if (!n->snap.index)
+        return;
+    struct kv_snap *k = kv_snap_find(s, n->snap.index);
+    if (!k || kv_restore(n->kv, k->bytes, k->len) != 0) {
+        violation(s, "Replicated store", "%s loads a snapshot at entry %"
+                  PRIu64 " whose store %s", node_name(n->id), n->snap.index,
+                  k ? "does not restore" : "no node wrote");
+        return;
+    }
+    n->kv_chain = n->snap.kvc;
+}
+
 static void client_propose(struct sim *s, struct node *n, uint64_t cid,
                            bool may_retry)
 {
     struct sim_stats *st = &s->res->st;
-    char data[32];
-    int len = snprintf(data, sizeof(data), "c%" PRIu64, cid);
+    char data[256];
+    int len = client_command(s, n, cid, data, sizeof(data));
     if (n->up && (n->paused || blocked(n)) && n->inbox_n < 4096) {
         /* The request waits in the socket backlog of a blocked daemon. */
         inbox_push(n, (struct input){.id = cid, .kind = IN_PROPOSE,
@@ -1634,6 +1768,7 @@ static void forge(struct sim *s, raft_id to, unsigned kind)
             att.chain = s->committed.e[idx - 1].chain;
             att.sm = s->committed.e[idx - 1].sm;
             att.clock = s->committed.e[idx - 1].clock;
+            att.kvc = s->committed.e[idx - 1].kvc;
         } else { /* a state that never was */
             att.chain = mix64(rng_next(g));
             att.sm = mix64(rng_next(g));
@@ -2160,11 +2295,15 @@ static void sim_free(struct sim *s)
         free(n->inbox);
         slog_free(&n->disk);
         slog_free(&n->mirror);
+        kv_free(n->kv);
         free(n->reads);
         wops_drop(n);
         free(n->wops);
     }
     free(s->rreqs);
+    for (size_t i = 0; i < s->n_kv_snaps; i++)
+        free(s->kv_snaps[i].bytes);
+    free(s->kv_snaps);
     check_free(s);
     trace_free(s);
 }

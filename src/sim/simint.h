@@ -26,6 +26,9 @@ struct slog_entry {
     uint64_t chain; /* this entry and all before it */
     uint64_t sm;    /* committed log only: state machine hash after it */
     uint64_t now;   /* a "now" entry's time (now_of), else 0 */
+    uint64_t kvc;   /* committed log only, with --now-interval: the chain of
+                       the real store's answers up to here, recorded by the
+                       first node that applied it (0: none yet) */
     uint64_t clock; /* committed log only: the store's clock after it (the
                        largest time of a "now" entry up to here) */
     /* The configuration in effect at this entry, as the cluster's history
@@ -61,6 +64,8 @@ struct ssnap {
     raft_term term;
     uint64_t chain, sm;
     uint64_t clock; /* the store's clock (as kv_snapshot carries it) */
+    uint64_t kvc;   /* with --now-interval: the store's answer chain; its
+                       bytes are in the sim's kv_snaps table at index */
     struct sconf conf; /* the configuration at index (raft_configuration_at);
                           no voters: none recorded */
 };
@@ -150,6 +155,8 @@ struct node {
     raft_index applied;
     uint64_t sm_hash;
     uint64_t sm_clock;    /* the store's clock: the largest "now" applied */
+    struct kv *kv;        /* with --now-interval: the real store (kv.c) */
+    uint64_t kv_chain;    /*   and the chain of its answers */
     uint64_t next_now;    /* leader: its clock for the next "now" entry */
 
     /* Observed state, for the checker and the timeline. */
@@ -236,6 +243,15 @@ struct line {
     char *text[MAX_PHRASES];
 };
 
+/* With --now-interval, the bytes of the real store (kv_snapshot) at each
+ * index a node snapshotted: what a node installing or restarting from that
+ * snapshot restores (the simulated snapshot carries only hashes). */
+struct kv_snap {
+    raft_index index;
+    char *bytes;
+    size_t len;
+};
+
 struct sim {
     const struct sim_config *cfg;
     const struct sim_output *out;
@@ -271,6 +287,9 @@ struct sim {
     bool probe_committed;
     uint64_t probe_committed_at;
     bool done;
+
+    struct kv_snap *kv_snaps;
+    size_t n_kv_snaps, cap_kv_snaps;
 
     uint64_t client_seq, read_seq;
     struct read_req *rreqs;

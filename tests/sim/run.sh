@@ -37,7 +37,8 @@ OBJ=$TMP/obj
 mkdir -p "$OBJ"
 compile_all() {
     local f pids=()
-    for f in "$SRCDIR"/src/sim/*.c "$SRCDIR"/src/raft/*.c; do
+    # (the real store, kv.c, for --now-interval's state machine)
+    for f in "$SRCDIR"/src/sim/*.c "$SRCDIR"/src/raft/*.c "$SRCDIR"/src/daemon/kv.c; do
         local part=${f%/*}; part=${part##*/}
         $CC $SIMFLAGS -I"$SRCDIR/src/raft" -c "$f" \
             -o "$OBJ/${part}_$(basename "$f" .c).o" 2>>"$OBJ/build.log" &
@@ -47,7 +48,7 @@ compile_all() {
     for p in "${pids[@]}"; do wait "$p" || return 1; done
 }
 link_sim() { # link_sim OUTPUT [REPLACED_CORE_FILE.c MUTATED.o]
-    local objs=("$OBJ"/sim_*.o) o
+    local objs=("$OBJ"/sim_*.o "$OBJ"/daemon_*.o) o
     for o in "$OBJ"/raft_*.o; do
         [ "$(basename "$o")" = "raft_$(basename "${2:-none}" .c).o" ] && continue
         objs+=("$o")
