@@ -292,6 +292,19 @@ static void log_note(struct node *n, const struct raft_note *note)
 
 
 
+static void send_request(struct node *n, const struct raft_msg *m);
+
+/* The core asked for a newer snapshot while one was on its way, and still
+ * waits for that one's answer (the answer to the older one shows the
+ * follower behind it): send it now, or the follower would wait for
+ * snapshot_timeout_ms (30 s). raft-sim cannot see this: its transport
+ * sends every message. */
+static void send_wanted_snapshot(struct node *n, struct peer *p, bool resend)
+{
+    if (resend && !n->closing && raft_sending_snapshot(n->raft, p->id))
+        send_request(n, &p->snapshot_msg);
+}
+
 static void on_rpc_done(void *arg, long status, const char *body, size_t len,
                         const char *err)
 {
@@ -306,8 +319,12 @@ static void on_rpc_done(void *arg, long status, const char *body, size_t len,
     if (call->type == RAFT_MSG_APPEND && !n->closing)
         stats_append_answered(p->id, node_now_us() - call->sent_us,
                               status >= 200 && status < 300);
-    if (call->type == RAFT_MSG_SNAPSHOT)
+    bool resend = false;
+    if (call->type == RAFT_MSG_SNAPSHOT) {
         p->sending_snapshot = false;
+        resend = p->snapshot_wanted && status >= 200 && status < 300;
+        p->snapshot_wanted = false; /* (after a failure the core retries) */
+    }
     if (status == 0 || status >= 300) {
         if (!n->closing)
             node_metrics_rpc_failed(p->id);
@@ -333,16 +350,20 @@ static void on_rpc_done(void *arg, long status, const char *body, size_t len,
     p->unreachable = false;
     enum raft_msg_type resp_type = rpc_response_type(call->type);
     free(call);
-    if (status != 200 || !resp_type || n->closing)
+    if (status != 200 || !resp_type || n->closing) {
+        send_wanted_snapshot(n, p, resend);
         return; /* 204: nothing to say */
+    }
     struct raft_msg m;
     char err2[160];
     if (rpc_decode(resp_type, body, len, &m, err2, sizeof(err2)) < 0) {
         log_msg(LOG_WARNING, "node %" PRIu64 " sent a bad answer: %s", p->id, err2);
+        send_wanted_snapshot(n, p, resend);
         return;
     }
     if (raft_receive(n->raft, node_now_ms(), &m) < 0)
         log_msg(LOG_DEBUG, "ignored an invalid answer from node %" PRIu64, p->id);
+    send_wanted_snapshot(n, p, resend);
     node_schedule(n);
 }
 
@@ -355,8 +376,11 @@ static void send_request(struct node *n, const struct raft_msg *m)
     if (p->pending >= MAX_PENDING_PER_PEER)
         return; /* dropped, like a lost packet */
     bool snap = m->type == RAFT_MSG_SNAPSHOT;
-    if (snap && p->sending_snapshot)
-        return; /* the one in flight will do */
+    if (snap && p->sending_snapshot) { /* sent once that one is answered */
+        p->snapshot_wanted = true;
+        p->snapshot_msg = *m;
+        return;
+    }
     size_t len;
     char *body = snap ? snap_request_body(n, m, &len) : rpc_encode(m, &len);
     struct rpc_call *call = malloc(sizeof(*call));

@@ -37,6 +37,11 @@ struct peer {
     unsigned pending;
     bool unreachable; /* last RPC failed; logged once per outage */
     bool sending_snapshot; /* an InstallSnapshot to it is in flight */
+    /* The core asked for a snapshot to be sent while another was in
+     * flight: sent once that one is answered (the core waits for the
+     * answer to the newer one, up to snapshot_timeout_ms) */
+    bool snapshot_wanted;
+    struct raft_msg snapshot_msg;
 };
 
 /* A peer RPC held open until the core's answer to it has been made

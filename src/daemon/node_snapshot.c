@@ -345,8 +345,9 @@ static _Noreturn void snapshot_child(struct node *n, raft_index index,
     _exit(rv < 0 ? 1 : 0);
 }
 
-/* The child has exited (or we wait for it now): record and compact. */
-static void snapshot_child_done(struct node *n)
+/* The child has exited (or we wait for it now): record and compact. With
+ * abandoned, it was killed (a newer snapshot replaces its): forget it. */
+static void child_finished(struct node *n, bool abandoned)
 {
     struct snap_child *c = n->snap_child;
     char msg[700] = "";
@@ -361,7 +362,14 @@ static void snapshot_child_done(struct node *n)
     bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
               sscanf(msg, "OK %zu %" SCNu64 " %" SCNu64, &len, &ser_us,
                      &write_us) == 3 && len >= SNAPFILE_HEADER;
-    if (!ok) {
+    if (abandoned && !ok) {
+        /* its temporary file (snapfile_write names it after the writer) */
+        char tmp[64];
+        snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", SNAPFILE_NAME, (long)c->pid);
+        unlinkat(storage_dir_fd(n->storage), tmp, 0);
+        log_msg(LOG_INFO, "stopped taking a snapshot at index %" PRIu64 ": "
+                "the leader's, further on, replaces it", c->index);
+    } else if (!ok) {
         log_msg(LOG_WARNING, "cannot take a snapshot at index %" PRIu64
                 ": %s; the log keeps growing until one succeeds (retrying "
                 "after %u more entries)", c->index,
@@ -397,6 +405,11 @@ static void snapshot_child_done(struct node *n)
     /* entries applied while the child ran may call for the next one now,
      * not at the next message */
     node_schedule(n);
+}
+
+static void snapshot_child_done(struct node *n)
+{
+    child_finished(n, false);
 }
 
 static int on_snapshot_child(sd_event_source *s, int fd, uint32_t revents,
@@ -604,7 +617,14 @@ int snap_install(struct node *n, const struct raft_ready *rd, char *err,
         return -1;
     }
     uint64_t t0 = mono_us();
-    snap_wait(n); /* our own snapshot file is not being written */
+    /* Our own snapshot, if one is being taken, is older than the leader's:
+     * stop it rather than wait for it (serializing a large store takes
+     * seconds, and the loop would stall all that time). Then our snapshot
+     * file is not being written. */
+    if (n->snap_child) {
+        kill(n->snap_child->pid, SIGKILL);
+        child_finished(n, true);
+    }
     if (snapfile_write(storage_dir_fd(n->storage), n->cfg->data_dir,
                        SNAPFILE_NAME, n->incoming_snap, n->incoming_snap_len,
                        err, errlen) < 0)
