@@ -1131,9 +1131,11 @@ class ClusterTestCase(unittest.TestCase):
         outcome = getattr(self, "_outcome", None)
         if outcome is None:
             return False
-        if hasattr(outcome, "success"):
-            return not outcome.success
-        result = getattr(outcome, "result", None)  # older Pythons
+        if not getattr(outcome, "success", True):
+            return True
+        # Python 3.11 reports a failure to the result at once and leaves
+        # outcome.success True until after the cleanups: look there too
+        result = getattr(outcome, "result", None)
         for lst in (getattr(result, "errors", []),
                     getattr(result, "failures", [])):
             if any(t is self for t, _ in lst):
