@@ -49,9 +49,12 @@ case $cpu_budget in ''|*[!0-9]*) echo "FUZZ_CPU_SECONDS must be a number" >&2; e
 stat() { sed -n "s/^stat::$1: *//p" "$2" | tail -n 1; }
 progress() { grep -o "$1: [^ ]*" "$2" | tail -n 1 | sed "s/^$1: //"; }
 
-# CPU seconds (user + system) process $1 has used so far.
+# CPU seconds (user + system) process $1 has used so far, with its
+# children's that it has waited for (fuzz_config runs each input in a
+# child: libconfig may exit the process).
 cpu_of() {
-    awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print int(($12 + $13) / hz) }' \
+    awk -v hz="$(getconf CLK_TCK)" \
+        '{ sub(/^.*\) /, ""); print int(($12 + $13 + $14 + $15) / hz) }' \
         "/proc/$1/stat" 2>/dev/null
 }
 
