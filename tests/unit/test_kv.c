@@ -1535,6 +1535,17 @@ TEST(operation_stats)
     kv_free(kv);
 }
 
+/* Two stores in the same state: their snapshots are the same bytes. */
+static void check_same_snapshot(const struct kv *a, const struct kv *b)
+{
+    size_t la, lb;
+    char *sa = kv_snapshot(a, &la);
+    char *sb = kv_snapshot(b, &lb);
+    CHECK(la == lb && memcmp(sa, sb, la) == 0);
+    free(sa);
+    free(sb);
+}
+
 /* ---- TTLs ("now" entries; kv.h, "Time and TTLs") ---- */
 
 #define T0 INT64_C(1765080000000) /* 2025-12-07T04:00:00Z */
@@ -1762,12 +1773,7 @@ TEST(ttl_deterministic_across_snapshots)
         free(ba);
     }
     CHECK_EQ_U(kv_index(a), 9);
-    char *sa = kv_snapshot(a, &len);
-    size_t lb;
-    char *sb = kv_snapshot(b, &lb);
-    CHECK(len == lb && memcmp(sa, sb, len) == 0);
-    free(sa);
-    free(sb);
+    check_same_snapshot(a, b);
     /* /x and /y (same expiration) expired in creation order */
     struct kv_result r;
     struct cap c = {0};
@@ -1877,12 +1883,7 @@ TEST(ttl_ties_on_one_path_restore_alike)
     CHECK_EQ_U(jnum("expired"), 1); /* /d first, /d/f with it */
     free(ba);
     CHECK_EQ_U(kv_index(a), kv_index(b));
-    char *sa = kv_snapshot(a, &len);
-    size_t lb;
-    char *sb = kv_snapshot(b, &lb);
-    CHECK(len == lb && memcmp(sa, sb, len) == 0);
-    free(sa);
-    free(sb);
+    check_same_snapshot(a, b);
     kv_free(a);
     kv_free(b);
 }
