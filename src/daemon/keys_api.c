@@ -351,15 +351,6 @@ static bool text_field_ok(struct params *p, const char *what, const char *s)
     return false;
 }
 
-/* CLOCK_REALTIME in ms: a write with a TTL carries the time it was asked
- * at, and expires that many seconds later by the leader's clock (kv.h). */
-static int64_t wall_clock_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Validate the write parameters shared by PUT, POST and DELETE. */
 static int common_write_params(struct params *p, struct kv_cmd *cmd)
 {
@@ -427,7 +418,7 @@ static int common_write_params(struct params *p, struct kv_cmd *cmd)
      * the store has TTLs: the ttl in its answer's prevNode counts from it,
      * and it keeps the store's clock current. */
     if (cmd->has_ttl || kv_ttl_count(node_kv(n)) > 0)
-        cmd->now_ms = wall_clock_ms();
+        cmd->now_ms = node_wall_ms();
     return 0;
 }
 
@@ -488,7 +479,7 @@ static void read_now(struct node *n, struct http_request *req, const char *key,
                      bool recursive, bool sorted)
 {
     struct kv_result res;
-    kv_set_read_clock(node_kv(n), wall_clock_ms());
+    kv_set_read_clock(node_kv(n), node_wall_ms());
     kv_get(node_kv(n), key, recursive, sorted, &res);
     respond_result(n, req, &res, 0, 0);
     free(res.body);

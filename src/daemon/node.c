@@ -77,6 +77,13 @@ raft_time node_now_ms(void)
     return (raft_time)ts.tv_sec * 1000u + (raft_time)ts.tv_nsec / 1000000u;
 }
 
+int64_t node_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 uint64_t node_random_u64(struct node *n)
 {
     /* splitmix64, seeded from getrandom() */

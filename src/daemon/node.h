@@ -81,6 +81,9 @@ struct node_op *node_read_barrier(struct node *n, node_done_fn fn, void *arg);
 void node_op_cancel(struct node *n, struct node_op *op);
 
 /* Accessors for the HTTP API. */
+/* The wall clock (CLOCK_REALTIME) in Unix ms: peer signatures' dates, the
+ * time a TTL write carries (kv.h). */
+int64_t node_wall_ms(void);
 struct kv *node_kv(struct node *n);
 const struct raftd_config *node_config(const struct node *n);
 raft_id node_id(const struct node *n);

@@ -42,13 +42,6 @@ static bool log_now(struct refusal_log *rl, unsigned *left_out)
     return true;
 }
 
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 int node_peers_init(struct node *n, char *err, size_t errlen)
 {
     const struct raftd_config *cfg = n->cfg;
@@ -342,7 +335,7 @@ int node_peer_post_now(struct node *n, raft_id to, const char *base_url,
         return -1;
     *c = (struct call){.n = n, .cb = cb, .arg = arg};
     if (peer_auth_sign_request(n->peers_auth->auth, "POST", path, to, body,
-                               len, wall_ms(), value, &c->nonce) < 0) {
+                               len, (uint64_t)node_wall_ms(), value, &c->nonce) < 0) {
         free(c);
         return -1;
     }

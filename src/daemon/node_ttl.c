@@ -24,13 +24,6 @@
  * at most this long, plus a commit, after its expiration. */
 #define TTL_CHECK_MS 500
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void on_sync_done(void *arg, const struct node_outcome *o)
 {
     struct node *n = arg;
@@ -59,7 +52,7 @@ static void propose_now_if_due(struct node *n)
         raft_role(n->raft) != RAFT_LEADER)
         return;
     int64_t due = kv_next_expiration(n->kv);
-    int64_t now = wall_ms();
+    int64_t now = node_wall_ms();
     if (!due || due > now)
         return;
     struct kv_cmd cmd = {.op = KV_SYNC, .now_ms = now};
