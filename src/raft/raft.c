@@ -69,6 +69,7 @@ const char *raft_note_name(enum raft_note_type type)
         [RAFT_NOTE_CONFIGURATION] = "configuration",
         [RAFT_NOTE_LEARNER_CAUGHT_UP] = "learner_caught_up",
         [RAFT_NOTE_REMOVED] = "removed",
+        [RAFT_NOTE_LEADER_GONE] = "leader_gone",
     };
     if ((unsigned)type < sizeof(names) / sizeof(names[0]) && names[type])
         return names[type];
@@ -193,11 +194,45 @@ int raft_restore(struct raft *r, const struct raft_hard_state *hs,
     return 0;
 }
 
+/* The election timer fires at a time drawn from now + [lo, lo + span). */
+static void arm_election_timer(struct raft *r, unsigned lo, unsigned span)
+{
+    uint64_t rnd = span ? r->cfg.random(r->cfg.random_arg) % span : 0;
+    r->election_deadline = r->now + lo + rnd;
+}
+
 void raft_start(struct raft *r, raft_time now)
 {
     r->now = now;
     r->role = RAFT_FOLLOWER;
-    raft_reset_election_timer(r);
+    if (r->cfg.fast_first_election && r->cfg.prevote && r->cfg.check_quorum)
+        arm_election_timer(r, r->cfg.heartbeat_ms, r->cfg.heartbeat_ms);
+    else
+        raft_reset_election_timer(r);
+}
+
+int raft_leader_gone(struct raft *r, raft_time now, raft_id id,
+                     const char *why)
+{
+    if (now > r->now)
+        r->now = now;
+    if (r->role != RAFT_FOLLOWER || id == RAFT_NONE || r->leader != id)
+        return RAFT_EINVAL;
+    raft_note(r, RAFT_NOTE_LEADER_GONE, id, 0, why);
+    raft_set_leader(r, RAFT_NONE);
+    r->last_leader_contact = 0;
+    raft_time before = r->election_deadline;
+    arm_election_timer(r, 0, r->cfg.heartbeat_ms);
+    if (before && before < r->election_deadline)
+        r->election_deadline = before;
+    return 0;
+}
+
+raft_time raft_leader_contact(const struct raft *r)
+{
+    return r->leader != RAFT_NONE && r->role != RAFT_LEADER
+               ? r->last_leader_contact
+               : 0;
 }
 
 struct progress *raft_progress(struct raft *r, raft_id id)
@@ -261,9 +296,7 @@ struct raft_note *raft_note(struct raft *r, enum raft_note_type type,
 void raft_reset_election_timer(struct raft *r)
 {
     unsigned lo = r->cfg.election_timeout_min_ms;
-    unsigned span = r->cfg.election_timeout_max_ms - lo;
-    uint64_t rnd = span ? r->cfg.random(r->cfg.random_arg) % span : 0;
-    r->election_deadline = r->now + lo + rnd;
+    arm_election_timer(r, lo, r->cfg.election_timeout_max_ms - lo);
 }
 
 int raft_set_timing(struct raft *r, raft_time now, unsigned heartbeat_ms,

@@ -182,6 +182,8 @@ enum raft_note_type {
                                      timeout (diss. 4.2.1): it may vote */
     RAFT_NOTE_REMOVED,            /* a configuration without this node was
                                      committed; a leader steps down */
+    RAFT_NOTE_LEADER_GONE,        /* the host says leader .peer is gone
+                                     (raft_leader_gone(); why in .reason) */
 };
 const char *raft_note_name(enum raft_note_type type); /* "became_leader", ... */
 
@@ -253,6 +255,18 @@ struct raft_config {
     unsigned election_timeout_max_ms;  /*   [min, max) on every reset */
     bool prevote;                      /* dissertation 9.6 (default on) */
     bool check_quorum;                 /* dissertation 6.2 (default on) */
+    bool fast_first_election;          /* the first election timeout after
+                                          raft_start() is drawn from
+                                          [heartbeat, 2 * heartbeat), not
+                                          [min, max): a fresh cluster elects
+                                          within a few heartbeats (etcd's
+                                          advanceTicksForElection). Used only
+                                          with prevote and check_quorum on,
+                                          which make it harmless: a node
+                                          started into a running cluster asks
+                                          for pre-votes that everyone who
+                                          hears the leader refuses (default
+                                          off) */
     unsigned max_entries_per_msg;      /* batching bound (default 64) */
     size_t max_bytes_per_msg;          /* batching bound (default 1 MiB) */
     unsigned max_inflight_msgs;        /* pipelining bound per follower (default 8) */
@@ -301,7 +315,8 @@ int raft_set_timing(struct raft *r, raft_time now, unsigned heartbeat_ms,
                     unsigned election_timeout_min_ms,
                     unsigned election_timeout_max_ms);
 
-/* Start as a follower at time now (arms the election timer). */
+/* Start as a follower at time now (arms the election timer; see
+ * raft_config.fast_first_election). */
 void raft_start(struct raft *r, raft_time now);
 
 /* Advance time: fires election/heartbeat/check-quorum timers due by now. */
@@ -353,6 +368,23 @@ int raft_campaign(struct raft *r, raft_time now);
  * (a snapshot being sent to it is given up, and sent again no sooner than
  * an election timeout later). */
 void raft_report_unreachable(struct raft *r, raft_id id);
+
+/* Not leader: the host has evidence that leader id's process is gone
+ * (its machine refused a TCP connection to its port: nothing listens
+ * there), long before the election timeout would say so. The node forgets
+ * id as its leader and sets aside id's lease (diss. 4.2.3: it grants
+ * votes again), and its election timer fires within one heartbeat, drawn
+ * at random so that the followers that all saw it do not collide. Only
+ * timing changes: pre-vote and the vote rules decide as always, and a
+ * wrong report costs at most a pre-vote that the others refuse while they
+ * hear from id. Returns RAFT_EINVAL (nothing done) unless this node is a
+ * follower whose leader is id. why (a static string) is noted with
+ * RAFT_NOTE_LEADER_GONE. */
+int raft_leader_gone(struct raft *r, raft_time now, raft_id id,
+                     const char *why);
+/* Not leader: when this node last heard from its current leader (0: it
+ * knows none, or has not heard from it since it started). */
+raft_time raft_leader_contact(const struct raft *r);
 
 /* Log compaction (paper 7): the host has durably saved a snapshot of its
  * state machine covering every entry up to index (index <= applied index).

@@ -372,6 +372,10 @@ void trace_notes(struct sim *s, struct node *n, const struct raft_ready *rd)
             say(s, 0, n->id, "%s caught up (a catch-up round within an "
                 "election timeout): it may be promoted", peer);
             break;
+        case RAFT_NOTE_LEADER_GONE:
+            say(s, 0, n->id, "hears that leader %s is gone (%s): elects "
+                "within a heartbeat", peer, reason);
+            break;
         case RAFT_NOTE_REMOVED:
             say(s, 0, n->id, "learns that its removal is committed (entry %"
                 PRIu64 ")", no->index);

@@ -591,6 +591,117 @@ TEST(follower_in_leader_lease_ignores_higher_term_votes)
     raft_free(o.r);
 }
 
+/* fast_first_election: the first timeout after raft_start falls in
+ * [heartbeat, 2 * heartbeat); later ones in [min, max) as always; and only
+ * with pre-vote and check-quorum on. */
+TEST(fast_first_election_fires_within_two_heartbeats_once)
+{
+    for (unsigned trial = 0; trial < 20; trial++) {
+        struct one o;
+        memset(&o, 0, sizeof(o));
+        o.rnd.state = trial * 7919 + 1;
+        struct raft_config cfg = make_cfg(3, 1, &o.rnd);
+        cfg.fast_first_election = true;
+        o.r = raft_new(&cfg, NULL);
+        raft_start(o.r, 0);
+        raft_time d = raft_deadline(o.r);
+        CHECK(d >= 100 && d < 200);
+        raft_tick(o.r, d - 1);
+        one_drain(&o);
+        CHECK_EQ_U(raft_role(o.r), RAFT_FOLLOWER);
+        raft_tick(o.r, d);
+        one_drain(&o);
+        CHECK_EQ_U(raft_role(o.r), RAFT_PRECANDIDATE);
+        CHECK_EQ_U(raft_current_term(o.r), 0);
+        /* the pre-vote fails: the next try is a whole timeout later */
+        raft_time next = raft_deadline(o.r);
+        CHECK(next >= d + 1000 && next < d + 2000);
+        raft_free(o.r);
+    }
+    struct one o;
+    memset(&o, 0, sizeof(o));
+    struct raft_config cfg = make_cfg(3, 1, &o.rnd);
+    cfg.fast_first_election = true;
+    cfg.check_quorum = false; /* without the lease it could disrupt */
+    o.r = raft_new(&cfg, NULL);
+    raft_start(o.r, 0);
+    CHECK(raft_deadline(o.r) >= 1000);
+    raft_free(o.r);
+}
+
+/* A node started into a running cluster with fast_first_election asks for
+ * pre-votes that a follower hearing the leader refuses: nothing changes. */
+TEST(fast_first_election_does_not_disrupt_a_leader)
+{
+    struct one o;
+    one_init(&o, 3, 2); /* a follower of leader 1 */
+    struct raft_msg hb = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2,
+                          .term = 3};
+    raft_receive(o.r, 100, &hb);
+    one_drain(&o);
+    struct raft_msg m = vote_req(3, 2, 4, 0, 0, true); /* pre-vote */
+    raft_receive(o.r, 150, &m);
+    one_drain(&o);
+    const struct raft_msg *resp = find_msg(&o, RAFT_MSG_VOTE_RESP, 3);
+    CHECK(resp && !resp->granted);
+    CHECK_EQ_U(raft_current_term(o.r), 3);
+    CHECK_EQ_U(raft_leader(o.r), 1);
+    raft_free(o.r);
+}
+
+/* raft_leader_gone: the lease is set aside and the timer fires within a
+ * heartbeat; only a follower of that leader takes it. */
+TEST(leader_gone_drops_the_lease_and_elects_within_a_heartbeat)
+{
+    struct one o;
+    one_init(&o, 3, 2);
+    struct raft_msg hb = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2,
+                          .term = 3};
+    raft_receive(o.r, 100, &hb);
+    one_drain(&o);
+    CHECK_EQ_U(raft_leader_contact(o.r), 100);
+    /* not its leader, or no such leader: nothing happens */
+    CHECK_EQ_U(raft_leader_gone(o.r, 150, 3, "test"),
+               (uint64_t)(int64_t)RAFT_EINVAL);
+    CHECK_EQ_U(raft_leader_gone(o.r, 150, RAFT_NONE, "test"),
+               (uint64_t)(int64_t)RAFT_EINVAL);
+    CHECK_EQ_U(raft_leader(o.r), 1);
+    /* in the lease, a vote request is refused */
+    struct raft_msg m = vote_req(3, 2, 4, 0, 0, true);
+    raft_receive(o.r, 200, &m);
+    one_drain(&o);
+    CHECK(!find_msg(&o, RAFT_MSG_VOTE_RESP, 3)->granted);
+
+    CHECK_EQ_U(raft_leader_gone(o.r, 250, 1, "connection refused"), 0);
+    one_drain(&o);
+    CHECK(has_note(&o, RAFT_NOTE_LEADER_GONE));
+    CHECK_EQ_U(raft_leader(o.r), RAFT_NONE);
+    CHECK_EQ_U(raft_leader_contact(o.r), 0);
+    CHECK_EQ_U(raft_current_term(o.r), 3); /* only timing changed */
+    raft_time d = raft_deadline(o.r);
+    CHECK(d >= 250 && d < 350);
+    /* the lease is gone: the same pre-vote is granted now */
+    raft_receive(o.r, 260, &m);
+    one_drain(&o);
+    CHECK(find_msg(&o, RAFT_MSG_VOTE_RESP, 3)->granted);
+    /* and its own timer starts a pre-vote */
+    raft_tick(o.r, d);
+    one_drain(&o);
+    CHECK(has_note(&o, RAFT_NOTE_PREVOTE_STARTED));
+    /* a second report changes nothing: it has no leader now */
+    CHECK_EQ_U(raft_leader_gone(o.r, d + 1, 1, "again"),
+               (uint64_t)(int64_t)RAFT_EINVAL);
+    raft_free(o.r);
+
+    /* a leader is never told its own death */
+    struct raft_msg ack;
+    one_committed_leader(&o, &ack);
+    CHECK_EQ_U(raft_leader_gone(o.r, 3000, 1, "test"),
+               (uint64_t)(int64_t)RAFT_EINVAL);
+    CHECK_EQ_U(raft_role(o.r), RAFT_LEADER);
+    raft_free(o.r);
+}
+
 TEST(check_quorum_leader_steps_down_alone)
 {
     struct one o;
@@ -2517,6 +2628,9 @@ int main(void)
     RUN(candidate_retries_after_timeout);
     RUN(prevote_does_not_change_voter_state);
     RUN(follower_in_leader_lease_ignores_higher_term_votes);
+    RUN(fast_first_election_fires_within_two_heartbeats_once);
+    RUN(fast_first_election_does_not_disrupt_a_leader);
+    RUN(leader_gone_drops_the_lease_and_elects_within_a_heartbeat);
     RUN(check_quorum_leader_steps_down_alone);
     RUN(check_quorum_leader_stays_with_majority);
     RUN(hard_state_is_reported_with_the_vote_it_guards);
