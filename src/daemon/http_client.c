@@ -329,7 +329,7 @@ static void describe_error(struct xfer *x, CURLcode res, char *out, size_t outle
 static void xfer_finish(struct http_client *c, struct xfer *x, CURLcode res, const char *err)
 {
     char errmsg[CURL_ERROR_SIZE + 64];
-    long status = 0;
+    long status = 0, os_errno = 0;
 
     curl_multi_remove_handle(c->multi, x->easy);
     xfer_unlink(c, x);
@@ -339,6 +339,7 @@ static void xfer_finish(struct http_client *c, struct xfer *x, CURLcode res, con
         } else {
             describe_error(x, res, errmsg, sizeof errmsg);
             err = errmsg;
+            curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
         }
     }
     xfer_release(x);
@@ -348,7 +349,9 @@ static void xfer_finish(struct http_client *c, struct xfer *x, CURLcode res, con
                                .len = err ? 0 : x->len, .err = err,
                                .captured = err ? NULL : x->captured,
                                .too_big = err && (x->too_big ||
-                                                  res == CURLE_FILESIZE_EXCEEDED)};
+                                                  res == CURLE_FILESIZE_EXCEEDED),
+                               .refused = err && res == CURLE_COULDNT_CONNECT &&
+                                          os_errno == ECONNREFUSED};
         x->reply_cb(x->arg, &r);
     } else if (err) { /* a partial body is of no use to anyone */
         x->cb(x->arg, 0, "", 0, err);
@@ -540,6 +543,11 @@ static int start(struct http_client *c, const struct http_call *call, http_clien
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_response);
     SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    if (call->connect_only) {
+        SET(CURLOPT_CONNECT_ONLY, 1L);
+        SET(CURLOPT_FRESH_CONNECT, 1L);
+        SET(CURLOPT_FORBID_REUSE, 1L);
+    }
 #if LIBCURL_VERSION_NUM >= 0x075500
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
 #else

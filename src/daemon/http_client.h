@@ -54,6 +54,9 @@ struct http_call {
     const char *capture; /* the name of a response header to return, or NULL */
     size_t max_response; /* a larger body fails the call (too_big); 0 or
                             more than HTTP_CLIENT_MAX_RESPONSE: that */
+    bool connect_only;   /* open a new connection (never a cached one),
+                            then close it: no request is sent; status 0
+                            and err NULL when it connected (a probe) */
 };
 struct http_reply {
     long status;         /* as for http_client_cb */
@@ -62,6 +65,9 @@ struct http_reply {
     const char *err;
     const char *captured; /* the value of call->capture, NULL if absent */
     bool too_big;        /* status 0: the body exceeded the call's limit */
+    bool refused;        /* status 0: the server's machine refused the TCP
+                            connection (ECONNREFUSED: nothing listens on
+                            that port) */
 };
 typedef void (*http_reply_fn)(void *arg, const struct http_reply *r);
 int http_client_call(struct http_client *c, const struct http_call *call, http_reply_fn cb, void *arg);

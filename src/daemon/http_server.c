@@ -148,6 +148,8 @@ struct http_server {
     void *arg;
     http_early_fn early;   /* http_server_set_early_check() */
     void *early_arg;
+    void (*peer_closed)(void *arg); /* http_server_on_peer_closed() */
+    void *peer_closed_arg;
     struct http_request *requests;
     bool closing;
     struct http_door *door;
@@ -1006,6 +1008,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         if (cc) {
             if (cc->peer && s->open_peers > 0)
                 s->open_peers--;
+            if (cc->peer && s->peer_closed)
+                s->peer_closed(s->peer_closed_arg);
             unsorted_remove(s, cc);
             starving_remove(s, cc);
             sd_event_source_disable_unref(cc->readable);
@@ -1123,6 +1127,12 @@ void http_response_header(struct http_request *r, const char *name, const char *
     while (*tail)
         tail = &(*tail)->next;
     *tail = h;
+}
+
+void http_server_on_peer_closed(struct http_server *s, void (*fn)(void *arg), void *arg)
+{
+    s->peer_closed = fn;
+    s->peer_closed_arg = arg;
 }
 
 void http_server_set_early_check(struct http_server *s, http_early_fn fn, void *arg)

@@ -150,6 +150,11 @@ void http_request_on_abort(struct http_request *r, void (*fn)(struct http_reques
  * should not wait for a large body (peer authentication). */
 typedef unsigned (*http_early_fn)(struct http_request *r, void *arg, char *msg, size_t msglen);
 void http_server_set_early_check(struct http_server *s, http_early_fn fn, void *arg);
+/* Call fn(arg) whenever a connection that came in through the peer door
+ * closes (a peer process that dies closes all of its connections at once:
+ * node_probe.c). fn is called from inside the server's processing: it may
+ * start HTTP client requests but must not free the server. */
+void http_server_on_peer_closed(struct http_server *s, void (*fn)(void *arg), void *arg);
 
 /* Call fn(r, status, body, len, arg) at the start of every http_respond()
  * of r, so that it can add headers that depend on the answer (peer

@@ -279,6 +279,12 @@ static void log_note(struct node *n, const struct raft_note *note)
                  "no further part; stop it, or add it back to the members "
                  "list and reload", note->index);
         break;
+    case RAFT_NOTE_LEADER_GONE:
+        prio = LOG_NOTICE;
+        snprintf(text, sizeof(text), "leader node %" PRIu64 " is gone (%s): "
+                 "electing a new one without waiting for the election timeout",
+                 note->peer, note->reason ? note->reason : "");
+        break;
     default:
         prio = LOG_DEBUG;
         snprintf(text, sizeof(text), "%s", raft_note_name(note->type));
@@ -496,6 +502,7 @@ static void on_synced(void *arg, int err, uint64_t usec)
 static void apply_entry(struct node *n, raft_index index,
                         const struct raft_entry *e)
 {
+    n->applied_bytes += e->len;
     if (e->type != RAFT_ENTRY_NORMAL) {
         if (e->type == RAFT_ENTRY_CONFIG)
             members_on_applied(n, index, e);
@@ -1097,6 +1104,7 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
     rc.max_bytes_per_msg = node_max_entry_bytes(cfg);
     rc.prevote = cfg->prevote;
     rc.check_quorum = cfg->check_quorum;
+    rc.fast_first_election = true;
     rc.random = node_random;
     rc.random_arg = n;
     rc.snapshot_timeout_ms = SNAPSHOT_RPC_TIMEOUT_MS + 1000;
@@ -1175,9 +1183,10 @@ struct node *node_new(sd_event *ev, const struct raftd_config *cfg, char *err,
     if (!n->http)
         goto error;
     http_server_set_early_check(n->http, node_peer_check_head, n);
+    http_server_on_peer_closed(n->http, node_probe_peer_closed, n);
     if (sd_event_add_time(ev, &n->timer, CLOCK_MONOTONIC, 0, 1, on_timer, n) < 0 ||
         sd_event_add_defer(ev, &n->process_defer, on_process_defer, n) < 0 ||
-        node_ttl_start(n) < 0) {
+        node_ttl_start(n) < 0 || node_probe_start(n) < 0) {
         snprintf(err, errlen, "cannot create event sources");
         goto error;
     }
@@ -1208,6 +1217,7 @@ void node_free(struct node *n)
     dedup_free(n->dedup);
     sd_event_source_unref(n->timer);
     node_ttl_free(n);
+    node_probe_free(n);
     sd_event_source_unref(n->process_defer);
     sd_event_source_unref(n->stop_timer);
     syncer_free(n->syncer); /* waits for a sync in progress */

@@ -109,6 +109,8 @@ struct node {
     /* snapshots (node_snapshot.c) */
     struct snapfile_meta snap;  /* the durable snapshot file (index 0: none) */
     raft_index snap_next_try;   /* after a failed snapshot: not before this */
+    uint64_t applied_bytes;     /* entries' bytes applied since the start */
+    uint64_t snap_applied_bytes; /* applied_bytes as of the snapshot */
     struct snap_child *snap_child; /* the process taking a snapshot */
     bool snap_compact_pending;  /* taken while a ready was out: compact
                                    after raft_advance() */
@@ -151,7 +153,19 @@ struct node {
     /* node_ttl.c: the leader's "now" entries */
     sd_event_source *ttl_timer;
     struct node_op *ttl_sync_op;   /* the one in flight, or NULL */
+    /* node_probe.c: is the leader's process gone? */
+    sd_event_source *probe_timer;
+    bool probe_in_flight;
+    raft_id probe_leader;          /* the leader it probes */
+    raft_time probe_at;            /* when the last probe started */
 };
+
+/* node_probe.c: a follower probes its leader's address and tells the core
+ * at once if nothing listens there (raft_leader_gone) */
+int node_probe_start(struct node *n);
+void node_probe_free(struct node *n);
+/* A peer's connection to us closed (http_server_on_peer_closed): probe. */
+void node_probe_peer_closed(void *arg);
 
 /* node_ttl.c: "now" entries, so that TTL keys expire through the log */
 int node_ttl_start(struct node *n);

@@ -1,8 +1,12 @@
 /* node_snapshot.c - snapshots and log compaction in the daemon (Raft paper
  * section 7; dissertation chapter 5; file format in doc/storage.md).
  *
- * Taking one: after every snapshot_entries applied entries a forked child
- * (see struct snap_child) serializes the state machine (the key-value store
+ * Taking one: once at least snapshot_entries entries were applied since the
+ * last snapshot, and the commands they carried add up to SNAPSHOT_LOG_SHARE
+ * of that snapshot's size (so the cost of snapshots follows the size of the
+ * store, as Redis rewrites its append-only file once it has grown by a
+ * share of its last size, and a large store is not serialized again every
+ * few seconds), a forked child (see struct snap_child) serializes the state machine (the key-value store
  * and the exactly-once table) and writes it durably to data_dir/snapshot (via a
  * temporary file and rename: the previous snapshot stays until the new one
  * is durable), then lets the core free the log up to snapshot_keep_entries
@@ -44,6 +48,12 @@
 #include "node_internal.h"
 #include "node_metrics.h"
 #include "rpc.h"
+
+/* The log since the last snapshot must have grown to this share of its
+ * size before the next one is taken: writing the whole store then costs at
+ * most 1/SNAPSHOT_LOG_SHARE bytes per byte of commands, while a restart
+ * replays at most that share of the store's size from the log. */
+#define SNAPSHOT_LOG_SHARE 0.5
 
 static uint64_t mono_us(void)
 {
@@ -239,6 +249,7 @@ struct snap_child {
     raft_index index;
     raft_term term;
     size_t keys;
+    uint64_t applied_bytes; /* n->applied_bytes when it was forked */
 };
 
 static int cmp_int(const void *a, const void *b)
@@ -379,6 +390,7 @@ static void child_finished(struct node *n, bool abandoned)
     } else if (c->index > n->snap.index) { /* not overtaken by an install */
         n->snap = (struct snapfile_meta){.index = c->index, .term = c->term,
                                          .length = len - SNAPFILE_HEADER};
+        n->snap_applied_bytes = c->applied_bytes;
         if (n->processing) /* inside a ready: compact after raft_advance() */
             n->snap_compact_pending = true;
         else
@@ -437,6 +449,7 @@ static void take_snapshot(struct node *n, raft_index index)
     c->index = index;
     c->term = raft_term_at(n->raft, index);
     c->keys = kv_count(n->kv);
+    c->applied_bytes = n->applied_bytes;
     pid_t parent = getpid();
     long pause_ms = child_pause_ms();
     c->pid = fork();
@@ -476,7 +489,9 @@ void snap_maybe_take(struct node *n)
     unsigned every = n->cfg->snapshot_entries;
     raft_index applied = raft_applied_index(n->raft);
     if (!every || n->snap_child || applied < n->snap.index + every ||
-        applied < n->snap_next_try)
+        applied < n->snap_next_try ||
+        n->applied_bytes - n->snap_applied_bytes <
+            (uint64_t)(SNAPSHOT_LOG_SHARE * (double)n->snap.length))
         return;
     take_snapshot(n, applied);
 }
@@ -636,6 +651,7 @@ int snap_install(struct node *n, const struct raft_ready *rd, char *err,
         return -1;
     }
     n->snap = n->incoming_meta;
+    n->snap_applied_bytes = n->applied_bytes;
     snap_free(n);
     malloc_trim(0); /* the old store and log, the received image */
     int rv = rd->snapshot_discard_log
