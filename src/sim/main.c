@@ -66,6 +66,10 @@ static const char usage_text[] =
     "                         TTL expiry) every MS ms of it (default 0: never);\n"
     "                         every node must apply them in the same order and\n"
     "                         keep the same store clock, across snapshots\n"
+    "      --leader-probe     as raftd: the first election timeout is one to two\n"
+    "                         heartbeats, and the followers of a crashed leader\n"
+    "                         that are not cut off from it report it gone\n"
+    "                         (raft_leader_gone) within 1.5 heartbeats\n"
     "Clients:\n"
     "      --rate R           client commands per second, at random nodes (default 1)\n"
     "      --reads R          ReadIndex reads per second (default 0)\n"
@@ -90,7 +94,7 @@ static const char usage_text[] =
 
 enum {
     O_SCENARIO = 256, O_NO_LIVENESS, O_LIVENESS, O_FAULTS, O_FAULT_RATE,
-    O_LOSS, O_DUP, O_REORDER, O_LATENCY, O_DISK, O_TORN, O_BG_SYNC, O_SNAPSHOTS, O_SNAPSHOT_KEEP, O_NOW_INTERVAL, O_RATE, O_READS,
+    O_LOSS, O_DUP, O_REORDER, O_LATENCY, O_DISK, O_TORN, O_BG_SYNC, O_SNAPSHOTS, O_SNAPSHOT_KEEP, O_NOW_INTERVAL, O_LEADER_PROBE, O_RATE, O_READS,
     O_TRANSFERS, O_HEARTBEAT, O_ELECTION, O_NO_PREVOTE, O_NO_CQ, O_BATCH,
     O_INFLIGHT, O_TAIL, O_SEEDS, O_SEED_START, O_BUDGET, O_KEEP_GOING,
     O_SPARES,
@@ -116,6 +120,7 @@ static const struct option long_opts[] = {
     {"snapshots", required_argument, 0, O_SNAPSHOTS},
     {"snapshot-keep", required_argument, 0, O_SNAPSHOT_KEEP},
     {"now-interval", required_argument, 0, O_NOW_INTERVAL},
+    {"leader-probe", no_argument, 0, O_LEADER_PROBE},
     {"rate", required_argument, 0, O_RATE},
     {"reads", required_argument, 0, O_READS},
     {"transfers", required_argument, 0, O_TRANSFERS},
@@ -424,6 +429,10 @@ static void parse_args(int argc, char **argv, struct cli *c)
         case O_NOW_INTERVAL:
             b->now_interval = (unsigned)arg_u64("--now-interval", optarg);
             add_override(c, name, optarg);
+            break;
+        case O_LEADER_PROBE:
+            b->leader_probe = true;
+            add_override(c, name, NULL);
             break;
         case O_RATE:
             b->proposals = arg_rate("--rate", optarg);

@@ -203,6 +203,7 @@ static void make_core(struct sim *s, struct node *n)
     rc.election_timeout_max_ms = s->cfg->election_max_ms;
     rc.prevote = s->cfg->prevote;
     rc.check_quorum = s->cfg->check_quorum;
+    rc.fast_first_election = s->cfg->leader_probe;
     rc.max_entries_per_msg = s->cfg->max_entries;
     rc.max_inflight_msgs = s->cfg->max_inflight;
     rc.max_bytes_per_msg = s->cfg->max_bytes;
@@ -1098,6 +1099,14 @@ static void node_crash(struct sim *s, struct node *n)
     inbox_clear(n);
     s->res->st.crashes++;
     s->electable_dirty = true;
+    /* raftd's followers probe a silent leader's port (node_probe.c): a
+     * crashed process's machine refuses, unless the network is cut */
+    for (unsigned i = 1; s->cfg->leader_probe && i <= SIM_MAX_NODES; i++)
+        if (s->nodes[i].up && s->nodes[i].id != n->id)
+            schedule(s, s->now + rng_between(&s->fault, 1,
+                                              s->cfg->heartbeat_ms * 3 / 2),
+                     EV_GONE, s->nodes[i].id, (uint32_t)n->id, n->incarnation,
+                     NULL);
 }
 
 static void node_pause(struct sim *s, struct node *n, uint64_t duration)
@@ -2255,6 +2264,20 @@ static void handle(struct sim *s, struct event *ev)
         schedule(s, s->now + rng_between(&s->fault, 1, 30), EV_RESTART, n->id,
                  n->incarnation, 0, NULL);
         break;
+    case EV_GONE: {
+        struct node *dead = &s->nodes[ev->a];
+        if (!n->up || dead->up || dead->incarnation != ev->gen ||
+            s->cut[n->id][dead->id] || s->cut[dead->id][n->id])
+            return;
+        if (n->paused || blocked(n)) { /* its loop looks later */
+            schedule(s, s->now + 1, EV_GONE, n->id, ev->a, ev->gen, NULL);
+            return;
+        }
+        if (raft_leader_gone(n->r, node_clock(n, s->now), dead->id,
+                             "its machine refused a connection") == 0)
+            settle(s, n);
+        break;
+    }
     case EV_RESUME:
         if (!n->up || !n->paused || ev->gen != n->pause_gen)
             return;
@@ -2624,6 +2647,9 @@ void sim_print_config(FILE *f, const struct sim_config *c, uint64_t seed)
     if (c->snapshots > 0)
         fprintf(f, "  snapshots: %.0f%% chance after applying, keeping up to "
                 "%u entries\n", c->snapshots * 100, c->snapshot_keep);
+    if (c->leader_probe)
+        fprintf(f, "  leader probe: first elections within two heartbeats; "
+                "a crashed leader's followers hear that it is gone\n");
     if (c->now_interval)
         fprintf(f, "  \"now\" entries: a leader proposes its clock every %u "
                 "ms of it\n", c->now_interval);

@@ -133,6 +133,9 @@ struct sim_config {
     /* TTL time (kv.h, "Time and TTLs"): a leader proposes a "now" entry
      * with its own clock every now_interval ms of it (0: never) */
     unsigned now_interval;
+    bool leader_probe;     /* raftd's node_probe.c: fast first elections,
+                              and the followers of a crashed leader that
+                              can reach its machine report it gone */
     /* clients */
     double proposals, reads, transfers; /* per second */
     /* scripted events */
