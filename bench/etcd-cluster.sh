@@ -43,7 +43,7 @@ stop() {
         [ -f "$dir/m$i.pid" ] || continue
         pid=$(cat "$dir/m$i.pid")
         # only if it still is our etcd (the pid may have been reused)
-        if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null |
+        if tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" |
                 grep -qF -- "--data-dir $dir/m$i"; then
             kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
         fi
@@ -65,7 +65,7 @@ running() {
     local pid
     [ -f "$dir/m$1.pid" ] || return 1
     pid=$(cat "$dir/m$1.pid")
-    tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--data-dir $dir/m$1" &&
+    tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" | grep -qF -- "--data-dir $dir/m$1" &&
         echo "$pid"
 }
 

@@ -48,7 +48,7 @@ running() {
     local pid
     [ -f "$dir/node$1.pid" ] || return 1
     pid=$(cat "$dir/node$1.pid")
-    tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null |
+    tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" |
         grep -qF -- "--config $dir/node$1.conf" && echo "$pid"
 }
 
