@@ -456,6 +456,7 @@ int report_fill_close(const struct bench_config *cfg, const struct fill_result *
           "  set y2label 'p99 latency (ms)'\n"
           "  set ytics nomirror\n"
           "  set y2tics\n"
+          "  set xrange [0:*]\n"
           "  set yrange [0:*]\n"
           "  set y2range [0:*]\n"
           "  plot 'timeline.csv' using 'cumulative_keys':'ops_per_s' with lines lw 2 "
