@@ -152,6 +152,7 @@ etcd_dir=$tmp/etcd
 rnodes_dir=$tmp/rnodes   # the scenarios' raftd cluster (bench/raftd-nodes.sh)
 export RAFTD=$raftd
 bench_pid=
+py_pid=
 stress_pid=
 stop_stress() {
     if [ -n "$stress_pid" ] && kill -0 "$stress_pid" 2>/dev/null; then
@@ -164,6 +165,10 @@ cleanup() {
     if [ -n "$bench_pid" ] && kill -0 "$bench_pid" 2>/dev/null; then
         kill -TERM "$bench_pid"   # raftd-bench stops its raftd cluster
         wait "$bench_pid" 2>/dev/null
+    fi
+    if [ -n "$py_pid" ] && kill -0 "$py_pid" 2>/dev/null; then
+        kill -TERM "$py_pid"      # a scenario in progress
+        wait "$py_pid" 2>/dev/null
     fi
     "$here/etcd-cluster.sh" stop "$etcd_dir" 2>/dev/null
     [ -d "$rnodes_dir" ] && "$here/raftd-nodes.sh" stop "$rnodes_dir" 2>/dev/null
@@ -273,6 +278,18 @@ keep_logs() { # SYSTEM DIR: the members' logs beside the results
     if [ "$1" = raftd ]; then cat "$rnodes_dir"/node*.log > "$2/cluster.log" 2>/dev/null
     else cat "$etcd_dir"/m*.log > "$2/cluster.log" 2>/dev/null; fi
 }
+# scenario OUT ARGS...: bench/scenario.py ARGS with its standard output in
+# OUT, in the background so that a signal stops it at once (cleanup)
+scenario() {
+    local o=$1 rc
+    shift
+    "$py" "$here/scenario.py" "$@" > "$o" &
+    py_pid=$!
+    wait "$py_pid"
+    rc=$?
+    py_pid=
+    return "$rc"
+}
 # the value raftd-bench --fill writes: 8 zeros, then x up to the value size
 fill_value() {
     if [ "$vsize" -ge 8 ]; then printf '00000000%*s' $((vsize - 8)) '' | tr ' ' x
@@ -298,8 +315,10 @@ scenario_grow() { # SYSTEM REP DIR
          awk '{ t += $1; if ($1 > m) m = $1 } END { printf "%.1f,%.1f", m / 1024, t / 1024 }')
     key=bench/k$(printf '%07d' $((grow_keys - 1)))
     echo "seconds,launch_s,attempts,data_mb_max_member,data_mb_total,key" > "$d/restart.csv"
-    line=$("$py" "$here/scenario.py" first-read --urls "$urls" --key "$key" \
-        --value "$(fill_value)" --launch "$(cluster_cmd "$sys" resume)") || rc=1
+    scenario "$d/first-read.out" first-read --urls "$urls" --key "$key" \
+        --value "$(fill_value)" --launch "$(cluster_cmd "$sys" resume)" || rc=1
+    line=$(cat "$d/first-read.out")
+    rm -f "$d/first-read.out"
     [ -n "$line" ] && echo "$line,$sz,$key" >> "$d/restart.csv"
     echo "$sys grow: restart to the first quorum read of $key: ${line%%,*} s; data $sz MB (largest member, all)" >&2
     keep_logs "$sys" "$d"
@@ -310,11 +329,10 @@ scenario_grow() { # SYSTEM REP DIR
 scenario_failover() { # SYSTEM REP DIR
     local sys=$1 d=$3 rc=0
     cluster "$sys" start >/dev/null || return 1
-    "$py" "$here/scenario.py" failover --urls "$(urls_of "$sys")" \
+    # its progress (a line per kill) on standard error
+    scenario /dev/null failover --urls "$(urls_of "$sys")" \
         --pidfiles "$(pidfiles_of "$sys")" --resume "$(cluster_cmd "$sys" resume)" \
-        --kills "$kills" --log "$d/writes.csv" --kills-csv "$d/kills.csv" 2>&1 |
-        sed "s/^/$sys failover: /" >&2
-    [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+        --kills "$kills" --log "$d/writes.csv" --kills-csv "$d/kills.csv" || rc=1
     keep_logs "$sys" "$d"
     cluster "$sys" stop
     return "$rc"
@@ -329,8 +347,9 @@ scenario_coldstart() { # SYSTEM REP DIR
         wipe_data "$sys" || return 1
         # the clock starts in scenario.py before the launch command, which
         # only starts the processes (no waiting)
-        if line=$("$py" "$here/scenario.py" first-write --urls "$(urls_of "$sys")" \
-                --launch "$(cluster_cmd "$sys" launch)"); then
+        if scenario "$d/first-write.out" first-write --urls "$(urls_of "$sys")" \
+                --launch "$(cluster_cmd "$sys" launch)"; then
+            line=$(cat "$d/first-write.out")
             echo "$k,$line" >> "$d/coldstart.csv"
             echo "$sys coldstart $k: first write acknowledged after ${line%%,*} s" >&2
         else
@@ -338,6 +357,7 @@ scenario_coldstart() { # SYSTEM REP DIR
         fi
         cluster "$sys" stop
     done
+    rm -f "$d/first-write.out"
     keep_logs "$sys" "$d"
     return "$rc"
 }
