@@ -41,9 +41,9 @@
 #                 (du), and restarted on its data: restart.csv has the
 #                 seconds from launching to the first quorum read of the
 #                 last key answered with its value (polled every 5 ms)
-#      failover   a fresh cluster, one client writing continuously to a node
-#                 that does not lead (moving to another live node after a
-#                 failure); -K times the leader is killed with SIGKILL and
+#      failover   a fresh cluster, 100 writes/s (open loop, 1 s timeout) to a
+#                 node that does not lead (moving to another live node after
+#                 a failure); -K times the leader is killed with SIGKILL and
 #                 restarted on its data once the writes flow again:
 #                 kills.csv (time from the kill to the next acknowledged
 #                 write, failed writes meanwhile), writes.csv (every write)
@@ -651,7 +651,7 @@ report=$out/REPORT.md
     if has_scenario failover; then
         echo "## failover: kill -9 of the leader under a light write load"
         echo
-        echo "A fresh cluster; one client writes continuously (a new key per write, 1 s timeout per write) to a node that does not lead and moves to the next live node after a failure. $kills times per run the leader (GET /v2/stats/self) is killed with SIGKILL; timed from the kill to the answer of the first write sent after it that is acknowledged; failed writes are those answered (or timed out) after the kill, before that one. Then the killed node is restarted on its data and the next kill waits until it serves the latest acknowledged key and the writes flow again. All kills of all repetitions pooled. Files: failover/{raftd,etcd}/kills.csv, writes.csv (every write: send and answer time, status)."
+        echo "A fresh cluster; 100 writes/s, open loop (each write sent on time on its own connection whatever the earlier ones do; a new key per write, 1 s timeout), to a node that does not lead, moving to the next live node after a failure. $kills times per run the leader (GET /v2/stats/self) is killed with SIGKILL; timed from the kill to the earliest acknowledgement of a write sent after it; failed writes are the writes answered after the kill with an error or timed out, sent before that acknowledgement (those in flight at the kill included): at 100 writes/s a 1 s timeout alone makes about 100. Then the killed node is restarted on its data and the next kill waits until it serves the latest acknowledged key and the writes flow again. All kills of all repetitions pooled. Files: failover/{raftd,etcd}/kills.csv, writes.csv (every write: send and answer time, status)."
         echo
         echo "| | raftd | etcd |"
         echo "|---|---:|---:|"

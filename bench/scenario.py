@@ -16,16 +16,19 @@ only; every time is time.monotonic() of this one process.
 
   scenario.py failover --urls U1,U2,U3 --pidfiles P1,P2,P3 --resume CMD
                        [--kills K] [--log FILE] [--kills-csv FILE]
-      One client writes continuously (a new key per write; --timeout
-      default 1 s per write) to a node that does not lead; a failed write
-      (transport error, timeout, non-2xx) is counted and the client moves
-      to the next node that was not killed. K times: find the leader (GET
+      A light write load (a new key per write; --timeout default 1 s per
+      write) on a node that does not lead: --rate writes/s (default 100),
+      each sent on time on its own connection whatever the earlier ones do
+      (open loop), or with --rate 0 one client in a closed loop; after a
+      failed write (transport error, timeout, non-2xx) the load moves to
+      the next node that was not killed. K times: find the leader (GET
       /v2/stats/self, "state":"StateLeader"), kill -9 it (its pid from the
       pidfile in the same position as its URL), wait for the next
-      acknowledged write (the first write sent after the kill that gets a
-      2xx; failed writes: those answered after the kill, before it;
-      a write in flight at the kill is one of them if it fails, and is
-      not "the next" if it succeeds), run CMD with
+      acknowledged write (the earliest 2xx answer to a write sent after
+      the kill; failed writes: those answered after the kill that failed,
+      sent before that answer, the ones in flight at the kill included;
+      a write in flight at the kill that succeeds is not "the next"),
+      run CMD with
       /bin/sh to restart it on its data, wait until it serves the latest
       acknowledged key from its own store (a plain GET) and until a leader
       is known, then pause --settle s (default 1; also before the first).
@@ -163,17 +166,23 @@ def find_leader(urls, dead, timeout):
 
 
 class Writer(threading.Thread):
-    def __init__(self, urls, timeout, log):
+    """The light write load: rate > 0, open loop (a write every 1/rate s,
+    each on its own connection in its own thread, whatever the earlier
+    ones do); rate 0, one client in a closed loop (keep-alive)."""
+
+    def __init__(self, urls, timeout, log, rate):
         super().__init__(daemon=True)
         self.urls = urls
         self.timeout = timeout
         self.log = log
+        self.rate = rate
         self.lock = threading.Lock()
         self.target = 0
         self.dead = set()
-        self.writes = []  # (seq, url index, send_s, answer_s, status, ok)
-        self.last_ok_key = None
+        self.writes = []  # (seq, url index, send_s, answer_s, status, ok), answer order
+        self.last_ok_seq = -1
         self.stop = threading.Event()
+        self.inflight = threading.Semaphore(400)
         self.conn = None
         self.conn_url = None
 
@@ -208,32 +217,62 @@ class Writer(threading.Thread):
                     return 0
         return 0
 
+    def last_ok_key(self):
+        with self.lock:
+            return "failover/k%d" % self.last_ok_seq if self.last_ok_seq >= 0 else None
+
+    def record(self, seq, i, t, a, st):
+        ok = 200 <= st < 300
+        with self.lock:
+            self.writes.append((seq, i, t, a, st, ok))
+            if ok:
+                self.last_ok_seq = max(self.last_ok_seq, seq)
+            elif self.target == i:
+                # the next node that was not killed
+                for k in range(1, len(self.urls) + 1):
+                    j = (i + k) % len(self.urls)
+                    if j not in self.dead:
+                        self.target = j
+                        break
+            if self.log:
+                self.log.write("%d,%s,%.6f,%.6f,%d,%d\n" % (seq, self.urls[i], t, a, st, ok))
+        return ok
+
+    def one(self, seq, i):
+        try:
+            t = now()
+            st, _ = request(self.urls[i], "PUT", "/v2/keys/failover/k%d" % seq,
+                            body="value=v%d" % seq, timeout=self.timeout)
+            self.record(seq, i, t, now(), st)
+        finally:
+            self.inflight.release()
+
     def run(self):
         seq = 0
+        if self.rate > 0:
+            period = 1.0 / self.rate
+            next_at = now()
+            while not self.stop.is_set():
+                if self.inflight.acquire(timeout=period):
+                    with self.lock:
+                        i = self.target
+                    threading.Thread(target=self.one, args=(seq, i), daemon=True).start()
+                    seq += 1
+                next_at += period
+                pause = next_at - now()
+                if pause > 0:
+                    self.stop.wait(pause)
+                else:
+                    next_at = now()  # behind: no burst to catch up
+            return
         while not self.stop.is_set():
             with self.lock:
                 i = self.target
-            url = self.urls[i]
             t = now()
-            st = self._put(url, seq)
-            a = now()
-            ok = 200 <= st < 300
-            with self.lock:
-                self.writes.append((seq, i, t, a, st, ok))
-                if ok:
-                    self.last_ok_key = "failover/k%d" % seq
-                else:
-                    # the next node that was not killed
-                    for k in range(1, len(self.urls) + 1):
-                        j = (i + k) % len(self.urls)
-                        if j not in self.dead:
-                            self.target = j
-                            break
-            if self.log:
-                self.log.write("%d,%s,%.6f,%.6f,%d,%d\n" % (seq, url, t, a, st, ok))
-            seq += 1
-            if not ok:
+            st = self._put(self.urls[i], seq)
+            if not self.record(seq, i, t, now(), st):
                 time.sleep(0.001)  # no busy loop against a refusing port
+            seq += 1
 
 
 def read_pid(path):
@@ -257,7 +296,7 @@ def cmd_failover(args):
     if lead is None:
         print("scenario.py: no leader in 30 s", file=sys.stderr)
         return 1
-    w = Writer(urls, args.timeout, log)
+    w = Writer(urls, args.timeout, log, args.rate)
     w.aim((lead + 1) % len(urls))
     w.start()
     time.sleep(args.settle)
@@ -283,7 +322,7 @@ def cmd_failover(args):
         pid = read_pid(pidfiles[lead])
         with w.lock:
             w.dead = {lead}
-            first = max(0, len(w.writes) - 2)  # the writes answered after the kill
+            first = len(w.writes)  # the writes answered from now on
         tk = now()
         os.kill(pid, signal.SIGKILL)
         # the next acknowledged write
@@ -292,14 +331,14 @@ def cmd_failover(args):
         while now() < deadline and next_ack is None:
             time.sleep(0.002)
             with w.lock:
-                after = [x for x in w.writes[first:] if x[2] > tk]
-            for x in after:
-                if x[5]:
-                    next_ack = x[3]
-                    break
+                acked = [x[3] for x in w.writes[first:] if x[2] > tk and x[5]]
+            if acked:
+                next_ack = min(acked)
+        # the outcome of every write sent before the next acknowledged one
+        time.sleep(args.timeout + 0.2)
         with w.lock:
             failed = sum(1 for x in w.writes[first:]
-                         if x[3] > tk and not x[5] and (next_ack is None or x[3] <= next_ack))
+                         if x[3] > tk and not x[5] and (next_ack is None or x[2] <= next_ack))
         if next_ack is None:
             print("scenario.py: kill %d: no write acknowledged within 60 s" % k, file=sys.stderr)
             status = 1
@@ -309,8 +348,7 @@ def cmd_failover(args):
         rejoin = None
         deadline = tr + 60
         while now() < deadline:
-            with w.lock:
-                key = w.last_ok_key
+            key = w.last_ok_key()
             st, body = request(urls[lead], "GET", "/v2/keys/%s" % key, timeout=0.5)
             if st == 200 and find_leader(urls, set(), 0.5) is not None:
                 rejoin = now() - tr
@@ -364,6 +402,7 @@ def main():
     s.add_argument("--pidfiles", required=True)
     s.add_argument("--resume", required=True)
     s.add_argument("--kills", type=int, default=5)
+    s.add_argument("--rate", type=float, default=100.0)
     s.add_argument("--timeout", type=float, default=1.0)
     s.add_argument("--settle", type=float, default=1.0)
     s.add_argument("--log")
