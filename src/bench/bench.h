@@ -40,6 +40,7 @@ struct bench_config {
     double zipf_s;
     const char *key_prefix;
     bool preload;
+    unsigned fill;            /* --fill N: write N keys once, then stop */
     unsigned timeout_ms;
     unsigned error_backoff_ms;
     uint64_t seed;
@@ -80,6 +81,7 @@ struct run_extra {
     uint64_t server_rss_kb_max; /* the largest sum of the servers' RSS seen */
     uint64_t server_rss_kb_node_max; /* the largest single server's RSS seen */
     uint64_t server_anon_kb_node_max; /* ... and its private part (RssAnon) */
+    uint64_t server_pss_kb_node_max; /* the largest single server's PSS seen */
     unsigned server_procs;
     char leader[256];
 };
@@ -91,6 +93,33 @@ void engine_cleanup(void);
 /* Write every key once (before warm-up); 0 or -1. */
 int engine_preload(const struct bench_config *cfg, char **urls, unsigned n_urls,
                    unsigned concurrency);
+/* --fill: n_clients write keys 0 .. cfg->keys-1 exactly once each, in
+ * order (each client takes the next key from a shared counter; a failed
+ * write is sent again by the same client after the back-off), recording
+ * every write's latency in all and calling each_second() once a second
+ * with that second's figures (and once at the end for the last, shorter
+ * interval). 0 when every key was written, -1 otherwise. */
+struct fill_second {
+    unsigned second;     /* 1, 2, ...: the interval ending then */
+    double seconds;      /* its length (1, the last one less) */
+    uint64_t ops;        /* writes acknowledged in it */
+    uint64_t cumulative; /* keys written by its end */
+    uint64_t errors, timeouts;
+    uint64_t p50_ns, p99_ns; /* of its writes (0 if none) */
+};
+struct fill_result {
+    unsigned keys;       /* written */
+    double seconds;      /* from the first request to the last answer */
+    unsigned n10;        /* the first 10% of the keys ... */
+    double first10_s;    /* ... were written in this time */
+    unsigned n_last10;   /* the last 10% ... */
+    double last10_s;     /* ... in this time */
+    uint64_t errors, timeouts;
+};
+typedef void (*fill_second_fn)(void *arg, const struct fill_second *s);
+int engine_fill(const struct bench_config *cfg, char **urls, unsigned n_urls,
+                unsigned n_clients, struct samples *all, struct fill_result *res,
+                fill_second_fn each_second, void *arg);
 /* One run of n_clients over urls: warm-up, then the measured window.
  * Fills stats[n_clients] and samples; calls tick() once a second. */
 struct run_progress {
@@ -129,6 +158,8 @@ struct proc_sample {
     uint64_t rss_kb, rss_kb_node_max;
     uint64_t anon_kb_node_max; /* RssAnon: private memory, without the
                                   shared libraries' pages */
+    uint64_t pss_kb_node_max;  /* Pss (smaps_rollup): RSS with each shared
+                                  page divided among its sharers */
     unsigned n;
 };
 void procs_sample(const char *pattern, struct proc_sample *out);
@@ -139,6 +170,12 @@ int report_run(const struct bench_config *cfg, const struct run_summary *sum,
                const struct client_stats *stats, struct samples *samples,
                const struct run_extra *extra);
 int report_close(const struct bench_config *cfg);
+/* --fill: timeline.csv (one row a second), then fill.csv (the summary)
+ * and plot.gp drawing the timeline. */
+int report_fill_open(const struct bench_config *cfg);
+void report_fill_second(const struct fill_second *s);
+int report_fill_close(const struct bench_config *cfg, const struct fill_result *res,
+                      struct samples *all, unsigned clients, const char *leader);
 /* The plot subcommand: a combined figure from result directories. */
 int report_plot(const char *out_dir, char **dirs, unsigned n_dirs, bool run_gp);
 

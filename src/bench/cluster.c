@@ -403,6 +403,13 @@ void procs_sample(const char *pattern, struct proc_sample *out)
         }
         if (anon > out->anon_kb_node_max)
             out->anon_kb_node_max = anon;
+        snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+        if (read_file(path, buf, sizeof(buf), NULL)) {
+            char *r = strstr(buf, "\nPss:");
+            uint64_t pss = r ? strtoull(r + 5, NULL, 10) : 0;
+            if (pss > out->pss_kb_node_max)
+                out->pss_kb_node_max = pss;
+        }
         out->cpu_s += (double)(ut + stt) / (double)tck;
         out->rss_kb += rss;
         if (rss > out->rss_kb_node_max)

@@ -69,9 +69,15 @@ struct run {
     uint64_t completed; /* all completions, for progress */
     uint64_t errors, timeouts;
     unsigned error_msgs;
-    /* preload */
+    /* preload, and --fill (a preload that is measured) */
     bool preload;
     unsigned next_key;
+    bool fill;
+    struct samples *fill_all; /* every write's latency */
+    struct samples fill_sec;  /* the current second's */
+    uint64_t sec_ops, sec_errors, sec_timeouts;
+    unsigned keys_done, n10, n90; /* written keys; 10% and 90% of them */
+    uint64_t t10_ns, t90_ns, last_ns;
 };
 
 static uint64_t rng_next(uint64_t *s)
@@ -259,6 +265,24 @@ static void finish(struct client *c, CURLcode rc)
                         op_names[c->op], c->url, status, c->resp);
             if (r->error_msgs == 5)
                 fprintf(stderr, "raftd-bench: (further errors are only counted)\n");
+        }
+    }
+    if (r->fill) {
+        if (o == OK) {
+            uint64_t lat = end - c->start_ns;
+            samples_add(r->fill_all, lat);
+            samples_add(&r->fill_sec, lat);
+            r->sec_ops++;
+            r->keys_done++;
+            r->last_ns = end;
+            if (r->keys_done == r->n10)
+                r->t10_ns = end;
+            if (r->keys_done == r->n90)
+                r->t90_ns = end;
+        } else if (o == TIMEOUT) {
+            r->sec_timeouts++;
+        } else {
+            r->sec_errors++;
         }
     }
     if (r->preload) {
@@ -548,6 +572,80 @@ out:
     return rc;
 }
 
+int engine_fill(const struct bench_config *cfg, char **urls, unsigned n_urls,
+                unsigned n_clients, struct samples *all, struct fill_result *res,
+                fill_second_fn each_second, void *arg)
+{
+    struct run r;
+    int rc = -1;
+    memset(res, 0, sizeof(*res));
+    if (run_setup(&r, cfg) < 0) /* clears r, fill_sec too */
+        goto out;
+    samples_init(&r.fill_sec);
+    r.preload = true;
+    r.fill = true;
+    r.fill_all = all;
+    samples_reserve(all, cfg->keys);
+    r.n10 = (cfg->keys + 9) / 10; /* the first 10% of the keys ... */
+    r.n90 = cfg->keys - r.n10;    /* ... and where the last 10% start */
+    if (n_clients > cfg->keys)
+        n_clients = cfg->keys;
+    if (clients_setup(&r, urls, n_urls, n_clients) < 0)
+        goto out;
+    uint64_t t0 = now_ns(), next_sec = t0 + 1000000000u;
+    unsigned second = 0;
+    for (unsigned i = 0; i < n_clients; i++)
+        start_request(&r.clients[i]);
+    while (1) {
+        bool busy = any_busy(&r);
+        uint64_t now = now_ns();
+        if (now >= next_sec || !busy) {
+            /* one timeline row per second; the last one may be shorter */
+            struct fill_second fs = {
+                .second = ++second,
+                .seconds = (double)((now < next_sec ? now : next_sec) -
+                                    (next_sec - 1000000000u)) / 1e9,
+                .ops = r.sec_ops,
+                .cumulative = r.keys_done,
+                .errors = r.sec_errors,
+                .timeouts = r.sec_timeouts,
+                .p50_ns = samples_percentile(&r.fill_sec, 50),
+                .p99_ns = samples_percentile(&r.fill_sec, 99),
+            };
+            if (each_second)
+                each_second(arg, &fs);
+            res->errors += r.sec_errors;
+            res->timeouts += r.sec_timeouts;
+            r.sec_ops = r.sec_errors = r.sec_timeouts = 0;
+            samples_clear(&r.fill_sec);
+            next_sec += 1000000000u;
+        }
+        if (!busy)
+            break;
+        if (bench_interrupted) {
+            fprintf(stderr, "raftd-bench: fill interrupted after %u keys\n",
+                    r.keys_done);
+            goto out;
+        }
+        int t = wake_sleepers(&r, now);
+        uint64_t until = next_sec > now ? (next_sec - now) / 1000000u + 1 : 0;
+        if ((uint64_t)t > until)
+            t = (int)until;
+        pump(&r, t);
+    }
+    res->keys = r.keys_done;
+    res->seconds = (double)(r.last_ns - t0) / 1e9;
+    res->first10_s = (double)(r.t10_ns - t0) / 1e9;
+    res->last10_s = (double)(r.last_ns - r.t90_ns) / 1e9;
+    res->n10 = r.n10;
+    res->n_last10 = cfg->keys - r.n90;
+    rc = r.keys_done == cfg->keys ? 0 : -1;
+out:
+    samples_free(&r.fill_sec);
+    run_teardown(&r);
+    return rc;
+}
+
 static double rusage_s(void)
 {
     struct rusage ru;
@@ -566,6 +664,8 @@ static void peak_update(struct proc_sample *peak, const struct proc_sample *ps)
         peak->rss_kb_node_max = ps->rss_kb_node_max;
     if (ps->anon_kb_node_max > peak->anon_kb_node_max)
         peak->anon_kb_node_max = ps->anon_kb_node_max;
+    if (ps->pss_kb_node_max > peak->pss_kb_node_max)
+        peak->pss_kb_node_max = ps->pss_kb_node_max;
 }
 
 int engine_run(const struct bench_config *cfg, char **urls, unsigned n_urls,
@@ -650,6 +750,7 @@ int engine_run(const struct bench_config *cfg, char **urls, unsigned n_urls,
     extra->server_rss_kb_max = peak.rss_kb;
     extra->server_rss_kb_node_max = peak.rss_kb_node_max;
     extra->server_anon_kb_node_max = peak.anon_kb_node_max;
+    extra->server_pss_kb_node_max = peak.pss_kb_node_max;
     rc = 0;
 out:
     run_teardown(&r);

@@ -75,6 +75,19 @@ static void usage(FILE *f)
 "      --leader-timeout SEC  wait this long for a leader (default 30)\n"
 "      --settle SEC          pause after the leader is found (default 1)\n"
 "\n"
+"Filling a store (instead of the sweep):\n"
+"      --fill N              N clients (the first -c level; default 64) write\n"
+"                            keys k0000000 .. N-1 exactly once each, in order\n"
+"                            (each client takes the next key from a shared\n"
+"                            counter; a failed write is retried), then stop.\n"
+"                            No restart, warm-up or preload; -d/-w are not\n"
+"                            used. Writes timeline.csv (one row a second:\n"
+"                            second,interval_s,ops,ops_per_s,cumulative_keys,\n"
+"                            errors,timeouts,p50_ms,p99_ms), fill.csv (totals,\n"
+"                            and the throughput of the first and the last 10%\n"
+"                            of the keys and their ratio) and plot.gp\n"
+"                            (timeline.svg/png). The values are 00000000xxx...\n"
+"\n"
 "Built-in local cluster (restarted with fresh data before each level):\n"
 "      --local N             run N raftd nodes on 127.0.0.1 with raftd-cluster\n"
 "      --raftd PATH          the raftd binary for --local\n"
@@ -87,7 +100,8 @@ static void usage(FILE *f)
 "\n"
 "Measurement and output:\n"
 "      --watch PATTERN       servers to watch: processes whose command line\n"
-"                            contains PATTERN; their CPU and RSS go to runs.csv\n"
+"                            contains PATTERN; their CPU, RSS, RssAnon and PSS\n"
+"                            (smaps_rollup) go to runs.csv\n"
 "                            (automatic with --local)\n"
 "  -o, --out DIR             output directory (default bench-results)\n"
 "  -l, --label NAME          name of the system in CSVs and plots (default\n"
@@ -298,8 +312,73 @@ enum {
     O_MIX = 256, O_DIST, O_KEY_PREFIX, O_NO_PRELOAD, O_TIMEOUT, O_BACKOFF,
     O_SEED, O_RESTART, O_LEADER_TIMEOUT, O_SETTLE, O_LOCAL, O_RAFTD,
     O_LAUNCHER, O_LOCAL_PORT, O_LOCAL_DIR, O_LOCAL_FAST, O_KEEP_DATA,
-    O_WATCH, O_NO_PLOT, O_CDF_POINTS, O_CACERT, O_CERT, O_KEY,
+    O_WATCH, O_NO_PLOT, O_CDF_POINTS, O_CACERT, O_CERT, O_KEY, O_FILL,
 };
+
+static void on_fill_second(void *arg, const struct fill_second *s)
+{
+    const struct bench_config *cfg = arg;
+    report_fill_second(s);
+    if (!cfg->quiet)
+        fprintf(stderr, "[fill] %5u s %9.0f writes/s  %10llu/%u keys  p99 %.2f ms  "
+                        "errors %llu  timeouts %llu\n",
+                s->second, s->seconds > 0 ? (double)s->ops / s->seconds : 0,
+                (unsigned long long)s->cumulative, cfg->fill, s->p99_ns / 1e6,
+                (unsigned long long)s->errors, (unsigned long long)s->timeouts);
+}
+
+/* --fill: one fill instead of the sweep; 0 or 1. */
+static int fill_main(struct bench_config *cfg, unsigned clients)
+{
+    int status = 1;
+    if (cfg->local_nodes) {
+        if (local_cluster_start(cfg, 0, cfg->endpoints, &cfg->n_endpoints) < 0)
+            return 1;
+    } else if (cfg->restart_cmd && run_restart_cmd(cfg->restart_cmd, 0, clients) < 0) {
+        return 1;
+    }
+    struct leader_info leader;
+    if (wait_for_leader(cfg->endpoints, cfg->n_endpoints, cfg->leader_timeout_s,
+                        &leader, cfg->quiet) < 0)
+        goto out;
+    char *leader_url[1] = {leader.url};
+    char **urls = cfg->endpoints;
+    unsigned n_urls = cfg->n_endpoints;
+    if (cfg->target == TARGET_ONE)
+        n_urls = 1;
+    else if (cfg->target == TARGET_LEADER) {
+        urls = leader_url;
+        n_urls = 1;
+    }
+    if (report_fill_open(cfg) < 0)
+        goto out;
+    if (!cfg->quiet)
+        fprintf(stderr, "raftd-bench: filling %u keys with %u clients, %u-byte "
+                        "values, results in %s\n", cfg->fill, clients,
+                cfg->value_size, cfg->out_dir);
+    struct samples all;
+    struct fill_result res;
+    samples_init(&all);
+    int rc = engine_fill(cfg, urls, n_urls, clients, &all, &res,
+                         on_fill_second, cfg);
+    if (report_fill_close(cfg, &res, &all, clients, leader.url) == 0 && rc == 0)
+        status = 0;
+    double first = res.first10_s > 0 ? res.n10 / res.first10_s : 0;
+    double last = res.last10_s > 0 ? res.n_last10 / res.last10_s : 0;
+    fprintf(stderr, "raftd-bench: filled %u/%u keys in %.1f s (%.0f writes/s); "
+                    "first 10%%: %.0f writes/s, last 10%%: %.0f writes/s (ratio "
+                    "%.3f); p50 %.3f p99 %.3f ms; %llu errors, %llu timeouts\n",
+            res.keys, cfg->fill, res.seconds,
+            res.seconds > 0 ? res.keys / res.seconds : 0, first, last,
+            first > 0 ? last / first : 0, samples_percentile(&all, 50) / 1e6,
+            samples_percentile(&all, 99) / 1e6, (unsigned long long)res.errors,
+            (unsigned long long)res.timeouts);
+    samples_free(&all);
+out:
+    if (cfg->local_nodes)
+        local_cluster_stop(cfg);
+    return status;
+}
 
 int main(int argc, char **argv)
 {
@@ -331,7 +410,7 @@ int main(int argc, char **argv)
     cfg.weights[OP_PUT] = 1;
     int status = 0;
     struct samples samples;
-    bool mix_given = false;
+    bool mix_given = false, levels_given = false;
     char *launcher = NULL, *local_dir = NULL, *watch = NULL;
     parse_levels("1,2,4,8,16,32,64", &cfg);
     parse_endpoints("http://127.0.0.1:7001,http://127.0.0.1:7002,"
@@ -367,6 +446,7 @@ int main(int argc, char **argv)
         {"local-fast", no_argument, NULL, O_LOCAL_FAST},
         {"keep-data", no_argument, NULL, O_KEEP_DATA},
         {"watch", required_argument, NULL, O_WATCH},
+        {"fill", required_argument, NULL, O_FILL},
         {"out", required_argument, NULL, 'o'},
         {"label", required_argument, NULL, 'l'},
         {"no-plot", no_argument, NULL, O_NO_PLOT},
@@ -457,6 +537,7 @@ int main(int argc, char **argv)
         case 'c':
             if (parse_levels(optarg, &cfg) < 0)
                 bad = "--clients: a comma-separated list of client counts";
+            levels_given = true;
             break;
         case 'd':
             if (parse_double(optarg, &cfg.duration_s) < 0 || cfg.duration_s <= 0)
@@ -491,6 +572,10 @@ int main(int argc, char **argv)
         case O_LOCAL_FAST: cfg.local_fast = true; break;
         case O_KEEP_DATA: cfg.keep_data = true; break;
         case O_WATCH: cfg.watch = optarg; break;
+        case O_FILL:
+            if (parse_uint(optarg, &cfg.fill) < 0 || cfg.fill < 10 || cfg.fill > 10000000)
+                bad = "--fill: 10 to 10000000 keys";
+            break;
         case 'o': cfg.out_dir = optarg; break;
         case 'l': cfg.label = optarg; break;
         case O_NO_PLOT: cfg.plot = false; break;
@@ -565,6 +650,12 @@ int main(int argc, char **argv)
     if (engine_init() < 0) {
         status = 1;
         goto done;
+    }
+    if (cfg.fill) {
+        cfg.keys = cfg.fill;
+        cfg.op_name = "fill";
+        status = fill_main(&cfg, levels_given ? cfg.levels[0] : 64);
+        goto cleanup;
     }
     if (report_open(&cfg) < 0) {
         status = 1;

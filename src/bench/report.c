@@ -33,7 +33,7 @@ static const char runs_header[] =
     "errors,timeouts,misses,value_size,keys,dist,"
     "bench_cpu_pct,bench_cpu_us_per_op,server_cpu_pct,server_procs,"
     "server_rss_mb_total,server_rss_mb_max_node,server_anon_mb_max_node,"
-    "leader,cdf_file,clients_file\n";
+    "leader,cdf_file,clients_file,server_pss_mb_max_node\n";
 
 static int mkdir_p(const char *path)
 {
@@ -135,7 +135,10 @@ int report_run(const struct bench_config *cfg, const struct run_summary *sum,
     else
         fputs(",,,,,", f);
     csv_str(f, extra->leader);
-    fprintf(f, ",%s,%s\n", cdf_name, clients_name);
+    fprintf(f, ",%s,%s,", cdf_name, clients_name);
+    if (cfg->watch)
+        fprintf(f, "%.1f", extra->server_pss_kb_node_max / 1024.0);
+    fputc('\n', f);
     fflush(f);
 
     /* the CDF */
@@ -361,6 +364,109 @@ int report_close(const struct bench_config *cfg)
     }
     free(s);
     if (rc == 0 && cfg->plot && n_runs)
+        rc = run_gnuplot(cfg->out_dir, cfg->quiet) < 0 ? -1 : 0;
+    return rc;
+}
+
+/* ---- --fill ---- */
+
+static FILE *timeline_csv;
+
+int report_fill_open(const struct bench_config *cfg)
+{
+    if (mkdir_p(cfg->out_dir) < 0) {
+        fprintf(stderr, "raftd-bench: cannot create %s: %s\n", cfg->out_dir,
+                strerror(errno));
+        return -1;
+    }
+    timeline_csv = open_out(cfg->out_dir, "timeline.csv");
+    if (!timeline_csv)
+        return -1;
+    fputs("second,interval_s,ops,ops_per_s,cumulative_keys,errors,timeouts,"
+          "p50_ms,p99_ms\n", timeline_csv);
+    fflush(timeline_csv);
+    return 0;
+}
+
+void report_fill_second(const struct fill_second *s)
+{
+    if (!timeline_csv)
+        return;
+    fprintf(timeline_csv, "%u,%.3f,%llu,%.1f,%llu,%llu,%llu,%.4f,%.4f\n",
+            s->second, s->seconds, (unsigned long long)s->ops,
+            s->seconds > 0 ? (double)s->ops / s->seconds : 0,
+            (unsigned long long)s->cumulative, (unsigned long long)s->errors,
+            (unsigned long long)s->timeouts, ms((double)s->p50_ns),
+            ms((double)s->p99_ns));
+    fflush(timeline_csv);
+}
+
+int report_fill_close(const struct bench_config *cfg, const struct fill_result *res,
+                      struct samples *all, unsigned clients, const char *leader)
+{
+    int rc = 0;
+    if (timeline_csv && fclose(timeline_csv) != 0)
+        rc = -1;
+    timeline_csv = NULL;
+    FILE *f = open_out(cfg->out_dir, "fill.csv");
+    if (!f)
+        return -1;
+    double first = res->first10_s > 0 ? res->n10 / res->first10_s : 0;
+    double last = res->last10_s > 0 ? res->n_last10 / res->last10_s : 0;
+    fputs("label,target,clients,value_size,keys,seconds,throughput_ops_s,"
+          "first10_keys,first10_s,first10_ops_s,last10_keys,last10_s,last10_ops_s,"
+          "last10_to_first10,p50_ms,p99_ms,p999_ms,max_ms,errors,timeouts,leader\n",
+          f);
+    static const char *const targets[] = {"one", "all", "leader"};
+    csv_str(f, cfg->label);
+    fprintf(f, ",%s,%u,%u,%u,%.3f,%.1f,%u,%.3f,%.1f,%u,%.3f,%.1f,%.3f,"
+               "%.4f,%.4f,%.4f,%.4f,%llu,%llu,",
+            targets[cfg->target], clients, cfg->value_size, res->keys, res->seconds,
+            res->seconds > 0 ? res->keys / res->seconds : 0, res->n10,
+            res->first10_s, first, res->n_last10, res->last10_s, last,
+            first > 0 ? last / first : 0, ms((double)samples_percentile(all, 50)),
+            ms((double)samples_percentile(all, 99)),
+            ms((double)samples_percentile(all, 99.9)), ms((double)samples_max(all)),
+            (unsigned long long)res->errors, (unsigned long long)res->timeouts);
+    csv_str(f, leader);
+    fputc('\n', f);
+    if (fclose(f) != 0)
+        rc = -1;
+
+    f = open_out(cfg->out_dir, "plot.gp");
+    if (!f)
+        return -1;
+    fputs("# Written by raftd-bench --fill: the fill's timeline (timeline.csv\n"
+          "# next to this script); run \"gnuplot plot.gp\" here to redraw.\n"
+          "set datafile separator ','\n"
+          "set datafile columnheaders\n"
+          "set grid\n", f);
+    fprintf(f, "set title '%s: writing %u keys once, %u clients, %u-byte values' "
+               "noenhanced\n", cfg->label, res->keys, clients, cfg->value_size);
+    fputs("do for [fmt in \"svg png\"] {\n"
+          "  if (fmt eq \"svg\") {\n"
+          "    set terminal svg size 960,640 dynamic font 'sans,12' background rgb 'white'\n"
+          "  } else {\n"
+          "    set terminal pngcairo size 960,640 font 'sans,11' background rgb 'white'\n"
+          "  }\n"
+          "  set output 'timeline.'.fmt\n"
+          "  set key top right box opaque\n"
+          "  set xlabel 'keys written'\n"
+          "  set ylabel 'writes/s'\n"
+          "  set y2label 'p99 latency (ms)'\n"
+          "  set ytics nomirror\n"
+          "  set y2tics\n"
+          "  set xrange [0:*]\n"
+          "  set yrange [0:*]\n"
+          "  set y2range [0:*]\n"
+          "  plot 'timeline.csv' using 'cumulative_keys':'ops_per_s' with lines lw 2 "
+          "title 'writes/s', \\\n"
+          "       '' using 'cumulative_keys':'p99_ms' axes x1y2 with lines dt 2 "
+          "title 'p99 ms (of that second)'\n"
+          "}\n", f);
+    if (fclose(f) != 0)
+        return -1;
+    if (rc == 0 && cfg->plot && res->keys)
         rc = run_gnuplot(cfg->out_dir, cfg->quiet) < 0 ? -1 : 0;
     return rc;
 }
