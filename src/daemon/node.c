@@ -341,9 +341,14 @@ static void on_rpc_done(void *arg, long status, const char *body, size_t len,
     if (status == 0 || status >= 300) {
         if (!n->closing)
             node_metrics_rpc_failed(p->id);
-        if (!p->unreachable && !n->closing)
+        const char *why = err ? err : "bad answer";
+        if ((!p->unreachable || strncmp(p->unreachable_why, why,
+                                        sizeof(p->unreachable_why) - 1)) &&
+            !n->closing) /* a new outage, or a new reason (a peer that
+                            came up with a certificate we refuse) */
             log_msg(LOG_WARNING, "node %" PRIu64 " (%s) is unreachable: %s",
-                    p->id, p->url, err ? err : "bad answer");
+                    p->id, p->url, why);
+        snprintf(p->unreachable_why, sizeof(p->unreachable_why), "%s", why);
         p->unreachable = true;
         if (!n->closing && (call->type == RAFT_MSG_APPEND ||
                             call->type == RAFT_MSG_SNAPSHOT))

@@ -35,7 +35,8 @@ struct peer {
     raft_id id;
     char url[RAFT_ADDRESS_MAX + 1]; /* its address in the configuration */
     unsigned pending;
-    bool unreachable; /* last RPC failed; logged once per outage */
+    bool unreachable; /* last RPC failed; logged once per outage, */
+    char unreachable_why[128]; /* and again if the reason changes */
     bool sending_snapshot; /* an InstallSnapshot to it is in flight */
     /* The core asked for a snapshot to be sent while another was in
      * flight: sent once that one is answered (the core waits for the
