@@ -476,6 +476,12 @@ static int load_segment(struct storage *s, uint32_t k, bool last,
                       s->dir, name, off);
             break;
         }
+        /* Entries the snapshot covers never reach the node
+         * (fit_log_to_snapshot drops them, needing only their terms):
+         * checked as any other, but their data is not copied, since a
+         * restart after a snapshot reads up to a segment of them. */
+        if (get64(p) <= l->snapshot_index)
+            e.len = 0;
         if (e.len) {
             e.data = malloc(e.len);
             if (!e.data) {
