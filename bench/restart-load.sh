@@ -12,8 +12,9 @@
 # data yet, so that runs before and after a change load the same data).
 # The nodes run with fast timing (raftd-cluster -f: 300-600 ms election
 # timeouts), so the time to elect a leader is part of each figure.
-# Prints per run: the restart-to-read time, the node's own "loaded the
-# snapshot" line if it logs one, and the snapshot's size; then the median.
+# Prints per run: the restart-to-read time, the CPU time node 1 had used by
+# then, the node's own "loaded the snapshot" line if it logs one, and the
+# snapshot's size; then the median.
 # -P FILE: run node 1 under perf record -g (output FILE) on the last run.
 # Fills with wrk (bench/restart-load.lua); stops only what it started.
 set -uo pipefail
@@ -92,6 +93,13 @@ wait_leader() { # any node answers a quorum read of a key that exists or not
     return 1
 }
 
+# CPU time (user + system) a process has used so far, in ms: less noisy
+# than wall time on a shared machine. Under -P, pid is perf's.
+cpu_ms() {
+    awk -v hz="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / hz) }' \
+        "/proc/$1/stat" 2>/dev/null
+}
+
 # ---- fill (once per directory) ----------------------------------------------
 if [ ! -f "$dir/filled" ]; then
     echo "filling $dir with $keys keys ($nodes node(s), ports $port..)"
@@ -149,9 +157,10 @@ for run in $(seq 1 "$runs"); do
     done
     ms=$(( $(now_ms) - t0 ))
     results+=("$ms")
+    cpu=$(cpu_ms "${pids[0]}")
     loaded=$(grep -ho 'loaded the snapshot[^"]*' "$dir/restart$run.node1.log" | head -1)
     recovered=$(grep -ho 'recovered from [^"]*' "$dir/restart$run.node1.log" | head -1)
-    echo "run $run: restart to quorum read ${ms} ms${loaded:+; $loaded}"
+    echo "run $run: restart to quorum read ${ms} ms (node 1 used ${cpu} ms of CPU)${loaded:+; $loaded}"
     [ "$run" = 1 ] && [ -n "$recovered" ] && echo "  $recovered"
     stop_nodes
 done
