@@ -2494,16 +2494,20 @@ static bool valid_name(const char *s, size_t n)
 
 /* Loading is two passes, because a large store's cost is memory, not
  * parsing: the records become nodes linked into the tree (one allocation
- * each), collected in a vector; then the table, sized once for all of
- * them, and the TTL heap, built in one go, index them. Inserting node by
- * node instead grew the table ~20 times (rehashing it) and missed the cache
- * at every probe. */
+ * each), collected in a vector with their hashes, those with a TTL in the
+ * heap's array; then the table, sized once for all of them, indexes them,
+ * and the heap is ordered in one go. Inserting node by node instead grew
+ * the table ~20 times (rehashing it) and missed the cache at every probe;
+ * the hash is taken while the node is still in the cache. */
 struct snap_nodes {
-    struct node **v;
+    struct snap_node {
+        struct node *n;
+        uint64_t h;
+    } *v;
     size_t n, cap;
 };
 
-static void snap_nodes_push(struct snap_nodes *ns, struct node *n)
+static void snap_nodes_push(struct snap_nodes *ns, struct node *n, uint64_t h)
 {
     if (ns->n == ns->cap) {
         ns->cap = ns->cap ? 2 * ns->cap : 1024;
@@ -2511,7 +2515,17 @@ static void snap_nodes_push(struct snap_nodes *ns, struct node *n)
             oom();
         ns->v = xrealloc(ns->v, ns->cap * sizeof *ns->v);
     }
-    ns->v[ns->n++] = n;
+    ns->v[ns->n++] = (struct snap_node){n, h};
+}
+
+/* Put n into the TTL heap's array; snap_build_heap() orders it. */
+static void snap_ttl_push(struct kv *kv, struct node *n)
+{
+    if (kv->ttl_n == kv->ttl_cap) {
+        kv->ttl_cap = kv->ttl_cap ? 2 * kv->ttl_cap : 16;
+        kv->ttl = xrealloc(kv->ttl, kv->ttl_cap * sizeof *kv->ttl);
+    }
+    ttl_place(kv, kv->ttl_n++, n);
 }
 
 /* One tree record into dir cur; returns the directory to continue in, or
@@ -2536,7 +2550,9 @@ static struct node *snap_load_node(struct kv *kv, struct node *cur,
     n->modified = modified;
     n->expire_ms = (int64_t)exp;
     node_link(kv, cur, n);
-    snap_nodes_push(ns, n);
+    snap_nodes_push(ns, n, child_hash(kv, cur, n->name, nl));
+    if (exp)
+        snap_ttl_push(kv, n);
     return dir ? n : cur;
 }
 
@@ -2572,53 +2588,38 @@ static bool ht_insert_new(struct htab *t, uint64_t h, ht_eq_fn eq, void *p,
     return true;
 }
 
-static uint64_t node_hash(const struct kv *kv, const struct node *n)
+/* Whether two nodes are siblings of one name (ht_insert_new's eq). */
+static bool same_child(const void *elem, const void *key)
 {
-    return child_hash(kv, n->parent, n->name, n->name_len);
+    const struct node *a = elem, *b = key;
+    return a->parent == b->parent && a->name_len == b->name_len &&
+           memcmp(a->name, b->name, a->name_len) == 0;
 }
 
 /* Put the loaded nodes into the table; false if two siblings share a
  * name. The slot of the node SNAP_AHEAD places on is prefetched, so the
- * cache misses of a table much larger than the cache overlap. */
+ * cache misses of a table much larger than the cache overlap; a node
+ * itself is read only when its hash collides. */
 #define SNAP_AHEAD 16
 static bool snap_index_nodes(struct kv *kv, const struct snap_nodes *ns)
 {
     struct htab *t = &kv->nodes;
     ht_reserve(t, t->n + ns->n);
     size_t mask = t->cap - 1;
-    uint64_t h[SNAP_AHEAD];
-    for (size_t i = 0; i < ns->n + SNAP_AHEAD; i++) {
-        /* h[i % SNAP_AHEAD] holds node i - SNAP_AHEAD's hash until here */
-        if (i >= SNAP_AHEAD) {
-            struct node *n = ns->v[i - SNAP_AHEAD];
-            struct child_key k = {n->parent, n->name, n->name_len};
-            if (!ht_insert_new(t, h[i % SNAP_AHEAD], child_eq, n, &k))
-                return false;
-        }
-        if (i < ns->n) {
-            h[i % SNAP_AHEAD] = node_hash(kv, ns->v[i]);
-            __builtin_prefetch(&t->s[h[i % SNAP_AHEAD] & mask], 1);
-        }
+    for (size_t i = 0; i < ns->n; i++) {
+        if (i + SNAP_AHEAD < ns->n)
+            __builtin_prefetch(&t->s[ns->v[i + SNAP_AHEAD].h & mask], 1);
+        if (!ht_insert_new(t, ns->v[i].h, same_child, ns->v[i].n, ns->v[i].n))
+            return false;
     }
     return true;
 }
 
-/* The TTL heap of the loaded nodes, built bottom-up in O(n) (Floyd). Its
+/* Order the TTL heap of the loaded nodes bottom-up, in O(n) (Floyd). Its
  * layout may differ from one built entry by entry, but never what it
  * yields: (expiration, createdIndex, depth) is a total order. */
-static void snap_build_heap(struct kv *kv, const struct snap_nodes *ns)
+static void snap_build_heap(struct kv *kv)
 {
-    assert(kv->ttl_n == 0);
-    for (size_t i = 0; i < ns->n; i++) {
-        struct node *n = ns->v[i];
-        if (!n->expire_ms)
-            continue;
-        if (kv->ttl_n == kv->ttl_cap) {
-            kv->ttl_cap = kv->ttl_cap ? 2 * kv->ttl_cap : 16;
-            kv->ttl = xrealloc(kv->ttl, kv->ttl_cap * sizeof *kv->ttl);
-        }
-        ttl_place(kv, kv->ttl_n++, n);
-    }
     for (size_t i = kv->ttl_n / 2; i-- > 0;)
         ttl_sift_down(kv, i);
 }
@@ -2689,7 +2690,7 @@ static int snap_load(struct kv *kv, struct snap_reader *r)
     int rv = snap_load_tree(kv, r, &ns) < 0 || !snap_index_nodes(kv, &ns)
                  ? -1 : 0;
     if (rv == 0) {
-        snap_build_heap(kv, &ns);
+        snap_build_heap(kv);
         rv = snap_load_history(kv, r);
     }
     free(ns.v);
