@@ -5,7 +5,7 @@
 # first 200 answer of a quorum read (GET /v2/keys/...?quorum=true).
 #
 #   bench/restart-load.sh [-n NODES] [-k KEYS] [-r RUNS] [-p BASEPORT]
-#                         [-d DIR] [-b RAFTD] [-P PERFDATA]
+#                         [-d DIR] [-b RAFTD] [-P PERFDATA] [-1]
 #
 # Defaults: -n 1 -k 1000000 -r 3 -p 17101, DIR a new temporary directory
 # (removed at the end; a given -d is kept, and filled only if it holds no
@@ -16,6 +16,9 @@
 # then, the node's own "loaded the snapshot" line if it logs one, and the
 # snapshot's size; then the median.
 # -P FILE: run node 1 under perf record -g (output FILE) on the last run.
+# -1: restart only the last node while the others keep running (a member
+# restarted in a live cluster: no election), and time its quorum read;
+# its figures stand in for node 1's.
 # Fills with wrk (bench/restart-load.lua); stops only what it started.
 set -uo pipefail
 
@@ -31,7 +34,8 @@ port=17101
 dir=
 raftd=
 perfdata=
-while getopts ":n:k:r:p:d:b:P:h" opt; do
+one=0
+while getopts ":n:k:r:p:d:b:P:1h" opt; do
     case $opt in
     n) nodes=$OPTARG ;;
     k) keys=$OPTARG ;;
@@ -40,6 +44,7 @@ while getopts ":n:k:r:p:d:b:P:h" opt; do
     d) dir=$OPTARG ;;
     b) raftd=$OPTARG ;;
     P) perfdata=$OPTARG ;;
+    1) one=1 ;;
     h) sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) die "bad option -$OPTARG (see -h)" ;;
     esac
@@ -59,6 +64,7 @@ fi
 mkdir -p "$dir" && dir=$(cd "$dir" && pwd) || die "cannot create $dir"
 
 pids=()
+stay=()
 cluster_pid=
 stop_nodes() {
     [ -n "$cluster_pid" ] && kill -TERM "$cluster_pid" 2>/dev/null &&
@@ -70,6 +76,7 @@ stop_nodes() {
     pids=()
 }
 cleanup() {
+    pids+=("${stay[@]}")
     stop_nodes
     [ "$keep_dir" = 1 ] || rm -rf "$dir"
 }
@@ -135,34 +142,53 @@ fi
 ls -l "$dir/node1/snapshot" | awk '{print "snapshot of node 1: " $5 " bytes"}'
 
 # ---- restarts -----------------------------------------------------------------
+start_node() { # node log [perf]
+    if [ -n "${3:-}" ]; then
+        perf record -g -o "$perfdata" -- "$raftd" --config "$dir/node$1.conf" \
+            >"$2" 2>&1 &
+    else
+        "$raftd" --config "$dir/node$1.conf" >"$2" 2>&1 &
+    fi
+    pids+=($!)
+}
+first=1      # the nodes each run restarts
+timed=1      # the node whose quorum read is timed
+if [ "$one" = 1 ]; then
+    first=$nodes
+    timed=$nodes
+    for i in $(seq 1 $((nodes - 1))); do
+        start_node "$i" "$dir/others.node$i.log"
+    done
+    stay=("${pids[@]}")
+fi
 results=()
 for run in $(seq 1 "$runs"); do
     sync
+    pids=()
     t0=$(now_ms)
-    for i in $(seq 1 "$nodes"); do
-        if [ "$i" = 1 ] && [ -n "$perfdata" ] && [ "$run" = "$runs" ]; then
-            perf record -g -o "$perfdata" -- "$raftd" --config "$dir/node$i.conf" \
-                >"$dir/restart$run.node$i.log" 2>&1 &
-        else
-            "$raftd" --config "$dir/node$i.conf" >"$dir/restart$run.node$i.log" 2>&1 &
-        fi
-        pids+=($!)
+    for i in $(seq "$first" "$nodes"); do
+        perf=
+        [ "$i" = "$timed" ] && [ -n "$perfdata" ] && [ "$run" = "$runs" ] && perf=1
+        start_node "$i" "$dir/restart$run.node$i.log" $perf
+        [ "$i" = "$timed" ] && timed_pid=${pids[-1]}
     done
     while :; do
         code=$(curl -s -o /dev/null -w '%{http_code}' -m 2 \
-               "$(url 1)/v2/keys/load/000/00001000?quorum=true")
+               "$(url "$timed")/v2/keys/load/000/00001000?quorum=true")
         [ "$code" = 200 ] && break
         [ $(( $(now_ms) - t0 )) -gt 120000 ] && die "no answer in 120 s (run $run)"
         sleep 0.005
     done
     ms=$(( $(now_ms) - t0 ))
     results+=("$ms")
-    cpu=$(cpu_ms "${pids[0]}")
-    loaded=$(grep -ho 'loaded the snapshot[^"]*' "$dir/restart$run.node1.log" | head -1)
-    recovered=$(grep -ho 'recovered from [^"]*' "$dir/restart$run.node1.log" | head -1)
-    echo "run $run: restart to quorum read ${ms} ms (node 1 used ${cpu} ms of CPU)${loaded:+; $loaded}"
+    cpu=$(cpu_ms "$timed_pid")
+    log=$dir/restart$run.node$timed.log
+    loaded=$(grep -ho 'loaded the snapshot[^"]*' "$log" | head -1)
+    recovered=$(grep -ho 'recovered from [^"]*' "$log" | head -1)
+    echo "run $run: restart to quorum read ${ms} ms (node $timed used ${cpu} ms of CPU)${loaded:+; $loaded}"
     [ "$run" = 1 ] && [ -n "$recovered" ] && echo "  $recovered"
     stop_nodes
 done
+[ "$one" = 1 ] && pids=("${stay[@]}") && stop_nodes
 median=$(printf '%s\n' "${results[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
 echo "median restart to quorum read: $median ms (runs: ${results[*]})"
