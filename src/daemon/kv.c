@@ -527,29 +527,46 @@ static struct node *child_find(const struct kv *kv, const struct node *dir,
     return ht_find(&kv->nodes, child_hash(kv, dir, name, len), child_eq, &k);
 }
 
-static struct node *node_alloc(const char *name, size_t len)
+/* A node, its name and a file's value in one allocation: a restored store
+ * makes one allocation per key instead of two (or three), which is most of
+ * what loading a large snapshot costs. value NULL: a directory. A value
+ * that lives in the node's block is never freed by itself (value_drop). */
+static struct node *node_alloc(const char *name, size_t len, const char *value,
+                               size_t vlen)
 {
-    struct node *n = xcalloc(1, sizeof *n + len + 1);
+    size_t extra = len + 1 + (value ? vlen + 1 : 0);
+    if (extra < len || sizeof(struct node) + extra < extra)
+        oom();
+    struct node *n = xmalloc(sizeof *n + extra);
+    memset(n, 0, sizeof *n);
     memcpy(n->name, name, len);
+    n->name[len] = 0;
     n->name_len = len;
+    if (value) {
+        n->value = n->name + len + 1;
+        memcpy(n->value, value, vlen);
+        n->value[vlen] = 0;
+        n->value_len = vlen;
+    }
     return n;
 }
 
-static struct node *node_add(struct kv *kv, struct node *parent,
-                             const char *name, size_t len, bool dir,
-                             const char *value, uint64_t idx)
+/* Free v, a value n held, unless it lives in n's own block (node_alloc). */
+static void value_drop(const struct node *n, char *v)
 {
-    struct node *n = node_alloc(name, len);
+    if (v != n->name + n->name_len + 1)
+        free(v);
+}
+
+/* Append n to parent's children (creation order) and count it; the caller
+ * puts it into the table. */
+static void node_link(struct kv *kv, struct node *parent, struct node *n)
+{
     n->parent = parent;
-    n->dir = dir;
-    n->created = n->modified = idx;
-    if (dir)
+    if (n->dir)
         kv->ndirs++;
-    else {
-        n->value_len = strlen(value);
-        n->value = xmemdup(value, n->value_len);
+    else
         kv->nfiles++;
-    }
     struct node *first = parent->kids;
     if (!first) {
         parent->kids = n->next = n->prev = n;
@@ -560,6 +577,17 @@ static struct node *node_add(struct kv *kv, struct node *parent,
         first->prev = n;
     }
     parent->nkids++;
+}
+
+static struct node *node_add(struct kv *kv, struct node *parent,
+                             const char *name, size_t len, bool dir,
+                             const char *value, uint64_t idx)
+{
+    struct node *n = node_alloc(name, len, dir ? NULL : value,
+                                dir ? 0 : strlen(value));
+    n->dir = dir;
+    n->created = n->modified = idx;
+    node_link(kv, parent, n);
     ht_insert(&kv->nodes, child_hash(kv, parent, name, len), n);
     return n;
 }
@@ -677,7 +705,7 @@ static void node_remove(struct kv *kv, struct node *n)
         kv->ndirs--;
     else
         kv->nfiles--;
-    free(n->value);
+    value_drop(n, n->value);
     free(n);
 }
 
@@ -700,7 +728,7 @@ static void tree_free(struct node *top)
         }
         struct node *p = n->parent;
         bool last = n == top;
-        free(n->value);
+        value_drop(n, n->value);
         free(n);
         if (last)
             return;
@@ -1381,7 +1409,7 @@ static void op_create(struct op *o, const char *action, bool replace,
             prev->value_len = strlen(value);
             prev->value = xmemdup(value, prev->value_len);
         }
-        free(old);
+        value_drop(prev, old);
         prev->created = prev->modified = idx;
         n = prev;
     } else
@@ -1442,7 +1470,7 @@ static void op_update(struct op *o, bool cas, const char *value,
         char *old = n->value;
         n->value_len = strlen(value);
         n->value = xmemdup(value, n->value_len);
-        free(old);
+        value_drop(n, old);
         n->modified = idx;
     }
     node_set_expire(kv, n, o->exp);
@@ -2031,7 +2059,7 @@ out:
 struct kv *kv_new(void)
 {
     struct kv *kv = xcalloc(1, sizeof *kv);
-    kv->root = node_alloc("", 0);
+    kv->root = node_alloc("", 0, NULL, 0);
     kv->root->dir = true;
     /* The table layout is never observable, so its seed need not be the
      * same on every node; the address varies with ASLR, which makes keys
@@ -2454,35 +2482,146 @@ static const char *snap_str(struct snap_reader *r, size_t *n)
     return s;
 }
 
+/* One pass over the bytes: names are short, and two memchr() calls per
+ * name cost more than the loop (a snapshot has one name per key). */
 static bool valid_name(const char *s, size_t n)
 {
-    return n > 0 && !memchr(s, '/', n) && !memchr(s, '\0', n);
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '/' || s[i] == '\0')
+            return false;
+    return n > 0;
+}
+
+/* Loading is two passes, because a large store's cost is memory, not
+ * parsing: the records become nodes linked into the tree (one allocation
+ * each), collected in a vector with their hashes, those with a TTL in the
+ * heap's array; then the table, sized once for all of them, indexes them,
+ * and the heap is ordered in one go. Inserting node by node instead grew
+ * the table ~20 times (rehashing it) and missed the cache at every probe;
+ * the hash is taken while the node is still in the cache. */
+struct snap_nodes {
+    struct snap_node {
+        struct node *n;
+        uint64_t h;
+    } *v;
+    size_t n, cap;
+};
+
+static void snap_nodes_push(struct snap_nodes *ns, struct node *n, uint64_t h)
+{
+    if (ns->n == ns->cap) {
+        ns->cap = ns->cap ? 2 * ns->cap : 1024;
+        if (ns->cap > SIZE_MAX / sizeof *ns->v)
+            oom();
+        ns->v = xrealloc(ns->v, ns->cap * sizeof *ns->v);
+    }
+    ns->v[ns->n++] = (struct snap_node){n, h};
+}
+
+/* Put n into the TTL heap's array; snap_build_heap() orders it. */
+static void snap_ttl_push(struct kv *kv, struct node *n)
+{
+    if (kv->ttl_n == kv->ttl_cap) {
+        kv->ttl_cap = kv->ttl_cap ? 2 * kv->ttl_cap : 16;
+        kv->ttl = xrealloc(kv->ttl, kv->ttl_cap * sizeof *kv->ttl);
+    }
+    ttl_place(kv, kv->ttl_n++, n);
 }
 
 /* One tree record into dir cur; returns the directory to continue in, or
- * NULL if the record is malformed. */
+ * NULL if the record is malformed. Duplicate names are found later, by
+ * snap_index_nodes(). */
 static struct node *snap_load_node(struct kv *kv, struct node *cur,
-                                   struct snap_reader *r, bool dir, bool ttl)
+                                   struct snap_reader *r, bool dir, bool ttl,
+                                   struct snap_nodes *ns)
 {
     size_t nl, vl = 0;
     const char *name = snap_str(r, &nl);
     uint64_t created = snap_le(r, 8), modified = snap_le(r, 8);
     const char *value = dir ? NULL : snap_str(r, &vl);
     uint64_t exp = ttl ? snap_le(r, 8) : 0;
-    if (r->bad || !valid_name(name, nl) || child_find(kv, cur, name, nl) ||
+    if (r->bad || !valid_name(name, nl) ||
         (value && memchr(value, '\0', vl)) ||
         (ttl && (exp == 0 || exp > (uint64_t)KV_TIME_MAX + KV_TTL_MAX * 1000)))
         return NULL;
-    struct node *n = node_add(kv, cur, name, nl, dir, "", created);
+    struct node *n = node_alloc(name, nl, value, vl);
+    n->dir = dir;
+    n->created = created;
     n->modified = modified;
-    node_set_expire(kv, n, (int64_t)exp);
-    if (!dir) {
-        free(n->value);
-        n->value = xmemdup(value, vl);
-        n->value_len = vl;
-        return cur;
+    n->expire_ms = (int64_t)exp;
+    node_link(kv, cur, n);
+    snap_nodes_push(ns, n, child_hash(kv, cur, n->name, nl));
+    if (exp)
+        snap_ttl_push(kv, n);
+    return dir ? n : cur;
+}
+
+/* Make room in t for n entries at once (an empty table). */
+static void ht_reserve(struct htab *t, size_t n)
+{
+    size_t cap = 16;
+    while ((n + 1) * 10 > cap * 7) {
+        if (cap > SIZE_MAX / sizeof(struct hslot) / 4)
+            oom();
+        cap *= 2;
     }
-    return n;
+    if (cap <= t->cap)
+        return;
+    assert(t->n == 0);
+    free(t->s);
+    t->s = xcalloc(cap, sizeof *t->s);
+    t->cap = cap;
+}
+
+/* Insert p under h unless an equal element is there (then false). The
+ * table must have room (ht_reserve). */
+static bool ht_insert_new(struct htab *t, uint64_t h, ht_eq_fn eq, void *p,
+                          const void *key)
+{
+    size_t mask = t->cap - 1, i = h & mask;
+    for (; t->s[i].p; i = (i + 1) & mask)
+        if (t->s[i].h == h && eq(t->s[i].p, key))
+            return false;
+    t->s[i].h = h;
+    t->s[i].p = p;
+    t->n++;
+    return true;
+}
+
+/* Whether two nodes are siblings of one name (ht_insert_new's eq). */
+static bool same_child(const void *elem, const void *key)
+{
+    const struct node *a = elem, *b = key;
+    return a->parent == b->parent && a->name_len == b->name_len &&
+           memcmp(a->name, b->name, a->name_len) == 0;
+}
+
+/* Put the loaded nodes into the table; false if two siblings share a
+ * name. The slot of the node SNAP_AHEAD places on is prefetched, so the
+ * cache misses of a table much larger than the cache overlap; a node
+ * itself is read only when its hash collides. */
+#define SNAP_AHEAD 16
+static bool snap_index_nodes(struct kv *kv, const struct snap_nodes *ns)
+{
+    struct htab *t = &kv->nodes;
+    ht_reserve(t, t->n + ns->n);
+    size_t mask = t->cap - 1;
+    for (size_t i = 0; i < ns->n; i++) {
+        if (i + SNAP_AHEAD < ns->n)
+            __builtin_prefetch(&t->s[ns->v[i + SNAP_AHEAD].h & mask], 1);
+        if (!ht_insert_new(t, ns->v[i].h, same_child, ns->v[i].n, ns->v[i].n))
+            return false;
+    }
+    return true;
+}
+
+/* Order the TTL heap of the loaded nodes bottom-up, in O(n) (Floyd). Its
+ * layout may differ from one built entry by entry, but never what it
+ * yields: (expiration, createdIndex, depth) is a total order. */
+static void snap_build_heap(struct kv *kv)
+{
+    for (size_t i = kv->ttl_n / 2; i-- > 0;)
+        ttl_sift_down(kv, i);
 }
 
 static int snap_load_history(struct kv *kv, struct snap_reader *r)
@@ -2509,21 +2648,15 @@ static int snap_load_history(struct kv *kv, struct snap_reader *r)
     return r->bad || r->off != r->len ? -1 : 0;
 }
 
-static int snap_load(struct kv *kv, struct snap_reader *r)
+/* The tree records, up to the history marker, into kv (its root). */
+static int snap_load_tree(struct kv *kv, struct snap_reader *r,
+                          struct snap_nodes *ns)
 {
-    kv->index = snap_le(r, 8);
     struct node *cur = kv->root;
-    if (r->len - r->off > 0 && r->p[r->off] == SNAP_CLOCK) {
-        r->off++;
-        uint64_t clock = snap_le(r, 8);
-        if (clock == 0 || clock > (uint64_t)KV_TIME_MAX)
-            return -1;
-        kv->clock_ms = (int64_t)clock;
-    }
     while (!r->bad) {
         uint64_t type = snap_le(r, 1);
         if (type == SNAP_HIST)
-            return cur == kv->root ? snap_load_history(kv, r) : -1;
+            return cur == kv->root ? 0 : -1;
         if (type == SNAP_END) {
             if (cur == kv->root)
                 return -1;
@@ -2535,11 +2668,33 @@ static int snap_load(struct kv *kv, struct snap_reader *r)
             return -1;
         cur = snap_load_node(kv, cur, r,
                              type == SNAP_DIR || type == SNAP_DIR_TTL,
-                             type == SNAP_FILE_TTL || type == SNAP_DIR_TTL);
+                             type == SNAP_FILE_TTL || type == SNAP_DIR_TTL,
+                             ns);
         if (!cur)
             return -1;
     }
     return -1;
+}
+
+static int snap_load(struct kv *kv, struct snap_reader *r)
+{
+    kv->index = snap_le(r, 8);
+    if (r->len - r->off > 0 && r->p[r->off] == SNAP_CLOCK) {
+        r->off++;
+        uint64_t clock = snap_le(r, 8);
+        if (clock == 0 || clock > (uint64_t)KV_TIME_MAX)
+            return -1;
+        kv->clock_ms = (int64_t)clock;
+    }
+    struct snap_nodes ns = {0};
+    int rv = snap_load_tree(kv, r, &ns) < 0 || !snap_index_nodes(kv, &ns)
+                 ? -1 : 0;
+    if (rv == 0) {
+        snap_build_heap(kv);
+        rv = snap_load_history(kv, r);
+    }
+    free(ns.v);
+    return rv;
 }
 
 int kv_restore(struct kv *kv, const void *data, size_t len)

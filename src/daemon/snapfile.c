@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -162,26 +163,31 @@ static int read_exact(int fd, uint8_t *p, size_t len, size_t *got)
     return 0;
 }
 
-int snapfile_read(int dir_fd, const char *dir, const char *name,
-                  bool header_only, uint8_t **img, size_t *len,
-                  struct snapfile_meta *m, char *err, size_t errlen)
+static void note_damaged(char *err, size_t errlen, const char *dir)
 {
-    char what[600];
-    snprintf(what, sizeof(what), "snapshot file %s/%s", dir, name);
-    *img = NULL;
-    *len = 0;
-    int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT)
+    size_t n = strlen(err);
+    snprintf(err + n, errlen - n, "; the log before it is gone, so this node "
+             "cannot start from its data directory: move %s aside and start "
+             "the node empty, the leader then sends it a fresh snapshot", dir);
+}
+
+/* Open dir/name and check its header and size: 1 with *fd open and *m
+ * set, 0 if there is no such file, -1 with err set. */
+static int open_checked(int dir_fd, const char *dir, const char *name,
+                        const char *what, int *fd, struct snapfile_meta *m,
+                        char *err, size_t errlen)
+{
+    *fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0 && errno == ENOENT)
         return 0;
-    if (fd < 0)
+    if (*fd < 0)
         return errmsg(err, errlen, "%s: cannot open: %s", what, strerror(errno));
     struct stat st;
     uint8_t hdr[SNAPFILE_HEADER];
     size_t got;
-    int rv = -1;
-    if (fstat(fd, &st) < 0 || read_exact(fd, hdr, sizeof(hdr), &got) < 0) {
+    if (fstat(*fd, &st) < 0 || read_exact(*fd, hdr, sizeof(hdr), &got) < 0) {
         errmsg(err, errlen, "%s: cannot read: %s", what, strerror(errno));
-        goto out;
+        goto fail;
     }
     if (snapfile_check_header(hdr, got, m, what, err, errlen) < 0)
         goto damaged;
@@ -192,41 +198,91 @@ int snapfile_read(int dir_fd, const char *dir, const char *name,
              (intmax_t)st.st_size, SNAPFILE_HEADER + m->length);
         goto damaged;
     }
-    if (header_only) {
-        rv = 1;
+    return 1;
+damaged:
+    note_damaged(err, errlen, dir);
+fail:
+    close(*fd);
+    *fd = -1;
+    return -1;
+}
+
+int snapfile_read(int dir_fd, const char *dir, const char *name,
+                  bool header_only, uint8_t **img, size_t *len,
+                  struct snapfile_meta *m, char *err, size_t errlen)
+{
+    char what[600];
+    snprintf(what, sizeof(what), "snapshot file %s/%s", dir, name);
+    *img = NULL;
+    *len = 0;
+    int fd;
+    int rv = open_checked(dir_fd, dir, name, what, &fd, m, err, errlen);
+    if (rv <= 0 || header_only)
         goto out;
-    }
+    rv = -1;
     uint8_t *buf = malloc(SNAPFILE_HEADER + m->length);
     if (!buf) {
         errmsg(err, errlen, "%s: out of memory reading it", what);
         goto out;
     }
-    memcpy(buf, hdr, SNAPFILE_HEADER);
-    if (read_exact(fd, buf + SNAPFILE_HEADER, m->length, &got) < 0 ||
-        got != m->length) {
+    size_t got = 0;
+    if (lseek(fd, 0, SEEK_SET) < 0 ||
+        read_exact(fd, buf, SNAPFILE_HEADER + m->length, &got) < 0 ||
+        got != SNAPFILE_HEADER + m->length) {
         errmsg(err, errlen, "%s: cannot read: %s", what,
-             got != m->length ? "short read" : strerror(errno));
+             got != SNAPFILE_HEADER + m->length ? "short read" : strerror(errno));
         free(buf);
         goto out;
     }
     if (snapfile_check(buf, SNAPFILE_HEADER + m->length, m, what, err,
                        errlen) < 0) {
         free(buf);
-        goto damaged;
+        note_damaged(err, errlen, dir);
+        goto out;
     }
     *img = buf;
     *len = SNAPFILE_HEADER + m->length;
     rv = 1;
-    goto out;
-damaged: {
-    size_t n = strlen(err);
-    snprintf(err + n, errlen - n, "; the log before it is gone, so this node "
-             "cannot start from its data directory: move %s aside and start "
-             "the node empty, the leader then sends it a fresh snapshot", dir);
-}
 out:
-    close(fd);
+    if (fd >= 0)
+        close(fd);
     return rv;
+}
+
+int snapfile_map(int dir_fd, const char *dir, const char *name,
+                 const uint8_t **img, size_t *len, struct snapfile_meta *m,
+                 char *err, size_t errlen)
+{
+    char what[600];
+    snprintf(what, sizeof(what), "snapshot file %s/%s", dir, name);
+    *img = NULL;
+    *len = 0;
+    int fd;
+    int rv = open_checked(dir_fd, dir, name, what, &fd, m, err, errlen);
+    if (rv <= 0)
+        return rv;
+    size_t n = SNAPFILE_HEADER + m->length;
+    /* MAP_POPULATE: the whole file is read anyway (checksum, then parse),
+     * so map it in one go rather than fault on every page */
+    void *p = mmap(NULL, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        return errmsg(err, errlen, "%s: cannot map: %s", what, strerror(errno));
+    madvise(p, n, MADV_SEQUENTIAL);
+    if (snapfile_check(p, n, m, what, err, errlen) < 0) {
+        munmap(p, n);
+        note_damaged(err, errlen, dir);
+        return -1;
+    }
+    *img = p;
+    *len = n;
+    return 1;
+}
+
+void snapfile_unmap(const uint8_t *img, size_t len)
+{
+    if (img)
+        munmap((void *)img, len);
 }
 
 uint8_t *snapfile_build(raft_index index, raft_term term,

@@ -54,6 +54,15 @@ int snapfile_write(int dir_fd, const char *dir, const char *name,
 int snapfile_read(int dir_fd, const char *dir, const char *name,
                   bool header_only, uint8_t **img, size_t *len,
                   struct snapfile_meta *m, char *err, size_t errlen);
+/* The same checks, on a read-only mapping of the file instead of a copy
+ * (*img; give it back with snapfile_unmap): what a node loads at start,
+ * where the copy and the faults on its fresh pages were a tenth of the
+ * time. Safe because a snapshot file is never changed in place, only
+ * replaced by rename (the mapping keeps the old one). */
+int snapfile_map(int dir_fd, const char *dir, const char *name,
+                 const uint8_t **img, size_t *len, struct snapfile_meta *m,
+                 char *err, size_t errlen);
+void snapfile_unmap(const uint8_t *img, size_t len);
 
 /* The payload: the store, the exactly-once table and the members record
  * (memberfile.h), each length-prefixed. Snapshots of raftd before the

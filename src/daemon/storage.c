@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -149,6 +150,36 @@ static int read_file(int fd, uint8_t **buf, size_t *len)
         got += (size_t)n;
     }
     return 0;
+}
+
+/* A segment, read-only, mapped rather than copied: a restart reads every
+ * segment whole, up to 64 MiB each, and a copy cost a page fault on every
+ * page of the buffer besides the copy itself. Safe while we hold the LOCK:
+ * only this process changes the files, and after it truncates a mapped
+ * segment (repairs) it no longer reads the mapping. An empty file gives
+ * a non-NULL pointer to nothing. */
+static const uint8_t empty_segment[1];
+static int map_segment(int fd, const uint8_t **buf, size_t *len)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -1;
+    *len = (size_t)st.st_size;
+    if (!*len) {
+        *buf = empty_segment;
+        return 0;
+    }
+    void *p = mmap(NULL, *len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    *buf = p;
+    return 0;
+}
+
+static void unmap_segment(const uint8_t *buf, size_t len)
+{
+    if (buf != empty_segment)
+        munmap((void *)buf, len);
 }
 
 /* ---- metadata ---- */
@@ -366,9 +397,9 @@ static int load_segment(struct storage *s, uint32_t k, bool last,
     struct segment *seg = &s->segs[k];
     char name[64];
     seg_name(name, sizeof(name), seg->first);
-    uint8_t *buf;
+    const uint8_t *buf;
     size_t len;
-    if (read_file(seg->fd, &buf, &len) < 0)
+    if (map_segment(seg->fd, &buf, &len) < 0)
         return errmsg(err, errlen, "%s/%s: cannot read: %s", s->dir, name,
                     strerror(errno));
     int rv = 0;
@@ -387,7 +418,7 @@ static int load_segment(struct storage *s, uint32_t k, bool last,
              * before the header did). Complete the header (a segment holds
              * one even when empty, or later appends would land where it
              * belongs) and drop the rest. */
-            free(buf);
+            unmap_segment(buf, len);
             if (ftruncate(seg->fd, WAL_HEADER) < 0 ||
                 pwrite_all(seg->fd, h, WAL_HEADER, 0) < 0 ||
                 fdatasync(seg->fd) < 0)
@@ -399,7 +430,7 @@ static int load_segment(struct storage *s, uint32_t k, bool last,
             seg->size = seg->alloc = WAL_HEADER;
             return 0;
         }
-        free(buf);
+        unmap_segment(buf, len);
         return errmsg(err, errlen,
                     "%s/%s: not a raftd log segment (bad header); refusing to "
                     "start: move the file away if it does not belong here",
@@ -476,6 +507,12 @@ static int load_segment(struct storage *s, uint32_t k, bool last,
                       s->dir, name, off);
             break;
         }
+        /* Entries the snapshot covers never reach the node
+         * (fit_log_to_snapshot drops them, needing only their terms):
+         * checked as any other, but their data is not copied, since a
+         * restart after a snapshot reads up to a segment of them. */
+        if (get64(p) <= l->snapshot_index)
+            e.len = 0;
         if (e.len) {
             e.data = malloc(e.len);
             if (!e.data) {
@@ -499,7 +536,7 @@ static int load_segment(struct storage *s, uint32_t k, bool last,
                   "%s/%s ends at index %" PRIu64 " but the next segment starts "
                   "at %" PRIu64 ": the log has a gap and is corrupt",
                   s->dir, name, expect - 1, s->segs[k + 1].first);
-    free(buf);
+    unmap_segment(buf, len);
     return rv;
 }
 

@@ -209,6 +209,11 @@ void raft_start(struct raft *r, raft_time now)
         arm_election_timer(r, r->cfg.heartbeat_ms, r->cfg.heartbeat_ms);
     else
         raft_reset_election_timer(r);
+    /* The only voter has no leader to hear from, and no one to disrupt:
+     * waiting out an election timeout first would only delay its first
+     * answer after a restart (etcd fast-forwards its ticks alike). */
+    if (quorum_size(r) == 1 && membership_is_voter(r, r->cfg.id))
+        r->election_deadline = now;
 }
 
 int raft_leader_gone(struct raft *r, raft_time now, raft_id id,

@@ -316,7 +316,8 @@ int raft_set_timing(struct raft *r, raft_time now, unsigned heartbeat_ms,
                     unsigned election_timeout_max_ms);
 
 /* Start as a follower at time now (arms the election timer; see
- * raft_config.fast_first_election). */
+ * raft_config.fast_first_election; the only voter of its configuration
+ * campaigns at its first tick). */
 void raft_start(struct raft *r, raft_time now);
 
 /* Advance time: fires election/heartbeat/check-quorum timers due by now. */

@@ -12,7 +12,8 @@
  *   3  the store's part alone: kv_restore();
  *   4  the table's part alone: dedup_restore();
  *   5  a members record alone: memberfile_decode();
- *   6  a snapshot file: snapfile_read() of it from a scratch directory.
+ *   6  a snapshot file: snapfile_read() and snapfile_map() of it from a
+ *      scratch directory.
  * Properties: what restores gives back the same bytes from kv_snapshot()/
  * dedup_snapshot() after another restore, reads as valid JSON, and a
  * refused restore leaves the store as it was; a decoded members record
@@ -247,6 +248,19 @@ static void check_file(const uint8_t *data, size_t len)
                                             memcmp(img, data, n) == 0);
         free(img);
     }
+    /* the mapping a node loads at start: the same verdict */
+    const uint8_t *map = NULL;
+    size_t n = 0;
+    struct snapfile_meta m;
+    char err[1200] = "";
+    int rv = snapfile_map(dir_fd, dir, SNAPFILE_NAME, &map, &n, &m, err,
+                          sizeof(err));
+    FUZZ_CHECK(rv == 1 || rv == -1);
+    if (rv < 0)
+        FUZZ_CHECK(fuzz_message_ok(err, sizeof(err)) && !map);
+    else
+        FUZZ_CHECK(map && n == len && memcmp(map, data, n) == 0);
+    snapfile_unmap(map, n);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1888,6 +1888,119 @@ TEST(ttl_ties_on_one_path_restore_alike)
     kv_free(b);
 }
 
+/* A large store with directories, TTLs, replaced values and deletions
+ * survives a snapshot round trip (kv_restore loads in two passes and keeps
+ * values in the node's block: issue 13): the restored store's snapshot is
+ * the original's byte for byte, and both answer the same commands alike,
+ * expirations included, before and after more changes. */
+static void same_answer(struct kv *a, struct kv *b, void (*op)(struct kv *))
+{
+    op(a);
+    char *ba = last.body ? strdup(last.body) : NULL;
+    op(b);
+    CHECK(streq(ba, last.body));
+    free(ba);
+}
+
+static int big_i;
+static void big_update(struct kv *kv)
+{
+    char k[48];
+    snprintf(k, sizeof k, "/d%02d/s%d/k%d", big_i % 40, big_i % 7, big_i);
+    update(kv, k, "replaced after the restore");
+}
+static void big_delete(struct kv *kv)
+{
+    char k[48];
+    snprintf(k, sizeof k, "/d%02d/s%d/k%d", big_i % 40, big_i % 7, big_i);
+    del(kv, k, false, false);
+}
+static void big_rmdir(struct kv *kv)
+{
+    del(kv, "/d07", true, true);
+}
+static void big_expire(struct kv *kv)
+{
+    sync_at(kv, T0 + 1000 * (int64_t)big_i);
+}
+
+TEST(snapshot_round_trip_large_store)
+{
+    struct kv *a = kv_new();
+    char k[48], v[48];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(k, sizeof k, "/d%02d/s%d/k%d", i % 40, i % 7, i);
+        snprintf(v, sizeof v, "%.*s", i % 40, "value of some length, up to 40");
+        if (i % 5 == 0)
+            run_ttl(a, KV_SET, k, v, false, -1, 1 + i % 97, false, T0);
+        else
+            set(a, k, v);
+    }
+    for (int i = 0; i < 20000; i += 3) { /* values allocated on their own */
+        snprintf(k, sizeof k, "/d%02d/s%d/k%d", i % 40, i % 7, i);
+        update(a, k, i % 2 ? "" : "updated");
+    }
+    for (int i = 1; i < 20000; i += 11) {
+        snprintf(k, sizeof k, "/d%02d/s%d/k%d", i % 40, i % 7, i);
+        del(a, k, false, false);
+    }
+    for (int i = 0; i < 30; i++) { /* directories with TTLs, and empty ones */
+        snprintf(k, sizeof k, "/t%d", i);
+        run_ttl(a, KV_SET, k, NULL, true, -1, 50 + i % 4, false, T0);
+        snprintf(k, sizeof k, "/t%d/x/y", i);
+        set(a, k, "under a dir with a ttl");
+        snprintf(k, sizeof k, "/empty%d", i);
+        mkdir_(a, k, -1);
+    }
+    size_t len;
+    char *snap = kv_snapshot(a, &len);
+    struct kv *b = kv_new();
+    set(b, "/old", "replaced by the restore");
+    CHECK_EQ_U(kv_restore(b, snap, len), 0);
+    free(snap);
+    check_same_snapshot(a, b);
+    CHECK_EQ_U(kv_count(b), kv_count(a));
+    CHECK_EQ_U(kv_ttl_count(b), kv_ttl_count(a));
+    CHECK(kv_next_expiration(b) == kv_next_expiration(a));
+    for (big_i = 0; big_i < 20000; big_i += 13)
+        same_answer(a, b, big_update);
+    for (big_i = 2; big_i < 20000; big_i += 17)
+        same_answer(a, b, big_delete);
+    same_answer(a, b, big_rmdir);
+    for (big_i = 1; big_i <= 100; big_i += 3) /* expirations, heap order */
+        same_answer(a, b, big_expire);
+    CHECK_EQ_U(kv_index(b), kv_index(a));
+    check_same_snapshot(a, b);
+    kv_free(a);
+    kv_free(b);
+    last_clear();
+}
+
+/* Two siblings of one name in a snapshot: refused (the table is filled
+ * after the tree now, and still finds them), the store unchanged. */
+TEST(restore_refuses_duplicate_names)
+{
+    struct kv *a = kv_new();
+    set(a, "/d/x", "1");
+    set(a, "/d/y", "2");
+    size_t len;
+    char *snap = kv_snapshot(a, &len);
+    char *y = memmem(snap, len, "\x01\0\0\0y", 5);
+    CHECK(y != NULL);
+    if (y)
+        y[4] = 'x';
+    struct kv *b = kv_new();
+    set(b, "/keep", "me");
+    CHECK_EQ_U((unsigned)(kv_restore(b, snap, len) + 1), 0);
+    CHECK_EQ_U(kv_count(b), 1);
+    get(b, "/keep", false, false);
+    CHECK(streq(jstr("node.value"), "me"));
+    free(snap);
+    kv_free(a);
+    kv_free(b);
+    last_clear();
+}
+
 /* One sync expires at most KV_SYNC_MAX nodes, and each watcher gets its
  * own key's event even when the history ring turns over meanwhile. */
 TEST(ttl_sync_bounded_and_watchers_get_their_event)
@@ -1986,6 +2099,8 @@ int main(void)
     RUN(ttl_snapshot_records_checked);
     RUN(ttl_ties_on_one_path_restore_alike);
     RUN(ttl_sync_bounded_and_watchers_get_their_event);
+    RUN(snapshot_round_trip_large_store);
+    RUN(restore_refuses_duplicate_names);
     RUN(ttl_refresh_edges_and_prev_node_time);
     last_clear();
     return test_summary();

@@ -877,6 +877,24 @@ TEST(single_node_elects_itself_and_commits)
     net_free(net);
 }
 
+/* A restarted single-node cluster leads at its first tick, not an election
+ * timeout later (issue 13); a member of a larger cluster still waits to
+ * hear from a leader. */
+TEST(sole_voter_campaigns_at_first_tick)
+{
+    struct one o;
+    one_init(&o, 1, 1);
+    raft_tick(o.r, 0);
+    one_drain(&o);
+    CHECK_EQ_U(raft_role(o.r), RAFT_LEADER);
+    raft_free(o.r);
+    one_init(&o, 3, 1);
+    raft_tick(o.r, 0);
+    one_drain(&o);
+    CHECK_EQ_U(raft_role(o.r), RAFT_FOLLOWER);
+    raft_free(o.r);
+}
+
 TEST(isolated_node_rejoins_without_disrupting_leader)
 {
     struct net *net = net_new(3);
@@ -2640,6 +2658,7 @@ int main(void)
     RUN(invalid_messages_are_ignored);
     RUN(three_nodes_elect_one_leader);
     RUN(single_node_elects_itself_and_commits);
+    RUN(sole_voter_campaigns_at_first_tick);
     RUN(isolated_node_rejoins_without_disrupting_leader);
     RUN(without_prevote_isolated_node_inflates_term);
     RUN(minority_never_elects_leader);

@@ -1771,14 +1771,30 @@ static bool write_snap(const char *dir, raft_index index, raft_term term,
     return rv == 0;
 }
 
+/* Read the snapshot file both ways, snapfile_read() and snapfile_map()
+ * (what a node does at start): same verdict, message, header and bytes. */
 static int read_snap(const char *dir, struct snapfile_meta *m)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
     uint8_t *img;
-    size_t len;
+    const uint8_t *map;
+    size_t len, map_len;
+    struct snapfile_meta mm = {0};
+    char map_err[sizeof(err)] = "";
     err[0] = 0;
     int rv = snapfile_read(fd, dir, SNAPFILE_NAME, false, &img, &len, m, err,
                            sizeof(err));
+    int map_rv = snapfile_map(fd, dir, SNAPFILE_NAME, &map, &map_len, &mm,
+                              map_err, sizeof(map_err));
+    CHECK_EQ_U((unsigned)(map_rv + 1), (unsigned)(rv + 1));
+    if (rv < 0)
+        CHECK(strcmp(err, map_err) == 0);
+    if (rv == 1 && map_rv == 1) {
+        CHECK(mm.index == m->index && mm.term == m->term &&
+              mm.length == m->length);
+        CHECK(map_len == len && memcmp(map, img, len) == 0);
+    }
+    snapfile_unmap(map, map_len);
     close(fd);
     free(img);
     return rv;
