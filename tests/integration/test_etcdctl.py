@@ -250,7 +250,7 @@ class EtcdctlTest(EtcdctlMixin, kvclient.SharedClusterTestCase):
         self.assertEqual([self.ok("get", n).strip() for n in names], vals)
 
     def ttl_of(self, key):
-        so = self.ok("-o", "extended", "get", key)
+        so = self.ok("-o", "extended", "get", "--quorum", key)  # not stale
         m = re.search(r"(?m)^TTL: (-?\d+)$", so)
         self.assertIsNotNone(m, so)
         return int(m.group(1))
@@ -267,7 +267,8 @@ class EtcdctlTest(EtcdctlMixin, kvclient.SharedClusterTestCase):
         d = self.k("d")
         self.ok("mkdir", "--ttl", "300", d)
         self.ok("updatedir", "--ttl", "1", d)
-        node = self.kv.get(self.c.ids()[0], d).json()["node"]
+        # (a quorum read: a plain one on a follower may not have the update yet)
+        node = self.kv.get(self.c.ids()[0], d, quorum="true").json()["node"]
         self.assertTrue(node["dir"], node)
         self.assertIn(node.get("ttl", 0), (0, 1), node)
         short = self.k("short")
