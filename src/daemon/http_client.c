@@ -304,11 +304,9 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 /* ---- completion --------------------------------------------------------- */
 
-static void describe_error(struct xfer *x, CURLcode res, char *out, size_t outlen)
+static void describe_error(struct xfer *x, CURLcode res, long os_errno,
+                           char *out, size_t outlen)
 {
-    long os_errno = 0;
-    if (x->easy)
-        curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
     if (x->too_big || res == CURLE_FILESIZE_EXCEEDED) {
         snprintf(out, outlen, "response larger than %zu bytes", x->max_response);
     } else if (res == CURLE_OPERATION_TIMEDOUT) {
@@ -337,9 +335,9 @@ static void xfer_finish(struct http_client *c, struct xfer *x, CURLcode res, con
         if (res == CURLE_OK) {
             curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
         } else {
-            describe_error(x, res, errmsg, sizeof errmsg);
-            err = errmsg;
             curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
+            describe_error(x, res, os_errno, errmsg, sizeof errmsg);
+            err = errmsg;
         }
     }
     xfer_release(x);

@@ -77,6 +77,24 @@ raft_time node_now_ms(void)
     return (raft_time)ts.tv_sec * 1000u + (raft_time)ts.tv_nsec / 1000000u;
 }
 
+int node_add_timer(struct node *n, sd_event_source **s, unsigned ms,
+                   unsigned accuracy_ms, sd_event_time_handler_t cb)
+{
+    uint64_t usec;
+    sd_event_now(n->ev, CLOCK_MONOTONIC, &usec);
+    return sd_event_add_time(n->ev, s, CLOCK_MONOTONIC, usec + ms * 1000ull,
+                             accuracy_ms * 1000ull, cb, n);
+}
+
+void node_timer_again(struct node *n, sd_event_source *s, unsigned ms)
+{
+    uint64_t usec; /* from now, not from when it was due: no catching up
+                      after a long turn of the loop */
+    sd_event_now(n->ev, CLOCK_MONOTONIC, &usec);
+    sd_event_source_set_time(s, usec + ms * 1000ull);
+    sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
 int64_t node_wall_ms(void)
 {
     struct timespec ts;

@@ -168,6 +168,12 @@ void node_probe_free(struct node *n);
 /* A peer's connection to us closed (http_server_on_peer_closed): probe. */
 void node_probe_peer_closed(void *arg);
 
+/* node.c: a one-shot timer ms from now (on_* handlers get the node), and
+ * the same timer again ms from now (not from when it was due) */
+int node_add_timer(struct node *n, sd_event_source **s, unsigned ms,
+                   unsigned accuracy_ms, sd_event_time_handler_t cb);
+void node_timer_again(struct node *n, sd_event_source *s, unsigned ms);
+
 /* node_ttl.c: "now" entries, so that TTL keys expire through the log */
 int node_ttl_start(struct node *n);
 void node_ttl_free(struct node *n);

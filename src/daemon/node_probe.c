@@ -45,6 +45,11 @@ static void on_probe_done(void *arg, const struct http_reply *r)
 static void probe_leader(struct node *n)
 {
     raft_id leader = raft_leader(n->raft);
+    raft_time now = node_now_ms();
+    /* At most one a heartbeat, whatever asks: connections through the
+     * peer door may be a stranger's, closed to make us probe. */
+    if (n->probe_at && now < n->probe_at + n->cfg->heartbeat_ms)
+        return;
     if (n->probe_in_flight || n->closing || n->failed ||
         raft_role(n->raft) != RAFT_FOLLOWER || leader == RAFT_NONE ||
         leader == raft_self(n->raft))
@@ -61,7 +66,7 @@ static void probe_leader(struct node *n)
     if (http_client_call(n->client, &call, on_probe_done, n) == 0) {
         n->probe_in_flight = true;
         n->probe_leader = leader;
-        n->probe_at = node_now_ms();
+        n->probe_at = now;
     }
 }
 
@@ -75,24 +80,18 @@ static int on_probe_timer(sd_event_source *s, uint64_t usec, void *arg)
     struct node *n = arg;
     unsigned hb = n->cfg->heartbeat_ms;
     raft_time now = node_now_ms(), heard = raft_leader_contact(n->raft);
-    if (heard && now >= heard + (raft_time)(hb * PROBE_SILENCE) &&
-        now >= n->probe_at + hb) /* at most one a heartbeat */
+    (void)usec;
+    if (heard && now >= heard + (raft_time)(hb * PROBE_SILENCE))
         probe_leader(n);
-    (void)usec; /* from now: no catching up after a long turn of the loop */
-    uint64_t t;
-    sd_event_now(n->ev, CLOCK_MONOTONIC, &t);
-    sd_event_source_set_time(s, t + (uint64_t)hb * 1000 / 2);
-    sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+    node_timer_again(n, s, hb / 2 ? hb / 2 : 1);
     return 0;
 }
 
 int node_probe_start(struct node *n)
 {
-    uint64_t usec;
-    sd_event_now(n->ev, CLOCK_MONOTONIC, &usec);
-    return sd_event_add_time(n->ev, &n->probe_timer, CLOCK_MONOTONIC,
-                             usec + (uint64_t)n->cfg->heartbeat_ms * 1000 / 2,
-                             10 * 1000, on_probe_timer, n);
+    unsigned hb = n->cfg->heartbeat_ms;
+    return node_add_timer(n, &n->probe_timer, hb / 2 ? hb / 2 : 1, 10,
+                          on_probe_timer);
 }
 
 void node_probe_free(struct node *n)

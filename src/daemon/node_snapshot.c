@@ -6,8 +6,8 @@
  * of that snapshot's size (so the cost of snapshots follows the size of the
  * store, as Redis rewrites its append-only file once it has grown by a
  * share of its last size, and a large store is not serialized again every
- * few seconds), a forked child (see struct snap_child) serializes the state machine (the key-value store
- * and the exactly-once table) and writes it durably to data_dir/snapshot (via a
+ * few seconds), a forked child (see struct snap_child) serializes the
+ * state machine (the key-value store and the exactly-once table) and writes it durably to data_dir/snapshot (via a
  * temporary file and rename: the previous snapshot stays until the new one
  * is durable), then lets the core free the log up to snapshot_keep_entries
  * behind it and removes the log segments that only hold such entries.

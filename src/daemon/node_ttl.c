@@ -37,12 +37,8 @@ static void on_sync_done(void *arg, const struct node_outcome *o)
     }
     /* A sync expires at most KV_SYNC_MAX nodes: the rest go at once, from
      * the timer (not from inside the ops' delivery loop). */
-    if (kv_next_expiration(n->kv) && n->ttl_timer) {
-        uint64_t now;
-        sd_event_now(n->ev, CLOCK_MONOTONIC, &now);
-        sd_event_source_set_time(n->ttl_timer, now);
-        sd_event_source_set_enabled(n->ttl_timer, SD_EVENT_ONESHOT);
-    }
+    if (kv_next_expiration(n->kv) && n->ttl_timer)
+        node_timer_again(n, n->ttl_timer, 0);
 }
 
 /* Propose a "now" entry if this node leads and something is due. */
@@ -69,21 +65,13 @@ static int on_ttl_timer(sd_event_source *s, uint64_t usec, void *arg)
     (void)usec;
     struct node *n = arg;
     propose_now_if_due(n);
-    uint64_t now; /* from now, not from when it was due: no catching up
-                     after a long turn of the loop */
-    sd_event_now(n->ev, CLOCK_MONOTONIC, &now);
-    sd_event_source_set_time(s, now + TTL_CHECK_MS * 1000);
-    sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+    node_timer_again(n, s, TTL_CHECK_MS);
     return 0;
 }
 
 int node_ttl_start(struct node *n)
 {
-    uint64_t usec;
-    sd_event_now(n->ev, CLOCK_MONOTONIC, &usec);
-    return sd_event_add_time(n->ev, &n->ttl_timer, CLOCK_MONOTONIC,
-                             usec + TTL_CHECK_MS * 1000, 50 * 1000,
-                             on_ttl_timer, n);
+    return node_add_timer(n, &n->ttl_timer, TTL_CHECK_MS, 50, on_ttl_timer);
 }
 
 void node_ttl_free(struct node *n)
