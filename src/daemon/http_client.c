@@ -25,6 +25,7 @@
 #define _GNU_SOURCE
 #endif
 #include "http_client.h"
+#include "lazy_timer.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -254,9 +255,9 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
     uint64_t now = 0;
     if (sd_event_now(c->ev, CLOCK_MONOTONIC, &now) < 0)
         now = 0;
-    if (sd_event_source_set_time(c->timer, now + (uint64_t)timeout_ms * 1000u) < 0 ||
-        sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT) < 0)
-        return -1;
+    /* by, not at (lazy_timer.h): each new request moves libcurl's timeout
+     * later; an early CURL_SOCKET_TIMEOUT only makes it tell us again */
+    lazy_timer_by(c->timer, now + (uint64_t)timeout_ms * 1000u);
     return 0;
 }
 

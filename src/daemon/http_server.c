@@ -50,6 +50,7 @@
 #include "http_server.h"
 #include "hex.h"
 #include "http_door.h"
+#include "lazy_timer.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -205,8 +206,9 @@ static void rearm_timer(struct http_server *s)
     } else if (due) {
         if (to > UINT64_C(86400000))
             to = UINT64_C(86400000);
-        sd_event_source_set_time(s->timer, server_now(s) + (uint64_t)to * 1000u);
-        sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
+        /* by, not at (lazy_timer.h): the oldest idle connection's
+         * timeout moves with every request; MHD_run() early is harmless */
+        lazy_timer_by(s->timer, server_now(s) + (uint64_t)to * 1000u);
     } else {
         sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
     }

@@ -39,6 +39,7 @@
 #include "keys_api.h"
 #include "kv.h"
 #include "faults.h"
+#include "lazy_timer.h"
 #include "node_internal.h"
 #include "node_metrics.h"
 #include "peer_auth.h"
@@ -578,8 +579,9 @@ static void rearm_timer(struct node *n)
     uint64_t usec;
     sd_event_now(n->ev, CLOCK_MONOTONIC, &usec);
     uint64_t wait_ms = deadline > now ? deadline - now : 0;
-    sd_event_source_set_time(n->timer, usec + wait_ms * 1000);
-    sd_event_source_set_enabled(n->timer, SD_EVENT_ONESHOT);
+    /* by, not at: the deadline moves later with every batch under load
+     * (lazy_timer.h); raft_tick() ignores an early tick */
+    lazy_timer_by(n->timer, usec + wait_ms * 1000);
 }
 
 static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *arg);

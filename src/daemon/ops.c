@@ -26,6 +26,7 @@
 
 #include "logging.h"
 #include "dedup.h"
+#include "lazy_timer.h"
 #include "node_internal.h"
 #include "node_metrics.h"
 
@@ -539,15 +540,15 @@ void ops_on_progress(struct node *n)
         check_deadline(n, op, now);
     }
     forward_pending(n);
-    bool waiting = n->n_ops > 0;
-    if (waiting) {
+    if (n->n_ops > 0) {
+        /* a check within a heartbeat; an earlier one still due stays
+         * (lazy_timer.h) */
         uint64_t usec;
         sd_event_now(n->ev, CLOCK_MONOTONIC, &usec);
-        sd_event_source_set_time(n->ops_timer,
-                                 usec + (uint64_t)n->cfg->heartbeat_ms * 1000);
+        lazy_timer_by(n->ops_timer, usec + (uint64_t)n->cfg->heartbeat_ms * 1000);
+    } else {
+        sd_event_source_set_enabled(n->ops_timer, SD_EVENT_OFF);
     }
-    sd_event_source_set_enabled(n->ops_timer,
-                                waiting ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
 }
 
 void ops_on_applied(struct node *n, raft_index index, raft_term term,
