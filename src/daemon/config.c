@@ -279,7 +279,7 @@ void config_defaults(struct raftd_config *cfg)
     cfg->log_level = LOG_INFO;
     cfg->max_request_bytes = 8u << 20;
     cfg->max_connections = 1024;
-    cfg->snapshot_entries = 10000;
+    cfg->snapshot_entries = 5000;
     cfg->snapshot_keep_entries = 5000;
     cfg->max_snapshot_bytes = (size_t)1 << 30;
     cfg->wal_segment_bytes = (size_t)64 << 20;
@@ -1281,7 +1281,7 @@ int config_resolve(struct raftd_config *cfg, char *err, size_t errlen)
         seterr(err, errlen, file, LINE(cfg->src.snapshot_keep_entries),
                "snapshot_keep_entries (%u) is more than 100 times "
                "snapshot_entries (%u): the log would keep growing long after "
-               "each snapshot; lower it (default 5000 with 10000)",
+               "each snapshot; lower it (default 5000 with 5000)",
                cfg->snapshot_keep_entries, cfg->snapshot_entries);
         return -1;
     }

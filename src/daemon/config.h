@@ -77,7 +77,7 @@ struct raftd_config {
                                          peers have a reserve beyond it */
     /* snapshots (log compaction) */
     unsigned snapshot_entries;        /* snapshot after this many applied
-                                         entries; 0: never (default 10000) */
+                                         entries; 0: never (default 5000) */
     unsigned snapshot_keep_entries;   /* entries kept in the log behind a
                                          snapshot, for slow followers
                                          (default 5000) */

@@ -52,10 +52,23 @@ struct segment {
     uint64_t alloc; /* the file's size; zeros from size to alloc */
 };
 
+/* Where a record is. Only some records have one (struct storage, marks):
+ * an index entry per record cost 16 bytes an entry, which for a 64 MiB
+ * segment of small records (~600,000) came to up to 16 MiB of memory, the
+ * largest item of a node's heap, for a lookup that only a truncation of
+ * the log's suffix needs, and that is rare. */
 struct location {
+    raft_index index;
     uint32_t seg;
     uint64_t off;
 };
+
+/* A mark every LOC_STRIDE entries (and at the first entry of each segment):
+ * a truncation reads at most LOC_STRIDE - 1 record headers from the mark
+ * before its index. */
+#ifndef LOC_STRIDE
+#define LOC_STRIDE 256u
+#endif
 
 struct storage {
     void (*on_sync)(void *arg, uint64_t usec); /* storage_on_sync */
@@ -69,8 +82,11 @@ struct storage {
     struct segment *segs;
     size_t n_segs;
     bool *seg_dirty;
-    struct location *loc; /* loc[i - first_index] for each stored entry */
-    size_t n_loc, cap_loc;
+    /* the location of every entry whose index is a multiple of LOC_STRIDE
+     * and of each segment's first entry, in index order */
+    struct location *loc;
+    size_t n_marks, cap_marks;
+    size_t n_loc; /* entries stored: first_index .. first_index + n_loc - 1 */
     raft_index first_index;
     uint64_t segment_max; /* start a new segment beyond this size */
     bool no_prealloc;     /* the filesystem cannot fallocate() */
@@ -317,17 +333,71 @@ static int add_segment(struct storage *s, raft_index first, int fd,
     return 0;
 }
 
+/* Count the next entry (index first_index + n_loc), stored at off in
+ * segment seg, and mark it if it is a multiple of LOC_STRIDE or the first
+ * of its segment. */
 static int push_loc(struct storage *s, uint32_t seg, uint64_t off)
 {
-    if (s->n_loc == s->cap_loc) {
-        size_t cap = s->cap_loc ? s->cap_loc * 2 : 1024;
-        struct location *p = realloc(s->loc, cap * sizeof(*p));
-        if (!p)
-            return -1;
-        s->loc = p;
-        s->cap_loc = cap;
+    raft_index index = s->first_index + s->n_loc;
+    if (index % LOC_STRIDE == 0 || s->n_marks == 0 ||
+        s->loc[s->n_marks - 1].seg != seg) {
+        if (s->n_marks == s->cap_marks) {
+            size_t cap = s->cap_marks ? s->cap_marks * 2 : 64;
+            struct location *p = realloc(s->loc, cap * sizeof(*p));
+            if (!p)
+                return -1;
+            s->loc = p;
+            s->cap_marks = cap;
+        }
+        s->loc[s->n_marks++] =
+            (struct location){.index = index, .seg = seg, .off = off};
     }
-    s->loc[s->n_loc++] = (struct location){.seg = seg, .off = off};
+    s->n_loc++;
+    return 0;
+}
+
+/* The number of marks before index (the position of the first mark at or
+ * after it). */
+static size_t marks_before(const struct storage *s, raft_index index)
+{
+    size_t lo = 0, hi = s->n_marks;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->loc[mid].index < index)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Where stored entry index (first_index <= index <= last) is: from the
+ * last mark at or before it, skip the records in between by their length
+ * prefixes (written by this process, so in the page cache or on disk). */
+static int find_loc(struct storage *s, raft_index index, struct location *at,
+                    char *err, size_t errlen)
+{
+    size_t m = marks_before(s, index + 1);
+    if (m == 0) /* the first stored entry always has a mark */
+        return errmsg(err, errlen, "internal error: no mark before log "
+                    "index %" PRIu64, index);
+    *at = s->loc[m - 1];
+    const struct segment *seg = &s->segs[at->seg];
+    while (at->index < index) {
+        uint8_t h[4];
+        ssize_t r = pread(seg->fd, h, sizeof(h), (off_t)at->off);
+        if (r != (ssize_t)sizeof(h))
+            return errmsg(err, errlen, "%s: cannot read the log to truncate "
+                        "it: %s", s->dir, r < 0 ? strerror(errno)
+                                                : "file too short");
+        uint32_t plen = get32(h);
+        if (plen < REC_FIXED || plen > MAX_RECORD ||
+            at->off + REC_HEADER + plen > seg->size)
+            return errmsg(err, errlen, "internal error: bad record length "
+                        "at offset %" PRIu64 " of the log", at->off);
+        at->off += REC_HEADER + plen;
+        at->index++;
+    }
     return 0;
 }
 
@@ -779,7 +849,9 @@ static int truncate_from(struct storage *s, raft_index index, char *err,
         return 0;
     if (index < s->first_index)
         index = s->first_index;
-    struct location at = s->loc[index - s->first_index];
+    struct location at = {.index = 0};
+    if (find_loc(s, index, &at, err, errlen) < 0)
+        return -1;
     while (s->n_segs > at.seg + 1) {
         if (remove_segment_file(s, &s->segs[s->n_segs - 1], err, errlen) < 0)
             return -1;
@@ -803,6 +875,7 @@ static int truncate_from(struct storage *s, raft_index index, char *err,
     seg->size = seg->alloc = at.off;
     s->seg_dirty[at.seg] = true;
     s->n_loc = index - s->first_index;
+    s->n_marks = marks_before(s, index);
     return 0;
 }
 
@@ -1055,10 +1128,13 @@ int storage_compact(struct storage *s, raft_index upto, char *err,
     memmove(s->seg_dirty, s->seg_dirty + drop,
             (s->n_segs - drop) * sizeof(*s->seg_dirty));
     s->n_segs -= drop;
-    memmove(s->loc, s->loc + gone, (s->n_loc - gone) * sizeof(*s->loc));
-    s->n_loc -= gone;
-    for (size_t i = 0; i < s->n_loc; i++)
+    size_t marks_gone = marks_before(s, new_first);
+    memmove(s->loc, s->loc + marks_gone,
+            (s->n_marks - marks_gone) * sizeof(*s->loc));
+    s->n_marks -= marks_gone;
+    for (size_t i = 0; i < s->n_marks; i++)
         s->loc[i].seg -= (uint32_t)drop;
+    s->n_loc -= gone;
     s->first_index = new_first;
     return 0;
 }
@@ -1071,6 +1147,7 @@ int storage_reset(struct storage *s, raft_index next, char *err, size_t errlen)
         s->n_segs--;
     }
     s->n_loc = 0;
+    s->n_marks = 0;
     s->first_index = next;
     /* durable before any segment is created again, so that a crash cannot
      * bring old segments back next to new ones */

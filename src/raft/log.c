@@ -1,6 +1,7 @@
 /* log.c - the in-memory Raft log (see log.h). */
 #include "log.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,16 +11,53 @@ void raftlog_init(struct raft_log *l)
     l->first = 1;
 }
 
-static void entry_free_data(struct raft_entry *e)
+/* ---- the chunks holding the entries' data ---- */
+
+static void chunk_unlink(struct raft_log *l, struct raftlog_chunk *c)
 {
-    free(e->data);
-    e->data = NULL;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->oldest = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        l->newest = c->prev;
+    l->n_chunks--;
+    free(c);
+}
+
+/* Room for len bytes of entry index's data (len > 0), or NULL. */
+static uint8_t *chunk_take(struct raft_log *l, raft_index index, uint32_t len)
+{
+    struct raftlog_chunk *c = l->newest;
+    size_t at = c ? (c->used + 7) & ~(size_t)7 : 0;
+    if (!c || at > c->size || c->size - at < len) {
+        size_t size = len > RAFTLOG_CHUNK ? len : RAFTLOG_CHUNK;
+        c = malloc(sizeof(*c) + size);
+        if (!c)
+            return NULL;
+        *c = (struct raftlog_chunk){.prev = l->newest, .first = index,
+                                    .size = size};
+        if (l->newest)
+            l->newest->next = c;
+        else
+            l->oldest = c;
+        l->newest = c;
+        l->n_chunks++;
+        at = 0;
+    }
+    assert(index > c->last && index >= c->first);
+    c->last = index;
+    c->used = at + len;
+    assert(c->used <= c->size);
+    return c->data + at;
 }
 
 void raftlog_free(struct raft_log *l)
 {
-    for (size_t i = 0; i < l->n; i++)
-        entry_free_data(&l->entries[i]);
+    while (l->oldest)
+        chunk_unlink(l, l->oldest);
     free(l->entries);
     raftlog_init(l);
 }
@@ -70,7 +108,7 @@ int raftlog_append(struct raft_log *l, const struct raft_entry *e)
     struct raft_entry copy = *e;
     copy.data = NULL;
     if (e->len) {
-        copy.data = malloc(e->len);
+        copy.data = chunk_take(l, raftlog_last_index(l) + 1, e->len);
         if (!copy.data)
             return RAFT_ENOMEM;
         memcpy(copy.data, e->data, e->len);
@@ -85,8 +123,8 @@ void raftlog_compact(struct raft_log *l, raft_index i)
         return;
     size_t drop = (size_t)(i - l->first + 1);
     raft_term term = l->entries[drop - 1].term;
-    for (size_t k = 0; k < drop; k++)
-        entry_free_data(&l->entries[k]);
+    while (l->oldest && l->oldest->last <= i)
+        chunk_unlink(l, l->oldest);
     memmove(l->entries, l->entries + drop, (l->n - drop) * sizeof(*l->entries));
     l->n -= drop;
     l->first = i + 1;
@@ -102,8 +140,26 @@ void raftlog_truncate_from(struct raft_log *l, raft_index i)
 {
     if (i < l->first)
         i = l->first;
-    while (l->n > 0 && raftlog_last_index(l) >= i)
-        entry_free_data(&l->entries[--l->n]);
+    if (i > raftlog_last_index(l))
+        return;
+    while (l->newest && l->newest->first >= i)
+        chunk_unlink(l, l->newest);
+    struct raftlog_chunk *c = l->newest;
+    if (c && c->last >= i) {
+        /* the data of the first entry dropped with any is where the
+         * chunk's free space now starts (the chunks after it are gone) */
+        for (raft_index k = i; k <= c->last; k++) {
+            const struct raft_entry *e = &l->entries[k - l->first];
+            if (e->len) {
+                assert(e->data >= c->data && e->data < c->data + c->size);
+                c->used = (size_t)(e->data - c->data);
+                break;
+            }
+        }
+        c->last = i - 1;
+        assert(c->first <= c->last);
+    }
+    l->n = (size_t)(i - l->first);
 }
 
 raft_index raftlog_first_of_term(const struct raft_log *l, raft_index i)

@@ -1964,6 +1964,76 @@ TEST(test_compaction_removes_covered_segments)
     rmtree_free(dir);
 }
 
+/* storage.c keeps the location of only every 256th entry and of each
+ * segment's first one (LOC_STRIDE): a truncation reads the record headers
+ * from the mark before it. Cut at marks, next to them, at segment starts
+ * and in between, in one session and after a reopen, before and after a
+ * compaction, and check each time that the files hold exactly the log. */
+TEST(test_truncate_between_marks)
+{
+    static struct model m;
+    memset(&m, 0, sizeof(m));
+    char *dir = tmpdir_new();
+    struct storage_loaded l;
+    struct storage *s = open_ok(dir, &l);
+    CHECK(s != NULL);
+    if (!s) {
+        rmtree_free(dir);
+        return;
+    }
+    /* small records, in batches of varied sizes: many per segment */
+    raft_term term = 1;
+    for (raft_index i = 1; i <= 1500;) {
+        size_t n = (size_t)(i % 97) + 1;
+        CHECK(put(s, &m, i, n, term, NULL) == 0);
+        i += n;
+    }
+    CHECK(sync_ok(s));
+    static const raft_index cuts[] = {1400, 1280, 1281, 1279, 1025, 1024,
+                                      1023, 777, 513, 512, 300, 257, 256, 2};
+    for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++) {
+        raft_index at = cuts[c];
+        CHECK(at <= m.n);
+        term++;
+        /* the conflicting suffix goes, new entries follow */
+        CHECK(put(s, &m, at, 1 + c % 3, term, NULL) == 0);
+        CHECK(put(s, &m, m.n + 1, 300, term, NULL) == 0);
+        CHECK(sync_ok(s));
+        CHECK_EQ_U(verify_dir(dir), m.n);
+        if (c % 4 == 3) { /* the marks are rebuilt when the log is loaded */
+            shut(s, &l);
+            CHECK(reopen_same(dir, &m));
+            s = open_ok(dir, &l);
+            CHECK(s != NULL);
+            if (!s) {
+                rmtree_free(dir);
+                return;
+            }
+            storage_loaded_free(&l);
+        }
+    }
+    /* after a compaction (the marks before the kept segments go) */
+    raft_index S = m.n / 2;
+    CHECK(write_snap(dir, S, m.term[S - 1], 10));
+    CHECK(storage_compact(s, S, err, sizeof(err)) == 0);
+    uint64_t firsts[512];
+    size_t n = list_segs(dir, firsts, 512);
+    CHECK(n >= 2);
+    CHECK(firsts[0] > 1);
+    raft_index at = S + 40;
+    term++;
+    CHECK(put(s, &m, at, 2, term, NULL) == 0);
+    CHECK(sync_ok(s));
+    CHECK_EQ_U(verify_dir(dir), m.n - (firsts[0] - 1));
+    /* at the first entry still stored */
+    term++;
+    CHECK(put(s, &m, firsts[0], 1, term, NULL) == 0);
+    CHECK(sync_ok(s));
+    CHECK_EQ_U(verify_dir(dir), m.n - (firsts[0] - 1));
+    shut(s, &l);
+    rmtree_free(dir);
+}
+
 /* A crash after a leader's snapshot became durable but before the log it
  * replaces was removed: the log does not continue the snapshot and goes. */
 TEST(test_log_not_continuing_snapshot_is_dropped)
@@ -2071,6 +2141,7 @@ int main(void)
     RUN(test_snapshot_file_round_trip_and_damage);
     RUN(test_snapshot_with_impossible_numbers_refused);
     RUN(test_compaction_removes_covered_segments);
+    RUN(test_truncate_between_marks);
     RUN(test_log_not_continuing_snapshot_is_dropped);
     RUN(test_reset_after_install_and_gap_refused);
     return test_summary();
