@@ -84,9 +84,10 @@
  * waiting for input (see the top). */
 #define TLS_IDLE_RUN_MS 1000u
 
-struct resp_header {
+struct resp_header { /* one allocation: name and value follow it */
     struct resp_header *next;
     char *name, *value;
+    char text[];
 };
 
 struct http_request {
@@ -284,8 +285,6 @@ static void request_free(struct http_request *r)
     while (r->headers) {
         struct resp_header *h = r->headers;
         r->headers = h->next;
-        free(h->name);
-        free(h->value);
         free(h);
     }
     if (r->resp)
@@ -1113,17 +1112,13 @@ void http_response_header(struct http_request *r, const char *name, const char *
 {
     if (!r || r->responded || !name || !value)
         return;
-    struct resp_header *h = calloc(1, sizeof *h);
+    size_t nl = strlen(name) + 1, vl = strlen(value) + 1;
+    struct resp_header *h = malloc(sizeof *h + nl + vl);
     if (!h)
         return;
-    h->name = strdup(name);
-    h->value = strdup(value);
-    if (!h->name || !h->value) {
-        free(h->name);
-        free(h->value);
-        free(h);
-        return;
-    }
+    h->next = NULL;
+    h->name = memcpy(h->text, name, nl);
+    h->value = memcpy(h->text + nl, value, vl);
     /* keep them in call order */
     struct resp_header **tail = &r->headers;
     while (*tail)

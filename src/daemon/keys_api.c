@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "divergence.h"
@@ -160,39 +161,61 @@ static int hexval(int c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Decode application/x-www-form-urlencoded text [s, s+len) (malloc'd), or
- * NULL if it has a malformed or NUL %-escape (etcd: "Invalid POST form"). */
-static char *form_decode(const char *s, size_t len)
+/* Decode application/x-www-form-urlencoded text s[0..len) ('+' is a
+ * space, %XX a byte) into out (room for len bytes; NULL: only check).
+ * Returns the decoded length, or -1 for a malformed or NUL %-escape (etcd:
+ * "Invalid POST form"). */
+static ssize_t form_decode_into(const char *s, size_t len, char *out)
 {
-    char *out = malloc(len + 1), *o = out;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '+') {
-            *o++ = ' ';
-        } else if (s[i] == '%') {
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++, n++) {
+        char c = s[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
             int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
             int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
-            if (lo < 0 || (hi | lo) == 0) {
-                free(out);
-                return NULL;
-            }
-            *o++ = (char)(hi * 16 + lo);
+            if (lo < 0 || (hi | lo) == 0)
+                return -1;
+            c = (char)(hi * 16 + lo);
             i += 2;
-        } else {
-            *o++ = s[i];
         }
+        if (out)
+            out[n] = c;
     }
-    *o = 0;
+    return (ssize_t)n;
+}
+
+/* The decoded copy of s[0..len) (malloc'ed, NUL-terminated), or NULL. */
+static char *form_decode(const char *s, size_t len)
+{
+    char *out = malloc(len + 1);
+    ssize_t n = out ? form_decode_into(s, len, out) : -1;
+    if (n < 0) {
+        free(out);
+        return NULL;
+    }
+    out[n] = 0;
     return out;
 }
 
 /* Whether a form body decodes cleanly (checked once per request). */
 static bool form_valid(const char *s, size_t len)
 {
-    char *d = form_decode(s, len);
-    free(d);
-    return d != NULL;
+    return form_decode_into(s, len, NULL) >= 0;
+}
+
+/* Whether the form-encoded s[0..len) decodes to name (nl bytes): without
+ * allocating, since every parameter looked up walks the whole body. */
+static bool form_key_is(const char *s, size_t len, const char *name, size_t nl)
+{
+    char buf[64]; /* decoding never lengthens */
+    char *k = len <= sizeof(buf) ? buf : malloc(len);
+    ssize_t n = k ? form_decode_into(s, len, k) : -1;
+    bool is = n == (ssize_t)nl && memcmp(k, name, nl) == 0;
+    if (k != buf)
+        free(k);
+    return is;
 }
 
 struct params {
@@ -215,9 +238,7 @@ static const char *param(struct params *p, const char *name)
         const char *e = amp ? amp : end;
         const char *eq = memchr(s, '=', (size_t)(e - s));
         const char *ke = eq ? eq : e;
-        char *k = form_decode(s, (size_t)(ke - s));
-        bool match = k && strlen(k) == nl && memcmp(k, name, nl) == 0;
-        free(k);
+        bool match = form_key_is(s, (size_t)(ke - s), name, nl);
         if (match && p->n_owned < 16) {
             char *v = eq ? form_decode(eq + 1, (size_t)(e - eq - 1)) : strdup("");
             if (v)

@@ -82,7 +82,7 @@ static void buf_reserve(struct buf *b, size_t extra)
         oom();
     if (b->len + extra + 1 <= b->cap)
         return;
-    size_t cap = b->cap ? b->cap : 64;
+    size_t cap = b->cap ? b->cap : 256; /* a write's command (~150 bytes) at once */
     while (cap < b->len + extra + 1)
         cap *= 2;
     b->p = xrealloc(b->p, cap);
