@@ -10,7 +10,8 @@
  * state machine (the key-value store and the exactly-once table) and writes it durably to data_dir/snapshot (via a
  * temporary file and rename: the previous snapshot stays until the new one
  * is durable), then lets the core free the log up to snapshot_keep_entries
- * behind it and removes the log segments that only hold such entries.
+ * behind it (a leader: up to what every member holds, compact_point) and
+ * removes the log segments that only hold such entries.
  *
  * Sending one: the core asks for RAFT_MSG_SNAPSHOT when a follower needs
  * entries it no longer has; the body of POST /raft/install_snapshot is the
@@ -218,11 +219,34 @@ static uint8_t *make_image(struct node *n, raft_index index, raft_term term,
     return img;
 }
 
-/* Free the log up to keep entries behind the snapshot (core and disk). */
-static void compact_log(struct node *n)
+/* How far the log may go after the snapshot at snap: snapshot_keep_entries
+ * behind it stay for followers that lag (paper 7: without them a follower
+ * a little behind needs the whole snapshot), but a leader needs none of
+ * those that every member already holds: it keeps only what the slowest
+ * member lacks, up to keep entries. Under load that halves the entries a
+ * leader holds in memory (they peaked at keep + snapshot_entries). A
+ * follower, which does not know the others' progress, keeps them all. */
+static raft_index compact_point(struct node *n, raft_index snap)
 {
     raft_index keep = n->cfg->snapshot_keep_entries;
-    raft_index upto = n->snap.index > keep ? n->snap.index - keep : 0;
+    raft_index upto = snap > keep ? snap - keep : 0;
+    if (raft_role(n->raft) != RAFT_LEADER)
+        return upto;
+    const struct raft_configuration *conf = raft_configuration(n->raft, NULL);
+    raft_index least = snap;
+    for (unsigned i = 0; conf && i < conf->n; i++) {
+        raft_id id = conf->members[i].id;
+        raft_index match = id == raft_self(n->raft) ? snap : raft_match_index(n->raft, id);
+        if (match < least)
+            least = match;
+    }
+    return least > upto ? least : upto;
+}
+
+/* Free the log up to compact_point() (core and disk). */
+static void compact_log(struct node *n)
+{
+    raft_index upto = compact_point(n, n->snap.index);
     if (upto <= raft_snapshot_index(n->raft))
         return;
     char err[512];

@@ -144,6 +144,67 @@ class SnapshotTest(harness.ClusterTestCase):
             self.assertRegex(c.log_text(i), r"snapshot up to [1-9]\d* \(\d+ keys\)")
         assert_same_data(self, c, c.ids(), 300)
 
+    def test_leader_keeps_only_what_its_followers_lack(self):
+        """After a snapshot a follower keeps snapshot_keep_entries behind it;
+        the leader keeps only what its slowest member lacks (none when all
+        are up to date), and all of them for a member that is down, up to
+        snapshot_keep_entries (node_snapshot.c compact_point)."""
+        keep = 50
+        c = self.cluster(3, extra_config="snapshot_entries = 20;\n"
+                                         "snapshot_keep_entries = %d;\n" % keep)
+        leader, _ = c.leader()
+
+        def update(n):  # three keys, 900-byte values: a snapshot is small
+            for k in range(n):  # and the size rule never holds one back
+                r = kv_put(c, leader, "/hot%d" % (k % 3), "%s-%d" % (VALUE, k))
+                self.assertIsNotNone(r)
+                self.assertIn(r.status, (200, 201), r)
+
+        def kept(i):  # entries held behind the snapshot
+            s = c.status(i)
+            return s["snapshot_index"] - (s["first_log_index"] - 1), s
+
+        update(150)
+        wait_converged(c)
+        # the last snapshot's compaction may still be under way
+        c.wait_for(lambda: kept(leader)[1]["snapshot_index"] > keep and
+                   kept(leader)[0] < keep // 2, scaled(10),
+                   msg="the leader to drop what every member holds",
+                   describe=lambda: repr(kept(leader)))
+        for f in c.followers(leader):
+            c.wait_for(lambda: kept(f)[0] == keep, scaled(10),
+                       msg="follower %d to keep %d entries" % (f, keep),
+                       describe=lambda: repr(kept(f)))
+
+        # a member down for a few entries: the leader keeps what it lacks
+        down = c.followers(leader)[0]
+        c.stop(down)
+        match = next(m["match_index"] for m in c.status(leader)["members"]
+                     if m["id"] == down)
+        snap = c.status(leader)["snapshot_index"]
+        update(30)  # at least one more snapshot
+        c.wait_for(lambda: c.status(leader)["snapshot_index"] >= snap + 20,
+                   scaled(10), msg="a snapshot while %d is down" % down,
+                   describe=lambda: repr((snap, match, c.status(leader))))
+        self.assertLessEqual(c.status(leader)["first_log_index"] - 1, match,
+                             c.status(leader))
+        c.start(down)
+        wait_converged(c, timeout=scaled(15))
+        self.assertNotIn("snapshot_installed", c.log_text(down))
+
+        # down for longer than keep entries: the leader keeps keep, no more
+        c.stop(down)
+        match = c.status(leader)["commit_index"]
+        for _ in range(40):  # until a snapshot is keep entries past it
+            update(20)
+            if c.status(leader)["snapshot_index"] > match + keep + 20:
+                break
+        c.wait_for(lambda: kept(leader)[0] == keep, scaled(10),
+                   msg="the leader to keep %d entries for %d" % (keep, down),
+                   describe=lambda: repr(kept(leader)))
+        c.start(down)
+        wait_converged(c, timeout=scaled(15))
+
     def test_lagging_follower_catches_up_with_install_snapshot(self):
         c = self.cluster(3, extra_config=SNAP_CONFIG)
         leader, _ = c.leader()
