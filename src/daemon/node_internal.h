@@ -157,8 +157,10 @@ struct node {
     /* node_probe.c: is the leader's process gone? */
     sd_event_source *probe_timer;
     bool probe_in_flight;
+    bool probe_again;              /* asked for while one was in flight */
     raft_id probe_leader;          /* the leader it probes */
-    raft_time probe_at;            /* when the last probe started */
+    raft_time probe_window;        /* start of the heartbeat counted in */
+    unsigned probes_in_window;     /* probes started since probe_window */
 };
 
 /* node_probe.c: a follower probes its leader's address and tells the core
