@@ -32,15 +32,25 @@ static int enabled(sd_event_source *s)
     return on;
 }
 
+/* A new loop and a one-shot timer on it, due after_us from the loop's now
+ * (*now gets that). */
+static sd_event_source *new_timer(sd_event **ev, uint64_t *now, uint64_t after_us)
+{
+    sd_event_source *t = NULL;
+    *ev = NULL;
+    *now = 0;
+    CHECK(sd_event_new(ev) >= 0);
+    CHECK(sd_event_now(*ev, CLOCK_MONOTONIC, now) >= 0);
+    CHECK(sd_event_add_time(*ev, &t, CLOCK_MONOTONIC, *now + after_us, 1,
+                            on_time, NULL) >= 0);
+    return t;
+}
+
 TEST(an_earlier_arming_stays_a_later_one_moves)
 {
-    sd_event *ev = NULL;
-    sd_event_source *t = NULL;
-    CHECK(sd_event_new(&ev) >= 0);
-    uint64_t now = 0;
-    CHECK(sd_event_now(ev, CLOCK_MONOTONIC, &now) >= 0);
-    CHECK(sd_event_add_time(ev, &t, CLOCK_MONOTONIC, now + 3600000000u, 1,
-                            on_time, NULL) >= 0);
+    sd_event *ev;
+    uint64_t now;
+    sd_event_source *t = new_timer(&ev, &now, 3600000000u);
     sd_event_source_set_enabled(t, SD_EVENT_OFF);
 
     lazy_timer_by(t, now + 5000000); /* off: armed, whatever its old time */
@@ -60,12 +70,9 @@ TEST(an_earlier_arming_stays_a_later_one_moves)
 
 TEST(a_timer_that_fired_is_armed_again)
 {
-    sd_event *ev = NULL;
-    sd_event_source *t = NULL;
-    CHECK(sd_event_new(&ev) >= 0);
-    uint64_t now = 0;
-    CHECK(sd_event_now(ev, CLOCK_MONOTONIC, &now) >= 0);
-    CHECK(sd_event_add_time(ev, &t, CLOCK_MONOTONIC, now, 1, on_time, NULL) >= 0);
+    sd_event *ev;
+    uint64_t now;
+    sd_event_source *t = new_timer(&ev, &now, 0);
     fired = 0;
     for (int i = 0; i < 100 && !fired; i++)
         CHECK(sd_event_run(ev, 100000) >= 0);
